@@ -1,0 +1,155 @@
+//! Users in PostgreSQL: creation (shared by registration and the admin CLI) and
+//! look-ups. Plain functions with inline SQL.
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use serde::Serialize;
+use sqlx::PgPool;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    auth::{DisplayName, Email, Password, Role, password},
+    error::{ApiError, violated_constraint},
+};
+
+/// A user as the API shows it to that user (never the password hash).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    /// Public handle shown next to this user's bids.
+    pub handle: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: Uuid,
+    email: String,
+    name: String,
+    handle: String,
+    role: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = ApiError;
+
+    fn try_from(row: UserRow) -> Result<Self, ApiError> {
+        let role = Role::parse(&row.role)
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown role {:?}", row.role)))?;
+        Ok(User {
+            id: row.id,
+            email: row.email,
+            name: row.name,
+            handle: row.handle,
+            role,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// The fields of a new account, already parsed.
+#[derive(Debug)]
+pub struct NewUser {
+    pub email: Email,
+    pub password: Password,
+    pub name: DisplayName,
+    pub role: Role,
+}
+
+/// Creates a user; 409 `email_taken` when the email exists in any letter case.
+pub async fn create(db: &PgPool, new: NewUser) -> Result<User, ApiError> {
+    let hash = password::hash(&new.password).await?;
+    // A handle collision is astronomically rare but cheap to retry.
+    for _ in 0..3 {
+        let row = sqlx::query_as::<_, UserRow>(
+            "INSERT INTO users (id, email, name, handle, password_hash, role)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             RETURNING id, email, name, handle, role, created_at",
+        )
+        .bind(Uuid::now_v7())
+        .bind(new.email.as_str())
+        .bind(new.name.as_str())
+        .bind(handle_for(&new.name))
+        .bind(&hash)
+        .bind(new.role.as_str())
+        .fetch_one(db)
+        .await;
+        match row {
+            Ok(row) => return row.try_into(),
+            Err(err) => match violated_constraint(&err) {
+                Some("users_email_lower_key") => {
+                    return Err(ApiError::conflict(
+                        "email_taken",
+                        "an account with this email already exists",
+                    ));
+                }
+                Some("users_handle_key") => continue,
+                _ => return Err(err.into()),
+            },
+        }
+    }
+    Err(ApiError::internal(anyhow::anyhow!(
+        "could not find a free handle"
+    )))
+}
+
+/// A public handle: a slug of the name plus a random suffix, e.g. `ada-3f9c2a`.
+fn handle_for(name: &DisplayName) -> String {
+    let slug: String = name
+        .as_str()
+        .chars()
+        .filter_map(|c| {
+            if c.is_ascii_alphanumeric() {
+                Some(c.to_ascii_lowercase())
+            } else if c.is_whitespace() || c == '-' {
+                Some('-')
+            } else {
+                None
+            }
+        })
+        .take(12)
+        .collect();
+    let slug = slug.trim_matches('-');
+    let slug = if slug.is_empty() { "user" } else { slug };
+    let suffix: u32 = rand::thread_rng().gen_range(0..0x100_0000);
+    format!("{slug}-{suffix:06x}")
+}
+
+#[derive(sqlx::FromRow)]
+struct LoginRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    password_hash: String,
+}
+
+/// The user and password hash for a login, by email in any letter case.
+pub async fn find_for_login(
+    db: &PgPool,
+    email: &Email,
+) -> Result<Option<(User, String)>, ApiError> {
+    let row = sqlx::query_as::<_, LoginRow>(
+        "SELECT id, email, name, handle, role, created_at, password_hash
+         FROM users WHERE lower(email) = lower($1)",
+    )
+    .bind(email.as_str())
+    .fetch_optional(db)
+    .await?;
+    row.map(|r| Ok((r.user.try_into()?, r.password_hash)))
+        .transpose()
+}
+
+pub async fn find_by_id(db: &PgPool, id: Uuid) -> Result<Option<User>, ApiError> {
+    sqlx::query_as::<_, UserRow>(
+        "SELECT id, email, name, handle, role, created_at FROM users WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?
+    .map(User::try_from)
+    .transpose()
+}

@@ -1,0 +1,195 @@
+//! Account fields that parse instead of validate: once an [`Email`] or a
+//! [`Password`] exists it is valid, so handlers past the edge never re-check.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+
+/// A syntactically valid email address, trimmed; compared case-insensitively by
+/// the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let email = raw.trim();
+        let invalid = || ApiError::unprocessable("invalid_email", "email is not a valid address");
+        if email.is_empty() || email.len() > Self::MAX_LEN || email.chars().any(char::is_whitespace)
+        {
+            return Err(invalid());
+        }
+        let (local, domain) = email.rsplit_once('@').ok_or_else(invalid)?;
+        let domain_ok = domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        if local.is_empty() || local.len() > 64 || local.contains('@') || !domain_ok {
+            return Err(invalid());
+        }
+        Ok(Self(email.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The key the login limiter and the unique index use.
+    pub fn normalized(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+/// A password that meets the rules: 10 to 128 characters, not all one character,
+/// and not the email address itself. Its `Debug` never shows it.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub const MIN_LEN: usize = 10;
+    pub const MAX_LEN: usize = 128;
+
+    pub fn parse(raw: &str, email: &Email) -> Result<Self, ApiError> {
+        let len = raw.chars().count();
+        let weak = |msg: &str| ApiError::unprocessable("weak_password", msg.to_owned());
+        if len < Self::MIN_LEN {
+            return Err(weak("password must be at least 10 characters"));
+        }
+        if len > Self::MAX_LEN {
+            return Err(weak("password must be at most 128 characters"));
+        }
+        let mut chars = raw.chars();
+        let first = chars.next();
+        if chars.all(|c| Some(c) == first) {
+            return Err(weak("password must not repeat a single character"));
+        }
+        if raw.eq_ignore_ascii_case(email.as_str()) {
+            return Err(weak("password must not be the email address"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password([redacted])")
+    }
+}
+
+/// A person's display name: trimmed, 1 to 100 characters, no control characters.
+#[derive(Debug, Clone)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let name = raw.trim();
+        let len = name.chars().count();
+        if len == 0 || len > 100 || name.chars().any(char::is_control) {
+            return Err(ApiError::unprocessable(
+                "invalid_name",
+                "name must be 1 to 100 printable characters",
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What an account may do. `admin` is only ever made by `gavel admin create-user`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Bidder,
+    Seller,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Bidder => "bidder",
+            Role::Seller => "seller",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "bidder" => Some(Role::Bidder),
+            "seller" => Some(Role::Seller),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email(s: &str) -> Email {
+        Email::parse(s).expect("valid email")
+    }
+
+    #[test]
+    fn emails_parse_only_when_plausible() {
+        assert_eq!(email("  Ada@Example.com ").as_str(), "Ada@Example.com");
+        assert_eq!(email("Ada@Example.com").normalized(), "ada@example.com");
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@x.io",
+            "ada@x..io",
+            "ada@.x.io",
+        ] {
+            assert_eq!(
+                Email::parse(bad).unwrap_err().code,
+                "invalid_email",
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn passwords_follow_the_rules() {
+        let e = email("ada@example.com");
+        assert!(Password::parse("correct horse battery", &e).is_ok());
+        for bad in ["short", "aaaaaaaaaaaa", "ADA@example.com", &"x1".repeat(65)] {
+            assert_eq!(
+                Password::parse(bad, &e).unwrap_err().code,
+                "weak_password",
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            format!(
+                "{:?}",
+                Password::parse("correct horse battery", &e).unwrap()
+            ),
+            "Password([redacted])"
+        );
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(DisplayName::parse("  Ada ").unwrap().as_str(), "Ada");
+        assert!(DisplayName::parse("   ").is_err());
+        assert!(DisplayName::parse(&"n".repeat(101)).is_err());
+        assert!(DisplayName::parse("a\u{0}b").is_err());
+    }
+}

@@ -1,0 +1,152 @@
+//! Access tokens: HS256 JWTs with `exp`, issuer and audience checked and the
+//! algorithm pinned, so `alg: none` or any other algorithm is refused.
+
+use chrono::{DateTime, Duration, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::Role;
+use crate::error::ApiError;
+
+const ISSUER: &str = "gavel";
+const AUDIENCE: &str = "gavel-api";
+
+/// What a token asserts about its bearer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: Uuid,
+    pub role: Role,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// Signing and verification keys derived from `GAVEL_JWT_SECRET`.
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKeys")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtKeys {
+    pub fn new(secret: &SecretString, ttl: Duration) -> Self {
+        let bytes = secret.expose_secret().as_bytes();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 5;
+        Self {
+            encoding: EncodingKey::from_secret(bytes),
+            decoding: DecodingKey::from_secret(bytes),
+            validation,
+            ttl,
+        }
+    }
+
+    /// Issues a token for `user` valid from `now` for the configured lifetime.
+    pub fn issue(
+        &self,
+        user: Uuid,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<(String, DateTime<Utc>), ApiError> {
+        let expires_at = now + self.ttl;
+        let claims = Claims {
+            sub: user,
+            role,
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            iat: now.timestamp(),
+            exp: expires_at.timestamp(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(ApiError::internal)?;
+        Ok((token, expires_at))
+    }
+
+    /// Verifies signature, algorithm, expiry, issuer and audience.
+    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|err| match err.kind() {
+                ErrorKind::ExpiredSignature => {
+                    ApiError::unauthorized("token_expired", "the access token has expired")
+                }
+                _ => ApiError::unauthorized("invalid_token", "the access token is not valid"),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> JwtKeys {
+        JwtKeys::new(
+            &SecretString::from("test-secret-test-secret-32-bytes!"),
+            Duration::hours(1),
+        )
+    }
+
+    #[test]
+    fn a_fresh_token_round_trips() {
+        let id = Uuid::new_v4();
+        let (token, _) = keys().issue(id, Role::Seller, Utc::now()).unwrap();
+        let claims = keys().verify(&token).unwrap();
+        assert_eq!((claims.sub, claims.role), (id, Role::Seller));
+    }
+
+    #[test]
+    fn expired_tokens_are_refused() {
+        let (token, _) = keys()
+            .issue(
+                Uuid::new_v4(),
+                Role::Bidder,
+                Utc::now() - Duration::hours(2),
+            )
+            .unwrap();
+        assert_eq!(keys().verify(&token).unwrap_err().code, "token_expired");
+    }
+
+    #[test]
+    fn another_secret_or_algorithm_is_refused() {
+        let other = JwtKeys::new(
+            &SecretString::from("another-secret-another-secret-32"),
+            Duration::hours(1),
+        );
+        let (token, _) = other
+            .issue(Uuid::new_v4(), Role::Admin, Utc::now())
+            .unwrap();
+        assert_eq!(keys().verify(&token).unwrap_err().code, "invalid_token");
+
+        let claims = Claims {
+            sub: Uuid::new_v4(),
+            role: Role::Admin,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            iat: Utc::now().timestamp(),
+            exp: Utc::now().timestamp() + 3600,
+        };
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &claims,
+            &EncodingKey::from_secret(b"test-secret-test-secret-32-bytes!"),
+        )
+        .unwrap();
+        assert_eq!(keys().verify(&hs512).unwrap_err().code, "invalid_token");
+    }
+}

@@ -1,0 +1,66 @@
+//! Who is calling: the [`AuthUser`] extractor (Bearer token → user id and role)
+//! and the role guard every protected route reuses.
+
+use axum::{extract::FromRequestParts, http::request::Parts};
+use uuid::Uuid;
+
+use super::Role;
+use crate::{error::ApiError, state::AppState};
+
+/// The authenticated caller, taken from `Authorization: Bearer <jwt>`.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthUser {
+    pub id: Uuid,
+    pub role: Role,
+}
+
+impl AuthUser {
+    /// Passes when the caller has one of `roles`, else 403 `forbidden`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            let allowed: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            Err(
+                ApiError::forbidden("forbidden", "your role may not do this")
+                    .with_details(serde_json::json!({ "allowed_roles": allowed })),
+            )
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "unauthenticated",
+                    "an `Authorization: Bearer` token is required",
+                )
+            })?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "invalid_token",
+                    "the Authorization header must be `Bearer <token>`",
+                )
+            })?;
+        let claims = state.jwt.verify(token)?;
+        Ok(AuthUser {
+            id: claims.sub,
+            role: claims.role,
+        })
+    }
+}

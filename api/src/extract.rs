@@ -1,0 +1,72 @@
+//! Extractors whose rejections are [`ApiError`]s, so malformed JSON, a wrong
+//! content type, an oversized body or a bad path segment get the same error
+//! shape as every other 4xx.
+
+use axum::{
+    extract::{
+        FromRequest, FromRequestParts,
+        rejection::{JsonRejection, PathRejection, QueryRejection},
+    },
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+use crate::error::ApiError;
+
+/// `axum::Json` with Gavel's error shape on rejection.
+#[derive(Debug, Clone, Copy, Default, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match &rejection {
+            JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "expected a request with `Content-Type: application/json`",
+            ),
+            JsonRejection::JsonSyntaxError(_) => {
+                ApiError::bad_request("malformed_json", "the request body is not valid JSON")
+            }
+            JsonRejection::JsonDataError(err) => {
+                ApiError::unprocessable("invalid_body", err.body_text())
+            }
+            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is too large",
+            ),
+            _ => ApiError::bad_request("invalid_body", "the request body could not be read"),
+        }
+    }
+}
+
+/// `axum::extract::Path` with Gavel's error shape on rejection.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::bad_request("invalid_path", rejection.body_text())
+    }
+}
+
+/// `axum::extract::Query` with Gavel's error shape on rejection.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::bad_request("invalid_query", rejection.body_text())
+    }
+}

@@ -1,0 +1,22 @@
+//! Gavel's HTTP API (axum): routes, auth, the error shape, OpenAPI and metrics.
+//!
+//! - [`app`]: the [`Router`](axum::Router) with every layer (request ids, tracing,
+//!   timeouts, body limit, CORS, panics → JSON) and [`serve`] with graceful shutdown.
+//! - [`error`] / [`extract`]: one error type and extractors whose rejections use it.
+//! - [`auth`] / [`accounts`]: parsed account fields, Argon2id, JWT, the login limiter.
+//! - [`routes`]: one module per resource.
+//! - [`openapi`]: the OpenAPI document and the offline docs page.
+//! - [`metrics`]: Prometheus counters and histograms labelled by matched route.
+
+pub mod accounts;
+pub mod app;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+pub use app::{router, serve};
+pub use state::{ApiConfig, AppState};

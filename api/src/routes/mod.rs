@@ -1,0 +1,4 @@
+//! One module per resource, each exposing `router()`; merged in [`crate::app`].
+
+pub mod auth;
+pub mod health;

@@ -1,0 +1,67 @@
+//! Shared state handed to every handler: pools, clients, keys and settings.
+
+use std::{sync::Arc, time::Duration};
+
+use sqlx::PgPool;
+use temporalio_client::Client;
+
+use crate::auth::{JwtKeys, LoginLimiter, LoginLimits};
+
+/// Settings of the HTTP layer; everything else comes from the process config.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Task queue the API starts workflows on.
+    pub task_queue: String,
+    /// Origins allowed by CORS; `*` allows any; empty sends no CORS headers.
+    pub cors_origins: Vec<String>,
+    /// Longest time a request may take to produce its response head.
+    pub request_timeout: Duration,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    pub login_limits: LoginLimits,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            task_queue: gavel_workflows::names::DEFAULT_TASK_QUEUE.to_owned(),
+            cors_origins: Vec::new(),
+            request_timeout: Duration::from_secs(15),
+            body_limit: 64 * 1024,
+            login_limits: LoginLimits::default(),
+        }
+    }
+}
+
+/// Cheap to clone: everything sits behind one `Arc`.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub db: PgPool,
+    /// One connection to Temporal shared by every request.
+    pub temporal: Client,
+    pub jwt: JwtKeys,
+    pub login_limiter: LoginLimiter,
+    pub config: ApiConfig,
+}
+
+impl AppState {
+    pub fn new(db: PgPool, temporal: Client, jwt: JwtKeys, config: ApiConfig) -> Self {
+        Self(Arc::new(Inner {
+            db,
+            temporal,
+            jwt,
+            login_limiter: LoginLimiter::new(config.login_limits),
+            config,
+        }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

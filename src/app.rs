@@ -1,0 +1,84 @@
+//! Running the parts: the API state from settings, the worker loop, and the
+//! shutdown signal they share.
+
+use std::future::Future;
+
+use anyhow::Context;
+use chrono::Duration as ChronoDuration;
+use gavel_api::{ApiConfig, AppState, auth::JwtKeys};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use temporalio_client::Client;
+use temporalio_sdk::Worker;
+
+use crate::config::HttpArgs;
+
+/// Shortest accepted `GAVEL_JWT_SECRET`, in bytes (HS256 wants ≥ 256 bits).
+pub const MIN_JWT_SECRET_LEN: usize = 32;
+
+/// Checks the signing secret is long enough to be one.
+pub fn check_jwt_secret(secret: &SecretString) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        secret.expose_secret().len() >= MIN_JWT_SECRET_LEN,
+        "GAVEL_JWT_SECRET must be at least {MIN_JWT_SECRET_LEN} bytes"
+    );
+    Ok(())
+}
+
+/// The API's shared state from the process settings.
+pub fn api_state(
+    db: PgPool,
+    temporal: Client,
+    http: &HttpArgs,
+    task_queue: &str,
+    jwt_secret: &SecretString,
+) -> AppState {
+    let config = ApiConfig {
+        task_queue: task_queue.to_owned(),
+        cors_origins: http.cors_origins.clone(),
+        request_timeout: http.request_timeout(),
+        ..ApiConfig::default()
+    };
+    let jwt = JwtKeys::new(
+        jwt_secret,
+        ChronoDuration::seconds(http.jwt_ttl_secs.max(60)),
+    );
+    AppState::new(db, temporal, jwt, config)
+}
+
+/// Runs `worker` on the current task until `shutdown` resolves, then lets it
+/// finish in-flight tasks. (The worker future is not `Send`.)
+pub async fn run_worker_until(
+    mut worker: Worker,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let stop = worker.shutdown_handle();
+    let run = worker.run();
+    tokio::pin!(run);
+    tokio::select! {
+        result = &mut run => return result.context("the Temporal worker stopped unexpectedly"),
+        () = shutdown => stop(),
+    }
+    run.await
+        .context("the Temporal worker failed while shutting down")
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,221 @@
+//! The subcommands: what each starts, in which order, and how it stops.
+
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+use anyhow::Context;
+use gavel_api::{
+    accounts::{self, NewUser},
+    auth::{DisplayName, Email, Password, Role},
+};
+use rand::{Rng, distributions::Alphanumeric};
+use secrecy::{ExposeSecret, SecretString};
+use temporalio_sdk::Runtime;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    app,
+    config::{AdminCommand, ApiArgs, Command, CreateUserArgs, DevArgs, WorkerArgs},
+    database,
+    dev_server::{self, DevServer, DevServerOptions},
+    temporal,
+};
+
+/// How long the API and worker wait for Temporal to answer at start.
+const TEMPORAL_PATIENCE: Duration = Duration::from_secs(30);
+
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Dev(args) => dev(args).await,
+        Command::Api(args) => api(args).await,
+        Command::Worker(args) => worker(args).await,
+        Command::Migrate(args) => {
+            database::prepare(&args.database_url).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Admin(AdminCommand::CreateUser(args)) => create_user(args).await,
+    }
+}
+
+async fn api(args: ApiArgs) -> anyhow::Result<()> {
+    let secret = args.http.jwt_secret.clone().context(
+        "GAVEL_JWT_SECRET is required (at least 32 bytes; `openssl rand -hex 32` makes one)",
+    )?;
+    app::check_jwt_secret(&secret)?;
+    let db = database::prepare(&args.database.database_url).await?;
+    let client = temporal::connect(&args.temporal, TEMPORAL_PATIENCE).await?;
+    let state = app::api_state(db, client, &args.http, &args.temporal.task_queue, &secret);
+    let listener = bind(args.http.http_addr).await?;
+    tracing::info!(address = %listener.local_addr()?, "API listening");
+    gavel_api::serve(listener, gavel_api::router(state), app::shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
+    let _db = database::prepare(&args.database.database_url).await?;
+    let client = temporal::connect(&args.temporal, TEMPORAL_PATIENCE).await?;
+    temporal::ensure_search_attributes(&client).await?;
+    let runtime = Runtime::from_current_tokio(Default::default())?;
+    let worker = temporal::build_worker(&runtime, client, &args.temporal.task_queue)?;
+    tracing::info!(task_queue = %args.temporal.task_queue, "worker polling");
+    app::run_worker_until(worker, app::shutdown_signal()).await
+}
+
+async fn dev(args: DevArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.dev_dir)
+        .with_context(|| format!("cannot create {}", args.dev_dir.display()))?;
+    let mut server = start_temporal_if_needed(&args)?;
+    let result = dev_services(&args, server.is_some()).await;
+    if let Some(server) = server.take() {
+        tracing::info!("stopping the Temporal dev server");
+        tokio::task::spawn_blocking(move || server.stop(Duration::from_secs(10))).await?;
+    }
+    result
+}
+
+/// Starts `temporal server start-dev` unless something answers at TEMPORAL_ADDRESS.
+fn start_temporal_if_needed(args: &DevArgs) -> anyhow::Result<Option<DevServer>> {
+    let address: SocketAddr = args.temporal.temporal_address.parse().with_context(|| {
+        format!(
+            "`gavel dev` needs TEMPORAL_ADDRESS as ip:port, got {:?}",
+            args.temporal.temporal_address
+        )
+    })?;
+    if dev_server::answers(&address) {
+        tracing::info!(%address, "using the Temporal server already running");
+        return Ok(None);
+    }
+    let cli = dev_server::find_cli()?;
+    let options = DevServerOptions {
+        port: address.port(),
+        ui_port: Some(args.temporal_ui_port),
+        db_file: Some(args.dev_dir.join("temporal.sqlite")),
+        namespace: args.temporal.temporal_namespace.clone(),
+        log_file: Some(args.dev_dir.join("temporal.log")),
+        extra_args: Vec::new(),
+    };
+    tracing::info!(cli = %cli.display(), "starting the Temporal dev server");
+    let mut server = DevServer::start(&cli, &options)?;
+    server.wait_ready(Duration::from_secs(60))?;
+    Ok(Some(server))
+}
+
+async fn dev_services(args: &DevArgs, started_temporal: bool) -> anyhow::Result<()> {
+    let secret = match &args.http.jwt_secret {
+        Some(secret) => secret.clone(),
+        None => dev_jwt_secret(&args.dev_dir)?,
+    };
+    app::check_jwt_secret(&secret)?;
+    let db = database::prepare(&args.database.database_url).await?;
+    let client = temporal::connect(&args.temporal, TEMPORAL_PATIENCE).await?;
+    temporal::ensure_search_attributes(&client).await?;
+
+    let runtime = Runtime::from_current_tokio(Default::default())?;
+    let worker = temporal::build_worker(&runtime, client.clone(), &args.temporal.task_queue)?;
+    let state = app::api_state(db, client, &args.http, &args.temporal.task_queue, &secret);
+    let listener = bind(args.http.http_addr).await?;
+    let api_addr = listener.local_addr()?;
+
+    let shutdown = CancellationToken::new();
+    let api = tokio::spawn(gavel_api::serve(
+        listener,
+        gavel_api::router(state),
+        shutdown.clone().cancelled_owned(),
+    ));
+    print_urls(args, api_addr, started_temporal);
+
+    let worker_stop = shutdown.clone();
+    let worker_result = app::run_worker_until(worker, async move {
+        tokio::select! {
+            () = app::shutdown_signal() => {},
+            () = worker_stop.cancelled() => {},
+        }
+    })
+    .await;
+    shutdown.cancel();
+    api.await.context("the API task panicked")??;
+    worker_result
+}
+
+#[allow(clippy::print_stdout)]
+fn print_urls(args: &DevArgs, api: SocketAddr, started_temporal: bool) {
+    let ui = if started_temporal {
+        format!("http://127.0.0.1:{}", args.temporal_ui_port)
+    } else {
+        "the UI of the Temporal server you run".to_owned()
+    };
+    println!(
+        "\nGavel is running (Ctrl-C stops everything):\n  \
+         API          http://{api}/api/v1\n  \
+         API docs     http://{api}/api/v1/docs\n  \
+         Readiness    http://{api}/api/v1/ready\n  \
+         Metrics      http://{api}/metrics\n  \
+         Temporal UI  {ui}\n  \
+         Temporal     {}\n",
+        args.temporal.temporal_address
+    );
+}
+
+/// The dev signing secret: kept in `.gavel/jwt-secret` so tokens survive restarts.
+fn dev_jwt_secret(dir: &Path) -> anyhow::Result<SecretString> {
+    let path = dir.join("jwt-secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim().to_owned();
+        if existing.len() >= app::MIN_JWT_SECRET_LEN {
+            return Ok(SecretString::from(existing));
+        }
+    }
+    let secret = random_string(48);
+    std::fs::write(&path, &secret).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    tracing::warn!(
+        path = %path.display(),
+        "GAVEL_JWT_SECRET is not set; generated a development secret (never use this in production)"
+    );
+    Ok(SecretString::from(secret))
+}
+
+fn random_string(len: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} (set GAVEL_HTTP_ADDR)"))
+}
+
+#[allow(clippy::print_stdout)]
+async fn create_user(args: CreateUserArgs) -> anyhow::Result<()> {
+    let role = Role::parse(&args.role).context("--role must be bidder, seller or admin")?;
+    let email = Email::parse(&args.email).map_err(|e| anyhow::anyhow!(e.message))?;
+    let (password, generated) = match &args.password {
+        Some(p) => (p.expose_secret().to_owned(), false),
+        None => (random_string(24), true),
+    };
+    let new = NewUser {
+        password: Password::parse(&password, &email).map_err(|e| anyhow::anyhow!(e.message))?,
+        name: DisplayName::parse(&args.name).map_err(|e| anyhow::anyhow!(e.message))?,
+        email,
+        role,
+    };
+    let db = database::prepare(&args.database.database_url).await?;
+    let user = accounts::create(&db, new)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    println!(
+        "created {} {} ({})",
+        user.role.as_str(),
+        user.email,
+        user.id
+    );
+    if generated {
+        println!("password (shown once): {password}");
+    }
+    Ok(())
+}

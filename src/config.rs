@@ -1,0 +1,175 @@
+//! Command line and settings. Every option has an env-var twin; secrets are held
+//! as [`SecretString`] and their env values are hidden from `--help`.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+
+use crate::telemetry::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gavel",
+    version,
+    about = "Online auctions as durable Temporal workflows"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log line format.
+    #[arg(long, env = "GAVEL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Everything on one machine: Temporal dev server (if none answers), database,
+    /// migrations, search attributes, API and worker in one process.
+    Dev(DevArgs),
+    /// The HTTP API alone (production shape).
+    Api(ApiArgs),
+    /// The Temporal worker alone (production shape).
+    Worker(WorkerArgs),
+    /// Create the database if missing and apply migrations.
+    Migrate(DatabaseArgs),
+    /// Administrative tasks.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a user of any role; the only way to make an admin.
+    CreateUser(CreateUserArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL; the database is created if missing.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/gavel",
+        hide_env_values = true
+    )]
+    pub database_url: SecretString,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TemporalArgs {
+    /// Temporal frontend address (host:port).
+    #[arg(long, env = "TEMPORAL_ADDRESS", default_value = "127.0.0.1:7233")]
+    pub temporal_address: String,
+    #[arg(long, env = "TEMPORAL_NAMESPACE", default_value = "default")]
+    pub temporal_namespace: String,
+    /// Task queue shared by the API (starter) and the worker.
+    #[arg(long, env = "GAVEL_TASK_QUEUE", default_value = gavel_workflows::names::DEFAULT_TASK_QUEUE)]
+    pub task_queue: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "GAVEL_HTTP_ADDR", default_value = "127.0.0.1:3000")]
+    pub http_addr: SocketAddr,
+    /// Secret that signs access tokens (HS256); at least 32 bytes.
+    #[arg(long, env = "GAVEL_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<SecretString>,
+    /// Lifetime of an access token, in seconds.
+    #[arg(long, env = "GAVEL_JWT_TTL_SECS", default_value_t = 86_400)]
+    pub jwt_ttl_secs: i64,
+    /// Origins allowed by CORS, comma-separated; `*` for any.
+    #[arg(long, env = "GAVEL_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Longest a request may take before it is answered 503, in seconds.
+    #[arg(long, env = "GAVEL_REQUEST_TIMEOUT_SECS", default_value_t = 15)]
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SettlementArgs {
+    /// Paystack secret key (`sk_test_…` in test mode); also verifies webhooks.
+    #[arg(long, env = "PAYSTACK_SECRET_KEY", hide_env_values = true)]
+    pub paystack_secret_key: Option<SecretString>,
+    #[arg(
+        long,
+        env = "PAYSTACK_BASE_URL",
+        default_value = "https://api.paystack.co"
+    )]
+    pub paystack_base_url: String,
+    /// Brevo API key; without one, email is recorded in the `emails` table and the log.
+    #[arg(long, env = "BREVO_API_KEY", hide_env_values = true)]
+    pub brevo_api_key: Option<SecretString>,
+    #[arg(long, env = "BREVO_BASE_URL", default_value = "https://api.brevo.com")]
+    pub brevo_base_url: String,
+    /// Sender of every email, `Name <address>` or a bare address.
+    #[arg(
+        long,
+        env = "GAVEL_MAIL_FROM",
+        default_value = "Gavel <no-reply@gavel.local>"
+    )]
+    pub mail_from: String,
+    /// How long a winner has to pay, in seconds.
+    #[arg(long, env = "GAVEL_PAYMENT_WINDOW_SECS", default_value_t = 172_800)]
+    pub payment_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub temporal: TemporalArgs,
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub temporal: TemporalArgs,
+    #[command(flatten)]
+    pub settlement: SettlementArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DevArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub temporal: TemporalArgs,
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub settlement: SettlementArgs,
+    /// Where `gavel dev` keeps its state (the Temporal SQLite file, logs).
+    #[arg(long, env = "GAVEL_DEV_DIR", default_value = ".gavel")]
+    pub dev_dir: PathBuf,
+    /// Port of the Temporal UI started by `gavel dev`.
+    #[arg(long, env = "GAVEL_TEMPORAL_UI_PORT", default_value_t = 8233)]
+    pub temporal_ui_port: u16,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CreateUserArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[arg(long)]
+    pub email: String,
+    #[arg(long, default_value = "admin")]
+    pub role: String,
+    #[arg(long, default_value = "Administrator")]
+    pub name: String,
+    /// The password; when absent a strong one is generated and printed once.
+    #[arg(long, env = "GAVEL_ADMIN_PASSWORD", hide_env_values = true)]
+    pub password: Option<SecretString>,
+}
+
+impl HttpArgs {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs.max(1))
+    }
+}

@@ -1,0 +1,17 @@
+//! The `gavel` binary's library: configuration, process wiring and the commands.
+//!
+//! - [`config`]: every setting as a `--flag` with an env-var twin (clap).
+//! - [`telemetry`]: tracing subscriber (pretty in dev, JSON in production).
+//! - [`database`]: create-if-missing, connect and migrate PostgreSQL.
+//! - [`temporal`]: connect the client, register search attributes, build the worker.
+//! - [`dev_server`]: run the `temporal` CLI dev server as a child that cannot outlive us.
+//! - [`app`]: run the API and/or the worker until a shutdown signal.
+//! - [`commands`]: `dev`, `api`, `worker`, `migrate`, `admin`.
+
+pub mod app;
+pub mod commands;
+pub mod config;
+pub mod database;
+pub mod dev_server;
+pub mod telemetry;
+pub mod temporal;

@@ -1,0 +1,13 @@
+//! Gavel's deterministic core: the workflows the worker runs and the contracts
+//! (types and activity definitions) they share with the activities and the API.
+//!
+//! Nothing in this crate performs I/O or reads the system clock: workflow code is
+//! replayed from history and must take the same decisions every time.
+//!
+//! - [`ping`]: a trivial workflow + activity pair that proves a worker is wired to
+//!   the server (used by the health tests and by operators after a deploy).
+//! - [`names`]: the task queue default, workflow types and search-attribute keys
+//!   that outlive any refactoring because they are recorded in history.
+
+pub mod names;
+pub mod ping;

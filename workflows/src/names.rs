@@ -1,0 +1,31 @@
+//! Names recorded in Temporal history or visibility. Changing one breaks running
+//! workflows or operators' saved queries, so every one is pinned here.
+
+use temporalio_common::{
+    protos::temporal::api::enums::v1::IndexedValueType,
+    search_attributes::{SearchAttributeKey, Timestamp},
+};
+
+/// Default task queue shared by the API (starter) and the worker.
+pub const DEFAULT_TASK_QUEUE: &str = "gavel-auctions";
+
+/// Public auction status (`scheduled`, `open`, …), the same words as the API.
+pub const AUCTION_STATUS: SearchAttributeKey<String> = SearchAttributeKey::keyword("AuctionStatus");
+/// The seller's user id.
+pub const SELLER_ID: SearchAttributeKey<String> = SearchAttributeKey::keyword("SellerId");
+/// When the auction closes (moves with anti-sniping extensions).
+pub const AUCTION_ENDS_AT: SearchAttributeKey<Timestamp> =
+    SearchAttributeKey::datetime("AuctionEndsAt");
+/// Current visible price in minor units.
+pub const CURRENT_BID: SearchAttributeKey<i64> = SearchAttributeKey::int("CurrentBid");
+
+/// Every custom search attribute Gavel uses, with its index type; the worker and
+/// `gavel dev` register the missing ones at start.
+pub fn search_attributes() -> [(&'static str, IndexedValueType); 4] {
+    [
+        (AUCTION_STATUS.name(), AUCTION_STATUS.indexed_value_type()),
+        (SELLER_ID.name(), SELLER_ID.indexed_value_type()),
+        (AUCTION_ENDS_AT.name(), AUCTION_ENDS_AT.indexed_value_type()),
+        (CURRENT_BID.name(), CURRENT_BID.indexed_value_type()),
+    ]
+}
