@@ -24,18 +24,33 @@ use tracing::Level;
 use crate::{
     error::{ApiError, panic_response},
     metrics, openapi, routes,
-    state::AppState,
+    state::{ApiConfig, AppState},
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Builds the application router for `state`.
 pub fn router(state: AppState) -> Router {
+    // Installed before the first request so nothing is recorded into the void.
+    metrics::recorder();
     let api = Router::new()
         .merge(routes::auth::router())
         .merge(routes::health::router());
-    let config = &state.config;
+    let config = state.config.clone();
+    let routes = Router::new()
+        .nest("/api/v1", api)
+        .route("/metrics", get(metrics::render))
+        .route_layer(middleware::from_fn(metrics::track))
+        .merge(openapi::docs_router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state);
+    with_middleware(routes, &config)
+}
 
+/// Wraps `routes` in the layers every request passes: request id, tracing,
+/// panic → JSON 500, CORS, body limit and timeout.
+pub fn with_middleware(routes: Router, config: &ApiConfig) -> Router {
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(
@@ -60,15 +75,7 @@ pub fn router(state: AppState) -> Router {
             enforce_timeout,
         ));
 
-    Router::new()
-        .nest("/api/v1", api)
-        .route("/metrics", get(metrics::render))
-        .route_layer(middleware::from_fn(metrics::track))
-        .merge(openapi::docs_router())
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
-        .layer(layers)
+    routes.layer(layers)
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight

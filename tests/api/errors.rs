@@ -1,0 +1,108 @@
+//! Every failure has the JSON error shape: unknown routes, wrong methods,
+//! malformed bodies, oversized bodies, panics and timeouts.
+
+use std::time::Duration;
+
+use axum::{Router, routing::get};
+use gavel_api::ApiConfig;
+use reqwest::{Method, StatusCode};
+
+use crate::helpers::{expect_error, spawn_app};
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json() {
+    let app = spawn_app().await;
+    expect_error(app.get("/api/v1/nothing-here", None).await, StatusCode::NOT_FOUND, "not_found").await;
+    expect_error(app.get("/favicon.ico", None).await, StatusCode::NOT_FOUND, "not_found").await;
+    let response = app.request(Method::DELETE, "/api/v1/auth/login", None).send().await.unwrap();
+    expect_error(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_400_415_422_413() {
+    let app = spawn_app().await;
+    let post = |body: String, content_type: &'static str| {
+        app.request(Method::POST, "/api/v1/auth/register", None)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    expect_error(post("{not json".into(), "application/json").await.unwrap(), StatusCode::BAD_REQUEST, "malformed_json").await;
+    expect_error(post("{}".into(), "text/plain").await.unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    expect_error(post(r#"{"email": 5}"#.into(), "application/json").await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
+    let huge = format!(r#"{{"email": "{}"}}"#, "a".repeat(200_000));
+    expect_error(post(huge, "application/json").await.unwrap(), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_cors_follows_config() {
+    let app = spawn_app().await;
+    let response = app.get("/api/v1/health", None).await;
+    assert!(response.headers().contains_key("x-request-id"));
+    let response = app
+        .request(Method::GET, "/api/v1/health", None)
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "abc-123", "a caller's id is kept");
+
+    let preflight = app
+        .request(Method::OPTIONS, "/api/v1/auth/login", None)
+        .header("origin", "http://shop.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "http://shop.example");
+    let foreign = app
+        .request(Method::GET, "/api/v1/health", None)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(!foreign.headers().contains_key("access-control-allow-origin"));
+}
+
+/// Serves `routes` with the production middleware on a real port.
+async fn serve_with_middleware(routes: Router, config: ApiConfig) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let app = gavel_api::app::with_middleware(routes, &config);
+    tokio::spawn(gavel_api::serve(listener, app, std::future::pending()));
+    address
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_a_bare_json_500() {
+    let routes = Router::new().route(
+        "/boom",
+        get(|| async {
+            let secret_detail = "db password is hunter2";
+            if !secret_detail.is_empty() {
+                panic!("{secret_detail}");
+            }
+        }),
+    );
+    let address = serve_with_middleware(routes, ApiConfig::default()).await;
+    let response = reqwest::get(format!("{address}/boom")).await.unwrap();
+    let body = expect_error(response, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
+    assert_eq!(body["error"]["message"], "internal error");
+    assert!(!body.to_string().contains("hunter2"), "no internals in the body");
+}
+
+#[tokio::test]
+async fn a_slow_handler_is_cut_off_with_503_and_retry_after() {
+    let routes = Router::new().route(
+        "/slow",
+        get(|| async { tokio::time::sleep(Duration::from_secs(5)).await }),
+    );
+    let config = ApiConfig {
+        request_timeout: Duration::from_millis(200),
+        ..ApiConfig::default()
+    };
+    let address = serve_with_middleware(routes, config).await;
+    let response = reqwest::get(format!("{address}/slow")).await.unwrap();
+    assert!(response.headers().contains_key("retry-after"));
+    expect_error(response, StatusCode::SERVICE_UNAVAILABLE, "timeout").await;
+}

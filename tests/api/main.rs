@@ -1,0 +1,10 @@
+//! End-to-end tests: one real Temporal dev server per test binary, a fresh
+//! PostgreSQL database per test, the app on port 0, requests over real HTTP.
+//! Logs are silent unless `TEST_LOG=1`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod errors;
+mod health;
+mod helpers;
+mod ping;
