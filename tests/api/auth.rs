@@ -10,30 +10,54 @@ use crate::helpers::{JWT_SECRET, PASSWORD, expect_error, expect_status, spawn_ap
 #[tokio::test]
 async fn register_creates_an_account_and_signs_it_in() {
     let app = spawn_app().await;
-    let response = app.register("Ada@Example.com", PASSWORD, "Ada Lovelace", "seller").await;
+    let response = app
+        .register("Ada@Example.com", PASSWORD, "Ada Lovelace", "seller")
+        .await;
     let body = expect_status(response, StatusCode::CREATED).await;
     assert_eq!(body["user"]["email"], "Ada@Example.com");
     assert_eq!(body["user"]["role"], "seller");
-    assert!(body["user"]["handle"].as_str().unwrap().starts_with("ada-lovelace-"));
+    assert!(
+        body["user"]["handle"]
+            .as_str()
+            .unwrap()
+            .starts_with("ada-lovelace-")
+    );
     assert!(body["user"].get("password_hash").is_none());
     assert!(body["expires_at"].is_string());
 
-    let me = expect_status(app.me(body["token"].as_str().unwrap()).await, StatusCode::OK).await;
+    let me = expect_status(
+        app.me(body["token"].as_str().unwrap()).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(me["id"], body["user"]["id"]);
     let stored: (String,) = sqlx::query_as("SELECT password_hash FROM users")
         .fetch_one(&app.db)
         .await
         .unwrap();
-    assert!(stored.0.starts_with("$argon2id$"), "passwords are stored as Argon2id hashes");
+    assert!(
+        stored.0.starts_with("$argon2id$"),
+        "passwords are stored as Argon2id hashes"
+    );
 }
 
 #[tokio::test]
 async fn a_duplicate_email_in_any_case_is_409_and_changes_nothing() {
     let app = spawn_app().await;
-    expect_status(app.register("ada@example.com", PASSWORD, "Ada", "bidder").await, StatusCode::CREATED).await;
-    let response = app.register("ADA@Example.COM", PASSWORD, "Imposter", "seller").await;
+    expect_status(
+        app.register("ada@example.com", PASSWORD, "Ada", "bidder")
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let response = app
+        .register("ADA@Example.COM", PASSWORD, "Imposter", "seller")
+        .await;
     expect_error(response, StatusCode::CONFLICT, "email_taken").await;
-    let count: (i64,) = sqlx::query_as("SELECT count(*) FROM users").fetch_one(&app.db).await.unwrap();
+    let count: (i64,) = sqlx::query_as("SELECT count(*) FROM users")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(count.0, 1);
 }
 
@@ -43,18 +67,39 @@ async fn invalid_registrations_are_422_with_a_stable_code() {
     let cases = [
         ("not-an-email", PASSWORD, "Ada", "bidder", "invalid_email"),
         ("ada@example.com", "short", "Ada", "bidder", "weak_password"),
-        ("ada@example.com", "aaaaaaaaaaaaaa", "Ada", "bidder", "weak_password"),
+        (
+            "ada@example.com",
+            "aaaaaaaaaaaaaa",
+            "Ada",
+            "bidder",
+            "weak_password",
+        ),
         ("ada@example.com", PASSWORD, "   ", "bidder", "invalid_name"),
         ("ada@example.com", PASSWORD, "Ada", "admin", "invalid_role"),
-        ("ada@example.com", PASSWORD, "Ada", "auctioneer", "invalid_role"),
+        (
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            "auctioneer",
+            "invalid_role",
+        ),
     ];
     for (email, password, name, role, code) in cases {
         let response = app.register(email, password, name, role).await;
         expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, code).await;
     }
-    let response = app.post_json("/api/v1/auth/register", &json!({"email": "ada@example.com"}), None).await;
+    let response = app
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"email": "ada@example.com"}),
+            None,
+        )
+        .await;
     expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
-    let count: (i64,) = sqlx::query_as("SELECT count(*) FROM users").fetch_one(&app.db).await.unwrap();
+    let count: (i64,) = sqlx::query_as("SELECT count(*) FROM users")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(count.0, 0, "nothing was written");
 }
 
@@ -63,13 +108,36 @@ async fn login_returns_a_token_for_the_right_password_only() {
     let app = spawn_app().await;
     let user = app.user("bidder").await;
     expect_status(app.me(&user.token).await, StatusCode::OK).await;
-    let body = expect_status(app.login(&user.email.to_uppercase(), PASSWORD).await, StatusCode::OK).await;
+    let body = expect_status(
+        app.login(&user.email.to_uppercase(), PASSWORD).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(body["user"]["id"], user.id.as_str());
-    expect_status(app.me(body["token"].as_str().unwrap()).await, StatusCode::OK).await;
+    expect_status(
+        app.me(body["token"].as_str().unwrap()).await,
+        StatusCode::OK,
+    )
+    .await;
 
-    expect_error(app.login(&user.email, "wrong password!!").await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
-    expect_error(app.login("nobody@example.com", PASSWORD).await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
-    expect_error(app.login("not an email", PASSWORD).await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    expect_error(
+        app.login(&user.email, "wrong password!!").await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    expect_error(
+        app.login("nobody@example.com", PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    expect_error(
+        app.login("not an email", PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -77,10 +145,19 @@ async fn repeated_failures_lock_the_account_with_retry_after() {
     let app = spawn_app().await;
     let user = app.user("bidder").await;
     for _ in 0..5 {
-        expect_error(app.login(&user.email, "wrong password!!").await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+        expect_error(
+            app.login(&user.email, "wrong password!!").await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        )
+        .await;
     }
     let response = app.login(&user.email, PASSWORD).await;
-    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=900).contains(&retry_after));
     expect_error(response, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
     // Another account is not locked by this one's failures.
@@ -104,26 +181,54 @@ async fn me_refuses_missing_malformed_forged_and_expired_tokens() {
     let app = spawn_app().await;
     let user = app.user("bidder").await;
     let now = Utc::now().timestamp();
-    let claims = |exp: i64| {
-        json!({"sub": user.id, "role": "admin", "iss": "gavel", "aud": "gavel-api", "iat": now, "exp": exp})
-    };
+    let claims = |exp: i64| json!({"sub": user.id, "role": "admin", "iss": "gavel", "aud": "gavel-api", "iat": now, "exp": exp});
     let sign = |alg, secret: &str, claims| {
-        jsonwebtoken::encode(&Header::new(alg), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+        jsonwebtoken::encode(
+            &Header::new(alg),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
     };
     let b64 = |v: serde_json::Value| {
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
     };
-    let alg_none = format!("{}.{}.", b64(json!({"alg": "none", "typ": "JWT"})), b64(claims(now + 3600)));
+    let alg_none = format!(
+        "{}.{}.",
+        b64(json!({"alg": "none", "typ": "JWT"})),
+        b64(claims(now + 3600))
+    );
 
     let response = app.get("/api/v1/auth/me", None).await;
     expect_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     let cases = [
         ("garbage".to_owned(), "invalid_token"),
         (alg_none, "invalid_token"),
-        (sign(jsonwebtoken::Algorithm::HS256, "some-other-secret-of-32-bytes-or-more", claims(now + 3600)), "invalid_token"),
-        (sign(jsonwebtoken::Algorithm::HS512, JWT_SECRET, claims(now + 3600)), "invalid_token"),
-        (sign(jsonwebtoken::Algorithm::HS256, JWT_SECRET, claims(now - 3600)), "token_expired"),
+        (
+            sign(
+                jsonwebtoken::Algorithm::HS256,
+                "some-other-secret-of-32-bytes-or-more",
+                claims(now + 3600),
+            ),
+            "invalid_token",
+        ),
+        (
+            sign(
+                jsonwebtoken::Algorithm::HS512,
+                JWT_SECRET,
+                claims(now + 3600),
+            ),
+            "invalid_token",
+        ),
+        (
+            sign(
+                jsonwebtoken::Algorithm::HS256,
+                JWT_SECRET,
+                claims(now - 3600),
+            ),
+            "token_expired",
+        ),
     ];
     for (token, code) in cases {
         expect_error(app.me(&token).await, StatusCode::UNAUTHORIZED, code).await;
@@ -136,6 +241,10 @@ async fn me_refuses_missing_malformed_forged_and_expired_tokens() {
         .unwrap();
     expect_error(raw, StatusCode::UNAUTHORIZED, "invalid_token").await;
     // The right secret, algorithm and expiry is accepted: the checks are not blanket refusals.
-    let good = sign(jsonwebtoken::Algorithm::HS256, JWT_SECRET, claims(now + 3600));
+    let good = sign(
+        jsonwebtoken::Algorithm::HS256,
+        JWT_SECRET,
+        claims(now + 3600),
+    );
     expect_status(app.me(&good).await, StatusCode::OK).await;
 }

@@ -12,10 +12,29 @@ use crate::helpers::{expect_error, spawn_app};
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_json() {
     let app = spawn_app().await;
-    expect_error(app.get("/api/v1/nothing-here", None).await, StatusCode::NOT_FOUND, "not_found").await;
-    expect_error(app.get("/favicon.ico", None).await, StatusCode::NOT_FOUND, "not_found").await;
-    let response = app.request(Method::DELETE, "/api/v1/auth/login", None).send().await.unwrap();
-    expect_error(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    expect_error(
+        app.get("/api/v1/nothing-here", None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        app.get("/favicon.ico", None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let response = app
+        .request(Method::DELETE, "/api/v1/auth/login", None)
+        .send()
+        .await
+        .unwrap();
+    expect_error(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -27,11 +46,33 @@ async fn malformed_bodies_get_400_415_422_413() {
             .body(body)
             .send()
     };
-    expect_error(post("{not json".into(), "application/json").await.unwrap(), StatusCode::BAD_REQUEST, "malformed_json").await;
-    expect_error(post("{}".into(), "text/plain").await.unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
-    expect_error(post(r#"{"email": 5}"#.into(), "application/json").await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
+    expect_error(
+        post("{not json".into(), "application/json").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+    )
+    .await;
+    expect_error(
+        post("{}".into(), "text/plain").await.unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    expect_error(
+        post(r#"{"email": 5}"#.into(), "application/json")
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    )
+    .await;
     let huge = format!(r#"{{"email": "{}"}}"#, "a".repeat(200_000));
-    expect_error(post(huge, "application/json").await.unwrap(), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    expect_error(
+        post(huge, "application/json").await.unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -45,7 +86,11 @@ async fn every_response_carries_a_request_id_and_cors_follows_config() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.headers()["x-request-id"], "abc-123", "a caller's id is kept");
+    assert_eq!(
+        response.headers()["x-request-id"],
+        "abc-123",
+        "a caller's id is kept"
+    );
 
     let preflight = app
         .request(Method::OPTIONS, "/api/v1/auth/login", None)
@@ -54,14 +99,21 @@ async fn every_response_carries_a_request_id_and_cors_follows_config() {
         .send()
         .await
         .unwrap();
-    assert_eq!(preflight.headers()["access-control-allow-origin"], "http://shop.example");
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "http://shop.example"
+    );
     let foreign = app
         .request(Method::GET, "/api/v1/health", None)
         .header("origin", "http://evil.example")
         .send()
         .await
         .unwrap();
-    assert!(!foreign.headers().contains_key("access-control-allow-origin"));
+    assert!(
+        !foreign
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
 }
 
 /// Serves `routes` with the production middleware on a real port.
@@ -88,7 +140,10 @@ async fn a_panicking_handler_answers_a_bare_json_500() {
     let response = reqwest::get(format!("{address}/boom")).await.unwrap();
     let body = expect_error(response, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
     assert_eq!(body["error"]["message"], "internal error");
-    assert!(!body.to_string().contains("hunter2"), "no internals in the body");
+    assert!(
+        !body.to_string().contains("hunter2"),
+        "no internals in the body"
+    );
 }
 
 #[tokio::test]

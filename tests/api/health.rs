@@ -17,10 +17,18 @@ async fn health_and_ready_answer_when_dependencies_are_up() {
 #[tokio::test]
 async fn ready_is_503_with_details_when_the_database_is_gone() {
     let app = spawn_app().await;
-    let name = app.db_url.expose_secret().rsplit('/').next().unwrap().to_owned();
-    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect("postgres://postgres@127.0.0.1:5432/postgres")
-        .await
-        .unwrap();
+    let name = app
+        .db_url
+        .expose_secret()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(
+        "postgres://postgres@127.0.0.1:5432/postgres",
+    )
+    .await
+    .unwrap();
     sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
         .execute(&mut admin)
         .await
@@ -42,9 +50,10 @@ async fn metrics_count_requests_by_route_template() {
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();
     assert!(
-        text.lines().any(|l| l.starts_with("gavel_http_requests_total")
-            && l.contains(r#"route="/api/v1/health""#)
-            && l.contains(r#"status="200""#)),
+        text.lines()
+            .any(|l| l.starts_with("gavel_http_requests_total")
+                && l.contains(r#"route="/api/v1/health""#)
+                && l.contains(r#"status="200""#)),
         "{text}"
     );
     assert!(text.contains("gavel_http_request_duration_seconds_bucket"));
@@ -55,14 +64,27 @@ async fn openapi_document_and_offline_docs_are_served() {
     let app = spawn_app().await;
     let spec = expect_status(app.get("/api/v1/openapi.json", None).await, StatusCode::OK).await;
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/auth/register", "/auth/login", "/auth/me", "/health", "/ready"] {
+    for path in [
+        "/auth/register",
+        "/auth/login",
+        "/auth/me",
+        "/health",
+        "/ready",
+    ] {
         assert!(spec["paths"][path].is_object(), "missing {path}");
     }
     let page = app.get("/api/v1/docs/", None).await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     assert!(html.contains("swagger"), "{html}");
-    assert!(!html.contains("https://"), "the docs page must not load assets from a CDN");
+    assert!(
+        !html.contains("https://"),
+        "the docs page must not load assets from a CDN"
+    );
     let bundle = app.get("/api/v1/docs/swagger-ui-bundle.js", None).await;
-    assert_eq!(bundle.status(), StatusCode::OK, "the UI's assets are served locally");
+    assert_eq!(
+        bundle.status(),
+        StatusCode::OK,
+        "the UI's assets are served locally"
+    );
 }

@@ -11,7 +11,9 @@ use std::{
 };
 
 use gavel::{
-    app, config::{HttpArgs, TemporalArgs}, database,
+    app,
+    config::{HttpArgs, TemporalArgs},
+    database,
     dev_server::{self, DevServer, DevServerOptions},
     temporal,
 };
@@ -62,11 +64,15 @@ fn shared_temporal() -> SocketAddr {
                 ui_port: None,
                 db_file: None,
                 namespace: "default".into(),
-                log_file: Some(std::env::temp_dir().join(format!("gavel-test-temporal-{port}.log"))),
+                log_file: Some(
+                    std::env::temp_dir().join(format!("gavel-test-temporal-{port}.log")),
+                ),
                 extra_args,
             };
             let mut server = DevServer::start(&cli, &options).expect("start temporal");
-            server.wait_ready(Duration::from_secs(60)).expect("temporal ready");
+            server
+                .wait_ready(Duration::from_secs(60))
+                .expect("temporal ready");
             SharedTemporal {
                 address: server.address,
                 _server: server,
@@ -100,7 +106,9 @@ pub async fn fresh_database() -> (SecretString, PgPool) {
         .await
         .expect("create test database");
     let url = SecretString::from(format!("{}/{name}", server_url()));
-    let pool = database::prepare(&url).await.expect("migrate test database");
+    let pool = database::prepare(&url)
+        .await
+        .expect("migrate test database");
     (url, pool)
 }
 
@@ -218,8 +226,11 @@ impl WorkerThread {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let client = temporal::connect(&args, Duration::from_secs(10)).await.unwrap();
-                let runtime = temporalio_sdk::Runtime::from_current_tokio(Default::default()).unwrap();
+                let client = temporal::connect(&args, Duration::from_secs(10))
+                    .await
+                    .unwrap();
+                let runtime =
+                    temporalio_sdk::Runtime::from_current_tokio(Default::default()).unwrap();
                 let worker = temporal::build_worker(&runtime, client, &args.task_queue).unwrap();
                 app::run_worker_until(worker, async {
                     let _ = stopped.await;

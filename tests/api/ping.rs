@@ -12,7 +12,11 @@ async fn ping_workflow_round_trips_through_the_worker() {
         .start_workflow(
             gavel_workflows::ping::PingWorkflow::run,
             "hello".to_owned(),
-            WorkflowStartOptions::new(app.task_queue.clone(), format!("ping-{}", uuid::Uuid::new_v4())).build(),
+            WorkflowStartOptions::new(
+                app.task_queue.clone(),
+                format!("ping-{}", uuid::Uuid::new_v4()),
+            )
+            .build(),
         )
         .await
         .unwrap();
@@ -29,6 +33,10 @@ async fn ping_workflow_round_trips_through_the_worker() {
 #[tokio::test]
 async fn registering_search_attributes_twice_is_harmless() {
     let app = spawn_app().await;
-    gavel::temporal::ensure_search_attributes(&app.temporal).await.unwrap();
-    gavel::temporal::ensure_search_attributes(&app.temporal).await.unwrap();
+    gavel::temporal::ensure_search_attributes(&app.temporal)
+        .await
+        .unwrap();
+    gavel::temporal::ensure_search_attributes(&app.temporal)
+        .await
+        .unwrap();
 }
