@@ -6,8 +6,10 @@
 //!
 //! - [`ping`]: a trivial workflow + activity pair that proves a worker is wired to
 //!   the server (used by the health tests and by operators after a deploy).
+//! - [`rules`]: the bidding rules, pure and Temporal-free.
 //! - [`names`]: the task queue default, workflow types and search-attribute keys
 //!   that outlive any refactoring because they are recorded in history.
 
 pub mod names;
 pub mod ping;
+pub mod rules;

@@ -1,0 +1,107 @@
+//! Money: integer minor units in one of the currencies Gavel (and Paystack)
+//! supports. No floats anywhere near money.
+
+use serde::{Deserialize, Serialize};
+
+/// Largest amount accepted anywhere, in minor units (10¹² — a trillion kobo is
+/// ₦10 billion): far above any real lot, far below `i64` overflow in sums.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
+
+/// ISO 4217 currencies Gavel accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Currency {
+    #[serde(rename = "NGN")]
+    Ngn,
+    #[serde(rename = "GHS")]
+    Ghs,
+    #[serde(rename = "ZAR")]
+    Zar,
+    #[serde(rename = "KES")]
+    Kes,
+    #[serde(rename = "USD")]
+    Usd,
+}
+
+impl Currency {
+    pub const ALL: [Currency; 5] = [
+        Currency::Ngn,
+        Currency::Ghs,
+        Currency::Zar,
+        Currency::Kes,
+        Currency::Usd,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Currency::Ngn => "NGN",
+            Currency::Ghs => "GHS",
+            Currency::Zar => "ZAR",
+            Currency::Kes => "KES",
+            Currency::Usd => "USD",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.code() == code)
+    }
+}
+
+/// Whether `amount` is a usable price: positive and at most [`MAX_AMOUNT`].
+pub fn valid_amount(amount: i64) -> bool {
+    (1..=MAX_AMOUNT).contains(&amount)
+}
+
+/// The default bid increment for a price, by band (in minor units, assuming
+/// 100 minor units to the major unit as all supported currencies have).
+pub fn default_increment(price: i64) -> i64 {
+    const BANDS: [(i64, i64); 7] = [
+        (1_000, 50),
+        (5_000, 100),
+        (25_000, 250),
+        (100_000, 500),
+        (250_000, 1_000),
+        (500_000, 2_500),
+        (1_000_000, 5_000),
+    ];
+    BANDS
+        .iter()
+        .find(|(below, _)| price < *below)
+        .map_or(10_000, |(_, increment)| *increment)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn currencies_round_trip_their_codes() {
+        for c in Currency::ALL {
+            assert_eq!(Currency::parse(c.code()), Some(c));
+            assert_eq!(
+                serde_json::to_string(&c).unwrap(),
+                format!("\"{}\"", c.code())
+            );
+        }
+        assert_eq!(Currency::parse("EUR"), None);
+        assert_eq!(Currency::parse("ngn"), None);
+    }
+
+    #[test]
+    fn increments_grow_with_the_price_band() {
+        assert_eq!(default_increment(0), 50);
+        assert_eq!(default_increment(999), 50);
+        assert_eq!(default_increment(1_000), 100);
+        assert_eq!(default_increment(99_999), 500);
+        assert_eq!(default_increment(999_999), 5_000);
+        assert_eq!(default_increment(50_000_000), 10_000);
+    }
+
+    #[test]
+    fn amounts_must_be_positive_and_sane() {
+        assert!(!valid_amount(0));
+        assert!(!valid_amount(-5));
+        assert!(valid_amount(1));
+        assert!(valid_amount(MAX_AMOUNT));
+        assert!(!valid_amount(MAX_AMOUNT + 1));
+    }
+}
