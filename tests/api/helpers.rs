@@ -340,3 +340,23 @@ pub async fn expect_error(response: Response, status: StatusCode, code: &str) ->
     assert!(body["error"]["message"].is_string(), "body: {body}");
     body
 }
+
+/// With `GAVEL_RECORD_HISTORIES=1`, saves the run's history as
+/// `tests/histories/{name}.json` for the replay tests.
+pub async fn record_history<W: temporalio_common::HasWorkflowDefinition>(
+    handle: &temporalio_client::WorkflowHandle<Client, W>,
+    name: &str,
+) {
+    if std::env::var_os("GAVEL_RECORD_HISTORIES").is_none() {
+        return;
+    }
+    let bytes = handle
+        .fetch_history(Default::default())
+        .to_json()
+        .await
+        .expect("fetch history");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/histories")
+        .join(format!("{name}.json"));
+    std::fs::write(&path, bytes).expect("write history");
+}

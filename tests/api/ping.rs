@@ -28,6 +28,7 @@ async fn ping_workflow_round_trips_through_the_worker() {
     .expect("the workflow finished")
     .unwrap();
     assert_eq!(answer, "pong: hello");
+    crate::helpers::record_history(&handle, "ping").await;
 }
 
 #[tokio::test]

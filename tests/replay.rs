@@ -1,0 +1,102 @@
+//! Replays every recorded history in `tests/histories/` against today's
+//! workflow code: a change that alters the commands a recorded run produced
+//! fails here, before it can break running auctions.
+//!
+//! Record a history by running the end-to-end tests with
+//! `GAVEL_RECORD_HISTORIES=1` (see README → "Replay tests").
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use temporalio_client::WorkflowHistory;
+use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+
+fn histories() -> Vec<(PathBuf, WorkflowHistory)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/histories");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::read(&path).unwrap();
+            let history = WorkflowHistory::from_json(&bytes)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            (path, history)
+        })
+        .collect()
+}
+
+fn replayer() -> WorkflowReplayer {
+    let options = WorkflowReplayerOptions::new()
+        .register_workflow::<gavel_workflows::ping::PingWorkflow>()
+        .unwrap()
+        .build();
+    WorkflowReplayer::new(options).unwrap()
+}
+
+#[tokio::test]
+async fn every_recorded_history_replays_deterministically() {
+    let histories = histories();
+    assert!(
+        !histories.is_empty(),
+        "tests/histories/ holds recorded runs"
+    );
+    let replayer = replayer();
+    for (path, history) in histories {
+        replayer
+            .replay_workflow(history)
+            .await
+            .unwrap_or_else(|e| panic!("{} no longer replays: {e}", path.display()));
+    }
+}
+
+/// The same workflow type with a different first command: a stand-in for a
+/// careless edit to `PingWorkflow`.
+mod altered {
+    use std::time::Duration;
+
+    use temporalio_macros::{workflow, workflow_methods};
+    use temporalio_sdk::{WorkflowContext, WorkflowResult};
+
+    #[workflow]
+    #[derive(Default)]
+    pub struct AlteredPing;
+
+    #[workflow_methods]
+    impl AlteredPing {
+        #[run(name = "ping")]
+        pub async fn run(
+            ctx: &mut WorkflowContext<Self>,
+            message: String,
+        ) -> WorkflowResult<String> {
+            ctx.timer(Duration::from_secs(1)).await;
+            Ok(message)
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_changed_command_sequence_fails_replay() {
+    let (path, history) = histories()
+        .into_iter()
+        .find(|(p, _)| p.ends_with("ping.json"))
+        .expect("the ping history");
+    let options = WorkflowReplayerOptions::new()
+        .register_workflow::<altered::AlteredPing>()
+        .unwrap()
+        .build();
+    let err = WorkflowReplayer::new(options)
+        .unwrap()
+        .replay_workflow(history)
+        .await
+        .expect_err("replaying a different command sequence must fail");
+    assert!(
+        format!("{err:?}").to_lowercase().contains("nondetermin"),
+        "{}: {err:?}",
+        path.display()
+    );
+}
