@@ -207,6 +207,11 @@ impl Book {
             }
     }
 
+    /// Whether a bid of `amount` takes the buy-now offer.
+    fn buys_now(&self, amount: i64) -> bool {
+        self.buy_now_available() && self.terms.buy_now_price.is_some_and(|b| amount >= b)
+    }
+
     /// The smallest `amount` a new bid may have now.
     pub fn minimum_bid(&self) -> i64 {
         match self.price {
@@ -242,7 +247,7 @@ impl Book {
         if !valid_amount(bid.amount) || !valid_amount(max) || max < bid.amount {
             return Err(Rejection::InvalidAmount);
         }
-        if self.buy_now_available() && self.terms.buy_now_price.is_some_and(|b| bid.amount >= b) {
+        if self.buys_now(bid.amount) {
             return Ok(());
         }
         if let Some((leader, current_max, _)) = self.leader_max()
@@ -276,8 +281,7 @@ impl Book {
         let seq = self.bid_count + 1;
         let previous_leader = self.leader;
 
-        let bought_now =
-            self.buy_now_available() && self.terms.buy_now_price.is_some_and(|b| bid.amount >= b);
+        let bought_now = self.buys_now(bid.amount);
         if bought_now {
             let price = self.terms.buy_now_price.unwrap_or(bid.amount);
             self.maxes.insert(bid.bidder_id, (price.max(max), seq));
