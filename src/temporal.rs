@@ -4,8 +4,9 @@
 use std::{collections::HashMap, str::FromStr, time::Duration};
 
 use anyhow::Context;
-use gavel_activities::ping::PingActivitiesImpl;
-use gavel_workflows::{names, ping::PingWorkflow};
+use gavel_activities::{ping::PingActivitiesImpl, read_model::ReadModel};
+use gavel_workflows::{auction::AuctionWorkflow, names, ping::PingWorkflow};
+use sqlx::PgPool;
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
 use temporalio_common::{
     protos::temporal::api::operatorservice::v1::{
@@ -94,14 +95,21 @@ pub async fn ensure_search_attributes(client: &Client) -> anyhow::Result<()> {
 }
 
 /// Builds the worker for `task_queue` with every workflow and activity.
-pub fn build_worker(runtime: &Runtime, client: Client, task_queue: &str) -> anyhow::Result<Worker> {
+pub fn build_worker(
+    runtime: &Runtime,
+    client: Client,
+    task_queue: &str,
+    db: PgPool,
+) -> anyhow::Result<Worker> {
     let options = WorkerOptions::new(task_queue)
         .deployment_options(WorkerDeploymentOptions::from_build_id(format!(
             "gavel-{}",
             env!("CARGO_PKG_VERSION")
         )))
         .register_workflow::<PingWorkflow>()?
+        .register_workflow::<AuctionWorkflow>()?
         .register_activities(PingActivitiesImpl)
+        .register_activities(ReadModel::new(db))
         .build();
     Worker::new(runtime, client, options).context("cannot create the Temporal worker")
 }

@@ -1,7 +1,9 @@
-//! Gavel's side effects, run by the worker as Temporal activities: (soon) writes
-//! to the PostgreSQL read model and the Paystack and Brevo clients.
+//! Gavel's side effects, run by the worker as Temporal activities: writes to
+//! the PostgreSQL read model ([`read_model`]) and (soon) the Paystack and Brevo
+//! clients.
 //!
 //! Every activity is idempotent, keyed by the ids the workflow passes in, because
 //! Temporal retries it after any failure, including one after it did its work.
 
 pub mod ping;
+pub mod read_model;

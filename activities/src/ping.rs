@@ -4,7 +4,7 @@ use gavel_workflows::ping::PingDefinition;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-/// Activities with no dependencies, registered alongside [`crate::GavelActivities`].
+/// Activities with no dependencies, registered alongside the read-model activities.
 pub struct PingActivitiesImpl;
 
 #[activities]

@@ -6,10 +6,13 @@
 //!
 //! - [`ping`]: a trivial workflow + activity pair that proves a worker is wired to
 //!   the server (used by the health tests and by operators after a deploy).
+//! - [`auction`]: `AuctionWorkflow` and the types it shares with the API and
+//!   the activities.
 //! - [`rules`]: the bidding rules, pure and Temporal-free.
 //! - [`names`]: the task queue default, workflow types and search-attribute keys
 //!   that outlive any refactoring because they are recorded in history.
 
+pub mod auction;
 pub mod names;
 pub mod ping;
 pub mod rules;

@@ -9,6 +9,10 @@ use temporalio_common::{
 /// Default task queue shared by the API (starter) and the worker.
 pub const DEFAULT_TASK_QUEUE: &str = "gavel-auctions";
 
+/// PostgreSQL `NOTIFY` channel for new auction events; the payload is the
+/// auction id. The read-model activity notifies, every API replica listens.
+pub const EVENTS_CHANNEL: &str = "gavel_auction_events";
+
 /// Public auction status (`scheduled`, `open`, …), the same words as the API.
 pub const AUCTION_STATUS: SearchAttributeKey<String> = SearchAttributeKey::keyword("AuctionStatus");
 /// The seller's user id.

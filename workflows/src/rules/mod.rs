@@ -9,7 +9,7 @@
 
 pub mod money;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -168,10 +168,10 @@ pub struct Book {
     pub leader: Option<Uuid>,
     /// Each bidder's highest max and the sequence number that set it (ties go
     /// to the earlier).
-    pub maxes: HashMap<Uuid, (i64, u64)>,
+    pub maxes: BTreeMap<Uuid, (i64, u64)>,
     pub bid_count: u64,
     /// Verdicts by idempotency key, so a retried bid gets the same answer.
-    pub verdicts: HashMap<String, Verdict>,
+    pub verdicts: BTreeMap<String, Verdict>,
 }
 
 impl Book {
@@ -181,9 +181,9 @@ impl Book {
             ends_at: terms.ends_at,
             price: None,
             leader: None,
-            maxes: HashMap::new(),
+            maxes: BTreeMap::new(),
             bid_count: 0,
-            verdicts: HashMap::new(),
+            verdicts: BTreeMap::new(),
             terms,
         }
     }
@@ -227,14 +227,18 @@ impl Book {
     }
 
     /// Checks a bid without changing anything (the update validator's job).
-    pub fn check(&self, bid: &BidRequest, at: DateTime<Utc>) -> Result<(), Rejection> {
+    /// Without `at` (a validator cannot read workflow time) the end is not
+    /// checked; [`Book::place`] checks it again with the time.
+    pub fn check(&self, bid: &BidRequest, at: Option<DateTime<Utc>>) -> Result<(), Rejection> {
         if self.verdicts.contains_key(&bid.idempotency_key) {
             return Ok(());
         }
         match self.phase {
             Phase::Scheduled => return Err(Rejection::AuctionNotOpen),
             Phase::Closed | Phase::Cancelled => return Err(Rejection::AuctionClosed),
-            Phase::Open if at >= self.ends_at => return Err(Rejection::AuctionClosed),
+            Phase::Open if at.is_some_and(|at| at >= self.ends_at) => {
+                return Err(Rejection::AuctionClosed);
+            }
             Phase::Open => {}
         }
         if bid.bidder_id == self.terms.seller_id {
@@ -276,7 +280,7 @@ impl Book {
         if let Some(verdict) = self.verdicts.get(&bid.idempotency_key) {
             return Ok((verdict.clone(), None));
         }
-        self.check(bid, at)?;
+        self.check(bid, Some(at))?;
         let max = bid.max_amount.unwrap_or(bid.amount);
         let seq = self.bid_count + 1;
         let previous_leader = self.leader;
@@ -323,6 +327,14 @@ impl Book {
             price_after: price,
         };
         Ok((verdict, Some(accepted)))
+    }
+
+    /// Forgets the verdicts of all but the last `keep` bids, so the state a
+    /// continue-as-new carries stays small. Older retries are answered from the
+    /// read model, where every accepted bid keeps its verdict.
+    pub fn forget_old_verdicts(&mut self, keep: u64) {
+        let oldest_kept = self.bid_count.saturating_sub(keep);
+        self.verdicts.retain(|_, verdict| verdict.seq > oldest_kept);
     }
 
     /// eBay-style proxy bidding: the leader is the highest max (earlier wins a

@@ -347,3 +347,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_check_without_time_leaves_the_end_to_place() {
+    let mut book = open(terms());
+    let late = bid(ALICE, 10_000, None);
+    // The validator cannot read the clock: it lets the bid through…
+    assert_eq!(book.check(&late, None), Ok(()));
+    // …and the handler, with the time, refuses it.
+    assert_eq!(
+        book.place(&late, t(3_600)).map(|(v, _)| v),
+        Err(Rejection::AuctionClosed)
+    );
+    assert_eq!(book.bid_count, 0);
+}
+
+#[test]
+fn forgetting_old_verdicts_keeps_the_latest() {
+    let mut book = open(terms());
+    let keys: Vec<String> = (0..5)
+        .map(|i| {
+            let b = bid(
+                if i % 2 == 0 { ALICE } else { BOB },
+                10_000 + 1_000 * i,
+                None,
+            );
+            place(&mut book, b.clone(), 10).unwrap();
+            b.idempotency_key
+        })
+        .collect();
+    book.forget_old_verdicts(2);
+    let kept: Vec<&String> = keys
+        .iter()
+        .filter(|k| book.verdicts.contains_key(*k))
+        .collect();
+    assert_eq!(kept, [&keys[3], &keys[4]]);
+    assert_eq!(book.bid_count, 5, "only verdicts are forgotten, not bids");
+}

@@ -1,0 +1,356 @@
+//! The values that cross the workflow's edges: its input, the bids and cancels
+//! it receives, the view its `state` query answers, and its outcome.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::publish::{AuctionEvent, BidRecord};
+use crate::rules::{BidRequest, Book, Currency, Phase, Verdict};
+
+/// Public auction status: the same words in the API, the read model and the
+/// `AuctionStatus` search attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuctionStatus {
+    Scheduled,
+    Open,
+    Closed,
+    AwaitingPayment,
+    Settled,
+    NoSale,
+    Unsold,
+    Cancelled,
+}
+
+impl AuctionStatus {
+    pub const ALL: [AuctionStatus; 8] = [
+        AuctionStatus::Scheduled,
+        AuctionStatus::Open,
+        AuctionStatus::Closed,
+        AuctionStatus::AwaitingPayment,
+        AuctionStatus::Settled,
+        AuctionStatus::NoSale,
+        AuctionStatus::Unsold,
+        AuctionStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuctionStatus::Scheduled => "scheduled",
+            AuctionStatus::Open => "open",
+            AuctionStatus::Closed => "closed",
+            AuctionStatus::AwaitingPayment => "awaiting_payment",
+            AuctionStatus::Settled => "settled",
+            AuctionStatus::NoSale => "no_sale",
+            AuctionStatus::Unsold => "unsold",
+            AuctionStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+
+    /// Whether bids may still change the auction (the state lives in the
+    /// workflow, not yet final in the read model).
+    pub fn is_live(self) -> bool {
+        matches!(self, AuctionStatus::Scheduled | AuctionStatus::Open)
+    }
+}
+
+/// What the seller wrote about the lot: shown, never used by the rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    pub title: String,
+    pub description: String,
+}
+
+/// Knobs of the workflow itself, fixed per auction at creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuctionSettings {
+    /// Continue-as-new after this many bid messages in one run: well below
+    /// Temporal's 2,000 updates per run.
+    pub bids_per_run: u32,
+}
+
+impl Default for AuctionSettings {
+    fn default() -> Self {
+        Self { bids_per_run: 500 }
+    }
+}
+
+/// The workflow's input. A continued run gets the same listing and terms plus
+/// everything the previous run knew in `carried`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuctionInput {
+    pub auction_id: Uuid,
+    pub listing: Listing,
+    pub book: Book,
+    #[serde(default)]
+    pub settings: AuctionSettings,
+    #[serde(default)]
+    pub carried: Option<Carried>,
+}
+
+/// What one run hands the next besides the book.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Carried {
+    /// Sequence number of the last live event (for SSE ids).
+    pub event_seq: u64,
+    /// Revision of the last published snapshot.
+    pub revision: u64,
+    /// How many runs came before this one.
+    pub runs_before: u32,
+    /// Signal bids the rules refused (signals have no one to answer).
+    pub refused_signal_bids: u64,
+    /// Accepted but not yet in the read model when the run ended; the next
+    /// run publishes them first.
+    #[serde(default)]
+    pub unpublished_bids: Vec<BidRecord>,
+    #[serde(default)]
+    pub unpublished_events: Vec<AuctionEvent>,
+}
+
+/// A bid placed through the API (`place_bid` update) or the `bid` signal.
+pub type PlaceBid = BidRequest;
+
+/// The answer to an accepted bid: the rules' verdict and the bid's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BidReceipt {
+    pub bid_id: Uuid,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+/// A request to cancel. The API checks who may ask; the workflow checks again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelRequest {
+    pub requested_by: Uuid,
+    /// Admins may cancel at any time; the seller only before the first bid.
+    pub as_admin: bool,
+    pub reason: String,
+}
+
+/// Why a cancel was refused. Codes are part of the public API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum CancelRefusal {
+    #[error("only the seller or an admin may cancel this auction")]
+    NotAllowed,
+    #[error("the auction has bids; only an admin may cancel it now")]
+    HasBids,
+    #[error("the auction is already over")]
+    AuctionClosed,
+}
+
+impl CancelRefusal {
+    pub fn code(&self) -> &'static str {
+        match self {
+            CancelRefusal::NotAllowed => "cancel_not_allowed",
+            CancelRefusal::HasBids => "auction_has_bids",
+            CancelRefusal::AuctionClosed => "auction_closed",
+        }
+    }
+
+    /// Checks `request` against the book; `Ok` means the cancel applies.
+    pub fn check(book: &Book, request: &CancelRequest) -> Result<(), CancelRefusal> {
+        if matches!(book.phase, Phase::Closed | Phase::Cancelled) {
+            return Err(CancelRefusal::AuctionClosed);
+        }
+        if request.as_admin {
+            return Ok(());
+        }
+        if request.requested_by != book.terms.seller_id {
+            return Err(CancelRefusal::NotAllowed);
+        }
+        if book.bid_count > 0 {
+            return Err(CancelRefusal::HasBids);
+        }
+        Ok(())
+    }
+}
+
+/// Why nothing was sold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoSaleReason {
+    NoBids,
+    ReserveNotMet,
+}
+
+/// How the bidding ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Outcome {
+    Sold { winner_id: Uuid, price: i64 },
+    NoSale { reason: NoSaleReason },
+    Cancelled { reason: String },
+}
+
+impl Outcome {
+    /// The outcome of a book whose bidding has ended.
+    pub fn of_closed(book: &Book) -> Outcome {
+        match (book.leader, book.price) {
+            (Some(winner_id), Some(price)) if book.reserve_met() => {
+                Outcome::Sold { winner_id, price }
+            }
+            (Some(_), _) => Outcome::NoSale {
+                reason: NoSaleReason::ReserveNotMet,
+            },
+            (None, _) => Outcome::NoSale {
+                reason: NoSaleReason::NoBids,
+            },
+        }
+    }
+
+    pub fn status(&self) -> AuctionStatus {
+        match self {
+            Outcome::Sold { .. } => AuctionStatus::Closed,
+            Outcome::NoSale { .. } => AuctionStatus::NoSale,
+            Outcome::Cancelled { .. } => AuctionStatus::Cancelled,
+        }
+    }
+}
+
+/// The live view the `state` query answers (and the API shows while open).
+/// Carries no hidden data: no reserve amount, no one's maximum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuctionView {
+    pub auction_id: Uuid,
+    pub status: AuctionStatus,
+    pub seller_id: Uuid,
+    pub currency: Currency,
+    pub starting_price: i64,
+    pub current_price: Option<i64>,
+    /// The smallest amount the next bid may have.
+    pub minimum_bid: i64,
+    pub has_reserve: bool,
+    pub reserve_met: bool,
+    pub leader_id: Option<Uuid>,
+    pub bid_count: u64,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub hard_close_at: Option<DateTime<Utc>>,
+    pub buy_now_price: Option<i64>,
+    pub buy_now_available: bool,
+    pub outcome: Option<Outcome>,
+    /// Runs before the current one (continue-as-new).
+    pub runs_before: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::rules::{AntiSniping, Terms};
+
+    const SELLER: Uuid = Uuid::from_u128(1);
+    const ALICE: Uuid = Uuid::from_u128(2);
+    const ADMIN: Uuid = Uuid::from_u128(9);
+
+    fn book(reserve: Option<i64>) -> Book {
+        let start = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        let mut book = Book::new(Terms {
+            seller_id: SELLER,
+            currency: Currency::Ngn,
+            starting_price: 1_000,
+            reserve_price: reserve,
+            buy_now_price: None,
+            min_increment: None,
+            starts_at: start,
+            ends_at: start + chrono::Duration::hours(1),
+            anti_sniping: AntiSniping::default(),
+            hard_close_at: None,
+        });
+        book.phase = Phase::Open;
+        book
+    }
+
+    fn bid(book: &mut Book, amount: i64) {
+        let request = BidRequest {
+            bidder_id: ALICE,
+            amount,
+            max_amount: None,
+            currency: None,
+            idempotency_key: format!("k{amount}"),
+        };
+        let at = book.terms.starts_at;
+        book.place(&request, at).unwrap();
+    }
+
+    fn cancel(by: Uuid, as_admin: bool) -> CancelRequest {
+        CancelRequest {
+            requested_by: by,
+            as_admin,
+            reason: "test".into(),
+        }
+    }
+
+    #[test]
+    fn outcomes_name_the_winner_or_why_nothing_sold() {
+        let mut empty = book(None);
+        empty.phase = Phase::Closed;
+        assert_eq!(
+            Outcome::of_closed(&empty),
+            Outcome::NoSale {
+                reason: NoSaleReason::NoBids
+            }
+        );
+        let mut short = book(Some(5_000));
+        bid(&mut short, 2_000);
+        assert_eq!(
+            Outcome::of_closed(&short),
+            Outcome::NoSale {
+                reason: NoSaleReason::ReserveNotMet
+            }
+        );
+        let mut sold = book(Some(5_000));
+        bid(&mut sold, 5_000);
+        assert_eq!(
+            Outcome::of_closed(&sold),
+            Outcome::Sold {
+                winner_id: ALICE,
+                price: 5_000
+            }
+        );
+        assert_eq!(Outcome::of_closed(&sold).status(), AuctionStatus::Closed);
+    }
+
+    #[test]
+    fn sellers_cancel_before_bids_admins_any_time_nobody_after_the_end() {
+        let mut auction = book(None);
+        assert_eq!(
+            CancelRefusal::check(&auction, &cancel(SELLER, false)),
+            Ok(())
+        );
+        assert_eq!(
+            CancelRefusal::check(&auction, &cancel(ALICE, false)),
+            Err(CancelRefusal::NotAllowed)
+        );
+        bid(&mut auction, 1_000);
+        assert_eq!(
+            CancelRefusal::check(&auction, &cancel(SELLER, false)),
+            Err(CancelRefusal::HasBids)
+        );
+        assert_eq!(CancelRefusal::check(&auction, &cancel(ADMIN, true)), Ok(()));
+        auction.phase = Phase::Closed;
+        assert_eq!(
+            CancelRefusal::check(&auction, &cancel(ADMIN, true)),
+            Err(CancelRefusal::AuctionClosed)
+        );
+    }
+
+    #[test]
+    fn statuses_round_trip_their_words() {
+        for status in AuctionStatus::ALL {
+            assert_eq!(AuctionStatus::parse(status.as_str()), Some(status));
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::json!(status.as_str())
+            );
+        }
+        assert_eq!(AuctionStatus::parse("sold"), None);
+    }
+}
