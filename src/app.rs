@@ -6,6 +6,7 @@ use std::future::Future;
 use anyhow::Context;
 use chrono::Duration as ChronoDuration;
 use gavel_api::{ApiConfig, AppState, auth::JwtKeys};
+use gavel_workflows::auction::AuctionSettings;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use temporalio_client::Client;
@@ -37,6 +38,9 @@ pub fn api_state(
         task_queue: task_queue.to_owned(),
         cors_origins: http.cors_origins.clone(),
         request_timeout: http.request_timeout(),
+        auction_settings: AuctionSettings {
+            bids_per_run: http.bids_per_run,
+        },
         ..ApiConfig::default()
     };
     let jwt = JwtKeys::new(

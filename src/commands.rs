@@ -1,6 +1,6 @@
 //! The subcommands: what each starts, in which order, and how it stops.
 
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::{io::Write, net::SocketAddr, path::Path, time::Duration};
 
 use anyhow::Context;
 use gavel_api::{
@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     app,
-    config::{AdminCommand, ApiArgs, Command, CreateUserArgs, DevArgs, WorkerArgs},
+    config::{
+        AdminCommand, ApiArgs, Command, CreateUserArgs, DevArgs, ExportHistoryArgs, WorkerArgs,
+    },
     database,
     dev_server::{self, DevServer, DevServerOptions},
     temporal,
@@ -35,6 +37,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin(AdminCommand::CreateUser(args)) => create_user(args).await,
+        Command::Admin(AdminCommand::ExportHistory(args)) => export_history(args).await,
     }
 }
 
@@ -53,11 +56,11 @@ async fn api(args: ApiArgs) -> anyhow::Result<()> {
 }
 
 async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
-    let _db = database::prepare(&args.database.database_url).await?;
+    let db = database::prepare(&args.database.database_url).await?;
     let client = temporal::connect(&args.temporal, TEMPORAL_PATIENCE).await?;
     temporal::ensure_search_attributes(&client).await?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
-    let worker = temporal::build_worker(&runtime, client, &args.temporal.task_queue)?;
+    let worker = temporal::build_worker(&runtime, client, &args.temporal.task_queue, db)?;
     tracing::info!(task_queue = %args.temporal.task_queue, "worker polling");
     app::run_worker_until(worker, app::shutdown_signal()).await
 }
@@ -112,7 +115,12 @@ async fn dev_services(args: &DevArgs, started_temporal: bool) -> anyhow::Result<
     temporal::ensure_search_attributes(&client).await?;
 
     let runtime = Runtime::from_current_tokio(Default::default())?;
-    let worker = temporal::build_worker(&runtime, client.clone(), &args.temporal.task_queue)?;
+    let worker = temporal::build_worker(
+        &runtime,
+        client.clone(),
+        &args.temporal.task_queue,
+        db.clone(),
+    )?;
     let state = app::api_state(db, client, &args.http, &args.temporal.task_queue, &secret);
     let listener = bind(args.http.http_addr).await?;
     let api_addr = listener.local_addr()?;
@@ -217,5 +225,28 @@ async fn create_user(args: CreateUserArgs) -> anyhow::Result<()> {
     if generated {
         println!("password (shown once): {password}");
     }
+    Ok(())
+}
+
+/// Prints a workflow's history in the SDK's JSON form (what `tests/replay.rs`
+/// reads; `temporal workflow show -o json` is not accepted by the replayer).
+async fn export_history(args: ExportHistoryArgs) -> anyhow::Result<()> {
+    use temporalio_client::{WorkflowExecutionInfo, WorkflowHandle};
+    let client = temporal::connect(&args.temporal, Duration::from_secs(5)).await?;
+    let info = WorkflowExecutionInfo::builder()
+        .namespace(args.temporal.temporal_namespace.clone())
+        .workflow_id(args.workflow_id.clone())
+        .maybe_run_id(args.run_id.clone())
+        .build();
+    // The history does not depend on the type parameter; any workflow type
+    // will do to name the fetch.
+    let handle: WorkflowHandle<_, gavel_workflows::auction::AuctionWorkflow> =
+        WorkflowHandle::new(client, info);
+    let json = handle
+        .fetch_history(Default::default())
+        .to_json()
+        .await
+        .with_context(|| format!("cannot fetch the history of {}", args.workflow_id))?;
+    std::io::stdout().write_all(&json)?;
     Ok(())
 }

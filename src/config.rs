@@ -42,6 +42,20 @@ pub enum Command {
 pub enum AdminCommand {
     /// Create a user of any role; the only way to make an admin.
     CreateUser(CreateUserArgs),
+    /// Print a workflow's history as JSON the replay tests accept
+    /// (`> tests/histories/<name>.json`).
+    ExportHistory(ExportHistoryArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportHistoryArgs {
+    #[command(flatten)]
+    pub temporal: TemporalArgs,
+    /// e.g. `auction-0193…`
+    pub workflow_id: String,
+    /// A specific run (default: the latest).
+    #[arg(long)]
+    pub run_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -85,6 +99,11 @@ pub struct HttpArgs {
     /// Longest a request may take before it is answered 503, in seconds.
     #[arg(long, env = "GAVEL_REQUEST_TIMEOUT_SECS", default_value_t = 15)]
     pub request_timeout_secs: u64,
+    /// New auctions continue-as-new after this many bids in one workflow run
+    /// (Temporal allows 2,000 updates per run).
+    #[arg(long, env = "GAVEL_BIDS_PER_RUN", default_value_t = 500,
+        value_parser = clap::value_parser!(u32).range(1..=1_500))]
+    pub bids_per_run: u32,
 }
 
 #[derive(Debug, Clone, Args)]

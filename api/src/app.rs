@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
     metrics::recorder();
     let api = Router::new()
         .merge(routes::auth::router())
+        .merge(routes::auctions::router())
         .merge(routes::health::router());
     let config = state.config.clone();
     let routes = Router::new()

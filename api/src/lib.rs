@@ -4,12 +4,14 @@
 //!   timeouts, body limit, CORS, panics → JSON) and [`serve`] with graceful shutdown.
 //! - [`error`] / [`extract`]: one error type and extractors whose rejections use it.
 //! - [`auth`] / [`accounts`]: parsed account fields, Argon2id, JWT, the login limiter.
+//! - [`auctions`]: auction input, read model, workflow gateway, live events.
 //! - [`routes`]: one module per resource.
 //! - [`openapi`]: the OpenAPI document and the offline docs page.
 //! - [`metrics`]: Prometheus counters and histograms labelled by matched route.
 
 pub mod accounts;
 pub mod app;
+pub mod auctions;
 pub mod auth;
 pub mod error;
 pub mod extract;

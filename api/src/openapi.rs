@@ -21,11 +21,16 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
     paths(
         routes::auth::register, routes::auth::login, routes::auth::me,
         routes::health::health, routes::health::ready,
+        routes::auctions::create, routes::auctions::list, routes::auctions::detail,
+        routes::auctions::cancel, routes::auctions::place_bid, routes::auctions::bid_history,
+        routes::auctions::events,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, accounts::User, auth::Role)),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Accounts and tokens"),
+        (name = "auctions", description = "Auctions: each one a durable Temporal workflow"),
+        (name = "bids", description = "Bidding, with proxy maximums"),
         (name = "operations", description = "Liveness and readiness"),
     )
 )]

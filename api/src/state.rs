@@ -5,7 +5,12 @@ use std::{sync::Arc, time::Duration};
 use sqlx::PgPool;
 use temporalio_client::Client;
 
-use crate::auth::{JwtKeys, LoginLimiter, LoginLimits};
+use gavel_workflows::auction::AuctionSettings;
+
+use crate::{
+    auctions::{gateway::BidGate, hub::EventHub},
+    auth::{JwtKeys, LoginLimiter, LoginLimits},
+};
 
 /// Settings of the HTTP layer; everything else comes from the process config.
 #[derive(Debug, Clone)]
@@ -19,6 +24,8 @@ pub struct ApiConfig {
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
     pub login_limits: LoginLimits,
+    /// Workflow knobs given to every new auction (continue-as-new threshold).
+    pub auction_settings: AuctionSettings,
 }
 
 impl Default for ApiConfig {
@@ -29,6 +36,7 @@ impl Default for ApiConfig {
             request_timeout: Duration::from_secs(15),
             body_limit: 64 * 1024,
             login_limits: LoginLimits::default(),
+            auction_settings: AuctionSettings::default(),
         }
     }
 }
@@ -43,12 +51,18 @@ pub struct Inner {
     pub temporal: Client,
     pub jwt: JwtKeys,
     pub login_limiter: LoginLimiter,
+    /// Live auction events from PostgreSQL, for SSE.
+    pub events: EventHub,
+    /// Per-auction limit on bids in flight.
+    pub bid_gate: BidGate,
     pub config: ApiConfig,
 }
 
 impl AppState {
     pub fn new(db: PgPool, temporal: Client, jwt: JwtKeys, config: ApiConfig) -> Self {
         Self(Arc::new(Inner {
+            events: EventHub::new(db.clone()),
+            bid_gate: BidGate::default(),
             db,
             temporal,
             jwt,

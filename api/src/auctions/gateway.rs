@@ -1,0 +1,263 @@
+//! The API's side of `AuctionWorkflow`: start it, bid, cancel and read its
+//! state. Transient failures (Temporal restarting, an update rejected for
+//! load, a run continuing as new) are retried briefly with the same update
+//! id, so a bid is never lost or doubled; then the caller gets a 503.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use gavel_workflows::{
+    auction::{
+        AuctionInput, AuctionView, AuctionWorkflow, BidReceipt, CancelRefusal, CancelRequest,
+        PlaceBid, workflow_id,
+    },
+    names,
+    rules::Rejection,
+};
+use temporalio_client::{
+    Client, WorkflowExecuteUpdateOptions, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+    WorkflowQueryOptions, WorkflowStartOptions,
+    errors::{WorkflowQueryError, WorkflowStartError, WorkflowUpdateError},
+};
+use temporalio_common::search_attributes::{SearchAttributes, Timestamp};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::Code;
+use uuid::Uuid;
+
+/// How long a request keeps retrying a transient failure before its 503.
+const RETRY_FOR: Duration = Duration::from_secs(5);
+/// How long a read of the live state may take before the read model answers.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a call to the workflow did not produce an answer.
+#[derive(Debug)]
+pub enum CallError<R> {
+    /// The workflow refused with a reason of its own.
+    Refused(R),
+    /// No running workflow: the auction is over (or never existed).
+    Gone,
+    /// Temporal did not answer in time, or kept refusing for load.
+    Unavailable(anyhow::Error),
+}
+
+/// Starts the auction's workflow. Starting an id that already runs (a
+/// retried create) joins the existing run; one that already finished is left
+/// alone.
+pub async fn start(client: &Client, task_queue: &str, input: AuctionInput) -> anyhow::Result<()> {
+    let terms = &input.book.terms;
+    let status = if terms.starts_at > chrono::Utc::now() {
+        "scheduled"
+    } else {
+        "open"
+    };
+    let attributes = SearchAttributes::new([
+        names::AUCTION_STATUS.value_set(status.to_owned()),
+        names::SELLER_ID.value_set(terms.seller_id.to_string()),
+        names::AUCTION_ENDS_AT.value_set(Timestamp::new(
+            terms.ends_at.timestamp(),
+            i32::try_from(terms.ends_at.timestamp_subsec_nanos()).unwrap_or(0),
+        )),
+    ]);
+    let options = WorkflowStartOptions::new(task_queue.to_owned(), workflow_id(input.auction_id))
+        .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+        .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+        .search_attributes(attributes)
+        .build();
+    retrying(|| async {
+        match client
+            .start_workflow(AuctionWorkflow::run, input.clone(), options.clone())
+            .await
+        {
+            Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+            Err(WorkflowStartError::Rpc(status)) if transient(status.code()) => {
+                Err(Attempt::Retry(anyhow::Error::from(status)))
+            }
+            Err(err) => Err(Attempt::Stop(anyhow::Error::from(err))),
+        }
+    })
+    .await
+    .map_err(|attempt| match attempt {
+        Attempt::Retry(err) | Attempt::Stop(err) => err,
+    })
+}
+
+/// Places a bid through the `place_bid` update. The update id is the bid's
+/// idempotency key: a retry of an accepted bid gets the first verdict.
+pub async fn place_bid(
+    client: &Client,
+    auction_id: Uuid,
+    bid: PlaceBid,
+) -> Result<BidReceipt, CallError<Rejection>> {
+    let handle = client.get_workflow_handle::<AuctionWorkflow>(workflow_id(auction_id));
+    let options = WorkflowExecuteUpdateOptions::builder()
+        .update_id(format!("bid:{}", bid.idempotency_key))
+        .build();
+    let outcome = retrying(|| async {
+        handle
+            .execute_update(AuctionWorkflow::place_bid, bid.clone(), options.clone())
+            .await
+            .map_err(classify_update)
+    })
+    .await;
+    outcome.map_err(finish_update_error)
+}
+
+/// Cancels through the `cancel_auction` update.
+pub async fn cancel(
+    client: &Client,
+    auction_id: Uuid,
+    request: CancelRequest,
+) -> Result<AuctionView, CallError<CancelRefusal>> {
+    let handle = client.get_workflow_handle::<AuctionWorkflow>(workflow_id(auction_id));
+    let options = WorkflowExecuteUpdateOptions::builder()
+        .update_id(format!("cancel:{}", Uuid::new_v4()))
+        .build();
+    let outcome = retrying(|| async {
+        handle
+            .execute_update(
+                AuctionWorkflow::cancel_auction,
+                request.clone(),
+                options.clone(),
+            )
+            .await
+            .map_err(classify_update)
+    })
+    .await;
+    outcome.map_err(finish_update_error)
+}
+
+/// The workflow's live view, if it answers within [`QUERY_TIMEOUT`].
+pub async fn live_state(client: &Client, auction_id: Uuid) -> Option<AuctionView> {
+    let handle = client.get_workflow_handle::<AuctionWorkflow>(workflow_id(auction_id));
+    let query = handle.query(AuctionWorkflow::state, (), WorkflowQueryOptions::default());
+    match tokio::time::timeout(QUERY_TIMEOUT, query).await {
+        Ok(Ok(view)) => Some(view),
+        Ok(Err(WorkflowQueryError::NotFound(_))) => None,
+        Ok(Err(err)) => {
+            tracing::warn!(%auction_id, "state query failed: {err}");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(%auction_id, "state query timed out");
+            None
+        }
+    }
+}
+
+enum Attempt<E> {
+    Retry(anyhow::Error),
+    Stop(E),
+}
+
+/// A rejection or refusal as it left the workflow, or the transport's error.
+enum UpdateFailure {
+    Message(String),
+    Gone,
+    Other(anyhow::Error),
+}
+
+fn transient(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::ResourceExhausted
+            | Code::Aborted
+            | Code::Cancelled
+            | Code::Unknown
+    )
+}
+
+fn classify_update(err: WorkflowUpdateError) -> Attempt<UpdateFailure> {
+    match err {
+        WorkflowUpdateError::Failed(failure) => {
+            Attempt::Stop(UpdateFailure::Message(failure.message))
+        }
+        WorkflowUpdateError::NotFound(_) => Attempt::Stop(UpdateFailure::Gone),
+        WorkflowUpdateError::Rpc(status) if transient(status.code()) => {
+            Attempt::Retry(anyhow::Error::from(status))
+        }
+        // A run that completed while the update was in flight.
+        WorkflowUpdateError::Rpc(status)
+            if status.code() == Code::FailedPrecondition
+                && status.message().contains("completed") =>
+        {
+            Attempt::Stop(UpdateFailure::Gone)
+        }
+        WorkflowUpdateError::Other(err) => Attempt::Retry(anyhow::anyhow!(err)),
+        other => Attempt::Stop(UpdateFailure::Other(anyhow::Error::from(other))),
+    }
+}
+
+fn finish_update_error<R: serde::de::DeserializeOwned>(
+    attempt: Attempt<UpdateFailure>,
+) -> CallError<R> {
+    match attempt {
+        Attempt::Retry(err) => CallError::Unavailable(err),
+        Attempt::Stop(UpdateFailure::Gone) => CallError::Gone,
+        Attempt::Stop(UpdateFailure::Message(message)) => match serde_json::from_str(&message) {
+            Ok(reason) => CallError::Refused(reason),
+            Err(_) => {
+                CallError::Unavailable(anyhow::anyhow!("the workflow failed the update: {message}"))
+            }
+        },
+        Attempt::Stop(UpdateFailure::Other(err)) => CallError::Unavailable(err),
+    }
+}
+
+/// Runs `call` until it succeeds, stops, or [`RETRY_FOR`] has passed, with
+/// backoff from 50 ms to 800 ms.
+async fn retrying<T, E, F, Fut>(mut call: F) -> Result<T, Attempt<E>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Attempt<E>>>,
+{
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match call().await {
+            Err(Attempt::Retry(err)) if started.elapsed() + pause < RETRY_FOR => {
+                tracing::debug!("transient Temporal failure, retrying: {err:#}");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(800));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// At most [`BidGate::PER_AUCTION`] bids in flight per auction from this
+/// replica: Temporal admits 10 updates in flight per workflow, and a queue
+/// here is cheaper than a rejection there.
+#[derive(Default)]
+pub struct BidGate {
+    gates: Mutex<HashMap<Uuid, Arc<Semaphore>>>,
+}
+
+impl BidGate {
+    pub const PER_AUCTION: usize = 8;
+
+    /// Waits for a slot on `auction_id`, up to [`RETRY_FOR`].
+    pub async fn enter(&self, auction_id: Uuid) -> Option<OwnedSemaphorePermit> {
+        let gate = {
+            let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+            if gates.len() > 1_024 {
+                gates.retain(|_, g| {
+                    Arc::strong_count(g) > 1 || g.available_permits() < Self::PER_AUCTION
+                });
+            }
+            gates
+                .entry(auction_id)
+                .or_insert_with(|| Arc::new(Semaphore::new(Self::PER_AUCTION)))
+                .clone()
+        };
+        tokio::time::timeout(RETRY_FOR, gate.acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+}

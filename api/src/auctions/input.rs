@@ -1,0 +1,302 @@
+//! Request bodies for auctions and bids, and their validation into the rules'
+//! types. Every refusal is a 422 with a stable code and the field it concerns.
+
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use gavel_workflows::{
+    auction::Listing,
+    rules::{AntiSniping, Currency, MAX_AMOUNT, Terms, valid_amount},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+pub const TITLE_MAX: usize = 120;
+pub const DESCRIPTION_MAX: usize = 5_000;
+pub const REASON_MAX: usize = 500;
+/// The longest an auction may run from creation to its (first) end.
+pub const LONGEST_AUCTION_DAYS: i64 = 90;
+/// Anti-sniping windows and extensions are between 1 s and an hour.
+pub const ANTI_SNIPING_MAX_SECS: u32 = 3_600;
+pub const IDEMPOTENCY_KEY_MAX: usize = 200;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AntiSnipingInput {
+    /// A bid this close to the end extends it (seconds; 0 turns it off).
+    #[schema(example = 120)]
+    pub window_secs: u32,
+    /// New end = bid time + this (seconds).
+    #[schema(example = 120)]
+    pub extension_secs: u32,
+}
+
+/// `POST /auctions`. Amounts are integers in minor units (kobo, pesewas, cents).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAuctionRequest {
+    #[schema(example = "Ankara print armchair")]
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// One of NGN, GHS, ZAR, KES, USD.
+    #[schema(example = "NGN")]
+    pub currency: String,
+    #[schema(example = 500_000)]
+    pub starting_price: i64,
+    /// Hidden from bidders; only whether it is met is shown.
+    pub reserve_price: Option<i64>,
+    pub buy_now_price: Option<i64>,
+    /// Fixed bid increment; without it a table by price band applies.
+    pub min_increment: Option<i64>,
+    /// When bidding opens; now when absent or past.
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: DateTime<Utc>,
+    pub anti_sniping: Option<AntiSnipingInput>,
+    /// The end never moves past this, whatever the bids.
+    pub hard_close_at: Option<DateTime<Utc>>,
+}
+
+/// A validated create request.
+#[derive(Debug, Clone)]
+pub struct NewAuction {
+    pub listing: Listing,
+    pub terms: Terms,
+}
+
+fn invalid(code: &'static str, field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::unprocessable(code, message).with_details(json!({ "field": field }))
+}
+
+fn amount(value: i64, code: &'static str, field: &str) -> Result<i64, ApiError> {
+    if valid_amount(value) {
+        Ok(value)
+    } else {
+        Err(invalid(
+            code,
+            field,
+            format!("{field} must be a whole number of minor units between 1 and {MAX_AMOUNT}"),
+        ))
+    }
+}
+
+impl CreateAuctionRequest {
+    /// Checks every field against `now` and builds the auction's terms.
+    pub fn validate(&self, seller_id: Uuid, now: DateTime<Utc>) -> Result<NewAuction, ApiError> {
+        // PostgreSQL keeps microseconds; so do the terms, so both agree.
+        let now = now.trunc_subsecs(6);
+        let ends_at = self.ends_at.trunc_subsecs(6);
+        let hard_close_at = self.hard_close_at.map(|h| h.trunc_subsecs(6));
+        let title = self.title.trim();
+        let title_len = title.chars().count();
+        if !(3..=TITLE_MAX).contains(&title_len) || title.chars().any(char::is_control) {
+            return Err(invalid(
+                "invalid_title",
+                "title",
+                format!("title must be 3 to {TITLE_MAX} characters"),
+            ));
+        }
+        let description = self.description.trim();
+        if description.chars().count() > DESCRIPTION_MAX {
+            return Err(invalid(
+                "invalid_description",
+                "description",
+                format!("description must be at most {DESCRIPTION_MAX} characters"),
+            ));
+        }
+        let currency = Currency::parse(&self.currency).ok_or_else(|| {
+            let codes: Vec<&str> = Currency::ALL.iter().map(|c| c.code()).collect();
+            invalid(
+                "invalid_currency",
+                "currency",
+                format!("currency must be one of {}", codes.join(", ")),
+            )
+        })?;
+        let starting_price = amount(self.starting_price, "invalid_amount", "starting_price")?;
+        let reserve_price = match self.reserve_price {
+            None => None,
+            Some(r) if valid_amount(r) && r >= starting_price => Some(r),
+            Some(_) => {
+                return Err(invalid(
+                    "invalid_reserve_price",
+                    "reserve_price",
+                    "reserve_price must be an amount no lower than starting_price",
+                ));
+            }
+        };
+        let buy_now_price = match self.buy_now_price {
+            None => None,
+            Some(b)
+                if valid_amount(b)
+                    && b > starting_price
+                    && reserve_price.is_none_or(|r| b >= r) =>
+            {
+                Some(b)
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "invalid_buy_now_price",
+                    "buy_now_price",
+                    "buy_now_price must be above starting_price and no lower than the reserve",
+                ));
+            }
+        };
+        let min_increment = self
+            .min_increment
+            .map(|i| amount(i, "invalid_min_increment", "min_increment"))
+            .transpose()?;
+        let starts_at = self.starts_at.map_or(now, |s| s.trunc_subsecs(6).max(now));
+        if ends_at <= now || ends_at <= starts_at {
+            return Err(invalid(
+                "invalid_ends_at",
+                "ends_at",
+                "ends_at must be in the future and after starts_at",
+            ));
+        }
+        if ends_at > now + Duration::days(LONGEST_AUCTION_DAYS) {
+            return Err(invalid(
+                "invalid_ends_at",
+                "ends_at",
+                format!("an auction may run at most {LONGEST_AUCTION_DAYS} days"),
+            ));
+        }
+        let anti_sniping = match self.anti_sniping {
+            None => AntiSniping::default(),
+            Some(a)
+                if a.window_secs <= ANTI_SNIPING_MAX_SECS
+                    && (1..=ANTI_SNIPING_MAX_SECS).contains(&a.extension_secs) =>
+            {
+                AntiSniping {
+                    window_secs: a.window_secs,
+                    extension_secs: a.extension_secs,
+                }
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "invalid_anti_sniping",
+                    "anti_sniping",
+                    format!(
+                        "window_secs must be 0 to {ANTI_SNIPING_MAX_SECS} and extension_secs 1 to {ANTI_SNIPING_MAX_SECS}"
+                    ),
+                ));
+            }
+        };
+        if hard_close_at.is_some_and(|h| h < ends_at) {
+            return Err(invalid(
+                "invalid_hard_close_at",
+                "hard_close_at",
+                "hard_close_at must not be before ends_at",
+            ));
+        }
+        Ok(NewAuction {
+            listing: Listing {
+                title: title.to_owned(),
+                description: description.to_owned(),
+            },
+            terms: Terms {
+                seller_id,
+                currency,
+                starting_price,
+                reserve_price,
+                buy_now_price,
+                min_increment,
+                starts_at,
+                ends_at,
+                anti_sniping,
+                hard_close_at,
+            },
+        })
+    }
+
+    /// A digest of the request, to tell a retry from a different request
+    /// under the same `Idempotency-Key`.
+    pub fn fingerprint(&self) -> String {
+        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        hex::encode(Sha256::digest(canonical))
+    }
+}
+
+/// `POST /auctions/{id}/bids`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceBidRequest {
+    /// The amount bid openly now, in minor units.
+    #[schema(example = 510_000)]
+    pub amount: i64,
+    /// Your proxy ceiling: Gavel bids for you up to it. Never shown to others.
+    pub max_amount: Option<i64>,
+    /// When given, must be the auction's currency.
+    pub currency: Option<String>,
+}
+
+impl PlaceBidRequest {
+    /// Checks the amounts before anything reaches the workflow.
+    pub fn validate(&self) -> Result<(i64, Option<i64>, Option<Currency>), ApiError> {
+        let amount = amount(self.amount, "invalid_amount", "amount")?;
+        let max_amount = match self.max_amount {
+            None => None,
+            Some(m) if valid_amount(m) && m >= amount => Some(m),
+            Some(_) => {
+                return Err(invalid(
+                    "invalid_amount",
+                    "max_amount",
+                    "max_amount must be an amount no lower than amount",
+                ));
+            }
+        };
+        let currency = match &self.currency {
+            None => None,
+            Some(code) => Some(Currency::parse(code).ok_or_else(|| {
+                invalid(
+                    "invalid_currency",
+                    "currency",
+                    "currency must be one of NGN, GHS, ZAR, KES, USD",
+                )
+            })?),
+        };
+        Ok((amount, max_amount, currency))
+    }
+}
+
+/// `POST /auctions/{id}/cancel`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelAuctionRequest {
+    #[serde(default)]
+    pub reason: String,
+}
+
+impl CancelAuctionRequest {
+    pub fn validate(&self) -> Result<String, ApiError> {
+        let reason = self.reason.trim();
+        if reason.chars().count() > REASON_MAX {
+            return Err(invalid(
+                "invalid_reason",
+                "reason",
+                format!("reason must be at most {REASON_MAX} characters"),
+            ));
+        }
+        Ok(reason.to_owned())
+    }
+}
+
+/// Reads an `Idempotency-Key` header value: 1 to 200 visible ASCII characters.
+pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default();
+    if key.is_empty()
+        || key.len() > IDEMPOTENCY_KEY_MAX
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(ApiError::unprocessable(
+            "invalid_idempotency_key",
+            format!("Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters"),
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}

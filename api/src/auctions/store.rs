@@ -1,0 +1,254 @@
+//! SQL over the auction read model: the row the API writes at creation, and
+//! the reads behind listing, detail, bid history, bid retries and SSE.
+
+use chrono::{DateTime, Utc};
+use gavel_workflows::auction::{AuctionStatus, Outcome};
+use serde_json::Value;
+use sqlx::{FromRow, PgPool, Postgres, QueryBuilder, types::Json};
+use uuid::Uuid;
+
+use super::input::NewAuction;
+
+/// An auction as the read model has it, with public handles joined in.
+#[derive(Debug, Clone, FromRow)]
+pub struct AuctionRow {
+    pub id: Uuid,
+    pub seller_id: Uuid,
+    pub seller_handle: Option<String>,
+    pub title: String,
+    pub description: String,
+    pub currency: String,
+    pub starting_price: i64,
+    pub reserve_price: Option<i64>,
+    pub buy_now_price: Option<i64>,
+    pub min_increment: Option<i64>,
+    pub anti_sniping_window_secs: i32,
+    pub anti_sniping_extension_secs: i32,
+    pub hard_close_at: Option<DateTime<Utc>>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub status: String,
+    pub current_price: Option<i64>,
+    pub reserve_met: bool,
+    pub leader_id: Option<Uuid>,
+    pub leader_handle: Option<String>,
+    pub bid_count: i64,
+    pub buy_now_available: bool,
+    pub outcome: Option<Json<Outcome>>,
+    pub winner_handle: Option<String>,
+    pub create_fingerprint: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl AuctionRow {
+    pub fn status(&self) -> AuctionStatus {
+        AuctionStatus::parse(&self.status).unwrap_or(AuctionStatus::Closed)
+    }
+}
+
+const SELECT_AUCTIONS: &str = "SELECT a.*, s.handle AS seller_handle, l.handle AS leader_handle,
+        w.handle AS winner_handle
+    FROM auctions a
+    LEFT JOIN users s ON s.id = a.seller_id
+    LEFT JOIN users l ON l.id = a.leader_id
+    LEFT JOIN users w ON w.id = (a.outcome->>'winner_id')::uuid";
+
+/// Writes the row of a new auction; `false` when the id exists already (a
+/// retried create).
+pub async fn insert_created(
+    db: &PgPool,
+    id: Uuid,
+    auction: &NewAuction,
+    status: AuctionStatus,
+    fingerprint: &str,
+) -> sqlx::Result<bool> {
+    let t = &auction.terms;
+    let inserted = sqlx::query(
+        "INSERT INTO auctions (id, seller_id, title, description, currency, starting_price,
+             reserve_price, buy_now_price, min_increment, anti_sniping_window_secs,
+             anti_sniping_extension_secs, hard_close_at, starts_at, ends_at, status,
+             buy_now_available, create_fingerprint)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(t.seller_id)
+    .bind(&auction.listing.title)
+    .bind(&auction.listing.description)
+    .bind(t.currency.code())
+    .bind(t.starting_price)
+    .bind(t.reserve_price)
+    .bind(t.buy_now_price)
+    .bind(t.min_increment)
+    .bind(i32::try_from(t.anti_sniping.window_secs).unwrap_or(i32::MAX))
+    .bind(i32::try_from(t.anti_sniping.extension_secs).unwrap_or(i32::MAX))
+    .bind(t.hard_close_at)
+    .bind(t.starts_at)
+    .bind(t.ends_at)
+    .bind(status.as_str())
+    .bind(t.buy_now_price.is_some() && status == AuctionStatus::Open)
+    .bind(fingerprint)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// Removes a row whose workflow could not be started (nothing else refers
+/// to it yet).
+pub async fn delete_unstarted(db: &PgPool, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM auctions WHERE id = $1 AND revision = 0")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn find(db: &PgPool, id: Uuid) -> sqlx::Result<Option<AuctionRow>> {
+    sqlx::query_as(&format!("{SELECT_AUCTIONS} WHERE a.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Listing filters; `after` is the last row of the previous page.
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    pub status: Option<AuctionStatus>,
+    pub seller_id: Option<Uuid>,
+    pub text: Option<String>,
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: i64,
+}
+
+/// Newest first, keyset-paged on (created_at, id).
+pub async fn list(db: &PgPool, filter: &ListFilter) -> sqlx::Result<Vec<AuctionRow>> {
+    let mut query = QueryBuilder::<Postgres>::new(SELECT_AUCTIONS);
+    query.push(" WHERE true");
+    if let Some(status) = filter.status {
+        query.push(" AND a.status = ").push_bind(status.as_str());
+    }
+    if let Some(seller) = filter.seller_id {
+        query.push(" AND a.seller_id = ").push_bind(seller);
+    }
+    if let Some(text) = &filter.text {
+        let pattern = format!(
+            "%{}%",
+            text.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        query
+            .push(" AND (a.title ILIKE ")
+            .push_bind(pattern.clone())
+            .push(" OR a.description ILIKE ")
+            .push_bind(pattern)
+            .push(")");
+    }
+    if let Some((created_at, id)) = filter.after {
+        query
+            .push(" AND (a.created_at, a.id) < (")
+            .push_bind(created_at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    query
+        .push(" ORDER BY a.created_at DESC, a.id DESC LIMIT ")
+        .push_bind(filter.limit);
+    query.build_query_as().fetch_all(db).await
+}
+
+/// One line of the public bid history.
+#[derive(Debug, Clone, FromRow)]
+pub struct BidRow {
+    pub id: Uuid,
+    pub seq: i64,
+    pub bidder_handle: Option<String>,
+    pub amount: i64,
+    pub price_after: i64,
+    pub placed_at: DateTime<Utc>,
+}
+
+/// Bids newest first, before sequence number `before` when given.
+pub async fn bids(
+    db: &PgPool,
+    auction_id: Uuid,
+    before: Option<i64>,
+    limit: i64,
+) -> sqlx::Result<Vec<BidRow>> {
+    sqlx::query_as(
+        "SELECT b.id, b.seq, u.handle AS bidder_handle, b.amount, b.price_after, b.placed_at
+         FROM bids b LEFT JOIN users u ON u.id = b.bidder_id
+         WHERE b.auction_id = $1 AND ($2::bigint IS NULL OR b.seq < $2)
+         ORDER BY b.seq DESC LIMIT $3",
+    )
+    .bind(auction_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// An accepted bid with the verdict it got, for answering a retry.
+#[derive(Debug, Clone, FromRow)]
+pub struct StoredBid {
+    pub id: Uuid,
+    pub seq: i64,
+    pub amount: i64,
+    pub max_amount: i64,
+    pub price_after: i64,
+    pub standing: String,
+    pub ends_at_after: DateTime<Utc>,
+    pub extended: bool,
+    pub bought_now: bool,
+    pub reserve_met: bool,
+}
+
+pub async fn bid_by_key(
+    db: &PgPool,
+    auction_id: Uuid,
+    idempotency_key: &str,
+) -> sqlx::Result<Option<StoredBid>> {
+    sqlx::query_as(
+        "SELECT id, seq, amount, max_amount, price_after, standing, ends_at_after, extended,
+             bought_now, reserve_met
+         FROM bids WHERE auction_id = $1 AND idempotency_key = $2",
+    )
+    .bind(auction_id)
+    .bind(idempotency_key)
+    .fetch_optional(db)
+    .await
+}
+
+/// A stored live event with the handles its ids refer to.
+#[derive(Debug, Clone, FromRow)]
+pub struct EventRow {
+    pub seq: i64,
+    pub kind: String,
+    pub data: Json<Value>,
+    pub leader_handle: Option<String>,
+    pub winner_handle: Option<String>,
+}
+
+/// Events after sequence number `after`, oldest first.
+pub async fn events_after(
+    db: &PgPool,
+    auction_id: Uuid,
+    after: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<EventRow>> {
+    sqlx::query_as(
+        "SELECT e.seq, e.kind, e.data, l.handle AS leader_handle, w.handle AS winner_handle
+         FROM auction_events e
+         LEFT JOIN users l ON l.id = (e.data->>'leader_id')::uuid
+         LEFT JOIN users w ON w.id = (e.data->'outcome'->>'winner_id')::uuid
+         WHERE e.auction_id = $1 AND e.seq > $2
+         ORDER BY e.seq LIMIT $3",
+    )
+    .bind(auction_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
