@@ -34,6 +34,8 @@ fn replayer() -> WorkflowReplayer {
     let options = WorkflowReplayerOptions::new()
         .register_workflow::<gavel_workflows::ping::PingWorkflow>()
         .unwrap()
+        .register_workflow::<gavel_workflows::auction::AuctionWorkflow>()
+        .unwrap()
         .build();
     WorkflowReplayer::new(options).unwrap()
 }
@@ -54,11 +56,12 @@ async fn every_recorded_history_replays_deterministically() {
     }
 }
 
-/// The same workflow type with a different first command: a stand-in for a
-/// careless edit to `PingWorkflow`.
+/// The same workflow types with a different first command: stand-ins for a
+/// careless edit to `PingWorkflow` or `AuctionWorkflow`.
 mod altered {
     use std::time::Duration;
 
+    use gavel_workflows::auction::{AuctionInput, NoSaleReason, Outcome};
     use temporalio_macros::{workflow, workflow_methods};
     use temporalio_sdk::{WorkflowContext, WorkflowResult};
 
@@ -77,18 +80,32 @@ mod altered {
             Ok(message)
         }
     }
+
+    /// Sleeps where the real auction first updates its search attributes.
+    #[workflow]
+    #[derive(Default)]
+    pub struct AlteredAuction;
+
+    #[workflow_methods]
+    impl AlteredAuction {
+        #[run(name = "auction")]
+        pub async fn run(
+            ctx: &mut WorkflowContext<Self>,
+            _input: AuctionInput,
+        ) -> WorkflowResult<Outcome> {
+            ctx.timer(Duration::from_secs(1)).await;
+            Ok(Outcome::NoSale {
+                reason: NoSaleReason::NoBids,
+            })
+        }
+    }
 }
 
-#[tokio::test]
-async fn a_changed_command_sequence_fails_replay() {
+async fn replay_fails(file: &str, options: WorkflowReplayerOptions) {
     let (path, history) = histories()
         .into_iter()
-        .find(|(p, _)| p.ends_with("ping.json"))
-        .expect("the ping history");
-    let options = WorkflowReplayerOptions::new()
-        .register_workflow::<altered::AlteredPing>()
-        .unwrap()
-        .build();
+        .find(|(p, _)| p.ends_with(file))
+        .unwrap_or_else(|| panic!("tests/histories/{file}"));
     let err = WorkflowReplayer::new(options)
         .unwrap()
         .replay_workflow(history)
@@ -99,4 +116,22 @@ async fn a_changed_command_sequence_fails_replay() {
         "{}: {err:?}",
         path.display()
     );
+}
+
+#[tokio::test]
+async fn a_changed_command_sequence_fails_replay() {
+    let options = WorkflowReplayerOptions::new()
+        .register_workflow::<altered::AlteredPing>()
+        .unwrap()
+        .build();
+    replay_fails("ping.json", options).await;
+}
+
+#[tokio::test]
+async fn a_changed_auction_workflow_fails_replay() {
+    let options = WorkflowReplayerOptions::new()
+        .register_workflow::<altered::AlteredAuction>()
+        .unwrap()
+        .build();
+    replay_fails("auction_sniping_extension.json", options).await;
 }

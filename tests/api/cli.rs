@@ -176,3 +176,39 @@ async fn admin_create_user_makes_an_admin_who_can_log_in() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn admin_export_history_writes_what_the_replayer_reads() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let auction = app
+        .create_auction(&seller, &crate::helpers::auction_body(1))
+        .await;
+    let id = auction["id"].as_str().unwrap();
+    app.wait_for_status(id, "no_sale", 15).await;
+
+    let output = Command::new(GAVEL)
+        .args([
+            "admin",
+            "export-history",
+            "--temporal-address",
+            &app.temporal_address(),
+            &format!("auction-{id}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let history = temporalio_client::WorkflowHistory::from_json(&output.stdout).unwrap();
+    let replayer = temporalio_sdk::workflow_replayer::WorkflowReplayer::new(
+        temporalio_sdk::workflow_replayer::WorkflowReplayerOptions::new()
+            .register_workflow::<gavel_workflows::auction::AuctionWorkflow>()
+            .unwrap()
+            .build(),
+    )
+    .unwrap();
+    replayer.replay_workflow(history).await.unwrap();
+}

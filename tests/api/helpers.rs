@@ -45,40 +45,44 @@ fn shared_temporal() -> SocketAddr {
     SERVER
         .get_or_init(|| {
             init_logs();
-            let cli = dev_server::find_cli().expect("temporal CLI");
-            let port = dev_server::free_port().expect("free port");
-            let extra_args = gavel_workflows::names::search_attributes()
-                .iter()
-                .flat_map(|(name, kind)| {
-                    let kind = match kind {
-                        IndexedValueType::Keyword => "Keyword",
-                        IndexedValueType::Int => "Int",
-                        IndexedValueType::Datetime => "Datetime",
-                        other => panic!("unmapped search attribute type {other:?}"),
-                    };
-                    ["--search-attribute".to_owned(), format!("{name}={kind}")]
-                })
-                .collect();
-            let options = DevServerOptions {
-                port,
-                ui_port: None,
-                db_file: None,
-                namespace: "default".into(),
-                log_file: Some(
-                    std::env::temp_dir().join(format!("gavel-test-temporal-{port}.log")),
-                ),
-                extra_args,
-            };
-            let mut server = DevServer::start(&cli, &options).expect("start temporal");
-            server
-                .wait_ready(Duration::from_secs(60))
-                .expect("temporal ready");
+            let server = start_temporal();
             SharedTemporal {
                 address: server.address,
                 _server: server,
             }
         })
         .address
+}
+
+/// A new Temporal dev server on a free port with Gavel's search attributes.
+pub fn start_temporal() -> DevServer {
+    let cli = dev_server::find_cli().expect("temporal CLI");
+    let port = dev_server::free_port().expect("free port");
+    let extra_args = gavel_workflows::names::search_attributes()
+        .iter()
+        .flat_map(|(name, kind)| {
+            let kind = match kind {
+                IndexedValueType::Keyword => "Keyword",
+                IndexedValueType::Int => "Int",
+                IndexedValueType::Datetime => "Datetime",
+                other => panic!("unmapped search attribute type {other:?}"),
+            };
+            ["--search-attribute".to_owned(), format!("{name}={kind}")]
+        })
+        .collect();
+    let options = DevServerOptions {
+        port,
+        ui_port: None,
+        db_file: None,
+        namespace: "default".into(),
+        log_file: Some(std::env::temp_dir().join(format!("gavel-test-temporal-{port}.log"))),
+        extra_args,
+    };
+    let mut server = DevServer::start(&cli, &options).expect("start temporal");
+    server
+        .wait_ready(Duration::from_secs(60))
+        .expect("temporal ready");
+    server
 }
 
 fn init_logs() {
@@ -143,13 +147,14 @@ pub struct TestApp {
     pub db_url: SecretString,
     pub temporal: Client,
     pub task_queue: String,
+    temporal_address: SocketAddr,
     api_stop: CancellationToken,
     worker: Option<WorkerThread>,
 }
 
-pub fn temporal_args(task_queue: &str) -> TemporalArgs {
+fn temporal_args(address: SocketAddr, task_queue: &str) -> TemporalArgs {
     TemporalArgs {
-        temporal_address: shared_temporal().to_string(),
+        temporal_address: address.to_string(),
         temporal_namespace: "default".into(),
         task_queue: task_queue.to_owned(),
     }
@@ -162,14 +167,25 @@ pub fn http_args() -> HttpArgs {
         jwt_ttl_secs: 3600,
         cors_origins: vec!["http://shop.example".into()],
         request_timeout_secs: 15,
+        bids_per_run: 500,
     }
 }
 
 pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(http_args()).await
+}
+
+/// [`spawn_app`] with other HTTP-side settings (e.g. a small `bids_per_run`).
+pub async fn spawn_app_with(http: HttpArgs) -> TestApp {
+    spawn_app_on(shared_temporal(), http).await
+}
+
+/// The app against the Temporal server at `temporal`.
+pub async fn spawn_app_on(temporal_address: SocketAddr, http: HttpArgs) -> TestApp {
     let task_queue = format!("gavel-test-{}", uuid::Uuid::new_v4());
-    let targs = temporal_args(&task_queue);
+    let targs = temporal_args(temporal_address, &task_queue);
     let (db_url, db) = fresh_database().await;
     let temporal = temporal::connect(&targs, Duration::from_secs(10))
         .await
@@ -177,7 +193,7 @@ pub async fn spawn_app() -> TestApp {
     let state = app::api_state(
         db.clone(),
         temporal.clone(),
-        &http_args(),
+        &http,
         &task_queue,
         &SecretString::from(JWT_SECRET),
     );
@@ -189,6 +205,7 @@ pub async fn spawn_app() -> TestApp {
         gavel_api::router(state),
         api_stop.clone().cancelled_owned(),
     ));
+    let worker = WorkerThread::spawn(targs, db_url.clone());
     TestApp {
         address,
         http: reqwest::Client::builder()
@@ -198,8 +215,9 @@ pub async fn spawn_app() -> TestApp {
         db,
         db_url,
         temporal,
-        worker: Some(WorkerThread::spawn(targs)),
+        worker: Some(worker),
         task_queue,
+        temporal_address,
         api_stop,
     }
 }
@@ -218,7 +236,7 @@ struct WorkerThread {
 }
 
 impl WorkerThread {
-    fn spawn(args: TemporalArgs) -> Self {
+    fn spawn(args: TemporalArgs, db_url: SecretString) -> Self {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -229,9 +247,11 @@ impl WorkerThread {
                 let client = temporal::connect(&args, Duration::from_secs(10))
                     .await
                     .unwrap();
+                let db = database::connect(&db_url).await.unwrap();
                 let runtime =
                     temporalio_sdk::Runtime::from_current_tokio(Default::default()).unwrap();
-                let worker = temporal::build_worker(&runtime, client, &args.task_queue).unwrap();
+                let worker =
+                    temporal::build_worker(&runtime, client, &args.task_queue, db).unwrap();
                 app::run_worker_until(worker, async {
                     let _ = stopped.await;
                 })
@@ -262,6 +282,7 @@ impl Drop for WorkerThread {
 pub struct TestUser {
     pub id: String,
     pub email: String,
+    pub handle: String,
     pub token: String,
 }
 
@@ -319,9 +340,149 @@ impl TestApp {
         let body = expect_status(response, StatusCode::CREATED).await;
         TestUser {
             id: body["user"]["id"].as_str().unwrap().to_owned(),
+            handle: body["user"]["handle"].as_str().unwrap().to_owned(),
             email,
             token: body["token"].as_str().unwrap().to_owned(),
         }
+    }
+}
+
+/// Auction terms for tests: open now, ending in `secs` seconds, NGN,
+/// starting at 1,000, anti-sniping 2 s / 3 s.
+pub fn auction_body(secs: i64) -> Value {
+    json!({
+        "title": "Carved stool",
+        "description": "Iroko, hand carved",
+        "currency": "NGN",
+        "starting_price": 1_000,
+        "ends_at": (chrono::Utc::now() + chrono::Duration::seconds(secs)).to_rfc3339(),
+        "anti_sniping": { "window_secs": 2, "extension_secs": 3 },
+    })
+}
+
+impl TestApp {
+    /// An admin (only the CLI makes admins; this does what it does).
+    pub async fn admin(&self) -> TestUser {
+        use gavel_api::{
+            accounts,
+            auth::{DisplayName, Email, Password, Role},
+        };
+        let email = format!("admin-{}@example.com", uuid::Uuid::new_v4().simple());
+        let parsed = Email::parse(&email).unwrap();
+        let user = accounts::create(
+            &self.db,
+            accounts::NewUser {
+                password: Password::parse(PASSWORD, &parsed).unwrap(),
+                email: parsed,
+                name: DisplayName::parse("Site Admin").unwrap(),
+                role: Role::Admin,
+            },
+        )
+        .await
+        .unwrap();
+        let body = expect_status(self.login(&email, PASSWORD).await, StatusCode::OK).await;
+        TestUser {
+            id: user.id.to_string(),
+            email,
+            handle: user.handle,
+            token: body["token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Creates an auction as `seller`; returns its JSON.
+    pub async fn create_auction(&self, seller: &TestUser, body: &Value) -> Value {
+        let response = self
+            .post_json("/api/v1/auctions", body, Some(&seller.token))
+            .await;
+        expect_status(response, StatusCode::CREATED).await
+    }
+
+    /// Places a bid with an optional idempotency key; returns the response.
+    pub async fn bid(
+        &self,
+        bidder: &TestUser,
+        auction_id: &str,
+        amount: i64,
+        max_amount: Option<i64>,
+        key: Option<&str>,
+    ) -> Response {
+        let mut body = json!({ "amount": amount });
+        if let Some(max) = max_amount {
+            body["max_amount"] = json!(max);
+        }
+        let mut request = self
+            .request(
+                Method::POST,
+                &format!("/api/v1/auctions/{auction_id}/bids"),
+                Some(&bidder.token),
+            )
+            .json(&body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Places a bid that must be accepted; returns the verdict.
+    pub async fn bid_ok(
+        &self,
+        bidder: &TestUser,
+        auction_id: &str,
+        amount: i64,
+        max_amount: Option<i64>,
+    ) -> Value {
+        let response = self.bid(bidder, auction_id, amount, max_amount, None).await;
+        expect_status(response, StatusCode::CREATED).await
+    }
+
+    pub async fn auction(&self, auction_id: &str) -> Value {
+        let response = self
+            .get(&format!("/api/v1/auctions/{auction_id}"), None)
+            .await;
+        expect_status(response, StatusCode::OK).await
+    }
+
+    /// Polls the auction until `done` holds, for up to `secs` seconds.
+    pub async fn wait_for_auction(
+        &self,
+        auction_id: &str,
+        secs: u64,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let auction = self.auction(auction_id).await;
+            if done(&auction) {
+                return auction;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "auction never got there: {auction}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the read model says `status` (the workflow published it).
+    pub async fn wait_for_status(&self, auction_id: &str, status: &str, secs: u64) -> Value {
+        self.wait_for_auction(auction_id, secs, |a| {
+            a["status"] == status && !a["live"].as_bool().unwrap_or(true)
+        })
+        .await
+    }
+
+    /// Where the app's Temporal server listens (`host:port`).
+    pub fn temporal_address(&self) -> String {
+        self.temporal_address.to_string()
+    }
+
+    /// The auction's workflow handle (latest run).
+    pub fn auction_handle(
+        &self,
+        auction_id: &str,
+    ) -> temporalio_client::WorkflowHandle<Client, gavel_workflows::auction::AuctionWorkflow> {
+        self.temporal
+            .get_workflow_handle(format!("auction-{auction_id}"))
     }
 }
 

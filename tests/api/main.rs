@@ -3,9 +3,12 @@
 //! Logs are silent unless `TEST_LOG=1`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod auctions;
 mod auth;
+mod bidding;
 mod cli;
 mod errors;
 mod health;
 mod helpers;
 mod ping;
+mod resilience;

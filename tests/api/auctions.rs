@@ -1,0 +1,300 @@
+//! Whole auctions through real HTTP, a real Temporal server and PostgreSQL:
+//! anti-sniping, proxy bidding, reserve, buy-now, cancel.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{auction_body, expect_error, expect_status, record_history, spawn_app};
+
+fn time(value: &serde_json::Value) -> DateTime<Utc> {
+    value.as_str().unwrap().parse().unwrap()
+}
+
+async fn sleep_until(at: DateTime<Utc>) {
+    if let Ok(wait) = (at - Utc::now()).to_std() {
+        tokio::time::sleep(wait).await;
+    }
+}
+
+#[tokio::test]
+async fn a_late_bid_extends_the_end_and_the_auction_closes_with_the_right_winner() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let bola = app.user("bidder").await;
+    let auction = app.create_auction(&seller, &auction_body(4)).await;
+    let id = auction["id"].as_str().unwrap();
+    assert_eq!(auction["status"], "open");
+    let first_end = time(&auction["ends_at"]);
+
+    let verdict = app.bid_ok(&ada, id, 1_000, None).await;
+    assert_eq!(verdict["status"], "leading");
+    assert_eq!(verdict["current_price"], 1_000);
+    assert_eq!(verdict["extended"], false);
+
+    let verdict = app.bid_ok(&bola, id, 1_500, None).await;
+    assert_eq!(verdict["status"], "leading");
+    assert_eq!(verdict["current_price"], 1_500);
+
+    // Inside the 2 s anti-sniping window: Ada comes back with a maximum.
+    sleep_until(first_end - chrono::Duration::milliseconds(1_200)).await;
+    let verdict = app.bid_ok(&ada, id, 1_600, Some(3_000)).await;
+    assert_eq!(verdict["status"], "leading");
+    // Bola's 1,500 plus one increment (100 in this band).
+    assert_eq!(verdict["current_price"], 1_600);
+    assert_eq!(verdict["extended"], true);
+    let new_end = time(&verdict["ends_at"]);
+    assert!(new_end > first_end, "{new_end} should be after {first_end}");
+
+    let live = app.auction(id).await;
+    assert_eq!(live["live"], true);
+    assert_eq!(live["leader"], ada.handle.as_str());
+    assert_eq!(live["bid_count"], 3);
+    assert_eq!(time(&live["ends_at"]), new_end);
+
+    // Not closed at the first end…
+    sleep_until(first_end + chrono::Duration::milliseconds(300)).await;
+    assert_eq!(app.auction(id).await["status"], "open");
+    // …but at the new one.
+    let closed = app.wait_for_status(id, "closed", 15).await;
+    assert_eq!(closed["outcome"]["result"], "sold");
+    assert_eq!(closed["outcome"]["winner"], ada.handle.as_str());
+    assert_eq!(closed["outcome"]["price"], 1_600);
+    assert_eq!(closed["current_price"], 1_600);
+    assert_eq!(closed["bid_count"], 3);
+
+    let (closed_at,): (DateTime<Utc>,) = sqlx::query_as(
+        "SELECT at FROM auction_events WHERE auction_id = $1::uuid AND kind = 'closed'",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(
+        closed_at >= new_end,
+        "closed at {closed_at}, before {new_end}"
+    );
+    assert!(
+        closed_at < new_end + chrono::Duration::seconds(2),
+        "closed at {closed_at}, long after {new_end}"
+    );
+
+    let late = app.bid(&bola, id, 5_000, None, None).await;
+    expect_error(late, StatusCode::CONFLICT, "auction_closed").await;
+
+    let history = expect_status(
+        app.get(&format!("/api/v1/auctions/{id}/bids"), None).await,
+        StatusCode::OK,
+    )
+    .await;
+    let amounts: Vec<i64> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(amounts, [1_600, 1_500, 1_000], "newest first");
+    assert_eq!(history["items"][0]["bidder"], ada.handle.as_str());
+    assert!(
+        history["items"][0].get("max_amount").is_none(),
+        "maximums stay private"
+    );
+    record_history(&app.auction_handle(id), "auction_sniping_extension").await;
+}
+
+#[tokio::test]
+async fn proxy_bidding_keeps_the_highest_maximum_ahead_at_the_lowest_price() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let bola = app.user("bidder").await;
+    let auction = app.create_auction(&seller, &auction_body(3)).await;
+    let id = auction["id"].as_str().unwrap();
+
+    let verdict = app.bid_ok(&ada, id, 1_000, Some(5_000)).await;
+    assert_eq!(verdict["status"], "leading");
+    assert_eq!(verdict["current_price"], 1_000);
+
+    // Bola's open 2,000 loses to Ada's hidden 5,000: price 2,000 + 100.
+    let verdict = app.bid_ok(&bola, id, 2_000, None).await;
+    assert_eq!(verdict["status"], "outbid");
+    assert_eq!(verdict["current_price"], 2_100);
+
+    // Raising her own maximum never raises the price against herself.
+    let verdict = app.bid_ok(&ada, id, 2_200, Some(8_000)).await;
+    assert_eq!(verdict["status"], "leading");
+    assert_eq!(verdict["current_price"], 2_100);
+
+    // Bola goes above: 8,000 + 250 (the band's increment).
+    let verdict = app.bid_ok(&bola, id, 8_100, Some(9_000)).await;
+    assert_eq!(verdict["status"], "leading");
+    assert_eq!(verdict["current_price"], 8_250);
+
+    let closed = app.wait_for_status(id, "closed", 15).await;
+    assert_eq!(closed["outcome"]["winner"], bola.handle.as_str());
+    assert_eq!(closed["outcome"]["price"], 8_250);
+    record_history(&app.auction_handle(id), "auction_proxy").await;
+}
+
+#[tokio::test]
+async fn an_unmet_reserve_ends_in_no_sale() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let mut body = auction_body(2);
+    body["reserve_price"] = json!(5_000);
+    let auction = app.create_auction(&seller, &body).await;
+    let id = auction["id"].as_str().unwrap();
+    assert_eq!(auction["has_reserve"], true);
+    assert!(
+        auction.get("reserve_price").is_none(),
+        "the reserve stays hidden"
+    );
+
+    let verdict = app.bid_ok(&ada, id, 2_000, None).await;
+    assert_eq!(verdict["reserve_met"], false);
+
+    let closed = app.wait_for_status(id, "no_sale", 15).await;
+    assert_eq!(closed["outcome"]["result"], "no_sale");
+    assert_eq!(closed["outcome"]["reason"], "reserve_not_met");
+    assert_eq!(closed["reserve_met"], false);
+    record_history(&app.auction_handle(id), "auction_reserve_not_met").await;
+}
+
+#[tokio::test]
+async fn a_maximum_reaching_the_reserve_jumps_the_price_to_it() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let mut body = auction_body(30);
+    body["reserve_price"] = json!(5_000);
+    let auction = app.create_auction(&seller, &body).await;
+    let id = auction["id"].as_str().unwrap();
+
+    let verdict = app.bid_ok(&ada, id, 1_000, Some(6_000)).await;
+    assert_eq!(verdict["reserve_met"], true);
+    assert_eq!(verdict["current_price"], 5_000);
+}
+
+#[tokio::test]
+async fn buy_now_closes_the_auction_at_once() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let bola = app.user("bidder").await;
+    let mut body = auction_body(120);
+    body["buy_now_price"] = json!(10_000);
+    let auction = app.create_auction(&seller, &body).await;
+    let id = auction["id"].as_str().unwrap();
+    assert_eq!(auction["buy_now_available"], true);
+
+    let verdict = app.bid_ok(&ada, id, 10_000, None).await;
+    assert_eq!(verdict["bought_now"], true);
+    assert_eq!(verdict["current_price"], 10_000);
+
+    let closed = app.wait_for_status(id, "closed", 15).await;
+    assert_eq!(closed["outcome"]["winner"], ada.handle.as_str());
+    assert_eq!(closed["outcome"]["price"], 10_000);
+    let late = app.bid(&bola, id, 20_000, None, None).await;
+    expect_error(late, StatusCode::CONFLICT, "auction_closed").await;
+    record_history(&app.auction_handle(id), "auction_buy_now").await;
+}
+
+#[tokio::test]
+async fn buy_now_is_withdrawn_by_the_first_bid_without_a_reserve() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let bola = app.user("bidder").await;
+    let mut body = auction_body(60);
+    body["buy_now_price"] = json!(10_000);
+    let auction = app.create_auction(&seller, &body).await;
+    let id = auction["id"].as_str().unwrap();
+
+    app.bid_ok(&ada, id, 1_000, None).await;
+    assert_eq!(app.auction(id).await["buy_now_available"], false);
+    let verdict = app.bid_ok(&bola, id, 10_000, None).await;
+    assert_eq!(verdict["bought_now"], false, "an ordinary bid now");
+    assert_eq!(app.auction(id).await["status"], "open");
+}
+
+#[tokio::test]
+async fn sellers_cancel_before_the_first_bid_and_admins_at_any_time() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let other_seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let admin = app.admin().await;
+
+    let auction = app.create_auction(&seller, &auction_body(60)).await;
+    let id = auction["id"].as_str().unwrap();
+    let path = format!("/api/v1/auctions/{id}/cancel");
+    let reason = json!({ "reason": "listed by mistake" });
+
+    let response = app
+        .post_json(&path, &reason, Some(&other_seller.token))
+        .await;
+    expect_error(response, StatusCode::FORBIDDEN, "cancel_not_allowed").await;
+    let response = app.post_json(&path, &reason, Some(&ada.token)).await;
+    expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+
+    let cancelled = expect_status(
+        app.post_json(&path, &reason, Some(&seller.token)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["outcome"]["reason"], "listed by mistake");
+    app.wait_for_status(id, "cancelled", 15).await;
+    let late = app.bid(&ada, id, 1_000, None, None).await;
+    expect_error(late, StatusCode::CONFLICT, "auction_closed").await;
+    record_history(&app.auction_handle(id), "auction_cancel").await;
+
+    // With a bid, only an admin may cancel.
+    let auction = app.create_auction(&seller, &auction_body(60)).await;
+    let id = auction["id"].as_str().unwrap();
+    let path = format!("/api/v1/auctions/{id}/cancel");
+    app.bid_ok(&ada, id, 1_000, None).await;
+    let response = app.post_json(&path, &reason, Some(&seller.token)).await;
+    expect_error(response, StatusCode::CONFLICT, "auction_has_bids").await;
+    let cancelled = expect_status(
+        app.post_json(
+            &path,
+            &json!({ "reason": "counterfeit" }),
+            Some(&admin.token),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(cancelled["status"], "cancelled");
+    let done = app.wait_for_status(id, "cancelled", 15).await;
+    assert_eq!(done["bid_count"], 1, "the bid stays on record");
+    let response = app.post_json(&path, &reason, Some(&admin.token)).await;
+    expect_error(response, StatusCode::CONFLICT, "auction_closed").await;
+}
+
+#[tokio::test]
+async fn a_scheduled_auction_refuses_bids_until_it_opens() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let mut body = auction_body(30);
+    let starts_at = Utc::now() + chrono::Duration::seconds(2);
+    body["starts_at"] = json!(starts_at.to_rfc3339());
+    let auction = app.create_auction(&seller, &body).await;
+    let id = auction["id"].as_str().unwrap();
+    assert_eq!(auction["status"], "scheduled");
+
+    let early = app.bid(&ada, id, 1_000, None, None).await;
+    expect_error(early, StatusCode::CONFLICT, "auction_not_open").await;
+    sleep_until(starts_at).await;
+    app.wait_for_auction(id, 10, |a| a["status"] == "open")
+        .await;
+    let verdict = app.bid_ok(&ada, id, 1_000, None).await;
+    assert_eq!(verdict["status"], "leading");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}

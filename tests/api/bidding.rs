@@ -1,0 +1,761 @@
+//! Bidding under load and over time: concurrent bids, the live event stream,
+//! continue-as-new, idempotent retries, validation, listing, and what
+//! operators see in Temporal.
+
+use std::{collections::HashMap, time::Duration};
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use gavel_workflows::rules::{BidRequest, Book, Phase, Terms};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use temporalio_client::{WorkflowExecutionInfo, WorkflowHandle, WorkflowQueryOptions};
+use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+
+use crate::helpers::{
+    TestApp, auction_body, expect_error, expect_status, http_args, record_history, spawn_app,
+    spawn_app_with,
+};
+
+#[tokio::test]
+async fn fifty_concurrent_bids_give_one_consistent_leader_and_nothing_after_the_close() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let mut bidders = Vec::new();
+    for _ in 0..10 {
+        bidders.push(app.user("bidder").await);
+    }
+    let mut body = auction_body(4);
+    // No anti-sniping here: the late bids below must meet a fixed end.
+    body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
+    let auction = app.create_auction(&seller, &body).await;
+    let id = auction["id"].as_str().unwrap().to_owned();
+
+    // 50 bids at once: each bidder five times, amounts spread so that many
+    // are too low by the time they land.
+    let attempts = (0..50).map(|i| {
+        let bidder = &bidders[i % 10];
+        let amount = 1_000 + 150 * i64::try_from(i).unwrap();
+        let max = (i % 3 == 0).then_some(amount + 2_000);
+        let app = &app;
+        let id = &id;
+        async move { app.bid(bidder, id, amount, max, None).await }
+    });
+    let responses = futures::future::join_all(attempts).await;
+    let mut accepted = 0;
+    for response in responses {
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        match status {
+            StatusCode::CREATED => accepted += 1,
+            StatusCode::CONFLICT => assert!(
+                ["bid_too_low", "max_not_raised"]
+                    .contains(&body["error"]["code"].as_str().unwrap()),
+                "{body}"
+            ),
+            other => panic!("no 5xx or surprise under load: {other} {body}"),
+        }
+    }
+    assert!(accepted >= 5, "only {accepted} accepted");
+
+    // Keep bidding until well after the close: late bids must all be refused.
+    let ends_at: DateTime<Utc> = app.auction(&id).await["ends_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut late_refused = 0;
+    let mut amount = 100_000;
+    while Utc::now() < ends_at + chrono::Duration::seconds(2) {
+        amount += 1_000;
+        let response = app.bid(&bidders[0], &id, amount, None, None).await;
+        if response.status() == StatusCode::CONFLICT {
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "auction_closed");
+            late_refused += 1;
+        } else {
+            assert_eq!(response.status(), StatusCode::CREATED);
+            accepted += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(late_refused > 0);
+
+    let closed = app.wait_for_status(&id, "closed", 20).await;
+    let final_end: DateTime<Utc> = closed["ends_at"].as_str().unwrap().parse().unwrap();
+    let rows: Vec<(uuid::Uuid, i64, i64, DateTime<Utc>, String)> = sqlx::query_as(
+        "SELECT bidder_id, amount, max_amount, placed_at, idempotency_key FROM bids
+         WHERE auction_id = $1::uuid ORDER BY seq",
+    )
+    .bind(&id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows.len(),
+        accepted,
+        "every accepted bid is on record, once"
+    );
+    assert!(
+        rows.iter().all(|r| r.3 < final_end),
+        "no bid at or after the close"
+    );
+
+    // The recorded bids, replayed through the rules, give the same result.
+    let terms = Terms {
+        seller_id: seller.id.parse().unwrap(),
+        currency: gavel_workflows::rules::Currency::Ngn,
+        starting_price: 1_000,
+        reserve_price: None,
+        buy_now_price: None,
+        min_increment: None,
+        starts_at: Utc::now() - chrono::Duration::hours(1),
+        ends_at: DateTime::<Utc>::MAX_UTC,
+        anti_sniping: Default::default(),
+        hard_close_at: None,
+    };
+    let mut book = Book::new(terms);
+    book.phase = Phase::Open;
+    for (bidder_id, amount, max, at, key) in &rows {
+        book.place(
+            &BidRequest {
+                bidder_id: *bidder_id,
+                amount: *amount,
+                max_amount: Some(*max),
+                currency: None,
+                idempotency_key: key.clone(),
+            },
+            *at,
+        )
+        .unwrap();
+    }
+    assert_eq!(closed["current_price"], book.price.unwrap());
+    assert_eq!(closed["outcome"]["price"], book.price.unwrap());
+    let leader = bidders
+        .iter()
+        .find(|b| b.id == book.leader.unwrap().to_string())
+        .unwrap();
+    assert_eq!(closed["outcome"]["winner"], leader.handle.as_str());
+    assert_eq!(closed["bid_count"], accepted);
+}
+
+/// A minimal SSE reader over a streaming response.
+struct EventStream {
+    chunks: futures::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>,
+    buffer: String,
+}
+
+#[derive(Debug)]
+struct SseEvent {
+    id: i64,
+    kind: String,
+    data: Value,
+}
+
+impl EventStream {
+    async fn open(app: &TestApp, auction_id: &str, last_event_id: Option<i64>) -> Self {
+        let mut request = app.request(
+            reqwest::Method::GET,
+            &format!("/api/v1/auctions/{auction_id}/events"),
+            None,
+        );
+        if let Some(last) = last_event_id {
+            request = request.header("Last-Event-ID", last.to_string());
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        Self {
+            chunks: response
+                .bytes_stream()
+                .map(|r| r.map(|b| b.to_vec()))
+                .boxed(),
+            buffer: String::new(),
+        }
+    }
+
+    async fn next(&mut self) -> SseEvent {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut fields: HashMap<&str, String> = HashMap::new();
+                for line in block.lines() {
+                    if let Some((name, value)) = line.split_once(':') {
+                        fields.insert(name, value.trim_start().to_owned());
+                    }
+                }
+                if let (Some(id), Some(kind), Some(data)) =
+                    (fields.get("id"), fields.get("event"), fields.get("data"))
+                {
+                    return SseEvent {
+                        id: id.parse().unwrap(),
+                        kind: kind.clone(),
+                        data: serde_json::from_str(data).unwrap(),
+                    };
+                }
+                continue; // a keep-alive comment
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(15), self.chunks.next())
+                .await
+                .expect("an event within 15 s")
+                .expect("the stream stays open")
+                .unwrap();
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_sse_client_sees_every_accepted_bid_in_order_and_resumes_after_a_reconnect() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let bola = app.user("bidder").await;
+    let auction = app.create_auction(&seller, &auction_body(60)).await;
+    let id = auction["id"].as_str().unwrap();
+
+    let mut stream = EventStream::open(&app, id, None).await;
+    let mut amounts = Vec::new();
+    for i in 0..6 {
+        let bidder = if i % 2 == 0 { &ada } else { &bola };
+        let amount = 1_000 + 200 * i;
+        app.bid_ok(bidder, id, amount, None).await;
+        amounts.push(amount);
+    }
+    let mut seen = Vec::new();
+    let mut last_id = 0;
+    while seen.len() < amounts.len() {
+        let event = stream.next().await;
+        assert!(
+            event.id > last_id,
+            "ids increase: {} after {last_id}",
+            event.id
+        );
+        last_id = event.id;
+        if event.kind == "bid" {
+            seen.push(event.data["amount"].as_i64().unwrap());
+            assert!(event.data.get("leader_id").is_none(), "handles, not ids");
+            assert!(event.data["leader"].is_string());
+        }
+    }
+    assert_eq!(seen, amounts);
+    drop(stream);
+
+    // Missed while away: two more bids, then a reconnect from event 2.
+    app.bid_ok(&ada, id, 3_000, None).await;
+    app.bid_ok(&bola, id, 3_200, None).await;
+    let mut resumed = EventStream::open(&app, id, Some(2)).await;
+    let mut replayed = Vec::new();
+    let mut expected_id = 3;
+    while replayed.len() < 6 {
+        let event = resumed.next().await;
+        assert_eq!(event.id, expected_id, "gap-free from Last-Event-ID");
+        expected_id += 1;
+        replayed.push(event.data["amount"].as_i64().unwrap());
+    }
+    assert_eq!(replayed, [1_400, 1_600, 1_800, 2_000, 3_000, 3_200]);
+
+    let path = format!("/api/v1/auctions/{id}/events");
+    let response = app
+        .request(reqwest::Method::GET, &path, None)
+        .header("Last-Event-ID", "soon")
+        .send()
+        .await
+        .unwrap();
+    expect_error(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_last_event_id",
+    )
+    .await;
+    let response = app
+        .get(
+            &format!("/api/v1/auctions/{}/events", uuid::Uuid::new_v4()),
+            None,
+        )
+        .await;
+    expect_error(response, StatusCode::NOT_FOUND, "auction_not_found").await;
+}
+
+#[tokio::test]
+async fn the_stream_announces_extension_and_close() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let auction = app.create_auction(&seller, &auction_body(2)).await;
+    let id = auction["id"].as_str().unwrap();
+    let mut stream = EventStream::open(&app, id, None).await;
+    let verdict = app.bid_ok(&ada, id, 1_000, None).await;
+    assert_eq!(
+        verdict["extended"], true,
+        "inside the 2 s window from the start"
+    );
+    assert_eq!(stream.next().await.kind, "bid");
+    assert_eq!(stream.next().await.kind, "extended");
+    let closed = stream.next().await;
+    assert_eq!(closed.kind, "closed");
+    assert_eq!(closed.data["status"], "closed");
+    assert_eq!(closed.data["outcome"]["winner"], ada.handle.as_str());
+}
+
+/// The handle of the run that started the chain `latest` belongs to.
+async fn first_run(
+    app: &TestApp,
+    auction_id: &str,
+) -> WorkflowHandle<temporalio_client::Client, gavel_workflows::auction::AuctionWorkflow> {
+    let events = app
+        .auction_handle(auction_id)
+        .fetch_history(Default::default())
+        .into_events()
+        .await
+        .unwrap();
+    let Some(Attributes::WorkflowExecutionStartedEventAttributes(started)) = &events[0].attributes
+    else {
+        panic!("history starts with WorkflowExecutionStarted");
+    };
+    WorkflowHandle::new(
+        app.temporal.clone(),
+        WorkflowExecutionInfo::builder()
+            .namespace("default")
+            .workflow_id(format!("auction-{auction_id}"))
+            .run_id(started.first_execution_run_id.clone())
+            .build(),
+    )
+}
+
+#[tokio::test]
+async fn continue_as_new_carries_every_bid_and_verdict() {
+    let mut http = http_args();
+    http.bids_per_run = 3;
+    let app = spawn_app_with(http).await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let bola = app.user("bidder").await;
+    let auction = app.create_auction(&seller, &auction_body(120)).await;
+    let id = auction["id"].as_str().unwrap();
+
+    let mut first = None;
+    for i in 0..8 {
+        let bidder = if i % 2 == 0 { &ada } else { &bola };
+        let key = format!("bid-{i}");
+        let response = app.bid(bidder, id, 1_000 + 100 * i, None, Some(&key)).await;
+        let verdict = expect_status(response, StatusCode::CREATED).await;
+        assert_eq!(verdict["seq"], i + 1);
+        first.get_or_insert(verdict);
+    }
+    // The last continue-as-new follows the bids by a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let view = loop {
+        let view = app
+            .auction_handle(id)
+            .query(
+                gavel_workflows::auction::AuctionWorkflow::state,
+                (),
+                WorkflowQueryOptions::default(),
+            )
+            .await
+            .unwrap();
+        if view.runs_before >= 2 || std::time::Instant::now() > deadline {
+            break view;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        view.runs_before >= 2,
+        "continued {} times",
+        view.runs_before
+    );
+    assert_eq!(view.bid_count, 8);
+    assert_eq!(view.current_price, Some(1_700));
+
+    // A retry of the very first bid, two runs later, gets its first verdict.
+    let retry = app.bid(&ada, id, 1_000, None, Some("bid-0")).await;
+    let verdict = expect_status(retry, StatusCode::CREATED).await;
+    assert_eq!(verdict, first.unwrap());
+
+    let detail = app.auction(id).await;
+    assert_eq!(detail["bid_count"], 8);
+    let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM bids WHERE auction_id = $1::uuid")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(rows, 8);
+
+    let cancel = app
+        .post_json(
+            &format!("/api/v1/auctions/{id}/cancel"),
+            &json!({ "reason": "test over" }),
+            Some(&app.admin().await.token),
+        )
+        .await;
+    expect_status(cancel, StatusCode::OK).await;
+    app.wait_for_status(id, "cancelled", 15).await;
+    record_history(
+        &first_run(&app, id).await,
+        "auction_continue_as_new_first_run",
+    )
+    .await;
+    record_history(&app.auction_handle(id), "auction_continue_as_new_last_run").await;
+}
+
+#[tokio::test]
+async fn a_retried_bid_gets_the_same_verdict_and_is_counted_once() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let bola = app.user("bidder").await;
+    let auction = app.create_auction(&seller, &auction_body(60)).await;
+    let id = auction["id"].as_str().unwrap();
+
+    let first = expect_status(
+        app.bid(&ada, id, 1_000, None, Some("k-1")).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    app.bid_ok(&bola, id, 1_500, None).await;
+    let again = expect_status(
+        app.bid(&ada, id, 1_000, None, Some("k-1")).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(first, again, "same key, same verdict (leading at the time)");
+    // Another bidder may use the same key for their own bid.
+    let other = expect_status(
+        app.bid(&bola, id, 2_000, None, Some("k-1")).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_ne!(other["bid_id"], first["bid_id"]);
+    assert_eq!(app.auction(id).await["bid_count"], 3);
+}
+
+#[tokio::test]
+async fn bids_are_checked_before_and_by_the_rules() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let auction = app.create_auction(&seller, &auction_body(60)).await;
+    let id = auction["id"].as_str().unwrap();
+
+    let low = app.bid(&ada, id, 999, None, None).await;
+    let body = expect_error(low, StatusCode::CONFLICT, "bid_too_low").await;
+    assert_eq!(body["error"]["details"]["minimum"], 1_000);
+    for (amount, max) in [
+        (0, None),
+        (-5, None),
+        (1_000_000_000_001, None),
+        (2_000, Some(1_000)),
+    ] {
+        let response = app.bid(&ada, id, amount, max, None).await;
+        expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_amount").await;
+    }
+    let path = format!("/api/v1/auctions/{id}/bids");
+    let response = app
+        .post_json(
+            &path,
+            &json!({ "amount": 5_000, "currency": "USD" }),
+            Some(&ada.token),
+        )
+        .await;
+    expect_error(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "currency_mismatch",
+    )
+    .await;
+    let response = app
+        .post_json(
+            &path,
+            &json!({ "amount": 5_000, "currency": "EUR" }),
+            Some(&ada.token),
+        )
+        .await;
+    expect_error(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_currency",
+    )
+    .await;
+    let response = app
+        .post_json(&path, &json!({ "amount": 5_000 }), Some(&seller.token))
+        .await;
+    expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+    let response = app
+        .post_json(&path, &json!({ "amount": 5_000 }), None)
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = app
+        .request(reqwest::Method::POST, &path, Some(&ada.token))
+        .header("Idempotency-Key", "")
+        .json(&json!({ "amount": 5_000 }))
+        .send()
+        .await
+        .unwrap();
+    expect_error(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_idempotency_key",
+    )
+    .await;
+    let response = app
+        .bid(&ada, &uuid::Uuid::new_v4().to_string(), 5_000, None, None)
+        .await;
+    expect_error(response, StatusCode::NOT_FOUND, "auction_not_found").await;
+
+    app.bid_ok(&ada, id, 1_000, Some(2_000)).await;
+    let response = app.bid(&ada, id, 1_500, Some(1_800), None).await;
+    expect_error(response, StatusCode::CONFLICT, "max_not_raised").await;
+    assert_eq!(
+        app.auction(id).await["bid_count"],
+        1,
+        "refusals change nothing"
+    );
+}
+
+#[tokio::test]
+async fn create_validates_every_field() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let bidder = app.user("bidder").await;
+    let past = (Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    let far = (Utc::now() + chrono::Duration::days(91)).to_rfc3339();
+    let cases = [
+        ("title", json!("ab"), "invalid_title"),
+        ("title", json!("x".repeat(121)), "invalid_title"),
+        (
+            "description",
+            json!("x".repeat(5_001)),
+            "invalid_description",
+        ),
+        ("currency", json!("EUR"), "invalid_currency"),
+        ("starting_price", json!(0), "invalid_amount"),
+        (
+            "starting_price",
+            json!(1_000_000_000_001_i64),
+            "invalid_amount",
+        ),
+        ("reserve_price", json!(999), "invalid_reserve_price"),
+        ("buy_now_price", json!(1_000), "invalid_buy_now_price"),
+        ("min_increment", json!(-1), "invalid_min_increment"),
+        ("ends_at", json!(past), "invalid_ends_at"),
+        ("ends_at", json!(far), "invalid_ends_at"),
+        (
+            "anti_sniping",
+            json!({ "window_secs": 60, "extension_secs": 0 }),
+            "invalid_anti_sniping",
+        ),
+        ("hard_close_at", json!(past), "invalid_hard_close_at"),
+    ];
+    for (field, value, code) in cases {
+        let mut body = auction_body(60);
+        body[field] = value;
+        let response = app
+            .post_json("/api/v1/auctions", &body, Some(&seller.token))
+            .await;
+        let error = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, code).await;
+        assert_eq!(error["error"]["details"]["field"], field);
+    }
+    let mut body = auction_body(60);
+    body["starts_at"] = json!((Utc::now() + chrono::Duration::minutes(5)).to_rfc3339());
+    let response = app
+        .post_json("/api/v1/auctions", &body, Some(&seller.token))
+        .await;
+    expect_error(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_ends_at",
+    )
+    .await;
+    let mut body = auction_body(60);
+    body["reserve"] = json!(5);
+    let response = app
+        .post_json("/api/v1/auctions", &body, Some(&seller.token))
+        .await;
+    expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
+    let response = app
+        .post_json("/api/v1/auctions", &auction_body(60), Some(&bidder.token))
+        .await;
+    expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM auctions")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(count, 0, "nothing was created");
+}
+
+#[tokio::test]
+async fn a_retried_create_with_the_same_key_returns_the_same_auction() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let body = auction_body(60);
+    let create = |key: &'static str, body: Value| {
+        let app = &app;
+        let token = seller.token.clone();
+        async move {
+            app.request(reqwest::Method::POST, "/api/v1/auctions", Some(&token))
+                .header("Idempotency-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let first = expect_status(create("create-1", body.clone()).await, StatusCode::CREATED).await;
+    let again = expect_status(create("create-1", body.clone()).await, StatusCode::CREATED).await;
+    assert_eq!(first["id"], again["id"]);
+    let mut other = body.clone();
+    other["title"] = json!("Another lot");
+    expect_error(
+        create("create-1", other).await,
+        StatusCode::CONFLICT,
+        "idempotency_key_reused",
+    )
+    .await;
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM auctions")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}
+
+#[tokio::test]
+async fn auctions_are_listed_newest_first_with_filters_and_cursor_paging() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let other = app.user("seller").await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut body = auction_body(60);
+        body["title"] = json!(format!("Brass lamp {i}"));
+        ids.push(app.create_auction(&seller, &body).await["id"].clone());
+    }
+    let mut body = auction_body(60);
+    body["title"] = json!("Kente cloth");
+    let kente = app.create_auction(&other, &body).await;
+
+    let page = expect_status(
+        app.get("/api/v1/auctions?limit=2", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(page["items"][0]["id"], kente["id"]);
+    let mut seen: Vec<Value> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].clone())
+        .collect();
+    let mut cursor = page["next_cursor"].as_str().map(str::to_owned);
+    while let Some(c) = cursor {
+        let page = expect_status(
+            app.get(&format!("/api/v1/auctions?limit=2&cursor={c}"), None)
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["id"].clone()),
+        );
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+    }
+    assert_eq!(seen.len(), 6, "every auction once");
+    let expected: Vec<Value> = std::iter::once(kente["id"].clone())
+        .chain(ids.iter().rev().cloned())
+        .collect();
+    assert_eq!(seen, expected);
+
+    let mine = expect_status(
+        app.get(&format!("/api/v1/auctions?seller_id={}", seller.id), None)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 5);
+    let found = expect_status(
+        app.get("/api/v1/auctions?q=kente", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(found["items"].as_array().unwrap().len(), 1);
+    let open = expect_status(
+        app.get("/api/v1/auctions?status=open", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(open["items"].as_array().unwrap().len(), 6);
+    let closed = expect_status(
+        app.get("/api/v1/auctions?status=closed", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(closed["items"].as_array().unwrap().is_empty());
+
+    for (query, code) in [
+        ("status=sold", "invalid_status"),
+        ("seller_id=me", "invalid_seller_id"),
+        ("limit=0", "invalid_limit"),
+        ("limit=101", "invalid_limit"),
+        ("cursor=zz", "invalid_cursor"),
+    ] {
+        let response = app.get(&format!("/api/v1/auctions?{query}"), None).await;
+        expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, code).await;
+    }
+    let response = app
+        .get(&format!("/api/v1/auctions/{}", uuid::Uuid::new_v4()), None)
+        .await;
+    expect_error(response, StatusCode::NOT_FOUND, "auction_not_found").await;
+}
+
+#[tokio::test]
+async fn operators_find_open_auctions_by_search_attribute() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let auction = app.create_auction(&seller, &auction_body(120)).await;
+    let id = auction["id"].as_str().unwrap();
+    app.bid_ok(&ada, id, 1_000, None).await;
+
+    // The operator's own tool, as the README shows it.
+    let cli = gavel::dev_server::find_cli().unwrap();
+    let address = app.temporal_address();
+    let query = format!(
+        "AuctionStatus='open' AND SellerId='{}' AND CurrentBid=1000",
+        seller.id
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let output = std::process::Command::new(&cli)
+            .args([
+                "workflow",
+                "list",
+                "--address",
+                &address,
+                "--query",
+                &query,
+                "-o",
+                "json",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if stdout.contains(&format!("auction-{id}")) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not listed: {stdout}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -1,0 +1,88 @@
+//! What happens when a part fails: Temporal down while bidding, and a read
+//! model that lost writes.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::helpers::{
+    auction_body, expect_error, http_args, spawn_app, spawn_app_on, start_temporal,
+};
+
+#[tokio::test]
+async fn with_temporal_down_a_bid_is_retried_briefly_then_refused_with_503() {
+    let temporal = start_temporal();
+    let app = spawn_app_on(temporal.address, http_args()).await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let auction = app.create_auction(&seller, &auction_body(60)).await;
+    let id = auction["id"].as_str().unwrap();
+    app.bid_ok(&ada, id, 1_000, None).await;
+
+    temporal.stop(Duration::from_secs(5));
+    let started = Instant::now();
+    let response = app.bid(&ada, id, 2_000, None, Some("while-down")).await;
+    let waited = started.elapsed();
+    assert_eq!(response.headers()["retry-after"], "2");
+    expect_error(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    )
+    .await;
+    assert!(
+        waited >= Duration::from_secs(2),
+        "retried for {waited:?} first"
+    );
+    assert!(waited < Duration::from_secs(15), "then gave up: {waited:?}");
+
+    // The detail still answers, from the read model.
+    let detail = app.auction(id).await;
+    assert_eq!(detail["live"], false);
+    assert_eq!(detail["bid_count"], 1);
+    let (bids,): (i64,) = sqlx::query_as("SELECT count(*) FROM bids")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(bids, 1, "nothing half-done");
+}
+
+#[tokio::test]
+async fn the_close_rebuilds_a_read_model_that_lost_writes() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let bola = app.user("bidder").await;
+    let auction = app.create_auction(&seller, &auction_body(3)).await;
+    let id = auction["id"].as_str().unwrap();
+    app.bid_ok(&ada, id, 1_000, None).await;
+    app.bid_ok(&bola, id, 1_200, None).await;
+    app.bid_ok(&ada, id, 1_400, None).await;
+
+    // As if a database restore lost the last writes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sqlx::query("DELETE FROM bids WHERE auction_id = $1::uuid AND seq > 1")
+        .bind(id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE auctions SET bid_count = 1, current_price = 1000, leader_id = NULL
+         WHERE id = $1::uuid",
+    )
+    .bind(id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    let closed = app.wait_for_status(id, "closed", 15).await;
+    assert_eq!(closed["bid_count"], 3);
+    assert_eq!(closed["current_price"], 1_400);
+    assert_eq!(closed["leader"], ada.handle.as_str());
+    let (bids,): (i64,) = sqlx::query_as("SELECT count(*) FROM bids WHERE auction_id = $1::uuid")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(bids, 3);
+}
