@@ -36,6 +36,8 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(routes::auth::router())
         .merge(routes::auctions::router())
+        .merge(routes::bids::router())
+        .merge(routes::events::router())
         .merge(routes::health::router());
     let config = state.config.clone();
     let routes = Router::new()

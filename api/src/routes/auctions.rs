@@ -1,35 +1,30 @@
-//! `/auctions`: create, list, detail, cancel; bids and the bid history; the
-//! live event stream (SSE).
+//! `/auctions`: create, list, detail, cancel (bids: [`super::bids`]; the live
+//! stream: [`super::events`]).
 
-use std::{collections::HashMap, convert::Infallible, time::Duration};
+use std::collections::HashMap;
 
 use axum::{
     Router,
     extract::State,
     http::{HeaderMap, StatusCode},
-    response::sse::{Event, KeepAlive, Sse},
     routing::{get, post},
 };
 use chrono::{DateTime, Utc};
-use futures::Stream;
 use gavel_workflows::{
-    auction::{AuctionInput, AuctionStatus, CancelRefusal, CancelRequest, PlaceBid},
-    rules::{Book, Phase, Rejection},
+    auction::{AuctionInput, AuctionStatus, CancelRefusal, CancelRequest},
+    rules::{Book, Phase},
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
 use sqlx::PgPool;
-use tokio::sync::broadcast;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::{
     auctions::{
         gateway::{self, CallError},
-        hub::RESYNC,
-        input::{CancelAuctionRequest, CreateAuctionRequest, PlaceBidRequest, idempotency_key},
-        store::{self, AuctionRow, EventRow, ListFilter},
-        view::{AuctionPage, AuctionResponse, BidHistoryItem, BidPage, BidResponse},
+        input::{CancelAuctionRequest, CreateAuctionRequest, idempotency_key},
+        store::{self, AuctionRow, ListFilter},
+        view::{AuctionPage, AuctionResponse},
     },
     auth::{AuthUser, Role},
     error::{ApiError, ErrorBody},
@@ -42,19 +37,17 @@ pub fn router() -> Router<AppState> {
         .route("/auctions", post(create).get(list))
         .route("/auctions/{id}", get(detail))
         .route("/auctions/{id}/cancel", post(cancel))
-        .route("/auctions/{id}/bids", post(place_bid).get(bid_history))
-        .route("/auctions/{id}/events", get(events))
 }
 
-fn auction_not_found() -> ApiError {
+pub(super) fn auction_not_found() -> ApiError {
     ApiError::not_found("auction_not_found", "no such auction")
 }
 
-fn auction_closed() -> ApiError {
+pub(super) fn auction_closed() -> ApiError {
     ApiError::conflict("auction_closed", "the auction is closed")
 }
 
-async fn find_auction(db: &PgPool, id: Uuid) -> Result<AuctionRow, ApiError> {
+pub(super) async fn find_auction(db: &PgPool, id: Uuid) -> Result<AuctionRow, ApiError> {
     store::find(db, id).await?.ok_or_else(auction_not_found)
 }
 
@@ -176,7 +169,7 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-fn invalid_query(code: &'static str, message: &str) -> ApiError {
+pub(super) fn invalid_query(code: &'static str, message: &str) -> ApiError {
     ApiError::unprocessable(code, message)
 }
 
@@ -193,7 +186,7 @@ fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
     ))
 }
 
-fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+pub(super) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
         None => Ok(20),
         Some(l) if (1..=100).contains(&l) => Ok(l),
@@ -276,136 +269,6 @@ pub async fn detail(
     Ok(ApiJson(present(&state, &row).await?))
 }
 
-fn rejection_error(rejection: &Rejection) -> ApiError {
-    let mut details = serde_json::to_value(rejection).unwrap_or(Value::Null);
-    if let Some(map) = details.as_object_mut() {
-        map.remove("code");
-    }
-    let error = match rejection {
-        Rejection::InvalidAmount | Rejection::CurrencyMismatch => {
-            ApiError::unprocessable(rejection.code(), rejection.to_string())
-        }
-        _ => ApiError::conflict(rejection.code(), rejection.to_string()),
-    };
-    match details.as_object() {
-        Some(map) if !map.is_empty() => error.with_details(details),
-        _ => error,
-    }
-}
-
-fn busy() -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "auction_busy",
-        "this auction is taking many bids at once; retry shortly with the same Idempotency-Key",
-    )
-    .with_retry_after(1)
-}
-
-#[utoipa::path(post, path = "/auctions/{id}/bids", tag = "bids",
-    params(("id" = Uuid, Path),
-        ("Idempotency-Key" = Option<String>, Header, description = "a retried bid with the same key gets the same verdict")),
-    request_body = PlaceBidRequest,
-    responses(
-        (status = 201, body = BidResponse, description = "accepted: `leading` or `outbid` (by someone's higher maximum)"),
-        (status = 403, body = ErrorBody, description = "`forbidden`: only bidders bid"),
-        (status = 404, body = ErrorBody, description = "`auction_not_found`"),
-        (status = 409, body = ErrorBody, description = "`auction_not_open`, `auction_closed`, `bid_too_low` (details.minimum), `max_not_raised`, `own_auction`"),
-        (status = 422, body = ErrorBody, description = "`invalid_amount`, `invalid_currency`, `currency_mismatch`, `invalid_idempotency_key`"),
-        (status = 503, body = ErrorBody, description = "Temporal unavailable or the auction is saturated; retry with the same key"),
-    ),
-    security(("bearer" = [])))]
-pub async fn place_bid(
-    State(state): State<AppState>,
-    user: AuthUser,
-    ApiPath(id): ApiPath<Uuid>,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<PlaceBidRequest>,
-) -> Result<(StatusCode, ApiJson<BidResponse>), ApiError> {
-    user.require(&[Role::Bidder])?;
-    let key = idempotency_key(&headers)?.unwrap_or_else(|| Uuid::new_v4().to_string());
-    let (amount, max_amount, currency) = body.validate()?;
-    let row = find_auction(&state.db, id).await?;
-    // Keys are per bidder: two bidders may pick the same one.
-    let scoped_key = format!("{}:{key}", user.id);
-    if let Some(stored) = store::bid_by_key(&state.db, id, &scoped_key).await? {
-        return Ok((
-            StatusCode::CREATED,
-            ApiJson(BidResponse::from_stored(&stored)),
-        ));
-    }
-    if !row.status().is_live() {
-        return Err(auction_closed());
-    }
-    let _slot = state.bid_gate.enter(id).await.ok_or_else(busy)?;
-    let bid = PlaceBid {
-        bidder_id: user.id,
-        amount,
-        max_amount,
-        currency,
-        idempotency_key: scoped_key.clone(),
-    };
-    match gateway::place_bid(&state.temporal, id, bid).await {
-        Ok(receipt) => Ok((
-            StatusCode::CREATED,
-            ApiJson(BidResponse::from_receipt(
-                &receipt,
-                amount,
-                max_amount.unwrap_or(amount),
-            )),
-        )),
-        Err(CallError::Refused(rejection)) => Err(rejection_error(&rejection)),
-        Err(CallError::Gone) => match store::bid_by_key(&state.db, id, &scoped_key).await? {
-            Some(stored) => Ok((
-                StatusCode::CREATED,
-                ApiJson(BidResponse::from_stored(&stored)),
-            )),
-            None => Err(auction_closed()),
-        },
-        Err(CallError::Unavailable(err)) => Err(ApiError::unavailable("Temporal", err)),
-    }
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct BidHistoryQuery {
-    /// 1 to 100; 20 by default.
-    pub limit: Option<i64>,
-    pub cursor: Option<String>,
-}
-
-#[utoipa::path(get, path = "/auctions/{id}/bids", tag = "bids",
-    params(("id" = Uuid, Path), BidHistoryQuery),
-    responses(
-        (status = 200, body = BidPage, description = "newest first; amounts, times and public handles"),
-        (status = 404, body = ErrorBody, description = "`auction_not_found`"),
-    ))]
-pub async fn bid_history(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<Uuid>,
-    ApiQuery(query): ApiQuery<BidHistoryQuery>,
-) -> Result<ApiJson<BidPage>, ApiError> {
-    find_auction(&state.db, id).await?;
-    let limit = page_limit(query.limit)?;
-    let before = query
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| invalid_query("invalid_cursor", "cursor is not one we gave out"))
-        })
-        .transpose()?;
-    let rows = store::bids(&state.db, id, before, limit).await?;
-    let next_cursor = if rows.len() == usize::try_from(limit).unwrap_or(0) {
-        rows.last().filter(|r| r.seq > 1).map(|r| r.seq.to_string())
-    } else {
-        None
-    };
-    Ok(ApiJson(BidPage {
-        items: rows.into_iter().map(BidHistoryItem::from).collect(),
-        next_cursor,
-    }))
-}
-
 #[utoipa::path(post, path = "/auctions/{id}/cancel", tag = "auctions",
     params(("id" = Uuid, Path)),
     request_body = CancelAuctionRequest,
@@ -453,123 +316,4 @@ pub async fn cancel(
         Err(CallError::Gone) => Err(auction_closed()),
         Err(CallError::Unavailable(err)) => Err(ApiError::unavailable("Temporal", err)),
     }
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct EventsQuery {
-    /// Resume after this event id (as the `Last-Event-ID` header does).
-    pub last_event_id: Option<i64>,
-}
-
-/// How often a quiet stream re-reads anyway (in case a notification was lost).
-const EVENT_POLL: Duration = Duration::from_secs(5);
-
-#[utoipa::path(get, path = "/auctions/{id}/events", tag = "auctions",
-    params(("id" = Uuid, Path), EventsQuery,
-        ("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
-    responses(
-        (status = 200, content_type = "text/event-stream", description = "events `opened`, `bid`, `extended`, `closed`, `cancelled`; each `id` is the event's sequence number in the auction"),
-        (status = 404, body = ErrorBody, description = "`auction_not_found`"),
-        (status = 422, body = ErrorBody, description = "`invalid_last_event_id`"),
-    ))]
-pub async fn events(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<Uuid>,
-    headers: HeaderMap,
-    ApiQuery(query): ApiQuery<EventsQuery>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    find_auction(&state.db, id).await?;
-    let from_header = headers
-        .get("last-event-id")
-        .map(|v| {
-            v.to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<i64>().ok())
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| {
-                    invalid_query("invalid_last_event_id", "Last-Event-ID must be an event id")
-                })
-        })
-        .transpose()?;
-    let after = from_header.or(query.last_event_id).unwrap_or(0).max(0);
-    let follow = Follow {
-        db: state.db.clone(),
-        auction_id: id,
-        notifications: state.events.subscribe().await,
-        after,
-        ready: std::collections::VecDeque::new(),
-    };
-    Ok(Sse::new(futures::stream::unfold(follow, Follow::next)).keep_alive(KeepAlive::default()))
-}
-
-/// One SSE client following one auction.
-struct Follow {
-    db: PgPool,
-    auction_id: Uuid,
-    notifications: broadcast::Receiver<Uuid>,
-    after: i64,
-    ready: std::collections::VecDeque<Event>,
-}
-
-impl Follow {
-    async fn next(mut self) -> Option<(Result<Event, Infallible>, Self)> {
-        loop {
-            if let Some(event) = self.ready.pop_front() {
-                return Some((Ok(event), self));
-            }
-            match store::events_after(&self.db, self.auction_id, self.after, 100).await {
-                Ok(rows) if !rows.is_empty() => {
-                    for row in rows {
-                        self.after = row.seq;
-                        self.ready.push_back(sse_event(row));
-                    }
-                    continue;
-                }
-                Ok(_) => {}
-                Err(err) => {
-                    tracing::warn!(auction_id = %self.auction_id, "cannot read events: {err}")
-                }
-            }
-            if !self.wait_for_news().await {
-                return None;
-            }
-        }
-    }
-
-    /// Waits until this auction may have new events; `false` when the hub is gone.
-    async fn wait_for_news(&mut self) -> bool {
-        let deadline = tokio::time::sleep(EVENT_POLL);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                message = self.notifications.recv() => match message {
-                    Ok(id) if id == self.auction_id || id == RESYNC => return true,
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => return true,
-                    Err(broadcast::error::RecvError::Closed) => return false,
-                },
-                () = &mut deadline => return true,
-            }
-        }
-    }
-}
-
-/// The stored event as the client sees it: user ids replaced by handles.
-fn sse_event(row: EventRow) -> Event {
-    let mut data = row.data.0;
-    if let Some(map) = data.as_object_mut() {
-        map.remove("kind");
-        if map.remove("leader_id").is_some() {
-            map.insert("leader".into(), json!(row.leader_handle));
-        }
-        if let Some(outcome) = map.get_mut("outcome").and_then(Value::as_object_mut)
-            && outcome.remove("winner_id").is_some()
-        {
-            outcome.insert("winner".into(), json!(row.winner_handle));
-        }
-    }
-    Event::default()
-        .id(row.seq.to_string())
-        .event(row.kind)
-        .data(data.to_string())
 }

@@ -2,4 +2,6 @@
 
 pub mod auctions;
 pub mod auth;
+pub mod bids;
+pub mod events;
 pub mod health;

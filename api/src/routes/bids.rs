@@ -1,0 +1,162 @@
+//! `/auctions/{id}/bids`: placing a bid (the workflow's `place_bid` update,
+//! idempotent by key) and the public bid history.
+
+use axum::{
+    Router,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    routing::post,
+};
+use gavel_workflows::{auction::PlaceBid, rules::Rejection};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use super::auctions::{auction_closed, find_auction, invalid_query, page_limit};
+use crate::{
+    auctions::{
+        gateway::{self, CallError},
+        input::{PlaceBidRequest, idempotency_key},
+        store,
+        view::{BidHistoryItem, BidPage, BidResponse},
+    },
+    auth::{AuthUser, Role},
+    error::{ApiError, ErrorBody},
+    extract::{ApiJson, ApiPath, ApiQuery},
+    state::AppState,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/auctions/{id}/bids", post(place_bid).get(bid_history))
+}
+
+fn rejection_error(rejection: &Rejection) -> ApiError {
+    let mut details = serde_json::to_value(rejection).unwrap_or(Value::Null);
+    if let Some(map) = details.as_object_mut() {
+        map.remove("code");
+    }
+    let error = match rejection {
+        Rejection::InvalidAmount | Rejection::CurrencyMismatch => {
+            ApiError::unprocessable(rejection.code(), rejection.to_string())
+        }
+        _ => ApiError::conflict(rejection.code(), rejection.to_string()),
+    };
+    match details.as_object() {
+        Some(map) if !map.is_empty() => error.with_details(details),
+        _ => error,
+    }
+}
+
+fn busy() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "auction_busy",
+        "this auction is taking many bids at once; retry shortly with the same Idempotency-Key",
+    )
+    .with_retry_after(1)
+}
+
+#[utoipa::path(post, path = "/auctions/{id}/bids", tag = "bids",
+    params(("id" = Uuid, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "a retried bid with the same key gets the same verdict")),
+    request_body = PlaceBidRequest,
+    responses(
+        (status = 201, body = BidResponse, description = "accepted: `leading` or `outbid` (by someone's higher maximum)"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: only bidders bid"),
+        (status = 404, body = ErrorBody, description = "`auction_not_found`"),
+        (status = 409, body = ErrorBody, description = "`auction_not_open`, `auction_closed`, `bid_too_low` (details.minimum), `max_not_raised`, `own_auction`"),
+        (status = 422, body = ErrorBody, description = "`invalid_amount`, `invalid_currency`, `currency_mismatch`, `invalid_idempotency_key`"),
+        (status = 503, body = ErrorBody, description = "Temporal unavailable or the auction is saturated; retry with the same key"),
+    ),
+    security(("bearer" = [])))]
+pub async fn place_bid(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<PlaceBidRequest>,
+) -> Result<(StatusCode, ApiJson<BidResponse>), ApiError> {
+    user.require(&[Role::Bidder])?;
+    let key = idempotency_key(&headers)?.unwrap_or_else(|| Uuid::new_v4().to_string());
+    let (amount, max_amount, currency) = body.validate()?;
+    let row = find_auction(&state.db, id).await?;
+    // Keys are per bidder: two bidders may pick the same one.
+    let scoped_key = format!("{}:{key}", user.id);
+    if let Some(stored) = store::bid_by_key(&state.db, id, &scoped_key).await? {
+        return Ok((
+            StatusCode::CREATED,
+            ApiJson(BidResponse::from_stored(&stored)),
+        ));
+    }
+    if !row.status().is_live() {
+        return Err(auction_closed());
+    }
+    let _slot = state.bid_gate.enter(id).await.ok_or_else(busy)?;
+    let bid = PlaceBid {
+        bidder_id: user.id,
+        amount,
+        max_amount,
+        currency,
+        idempotency_key: scoped_key.clone(),
+    };
+    match gateway::place_bid(&state.temporal, id, bid).await {
+        Ok(receipt) => Ok((
+            StatusCode::CREATED,
+            ApiJson(BidResponse::from_receipt(
+                &receipt,
+                amount,
+                max_amount.unwrap_or(amount),
+            )),
+        )),
+        Err(CallError::Refused(rejection)) => Err(rejection_error(&rejection)),
+        Err(CallError::Gone) => match store::bid_by_key(&state.db, id, &scoped_key).await? {
+            Some(stored) => Ok((
+                StatusCode::CREATED,
+                ApiJson(BidResponse::from_stored(&stored)),
+            )),
+            None => Err(auction_closed()),
+        },
+        Err(CallError::Unavailable(err)) => Err(ApiError::unavailable("Temporal", err)),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct BidHistoryQuery {
+    /// 1 to 100; 20 by default.
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/auctions/{id}/bids", tag = "bids",
+    params(("id" = Uuid, Path), BidHistoryQuery),
+    responses(
+        (status = 200, body = BidPage, description = "newest first; amounts, times and public handles"),
+        (status = 404, body = ErrorBody, description = "`auction_not_found`"),
+    ))]
+pub async fn bid_history(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(query): ApiQuery<BidHistoryQuery>,
+) -> Result<ApiJson<BidPage>, ApiError> {
+    find_auction(&state.db, id).await?;
+    let limit = page_limit(query.limit)?;
+    let before = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| invalid_query("invalid_cursor", "cursor is not one we gave out"))
+        })
+        .transpose()?;
+    let rows = store::bids(&state.db, id, before, limit).await?;
+    let next_cursor = if rows.len() == usize::try_from(limit).unwrap_or(0) {
+        rows.last().filter(|r| r.seq > 1).map(|r| r.seq.to_string())
+    } else {
+        None
+    };
+    Ok(ApiJson(BidPage {
+        items: rows.into_iter().map(BidHistoryItem::from).collect(),
+        next_cursor,
+    }))
+}
