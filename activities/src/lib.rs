@@ -5,5 +5,7 @@
 //! Every activity is idempotent, keyed by the ids the workflow passes in, because
 //! Temporal retries it after any failure, including one after it did its work.
 
+pub mod brevo;
+pub mod paystack;
 pub mod ping;
 pub mod read_model;
