@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use temporalio_client::Client;
 use temporalio_sdk::Worker;
 
-use crate::config::HttpArgs;
+use crate::config::{HttpArgs, SettlementArgs};
 
 /// Shortest accepted `GAVEL_JWT_SECRET`, in bytes (HS256 wants ≥ 256 bits).
 pub const MIN_JWT_SECRET_LEN: usize = 32;
@@ -31,6 +31,7 @@ pub fn api_state(
     db: PgPool,
     temporal: Client,
     http: &HttpArgs,
+    settlement: &SettlementArgs,
     task_queue: &str,
     jwt_secret: &SecretString,
 ) -> AppState {
@@ -40,7 +41,10 @@ pub fn api_state(
         request_timeout: http.request_timeout(),
         auction_settings: AuctionSettings {
             bids_per_run: http.bids_per_run,
+            payment_window_secs: settlement.payment_window_secs,
+            offer_rounds: settlement.offer_rounds,
         },
+        paystack: settlement.paystack(),
         ..ApiConfig::default()
     };
     let jwt = JwtKeys::new(

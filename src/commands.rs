@@ -48,7 +48,14 @@ async fn api(args: ApiArgs) -> anyhow::Result<()> {
     app::check_jwt_secret(&secret)?;
     let db = database::prepare(&args.database.database_url).await?;
     let client = temporal::connect(&args.temporal, TEMPORAL_PATIENCE).await?;
-    let state = app::api_state(db, client, &args.http, &args.temporal.task_queue, &secret);
+    let state = app::api_state(
+        db,
+        client,
+        &args.http,
+        &args.settlement,
+        &args.temporal.task_queue,
+        &secret,
+    );
     let listener = bind(args.http.http_addr).await?;
     tracing::info!(address = %listener.local_addr()?, "API listening");
     gavel_api::serve(listener, gavel_api::router(state), app::shutdown_signal()).await?;
@@ -60,7 +67,13 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let client = temporal::connect(&args.temporal, TEMPORAL_PATIENCE).await?;
     temporal::ensure_search_attributes(&client).await?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
-    let worker = temporal::build_worker(&runtime, client, &args.temporal.task_queue, db)?;
+    let worker = temporal::build_worker(
+        &runtime,
+        client,
+        &args.temporal.task_queue,
+        db,
+        &args.settlement,
+    )?;
     tracing::info!(task_queue = %args.temporal.task_queue, "worker polling");
     app::run_worker_until(worker, app::shutdown_signal()).await
 }
@@ -120,8 +133,16 @@ async fn dev_services(args: &DevArgs, started_temporal: bool) -> anyhow::Result<
         client.clone(),
         &args.temporal.task_queue,
         db.clone(),
+        &args.settlement,
     )?;
-    let state = app::api_state(db, client, &args.http, &args.temporal.task_queue, &secret);
+    let state = app::api_state(
+        db,
+        client,
+        &args.http,
+        &args.settlement,
+        &args.temporal.task_queue,
+        &secret,
+    );
     let listener = bind(args.http.http_addr).await?;
     let api_addr = listener.local_addr()?;
 

@@ -130,8 +130,47 @@ pub struct SettlementArgs {
     )]
     pub mail_from: String,
     /// How long a winner has to pay, in seconds.
-    #[arg(long, env = "GAVEL_PAYMENT_WINDOW_SECS", default_value_t = 172_800)]
+    #[arg(long, env = "GAVEL_PAYMENT_WINDOW_SECS", default_value_t = 172_800,
+        value_parser = clap::value_parser!(u64).range(2..))]
     pub payment_window_secs: u64,
+    /// Offers per sale: the winner's, then second-chance offers to the next
+    /// bidders when a buyer does not pay.
+    #[arg(long, env = "GAVEL_OFFER_ROUNDS", default_value_t = 3,
+        value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub offer_rounds: u32,
+}
+
+impl SettlementArgs {
+    /// The Paystack client, when a secret key is configured.
+    pub fn paystack(&self) -> Option<gavel_activities::paystack::Paystack> {
+        use gavel_activities::paystack::{Paystack, PaystackConfig};
+        self.paystack_secret_key.as_ref().map(|key| {
+            Paystack::new(PaystackConfig {
+                base_url: self.paystack_base_url.clone(),
+                secret_key: key.clone(),
+                timeout: std::time::Duration::from_secs(20),
+            })
+        })
+    }
+
+    /// The Brevo client, when an API key is configured.
+    pub fn brevo(&self) -> Option<gavel_activities::brevo::Brevo> {
+        use gavel_activities::brevo::{Brevo, BrevoConfig};
+        self.brevo_api_key.as_ref().map(|key| {
+            Brevo::new(BrevoConfig {
+                base_url: self.brevo_base_url.clone(),
+                api_key: key.clone(),
+                timeout: std::time::Duration::from_secs(20),
+            })
+        })
+    }
+
+    /// The sender every email comes from.
+    pub fn sender(&self) -> anyhow::Result<gavel_activities::brevo::Mailbox> {
+        gavel_activities::brevo::Mailbox::parse(&self.mail_from).ok_or_else(|| {
+            anyhow::anyhow!("GAVEL_MAIL_FROM {:?} is not an address", self.mail_from)
+        })
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -142,6 +181,8 @@ pub struct ApiArgs {
     pub temporal: TemporalArgs,
     #[command(flatten)]
     pub http: HttpArgs,
+    #[command(flatten)]
+    pub settlement: SettlementArgs,
 }
 
 #[derive(Debug, Clone, Args)]

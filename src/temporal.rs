@@ -4,7 +4,9 @@
 use std::{collections::HashMap, str::FromStr, time::Duration};
 
 use anyhow::Context;
-use gavel_activities::{ping::PingActivitiesImpl, read_model::ReadModel};
+use gavel_activities::{
+    mailer::Mailer, ping::PingActivitiesImpl, read_model::ReadModel, settlement::Settlement,
+};
 use gavel_workflows::{auction::AuctionWorkflow, names, ping::PingWorkflow};
 use sqlx::PgPool;
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
@@ -17,7 +19,7 @@ use temporalio_common::{
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use url::Url;
 
-use crate::config::TemporalArgs;
+use crate::config::{SettlementArgs, TemporalArgs};
 
 /// Connects to Temporal, retrying for up to `patience` (a server that is still
 /// starting, or a rolling restart, should not crash a replica).
@@ -100,7 +102,9 @@ pub fn build_worker(
     client: Client,
     task_queue: &str,
     db: PgPool,
+    settlement: &SettlementArgs,
 ) -> anyhow::Result<Worker> {
+    let mailer = Mailer::new(db.clone(), settlement.brevo(), settlement.sender()?);
     let options = WorkerOptions::new(task_queue)
         .deployment_options(WorkerDeploymentOptions::from_build_id(format!(
             "gavel-{}",
@@ -109,7 +113,8 @@ pub fn build_worker(
         .register_workflow::<PingWorkflow>()?
         .register_workflow::<AuctionWorkflow>()?
         .register_activities(PingActivitiesImpl)
-        .register_activities(ReadModel::new(db))
+        .register_activities(ReadModel::new(db.clone()))
+        .register_activities(Settlement::new(db, settlement.paystack(), mailer))
         .build();
     Worker::new(runtime, client, options).context("cannot create the Temporal worker")
 }

@@ -1,11 +1,14 @@
 //! Gavel's side effects, run by the worker as Temporal activities: writes to
-//! the PostgreSQL read model ([`read_model`]) and (soon) the Paystack and Brevo
-//! clients.
+//! the PostgreSQL read model ([`read_model`]), settlement ([`settlement`]:
+//! invoices, Paystack payments, emails via [`mailer`]), and the [`paystack`]
+//! and [`brevo`] clients.
 //!
 //! Every activity is idempotent, keyed by the ids the workflow passes in, because
 //! Temporal retries it after any failure, including one after it did its work.
 
 pub mod brevo;
+pub mod mailer;
 pub mod paystack;
 pub mod ping;
 pub mod read_model;
+pub mod settlement;

@@ -237,14 +237,19 @@ struct ErrorBody {
     code: Option<String>,
 }
 
-/// Paystack over HTTPS with a bearer secret key.
-#[derive(Clone)]
+/// Paystack over HTTPS with a bearer secret key (redacted in `Debug`).
+#[derive(Clone, Debug)]
 pub struct Paystack {
     http: reqwest::Client,
     config: PaystackConfig,
 }
 
 impl Paystack {
+    /// The secret key, for checking webhook signatures.
+    pub fn secret_key(&self) -> &SecretString {
+        &self.config.secret_key
+    }
+
     pub fn new(config: PaystackConfig) -> Self {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)

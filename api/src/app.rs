@@ -38,6 +38,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::auctions::router())
         .merge(routes::bids::router())
         .merge(routes::events::router())
+        .merge(routes::invoices::router())
+        .merge(routes::webhooks::router())
         .merge(routes::health::router());
     let config = state.config.clone();
     let routes = Router::new()

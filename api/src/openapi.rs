@@ -24,6 +24,8 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         routes::auctions::create, routes::auctions::list, routes::auctions::detail,
         routes::auctions::cancel, routes::bids::place_bid, routes::bids::bid_history,
         routes::events::events,
+        routes::invoices::show, routes::invoices::mine, routes::invoices::pay,
+        routes::invoices::mark_paid, routes::webhooks::paystack,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, accounts::User, auth::Role)),
     modifiers(&BearerAuth),
@@ -31,6 +33,7 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         (name = "auth", description = "Accounts and tokens"),
         (name = "auctions", description = "Auctions: each one a durable Temporal workflow"),
         (name = "bids", description = "Bidding, with proxy maximums"),
+        (name = "payments", description = "Invoices, pay links, Paystack webhooks"),
         (name = "operations", description = "Liveness and readiness"),
     )
 )]

@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Duration};
 use sqlx::PgPool;
 use temporalio_client::Client;
 
+use gavel_activities::paystack::Paystack;
 use gavel_workflows::auction::AuctionSettings;
 
 use crate::{
@@ -26,6 +27,8 @@ pub struct ApiConfig {
     pub login_limits: LoginLimits,
     /// Workflow knobs given to every new auction (continue-as-new threshold).
     pub auction_settings: AuctionSettings,
+    /// Paystack, for pay links and webhook signatures; `None` without a key.
+    pub paystack: Option<Paystack>,
 }
 
 impl Default for ApiConfig {
@@ -37,6 +40,7 @@ impl Default for ApiConfig {
             body_limit: 64 * 1024,
             login_limits: LoginLimits::default(),
             auction_settings: AuctionSettings::default(),
+            paystack: None,
         }
     }
 }

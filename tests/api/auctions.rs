@@ -59,7 +59,7 @@ async fn a_late_bid_extends_the_end_and_the_auction_closes_with_the_right_winner
     sleep_until(first_end + chrono::Duration::milliseconds(300)).await;
     assert_eq!(app.auction(id).await["status"], "open");
     // …but at the new one.
-    let closed = app.wait_for_status(id, "closed", 15).await;
+    let closed = app.wait_for_status(id, "awaiting_payment", 15).await;
     assert_eq!(closed["outcome"]["result"], "sold");
     assert_eq!(closed["outcome"]["winner"], ada.handle.as_str());
     assert_eq!(closed["outcome"]["price"], 1_600);
@@ -133,7 +133,7 @@ async fn proxy_bidding_keeps_the_highest_maximum_ahead_at_the_lowest_price() {
     assert_eq!(verdict["status"], "leading");
     assert_eq!(verdict["current_price"], 8_250);
 
-    let closed = app.wait_for_status(id, "closed", 15).await;
+    let closed = app.wait_for_status(id, "awaiting_payment", 15).await;
     assert_eq!(closed["outcome"]["winner"], bola.handle.as_str());
     assert_eq!(closed["outcome"]["price"], 8_250);
     record_history(&app.auction_handle(id), "auction_proxy").await;
@@ -195,7 +195,7 @@ async fn buy_now_closes_the_auction_at_once() {
     assert_eq!(verdict["bought_now"], true);
     assert_eq!(verdict["current_price"], 10_000);
 
-    let closed = app.wait_for_status(id, "closed", 15).await;
+    let closed = app.wait_for_status(id, "awaiting_payment", 15).await;
     assert_eq!(closed["outcome"]["winner"], ada.handle.as_str());
     assert_eq!(closed["outcome"]["price"], 10_000);
     let late = app.bid(&bola, id, 20_000, None, None).await;

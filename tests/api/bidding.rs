@@ -81,7 +81,7 @@ async fn fifty_concurrent_bids_give_one_consistent_leader_and_nothing_after_the_
     }
     assert!(late_refused > 0);
 
-    let closed = app.wait_for_status(&id, "closed", 20).await;
+    let closed = app.wait_for_status(&id, "awaiting_payment", 20).await;
     let final_end: DateTime<Utc> = closed["ends_at"].as_str().unwrap().parse().unwrap();
     let rows: Vec<(uuid::Uuid, i64, i64, DateTime<Utc>, String)> = sqlx::query_as(
         "SELECT bidder_id, amount, max_amount, placed_at, idempotency_key FROM bids

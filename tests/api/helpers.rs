@@ -12,7 +12,7 @@ use std::{
 
 use gavel::{
     app,
-    config::{HttpArgs, TemporalArgs},
+    config::{HttpArgs, SettlementArgs, TemporalArgs},
     database,
     dev_server::{self, DevServer, DevServerOptions},
     temporal,
@@ -173,17 +173,35 @@ pub fn http_args() -> HttpArgs {
 
 pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 
+/// Settlement without Paystack or Brevo: offline payment only, emails
+/// recorded in the `emails` table.
+pub fn settlement_args() -> SettlementArgs {
+    SettlementArgs {
+        paystack_secret_key: None,
+        paystack_base_url: "http://127.0.0.1:9".into(),
+        brevo_api_key: None,
+        brevo_base_url: "http://127.0.0.1:9".into(),
+        mail_from: "Gavel <no-reply@gavel.test>".into(),
+        payment_window_secs: 172_800,
+        offer_rounds: 3,
+    }
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(http_args()).await
 }
 
 /// [`spawn_app`] with other HTTP-side settings (e.g. a small `bids_per_run`).
 pub async fn spawn_app_with(http: HttpArgs) -> TestApp {
-    spawn_app_on(shared_temporal(), http).await
+    spawn_app_on(shared_temporal(), http, settlement_args()).await
 }
 
 /// The app against the Temporal server at `temporal`.
-pub async fn spawn_app_on(temporal_address: SocketAddr, http: HttpArgs) -> TestApp {
+pub async fn spawn_app_on(
+    temporal_address: SocketAddr,
+    http: HttpArgs,
+    settlement: SettlementArgs,
+) -> TestApp {
     let task_queue = format!("gavel-test-{}", uuid::Uuid::new_v4());
     let targs = temporal_args(temporal_address, &task_queue);
     let (db_url, db) = fresh_database().await;
@@ -194,6 +212,7 @@ pub async fn spawn_app_on(temporal_address: SocketAddr, http: HttpArgs) -> TestA
         db.clone(),
         temporal.clone(),
         &http,
+        &settlement,
         &task_queue,
         &SecretString::from(JWT_SECRET),
     );
@@ -205,7 +224,7 @@ pub async fn spawn_app_on(temporal_address: SocketAddr, http: HttpArgs) -> TestA
         gavel_api::router(state),
         api_stop.clone().cancelled_owned(),
     ));
-    let worker = WorkerThread::spawn(targs, db_url.clone());
+    let worker = WorkerThread::spawn(targs, db_url.clone(), settlement);
     TestApp {
         address,
         http: reqwest::Client::builder()
@@ -236,7 +255,7 @@ struct WorkerThread {
 }
 
 impl WorkerThread {
-    fn spawn(args: TemporalArgs, db_url: SecretString) -> Self {
+    fn spawn(args: TemporalArgs, db_url: SecretString, settlement: SettlementArgs) -> Self {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -251,7 +270,8 @@ impl WorkerThread {
                 let runtime =
                     temporalio_sdk::Runtime::from_current_tokio(Default::default()).unwrap();
                 let worker =
-                    temporal::build_worker(&runtime, client, &args.task_queue, db).unwrap();
+                    temporal::build_worker(&runtime, client, &args.task_queue, db, &settlement)
+                        .unwrap();
                 app::run_worker_until(worker, async {
                     let _ = stopped.await;
                 })

@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    auction_body, expect_error, http_args, spawn_app, spawn_app_on, start_temporal,
+    auction_body, expect_error, http_args, settlement_args, spawn_app, spawn_app_on, start_temporal,
 };
 
 #[tokio::test]
 async fn with_temporal_down_a_bid_is_retried_briefly_then_refused_with_503() {
     let temporal = start_temporal();
-    let app = spawn_app_on(temporal.address, http_args()).await;
+    let app = spawn_app_on(temporal.address, http_args(), settlement_args()).await;
     let seller = app.user("seller").await;
     let ada = app.user("bidder").await;
     let auction = app.create_auction(&seller, &auction_body(60)).await;
@@ -75,7 +75,7 @@ async fn the_close_rebuilds_a_read_model_that_lost_writes() {
     .await
     .unwrap();
 
-    let closed = app.wait_for_status(id, "closed", 15).await;
+    let closed = app.wait_for_status(id, "awaiting_payment", 15).await;
     assert_eq!(closed["bid_count"], 3);
     assert_eq!(closed["current_price"], 1_400);
     assert_eq!(closed["leader"], ada.handle.as_str());

@@ -9,6 +9,7 @@
 //! - [`auction`]: `AuctionWorkflow` and the types it shares with the API and
 //!   the activities.
 //! - [`rules`]: the bidding rules, pure and Temporal-free.
+//! - [`settlement`]: the contract of the settlement activities.
 //! - [`names`]: the task queue default, workflow types and search-attribute keys
 //!   that outlive any refactoring because they are recorded in history.
 
@@ -16,3 +17,4 @@ pub mod auction;
 pub mod names;
 pub mod ping;
 pub mod rules;
+pub mod settlement;

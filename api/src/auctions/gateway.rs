@@ -261,3 +261,41 @@ impl BidGate {
             .ok()
     }
 }
+
+/// Tells the auction's workflow about a payment to verify. `Ok(false)` when
+/// the workflow has finished (nothing left to pay for).
+pub async fn notify_payment(
+    client: &Client,
+    auction_id: Uuid,
+    notice: gavel_workflows::settlement::PaymentNotice,
+    request_id: String,
+) -> anyhow::Result<bool> {
+    let handle = client.get_workflow_handle::<AuctionWorkflow>(workflow_id(auction_id));
+    let options = temporalio_client::WorkflowSignalOptions::builder()
+        .request_id(request_id)
+        .build();
+    let sent = retrying(|| async {
+        match handle
+            .signal(
+                AuctionWorkflow::payment_received,
+                notice.clone(),
+                options.clone(),
+            )
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(err) => {
+                let text = err.to_string().to_lowercase();
+                if text.contains("not found") || text.contains("completed") {
+                    Ok(false)
+                } else {
+                    Err(Attempt::<anyhow::Error>::Retry(anyhow::anyhow!(err)))
+                }
+            }
+        }
+    })
+    .await;
+    sent.map_err(|attempt| match attempt {
+        Attempt::Retry(err) | Attempt::Stop(err) => err,
+    })
+}

@@ -5,3 +5,5 @@ pub mod auth;
 pub mod bids;
 pub mod events;
 pub mod health;
+pub mod invoices;
+pub mod webhooks;

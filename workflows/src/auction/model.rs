@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::publish::{AuctionEvent, BidRecord};
 use crate::rules::{BidRequest, Book, Currency, Phase, Verdict};
+use crate::settlement::EmailJob;
 
 /// Public auction status: the same words in the API, the read model and the
 /// `AuctionStatus` search attribute.
@@ -68,15 +69,24 @@ pub struct Listing {
 
 /// Knobs of the workflow itself, fixed per auction at creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AuctionSettings {
     /// Continue-as-new after this many bid messages in one run: well below
     /// Temporal's 2,000 updates per run.
     pub bids_per_run: u32,
+    /// How long a winner has to pay (a reminder goes out halfway).
+    pub payment_window_secs: u64,
+    /// Offers in all: the winner's, then second-chance offers.
+    pub offer_rounds: u32,
 }
 
 impl Default for AuctionSettings {
     fn default() -> Self {
-        Self { bids_per_run: 500 }
+        Self {
+            bids_per_run: 500,
+            payment_window_secs: 172_800,
+            offer_rounds: 3,
+        }
     }
 }
 
@@ -110,6 +120,9 @@ pub struct Carried {
     pub unpublished_bids: Vec<BidRecord>,
     #[serde(default)]
     pub unpublished_events: Vec<AuctionEvent>,
+    /// Outbid notices not yet handed to the mailer.
+    #[serde(default)]
+    pub unsent_emails: Vec<EmailJob>,
 }
 
 /// A bid placed through the API (`place_bid` update) or the `bid` signal.

@@ -72,6 +72,11 @@ pub enum EventData {
     Cancelled {
         reason: String,
     },
+    /// Settlement moved on: `awaiting_payment`, `settled`, `unsold`.
+    Status {
+        status: AuctionStatus,
+        round: u32,
+    },
 }
 
 impl EventData {
@@ -82,6 +87,7 @@ impl EventData {
             EventData::Extended { .. } => "extended",
             EventData::Closed { .. } => "closed",
             EventData::Cancelled { .. } => "cancelled",
+            EventData::Status { status, .. } => status.as_str(),
         }
     }
 }
@@ -100,15 +106,16 @@ pub fn view_of(
     auction_id: Uuid,
     book: &Book,
     outcome: Option<&Outcome>,
+    settlement: Option<AuctionStatus>,
     runs_before: u32,
 ) -> AuctionView {
-    let status = match (book.phase, outcome) {
+    let status = settlement.unwrap_or(match (book.phase, outcome) {
         (_, Some(outcome)) => outcome.status(),
         (Phase::Scheduled, None) => AuctionStatus::Scheduled,
         (Phase::Open, None) => AuctionStatus::Open,
         (Phase::Closed, None) => AuctionStatus::Closed,
         (Phase::Cancelled, None) => AuctionStatus::Cancelled,
-    };
+    });
     AuctionView {
         auction_id,
         status,

@@ -29,6 +29,10 @@ use super::{
 use crate::{
     names,
     rules::{Book, Phase, Rejection},
+    settlement::{
+        EmailJob, EmailKind, InvoiceRef, InvoiceRequest, PaymentNotice, PaymentStart,
+        SettlementActivities, Verification, external_retry_policy,
+    },
 };
 
 /// Verdicts kept in the carried state; older retries are answered by the API
@@ -58,6 +62,14 @@ pub struct AuctionWorkflow {
     snapshot_dirty: bool,
     /// What the search attributes last said: (status, ends_at, price).
     indexed: Option<(AuctionStatus, DateTime<Utc>, Option<i64>)>,
+    /// Outbid notices waiting for the mailer.
+    unsent_emails: Vec<EmailJob>,
+    /// Once settlement starts: `awaiting_payment`, `settled`, `unsold`.
+    settlement_status: Option<AuctionStatus>,
+    /// `payment_received` signals not yet looked at.
+    notices: Vec<PaymentNotice>,
+    /// The last thing that went wrong in settlement, for the `state` query.
+    settlement_problem: Option<String>,
 }
 
 #[workflow_methods]
@@ -67,6 +79,7 @@ impl AuctionWorkflow {
         let mut carried = input.carried.unwrap_or_default();
         let unpublished_bids = std::mem::take(&mut carried.unpublished_bids);
         let unpublished_events = std::mem::take(&mut carried.unpublished_events);
+        let unsent_emails = std::mem::take(&mut carried.unsent_emails);
         Self {
             auction_id: input.auction_id,
             listing: input.listing,
@@ -81,6 +94,10 @@ impl AuctionWorkflow {
             unpublished_events,
             snapshot_dirty: true,
             indexed: None,
+            unsent_emails,
+            settlement_status: None,
+            notices: Vec::new(),
+            settlement_problem: None,
         }
     }
 
@@ -166,6 +183,24 @@ impl AuctionWorkflow {
         Ok(self.view())
     }
 
+    /// A payment to check: from the Paystack webhook or an admin's offline
+    /// payment. Verification happens in the workflow, with retries.
+    #[signal(name = "payment_received")]
+    pub fn payment_received(
+        &mut self,
+        _ctx: &mut SyncWorkflowContext<Self>,
+        notice: PaymentNotice,
+    ) {
+        self.notices.push(notice);
+        self.changes += 1;
+    }
+
+    /// What last went wrong in settlement (e.g. Paystack refusing the key).
+    #[query(name = "settlement_problem")]
+    pub fn settlement_problem(&self, _ctx: &WorkflowContextView) -> Option<String> {
+        self.settlement_problem.clone()
+    }
+
     #[query(name = "state")]
     pub fn state(&self, _ctx: &WorkflowContextView) -> AuctionView {
         self.view()
@@ -222,6 +257,7 @@ impl AuctionWorkflow {
             self.auction_id,
             &self.book,
             self.outcome.as_ref(),
+            self.settlement_status,
             self.carried.runs_before,
         )
     }
@@ -265,6 +301,17 @@ impl AuctionWorkflow {
                     ends_at: verdict.ends_at,
                 },
             );
+            if let Some(outbid) = verdict.outbid {
+                self.unsent_emails.push(EmailJob {
+                    kind: EmailKind::Outbid,
+                    auction_id: self.auction_id,
+                    recipient_id: outbid,
+                    occasion: verdict.seq,
+                    invoice_id: None,
+                    pay_link: None,
+                    amount: Some(verdict.current_price),
+                });
+            }
             if verdict.extended {
                 self.push_event(
                     at,
@@ -346,6 +393,18 @@ impl AuctionWorkflow {
         }
     }
 
+    fn set_settlement_status(&mut self, status: AuctionStatus, round: u32, at: DateTime<Utc>) {
+        self.settlement_status = Some(status);
+        self.push_event(at, EventData::Status { status, round });
+    }
+
+    /// The oldest unhandled notice for `invoice_id`; notices for other
+    /// (voided) invoices are dropped.
+    fn take_notice_for(&mut self, invoice_id: Uuid) -> Option<PaymentNotice> {
+        self.notices.retain(|n| n.invoice_id == invoice_id);
+        (!self.notices.is_empty()).then(|| self.notices.remove(0))
+    }
+
     fn republish_run_bids(&mut self) {
         self.unpublished_bids = self.run_bids.clone();
         self.snapshot_dirty = true;
@@ -358,6 +417,7 @@ impl AuctionWorkflow {
         carried.runs_before += 1;
         carried.unpublished_bids = std::mem::take(&mut self.unpublished_bids);
         carried.unpublished_events = std::mem::take(&mut self.unpublished_events);
+        carried.unsent_emails = std::mem::take(&mut self.unsent_emails);
         AuctionInput {
             auction_id: self.auction_id,
             listing: self.listing.clone(),
@@ -483,6 +543,9 @@ async fn take_bids_until_closed(
 ) -> WorkflowResult<Option<AuctionInput>> {
     let mut close_timer: Option<(DateTime<Utc>, Pin<Box<_>>)> = None;
     let mut in_flight: Option<Pin<Box<_>>> = None;
+    let mut mailing: Option<Pin<Box<_>>> = None;
+    // Auctions recorded before outbid emails existed replay without them.
+    let outbid_emails = ctx.patched("outbid-emails");
     loop {
         if ctx.state(|s| s.book.phase != Phase::Open) {
             break;
@@ -495,6 +558,7 @@ async fn take_bids_until_closed(
             // finished run is not retried); what is still unpublished
             // travels with the next run's input.
             finish(in_flight.take()).await?;
+            let _ = finish(mailing.take()).await;
             let wait_ctx = ctx.clone();
             ctx.wait_condition(move |_| wait_ctx.all_handlers_finished())
                 .await?;
@@ -524,6 +588,20 @@ async fn take_bids_until_closed(
             )));
         }
 
+        if !outbid_emails {
+            ctx.state_mut(|s| s.unsent_emails.clear());
+        }
+        if mailing.is_none()
+            && let Some(job) =
+                ctx.state_mut(|s| (!s.unsent_emails.is_empty()).then(|| s.unsent_emails.remove(0)))
+        {
+            mailing = Some(Box::pin(ctx.execute_activity(
+                SettlementActivities::send_email,
+                job,
+                external_options(),
+            )));
+        }
+
         let seen = ctx.state(|s| s.changes);
         select! {
             _ = or_never(close_timer.as_mut().map(|(_, t)| t)).fuse() => {
@@ -533,20 +611,273 @@ async fn take_bids_until_closed(
                 in_flight = None;
                 published?;
             }
+            // A failed email shows in the history; it never stops the auction.
+            _ = or_never(mailing.as_mut()).fuse() => {
+                mailing = None;
+            }
             _ = ctx.wait_condition(|s| s.changes != seen).fuse() => {}
         }
     }
     cancel_timer(close_timer.take());
     finish(in_flight.take()).await?;
+    let _ = finish(mailing.take()).await;
+    while let Some(job) =
+        ctx.state_mut(|s| (!s.unsent_emails.is_empty()).then(|| s.unsent_emails.remove(0)))
+    {
+        send(ctx, job).await;
+    }
     Ok(None)
 }
 
-/// Where settlement takes over from bidding. Today a sale's outcome is
-/// recorded in the read model (done by the final publish) and the workflow
-/// completes; invoicing, charging and emails come with the settlement steps.
-async fn hand_over_to_settlement(
-    _ctx: &mut WorkflowContext<AuctionWorkflow>,
-    _outcome: &Outcome,
+fn db_options() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_secs(1))
+                .backoff_coefficient(2.0)
+                .maximum_interval(Duration::from_secs(60))
+                .build(),
+        )
+        .build()
+}
+
+fn external_options() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+        .retry_policy(external_retry_policy())
+        .build()
+}
+
+/// Sends (or records) one email. A permanent failure is visible in the
+/// history and noted for the `settlement_problem` query; it never blocks
+/// the sale.
+async fn send(ctx: &WorkflowContext<AuctionWorkflow>, job: EmailJob) {
+    if let Err(err) = ctx
+        .execute_activity(SettlementActivities::send_email, job, external_options())
+        .await
+    {
+        ctx.state_mut(|s| s.settlement_problem = Some(format!("email: {err}")));
+    }
+}
+
+fn email(
+    ctx: &WorkflowContext<AuctionWorkflow>,
+    kind: EmailKind,
+    recipient_id: Uuid,
+    occasion: u64,
+) -> EmailJob {
+    EmailJob {
+        kind,
+        auction_id: ctx.state(|s| s.auction_id),
+        recipient_id,
+        occasion,
+        invoice_id: None,
+        pay_link: None,
+        amount: None,
+    }
+}
+
+async fn set_status(
+    ctx: &WorkflowContext<AuctionWorkflow>,
+    status: AuctionStatus,
+    round: u32,
 ) -> WorkflowResult<()> {
-    Ok(())
+    let at = now(ctx)?;
+    ctx.state_mut(|s| s.set_settlement_status(status, round, at));
+    index(ctx);
+    publish_pending(ctx).await
+}
+
+/// Where settlement takes over from bidding: a sale is invoiced and paid (or
+/// offered down the line), a no-sale is announced. Guarded by a patch so
+/// auctions recorded before settlement existed replay as they ran.
+async fn hand_over_to_settlement(
+    ctx: &mut WorkflowContext<AuctionWorkflow>,
+    outcome: &Outcome,
+) -> WorkflowResult<()> {
+    if !ctx.patched("settlement") {
+        return Ok(());
+    }
+    match outcome {
+        Outcome::Sold { winner_id, price } => settle(ctx, *winner_id, *price).await,
+        Outcome::NoSale { .. } => {
+            let (seller, bidders) = ctx.state(|s| {
+                (
+                    s.book.terms.seller_id,
+                    s.book.maxes.keys().copied().collect::<Vec<_>>(),
+                )
+            });
+            send(ctx, email(ctx, EmailKind::NoSale, seller, 1)).await;
+            for bidder in bidders {
+                send(ctx, email(ctx, EmailKind::NoSale, bidder, 1)).await;
+            }
+            Ok(())
+        }
+        Outcome::Cancelled { .. } => Ok(()),
+    }
+}
+
+/// Offers the lot to the winner, then (unpaid) to the next eligible bidder
+/// at their own highest bid, up to the configured number of rounds.
+async fn settle(
+    ctx: &mut WorkflowContext<AuctionWorkflow>,
+    winner: Uuid,
+    price: i64,
+) -> WorkflowResult<()> {
+    let (seller, bidders, settings) = ctx.state(|s| {
+        (
+            s.book.terms.seller_id,
+            s.book.maxes.keys().copied().collect::<Vec<_>>(),
+            s.settings,
+        )
+    });
+    let mut sold = email(ctx, EmailKind::Sold, seller, 1);
+    sold.amount = Some(price);
+    send(ctx, sold).await;
+    for bidder in bidders.iter().filter(|b| **b != winner) {
+        send(ctx, email(ctx, EmailKind::AuctionLost, *bidder, 1)).await;
+    }
+
+    let window = Duration::from_secs(settings.payment_window_secs.max(2));
+    let mut offered = Vec::new();
+    let mut next = Some((winner, price));
+    let mut round = 0_u32;
+    while let Some((buyer, amount)) = next.take() {
+        round += 1;
+        offered.push(buyer);
+        let invoice = invoice_for(ctx, round, buyer, amount, window).await?;
+        set_status(ctx, AuctionStatus::AwaitingPayment, round).await?;
+        if offer(ctx, &invoice, round, buyer, window).await? {
+            let mut receipt = email(ctx, EmailKind::Receipt, buyer, u64::from(round));
+            receipt.invoice_id = Some(invoice.invoice_id);
+            receipt.amount = Some(invoice.total);
+            send(ctx, receipt).await;
+            let mut completed = email(ctx, EmailKind::SaleCompleted, seller, u64::from(round));
+            completed.invoice_id = Some(invoice.invoice_id);
+            completed.amount = Some(invoice.total);
+            send(ctx, completed).await;
+            return set_status(ctx, AuctionStatus::Settled, round).await;
+        }
+        ctx.execute_activity(
+            SettlementActivities::void_invoice,
+            invoice.invoice_id,
+            db_options(),
+        )
+        .await?;
+        if round < settings.offer_rounds {
+            next = ctx.state(|s| s.book.next_offer(&offered));
+        }
+    }
+    send(ctx, email(ctx, EmailKind::Unsold, seller, u64::from(round))).await;
+    set_status(ctx, AuctionStatus::Unsold, round).await
+}
+
+async fn invoice_for(
+    ctx: &WorkflowContext<AuctionWorkflow>,
+    round: u32,
+    buyer: Uuid,
+    amount: i64,
+    window: Duration,
+) -> WorkflowResult<InvoiceRef> {
+    let due_at = now(ctx)? + chrono::Duration::from_std(window).unwrap_or_default();
+    let request = ctx.state(|s| InvoiceRequest {
+        auction_id: s.auction_id,
+        round,
+        buyer_id: buyer,
+        seller_id: s.book.terms.seller_id,
+        currency: s.book.terms.currency,
+        amount,
+        title: s.listing.title.clone(),
+        due_at,
+    });
+    Ok(ctx
+        .execute_activity(SettlementActivities::create_invoice, request, db_options())
+        .await?)
+}
+
+/// One offer round: charge or send the pay link, then wait for a verified
+/// payment, reminding halfway. `true` when paid.
+async fn offer(
+    ctx: &mut WorkflowContext<AuctionWorkflow>,
+    invoice: &InvoiceRef,
+    round: u32,
+    buyer: Uuid,
+    window: Duration,
+) -> WorkflowResult<bool> {
+    let start = match ctx
+        .execute_activity(
+            SettlementActivities::start_payment,
+            invoice.invoice_id,
+            external_options(),
+        )
+        .await
+    {
+        Ok(start) => start,
+        Err(err) => {
+            // The failure (e.g. `PaystackBadKey`) is in the history for the
+            // operator; the buyer can still pay offline.
+            ctx.state_mut(|s| s.settlement_problem = Some(format!("payment: {err}")));
+            PaymentStart::OfflineOnly
+        }
+    };
+    if start == PaymentStart::Charged {
+        return Ok(true);
+    }
+    let kind = if round == 1 {
+        EmailKind::Won
+    } else {
+        EmailKind::SecondChance
+    };
+    let mut offer = email(ctx, kind, buyer, u64::from(round));
+    offer.invoice_id = Some(invoice.invoice_id);
+    offer.amount = Some(invoice.total);
+    if let PaymentStart::PayLink { authorization_url } = start {
+        offer.pay_link = Some(authorization_url);
+    }
+    send(ctx, offer).await;
+
+    let started = now(ctx)?;
+    let window = chrono::Duration::from_std(window).unwrap_or_default();
+    let reminder_at = started + window / 2;
+    let deadline = started + window;
+    let mut reminded = false;
+    loop {
+        while let Some(notice) = ctx.state_mut(|s| s.take_notice_for(invoice.invoice_id)) {
+            match ctx
+                .execute_activity(
+                    SettlementActivities::verify_payment,
+                    notice,
+                    external_options(),
+                )
+                .await
+            {
+                Ok(Verification::Paid) => return Ok(true),
+                Ok(Verification::NotPaid { reason }) => {
+                    ctx.state_mut(|s| s.settlement_problem = Some(format!("not paid: {reason}")));
+                }
+                Err(err) => {
+                    ctx.state_mut(|s| s.settlement_problem = Some(format!("verify: {err}")));
+                }
+            }
+        }
+        let at = now(ctx)?;
+        if at >= deadline {
+            return Ok(false);
+        }
+        if !reminded && at >= reminder_at {
+            reminded = true;
+            let mut reminder = email(ctx, EmailKind::PaymentReminder, buyer, u64::from(round));
+            reminder.invoice_id = Some(invoice.invoice_id);
+            reminder.amount = Some(invoice.total);
+            send(ctx, reminder).await;
+            continue;
+        }
+        let wake = if reminded { deadline } else { reminder_at };
+        let seen = ctx.state(|s| s.notices.len());
+        let timer = ctx.timer(until(at, wake));
+        futures::pin_mut!(timer);
+        select! {
+            _ = timer => {}
+            _ = ctx.wait_condition(|s| s.notices.len() > seen).fuse() => timer.cancel(),
+        }
+    }
 }

@@ -329,6 +329,19 @@ impl Book {
         Ok((verdict, Some(accepted)))
     }
 
+    /// The next bidder to offer the lot to when earlier buyers did not pay:
+    /// the highest maximum among bidders not in `offered` (earlier wins a
+    /// tie), at that maximum, provided it meets the reserve.
+    pub fn next_offer(&self, offered: &[Uuid]) -> Option<(Uuid, i64)> {
+        self.maxes
+            .iter()
+            .filter(|(bidder, _)| !offered.contains(bidder))
+            .map(|(bidder, (max, seq))| (*bidder, *max, *seq))
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)))
+            .filter(|(_, max, _)| self.terms.reserve_price.is_none_or(|r| *max >= r))
+            .map(|(bidder, max, _)| (bidder, max))
+    }
+
     /// Forgets the verdicts of all but the last `keep` bids, so the state a
     /// continue-as-new carries stays small. Older retries are answered from the
     /// read model, where every accepted bid keeps its verdict.

@@ -384,3 +384,17 @@ fn forgetting_old_verdicts_keeps_the_latest() {
     assert_eq!(kept, [&keys[3], &keys[4]]);
     assert_eq!(book.bid_count, 5, "only verdicts are forgotten, not bids");
 }
+
+#[test]
+fn second_chance_offers_go_down_the_maximums_while_they_meet_the_reserve() {
+    let mut with_reserve = terms();
+    with_reserve.reserve_price = Some(12_000);
+    let mut book = open(with_reserve);
+    place(&mut book, bid(ALICE, 10_000, Some(11_000)), 10).unwrap();
+    place(&mut book, bid(BOB, 12_000, Some(15_000)), 11).unwrap();
+    place(&mut book, bid(CAROL, 12_500, Some(13_000)), 12).unwrap();
+    assert_eq!(book.leader, Some(BOB));
+    assert_eq!(book.next_offer(&[BOB]), Some((CAROL, 13_000)));
+    // Alice's 11,000 is below the reserve: no offer.
+    assert_eq!(book.next_offer(&[BOB, CAROL]), None);
+}
