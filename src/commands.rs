@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     app,
     config::{
-        AdminCommand, ApiArgs, Command, CreateUserArgs, DevArgs, ExportHistoryArgs, WorkerArgs,
+        AdminCommand, ApiArgs, Command, CreateUserArgs, DevArgs, ExportHistoryArgs,
+        PaystackCommand, WorkerArgs,
     },
     database,
     dev_server::{self, DevServer, DevServerOptions},
@@ -38,6 +39,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Admin(AdminCommand::CreateUser(args)) => create_user(args).await,
         Command::Admin(AdminCommand::ExportHistory(args)) => export_history(args).await,
+        Command::Paystack(PaystackCommand::SendWebhook(args)) => crate::webhook::send(args).await,
     }
 }
 

@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::telemetry::LogFormat;
 
@@ -36,6 +36,38 @@ pub enum Command {
     /// Administrative tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Paystack test-mode helpers.
+    #[command(subcommand)]
+    Paystack(PaystackCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PaystackCommand {
+    /// Sign (with PAYSTACK_SECRET_KEY) and post a realistic Paystack event to
+    /// a running API, as Paystack would: try the payment flow locally.
+    SendWebhook(SendWebhookArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SendWebhookArgs {
+    /// The transaction reference (an invoice's, see `GET /invoices/{id}`).
+    #[arg(long)]
+    pub reference: String,
+    #[arg(long, default_value = "charge.success")]
+    pub event: String,
+    /// Amount in minor units; by default the invoice's (from the database).
+    #[arg(long)]
+    pub amount: Option<i64>,
+    /// Currency; by default the invoice's.
+    #[arg(long)]
+    pub currency: Option<String>,
+    /// The API to post to.
+    #[arg(long, env = "GAVEL_API_URL", default_value = "http://127.0.0.1:3000")]
+    pub api_url: String,
+    #[arg(long, env = "PAYSTACK_SECRET_KEY", hide_env_values = true)]
+    pub paystack_secret_key: SecretString,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,7 +176,8 @@ impl SettlementArgs {
     /// The Paystack client, when a secret key is configured.
     pub fn paystack(&self) -> Option<gavel_activities::paystack::Paystack> {
         use gavel_activities::paystack::{Paystack, PaystackConfig};
-        self.paystack_secret_key.as_ref().map(|key| {
+        let key = self.paystack_secret_key.as_ref()?;
+        (!key.expose_secret().is_empty()).then(|| {
             Paystack::new(PaystackConfig {
                 base_url: self.paystack_base_url.clone(),
                 secret_key: key.clone(),
@@ -156,7 +189,8 @@ impl SettlementArgs {
     /// The Brevo client, when an API key is configured.
     pub fn brevo(&self) -> Option<gavel_activities::brevo::Brevo> {
         use gavel_activities::brevo::{Brevo, BrevoConfig};
-        self.brevo_api_key.as_ref().map(|key| {
+        let key = self.brevo_api_key.as_ref()?;
+        (!key.expose_secret().is_empty()).then(|| {
             Brevo::new(BrevoConfig {
                 base_url: self.brevo_base_url.clone(),
                 api_key: key.clone(),

@@ -6,7 +6,8 @@
 //! - [`temporal`]: connect the client, register search attributes, build the worker.
 //! - [`dev_server`]: run the `temporal` CLI dev server as a child that cannot outlive us.
 //! - [`app`]: run the API and/or the worker until a shutdown signal.
-//! - [`commands`]: `dev`, `api`, `worker`, `migrate`, `admin`.
+//! - [`commands`]: `dev`, `api`, `worker`, `migrate`, `admin`, `paystack`.
+//! - [`webhook`]: `gavel paystack send-webhook`, a signed test event.
 
 pub mod app;
 pub mod commands;
@@ -15,3 +16,4 @@ pub mod database;
 pub mod dev_server;
 pub mod telemetry;
 pub mod temporal;
+pub mod webhook;

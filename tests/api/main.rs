@@ -12,3 +12,4 @@ mod health;
 mod helpers;
 mod ping;
 mod resilience;
+mod settlement;

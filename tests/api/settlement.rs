@@ -1,0 +1,674 @@
+//! Settlement end to end: real HTTP, Temporal and PostgreSQL, wiremock for
+//! Paystack and Brevo; payment windows on the time-skipping test server.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+use wiremock::{
+    Mock, MockServer, Request, ResponseTemplate,
+    matchers::{bearer_token, method, path, path_regex},
+};
+
+use crate::helpers::{
+    TestApp, TestUser, TimeSkippingServer, auction_body, expect_error, expect_status, http_args,
+    record_history, settlement_args, spawn_app_on, start_temporal,
+};
+
+const KEY: &str = "sk_test_gavel_0123456789";
+
+/// Paystack and Brevo mocks and an app wired to them.
+struct Scene {
+    app: TestApp,
+    paystack: MockServer,
+    brevo: MockServer,
+    seller: TestUser,
+    ada: TestUser,
+    bola: TestUser,
+    _temporal: gavel::dev_server::DevServer,
+}
+
+async fn scene() -> Scene {
+    let paystack = MockServer::start().await;
+    let brevo = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v3/smtp/email"))
+        .respond_with(|request: &Request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            let key = body["headers"]["idempotencyKey"]
+                .as_str()
+                .unwrap_or("x")
+                .to_owned();
+            ResponseTemplate::new(201)
+                .set_body_json(json!({ "messageId": format!("<{key}@relay>") }))
+        })
+        .mount(&brevo)
+        .await;
+    let mut settlement = settlement_args();
+    settlement.paystack_secret_key = Some(SecretString::from(KEY));
+    settlement.paystack_base_url = paystack.uri();
+    settlement.brevo_api_key = Some(SecretString::from("xkeysib-test"));
+    settlement.brevo_base_url = brevo.uri();
+    // A server of its own: these tests count requests to the mocks.
+    let temporal = start_temporal();
+    let app = spawn_app_on(temporal.address, http_args(), settlement).await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let bola = app.user("bidder").await;
+    Scene {
+        app,
+        paystack,
+        brevo,
+        seller,
+        ada,
+        bola,
+        _temporal: temporal,
+    }
+}
+
+fn sign(body: &[u8]) -> String {
+    gavel::webhook::sign(KEY, body).unwrap()
+}
+
+fn charge_success(reference: &str, amount: i64) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "event": "charge.success",
+        "data": {
+            "id": 302_961, "domain": "test", "status": "success", "reference": reference,
+            "amount": amount, "currency": "NGN", "gateway_response": "Successful",
+            "paid_at": "2026-11-21T10:00:00.000Z", "channel": "card", "metadata": 0,
+            "customer": { "email": "someone@example.com" },
+            "authorization": { "authorization_code": "AUTH_test1", "reusable": true,
+                               "signature": "SIG_test1", "last4": "4081", "brand": "visa" }
+        }
+    }))
+    .unwrap()
+}
+
+fn verified(reference: &str, amount: i64) -> Value {
+    json!({
+        "status": true, "message": "Verification successful",
+        "data": {
+            "id": 4_099_260_516_u64, "status": "success", "reference": reference,
+            "amount": amount, "currency": "NGN", "gateway_response": "Successful",
+            "metadata": "", "customer": { "email": "bola@example.com" },
+            "authorization": { "authorization_code": "AUTH_new", "reusable": true,
+                               "signature": "SIG_card", "last4": "4081", "brand": "visa" }
+        }
+    })
+}
+
+async fn post_webhook(app: &TestApp, body: &[u8], signature: Option<&str>) -> reqwest::Response {
+    let mut request = app
+        .request(reqwest::Method::POST, "/api/v1/webhooks/paystack", None)
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    if let Some(signature) = signature {
+        request = request.header("x-paystack-signature", signature);
+    }
+    request.send().await.unwrap()
+}
+
+/// Bola wins at 1,500 over Ada's 1,000; returns the auction id once it
+/// awaits payment.
+async fn won_by_bola(s: &Scene) -> String {
+    let mut body = auction_body(2);
+    body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
+    let auction = s.app.create_auction(&s.seller, &body).await;
+    let id = auction["id"].as_str().unwrap().to_owned();
+    s.app.bid_ok(&s.ada, &id, 1_000, None).await;
+    s.app.bid_ok(&s.bola, &id, 1_500, None).await;
+    s.app.wait_for_status(&id, "awaiting_payment", 20).await;
+    id
+}
+
+/// Bola's invoice once its pay link is there.
+async fn bola_pay_link(s: &Scene) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let invoice = bola_invoice(s).await;
+        if !invoice["pay_link"].is_null() {
+            return invoice;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pay link: {invoice}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn bola_invoice(s: &Scene) -> Value {
+    let list = expect_status(
+        s.app.get("/api/v1/me/invoices", Some(&s.bola.token)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    list["items"][0].clone()
+}
+
+/// (kind, recipient email) of every email, in order.
+async fn emails(app: &TestApp, auction_id: &str) -> Vec<(String, String, String)> {
+    sqlx::query_as(
+        "SELECT kind, recipient_email, status FROM emails WHERE auction_id = $1::uuid
+         ORDER BY created_at, kind",
+    )
+    .bind(auction_id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&app.db).await.unwrap();
+    n
+}
+
+#[tokio::test]
+async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
+    let s = scene().await;
+    Mock::given(method("POST"))
+        .and(path("/transaction/initialize"))
+        .and(bearer_token(KEY))
+        .respond_with(|request: &Request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            ResponseTemplate::new(200).set_body_json(json!({
+                "status": true, "message": "Authorization URL created",
+                "data": { "authorization_url": "https://checkout.paystack.com/abc123",
+                          "access_code": "abc123", "reference": body["reference"] }
+            }))
+        })
+        .expect(1)
+        .mount(&s.paystack)
+        .await;
+    let id = won_by_bola(&s).await;
+
+    let invoice = bola_pay_link(&s).await;
+    assert_eq!(invoice["total"], 1_500);
+    assert_eq!(invoice["status"], "open");
+    assert_eq!(invoice["pay_link"], "https://checkout.paystack.com/abc123");
+    let (reference,): (String,) = sqlx::query_as("SELECT reference FROM invoices")
+        .fetch_one(&s.app.db)
+        .await
+        .unwrap();
+    assert!(gavel_activities::paystack::valid_reference(&reference));
+    let init = &s.paystack.received_requests().await.unwrap()[0];
+    let sent: Value = serde_json::from_slice(&init.body).unwrap();
+    assert_eq!(sent["amount"], 1_500, "an integer amount in minor units");
+    assert_eq!(sent["currency"], "NGN");
+    assert_eq!(sent["email"], s.bola.email.as_str());
+    assert_eq!(sent["reference"], reference.as_str());
+
+    Mock::given(method("GET"))
+        .and(path(format!("/transaction/verify/{reference}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(verified(&reference, 1_500)))
+        .mount(&s.paystack)
+        .await;
+
+    // A forged delivery is refused and leaves no trace.
+    let body = charge_success(&reference, 1_500);
+    let forged = post_webhook(&s.app, &body, Some(&"0".repeat(128))).await;
+    expect_error(forged, StatusCode::UNAUTHORIZED, "invalid_signature").await;
+    let unsigned = post_webhook(&s.app, &body, None).await;
+    expect_error(unsigned, StatusCode::UNAUTHORIZED, "invalid_signature").await;
+    assert_eq!(
+        count(&s.app, "SELECT count(*) FROM paystack_events").await,
+        0
+    );
+
+    // Paystack delivers three times.
+    let signature = sign(&body);
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let response = post_webhook(&s.app, &body, Some(&signature)).await;
+        answers.push(expect_status(response, StatusCode::OK).await["status"].clone());
+    }
+    assert_eq!(
+        answers,
+        [json!("stored"), json!("duplicate"), json!("duplicate")]
+    );
+
+    let settled = s.app.wait_for_status(&id, "settled", 20).await;
+    assert_eq!(settled["outcome"]["winner"], s.bola.handle.as_str());
+    let invoice = bola_invoice(&s).await;
+    assert_eq!(invoice["status"], "paid");
+    assert_eq!(invoice["paid_via"], "paystack");
+    assert_eq!(count(&s.app, "SELECT count(*) FROM payments").await, 1);
+    assert_eq!(
+        count(&s.app, "SELECT count(*) FROM paystack_events").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &s.app,
+            "SELECT count(*) FROM payment_authorizations WHERE authorization_code = 'AUTH_new'"
+        )
+        .await,
+        1,
+        "the reusable card is kept for next time"
+    );
+
+    // Every email of the lifecycle, once, to the right person, through Brevo.
+    let mut sent = emails(&s.app, &id).await;
+    sent.sort();
+    let mut expected = vec![
+        (
+            "auction_lost".to_owned(),
+            s.ada.email.clone(),
+            "sent".to_owned(),
+        ),
+        ("outbid".to_owned(), s.ada.email.clone(), "sent".to_owned()),
+        (
+            "receipt".to_owned(),
+            s.bola.email.clone(),
+            "sent".to_owned(),
+        ),
+        (
+            "sale_completed".to_owned(),
+            s.seller.email.clone(),
+            "sent".to_owned(),
+        ),
+        ("sold".to_owned(), s.seller.email.clone(), "sent".to_owned()),
+        ("won".to_owned(), s.bola.email.clone(), "sent".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(sent, expected);
+    let won: (String, String) =
+        sqlx::query_as("SELECT text_body, message_id FROM emails WHERE kind = 'won'")
+            .fetch_one(&s.app.db)
+            .await
+            .unwrap();
+    assert!(
+        won.0.contains("https://checkout.paystack.com/abc123"),
+        "{}",
+        won.0
+    );
+    assert!(won.0.contains("NGN 15.00"), "{}", won.0);
+    assert!(won.1.ends_with("@relay>"));
+    assert_eq!(s.brevo.received_requests().await.unwrap().len(), 6);
+
+    // Only the buyer, the seller and admins see the invoice.
+    let invoice_path = format!("/api/v1/invoices/{}", invoice["id"].as_str().unwrap());
+    expect_status(
+        s.app.get(&invoice_path, Some(&s.seller.token)).await,
+        StatusCode::OK,
+    )
+    .await;
+    let response = s.app.get(&invoice_path, Some(&s.ada.token)).await;
+    expect_error(response, StatusCode::NOT_FOUND, "invoice_not_found").await;
+    let pay = s
+        .app
+        .post_json(
+            &format!("{invoice_path}/pay"),
+            &json!({}),
+            Some(&s.bola.token),
+        )
+        .await;
+    expect_error(pay, StatusCode::CONFLICT, "invoice_paid").await;
+    record_history(&s.app.auction_handle(&id), "settlement_pay_link").await;
+}
+
+#[tokio::test]
+async fn a_returning_winner_with_a_stored_card_is_charged_automatically() {
+    let s = scene().await;
+    sqlx::query(
+        "INSERT INTO payment_authorizations (user_id, signature, authorization_code, email)
+         VALUES ($1::uuid, 'SIG_card', 'AUTH_stored', 'bola-card@example.com')",
+    )
+    .bind(&s.bola.id)
+    .execute(&s.app.db)
+    .await
+    .unwrap();
+    Mock::given(method("POST"))
+        .and(path("/transaction/charge_authorization"))
+        .respond_with(|request: &Request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            assert_eq!(body["authorization_code"], "AUTH_stored");
+            assert_eq!(body["email"], "bola-card@example.com");
+            ResponseTemplate::new(200).set_body_json(json!({
+                "status": true, "message": "Charge attempted",
+                "data": { "id": 4_099_490_251_u64, "status": "success", "reference": body["reference"],
+                          "amount": body["amount"], "currency": body["currency"],
+                          "gateway_response": "Approved", "metadata": "",
+                          "authorization": { "authorization_code": "AUTH_stored", "reusable": true,
+                                             "signature": "SIG_card" } }
+            }))
+        })
+        .expect(1)
+        .mount(&s.paystack)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/transaction/initialize"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&s.paystack)
+        .await;
+    let id = won_by_bola(&s).await;
+    s.app.wait_for_status(&id, "settled", 20).await;
+    let invoice = bola_invoice(&s).await;
+    assert_eq!(invoice["status"], "paid");
+    let kinds: Vec<String> = emails(&s.app, &id).await.into_iter().map(|e| e.0).collect();
+    assert!(kinds.contains(&"receipt".to_owned()));
+    assert!(
+        !kinds.contains(&"won".to_owned()),
+        "no pay link needed: {kinds:?}"
+    );
+    record_history(&s.app.auction_handle(&id), "settlement_stored_card").await;
+}
+
+#[tokio::test]
+async fn paystack_errors_twice_then_answers_and_one_transaction_is_made() {
+    let s = scene().await;
+    Mock::given(method("POST"))
+        .and(path("/transaction/initialize"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("upstream"))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&s.paystack)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/transaction/initialize"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": true, "message": "Authorization URL created",
+            "data": { "authorization_url": "https://checkout.paystack.com/retry", "reference": "x" }
+        })))
+        .with_priority(2)
+        .mount(&s.paystack)
+        .await;
+    let id = won_by_bola(&s).await;
+    bola_pay_link(&s).await;
+    let attempts = s.paystack.received_requests().await.unwrap();
+    let references: Vec<Value> = attempts
+        .iter()
+        .filter(|r| r.url.path() == "/transaction/initialize")
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["reference"].clone())
+        .collect();
+    assert_eq!(references.len(), 3);
+    assert!(
+        references.iter().all(|r| *r == references[0]),
+        "one reference, so one transaction"
+    );
+
+    // The buyer pays; a verify whose amount differs does not count.
+    let invoice = bola_invoice(&s).await;
+    let (reference,): (String,) = sqlx::query_as("SELECT reference FROM invoices")
+        .fetch_one(&s.app.db)
+        .await
+        .unwrap();
+    Mock::given(method("GET"))
+        .and(path_regex("^/transaction/verify/.*"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(verified(&reference, 999)))
+        .mount(&s.paystack)
+        .await;
+    let body = charge_success(&reference, 999);
+    expect_status(
+        post_webhook(&s.app, &body, Some(&sign(&body))).await,
+        StatusCode::OK,
+    )
+    .await;
+    let problem = wait_for_problem(&s.app, &id).await;
+    assert!(problem.contains("not paid"), "{problem}");
+    assert_eq!(bola_invoice(&s).await["status"], "open");
+    assert_eq!(s.app.auction(&id).await["status"], "awaiting_payment");
+    assert_eq!(count(&s.app, "SELECT count(*) FROM payments").await, 0);
+    let _ = invoice;
+}
+
+async fn wait_for_problem(app: &TestApp, id: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let problem = app
+            .auction_handle(id)
+            .query(
+                gavel_workflows::auction::AuctionWorkflow::settlement_problem,
+                (),
+                Default::default(),
+            )
+            .await
+            .unwrap();
+        if let Some(problem) = problem {
+            return problem;
+        }
+        assert!(std::time::Instant::now() < deadline, "no problem reported");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_bad_paystack_key_is_a_failure_an_operator_can_read() {
+    let s = scene().await;
+    Mock::given(method("POST"))
+        .and(path("/transaction/initialize"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({ "status": false, "message": "Invalid key" })),
+        )
+        .expect(1)
+        .mount(&s.paystack)
+        .await;
+    let id = won_by_bola(&s).await;
+    let problem = wait_for_problem(&s.app, &id).await;
+    assert!(problem.contains("payment"), "{problem}");
+
+    let events = s
+        .app
+        .auction_handle(&id)
+        .fetch_history(Default::default())
+        .into_events()
+        .await
+        .unwrap();
+    let failure = events
+        .iter()
+        .find_map(|e| match &e.attributes {
+            Some(Attributes::ActivityTaskFailedEventAttributes(failed)) => failed.failure.clone(),
+            _ => None,
+        })
+        .expect("a failed activity in the history");
+    let text = format!("{failure:?}");
+    assert!(text.contains("PaystackBadKey"), "{text}");
+    assert!(text.contains("non_retryable: true"), "{text}");
+    // Still payable offline; the invoice stays open.
+    assert_eq!(bola_invoice(&s).await["status"], "open");
+}
+
+/// The time-skipping server with the app on it (no Paystack: offline payment).
+async fn skipping_scene() -> (TimeSkippingServer, TestApp) {
+    let server = TimeSkippingServer::start();
+    let app = spawn_app_on(server.address, http_args(), settlement_args()).await;
+    app.add_search_attributes().await;
+    app.lock_time().await;
+    (server, app)
+}
+
+#[tokio::test]
+async fn an_unpaid_winner_is_reminded_voided_struck_and_the_runner_up_pays() {
+    let (_server, app) = skipping_scene().await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let bola = app.user("bidder").await;
+    let admin = app.admin().await;
+    let mut body = auction_body(60);
+    body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
+    let auction = app.create_auction(&seller, &body).await;
+    let id = auction["id"].as_str().unwrap().to_owned();
+    app.bid_ok(&ada, &id, 1_000, Some(5_000)).await;
+    let verdict = app.bid_ok(&bola, &id, 2_000, None).await;
+    assert_eq!(verdict["status"], "outbid");
+
+    app.skip_time(61).await;
+    app.wait_for_status(&id, "awaiting_payment", 20).await;
+    let kinds = |emails: Vec<(String, String, String)>| -> Vec<(String, String)> {
+        emails.into_iter().map(|(k, to, _)| (k, to)).collect()
+    };
+    // Half the 48-hour window: a reminder.
+    app.skip_time(24 * 3_600 + 1).await;
+    wait_until(|| async {
+        kinds(emails(&app, &id).await).contains(&("payment_reminder".into(), ada.email.clone()))
+    })
+    .await;
+    // The deadline: void, strike, second chance to Bola at her own 2,000.
+    app.skip_time(24 * 3_600).await;
+    wait_until(|| async {
+        kinds(emails(&app, &id).await).contains(&("second_chance".into(), bola.email.clone()))
+    })
+    .await;
+    let rows: Vec<(i32, String, i64, uuid::Uuid)> =
+        sqlx::query_as("SELECT round, status, total, buyer_id FROM invoices ORDER BY round")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0].0, rows[0].1.as_str(), rows[0].2),
+        (1, "void", 2_100)
+    );
+    assert_eq!(
+        (rows[1].0, rows[1].1.as_str(), rows[1].2),
+        (2, "open", 2_000)
+    );
+    assert_eq!(rows[1].3.to_string(), bola.id);
+    assert_eq!(count(&app, "SELECT count(*) FROM strikes").await, 1);
+    let (struck,): (uuid::Uuid,) = sqlx::query_as("SELECT user_id FROM strikes")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(struck.to_string(), ada.id);
+
+    // Bola pays by bank transfer; an admin records it.
+    let (invoice_id,): (uuid::Uuid,) = sqlx::query_as("SELECT id FROM invoices WHERE round = 2")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let path = format!("/api/v1/admin/invoices/{invoice_id}/mark-paid");
+    let response = app.post_json(&path, &json!({}), Some(&bola.token)).await;
+    expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+    let response = app.post_json(&path, &json!({}), Some(&admin.token)).await;
+    assert!(response.status().is_success());
+    app.wait_for_status(&id, "settled", 20).await;
+
+    let mut sent = kinds(emails(&app, &id).await);
+    sent.sort();
+    let mut expected: Vec<(String, String)> = [
+        ("auction_lost", &bola.email),
+        ("payment_reminder", &ada.email),
+        ("receipt", &bola.email),
+        ("sale_completed", &seller.email),
+        ("second_chance", &bola.email),
+        ("sold", &seller.email),
+        ("won", &ada.email),
+    ]
+    .into_iter()
+    .map(|(k, to)| (k.to_owned(), to.clone()))
+    .collect();
+    expected.sort();
+    assert_eq!(sent, expected);
+    assert!(
+        emails(&app, &id).await.iter().all(|e| e.2 == "recorded"),
+        "without BREVO_API_KEY emails are recorded"
+    );
+    record_history(&app.auction_handle(&id), "settlement_second_chance").await;
+}
+
+#[tokio::test]
+async fn with_no_eligible_runner_up_the_lot_is_unsold() {
+    let (_server, app) = skipping_scene().await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let mut body = auction_body(60);
+    body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
+    let auction = app.create_auction(&seller, &body).await;
+    let id = auction["id"].as_str().unwrap().to_owned();
+    app.bid_ok(&ada, &id, 1_000, None).await;
+    app.skip_time(61).await;
+    app.wait_for_status(&id, "awaiting_payment", 20).await;
+    app.skip_time(48 * 3_600 + 1).await;
+    app.wait_for_status(&id, "unsold", 20).await;
+    assert_eq!(count(&app, "SELECT count(*) FROM strikes").await, 1);
+    let kinds: Vec<String> = emails(&app, &id).await.into_iter().map(|e| e.0).collect();
+    assert!(kinds.contains(&"unsold".to_owned()), "{kinds:?}");
+    record_history(&app.auction_handle(&id), "settlement_unsold").await;
+}
+
+async fn wait_until<F, Fut>(condition: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !condition().await {
+        assert!(std::time::Instant::now() < deadline, "condition never held");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn gavel_paystack_send_webhook_posts_an_event_the_api_accepts() {
+    use secrecy::ExposeSecret;
+    let s = scene().await;
+    Mock::given(method("POST"))
+        .and(path("/transaction/initialize"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": true, "message": "Authorization URL created",
+            "data": { "authorization_url": "https://checkout.paystack.com/cli", "reference": "x" }
+        })))
+        .mount(&s.paystack)
+        .await;
+    let id = won_by_bola(&s).await;
+    bola_pay_link(&s).await;
+    let (reference,): (String,) = sqlx::query_as("SELECT reference FROM invoices")
+        .fetch_one(&s.app.db)
+        .await
+        .unwrap();
+    Mock::given(method("GET"))
+        .and(path(format!("/transaction/verify/{reference}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(verified(&reference, 1_500)))
+        .mount(&s.paystack)
+        .await;
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gavel"))
+        .args([
+            "paystack",
+            "send-webhook",
+            "--reference",
+            &reference,
+            "--api-url",
+            &s.app.address,
+        ])
+        .env("PAYSTACK_SECRET_KEY", KEY)
+        .env("DATABASE_URL", s.app.db_url.expose_secret())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("charge.success 200 OK"), "{stdout}");
+    s.app.wait_for_status(&id, "settled", 20).await;
+
+    // With another key the signature is wrong, and the API says so.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gavel"))
+        .args([
+            "paystack",
+            "send-webhook",
+            "--reference",
+            &reference,
+            "--amount",
+            "1500",
+            "--currency",
+            "NGN",
+            "--api-url",
+            &s.app.address,
+        ])
+        .env("PAYSTACK_SECRET_KEY", "sk_test_someone_else")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("invalid_signature"));
+}
