@@ -161,6 +161,31 @@ async fn an_unmet_reserve_ends_in_no_sale() {
     assert_eq!(closed["outcome"]["result"], "no_sale");
     assert_eq!(closed["outcome"]["reason"], "reserve_not_met");
     assert_eq!(closed["reserve_met"], false);
+    // Seller and bidder hear of it (recorded: no BREVO_API_KEY here).
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let sent: Vec<(String, String)> = sqlx::query_as(
+            "SELECT kind, recipient_email FROM emails WHERE auction_id = $1::uuid ORDER BY recipient_email",
+        )
+        .bind(id)
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+        if sent.len() == 2 {
+            let mut expected = vec![
+                ("no_sale".to_owned(), ada.email.clone()),
+                ("no_sale".to_owned(), seller.email.clone()),
+            ];
+            expected.sort_by(|a, b| a.1.cmp(&b.1));
+            assert_eq!(sent, expected);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no-sale emails: {sent:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     record_history(&app.auction_handle(id), "auction_reserve_not_met").await;
 }
 

@@ -672,3 +672,29 @@ async fn gavel_paystack_send_webhook_posts_an_event_the_api_accepts() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("invalid_signature"));
 }
+
+#[tokio::test]
+async fn unknown_references_and_other_events_are_stored_not_errors() {
+    let s = scene().await;
+    for body in [
+        charge_success("gavel-nobody", 5_000),
+        serde_json::to_vec(&json!({
+            "event": "transfer.success",
+            "data": { "reference": "TRF_1", "amount": 100, "status": "success" }
+        }))
+        .unwrap(),
+    ] {
+        let response = post_webhook(&s.app, &body, Some(&sign(&body))).await;
+        assert_eq!(
+            expect_status(response, StatusCode::OK).await["status"],
+            "stored"
+        );
+    }
+    assert_eq!(
+        count(&s.app, "SELECT count(*) FROM paystack_events").await,
+        2
+    );
+    let malformed = b"not json";
+    let response = post_webhook(&s.app, malformed, Some(&sign(malformed))).await;
+    expect_error(response, StatusCode::BAD_REQUEST, "malformed_event").await;
+}
