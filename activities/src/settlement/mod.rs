@@ -46,33 +46,40 @@ impl Settlement {
     }
 }
 
-/// A failure with a readable type; permanent ones are not retried.
-fn failure(type_name: &str, message: String, permanent: bool) -> ActivityError {
+/// A failure with a readable type; permanent ones are not retried, and a
+/// rate limit says when to try again.
+fn failure_after(
+    type_name: &str,
+    message: String,
+    permanent: bool,
+    retry_after: Option<std::time::Duration>,
+) -> ActivityError {
     ActivityError::application(
         ApplicationFailure::builder(message)
             .type_name(type_name.to_owned())
             .non_retryable(permanent)
+            .maybe_next_retry_delay(retry_after)
             .build(),
     )
 }
 
-/// A Paystack failure with its type; permanent ones (bad key, invalid
-/// request) are not retried. Never use `?` on a `PaystackError`: the generic
-/// conversion would make every failure retryable.
+fn failure(type_name: &str, message: String, permanent: bool) -> ActivityError {
+    failure_after(type_name, message, permanent, None)
+}
+
+/// A Paystack failure with its type. Never use `?` on a `PaystackError`:
+/// the generic conversion would make every failure retryable.
 fn paystack_failure(err: PaystackError) -> ActivityError {
-    {
-        let retry_delay = match &err {
-            PaystackError::RateLimited { retry_after } => *retry_after,
-            _ => None,
-        };
-        ActivityError::application(
-            ApplicationFailure::builder(err.to_string())
-                .type_name(err.failure_type().to_owned())
-                .non_retryable(!err.is_retryable())
-                .maybe_next_retry_delay(retry_delay)
-                .build(),
-        )
-    }
+    let retry_after = match &err {
+        PaystackError::RateLimited { retry_after } => *retry_after,
+        _ => None,
+    };
+    failure_after(
+        err.failure_type(),
+        err.to_string(),
+        !err.is_retryable(),
+        retry_after,
+    )
 }
 
 fn database(err: sqlx::Error) -> ActivityError {
@@ -83,16 +90,15 @@ fn mail(err: MailError) -> ActivityError {
     match err {
         MailError::Database(err) => database(err),
         MailError::Brevo(err) => {
-            let delay = match &err {
+            let retry_after = match &err {
                 BrevoError::RateLimited { retry_after } => *retry_after,
                 _ => None,
             };
-            ActivityError::application(
-                ApplicationFailure::builder(err.to_string())
-                    .type_name(err.failure_type().to_owned())
-                    .non_retryable(!err.is_retryable())
-                    .maybe_next_retry_delay(delay)
-                    .build(),
+            failure_after(
+                err.failure_type(),
+                err.to_string(),
+                !err.is_retryable(),
+                retry_after,
             )
         }
         err @ MailError::UnknownRecipient(_) => failure("UnknownRecipient", err.to_string(), true),
