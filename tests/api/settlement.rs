@@ -202,6 +202,26 @@ async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
     assert_eq!(sent["email"], s.bola.email.as_str());
     assert_eq!(sent["reference"], reference.as_str());
 
+    // The buyer (only) can fetch the pay link again; no second transaction.
+    let pay_path = format!("/api/v1/invoices/{}/pay", invoice["id"].as_str().unwrap());
+    let pay = expect_status(
+        s.app
+            .post_json(&pay_path, &json!({}), Some(&s.bola.token))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        pay["authorization_url"],
+        "https://checkout.paystack.com/abc123"
+    );
+    assert_eq!(pay["reference"], reference.as_str());
+    let response = s
+        .app
+        .post_json(&pay_path, &json!({}), Some(&s.seller.token))
+        .await;
+    expect_error(response, StatusCode::FORBIDDEN, "not_the_buyer").await;
+
     Mock::given(method("GET"))
         .and(path(format!("/transaction/verify/{reference}")))
         .respond_with(ResponseTemplate::new(200).set_body_json(verified(&reference, 1_500)))

@@ -256,3 +256,24 @@ fn references_use_only_what_paystack_allows() {
         assert!(!valid_reference(bad), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn a_refund_names_the_transaction_and_the_amount() {
+    let (server, paystack) = client().await;
+    Mock::given(method("POST"))
+        .and(path("/refund"))
+        .and(body_partial_json(
+            json!({ "transaction": "gavel-1", "amount": 500 }),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": true, "message": "Refund has been queued for processing",
+            "data": { "transaction": { "id": 1_004_723_697_u64, "reference": "gavel-1" },
+                      "amount": 500, "status": "pending", "id": 3_018_284 }
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let refund = paystack.refund("gavel-1", Some(500)).await.unwrap();
+    assert_eq!(refund.id, Some(3_018_284));
+    assert_eq!(refund.status.as_deref(), Some("pending"));
+}

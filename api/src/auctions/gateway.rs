@@ -21,7 +21,9 @@ use gavel_workflows::{
 use temporalio_client::{
     Client, WorkflowExecuteUpdateOptions, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
     WorkflowQueryOptions, WorkflowStartOptions,
-    errors::{WorkflowQueryError, WorkflowStartError, WorkflowUpdateError},
+    errors::{
+        WorkflowInteractionError, WorkflowQueryError, WorkflowStartError, WorkflowUpdateError,
+    },
 };
 use temporalio_common::search_attributes::{SearchAttributes, Timestamp};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -284,14 +286,12 @@ pub async fn notify_payment(
             .await
         {
             Ok(()) => Ok(true),
-            Err(err) => {
-                let text = err.to_string().to_lowercase();
-                if text.contains("not found") || text.contains("completed") {
-                    Ok(false)
-                } else {
-                    Err(Attempt::<anyhow::Error>::Retry(anyhow::anyhow!(err)))
-                }
+            // A finished workflow is "not found" for signals.
+            Err(WorkflowInteractionError::NotFound(_)) => Ok(false),
+            Err(WorkflowInteractionError::Rpc(status)) if !transient(status.code()) => {
+                Err(Attempt::Stop(anyhow::Error::from(status)))
             }
+            Err(err) => Err(Attempt::Retry(anyhow::anyhow!(err))),
         }
     })
     .await;
