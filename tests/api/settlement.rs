@@ -412,8 +412,56 @@ async fn paystack_errors_twice_then_answers_and_one_transaction_is_made() {
         "one reference, so one transaction"
     );
 
-    // The buyer pays; a verify whose amount differs does not count.
-    let invoice = bola_invoice(&s).await;
+    // Verification meets the same trouble and gets through.
+    let (reference,): (String,) = sqlx::query_as("SELECT reference FROM invoices")
+        .fetch_one(&s.app.db)
+        .await
+        .unwrap();
+    Mock::given(method("GET"))
+        .and(path(format!("/transaction/verify/{reference}")))
+        .respond_with(ResponseTemplate::new(502))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&s.paystack)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/transaction/verify/{reference}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(verified(&reference, 1_500)))
+        .with_priority(2)
+        .mount(&s.paystack)
+        .await;
+    let body = charge_success(&reference, 1_500);
+    expect_status(
+        post_webhook(&s.app, &body, Some(&sign(&body))).await,
+        StatusCode::OK,
+    )
+    .await;
+    s.app.wait_for_status(&id, "settled", 30).await;
+    assert_eq!(count(&s.app, "SELECT count(*) FROM payments").await, 1);
+    let verifies = s
+        .paystack
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().starts_with("/transaction/verify/"))
+        .count();
+    assert_eq!(verifies, 3);
+}
+
+#[tokio::test]
+async fn a_verified_payment_of_another_amount_does_not_count() {
+    let s = scene().await;
+    Mock::given(method("POST"))
+        .and(path("/transaction/initialize"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": true, "message": "Authorization URL created",
+            "data": { "authorization_url": "https://checkout.paystack.com/m", "reference": "x" }
+        })))
+        .mount(&s.paystack)
+        .await;
+    let id = won_by_bola(&s).await;
+    bola_pay_link(&s).await;
     let (reference,): (String,) = sqlx::query_as("SELECT reference FROM invoices")
         .fetch_one(&s.app.db)
         .await
@@ -434,7 +482,6 @@ async fn paystack_errors_twice_then_answers_and_one_transaction_is_made() {
     assert_eq!(bola_invoice(&s).await["status"], "open");
     assert_eq!(s.app.auction(&id).await["status"], "awaiting_payment");
     assert_eq!(count(&s.app, "SELECT count(*) FROM payments").await, 0);
-    let _ = invoice;
 }
 
 async fn wait_for_problem(app: &TestApp, id: &str) -> String {
