@@ -124,6 +124,23 @@ async fn won_by_bola(s: &Scene) -> String {
     id
 }
 
+/// Paystack's answer to `transaction/initialize`.
+fn checkout(url: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "status": true, "message": "Authorization URL created",
+        "data": { "authorization_url": url, "reference": "as-sent" }
+    }))
+}
+
+/// The one invoice's Paystack reference.
+async fn invoice_reference(app: &TestApp) -> String {
+    let (reference,): (String,) = sqlx::query_as("SELECT reference FROM invoices")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    reference
+}
+
 /// Bola's invoice once its pay link is there.
 async fn bola_pay_link(s: &Scene) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -190,10 +207,7 @@ async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
     assert_eq!(invoice["total"], 1_500);
     assert_eq!(invoice["status"], "open");
     assert_eq!(invoice["pay_link"], "https://checkout.paystack.com/abc123");
-    let (reference,): (String,) = sqlx::query_as("SELECT reference FROM invoices")
-        .fetch_one(&s.app.db)
-        .await
-        .unwrap();
+    let reference = invoice_reference(&s.app).await;
     assert!(gavel_activities::paystack::valid_reference(&reference));
     let init = &s.paystack.received_requests().await.unwrap()[0];
     let sent: Value = serde_json::from_slice(&init.body).unwrap();
@@ -391,10 +405,7 @@ async fn paystack_errors_twice_then_answers_and_one_transaction_is_made() {
         .await;
     Mock::given(method("POST"))
         .and(path("/transaction/initialize"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "status": true, "message": "Authorization URL created",
-            "data": { "authorization_url": "https://checkout.paystack.com/retry", "reference": "x" }
-        })))
+        .respond_with(checkout("https://checkout.paystack.com/retry"))
         .with_priority(2)
         .mount(&s.paystack)
         .await;
@@ -413,10 +424,7 @@ async fn paystack_errors_twice_then_answers_and_one_transaction_is_made() {
     );
 
     // Verification meets the same trouble and gets through.
-    let (reference,): (String,) = sqlx::query_as("SELECT reference FROM invoices")
-        .fetch_one(&s.app.db)
-        .await
-        .unwrap();
+    let reference = invoice_reference(&s.app).await;
     Mock::given(method("GET"))
         .and(path(format!("/transaction/verify/{reference}")))
         .respond_with(ResponseTemplate::new(502))
@@ -454,18 +462,12 @@ async fn a_verified_payment_of_another_amount_does_not_count() {
     let s = scene().await;
     Mock::given(method("POST"))
         .and(path("/transaction/initialize"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "status": true, "message": "Authorization URL created",
-            "data": { "authorization_url": "https://checkout.paystack.com/m", "reference": "x" }
-        })))
+        .respond_with(checkout("https://checkout.paystack.com/m"))
         .mount(&s.paystack)
         .await;
     let id = won_by_bola(&s).await;
     bola_pay_link(&s).await;
-    let (reference,): (String,) = sqlx::query_as("SELECT reference FROM invoices")
-        .fetch_one(&s.app.db)
-        .await
-        .unwrap();
+    let reference = invoice_reference(&s.app).await;
     Mock::given(method("GET"))
         .and(path_regex("^/transaction/verify/.*"))
         .respond_with(ResponseTemplate::new(200).set_body_json(verified(&reference, 999)))
@@ -677,18 +679,12 @@ async fn gavel_paystack_send_webhook_posts_an_event_the_api_accepts() {
     let s = scene().await;
     Mock::given(method("POST"))
         .and(path("/transaction/initialize"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "status": true, "message": "Authorization URL created",
-            "data": { "authorization_url": "https://checkout.paystack.com/cli", "reference": "x" }
-        })))
+        .respond_with(checkout("https://checkout.paystack.com/cli"))
         .mount(&s.paystack)
         .await;
     let id = won_by_bola(&s).await;
     bola_pay_link(&s).await;
-    let (reference,): (String,) = sqlx::query_as("SELECT reference FROM invoices")
-        .fetch_one(&s.app.db)
-        .await
-        .unwrap();
+    let reference = invoice_reference(&s.app).await;
     Mock::given(method("GET"))
         .and(path(format!("/transaction/verify/{reference}")))
         .respond_with(ResponseTemplate::new(200).set_body_json(verified(&reference, 1_500)))
