@@ -299,6 +299,9 @@ async fn the_stream_announces_extension_and_close() {
     assert_eq!(closed.kind, "closed");
     assert_eq!(closed.data["status"], "closed");
     assert_eq!(closed.data["outcome"]["winner"], ada.handle.as_str());
+    let settling = stream.next().await;
+    assert_eq!(settling.kind, "awaiting_payment");
+    assert_eq!(settling.data["round"], 1);
 }
 
 /// The handle of the run that started the chain `latest` belongs to.

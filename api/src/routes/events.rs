@@ -47,7 +47,7 @@ const EVENT_POLL: Duration = Duration::from_secs(5);
     params(("id" = Uuid, Path), EventsQuery,
         ("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
     responses(
-        (status = 200, content_type = "text/event-stream", description = "events `opened`, `bid`, `extended`, `closed`, `cancelled`; each `id` is the event's sequence number in the auction"),
+        (status = 200, content_type = "text/event-stream", description = "events `opened`, `bid`, `extended`, `closed`, `cancelled`, then `awaiting_payment`, `settled` or `unsold`; each `id` is the event's sequence number in the auction"),
         (status = 404, body = ErrorBody, description = "`auction_not_found`"),
         (status = 422, body = ErrorBody, description = "`invalid_last_event_id`"),
     ))]
