@@ -25,7 +25,9 @@ async fn a_late_bid_extends_the_end_and_the_auction_closes_with_the_right_winner
     let seller = app.user("seller").await;
     let ada = app.user("bidder").await;
     let bola = app.user("bidder").await;
-    let auction = app.create_auction(&seller, &auction_body(4)).await;
+    let mut body = auction_body(6);
+    body["anti_sniping"] = json!({ "window_secs": 3, "extension_secs": 4 });
+    let auction = app.create_auction(&seller, &body).await;
     let id = auction["id"].as_str().unwrap();
     assert_eq!(auction["status"], "open");
     let first_end = time(&auction["ends_at"]);
@@ -39,8 +41,8 @@ async fn a_late_bid_extends_the_end_and_the_auction_closes_with_the_right_winner
     assert_eq!(verdict["status"], "leading");
     assert_eq!(verdict["current_price"], 1_500);
 
-    // Inside the 2 s anti-sniping window: Ada comes back with a maximum.
-    sleep_until(first_end - chrono::Duration::milliseconds(1_200)).await;
+    // Inside the 3 s anti-sniping window: Ada comes back with a maximum.
+    sleep_until(first_end - chrono::Duration::milliseconds(2_000)).await;
     let verdict = app.bid_ok(&ada, id, 1_600, Some(3_000)).await;
     assert_eq!(verdict["status"], "leading");
     // Bola's 1,500 plus one increment (100 in this band).

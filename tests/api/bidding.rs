@@ -381,12 +381,24 @@ async fn continue_as_new_carries_every_bid_and_verdict() {
 
     let detail = app.auction(id).await;
     assert_eq!(detail["bid_count"], 8);
-    let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM bids WHERE auction_id = $1::uuid")
-        .bind(id)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    assert_eq!(rows, 8);
+    // Every bid reaches the read model, across the runs.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (rows,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM bids WHERE auction_id = $1::uuid")
+                .bind(id)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        if rows == 8 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{rows} of 8 bids stored"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let cancel = app
         .post_json(

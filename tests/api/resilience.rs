@@ -18,6 +18,22 @@ async fn with_temporal_down_a_bid_is_retried_briefly_then_refused_with_503() {
     let auction = app.create_auction(&seller, &auction_body(60)).await;
     let id = auction["id"].as_str().unwrap();
     app.bid_ok(&ada, id, 1_000, None).await;
+    // Let the bid reach the read model before the lights go out.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (bids,): (i64,) = sqlx::query_as("SELECT count(*) FROM bids")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        if bids == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the bid never reached the read model"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     temporal.stop(Duration::from_secs(5));
     let started = Instant::now();
