@@ -761,3 +761,66 @@ async fn unknown_references_and_other_events_are_stored_not_errors() {
     let response = post_webhook(&s.app, malformed, Some(&sign(malformed))).await;
     expect_error(response, StatusCode::BAD_REQUEST, "malformed_event").await;
 }
+
+#[tokio::test]
+async fn a_payment_paystack_could_not_verify_is_checked_again_later() {
+    let server = TimeSkippingServer::start();
+    let paystack = MockServer::start().await;
+    let mut settlement = settlement_args();
+    settlement.paystack_secret_key = Some(SecretString::from(KEY));
+    settlement.paystack_base_url = paystack.uri();
+    let app = spawn_app_on(server.address, http_args(), settlement).await;
+    app.add_search_attributes().await;
+    app.lock_time().await;
+    Mock::given(method("POST"))
+        .and(path("/transaction/initialize"))
+        .respond_with(checkout("https://checkout.paystack.com/later"))
+        .mount(&paystack)
+        .await;
+    let seller = app.user("seller").await;
+    let bola = app.user("bidder").await;
+    let mut body = auction_body(60);
+    body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
+    let id = app.create_auction(&seller, &body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.bid_ok(&bola, &id, 1_500, None).await;
+    app.skip_time(61).await;
+    app.wait_for_status(&id, "awaiting_payment", 20).await;
+    wait_until(|| async { !invoice_reference(&app).await.is_empty() }).await;
+    let reference = invoice_reference(&app).await;
+
+    // Paystack refuses the verification outright (say, a key rotated
+    // mid-flight), then recovers.
+    Mock::given(method("GET"))
+        .and(path(format!("/transaction/verify/{reference}")))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({ "status": false, "message": "Invalid key" })),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&paystack)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/transaction/verify/{reference}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(verified(&reference, 1_500)))
+        .with_priority(2)
+        .mount(&paystack)
+        .await;
+    let body = charge_success(&reference, 1_500);
+    expect_status(
+        post_webhook(&app, &body, Some(&sign(&body))).await,
+        StatusCode::OK,
+    )
+    .await;
+    let problem = wait_for_problem(&app, &id).await;
+    assert!(problem.contains("verify"), "{problem}");
+    assert_eq!(app.auction(&id).await["status"], "awaiting_payment");
+
+    // Five minutes on, the kept notice is verified again.
+    app.skip_time(301).await;
+    app.wait_for_status(&id, "settled", 20).await;
+    assert_eq!(count(&app, "SELECT count(*) FROM payments").await, 1);
+}

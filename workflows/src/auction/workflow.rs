@@ -840,22 +840,39 @@ async fn offer(
     let reminder_at = started + window / 2;
     let deadline = started + window;
     let mut reminded = false;
+    // A verification that failed outright (Paystack down past every retry)
+    // keeps its notice and is tried again: a paid invoice must not be voided
+    // because Paystack was unreachable for a while.
+    let mut verify_again_at: Option<DateTime<Utc>> = None;
     loop {
-        while let Some(notice) = ctx.state_mut(|s| s.take_notice_for(invoice.invoice_id)) {
-            match ctx
-                .execute_activity(
-                    SettlementActivities::verify_payment,
-                    notice,
-                    external_options(),
-                )
-                .await
-            {
-                Ok(Verification::Paid) => return Ok(true),
-                Ok(Verification::NotPaid { reason }) => {
-                    ctx.state_mut(|s| s.settlement_problem = Some(format!("not paid: {reason}")));
-                }
-                Err(err) => {
-                    ctx.state_mut(|s| s.settlement_problem = Some(format!("verify: {err}")));
+        let at = now(ctx)?;
+        // At the deadline a pending notice gets one last try.
+        if at >= deadline || verify_again_at.is_none_or(|again| at >= again) {
+            verify_again_at = None;
+            while let Some(notice) = ctx.state_mut(|s| s.take_notice_for(invoice.invoice_id)) {
+                match ctx
+                    .execute_activity(
+                        SettlementActivities::verify_payment,
+                        notice.clone(),
+                        external_options(),
+                    )
+                    .await
+                {
+                    Ok(Verification::Paid) => return Ok(true),
+                    Ok(Verification::NotPaid { reason }) => {
+                        ctx.state_mut(|s| {
+                            s.settlement_problem = Some(format!("not paid: {reason}"))
+                        });
+                    }
+                    Err(err) => {
+                        let again = now(ctx)? + chrono::Duration::minutes(5);
+                        ctx.state_mut(|s| {
+                            s.settlement_problem = Some(format!("verify: {err}"));
+                            s.notices.insert(0, notice);
+                        });
+                        verify_again_at = Some(again);
+                        break;
+                    }
                 }
             }
         }
@@ -871,13 +888,20 @@ async fn offer(
             send(ctx, reminder).await;
             continue;
         }
-        let wake = if reminded { deadline } else { reminder_at };
+        let mut wake = if reminded { deadline } else { reminder_at };
+        if let Some(again) = verify_again_at {
+            wake = wake.min(again);
+        }
         let seen = ctx.state(|s| s.notices.len());
         let timer = ctx.timer(until(at, wake));
         futures::pin_mut!(timer);
         select! {
             _ = timer => {}
-            _ = ctx.wait_condition(|s| s.notices.len() > seen).fuse() => timer.cancel(),
+            _ = ctx.wait_condition(|s| s.notices.len() > seen).fuse() => {
+                timer.cancel();
+                // Someone says it is paid: look now, not after the pause.
+                verify_again_at = None;
+            }
         }
     }
 }
