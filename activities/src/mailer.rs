@@ -139,11 +139,11 @@ impl Mailer {
             .amount
             .map(|a| format_money(a, &currency))
             .unwrap_or_default();
-        let pay = job
-            .pay_link
-            .as_deref()
-            .map(|url| format!("Pay here: {url}"))
-            .unwrap_or_else(|| "Reply to arrange payment (bank transfer or cash).".into());
+        let pay = match (&job.pay_link, job.card_pending) {
+            (Some(url), _) => format!("Pay here: {url}"),
+            (None, true) => "Your saved card is being charged; we will confirm by email.".into(),
+            (None, false) => "Reply to arrange payment (bank transfer or cash).".into(),
+        };
         let (subject, lines): (String, Vec<String>) = match job.kind {
             EmailKind::Outbid => (
                 format!("You have been outbid on {title}"),

@@ -824,3 +824,58 @@ async fn a_payment_paystack_could_not_verify_is_checked_again_later() {
     app.wait_for_status(&id, "settled", 20).await;
     assert_eq!(count(&app, "SELECT count(*) FROM payments").await, 1);
 }
+
+#[tokio::test]
+async fn a_pending_card_charge_waits_for_paystack_instead_of_sending_a_pay_link() {
+    let s = scene().await;
+    sqlx::query(
+        "INSERT INTO payment_authorizations (user_id, signature, authorization_code, email)
+         VALUES ($1::uuid, 'SIG_card', 'AUTH_stored', 'bola-card@example.com')",
+    )
+    .bind(&s.bola.id)
+    .execute(&s.app.db)
+    .await
+    .unwrap();
+    Mock::given(method("POST"))
+        .and(path("/transaction/charge_authorization"))
+        .respond_with(|request: &Request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            ResponseTemplate::new(200).set_body_json(json!({
+                "status": true, "message": "Charge attempted",
+                "data": { "status": "pending", "reference": body["reference"],
+                          "amount": body["amount"], "currency": body["currency"] }
+            }))
+        })
+        .expect(1)
+        .mount(&s.paystack)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/transaction/initialize"))
+        .respond_with(checkout("https://checkout.paystack.com/never"))
+        .expect(0)
+        .mount(&s.paystack)
+        .await;
+    let id = won_by_bola(&s).await;
+    let reference = invoice_reference(&s.app).await;
+    wait_until(|| async { emails(&s.app, &id).await.iter().any(|e| e.0 == "won") }).await;
+    let (text,): (String,) = sqlx::query_as("SELECT text_body FROM emails WHERE kind = 'won'")
+        .fetch_one(&s.app.db)
+        .await
+        .unwrap();
+    assert!(text.contains("saved card is being charged"), "{text}");
+
+    // Paystack finishes the charge and says so.
+    Mock::given(method("GET"))
+        .and(path(format!("/transaction/verify/{reference}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(verified(&reference, 1_500)))
+        .mount(&s.paystack)
+        .await;
+    let body = charge_success(&reference, 1_500);
+    expect_status(
+        post_webhook(&s.app, &body, Some(&sign(&body))).await,
+        StatusCode::OK,
+    )
+    .await;
+    s.app.wait_for_status(&id, "settled", 20).await;
+    assert_eq!(count(&s.app, "SELECT count(*) FROM payments").await, 1);
+}

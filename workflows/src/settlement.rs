@@ -44,6 +44,9 @@ pub enum PaymentStart {
     PayLink { authorization_url: String },
     /// No online payment configured (no Paystack key): offline only.
     OfflineOnly,
+    /// A stored card was charged and Paystack has not finished: wait for its
+    /// `charge.success` rather than offer a link that could take the money twice.
+    CardPending,
 }
 
 /// Who says an invoice was paid.
@@ -116,6 +119,9 @@ pub struct EmailJob {
     /// The pay link, for `won` and `second_chance`.
     pub pay_link: Option<String>,
     pub amount: Option<i64>,
+    /// The buyer's saved card is being charged (no pay link needed).
+    #[serde(default)]
+    pub card_pending: bool,
 }
 
 impl EmailJob {

@@ -77,6 +77,7 @@ pub async fn create(db: &PgPool, request: &InvoiceRequest) -> sqlx::Result<Invoi
     .bind(request.due_at)
     .execute(db)
     .await?;
+    remember_reference(db, id, &reference_for(id)).await?;
     let invoice = find(db, id)
         .await?
         .ok_or_else(|| sqlx::Error::RowNotFound)?;
@@ -94,11 +95,50 @@ pub async fn find(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Invoice>> {
         .await
 }
 
+/// The invoice any of whose references is `reference`.
 pub async fn find_by_reference(db: &PgPool, reference: &str) -> sqlx::Result<Option<Invoice>> {
-    sqlx::query_as("SELECT * FROM invoices WHERE reference = $1")
+    sqlx::query_as(
+        "SELECT i.* FROM invoices i JOIN invoice_references r ON r.invoice_id = i.id
+         WHERE r.reference = $1",
+    )
+    .bind(reference)
+    .fetch_optional(db)
+    .await
+}
+
+async fn remember_reference(db: &PgPool, id: Uuid, reference: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO invoice_references (reference, invoice_id) VALUES ($1, $2)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(reference)
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Moves the invoice to a fresh reference (the old one was used by a charge
+/// or a checkout whose link was lost); the old one still finds the invoice.
+pub async fn use_reference(db: &PgPool, id: Uuid, reference: &str) -> sqlx::Result<()> {
+    remember_reference(db, id, reference).await?;
+    sqlx::query("UPDATE invoices SET reference = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
         .bind(reference)
-        .fetch_optional(db)
-        .await
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Whether `reference` is one of the invoice's.
+pub async fn has_reference(db: &PgPool, id: Uuid, reference: &str) -> sqlx::Result<bool> {
+    let found: Option<(i32,)> =
+        sqlx::query_as("SELECT 1 FROM invoice_references WHERE reference = $1 AND invoice_id = $2")
+            .bind(reference)
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(found.is_some())
 }
 
 pub async fn set_pay_link(db: &PgPool, id: Uuid, url: &str) -> sqlx::Result<()> {

@@ -95,7 +95,10 @@ async fn record_paid(
         db,
         invoice.id,
         &PaymentRecord {
-            reference: &invoice.reference,
+            reference: transaction
+                .reference
+                .as_deref()
+                .unwrap_or(&invoice.reference),
             paystack_id: transaction.id,
             amount: invoice.total,
             currency: &invoice.currency,
@@ -131,16 +134,16 @@ pub async fn start(
     if invoice.authorization_url.is_none()
         && let Some(card) = stored_card(db, invoice.buyer_id).await?
     {
-        if charge(db, paystack, &invoice, &card, &email).await? {
-            return Ok(PaymentStart::Charged);
+        match charge(db, paystack, &invoice, &card, &email).await? {
+            Charge::Paid => return Ok(PaymentStart::Charged),
+            // Not final yet: Paystack's charge.success (or a verify) decides.
+            // A pay link now could take the money twice.
+            Charge::Pending => return Ok(PaymentStart::CardPending),
+            Charge::Refused => {}
         }
         // The charge used the reference; the pay link needs a fresh one.
         let fresh = format!("{}.link", invoice.reference);
-        sqlx::query("UPDATE invoices SET reference = $2 WHERE id = $1 AND reference = $3")
-            .bind(invoice.id)
-            .bind(&fresh)
-            .bind(&invoice.reference)
-            .execute(db)
+        invoices::use_reference(db, invoice.id, &fresh)
             .await
             .map_err(database)?;
         invoice.reference = fresh;
@@ -148,14 +151,25 @@ pub async fn start(
     pay_link(db, paystack, &invoice, &email).await
 }
 
-/// `true` when the stored card paid the invoice (verified amount and currency).
+/// What charging a stored card came to.
+enum Charge {
+    /// Paid, amount and currency verified.
+    Paid,
+    /// Accepted but not final (`pending`, `processing`, `queued`, `ongoing`).
+    Pending,
+    /// Declined, paused for 2FA, or refused: fall back to a pay link.
+    Refused,
+}
+
+const NOT_FINAL: [&str; 4] = ["pending", "processing", "queued", "ongoing"];
+
 async fn charge(
     db: &PgPool,
     paystack: &Paystack,
     invoice: &Invoice,
     card: &StoredCard,
     email: &str,
-) -> Result<bool, ActivityError> {
+) -> Result<Charge, ActivityError> {
     let request = ChargeRequest {
         email: &card.email,
         amount: invoice.total,
@@ -179,9 +193,16 @@ async fn charge(
     };
     match transaction {
         Some(t) if t.check(invoice.total, &invoice.currency) == PaymentCheck::Paid => {
-            record_paid(db, invoice, &t, email).await
+            if record_paid(db, invoice, &t, email).await? {
+                Ok(Charge::Paid)
+            } else {
+                Ok(Charge::Refused)
+            }
         }
-        _ => Ok(false),
+        Some(t) if t.status.as_deref().is_some_and(|s| NOT_FINAL.contains(&s)) => {
+            Ok(Charge::Pending)
+        }
+        _ => Ok(Charge::Refused),
     }
 }
 
@@ -230,10 +251,7 @@ pub async fn pay_link(
                     return Ok(PaymentStart::Charged);
                 }
                 let fresh = format!("{reference}.r");
-                sqlx::query("UPDATE invoices SET reference = $2 WHERE id = $1")
-                    .bind(invoice.id)
-                    .bind(&fresh)
-                    .execute(db)
+                invoices::use_reference(db, invoice.id, &fresh)
                     .await
                     .map_err(database)?;
                 reference = fresh;
@@ -289,7 +307,10 @@ pub async fn verify(
             let Some(paystack) = paystack else {
                 return not_paid("Paystack is not configured");
             };
-            if *reference != invoice.reference {
+            if !invoices::has_reference(db, invoice.id, reference)
+                .await
+                .map_err(database)?
+            {
                 return not_paid("the reference is not this invoice's");
             }
             let Some(transaction) = paystack.verify(reference).await.map_err(paystack_failure)?

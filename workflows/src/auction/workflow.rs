@@ -310,6 +310,7 @@ impl AuctionWorkflow {
                     invoice_id: None,
                     pay_link: None,
                     amount: Some(verdict.current_price),
+                    card_pending: false,
                 });
             }
             if verdict.extended {
@@ -673,6 +674,7 @@ fn email(
         invoice_id: None,
         pay_link: None,
         amount: None,
+        card_pending: false,
     }
 }
 
@@ -830,8 +832,10 @@ async fn offer(
     let mut offer = email(ctx, kind, buyer, u64::from(round));
     offer.invoice_id = Some(invoice.invoice_id);
     offer.amount = Some(invoice.total);
-    if let PaymentStart::PayLink { authorization_url } = start {
-        offer.pay_link = Some(authorization_url);
+    match start {
+        PaymentStart::PayLink { authorization_url } => offer.pay_link = Some(authorization_url),
+        PaymentStart::CardPending => offer.card_pending = true,
+        PaymentStart::Charged | PaymentStart::OfflineOnly => {}
     }
     send(ctx, offer).await;
 
