@@ -183,8 +183,20 @@ fn print_urls(args: &DevArgs, api: SocketAddr, started_temporal: bool) {
          Readiness    http://{api}/api/v1/ready\n  \
          Metrics      http://{api}/metrics\n  \
          Temporal UI  {ui}\n  \
-         Temporal     {}\n",
-        args.temporal.temporal_address
+         Temporal     {}\n  \
+         Webhook      http://{api}/api/v1/webhooks/paystack ({payments})\n  \
+         Email        {email}\n",
+        args.temporal.temporal_address,
+        payments = if args.settlement.paystack().is_some() {
+            "Paystack: point the dashboard's test webhook URL at a tunnel to this"
+        } else {
+            "no PAYSTACK_SECRET_KEY: winners pay offline"
+        },
+        email = if args.settlement.brevo().is_some() {
+            "sent through Brevo"
+        } else {
+            "no BREVO_API_KEY: recorded in the `emails` table, not sent"
+        },
     );
 }
 
