@@ -124,6 +124,18 @@ async fn won_by_bola(s: &Scene) -> String {
     id
 }
 
+/// Bola paid before: a reusable card bound to `bola-card@example.com`.
+async fn store_bolas_card(s: &Scene) {
+    sqlx::query(
+        "INSERT INTO payment_authorizations (user_id, signature, authorization_code, email)
+         VALUES ($1::uuid, 'SIG_card', 'AUTH_stored', 'bola-card@example.com')",
+    )
+    .bind(&s.bola.id)
+    .execute(&s.app.db)
+    .await
+    .unwrap();
+}
+
 /// Paystack's answer to `transaction/initialize`.
 fn checkout(url: &str) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({
@@ -348,14 +360,7 @@ async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
 #[tokio::test]
 async fn a_returning_winner_with_a_stored_card_is_charged_automatically() {
     let s = scene().await;
-    sqlx::query(
-        "INSERT INTO payment_authorizations (user_id, signature, authorization_code, email)
-         VALUES ($1::uuid, 'SIG_card', 'AUTH_stored', 'bola-card@example.com')",
-    )
-    .bind(&s.bola.id)
-    .execute(&s.app.db)
-    .await
-    .unwrap();
+    store_bolas_card(&s).await;
     Mock::given(method("POST"))
         .and(path("/transaction/charge_authorization"))
         .respond_with(|request: &Request| {
@@ -828,14 +833,7 @@ async fn a_payment_paystack_could_not_verify_is_checked_again_later() {
 #[tokio::test]
 async fn a_pending_card_charge_waits_for_paystack_instead_of_sending_a_pay_link() {
     let s = scene().await;
-    sqlx::query(
-        "INSERT INTO payment_authorizations (user_id, signature, authorization_code, email)
-         VALUES ($1::uuid, 'SIG_card', 'AUTH_stored', 'bola-card@example.com')",
-    )
-    .bind(&s.bola.id)
-    .execute(&s.app.db)
-    .await
-    .unwrap();
+    store_bolas_card(&s).await;
     Mock::given(method("POST"))
         .and(path("/transaction/charge_authorization"))
         .respond_with(|request: &Request| {

@@ -82,6 +82,19 @@ fn paystack_failure(err: PaystackError) -> ActivityError {
     )
 }
 
+fn brevo_failure(err: BrevoError) -> ActivityError {
+    let retry_after = match &err {
+        BrevoError::RateLimited { retry_after } => *retry_after,
+        _ => None,
+    };
+    failure_after(
+        err.failure_type(),
+        err.to_string(),
+        !err.is_retryable(),
+        retry_after,
+    )
+}
+
 fn database(err: sqlx::Error) -> ActivityError {
     failure("DatabaseUnavailable", err.to_string(), false)
 }
@@ -89,18 +102,7 @@ fn database(err: sqlx::Error) -> ActivityError {
 fn mail(err: MailError) -> ActivityError {
     match err {
         MailError::Database(err) => database(err),
-        MailError::Brevo(err) => {
-            let retry_after = match &err {
-                BrevoError::RateLimited { retry_after } => *retry_after,
-                _ => None,
-            };
-            failure_after(
-                err.failure_type(),
-                err.to_string(),
-                !err.is_retryable(),
-                retry_after,
-            )
-        }
+        MailError::Brevo(err) => brevo_failure(err),
         err @ MailError::UnknownRecipient(_) => failure("UnknownRecipient", err.to_string(), true),
     }
 }
