@@ -660,6 +660,18 @@ async fn send(ctx: &WorkflowContext<AuctionWorkflow>, job: EmailJob) {
     }
 }
 
+/// Sends several emails at once (one workflow task schedules them all).
+async fn send_all(ctx: &WorkflowContext<AuctionWorkflow>, jobs: Vec<EmailJob>) {
+    let sends = jobs
+        .into_iter()
+        .map(|job| ctx.execute_activity(SettlementActivities::send_email, job, external_options()));
+    for result in temporalio_sdk::workflows::join_all(sends).await {
+        if let Err(err) = result {
+            ctx.state_mut(|s| s.settlement_problem = Some(format!("email: {err}")));
+        }
+    }
+}
+
 fn email(
     ctx: &WorkflowContext<AuctionWorkflow>,
     kind: EmailKind,
@@ -708,10 +720,11 @@ async fn hand_over_to_settlement(
                     s.book.maxes.keys().copied().collect::<Vec<_>>(),
                 )
             });
-            send(ctx, email(ctx, EmailKind::NoSale, seller, 1)).await;
-            for bidder in bidders {
-                send(ctx, email(ctx, EmailKind::NoSale, bidder, 1)).await;
-            }
+            let jobs = std::iter::once(seller)
+                .chain(bidders)
+                .map(|to| email(ctx, EmailKind::NoSale, to, 1))
+                .collect();
+            send_all(ctx, jobs).await;
             Ok(())
         }
         Outcome::Cancelled { .. } => Ok(()),
@@ -732,13 +745,6 @@ async fn settle(
             s.settings,
         )
     });
-    let mut sold = email(ctx, EmailKind::Sold, seller, 1);
-    sold.amount = Some(price);
-    send(ctx, sold).await;
-    for bidder in bidders.iter().filter(|b| **b != winner) {
-        send(ctx, email(ctx, EmailKind::AuctionLost, *bidder, 1)).await;
-    }
-
     let window = Duration::from_secs(settings.payment_window_secs.max(2));
     let mut offered = Vec::new();
     let mut next = Some((winner, price));
@@ -748,7 +754,18 @@ async fn settle(
         offered.push(buyer);
         let invoice = invoice_for(ctx, round, buyer, amount, window).await?;
         set_status(ctx, AuctionStatus::AwaitingPayment, round).await?;
-        if offer(ctx, &invoice, round, buyer, window).await? {
+        let charged = present_offer(ctx, &invoice, round, buyer).await;
+        if round == 1 {
+            // The winner hears first; then the seller and the others, at once.
+            let mut sold = email(ctx, EmailKind::Sold, seller, 1);
+            sold.amount = Some(price);
+            let lost = bidders
+                .iter()
+                .filter(|b| **b != winner)
+                .map(|b| email(ctx, EmailKind::AuctionLost, *b, 1));
+            send_all(ctx, std::iter::once(sold).chain(lost).collect()).await;
+        }
+        if charged || await_payment(ctx, &invoice, round, buyer, window).await? {
             let mut receipt = email(ctx, EmailKind::Receipt, buyer, u64::from(round));
             receipt.invoice_id = Some(invoice.invoice_id);
             receipt.amount = Some(invoice.total);
@@ -796,15 +813,14 @@ async fn invoice_for(
         .await?)
 }
 
-/// One offer round: charge or send the pay link, then wait for a verified
-/// payment, reminding halfway. `true` when paid.
-async fn offer(
-    ctx: &mut WorkflowContext<AuctionWorkflow>,
+/// Charges the buyer's stored card or emails the offer with its pay link;
+/// `true` when the card paid at once.
+async fn present_offer(
+    ctx: &WorkflowContext<AuctionWorkflow>,
     invoice: &InvoiceRef,
     round: u32,
     buyer: Uuid,
-    window: Duration,
-) -> WorkflowResult<bool> {
+) -> bool {
     let start = match ctx
         .execute_activity(
             SettlementActivities::start_payment,
@@ -822,7 +838,7 @@ async fn offer(
         }
     };
     if start == PaymentStart::Charged {
-        return Ok(true);
+        return true;
     }
     let kind = if round == 1 {
         EmailKind::Won
@@ -838,7 +854,18 @@ async fn offer(
         PaymentStart::Charged | PaymentStart::OfflineOnly => {}
     }
     send(ctx, offer).await;
+    false
+}
 
+/// Waits for a verified payment of `invoice`, reminding halfway through the
+/// window; `false` when the window closed unpaid.
+async fn await_payment(
+    ctx: &mut WorkflowContext<AuctionWorkflow>,
+    invoice: &InvoiceRef,
+    round: u32,
+    buyer: Uuid,
+    window: Duration,
+) -> WorkflowResult<bool> {
     let started = now(ctx)?;
     let window = chrono::Duration::from_std(window).unwrap_or_default();
     let reminder_at = started + window / 2;
