@@ -187,12 +187,12 @@ fn print_urls(args: &DevArgs, api: SocketAddr, started_temporal: bool) {
          Webhook      http://{api}/api/v1/webhooks/paystack ({payments})\n  \
          Email        {email}\n",
         args.temporal.temporal_address,
-        payments = if args.settlement.paystack().is_some() {
+        payments = if args.settlement.paystack_configured() {
             "Paystack: point the dashboard's test webhook URL at a tunnel to this"
         } else {
             "no PAYSTACK_SECRET_KEY: winners pay offline"
         },
-        email = if args.settlement.brevo().is_some() {
+        email = if args.settlement.brevo_configured() {
             "sent through Brevo"
         } else {
             "no BREVO_API_KEY: recorded in the `emails` table, not sent"

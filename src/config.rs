@@ -172,31 +172,40 @@ pub struct SettlementArgs {
     pub offer_rounds: u32,
 }
 
+/// A secret that is given and not empty (`KEY=` in `.env` means unset).
+fn set(secret: &Option<SecretString>) -> Option<&SecretString> {
+    secret.as_ref().filter(|s| !s.expose_secret().is_empty())
+}
+
 impl SettlementArgs {
     /// The Paystack client, when a secret key is configured.
     pub fn paystack(&self) -> Option<gavel_activities::paystack::Paystack> {
         use gavel_activities::paystack::{Paystack, PaystackConfig};
-        let key = self.paystack_secret_key.as_ref()?;
-        (!key.expose_secret().is_empty()).then(|| {
-            Paystack::new(PaystackConfig {
-                base_url: self.paystack_base_url.clone(),
-                secret_key: key.clone(),
-                timeout: std::time::Duration::from_secs(20),
-            })
-        })
+        let key = set(&self.paystack_secret_key)?;
+        Some(Paystack::new(PaystackConfig {
+            base_url: self.paystack_base_url.clone(),
+            secret_key: key.clone(),
+            timeout: std::time::Duration::from_secs(20),
+        }))
+    }
+
+    pub fn paystack_configured(&self) -> bool {
+        set(&self.paystack_secret_key).is_some()
+    }
+
+    pub fn brevo_configured(&self) -> bool {
+        set(&self.brevo_api_key).is_some()
     }
 
     /// The Brevo client, when an API key is configured.
     pub fn brevo(&self) -> Option<gavel_activities::brevo::Brevo> {
         use gavel_activities::brevo::{Brevo, BrevoConfig};
-        let key = self.brevo_api_key.as_ref()?;
-        (!key.expose_secret().is_empty()).then(|| {
-            Brevo::new(BrevoConfig {
-                base_url: self.brevo_base_url.clone(),
-                api_key: key.clone(),
-                timeout: std::time::Duration::from_secs(20),
-            })
-        })
+        let key = set(&self.brevo_api_key)?;
+        Some(Brevo::new(BrevoConfig {
+            base_url: self.brevo_base_url.clone(),
+            api_key: key.clone(),
+            timeout: std::time::Duration::from_secs(20),
+        }))
     }
 
     /// The sender every email comes from.

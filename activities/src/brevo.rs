@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::provider::{ProviderError, http_client};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -75,8 +76,8 @@ pub enum BrevoError {
     Malformed(String),
 }
 
-impl BrevoError {
-    pub fn is_retryable(&self) -> bool {
+impl ProviderError for BrevoError {
+    fn is_retryable(&self) -> bool {
         matches!(
             self,
             BrevoError::Transport(_)
@@ -86,7 +87,7 @@ impl BrevoError {
         )
     }
 
-    pub fn failure_type(&self) -> &'static str {
+    fn failure_type(&self) -> &'static str {
         match self {
             BrevoError::Transport(_) => "BrevoUnreachable",
             BrevoError::Server { .. } => "BrevoServerError",
@@ -94,6 +95,13 @@ impl BrevoError {
             BrevoError::Rejected { status: 401, .. } => "BrevoBadKey",
             BrevoError::Rejected { .. } => "BrevoRejected",
             BrevoError::Malformed(_) => "BrevoMalformedResponse",
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            BrevoError::RateLimited { retry_after } => *retry_after,
+            _ => None,
         }
     }
 }
@@ -131,13 +139,10 @@ struct ErrorBody {
 
 impl Brevo {
     pub fn new(config: BrevoConfig) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("gavel/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
-        Self { http, config }
+        Self {
+            http: http_client(config.timeout),
+            config,
+        }
     }
 
     pub async fn send(&self, email: &OutgoingEmail) -> Result<Sent, BrevoError> {

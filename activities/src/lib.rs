@@ -10,5 +10,6 @@ pub mod brevo;
 pub mod mailer;
 pub mod paystack;
 pub mod ping;
+pub mod provider;
 pub mod read_model;
 pub mod settlement;

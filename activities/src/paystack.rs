@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::provider::{ProviderError, http_client};
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, de::DeserializeOwned};
@@ -51,9 +52,8 @@ pub enum PaystackError {
     Malformed(String),
 }
 
-impl PaystackError {
-    /// Whether the same call may succeed later.
-    pub fn is_retryable(&self) -> bool {
+impl ProviderError for PaystackError {
+    fn is_retryable(&self) -> bool {
         matches!(
             self,
             PaystackError::Transport(_)
@@ -63,8 +63,7 @@ impl PaystackError {
         )
     }
 
-    /// The failure type shown in Temporal (`non_retryable_error_types` match it).
-    pub fn failure_type(&self) -> &'static str {
+    fn failure_type(&self) -> &'static str {
         match self {
             PaystackError::Transport(_) => "PaystackUnreachable",
             PaystackError::Server { .. } => "PaystackServerError",
@@ -73,6 +72,13 @@ impl PaystackError {
             PaystackError::Invalid { .. } => "PaystackInvalidRequest",
             PaystackError::DuplicateReference => "PaystackDuplicateReference",
             PaystackError::Malformed(_) => "PaystackMalformedResponse",
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            PaystackError::RateLimited { retry_after } => *retry_after,
+            _ => None,
         }
     }
 }
@@ -251,13 +257,10 @@ impl Paystack {
     }
 
     pub fn new(config: PaystackConfig) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("gavel/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
-        Self { http, config }
+        Self {
+            http: http_client(config.timeout),
+            config,
+        }
     }
 
     /// `POST /transaction/initialize`: a pay link for `reference`.

@@ -13,8 +13,8 @@ use temporalio_client::{WorkflowExecutionInfo, WorkflowHandle, WorkflowQueryOpti
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 
 use crate::helpers::{
-    TestApp, auction_body, expect_error, expect_status, http_args, record_history, spawn_app,
-    spawn_app_with,
+    TestApp, auction_body, eventually, expect_error, expect_status, http_args, record_history,
+    spawn_app, spawn_app_with, succeeded,
 };
 
 #[tokio::test]
@@ -382,23 +382,14 @@ async fn continue_as_new_carries_every_bid_and_verdict() {
     let detail = app.auction(id).await;
     assert_eq!(detail["bid_count"], 8);
     // Every bid reaches the read model, across the runs.
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let (rows,): (i64,) =
-            sqlx::query_as("SELECT count(*) FROM bids WHERE auction_id = $1::uuid")
-                .bind(id)
-                .fetch_one(&app.db)
-                .await
-                .unwrap();
-        if rows == 8 {
-            break;
+    let query = format!("SELECT count(*) FROM bids WHERE auction_id = '{id}'");
+    eventually(15, || async {
+        match app.count(&query).await {
+            8 => Ok(()),
+            rows => Err(format!("{rows} of 8 bids stored")),
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{rows} of 8 bids stored"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 
     let cancel = app
         .post_json(
@@ -761,12 +752,7 @@ async fn operators_find_open_auctions_by_search_attribute() {
             ])
             .output()
             .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stdout = succeeded(&output);
         if stdout.contains(&format!("auction-{id}")) {
             break;
         }

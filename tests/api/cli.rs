@@ -10,7 +10,7 @@ use gavel::dev_server;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 
-use crate::helpers::{PASSWORD, expect_status, fresh_database, spawn_app};
+use crate::helpers::{PASSWORD, expect_status, fresh_database, spawn_app, succeeded};
 
 const GAVEL: &str = env!("CARGO_BIN_EXE_gavel");
 
@@ -145,12 +145,7 @@ async fn admin_create_user_makes_an_admin_who_can_log_in() {
         .env("GAVEL_ADMIN_PASSWORD", PASSWORD)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = succeeded(&output);
     assert!(stdout.contains("created admin ops@example.com"), "{stdout}");
     assert!(
         !stdout.contains(PASSWORD),
@@ -197,11 +192,7 @@ async fn admin_export_history_writes_what_the_replayer_reads() {
         ])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(&output);
     let history = temporalio_client::WorkflowHistory::from_json(&output.stdout).unwrap();
     let replayer = temporalio_sdk::workflow_replayer::WorkflowReplayer::new(
         temporalio_sdk::workflow_replayer::WorkflowReplayerOptions::new()

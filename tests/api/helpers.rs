@@ -469,18 +469,21 @@ impl TestApp {
         secs: u64,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-        loop {
+        eventually(secs, || async {
             let auction = self.auction(auction_id).await;
             if done(&auction) {
-                return auction;
+                Ok(auction)
+            } else {
+                Err(format!("auction never got there: {auction}"))
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "auction never got there: {auction}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await
+    }
+
+    /// `SELECT count(*) …` as a number.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&self.db).await.unwrap();
+        n
     }
 
     /// Waits until the read model says `status` (the workflow published it).
@@ -504,6 +507,33 @@ impl TestApp {
         self.temporal
             .get_workflow_handle(format!("auction-{auction_id}"))
     }
+}
+
+/// Polls `check` every 50 ms until it answers `Ok`, for up to `secs`
+/// seconds; then fails with its last `Err`.
+pub async fn eventually<T, F, Fut>(secs: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(last) => assert!(std::time::Instant::now() < deadline, "{last}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Asserts a command succeeded and returns its standard output.
+pub fn succeeded(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Asserts the status and returns the JSON body.

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    auction_body, expect_error, http_args, settlement_args, spawn_app, spawn_app_on, start_temporal,
+    auction_body, eventually, expect_error, http_args, settlement_args, spawn_app, spawn_app_on,
+    start_temporal,
 };
 
 #[tokio::test]
@@ -19,21 +20,13 @@ async fn with_temporal_down_a_bid_is_retried_briefly_then_refused_with_503() {
     let id = auction["id"].as_str().unwrap();
     app.bid_ok(&ada, id, 1_000, None).await;
     // Let the bid reach the read model before the lights go out.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let (bids,): (i64,) = sqlx::query_as("SELECT count(*) FROM bids")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-        if bids == 1 {
-            break;
+    eventually(15, || async {
+        match app.count("SELECT count(*) FROM bids").await {
+            1 => Ok(()),
+            _ => Err("the bid never reached the read model".to_owned()),
         }
-        assert!(
-            Instant::now() < deadline,
-            "the bid never reached the read model"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 
     temporal.stop(Duration::from_secs(5));
     let started = Instant::now();

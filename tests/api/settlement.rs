@@ -1,8 +1,6 @@
 //! Settlement end to end: real HTTP, Temporal and PostgreSQL, wiremock for
 //! Paystack and Brevo; payment windows on the time-skipping test server.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -13,8 +11,8 @@ use wiremock::{
 };
 
 use crate::helpers::{
-    TestApp, TestUser, TimeSkippingServer, auction_body, expect_error, expect_status, http_args,
-    record_history, settlement_args, spawn_app_on, start_temporal,
+    TestApp, TestUser, TimeSkippingServer, auction_body, eventually, expect_error, expect_status,
+    http_args, record_history, settlement_args, spawn_app_on, start_temporal, succeeded,
 };
 
 const KEY: &str = "sk_test_gavel_0123456789";
@@ -155,18 +153,37 @@ async fn invoice_reference(app: &TestApp) -> String {
 
 /// Bola's invoice once its pay link is there.
 async fn bola_pay_link(s: &Scene) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(30, || async {
         let invoice = bola_invoice(s).await;
-        if !invoice["pay_link"].is_null() {
-            return invoice;
+        if invoice["pay_link"].is_null() {
+            Err(format!("no pay link: {invoice}"))
+        } else {
+            Ok(invoice)
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no pay link: {invoice}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
+}
+
+/// Paystack makes pay links at `url`; Bola wins and gets one. Returns the
+/// auction id and the invoice's reference.
+async fn awaiting_pay_link(s: &Scene, url: &str) -> (String, String) {
+    Mock::given(method("POST"))
+        .and(path("/transaction/initialize"))
+        .respond_with(checkout(url))
+        .mount(&s.paystack)
+        .await;
+    let id = won_by_bola(s).await;
+    bola_pay_link(s).await;
+    (id, invoice_reference(&s.app).await)
+}
+
+/// Paystack verifies `reference` as paid `amount` NGN.
+async fn mount_verified(paystack: &MockServer, reference: &str, amount: i64) {
+    Mock::given(method("GET"))
+        .and(path(format!("/transaction/verify/{reference}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(verified(reference, amount)))
+        .mount(paystack)
+        .await;
 }
 
 async fn bola_invoice(s: &Scene) -> Value {
@@ -189,11 +206,6 @@ async fn emails(app: &TestApp, auction_id: &str) -> Vec<(String, String, String)
     .fetch_all(&app.db)
     .await
     .unwrap()
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&app.db).await.unwrap();
-    n
 }
 
 #[tokio::test]
@@ -248,11 +260,7 @@ async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
         .await;
     expect_error(response, StatusCode::FORBIDDEN, "not_the_buyer").await;
 
-    Mock::given(method("GET"))
-        .and(path(format!("/transaction/verify/{reference}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(verified(&reference, 1_500)))
-        .mount(&s.paystack)
-        .await;
+    mount_verified(&s.paystack, &reference, 1_500).await;
 
     // A forged delivery is refused and leaves no trace.
     let body = charge_success(&reference, 1_500);
@@ -260,10 +268,7 @@ async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
     expect_error(forged, StatusCode::UNAUTHORIZED, "invalid_signature").await;
     let unsigned = post_webhook(&s.app, &body, None).await;
     expect_error(unsigned, StatusCode::UNAUTHORIZED, "invalid_signature").await;
-    assert_eq!(
-        count(&s.app, "SELECT count(*) FROM paystack_events").await,
-        0
-    );
+    assert_eq!(s.app.count("SELECT count(*) FROM paystack_events").await, 0);
 
     // Paystack delivers three times.
     let signature = sign(&body);
@@ -282,17 +287,14 @@ async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
     let invoice = bola_invoice(&s).await;
     assert_eq!(invoice["status"], "paid");
     assert_eq!(invoice["paid_via"], "paystack");
-    assert_eq!(count(&s.app, "SELECT count(*) FROM payments").await, 1);
+    assert_eq!(s.app.count("SELECT count(*) FROM payments").await, 1);
+    assert_eq!(s.app.count("SELECT count(*) FROM paystack_events").await, 1);
     assert_eq!(
-        count(&s.app, "SELECT count(*) FROM paystack_events").await,
-        1
-    );
-    assert_eq!(
-        count(
-            &s.app,
-            "SELECT count(*) FROM payment_authorizations WHERE authorization_code = 'AUTH_new'"
-        )
-        .await,
+        s.app
+            .count(
+                "SELECT count(*) FROM payment_authorizations WHERE authorization_code = 'AUTH_new'"
+            )
+            .await,
         1,
         "the reusable card is kept for next time"
     );
@@ -450,7 +452,7 @@ async fn paystack_errors_twice_then_answers_and_one_transaction_is_made() {
     )
     .await;
     s.app.wait_for_status(&id, "settled", 30).await;
-    assert_eq!(count(&s.app, "SELECT count(*) FROM payments").await, 1);
+    assert_eq!(s.app.count("SELECT count(*) FROM payments").await, 1);
     let verifies = s
         .paystack
         .received_requests()
@@ -465,14 +467,7 @@ async fn paystack_errors_twice_then_answers_and_one_transaction_is_made() {
 #[tokio::test]
 async fn a_verified_payment_of_another_amount_does_not_count() {
     let s = scene().await;
-    Mock::given(method("POST"))
-        .and(path("/transaction/initialize"))
-        .respond_with(checkout("https://checkout.paystack.com/m"))
-        .mount(&s.paystack)
-        .await;
-    let id = won_by_bola(&s).await;
-    bola_pay_link(&s).await;
-    let reference = invoice_reference(&s.app).await;
+    let (id, reference) = awaiting_pay_link(&s, "https://checkout.paystack.com/m").await;
     Mock::given(method("GET"))
         .and(path_regex("^/transaction/verify/.*"))
         .respond_with(ResponseTemplate::new(200).set_body_json(verified(&reference, 999)))
@@ -488,27 +483,22 @@ async fn a_verified_payment_of_another_amount_does_not_count() {
     assert!(problem.contains("not paid"), "{problem}");
     assert_eq!(bola_invoice(&s).await["status"], "open");
     assert_eq!(s.app.auction(&id).await["status"], "awaiting_payment");
-    assert_eq!(count(&s.app, "SELECT count(*) FROM payments").await, 0);
+    assert_eq!(s.app.count("SELECT count(*) FROM payments").await, 0);
 }
 
 async fn wait_for_problem(app: &TestApp, id: &str) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let problem = app
-            .auction_handle(id)
+    eventually(20, || async {
+        app.auction_handle(id)
             .query(
                 gavel_workflows::auction::AuctionWorkflow::settlement_problem,
                 (),
                 Default::default(),
             )
             .await
-            .unwrap();
-        if let Some(problem) = problem {
-            return problem;
-        }
-        assert!(std::time::Instant::now() < deadline, "no problem reported");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+            .unwrap()
+            .ok_or_else(|| "no problem reported".to_owned())
+    })
+    .await
 }
 
 #[tokio::test]
@@ -604,7 +594,7 @@ async fn an_unpaid_winner_is_reminded_voided_struck_and_the_runner_up_pays() {
         (2, "open", 2_000)
     );
     assert_eq!(rows[1].3.to_string(), bola.id);
-    assert_eq!(count(&app, "SELECT count(*) FROM strikes").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM strikes").await, 1);
     let (struck,): (uuid::Uuid,) = sqlx::query_as("SELECT user_id FROM strikes")
         .fetch_one(&app.db)
         .await
@@ -660,7 +650,7 @@ async fn with_no_eligible_runner_up_the_lot_is_unsold() {
     app.wait_for_status(&id, "awaiting_payment", 20).await;
     app.skip_time(48 * 3_600 + 1).await;
     app.wait_for_status(&id, "unsold", 20).await;
-    assert_eq!(count(&app, "SELECT count(*) FROM strikes").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM strikes").await, 1);
     let kinds: Vec<String> = emails(&app, &id).await.into_iter().map(|e| e.0).collect();
     assert!(kinds.contains(&"unsold".to_owned()), "{kinds:?}");
     record_history(&app.auction_handle(&id), "settlement_unsold").await;
@@ -671,30 +661,21 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !condition().await {
-        assert!(std::time::Instant::now() < deadline, "condition never held");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(20, || async {
+        condition()
+            .await
+            .then_some(())
+            .ok_or_else(|| "condition never held".to_owned())
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn gavel_paystack_send_webhook_posts_an_event_the_api_accepts() {
     use secrecy::ExposeSecret;
     let s = scene().await;
-    Mock::given(method("POST"))
-        .and(path("/transaction/initialize"))
-        .respond_with(checkout("https://checkout.paystack.com/cli"))
-        .mount(&s.paystack)
-        .await;
-    let id = won_by_bola(&s).await;
-    bola_pay_link(&s).await;
-    let reference = invoice_reference(&s.app).await;
-    Mock::given(method("GET"))
-        .and(path(format!("/transaction/verify/{reference}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(verified(&reference, 1_500)))
-        .mount(&s.paystack)
-        .await;
+    let (id, reference) = awaiting_pay_link(&s, "https://checkout.paystack.com/cli").await;
+    mount_verified(&s.paystack, &reference, 1_500).await;
 
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gavel"))
         .args([
@@ -710,12 +691,7 @@ async fn gavel_paystack_send_webhook_posts_an_event_the_api_accepts() {
         .output()
         .await
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = succeeded(&output);
     assert!(stdout.contains("charge.success 200 OK"), "{stdout}");
     s.app.wait_for_status(&id, "settled", 20).await;
 
@@ -758,10 +734,7 @@ async fn unknown_references_and_other_events_are_stored_not_errors() {
             "stored"
         );
     }
-    assert_eq!(
-        count(&s.app, "SELECT count(*) FROM paystack_events").await,
-        2
-    );
+    assert_eq!(s.app.count("SELECT count(*) FROM paystack_events").await, 2);
     let malformed = b"not json";
     let response = post_webhook(&s.app, malformed, Some(&sign(malformed))).await;
     expect_error(response, StatusCode::BAD_REQUEST, "malformed_event").await;
@@ -827,7 +800,7 @@ async fn a_payment_paystack_could_not_verify_is_checked_again_later() {
     // Five minutes on, the kept notice is verified again.
     app.skip_time(301).await;
     app.wait_for_status(&id, "settled", 20).await;
-    assert_eq!(count(&app, "SELECT count(*) FROM payments").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM payments").await, 1);
 }
 
 #[tokio::test]
@@ -863,11 +836,7 @@ async fn a_pending_card_charge_waits_for_paystack_instead_of_sending_a_pay_link(
     assert!(text.contains("saved card is being charged"), "{text}");
 
     // Paystack finishes the charge and says so.
-    Mock::given(method("GET"))
-        .and(path(format!("/transaction/verify/{reference}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(verified(&reference, 1_500)))
-        .mount(&s.paystack)
-        .await;
+    mount_verified(&s.paystack, &reference, 1_500).await;
     let body = charge_success(&reference, 1_500);
     expect_status(
         post_webhook(&s.app, &body, Some(&sign(&body))).await,
@@ -875,5 +844,5 @@ async fn a_pending_card_charge_waits_for_paystack_instead_of_sending_a_pay_link(
     )
     .await;
     s.app.wait_for_status(&id, "settled", 20).await;
-    assert_eq!(count(&s.app, "SELECT count(*) FROM payments").await, 1);
+    assert_eq!(s.app.count("SELECT count(*) FROM payments").await, 1);
 }

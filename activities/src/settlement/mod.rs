@@ -21,9 +21,9 @@ use temporalio_sdk::{
 use uuid::Uuid;
 
 use crate::{
-    brevo::BrevoError,
     mailer::{MailError, Mailer},
-    paystack::{Paystack, PaystackError},
+    paystack::Paystack,
+    provider::ProviderError,
 };
 
 /// Shared clients for the settlement activities.
@@ -67,31 +67,14 @@ fn failure(type_name: &str, message: String, permanent: bool) -> ActivityError {
     failure_after(type_name, message, permanent, None)
 }
 
-/// A Paystack failure with its type. Never use `?` on a `PaystackError`:
-/// the generic conversion would make every failure retryable.
-fn paystack_failure(err: PaystackError) -> ActivityError {
-    let retry_after = match &err {
-        PaystackError::RateLimited { retry_after } => *retry_after,
-        _ => None,
-    };
+/// A Paystack or Brevo failure with its type. Never use `?` on one: the
+/// generic conversion would make every failure retryable.
+fn provider_failure(err: impl ProviderError) -> ActivityError {
     failure_after(
         err.failure_type(),
         err.to_string(),
         !err.is_retryable(),
-        retry_after,
-    )
-}
-
-fn brevo_failure(err: BrevoError) -> ActivityError {
-    let retry_after = match &err {
-        BrevoError::RateLimited { retry_after } => *retry_after,
-        _ => None,
-    };
-    failure_after(
-        err.failure_type(),
-        err.to_string(),
-        !err.is_retryable(),
-        retry_after,
+        err.retry_after(),
     )
 }
 
@@ -102,7 +85,7 @@ fn database(err: sqlx::Error) -> ActivityError {
 fn mail(err: MailError) -> ActivityError {
     match err {
         MailError::Database(err) => database(err),
-        MailError::Brevo(err) => brevo_failure(err),
+        MailError::Brevo(err) => provider_failure(err),
         err @ MailError::UnknownRecipient(_) => failure("UnknownRecipient", err.to_string(), true),
     }
 }

@@ -11,11 +11,14 @@ use uuid::Uuid;
 use super::{
     database, failure,
     invoices::{self, Invoice, PaymentRecord},
-    paystack_failure,
+    provider_failure,
 };
-use crate::paystack::{
-    Authorization, ChargeRequest, InitializeRequest, PaymentCheck, Paystack, PaystackError,
-    Transaction,
+use crate::{
+    paystack::{
+        Authorization, ChargeRequest, InitializeRequest, PaymentCheck, Paystack, PaystackError,
+        Transaction,
+    },
+    provider::ProviderError,
 };
 
 async fn invoice(db: &PgPool, id: Uuid) -> Result<Invoice, ActivityError> {
@@ -184,8 +187,8 @@ async fn charge(
         Err(PaystackError::DuplicateReference) => paystack
             .verify(&invoice.reference)
             .await
-            .map_err(paystack_failure)?,
-        Err(err) if err.is_retryable() => return Err(paystack_failure(err)),
+            .map_err(provider_failure)?,
+        Err(err) if err.is_retryable() => return Err(provider_failure(err)),
         Err(err) => {
             tracing::warn!(invoice = %invoice.number, "stored card refused: {err}; sending a pay link");
             None
@@ -244,7 +247,7 @@ pub async fn pay_link(
                 if let Some(t) = paystack
                     .verify(&reference)
                     .await
-                    .map_err(paystack_failure)?
+                    .map_err(provider_failure)?
                     && t.check(invoice.total, &invoice.currency) == PaymentCheck::Paid
                 {
                     record_paid(db, invoice, &t, email).await?;
@@ -256,7 +259,7 @@ pub async fn pay_link(
                     .map_err(database)?;
                 reference = fresh;
             }
-            Err(err) => return Err(paystack_failure(err)),
+            Err(err) => return Err(provider_failure(err)),
         }
     }
     Err(failure(
@@ -313,7 +316,7 @@ pub async fn verify(
             {
                 return not_paid("the reference is not this invoice's");
             }
-            let Some(transaction) = paystack.verify(reference).await.map_err(paystack_failure)?
+            let Some(transaction) = paystack.verify(reference).await.map_err(provider_failure)?
             else {
                 return not_paid("Paystack does not know the reference");
             };

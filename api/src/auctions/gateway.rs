@@ -13,9 +13,10 @@ use std::{
 use gavel_workflows::{
     auction::{
         AuctionInput, AuctionView, AuctionWorkflow, BidReceipt, CancelRefusal, CancelRequest,
-        PlaceBid, workflow_id,
+        PlaceBid,
+        publish::{search_attributes_of, status_of},
+        workflow_id,
     },
-    names,
     rules::Rejection,
 };
 use temporalio_client::{
@@ -25,7 +26,7 @@ use temporalio_client::{
         WorkflowInteractionError, WorkflowQueryError, WorkflowStartError, WorkflowUpdateError,
     },
 };
-use temporalio_common::search_attributes::{SearchAttributes, Timestamp};
+use temporalio_common::search_attributes::SearchAttributes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Code;
 use uuid::Uuid;
@@ -50,20 +51,8 @@ pub enum CallError<R> {
 /// retried create) joins the existing run; one that already finished is left
 /// alone.
 pub async fn start(client: &Client, task_queue: &str, input: AuctionInput) -> anyhow::Result<()> {
-    let terms = &input.book.terms;
-    let status = if terms.starts_at > chrono::Utc::now() {
-        "scheduled"
-    } else {
-        "open"
-    };
-    let attributes = SearchAttributes::new([
-        names::AUCTION_STATUS.value_set(status.to_owned()),
-        names::SELLER_ID.value_set(terms.seller_id.to_string()),
-        names::AUCTION_ENDS_AT.value_set(Timestamp::new(
-            terms.ends_at.timestamp(),
-            i32::try_from(terms.ends_at.timestamp_subsec_nanos()).unwrap_or(0),
-        )),
-    ]);
+    let status = status_of(&input.book, None, None);
+    let attributes = SearchAttributes::new(search_attributes_of(&input.book, status));
     let options = WorkflowStartOptions::new(task_queue.to_owned(), workflow_id(input.auction_id))
         .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
         .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use gavel_workflows::auction::{AuctionStatus, Outcome};
+use serde::Deserialize;
 use serde_json::Value;
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder, types::Json};
 use uuid::Uuid;
@@ -191,7 +192,7 @@ pub async fn bids(
 }
 
 /// An accepted bid with the verdict it got, for answering a retry.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone, FromRow, Deserialize)]
 pub struct StoredBid {
     pub id: Uuid,
     pub seq: i64,
@@ -203,6 +204,31 @@ pub struct StoredBid {
     pub extended: bool,
     pub bought_now: bool,
     pub reserve_met: bool,
+}
+
+/// The auction's status and, if `idempotency_key` was accepted before, that
+/// bid; `None` when there is no such auction.
+pub async fn bid_lookup(
+    db: &PgPool,
+    auction_id: Uuid,
+    idempotency_key: &str,
+) -> sqlx::Result<Option<(AuctionStatus, Option<StoredBid>)>> {
+    let row: Option<(String, Option<Json<StoredBid>>)> = sqlx::query_as(
+        "SELECT a.status,
+             (SELECT to_jsonb(b) FROM bids b
+              WHERE b.auction_id = a.id AND b.idempotency_key = $2)
+         FROM auctions a WHERE a.id = $1",
+    )
+    .bind(auction_id)
+    .bind(idempotency_key)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(status, bid)| {
+        (
+            AuctionStatus::parse(&status).unwrap_or(AuctionStatus::Closed),
+            bid.map(|b| b.0),
+        )
+    }))
 }
 
 pub async fn bid_by_key(

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use gavel_workflows::{
     auction::{AuctionView, BidReceipt, NoSaleReason, Outcome},
-    rules::{Standing, default_increment},
+    rules::{Standing, minimum_next_bid},
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -102,10 +102,6 @@ pub struct AuctionResponse {
 impl AuctionResponse {
     /// From the read model alone.
     pub fn from_row(row: &AuctionRow) -> Self {
-        let minimum_bid = match row.current_price {
-            None => row.starting_price,
-            Some(p) => p.saturating_add(row.min_increment.unwrap_or_else(|| default_increment(p))),
-        };
         Self {
             id: row.id,
             title: row.title.clone(),
@@ -118,7 +114,7 @@ impl AuctionResponse {
             status: row.status.clone(),
             starting_price: row.starting_price,
             current_price: row.current_price,
-            minimum_bid,
+            minimum_bid: minimum_next_bid(row.current_price, row.starting_price, row.min_increment),
             min_increment: row.min_increment,
             has_reserve: row.reserve_price.is_some(),
             reserve_met: row.reserve_met,

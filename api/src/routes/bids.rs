@@ -13,7 +13,7 @@ use serde_json::Value;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::auctions::{auction_closed, find_auction, invalid_query, page_limit};
+use super::auctions::{auction_closed, auction_not_found, find_auction, invalid_query, page_limit};
 use crate::{
     auctions::{
         gateway::{self, CallError},
@@ -80,16 +80,20 @@ pub async fn place_bid(
     user.require(&[Role::Bidder])?;
     let key = idempotency_key(&headers)?.unwrap_or_else(|| Uuid::new_v4().to_string());
     let (amount, max_amount, currency) = body.validate()?;
-    let row = find_auction(&state.db, id).await?;
     // Keys are per bidder: two bidders may pick the same one.
     let scoped_key = format!("{}:{key}", user.id);
-    if let Some(stored) = store::bid_by_key(&state.db, id, &scoped_key).await? {
+    // One query on the hot path: does the auction exist, is it live, and
+    // was this key's bid accepted before?
+    let (status, stored) = store::bid_lookup(&state.db, id, &scoped_key)
+        .await?
+        .ok_or_else(auction_not_found)?;
+    if let Some(stored) = stored {
         return Ok((
             StatusCode::CREATED,
             ApiJson(BidResponse::from_stored(&stored)),
         ));
     }
-    if !row.status().is_live() {
+    if !status.is_live() {
         return Err(auction_closed());
     }
     let _slot = state.bid_gate.enter(id).await.ok_or_else(busy)?;

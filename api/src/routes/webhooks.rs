@@ -14,7 +14,7 @@ use gavel_activities::settlement::invoices;
 use gavel_workflows::settlement::{PaymentNotice, PaymentSource};
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use sha2::Sha512;
 use utoipa::ToSchema;
@@ -41,13 +41,6 @@ pub fn signature_ok(secret: &SecretString, body: &[u8], signature: &str) -> bool
     };
     mac.update(body);
     mac.verify_slice(&expected).is_ok()
-}
-
-#[derive(Deserialize)]
-struct Delivery {
-    event: String,
-    #[serde(default)]
-    data: Value,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -92,22 +85,28 @@ pub async fn paystack(
             "the x-paystack-signature header does not match the body",
         ));
     }
-    let delivery: Delivery = serde_json::from_slice(&body).map_err(|_| {
-        ApiError::bad_request("malformed_event", "the body is not a Paystack event")
-    })?;
-    let reference = delivery
-        .data
-        .get("reference")
-        .or_else(|| delivery.data.get("transaction_reference"))
+    let malformed = || ApiError::bad_request("malformed_event", "the body is not a Paystack event");
+    let raw: Value = serde_json::from_slice(&body).map_err(|_| malformed())?;
+    let event = raw
+        .get("event")
+        .and_then(Value::as_str)
+        .ok_or_else(malformed)?
+        .to_owned();
+    // Charges carry `reference`; refund events `transaction_reference`.
+    let reference = raw
+        .get("data")
+        .and_then(|d| {
+            d.get("reference")
+                .or_else(|| d.get("transaction_reference"))
+        })
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let raw: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let stored: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO paystack_events (event, reference, body) VALUES ($1, $2, $3)
          ON CONFLICT (event, reference) DO NOTHING RETURNING id",
     )
-    .bind(&delivery.event)
+    .bind(&event)
     .bind(&reference)
     .bind(sqlx::types::Json(&raw))
     .fetch_optional(&state.db)
@@ -117,9 +116,9 @@ pub async fn paystack(
     } else {
         "duplicate"
     };
-    tracing::info!(event = %delivery.event, %reference, status, "Paystack webhook");
+    tracing::info!(event = %event, %reference, status, "Paystack webhook");
 
-    if delivery.event == "charge.success" {
+    if event == "charge.success" {
         match invoices::find_by_reference(&state.db, &reference).await? {
             // A redelivery re-signals only while the invoice is unpaid (in
             // case the first signal was lost); verification is idempotent.

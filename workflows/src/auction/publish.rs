@@ -4,12 +4,16 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use temporalio_common::search_attributes::{SearchAttributeUpdate, Timestamp};
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 use uuid::Uuid;
 
 use super::model::{AuctionStatus, AuctionView, Listing, Outcome};
-use crate::rules::{AcceptedBid, Book, Phase, Standing, Terms};
+use crate::{
+    names,
+    rules::{AcceptedBid, Book, Phase, Standing, Terms},
+};
 
 /// The auction row as the workflow knows it. `revision` only grows: the read
 /// model ignores a snapshot older than the one it has.
@@ -101,6 +105,39 @@ pub struct Publication {
     pub events: Vec<AuctionEvent>,
 }
 
+/// The public status: settlement's word once it has one, else the outcome's,
+/// else the bidding phase's.
+pub fn status_of(
+    book: &Book,
+    outcome: Option<&Outcome>,
+    settlement: Option<AuctionStatus>,
+) -> AuctionStatus {
+    settlement.unwrap_or(match (book.phase, outcome) {
+        (_, Some(outcome)) => outcome.status(),
+        (Phase::Scheduled, None) => AuctionStatus::Scheduled,
+        (Phase::Open, None) => AuctionStatus::Open,
+        (Phase::Closed, None) => AuctionStatus::Closed,
+        (Phase::Cancelled, None) => AuctionStatus::Cancelled,
+    })
+}
+
+/// The search attributes operators filter on, for an auction in `status`
+/// (`CurrentBid` only once there is a price).
+pub fn search_attributes_of(book: &Book, status: AuctionStatus) -> Vec<SearchAttributeUpdate> {
+    let mut updates = vec![
+        names::AUCTION_STATUS.value_set(status.as_str().to_owned()),
+        names::SELLER_ID.value_set(book.terms.seller_id.to_string()),
+        names::AUCTION_ENDS_AT.value_set(Timestamp::new(
+            book.ends_at.timestamp(),
+            i32::try_from(book.ends_at.timestamp_subsec_nanos()).unwrap_or(0),
+        )),
+    ];
+    if let Some(price) = book.price {
+        updates.push(names::CURRENT_BID.value_set(price));
+    }
+    updates
+}
+
 /// Builds the public view of a book.
 pub fn view_of(
     auction_id: Uuid,
@@ -109,16 +146,9 @@ pub fn view_of(
     settlement: Option<AuctionStatus>,
     runs_before: u32,
 ) -> AuctionView {
-    let status = settlement.unwrap_or(match (book.phase, outcome) {
-        (_, Some(outcome)) => outcome.status(),
-        (Phase::Scheduled, None) => AuctionStatus::Scheduled,
-        (Phase::Open, None) => AuctionStatus::Open,
-        (Phase::Closed, None) => AuctionStatus::Closed,
-        (Phase::Cancelled, None) => AuctionStatus::Cancelled,
-    });
     AuctionView {
         auction_id,
-        status,
+        status: status_of(book, outcome, settlement),
         seller_id: book.terms.seller_id,
         currency: book.terms.currency,
         starting_price: book.terms.starting_price,

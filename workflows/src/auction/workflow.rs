@@ -7,7 +7,6 @@ use std::{error::Error, future::Future, pin::Pin, time::Duration};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::FutureExt;
-use temporalio_common::search_attributes::Timestamp;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ActivityOptions, ApplicationFailure, CancellableFuture, ContinueAsNewOptions,
@@ -23,11 +22,10 @@ use super::{
     },
     publish::{
         AuctionEvent, AuctionSnapshot, BidRecord, EventData, Publication, ReadModelActivities,
-        view_of,
+        search_attributes_of, status_of, view_of,
     },
 };
 use crate::{
-    names,
     rules::{Book, Phase, Rejection},
     settlement::{
         EmailJob, EmailKind, InvoiceRef, InvoiceRequest, PaymentNotice, PaymentStart,
@@ -432,31 +430,16 @@ impl AuctionWorkflow {
 /// Keeps the search attributes in step with the auction (one command, only
 /// when something an operator filters on changed).
 fn index(ctx: &WorkflowContext<AuctionWorkflow>) {
-    let (status, ends_at, price, seller) = ctx.state(|s| {
-        let view = s.view();
-        (
-            view.status,
-            s.book.ends_at,
-            s.book.price,
-            s.book.terms.seller_id,
-        )
+    let (current, updates) = ctx.state(|s| {
+        let status = status_of(&s.book, s.outcome.as_ref(), s.settlement_status);
+        let current = (status, s.book.ends_at, s.book.price);
+        let updates = (s.indexed != Some(current)).then(|| search_attributes_of(&s.book, status));
+        (current, updates)
     });
-    if ctx.state(|s| s.indexed) == Some((status, ends_at, price)) {
-        return;
+    if let Some(updates) = updates {
+        ctx.upsert_search_attributes(updates);
+        ctx.state_mut(|s| s.indexed = Some(current));
     }
-    let mut updates = vec![
-        names::AUCTION_STATUS.value_set(status.as_str().to_owned()),
-        names::SELLER_ID.value_set(seller.to_string()),
-        names::AUCTION_ENDS_AT.value_set(Timestamp::new(
-            ends_at.timestamp(),
-            i32::try_from(ends_at.timestamp_subsec_nanos()).unwrap_or(0),
-        )),
-    ];
-    if let Some(price) = price {
-        updates.push(names::CURRENT_BID.value_set(price));
-    }
-    ctx.upsert_search_attributes(updates);
-    ctx.state_mut(|s| s.indexed = Some((status, ends_at, price)));
 }
 
 fn publish_options() -> ActivityOptions {

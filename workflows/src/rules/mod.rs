@@ -60,6 +60,22 @@ impl Terms {
     }
 }
 
+/// The smallest amount the next bid may have: the starting price before the
+/// first bid, then the price plus one increment (`min_increment`, else the
+/// default table).
+pub fn minimum_next_bid(
+    price: Option<i64>,
+    starting_price: i64,
+    min_increment: Option<i64>,
+) -> i64 {
+    match price {
+        None => starting_price,
+        Some(price) => {
+            price.saturating_add(min_increment.unwrap_or_else(|| default_increment(price)))
+        }
+    }
+}
+
 /// Where the auction is in its life, as far as bidding is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -214,10 +230,11 @@ impl Book {
 
     /// The smallest `amount` a new bid may have now.
     pub fn minimum_bid(&self) -> i64 {
-        match self.price {
-            None => self.terms.starting_price,
-            Some(price) => price.saturating_add(self.terms.increment_at(price)),
-        }
+        minimum_next_bid(
+            self.price,
+            self.terms.starting_price,
+            self.terms.min_increment,
+        )
     }
 
     fn leader_max(&self) -> Option<(Uuid, i64, u64)> {
