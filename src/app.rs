@@ -5,7 +5,7 @@ use std::future::Future;
 
 use anyhow::Context;
 use chrono::Duration as ChronoDuration;
-use gavel_api::{ApiConfig, AppState, auth::JwtKeys};
+use gavel_api::{ApiConfig, AppState, StrikePolicy, auth::JwtKeys};
 use gavel_workflows::auction::AuctionSettings;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
@@ -43,8 +43,13 @@ pub fn api_state(
             bids_per_run: http.bids_per_run,
             payment_window_secs: settlement.payment_window_secs,
             offer_rounds: settlement.offer_rounds,
+            offer_window_secs: settlement.offer_window_secs,
         },
         paystack: settlement.paystack(),
+        strikes: StrikePolicy {
+            limit: http.strike_limit,
+            ttl: ChronoDuration::days(i64::from(http.strike_ttl_days)),
+        },
         ..ApiConfig::default()
     };
     let jwt = JwtKeys::new(

@@ -136,6 +136,13 @@ pub struct HttpArgs {
     #[arg(long, env = "GAVEL_BIDS_PER_RUN", default_value_t = 500,
         value_parser = clap::value_parser!(u32).range(1..=1_500))]
     pub bids_per_run: u32,
+    /// Won auctions left unpaid (strikes) that suspend bidding; 0 never suspends.
+    #[arg(long, env = "GAVEL_STRIKE_LIMIT", default_value_t = 2)]
+    pub strike_limit: u32,
+    /// How long a strike counts, in days.
+    #[arg(long, env = "GAVEL_STRIKE_TTL_DAYS", default_value_t = 365,
+        value_parser = clap::value_parser!(u32).range(1..=3_650))]
+    pub strike_ttl_days: u32,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -170,6 +177,17 @@ pub struct SettlementArgs {
     #[arg(long, env = "GAVEL_OFFER_ROUNDS", default_value_t = 3,
         value_parser = clap::value_parser!(u32).range(1..=10))]
     pub offer_rounds: u32,
+    /// How long a runner-up has to accept a second-chance offer, in seconds.
+    #[arg(long, env = "GAVEL_OFFER_WINDOW_SECS", default_value_t = 86_400,
+        value_parser = clap::value_parser!(u64).range(2..))]
+    pub offer_window_secs: u64,
+    /// Where people reach Gavel (links in emails).
+    #[arg(
+        long,
+        env = "GAVEL_PUBLIC_URL",
+        default_value = "http://127.0.0.1:3000"
+    )]
+    pub public_url: String,
 }
 
 /// A secret that is given and not empty (`KEY=` in `.env` means unset).

@@ -7,7 +7,9 @@ use anyhow::Context;
 use gavel_activities::{
     mailer::Mailer, ping::PingActivitiesImpl, read_model::ReadModel, settlement::Settlement,
 };
-use gavel_workflows::{auction::AuctionWorkflow, names, ping::PingWorkflow};
+use gavel_workflows::{
+    auction::AuctionWorkflow, followup::PaymentFollowUpWorkflow, names, ping::PingWorkflow,
+};
 use sqlx::PgPool;
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
 use temporalio_common::{
@@ -104,7 +106,12 @@ pub fn build_worker(
     db: PgPool,
     settlement: &SettlementArgs,
 ) -> anyhow::Result<Worker> {
-    let mailer = Mailer::new(db.clone(), settlement.brevo(), settlement.sender()?);
+    let mailer = Mailer::new(
+        db.clone(),
+        settlement.brevo(),
+        settlement.sender()?,
+        settlement.public_url.clone(),
+    );
     let options = WorkerOptions::new(task_queue)
         .deployment_options(WorkerDeploymentOptions::from_build_id(format!(
             "gavel-{}",
@@ -112,6 +119,7 @@ pub fn build_worker(
         )))
         .register_workflow::<PingWorkflow>()?
         .register_workflow::<AuctionWorkflow>()?
+        .register_workflow::<PaymentFollowUpWorkflow>()?
         .register_activities(PingActivitiesImpl)
         .register_activities(ReadModel::new(db.clone()))
         .register_activities(Settlement::new(db, settlement.paystack(), mailer))

@@ -11,13 +11,24 @@ use std::path::PathBuf;
 use temporalio_client::WorkflowHistory;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 
+/// Every `*.json` under `dir`, in subfolders too (`legacy/` holds runs
+/// recorded by earlier code: they guard the patches).
+fn json_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(json_files(&path));
+        } else if path.extension().is_some_and(|e| e == "json") {
+            files.push(path);
+        }
+    }
+    files
+}
+
 fn histories() -> Vec<(PathBuf, WorkflowHistory)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/histories");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
+    let mut files = json_files(&dir);
     files.sort();
     files
         .into_iter()
@@ -35,6 +46,8 @@ fn replayer() -> WorkflowReplayer {
         .register_workflow::<gavel_workflows::ping::PingWorkflow>()
         .unwrap()
         .register_workflow::<gavel_workflows::auction::AuctionWorkflow>()
+        .unwrap()
+        .register_workflow::<gavel_workflows::followup::PaymentFollowUpWorkflow>()
         .unwrap()
         .build();
     WorkflowReplayer::new(options).unwrap()
@@ -133,5 +146,5 @@ async fn a_changed_auction_workflow_fails_replay() {
         .register_workflow::<altered::AlteredAuction>()
         .unwrap()
         .build();
-    replay_fails("auction_sniping_extension.json", options).await;
+    replay_fails("legacy/auction_sniping_extension.json", options).await;
 }

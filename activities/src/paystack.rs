@@ -1,7 +1,7 @@
 //! A small Paystack client: initialize, charge_authorization, verify, refund,
 //! with every outcome classified as success, worth retrying, or permanent
 //! (with a failure type an operator can read in the Temporal UI).
-//! Contract: `reference/paystack.md`.
+//! Paystack's contract is summarised in `docs/payments.md`.
 
 use std::time::Duration;
 
@@ -226,6 +226,7 @@ pub struct ChargeRequest<'a> {
 pub struct Refund {
     #[serde(default)]
     pub id: Option<u64>,
+    /// `pending`, `processing`, `processed`, `failed`, `needs-attention`.
     #[serde(default)]
     pub status: Option<String>,
 }
@@ -325,6 +326,24 @@ impl Paystack {
         .await
     }
 
+    /// A refund of the transaction `reference` (numeric id `transaction_id`)
+    /// created since `since`, if Paystack lists one: how a retry tells
+    /// whether a refund request whose answer was lost got through.
+    pub async fn find_refund(
+        &self,
+        reference: &str,
+        transaction_id: Option<u64>,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<Refund>, PaystackError> {
+        let from = (since - chrono::Duration::days(1)).format("%Y-%m-%d");
+        let path = format!("/refund?perPage=100&from={from}");
+        let refunds: Vec<Value> = self.call::<(), _>(Method::GET, &path, None).await?;
+        Ok(refunds
+            .into_iter()
+            .find(|refund| refund_concerns(refund, reference, transaction_id))
+            .and_then(|refund| serde_json::from_value(refund).ok()))
+    }
+
     async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         method: Method,
@@ -393,6 +412,26 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &str) -> PaystackErro
             message,
         },
     }
+}
+
+/// Whether a listed refund is for our transaction: refunds name it by id or
+/// as an object (with `reference` or `id`), depending on the endpoint.
+fn refund_concerns(refund: &Value, reference: &str, transaction_id: Option<u64>) -> bool {
+    let transaction = refund.get("transaction");
+    let by_reference = [
+        transaction.and_then(|t| t.get("reference")),
+        refund.get("transaction_reference"),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|r| r.as_str() == Some(reference));
+    let by_id = transaction_id.is_some_and(|id| {
+        [transaction, transaction.and_then(|t| t.get("id"))]
+            .into_iter()
+            .flatten()
+            .any(|t| t.as_u64() == Some(id))
+    });
+    by_reference || by_id
 }
 
 /// Whether `reference` uses only what Paystack allows (`[A-Za-z0-9.=-]`).

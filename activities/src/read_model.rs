@@ -67,9 +67,9 @@ async fn upsert_snapshot(
              reserve_price, buy_now_price, min_increment, anti_sniping_window_secs,
              anti_sniping_extension_secs, hard_close_at, starts_at, ends_at, status,
              current_price, reserve_met, leader_id, bid_count, buy_now_available, outcome,
-             revision)
+             revision, second_chance_offers)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-             $18, $19, $20, $21, $22)
+             $18, $19, $20, $21, $22, $23)
          ON CONFLICT (id) DO UPDATE SET
              ends_at = EXCLUDED.ends_at, status = EXCLUDED.status,
              current_price = EXCLUDED.current_price, reserve_met = EXCLUDED.reserve_met,
@@ -100,6 +100,7 @@ async fn upsert_snapshot(
     .bind(v.buy_now_available)
     .bind(outcome)
     .bind(i64::try_from(s.revision).unwrap_or(i64::MAX))
+    .bind(s.terms.second_chance_offers)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -153,3 +153,42 @@ pub async fn find_by_id(db: &PgPool, id: Uuid) -> Result<Option<User>, ApiError>
     .map(User::try_from)
     .transpose()
 }
+
+/// A strike: a won auction the user did not pay for in time.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Strike {
+    pub invoice_id: Uuid,
+    pub auction_id: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The user's strikes that still count (younger than `ttl`, not cleared),
+/// newest first.
+pub async fn strikes(
+    db: &PgPool,
+    user_id: Uuid,
+    ttl: chrono::Duration,
+) -> Result<Vec<Strike>, ApiError> {
+    Ok(sqlx::query_as(
+        "SELECT invoice_id, auction_id, created_at FROM strikes
+         WHERE user_id = $1 AND cleared_at IS NULL AND created_at > $2
+         ORDER BY created_at DESC",
+    )
+    .bind(user_id)
+    .bind(Utc::now() - ttl)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Clears every strike of `user_id` (an admin's decision); returns how many.
+pub async fn clear_strikes(db: &PgPool, user_id: Uuid, admin_id: Uuid) -> Result<u64, ApiError> {
+    Ok(sqlx::query(
+        "UPDATE strikes SET cleared_at = now(), cleared_by = $2
+         WHERE user_id = $1 AND cleared_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(admin_id)
+    .execute(db)
+    .await?
+    .rows_affected())
+}

@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
     // Installed before the first request so nothing is recorded into the void.
     metrics::recorder();
     let api = Router::new()
+        .merge(routes::admin::router())
         .merge(routes::auth::router())
         .merge(routes::auctions::router())
         .merge(routes::bids::router())

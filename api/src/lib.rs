@@ -21,4 +21,4 @@ pub mod routes;
 pub mod state;
 
 pub use app::{router, serve};
-pub use state::{ApiConfig, AppState};
+pub use state::{ApiConfig, AppState, StrikePolicy};

@@ -25,7 +25,9 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         routes::auctions::cancel, routes::bids::place_bid, routes::bids::bid_history,
         routes::events::events,
         routes::invoices::show, routes::invoices::mine, routes::invoices::pay,
+        routes::invoices::accept, routes::invoices::decline,
         routes::invoices::mark_paid, routes::webhooks::paystack,
+        routes::admin::payments, routes::admin::clear_strikes,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, accounts::User, auth::Role)),
     modifiers(&BearerAuth),
@@ -33,7 +35,8 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         (name = "auth", description = "Accounts and tokens"),
         (name = "auctions", description = "Auctions: each one a durable Temporal workflow"),
         (name = "bids", description = "Bidding, with proxy maximums"),
-        (name = "payments", description = "Invoices, pay links, Paystack webhooks"),
+        (name = "payments", description = "Invoices, pay links, second-chance offers, Paystack webhooks"),
+        (name = "admin", description = "The payment ledger and strikes (admins only)"),
         (name = "operations", description = "Liveness and readiness"),
     )
 )]

@@ -27,8 +27,27 @@ pub struct ApiConfig {
     pub login_limits: LoginLimits,
     /// Workflow knobs given to every new auction (continue-as-new threshold).
     pub auction_settings: AuctionSettings,
-    /// Paystack, for pay links and webhook signatures; `None` without a key.
+    /// Paystack, for webhook signatures; `None` without a key.
     pub paystack: Option<Paystack>,
+    /// Strikes that suspend bidding.
+    pub strikes: StrikePolicy,
+}
+
+/// How many unpaid wins suspend a bidder, and for how long each counts.
+#[derive(Debug, Clone, Copy)]
+pub struct StrikePolicy {
+    /// 0 turns suspension off.
+    pub limit: u32,
+    pub ttl: chrono::Duration,
+}
+
+impl Default for StrikePolicy {
+    fn default() -> Self {
+        Self {
+            limit: 2,
+            ttl: chrono::Duration::days(365),
+        }
+    }
 }
 
 impl Default for ApiConfig {
@@ -41,6 +60,7 @@ impl Default for ApiConfig {
             login_limits: LoginLimits::default(),
             auction_settings: AuctionSettings::default(),
             paystack: None,
+            strikes: StrikePolicy::default(),
         }
     }
 }

@@ -113,6 +113,7 @@ async fn fifty_concurrent_bids_give_one_consistent_leader_and_nothing_after_the_
         ends_at: DateTime::<Utc>::MAX_UTC,
         anti_sniping: Default::default(),
         hard_close_at: None,
+        second_chance_offers: true,
     };
     let mut book = Book::new(terms);
     book.phase = Phase::Open;

@@ -168,6 +168,8 @@ pub fn http_args() -> HttpArgs {
         cors_origins: vec!["http://shop.example".into()],
         request_timeout_secs: 15,
         bids_per_run: 500,
+        strike_limit: 2,
+        strike_ttl_days: 365,
     }
 }
 
@@ -184,6 +186,8 @@ pub fn settlement_args() -> SettlementArgs {
         mail_from: "Gavel <no-reply@gavel.test>".into(),
         payment_window_secs: 172_800,
         offer_rounds: 3,
+        offer_window_secs: 86_400,
+        public_url: "http://gavel.test".into(),
     }
 }
 

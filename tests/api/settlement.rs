@@ -464,8 +464,20 @@ async fn paystack_errors_twice_then_answers_and_one_transaction_is_made() {
     assert_eq!(verifies, 3);
 }
 
+/// Paystack accepts refunds (a `pending` refund, as it answers).
+async fn mount_refunds(paystack: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path("/refund"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": true, "message": "Refund has been queued for processing",
+            "data": { "id": 3_018_284, "status": "pending", "amount": 999, "currency": "NGN" }
+        })))
+        .mount(paystack)
+        .await;
+}
+
 #[tokio::test]
-async fn a_verified_payment_of_another_amount_does_not_count() {
+async fn a_verified_payment_of_another_amount_does_not_pay_and_is_refunded() {
     let s = scene().await;
     let (id, reference) = awaiting_pay_link(&s, "https://checkout.paystack.com/m").await;
     Mock::given(method("GET"))
@@ -473,6 +485,7 @@ async fn a_verified_payment_of_another_amount_does_not_count() {
         .respond_with(ResponseTemplate::new(200).set_body_json(verified(&reference, 999)))
         .mount(&s.paystack)
         .await;
+    mount_refunds(&s.paystack).await;
     let body = charge_success(&reference, 999);
     expect_status(
         post_webhook(&s.app, &body, Some(&sign(&body))).await,
@@ -480,10 +493,33 @@ async fn a_verified_payment_of_another_amount_does_not_count() {
     )
     .await;
     let problem = wait_for_problem(&s.app, &id).await;
-    assert!(problem.contains("not paid"), "{problem}");
+    assert!(problem.contains("refunded 999"), "{problem}");
     assert_eq!(bola_invoice(&s).await["status"], "open");
     assert_eq!(s.app.auction(&id).await["status"], "awaiting_payment");
-    assert_eq!(s.app.count("SELECT count(*) FROM payments").await, 0);
+    let ledger: Vec<(String, i64, Option<String>)> =
+        sqlx::query_as("SELECT state, amount, refund_status FROM payments")
+            .fetch_all(&s.app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        ledger,
+        [("refunding".to_owned(), 999, Some("pending".to_owned()))]
+    );
+    let refunds: Vec<Value> = s
+        .paystack
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/refund")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(
+        refunds,
+        [json!({ "transaction": reference })],
+        "one full refund"
+    );
+    wait_until(|| async { emails(&s.app, &id).await.iter().any(|e| e.0 == "refund") }).await;
 }
 
 async fn wait_for_problem(app: &TestApp, id: &str) -> String {
@@ -496,6 +532,7 @@ async fn wait_for_problem(app: &TestApp, id: &str) -> String {
             )
             .await
             .unwrap()
+            .problem
             .ok_or_else(|| "no problem reported".to_owned())
     })
     .await
@@ -547,8 +584,24 @@ async fn skipping_scene() -> (TimeSkippingServer, TestApp) {
     (server, app)
 }
 
+/// The kinds of email sent for the auction (and to whom) right now.
+async fn sent_kinds(app: &TestApp, id: &str) -> Vec<(String, String)> {
+    emails(app, id)
+        .await
+        .into_iter()
+        .map(|(kind, to, _)| (kind, to))
+        .collect()
+}
+
+/// Lets time pass on the test server, then a moment of real time for the
+/// worker to act on what came due.
+async fn skip_and_settle(app: &TestApp, secs: i64) {
+    app.skip_time(secs).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+}
+
 #[tokio::test]
-async fn an_unpaid_winner_is_reminded_voided_struck_and_the_runner_up_pays() {
+async fn an_unpaid_winner_is_reminded_then_voided_and_the_runner_up_accepts_an_optional_offer() {
     let (_server, app) = skipping_scene().await;
     let seller = app.user("seller").await;
     let ada = app.user("bidder").await;
@@ -564,21 +617,37 @@ async fn an_unpaid_winner_is_reminded_voided_struck_and_the_runner_up_pays() {
 
     app.skip_time(61).await;
     app.wait_for_status(&id, "awaiting_payment", 20).await;
-    let kinds = |emails: Vec<(String, String, String)>| -> Vec<(String, String)> {
-        emails.into_iter().map(|(k, to, _)| (k, to)).collect()
+    // A minute before half the 48-hour window: no reminder yet…
+    skip_and_settle(&app, 24 * 3_600 - 60).await;
+    let reminder = ("payment_reminder".to_owned(), ada.email.clone());
+    assert!(
+        !sent_kinds(&app, &id).await.contains(&reminder),
+        "reminded early"
+    );
+    // …and just after it, one.
+    app.skip_time(61).await;
+    wait_until(|| async { sent_kinds(&app, &id).await.contains(&reminder) }).await;
+    // A minute before the deadline the invoice is still Ada's to pay (the
+    // window opened a second before the first skip ended).
+    skip_and_settle(&app, 24 * 3_600 - 62).await;
+    let status = |round: i32| {
+        let app = &app;
+        async move {
+            let (status,): (String,) =
+                sqlx::query_as("SELECT status FROM invoices WHERE round = $1")
+                    .bind(round)
+                    .fetch_one(&app.db)
+                    .await
+                    .unwrap();
+            status
+        }
     };
-    // Half the 48-hour window: a reminder.
-    app.skip_time(24 * 3_600 + 1).await;
-    wait_until(|| async {
-        kinds(emails(&app, &id).await).contains(&("payment_reminder".into(), ada.email.clone()))
-    })
-    .await;
-    // The deadline: void, strike, second chance to Bola at her own 2,000.
-    app.skip_time(24 * 3_600).await;
-    wait_until(|| async {
-        kinds(emails(&app, &id).await).contains(&("second_chance".into(), bola.email.clone()))
-    })
-    .await;
+    assert_eq!(status(1).await, "open", "voided before the deadline");
+    assert_eq!(app.count("SELECT count(*) FROM invoices").await, 1);
+    // The deadline: void, strike, and an offer to Bola at her own 2,000.
+    app.skip_time(61).await;
+    let offer = ("second_chance".to_owned(), bola.email.clone());
+    wait_until(|| async { sent_kinds(&app, &id).await.contains(&offer) }).await;
     let rows: Vec<(i32, String, i64, uuid::Uuid)> =
         sqlx::query_as("SELECT round, status, total, buyer_id FROM invoices ORDER BY round")
             .fetch_all(&app.db)
@@ -591,32 +660,90 @@ async fn an_unpaid_winner_is_reminded_voided_struck_and_the_runner_up_pays() {
     );
     assert_eq!(
         (rows[1].0, rows[1].1.as_str(), rows[1].2),
-        (2, "open", 2_000)
+        (2, "offered", 2_000)
     );
     assert_eq!(rows[1].3.to_string(), bola.id);
-    assert_eq!(app.count("SELECT count(*) FROM strikes").await, 1);
     let (struck,): (uuid::Uuid,) = sqlx::query_as("SELECT user_id FROM strikes")
         .fetch_one(&app.db)
         .await
         .unwrap();
     assert_eq!(struck.to_string(), ada.id);
+    assert_eq!(app.count("SELECT count(*) FROM strikes").await, 1);
+    let (letter,): (String,) =
+        sqlx::query_as("SELECT text_body FROM emails WHERE kind = 'second_chance'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(letter.contains("This offer is optional"), "{letter}");
+    assert!(letter.contains("costs you nothing"), "{letter}");
 
-    // Bola pays by bank transfer; an admin records it.
+    // An offer is not an invoice to pay until accepted.
     let (invoice_id,): (uuid::Uuid,) = sqlx::query_as("SELECT id FROM invoices WHERE round = 2")
         .fetch_one(&app.db)
         .await
         .unwrap();
+    let invoice_path = format!("/api/v1/invoices/{invoice_id}");
+    let response = app
+        .post_json(
+            &format!("{invoice_path}/pay"),
+            &json!({}),
+            Some(&bola.token),
+        )
+        .await;
+    expect_error(response, StatusCode::CONFLICT, "offer_not_accepted").await;
+    let response = app
+        .post_json(
+            &format!("{invoice_path}/accept"),
+            &json!({}),
+            Some(&ada.token),
+        )
+        .await;
+    expect_error(response, StatusCode::NOT_FOUND, "invoice_not_found").await;
+    let accepted = expect_status(
+        app.post_json(
+            &format!("{invoice_path}/accept"),
+            &json!({}),
+            Some(&bola.token),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(accepted["status"], "open");
+    let again = expect_status(
+        app.post_json(
+            &format!("{invoice_path}/accept"),
+            &json!({}),
+            Some(&bola.token),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(again["status"], "open", "accepting twice is harmless");
+    let response = app
+        .post_json(
+            &format!("{invoice_path}/decline"),
+            &json!({}),
+            Some(&bola.token),
+        )
+        .await;
+    expect_error(response, StatusCode::CONFLICT, "not_an_offer").await;
+
+    // Bola pays by bank transfer; an admin records it.
     let path = format!("/api/v1/admin/invoices/{invoice_id}/mark-paid");
     let response = app.post_json(&path, &json!({}), Some(&bola.token)).await;
     expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
     let response = app.post_json(&path, &json!({}), Some(&admin.token)).await;
-    assert!(response.status().is_success());
+    let paid = expect_status(response, StatusCode::OK).await;
+    assert_eq!(paid["status"], "paid");
     app.wait_for_status(&id, "settled", 20).await;
 
-    let mut sent = kinds(emails(&app, &id).await);
+    let mut sent = sent_kinds(&app, &id).await;
     sent.sort();
     let mut expected: Vec<(String, String)> = [
         ("auction_lost", &bola.email),
+        ("offer_accepted", &bola.email),
         ("payment_reminder", &ada.email),
         ("receipt", &bola.email),
         ("sale_completed", &seller.email),
@@ -633,7 +760,7 @@ async fn an_unpaid_winner_is_reminded_voided_struck_and_the_runner_up_pays() {
         emails(&app, &id).await.iter().all(|e| e.2 == "recorded"),
         "without BREVO_API_KEY emails are recorded"
     );
-    record_history(&app.auction_handle(&id), "settlement_second_chance").await;
+    record_history(&app.auction_handle(&id), "settlement_offer_accepted").await;
 }
 
 #[tokio::test]

@@ -9,11 +9,16 @@
 //! - [`auction`]: `AuctionWorkflow` and the types it shares with the API and
 //!   the activities.
 //! - [`rules`]: the bidding rules, pure and Temporal-free.
-//! - [`settlement`]: the contract of the settlement activities.
+//! - [`settlement`]: what happens after a sale: the settlement saga, the
+//!   payment desk buyers talk to, and the contract of its activities.
+//! - [`followup`]: payments and disputes that arrive after an auction ended.
+//! - [`lenient`]: signal payloads decoded without trusting the sender.
 //! - [`names`]: the task queue default, workflow types and search-attribute keys
 //!   that outlive any refactoring because they are recorded in history.
 
 pub mod auction;
+pub mod followup;
+pub mod lenient;
 pub mod names;
 pub mod ping;
 pub mod rules;

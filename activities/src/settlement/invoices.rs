@@ -1,5 +1,6 @@
 //! Invoices in PostgreSQL: created once per (auction, round), numbered,
-//! rendered as HTML, paid or voided exactly once.
+//! rendered as HTML; an offer opened when accepted; voided (with a strike)
+//! or closed exactly once. Payments against them are in [`super::ledger`].
 
 use chrono::{DateTime, Utc};
 use gavel_workflows::settlement::{InvoiceRef, InvoiceRequest};
@@ -31,6 +32,8 @@ pub struct Invoice {
     pub due_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
     pub paid_via: Option<String>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub disputed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -44,9 +47,9 @@ fn number_for(id: Uuid) -> String {
     format!("GV-{}", &id.simple().to_string()[..12].to_uppercase())
 }
 
-/// The Paystack reference: only `[A-Za-z0-9.=-]`, deterministic, so a
-/// retried call can never create a second transaction.
-fn reference_for(id: Uuid) -> String {
+/// The invoice's first Paystack reference: only `[A-Za-z0-9.=-]`,
+/// deterministic, so a retried call can never create a second transaction.
+pub fn first_reference(id: Uuid) -> String {
     format!("gavel-{}", id.simple())
 }
 
@@ -61,7 +64,7 @@ pub async fn create(db: &PgPool, request: &InvoiceRequest) -> sqlx::Result<Invoi
     sqlx::query(
         "INSERT INTO invoices (id, auction_id, round, number, buyer_id, seller_id, currency,
              total, line_items, status, reference, due_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $10, $11)
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(id)
@@ -73,11 +76,12 @@ pub async fn create(db: &PgPool, request: &InvoiceRequest) -> sqlx::Result<Invoi
     .bind(request.currency.code())
     .bind(total)
     .bind(Json(&items))
-    .bind(reference_for(id))
+    .bind(first_reference(id))
     .bind(request.due_at)
+    .bind(if request.offer { "offered" } else { "open" })
     .execute(db)
     .await?;
-    remember_reference(db, id, &reference_for(id)).await?;
+    remember_reference(db, id, &first_reference(id)).await?;
     let invoice = find(db, id)
         .await?
         .ok_or_else(|| sqlx::Error::RowNotFound)?;
@@ -150,49 +154,44 @@ pub async fn set_pay_link(db: &PgPool, id: Uuid, url: &str) -> sqlx::Result<()> 
     Ok(())
 }
 
-/// What was paid, for the `payments` row.
-pub struct PaymentRecord<'a> {
-    pub reference: &'a str,
-    pub paystack_id: Option<u64>,
-    pub amount: i64,
-    pub currency: &'a str,
-    pub channel: &'a str,
-}
-
-/// Marks an open invoice paid and records the payment, once. `false` when
-/// the invoice was void (a payment that came too late).
-pub async fn mark_paid(db: &PgPool, id: Uuid, payment: &PaymentRecord<'_>) -> sqlx::Result<bool> {
-    let mut tx = db.begin().await?;
-    let updated = sqlx::query(
-        "UPDATE invoices SET status = 'paid', paid_at = now(), paid_via = $2, updated_at = now()
-         WHERE id = $1 AND status IN ('open', 'paid')",
-    )
-    .bind(id)
-    .bind(payment.channel)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if updated == 0 {
-        return Ok(false);
-    }
+/// Turns an accepted offer into an open invoice due at `due_at` (again
+/// harmless: an open invoice stays as it is).
+pub async fn accept_offer(db: &PgPool, id: Uuid, due_at: DateTime<Utc>) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO payments (invoice_id, reference, paystack_id, amount, currency, channel)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (invoice_id) DO NOTHING",
+        "UPDATE invoices SET status = 'open', due_at = $2, accepted_at = now(), updated_at = now()
+         WHERE id = $1 AND status = 'offered'",
     )
     .bind(id)
-    .bind(payment.reference)
-    .bind(payment.paystack_id.and_then(|i| i64::try_from(i).ok()))
-    .bind(payment.amount)
-    .bind(payment.currency)
-    .bind(payment.channel)
-    .execute(&mut *tx)
+    .bind(due_at)
+    .execute(db)
     .await?;
-    tx.commit().await?;
-    Ok(true)
+    Ok(())
 }
 
-/// Voids an unpaid invoice and records the buyer's strike, once.
-pub async fn void(db: &PgPool, id: Uuid) -> sqlx::Result<()> {
+/// An offer nobody took up: `declined` or `expired` (no strike).
+pub async fn close_offer(db: &PgPool, id: Uuid, status: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE invoices SET status = $2, updated_at = now() WHERE id = $1 AND status = 'offered'",
+    )
+    .bind(id)
+    .bind(status)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// What voiding found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Voided {
+    /// Void now (or before), with the buyer's strike.
+    Voided,
+    /// Paid before the void could happen.
+    Paid,
+}
+
+/// Voids an open invoice and records the buyer's strike, in one
+/// transaction; an invoice that is paid stays paid.
+pub async fn void(db: &PgPool, id: Uuid) -> sqlx::Result<Voided> {
     let mut tx = db.begin().await?;
     let voided: Option<(Uuid, Uuid)> = sqlx::query_as(
         "UPDATE invoices SET status = 'void', updated_at = now()
@@ -212,7 +211,16 @@ pub async fn void(db: &PgPool, id: Uuid) -> sqlx::Result<()> {
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await
+    let (status,): (String,) = sqlx::query_as("SELECT status FROM invoices WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(if status == "paid" {
+        Voided::Paid
+    } else {
+        Voided::Voided
+    })
 }
 
 /// `125000` kobo in NGN → `NGN 1,250.00`.
@@ -278,7 +286,7 @@ mod tests {
         let id = invoice_id(Uuid::from_u128(7), 2);
         assert_eq!(id, invoice_id(Uuid::from_u128(7), 2));
         assert_ne!(id, invoice_id(Uuid::from_u128(7), 3));
-        assert!(crate::paystack::valid_reference(&reference_for(id)));
+        assert!(crate::paystack::valid_reference(&first_reference(id)));
         assert!(number_for(id).starts_with("GV-"));
     }
 }

@@ -1,16 +1,21 @@
-//! The settlement activities: invoices, Paystack charges and verification,
-//! voiding with a strike, and lifecycle emails. Each is idempotent by the
-//! invoice or email key the workflow passes.
+//! The settlement activities: invoices ([`invoices`]), the ledger of
+//! verified payments ([`ledger`]), Paystack charges, confirmation, voids and
+//! refunds ([`payments`]), and lifecycle emails. Each is idempotent by the
+//! invoice, payment reference or email key the workflow passes.
 
 pub mod invoices;
+pub mod ledger;
 pub mod payments;
 
-use std::sync::Arc;
+use std::{future::Future, sync::Arc, time::Duration};
 
 use gavel_workflows::settlement::{
-    CreateInvoiceDefinition, EmailJob, InvoiceRef, InvoiceRequest, PaymentNotice, PaymentStart,
-    SendEmailDefinition, StartPaymentDefinition, Verification, VerifyPaymentDefinition,
-    VoidInvoiceDefinition,
+    AcceptOffer, AcceptOfferDefinition, BeginPayment, BeginPaymentDefinition, BidderEmail,
+    CloseInvoice, CloseInvoiceDefinition, ConfirmPaymentDefinition, Confirmation,
+    CreateInvoiceDefinition, EmailAdminsDefinition, EmailBiddersDefinition, EmailJob,
+    InvoiceClosed, InvoiceRef, InvoiceRequest, PaymentNotice, PaymentOpened, PaymentStart,
+    SendEmailDefinition, SendEmailsDefinition, StartPaymentDefinition, Verification,
+    VerifyPaymentDefinition, VoidInvoiceDefinition,
 };
 use sqlx::PgPool;
 use temporalio_macros::activities;
@@ -25,6 +30,10 @@ use crate::{
     paystack::Paystack,
     provider::ProviderError,
 };
+
+/// How often a long activity tells Temporal it is alive (the workflow sets
+/// a heartbeat timeout a few times this).
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 
 /// Shared clients for the settlement activities.
 pub struct Settlement {
@@ -52,7 +61,7 @@ fn failure_after(
     type_name: &str,
     message: String,
     permanent: bool,
-    retry_after: Option<std::time::Duration>,
+    retry_after: Option<Duration>,
 ) -> ActivityError {
     ActivityError::application(
         ApplicationFailure::builder(message)
@@ -90,6 +99,21 @@ fn mail(err: MailError) -> ActivityError {
     }
 }
 
+/// Runs `work` while heartbeating, so a worker that dies mid-call is noticed
+/// within the heartbeat timeout and the activity runs again elsewhere.
+async fn heartbeating<T>(ctx: &ActivityContext, work: impl Future<Output = T>) -> T {
+    let beats = async {
+        loop {
+            let _ = ctx.record_heartbeat(()).await;
+            tokio::time::sleep(HEARTBEAT_EVERY).await;
+        }
+    };
+    tokio::select! {
+        done = work => done,
+        () = beats => unreachable!("heartbeats never end"),
+    }
+}
+
 #[activities]
 impl Settlement {
     #[activity(definition = CreateInvoiceDefinition)]
@@ -104,22 +128,27 @@ impl Settlement {
     #[activity(definition = StartPaymentDefinition)]
     pub async fn start_payment(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         invoice_id: Uuid,
     ) -> Result<PaymentStart, ActivityError> {
-        let Some(paystack) = &self.paystack else {
-            return Ok(PaymentStart::OfflineOnly);
-        };
-        payments::start(&self.db, paystack, invoice_id).await
+        heartbeating(
+            &ctx,
+            payments::start_legacy(&self.db, self.paystack.as_ref(), invoice_id),
+        )
+        .await
     }
 
     #[activity(definition = VerifyPaymentDefinition)]
     pub async fn verify_payment(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         notice: PaymentNotice,
     ) -> Result<Verification, ActivityError> {
-        payments::verify(&self.db, self.paystack.as_ref(), &notice).await
+        heartbeating(
+            &ctx,
+            payments::verify_legacy(&self.db, self.paystack.as_ref(), &notice),
+        )
+        .await
     }
 
     #[activity(definition = VoidInvoiceDefinition)]
@@ -128,7 +157,10 @@ impl Settlement {
         _ctx: ActivityContext,
         invoice_id: Uuid,
     ) -> Result<(), ActivityError> {
-        invoices::void(&self.db, invoice_id).await.map_err(database)
+        invoices::void(&self.db, invoice_id)
+            .await
+            .map(|_| ())
+            .map_err(database)
     }
 
     #[activity(definition = SendEmailDefinition)]
@@ -138,5 +170,88 @@ impl Settlement {
         job: EmailJob,
     ) -> Result<(), ActivityError> {
         self.mailer.deliver(&job).await.map_err(mail)
+    }
+
+    #[activity(definition = BeginPaymentDefinition)]
+    pub async fn begin_payment(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        request: BeginPayment,
+    ) -> Result<PaymentOpened, ActivityError> {
+        heartbeating(
+            &ctx,
+            payments::begin(&self.db, self.paystack.as_ref(), &request),
+        )
+        .await
+    }
+
+    #[activity(definition = ConfirmPaymentDefinition)]
+    pub async fn confirm_payment(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        notice: PaymentNotice,
+    ) -> Result<Confirmation, ActivityError> {
+        heartbeating(
+            &ctx,
+            payments::confirm(&self.db, self.paystack.as_ref(), &notice),
+        )
+        .await
+    }
+
+    #[activity(definition = CloseInvoiceDefinition)]
+    pub async fn close_invoice(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        request: CloseInvoice,
+    ) -> Result<InvoiceClosed, ActivityError> {
+        heartbeating(
+            &ctx,
+            payments::close(&self.db, self.paystack.as_ref(), &request),
+        )
+        .await
+    }
+
+    #[activity(definition = AcceptOfferDefinition)]
+    pub async fn accept_offer(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        request: AcceptOffer,
+    ) -> Result<(), ActivityError> {
+        invoices::accept_offer(&self.db, request.invoice_id, request.due_at)
+            .await
+            .map_err(database)
+    }
+
+    #[activity(definition = SendEmailsDefinition)]
+    pub async fn send_emails(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        jobs: Vec<EmailJob>,
+    ) -> Result<(), ActivityError> {
+        self.mailer
+            .deliver_all(&jobs)
+            .await
+            .map(|_| ())
+            .map_err(mail)
+    }
+
+    #[activity(definition = EmailBiddersDefinition)]
+    pub async fn email_bidders(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        request: BidderEmail,
+    ) -> Result<u64, ActivityError> {
+        heartbeating(&ctx, self.mailer.email_bidders(&request))
+            .await
+            .map_err(mail)
+    }
+
+    #[activity(definition = EmailAdminsDefinition)]
+    pub async fn email_admins(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        job: EmailJob,
+    ) -> Result<u64, ActivityError> {
+        self.mailer.email_admins(&job).await.map_err(mail)
     }
 }

@@ -1,8 +1,17 @@
-//! Getting an invoice paid through Paystack: charge a stored card or make a
-//! pay link; verify a payment (amount, currency, status) and keep the card.
-//! Shared by the settlement activities and the API's `POST /invoices/{id}/pay`.
+//! Getting an invoice paid through Paystack, with every naira accounted for:
+//! start the one live way to pay (a stored card, or a pay link), confirm a
+//! payment notice (verify with Paystack, then the ledger keeps or refunds
+//! the money), close an unpaid invoice (checking Paystack first, so money
+//! that just arrived is never voided), and refund.
+//!
+//! References: an invoice starts with `gavel-<id>`; a new one (`….2`, `….3`)
+//! is made only after Paystack reports the transaction on the current one
+//! failed or abandoned. Every reference used stays linked to its invoice.
 
-use gavel_workflows::settlement::{PaymentNotice, PaymentSource, PaymentStart, Verification};
+use gavel_workflows::settlement::{
+    BeginPayment, CloseInvoice, CloseReason, Confirmation, InvoiceClosed, PaymentNotice,
+    PaymentOpened, PaymentSource, PaymentStart, Verification,
+};
 use serde_json::json;
 use sqlx::PgPool;
 use temporalio_sdk::activities::ActivityError;
@@ -10,7 +19,8 @@ use uuid::Uuid;
 
 use super::{
     database, failure,
-    invoices::{self, Invoice, PaymentRecord},
+    invoices::{self, Invoice},
+    ledger::{self, Accounted, Verified},
     provider_failure,
 };
 use crate::{
@@ -36,6 +46,15 @@ async fn buyer_email(db: &PgPool, user_id: Uuid) -> Result<String, ActivityError
         .map_err(database)?;
     row.map(|(email,)| email)
         .ok_or_else(|| failure("UnknownRecipient", format!("no user {user_id}"), true))
+}
+
+async fn is_admin(db: &PgPool, user_id: Uuid) -> Result<bool, ActivityError> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT role FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(db)
+        .await
+        .map_err(database)?;
+    Ok(row.is_some_and(|(role,)| role == "admin"))
 }
 
 /// A reusable card of `user_id`, newest first.
@@ -86,82 +105,152 @@ async fn keep_card(
     Ok(())
 }
 
-/// Records a verified Paystack transaction against `invoice`; `false` if
-/// the invoice was void by then.
-async fn record_paid(
-    db: &PgPool,
-    invoice: &Invoice,
-    transaction: &Transaction,
-    fallback_email: &str,
-) -> Result<bool, ActivityError> {
-    let paid = invoices::mark_paid(
-        db,
-        invoice.id,
-        &PaymentRecord {
-            reference: transaction
-                .reference
-                .as_deref()
-                .unwrap_or(&invoice.reference),
-            paystack_id: transaction.id,
-            amount: invoice.total,
-            currency: &invoice.currency,
-            channel: "paystack",
-        },
-    )
-    .await
-    .map_err(database)?;
-    if let Some(card) = &transaction.authorization {
-        let email = transaction
-            .customer
-            .as_ref()
-            .and_then(|c| c.email.as_deref())
-            .unwrap_or(fallback_email);
-        keep_card(db, invoice.buyer_id, card, email).await?;
-    }
-    Ok(paid)
-}
-
-/// Charges the buyer's stored card, else makes (or reuses) a pay link.
-pub async fn start(
+/// What a verified, successful transaction comes to for `invoice`: kept
+/// (and its card remembered) or refunded.
+async fn account_for(
     db: &PgPool,
     paystack: &Paystack,
-    invoice_id: Uuid,
-) -> Result<PaymentStart, ActivityError> {
-    let mut invoice = invoice(db, invoice_id).await?;
+    invoice: &Invoice,
+    reference: &str,
+    transaction: &Transaction,
+) -> Result<Confirmation, ActivityError> {
+    let (Some(amount), Some(currency)) = (transaction.amount, transaction.currency.as_deref())
+    else {
+        return Err(failure(
+            "PaystackMalformedResponse",
+            "a successful transaction without amount or currency".into(),
+            false,
+        ));
+    };
+    let paid = Verified {
+        reference,
+        paystack_id: transaction.id,
+        amount,
+        currency,
+    };
+    match ledger::account(db, invoice.id, &paid)
+        .await
+        .map_err(database)?
+    {
+        Accounted::Kept => {
+            if let Some(card) = &transaction.authorization {
+                let email = match transaction.customer.as_ref().and_then(|c| c.email.clone()) {
+                    Some(email) => email,
+                    None => buyer_email(db, invoice.buyer_id).await?,
+                };
+                keep_card(db, invoice.buyer_id, card, &email).await?;
+            }
+            Ok(Confirmation::Paid {
+                invoice_id: invoice.id,
+            })
+        }
+        Accounted::Refund {
+            payment_id,
+            amount,
+            reason,
+        } => {
+            refund(db, paystack, payment_id).await?;
+            tracing::warn!(invoice = %invoice.number, %reference, %reason, "payment refunded");
+            Ok(Confirmation::Refunded {
+                invoice_id: invoice.id,
+                payer_id: invoice.buyer_id,
+                payment_id: u64::try_from(payment_id).unwrap_or_default(),
+                amount,
+                reason,
+            })
+        }
+    }
+}
+
+/// Starts the one live way to pay an open invoice, or returns the one
+/// already started: a stored card (only when `stored_card` and the invoice
+/// has not moved past its first reference), else a pay link.
+pub async fn begin(
+    db: &PgPool,
+    paystack: Option<&Paystack>,
+    request: &BeginPayment,
+) -> Result<PaymentOpened, ActivityError> {
+    let Some(paystack) = paystack else {
+        return Ok(PaymentOpened::OfflineOnly);
+    };
+    let mut invoice = invoice(db, request.invoice_id).await?;
     match invoice.status.as_str() {
-        "paid" => return Ok(PaymentStart::Charged),
-        "void" => return Err(failure("InvoiceVoid", "the invoice is void".into(), true)),
-        _ => {}
+        "paid" => return Ok(PaymentOpened::Charged),
+        "open" => {}
+        other => {
+            return Err(failure(
+                "InvoiceNotOpen",
+                format!("the invoice is {other}"),
+                true,
+            ));
+        }
+    }
+    if let Some(url) = &invoice.authorization_url {
+        return Ok(PaymentOpened::PayLink {
+            authorization_url: url.clone(),
+            reference: invoice.reference.clone(),
+        });
     }
     let email = buyer_email(db, invoice.buyer_id).await?;
-    if invoice.authorization_url.is_none()
+    let first_attempt = invoice.reference == invoices::first_reference(invoice.id);
+    if request.stored_card
+        && first_attempt
         && let Some(card) = stored_card(db, invoice.buyer_id).await?
     {
-        match charge(db, paystack, &invoice, &card, &email).await? {
-            Charge::Paid => return Ok(PaymentStart::Charged),
-            // Not final yet: Paystack's charge.success (or a verify) decides.
-            // A pay link now could take the money twice.
-            Charge::Pending => return Ok(PaymentStart::CardPending),
-            Charge::Refused => {}
+        match charge(db, paystack, &invoice, &card).await? {
+            Charge::Paid => return Ok(PaymentOpened::Charged),
+            // Not final yet: Paystack's charge.success (or a later verify)
+            // decides. A pay link now could take the money twice.
+            Charge::Pending => {
+                return Ok(PaymentOpened::CardPending {
+                    reference: invoice.reference,
+                });
+            }
+            // The bank wants the buyer (2FA): Paystack's resume link pays
+            // this same transaction.
+            Charge::Paused { url } => {
+                invoices::set_pay_link(db, invoice.id, &url)
+                    .await
+                    .map_err(database)?;
+                return Ok(PaymentOpened::PayLink {
+                    authorization_url: url,
+                    reference: invoice.reference,
+                });
+            }
+            Charge::Failed => {
+                invoice.reference = fresh_reference(db, &invoice).await?;
+            }
         }
-        // The charge used the reference; the pay link needs a fresh one.
-        let fresh = format!("{}.link", invoice.reference);
-        invoices::use_reference(db, invoice.id, &fresh)
-            .await
-            .map_err(database)?;
-        invoice.reference = fresh;
     }
     pay_link(db, paystack, &invoice, &email).await
 }
 
+/// Moves the invoice to its next reference (the current transaction
+/// failed or was abandoned); the old one still finds the invoice.
+async fn fresh_reference(db: &PgPool, invoice: &Invoice) -> Result<String, ActivityError> {
+    let (used,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM invoice_references WHERE invoice_id = $1")
+            .bind(invoice.id)
+            .fetch_one(db)
+            .await
+            .map_err(database)?;
+    let fresh = format!("{}.{}", invoices::first_reference(invoice.id), used + 1);
+    invoices::use_reference(db, invoice.id, &fresh)
+        .await
+        .map_err(database)?;
+    Ok(fresh)
+}
+
 /// What charging a stored card came to.
 enum Charge {
-    /// Paid, amount and currency verified.
+    /// Paid, amount and currency verified and recorded.
     Paid,
     /// Accepted but not final (`pending`, `processing`, `queued`, `ongoing`).
     Pending,
-    /// Declined, paused for 2FA, or refused: fall back to a pay link.
-    Refused,
+    /// The bank wants the customer: pay at `url` (the same transaction).
+    Paused { url: String },
+    /// Declined or refused: this reference will never pay.
+    Failed,
 }
 
 const NOT_FINAL: [&str; 4] = ["pending", "processing", "queued", "ongoing"];
@@ -171,7 +260,6 @@ async fn charge(
     paystack: &Paystack,
     invoice: &Invoice,
     card: &StoredCard,
-    email: &str,
 ) -> Result<Charge, ActivityError> {
     let request = ChargeRequest {
         email: &card.email,
@@ -182,47 +270,59 @@ async fn charge(
         metadata: json!({ "invoice_id": invoice.id, "auction_id": invoice.auction_id }).to_string(),
     };
     let transaction = match paystack.charge_authorization(&request).await {
-        Ok(transaction) => Some(transaction),
+        Ok(transaction) => transaction,
         // An earlier attempt landed: its outcome is what verify says.
-        Err(PaystackError::DuplicateReference) => paystack
+        Err(PaystackError::DuplicateReference) => match paystack
             .verify(&invoice.reference)
             .await
-            .map_err(provider_failure)?,
+            .map_err(provider_failure)?
+        {
+            Some(transaction) => transaction,
+            None => {
+                return Err(failure(
+                    "PaystackUnknownReference",
+                    "Paystack reports the reference used but cannot find it".into(),
+                    false,
+                ));
+            }
+        },
         Err(err) if err.is_retryable() => return Err(provider_failure(err)),
         Err(err) => {
             tracing::warn!(invoice = %invoice.number, "stored card refused: {err}; sending a pay link");
-            None
+            return Ok(Charge::Failed);
         }
     };
-    match transaction {
-        Some(t) if t.check(invoice.total, &invoice.currency) == PaymentCheck::Paid => {
-            if record_paid(db, invoice, &t, email).await? {
-                Ok(Charge::Paid)
-            } else {
-                Ok(Charge::Refused)
-            }
-        }
-        Some(t) if t.status.as_deref().is_some_and(|s| NOT_FINAL.contains(&s)) => {
-            Ok(Charge::Pending)
-        }
-        _ => Ok(Charge::Refused),
+    if transaction.paused == Some(true)
+        && let Some(url) = transaction.authorization_url.clone()
+    {
+        return Ok(Charge::Paused { url });
     }
+    let status = transaction.status.clone().unwrap_or_default();
+    if status == "success" {
+        return match account_for(db, paystack, invoice, &invoice.reference, &transaction).await? {
+            Confirmation::Paid { .. } => Ok(Charge::Paid),
+            // Charged another amount: refunded; the buyer pays by link.
+            _ => Ok(Charge::Failed),
+        };
+    }
+    if NOT_FINAL.contains(&status.as_str()) {
+        return Ok(Charge::Pending);
+    }
+    Ok(Charge::Failed)
 }
 
-/// The invoice's pay link: the stored one, or a new Paystack checkout.
-pub async fn pay_link(
+/// The invoice's pay link: a new Paystack checkout for its reference. If
+/// Paystack already has a transaction there (an attempt whose answer was
+/// lost), its status decides: paid, still live (wait), or dead (next
+/// reference).
+async fn pay_link(
     db: &PgPool,
     paystack: &Paystack,
     invoice: &Invoice,
     email: &str,
-) -> Result<PaymentStart, ActivityError> {
-    if let Some(url) = &invoice.authorization_url {
-        return Ok(PaymentStart::PayLink {
-            authorization_url: url.clone(),
-        });
-    }
+) -> Result<PaymentOpened, ActivityError> {
     let mut reference = invoice.reference.clone();
-    for _ in 0..2 {
+    for _ in 0..3 {
         let request = InitializeRequest {
             email,
             amount: invoice.total,
@@ -237,27 +337,43 @@ pub async fn pay_link(
                 invoices::set_pay_link(db, invoice.id, &checkout.authorization_url)
                     .await
                     .map_err(database)?;
-                return Ok(PaymentStart::PayLink {
+                return Ok(PaymentOpened::PayLink {
                     authorization_url: checkout.authorization_url,
+                    reference,
                 });
             }
             Err(PaystackError::DuplicateReference) => {
-                // Created by an attempt whose answer was lost: paid already,
-                // or a checkout we never saw the link of.
-                if let Some(t) = paystack
+                let found = paystack
                     .verify(&reference)
                     .await
-                    .map_err(provider_failure)?
-                    && t.check(invoice.total, &invoice.currency) == PaymentCheck::Paid
-                {
-                    record_paid(db, invoice, &t, email).await?;
-                    return Ok(PaymentStart::Charged);
+                    .map_err(provider_failure)?;
+                let status = found
+                    .as_ref()
+                    .and_then(|t| t.status.clone())
+                    .unwrap_or_default();
+                match (found, status.as_str()) {
+                    (Some(t), "success") => {
+                        if let Confirmation::Paid { .. } =
+                            account_for(db, paystack, invoice, &reference, &t).await?
+                        {
+                            return Ok(PaymentOpened::Charged);
+                        }
+                    }
+                    (Some(_), s) if NOT_FINAL.contains(&s) => {
+                        return Ok(PaymentOpened::CardPending { reference });
+                    }
+                    (Some(_), "failed" | "abandoned" | "reversed") => {}
+                    _ => {
+                        return Err(failure(
+                            "PaystackUnknownReference",
+                            format!("Paystack reports {reference} used but says {status:?}"),
+                            false,
+                        ));
+                    }
                 }
-                let fresh = format!("{reference}.r");
-                invoices::use_reference(db, invoice.id, &fresh)
-                    .await
-                    .map_err(database)?;
-                reference = fresh;
+                let mut current = invoice.clone();
+                current.reference = reference;
+                reference = fresh_reference(db, &current).await?;
             }
             Err(err) => return Err(provider_failure(err)),
         }
@@ -269,72 +385,189 @@ pub async fn pay_link(
     ))
 }
 
-/// Checks a payment notice; on success the invoice is paid (once).
-pub async fn verify(
+/// Confirms a payment notice. An offline payment counts only from an admin;
+/// a Paystack one is verified, and any money it finds either pays the
+/// invoice or is recorded and refunded in full.
+pub async fn confirm(
     db: &PgPool,
     paystack: Option<&Paystack>,
     notice: &PaymentNotice,
-) -> Result<Verification, ActivityError> {
+) -> Result<Confirmation, ActivityError> {
     let invoice = invoice(db, notice.invoice_id).await?;
-    if invoice.status == "paid" {
-        return Ok(Verification::Paid);
-    }
-    let not_paid = |reason: &str| {
-        Ok(Verification::NotPaid {
-            reason: reason.to_owned(),
-        })
-    };
+    let not_paid =
+        |reason: String, status: Option<String>| Ok(Confirmation::NotPaid { reason, status });
     match &notice.source {
         PaymentSource::Offline { admin_id } => {
-            let reference = format!("offline-{admin_id}");
-            let paid = invoices::mark_paid(
-                db,
-                invoice.id,
-                &PaymentRecord {
-                    reference: &reference,
-                    paystack_id: None,
-                    amount: invoice.total,
-                    currency: &invoice.currency,
-                    channel: "offline",
-                },
-            )
-            .await
-            .map_err(database)?;
-            if paid {
-                Ok(Verification::Paid)
+            if !is_admin(db, *admin_id).await? {
+                tracing::warn!(invoice = %invoice.number, %admin_id,
+                    "an offline payment recorded by someone who is not an admin was refused");
+                return Ok(Confirmation::Refused {
+                    reason: format!("{admin_id} is not an admin"),
+                });
+            }
+            if ledger::pay_offline(db, invoice.id)
+                .await
+                .map_err(database)?
+            {
+                Ok(Confirmation::Paid {
+                    invoice_id: invoice.id,
+                })
             } else {
-                not_paid("the invoice is void")
+                Ok(Confirmation::Refused {
+                    reason: format!("the invoice is {}", invoice.status),
+                })
             }
         }
         PaymentSource::Paystack { reference } => {
             let Some(paystack) = paystack else {
-                return not_paid("Paystack is not configured");
+                return not_paid("Paystack is not configured".into(), None);
             };
             if !invoices::has_reference(db, invoice.id, reference)
                 .await
                 .map_err(database)?
             {
-                return not_paid("the reference is not this invoice's");
+                return not_paid("the reference is not this invoice's".into(), None);
             }
             let Some(transaction) = paystack.verify(reference).await.map_err(provider_failure)?
             else {
-                return not_paid("Paystack does not know the reference");
+                return not_paid("Paystack does not know the reference".into(), None);
             };
             match transaction.check(invoice.total, &invoice.currency) {
-                PaymentCheck::Paid => {
-                    let email = buyer_email(db, invoice.buyer_id).await?;
-                    if record_paid(db, &invoice, &transaction, &email).await? {
-                        Ok(Verification::Paid)
-                    } else {
-                        not_paid("the invoice is void")
-                    }
+                PaymentCheck::NotPaid { status } => {
+                    not_paid(format!("transaction is {status}"), Some(status))
                 }
-                PaymentCheck::NotPaid { status } => not_paid(&format!("transaction is {status}")),
-                PaymentCheck::Mismatch { amount, currency } => not_paid(&format!(
-                    "paid {amount:?} {currency:?}, invoice is {} {}",
-                    invoice.total, invoice.currency
-                )),
+                PaymentCheck::Paid | PaymentCheck::Mismatch { .. } => {
+                    account_for(db, paystack, &invoice, reference, &transaction).await
+                }
             }
         }
     }
+}
+
+/// Refunds a ledger payment in full, once. Paystack has no idempotency key
+/// for refunds: the request time is written first, and a retry after a lost
+/// answer looks for the refund on Paystack before asking again.
+pub async fn refund(
+    db: &PgPool,
+    paystack: &Paystack,
+    payment_id: i64,
+) -> Result<(), ActivityError> {
+    let payment = ledger::find(db, payment_id)
+        .await
+        .map_err(database)?
+        .ok_or_else(|| failure("UnknownPayment", format!("no payment {payment_id}"), true))?;
+    if payment.state != "refunding" || payment.refund_status.is_some() {
+        return Ok(());
+    }
+    let transaction_id = payment.paystack_id.and_then(|id| u64::try_from(id).ok());
+    if let Some(asked) = payment.refund_requested_at
+        && let Some(found) = paystack
+            .find_refund(&payment.reference, transaction_id, asked)
+            .await
+            .map_err(provider_failure)?
+    {
+        let status = found.status.as_deref().unwrap_or("pending");
+        return ledger::refund_accepted(db, payment_id, found.id, status)
+            .await
+            .map_err(database);
+    }
+    ledger::refund_requested(db, payment_id)
+        .await
+        .map_err(database)?;
+    match paystack.refund(&payment.reference, None).await {
+        Ok(refund) => {
+            let status = refund.status.as_deref().unwrap_or("pending");
+            ledger::refund_accepted(db, payment_id, refund.id, status)
+                .await
+                .map_err(database)
+        }
+        Err(err) => Err(provider_failure(err)),
+    }
+}
+
+/// Closes an invoice nobody paid. An offer that was declined or lapsed is
+/// closed without a strike. An unpaid invoice is voided (with a strike), but
+/// first Paystack is asked about its transaction: money that arrived before
+/// its webhook pays the invoice instead.
+pub async fn close(
+    db: &PgPool,
+    paystack: Option<&Paystack>,
+    request: &CloseInvoice,
+) -> Result<InvoiceClosed, ActivityError> {
+    let status = match request.reason {
+        CloseReason::Declined => "declined",
+        CloseReason::Expired => "expired",
+        CloseReason::Unpaid => return void(db, paystack, request.invoice_id).await,
+    };
+    invoices::close_offer(db, request.invoice_id, status)
+        .await
+        .map_err(database)?;
+    Ok(InvoiceClosed::Closed)
+}
+
+async fn void(
+    db: &PgPool,
+    paystack: Option<&Paystack>,
+    invoice_id: Uuid,
+) -> Result<InvoiceClosed, ActivityError> {
+    let invoice = invoice(db, invoice_id).await?;
+    match invoice.status.as_str() {
+        "paid" => return Ok(InvoiceClosed::AlreadyPaid),
+        "open" => {}
+        _ => return Ok(InvoiceClosed::Closed),
+    }
+    if let Some(paystack) = paystack
+        && let Some(transaction) = paystack
+            .verify(&invoice.reference)
+            .await
+            .map_err(provider_failure)?
+        && transaction.status.as_deref() == Some("success")
+        && let Confirmation::Paid { .. } =
+            account_for(db, paystack, &invoice, &invoice.reference, &transaction).await?
+    {
+        return Ok(InvoiceClosed::AlreadyPaid);
+    }
+    match invoices::void(db, invoice_id).await.map_err(database)? {
+        invoices::Voided::Paid => Ok(InvoiceClosed::AlreadyPaid),
+        invoices::Voided::Voided => Ok(InvoiceClosed::Closed),
+    }
+}
+
+/// The first settlement's `start_payment`, for auctions recorded before the
+/// money rules: the same start, in its old shape.
+pub async fn start_legacy(
+    db: &PgPool,
+    paystack: Option<&Paystack>,
+    invoice_id: Uuid,
+) -> Result<PaymentStart, ActivityError> {
+    let request = BeginPayment {
+        invoice_id,
+        stored_card: true,
+    };
+    Ok(match begin(db, paystack, &request).await? {
+        PaymentOpened::Charged => PaymentStart::Charged,
+        PaymentOpened::PayLink {
+            authorization_url, ..
+        } => PaymentStart::PayLink { authorization_url },
+        PaymentOpened::CardPending { .. } => PaymentStart::CardPending,
+        PaymentOpened::OfflineOnly => PaymentStart::OfflineOnly,
+    })
+}
+
+/// The first settlement's `verify_payment`: [`confirm`] in its old shape
+/// (money it cannot keep is refunded all the same).
+pub async fn verify_legacy(
+    db: &PgPool,
+    paystack: Option<&Paystack>,
+    notice: &PaymentNotice,
+) -> Result<Verification, ActivityError> {
+    Ok(match confirm(db, paystack, notice).await? {
+        Confirmation::Paid { .. } => Verification::Paid,
+        Confirmation::NotPaid { reason, .. } | Confirmation::Refused { reason } => {
+            Verification::NotPaid { reason }
+        }
+        Confirmation::Refunded { reason, .. } => Verification::NotPaid {
+            reason: format!("refunded: {reason}"),
+        },
+    })
 }

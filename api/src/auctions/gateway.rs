@@ -17,7 +17,13 @@ use gavel_workflows::{
         publish::{search_attributes_of, status_of},
         workflow_id,
     },
+    followup::{FollowUp, PaymentFollowUpWorkflow},
+    lenient::Lenient,
     rules::Rejection,
+    settlement::{
+        PaymentNotice,
+        desk::{OfferAnswer, OfferOutcome, PayLink, PaymentRefusal, PaymentRequest},
+    },
 };
 use temporalio_client::{
     Client, WorkflowExecuteUpdateOptions, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
@@ -95,6 +101,88 @@ pub async fn place_bid(
     })
     .await;
     outcome.map_err(finish_update_error)
+}
+
+/// Asks the auction's settlement for the invoice's pay link (`request_payment`).
+pub async fn request_payment(
+    client: &Client,
+    auction_id: Uuid,
+    request: PaymentRequest,
+) -> Result<PayLink, CallError<PaymentRefusal>> {
+    let handle = client.get_workflow_handle::<AuctionWorkflow>(workflow_id(auction_id));
+    let options = WorkflowExecuteUpdateOptions::builder()
+        .update_id(format!("pay:{}", Uuid::new_v4()))
+        .build();
+    let outcome = retrying(|| async {
+        handle
+            .execute_update(
+                AuctionWorkflow::request_payment,
+                request.clone(),
+                options.clone(),
+            )
+            .await
+            .map_err(classify_update)
+    })
+    .await;
+    outcome.map_err(finish_update_error)
+}
+
+/// Answers a second-chance offer (`answer_offer`).
+pub async fn answer_offer(
+    client: &Client,
+    auction_id: Uuid,
+    answer: OfferAnswer,
+) -> Result<OfferOutcome, CallError<PaymentRefusal>> {
+    let handle = client.get_workflow_handle::<AuctionWorkflow>(workflow_id(auction_id));
+    let options = WorkflowExecuteUpdateOptions::builder()
+        .update_id(format!("offer:{}", Uuid::new_v4()))
+        .build();
+    let outcome = retrying(|| async {
+        handle
+            .execute_update(
+                AuctionWorkflow::answer_offer,
+                answer.clone(),
+                options.clone(),
+            )
+            .await
+            .map_err(classify_update)
+    })
+    .await;
+    outcome.map_err(finish_update_error)
+}
+
+/// Starts the follow-up of a Paystack event that arrived after its auction
+/// ended (`id` names the event, so a redelivery joins the first one).
+pub async fn follow_up(
+    client: &Client,
+    task_queue: &str,
+    id: String,
+    followup: FollowUp,
+) -> anyhow::Result<()> {
+    let options = WorkflowStartOptions::new(task_queue.to_owned(), id)
+        .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+        .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+        .build();
+    retrying(|| async {
+        match client
+            .start_workflow(
+                PaymentFollowUpWorkflow::run,
+                followup.clone(),
+                options.clone(),
+            )
+            .await
+        {
+            Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+            Err(WorkflowStartError::Rpc(status)) if transient(status.code()) => {
+                Err(Attempt::Retry(anyhow::Error::from(status)))
+            }
+            Err(err) => Err(Attempt::Stop(anyhow::Error::from(err))),
+        }
+    })
+    .await
+    .map_err(|attempt| match attempt {
+        Attempt::Retry(err) | Attempt::Stop(err) => err,
+    })
 }
 
 /// Cancels through the `cancel_auction` update.
@@ -258,7 +346,7 @@ impl BidGate {
 pub async fn notify_payment(
     client: &Client,
     auction_id: Uuid,
-    notice: gavel_workflows::settlement::PaymentNotice,
+    notice: PaymentNotice,
     request_id: String,
 ) -> anyhow::Result<bool> {
     let handle = client.get_workflow_handle::<AuctionWorkflow>(workflow_id(auction_id));
@@ -269,7 +357,7 @@ pub async fn notify_payment(
         match handle
             .signal(
                 AuctionWorkflow::payment_received,
-                notice.clone(),
+                Lenient::new(notice.clone()),
                 options.clone(),
             )
             .await

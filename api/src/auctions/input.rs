@@ -58,6 +58,10 @@ pub struct CreateAuctionRequest {
     pub anti_sniping: Option<AntiSnipingInput>,
     /// The end never moves past this, whatever the bids.
     pub hard_close_at: Option<DateTime<Utc>>,
+    /// Offer the lot to the next bidders (at their own highest bid, for them
+    /// to accept or decline) when the winner does not pay. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_chance_offers: Option<bool>,
 }
 
 /// A validated create request.
@@ -207,6 +211,7 @@ impl CreateAuctionRequest {
                 ends_at,
                 anti_sniping,
                 hard_close_at,
+                second_chance_offers: self.second_chance_offers.unwrap_or(true),
             },
         })
     }

@@ -37,6 +37,7 @@ pub struct AuctionRow {
     pub buy_now_available: bool,
     pub outcome: Option<Json<Outcome>>,
     pub winner_handle: Option<String>,
+    pub second_chance_offers: bool,
     pub create_fingerprint: Option<String>,
     pub created_at: DateTime<Utc>,
 }
@@ -68,8 +69,8 @@ pub async fn insert_created(
         "INSERT INTO auctions (id, seller_id, title, description, currency, starting_price,
              reserve_price, buy_now_price, min_increment, anti_sniping_window_secs,
              anti_sniping_extension_secs, hard_close_at, starts_at, ends_at, status,
-             buy_now_available, create_fingerprint)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+             buy_now_available, create_fingerprint, second_chance_offers)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(id)
@@ -89,6 +90,7 @@ pub async fn insert_created(
     .bind(status.as_str())
     .bind(t.buy_now_price.is_some() && status == AuctionStatus::Open)
     .bind(fingerprint)
+    .bind(t.second_chance_offers)
     .execute(db)
     .await?
     .rows_affected();
@@ -206,28 +208,51 @@ pub struct StoredBid {
     pub reserve_met: bool,
 }
 
-/// The auction's status and, if `idempotency_key` was accepted before, that
-/// bid; `None` when there is no such auction.
+/// What placing a bid needs to know before asking the workflow.
+#[derive(Debug, Clone)]
+pub struct BidLookup {
+    pub status: AuctionStatus,
+    /// The bid accepted before under this idempotency key, if any.
+    pub stored: Option<StoredBid>,
+    /// When the bidder's live strikes were given (not cleared, younger than
+    /// the strike lifetime).
+    pub strikes: Vec<DateTime<Utc>>,
+}
+
+/// The auction's status, the earlier bid under `idempotency_key` and the
+/// bidder's strikes since `strikes_since`, in one query; `None` when there
+/// is no such auction.
 pub async fn bid_lookup(
     db: &PgPool,
     auction_id: Uuid,
     idempotency_key: &str,
-) -> sqlx::Result<Option<(AuctionStatus, Option<StoredBid>)>> {
-    let row: Option<(String, Option<Json<StoredBid>>)> = sqlx::query_as(
+    bidder_id: Uuid,
+    strikes_since: DateTime<Utc>,
+) -> sqlx::Result<Option<BidLookup>> {
+    #[derive(FromRow)]
+    struct Row {
+        status: String,
+        stored: Option<Json<StoredBid>>,
+        strikes: Vec<DateTime<Utc>>,
+    }
+    let row: Option<Row> = sqlx::query_as(
         "SELECT a.status,
              (SELECT to_jsonb(b) FROM bids b
-              WHERE b.auction_id = a.id AND b.idempotency_key = $2)
+              WHERE b.auction_id = a.id AND b.idempotency_key = $2) AS stored,
+             ARRAY(SELECT s.created_at FROM strikes s
+                   WHERE s.user_id = $3 AND s.cleared_at IS NULL AND s.created_at > $4) AS strikes
          FROM auctions a WHERE a.id = $1",
     )
     .bind(auction_id)
     .bind(idempotency_key)
+    .bind(bidder_id)
+    .bind(strikes_since)
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|(status, bid)| {
-        (
-            AuctionStatus::parse(&status).unwrap_or(AuctionStatus::Closed),
-            bid.map(|b| b.0),
-        )
+    Ok(row.map(|row| BidLookup {
+        status: AuctionStatus::parse(&row.status).unwrap_or(AuctionStatus::Closed),
+        stored: row.stored.map(|b| b.0),
+        strikes: row.strikes,
     }))
 }
 

@@ -92,6 +92,8 @@ pub struct AuctionResponse {
     pub ends_at: DateTime<Utc>,
     pub hard_close_at: Option<DateTime<Utc>>,
     pub anti_sniping: AntiSnipingInput,
+    /// Whether unpaid lots are offered to the next bidders.
+    pub second_chance_offers: bool,
     pub outcome: Option<OutcomeResponse>,
     pub created_at: DateTime<Utc>,
     /// True when the figures come from the running workflow; false when from
@@ -129,6 +131,7 @@ impl AuctionResponse {
                 window_secs: u32::try_from(row.anti_sniping_window_secs).unwrap_or(0),
                 extension_secs: u32::try_from(row.anti_sniping_extension_secs).unwrap_or(0),
             },
+            second_chance_offers: row.second_chance_offers,
             outcome: row
                 .outcome
                 .as_ref()

@@ -12,8 +12,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use gavel_workflows::rules::strikes::suspended_until;
+
 use crate::{
-    accounts::{self, NewUser, User},
+    accounts::{self, NewUser, Strike, User},
     auth::{AuthUser, DisplayName, Email, Password, Role, password},
     error::{ApiError, ErrorBody},
     extract::ApiJson,
@@ -131,15 +133,38 @@ pub async fn login(
     }))
 }
 
+/// The signed-in user, with the strikes that count against them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeResponse {
+    #[serde(flatten)]
+    pub user: User,
+    /// Won auctions left unpaid, newest first (those younger than the
+    /// strike lifetime and not cleared by an admin).
+    pub strikes: Vec<Strike>,
+    /// Set while the strikes suspend bidding: when bidding opens again.
+    pub bidding_suspended_until: Option<DateTime<Utc>>,
+}
+
 #[utoipa::path(get, path = "/auth/me", tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 200, body = User),
+        (status = 200, body = MeResponse),
         (status = 401, body = ErrorBody, description = "`unauthenticated`, `invalid_token`, `token_expired`"),
     ))]
-pub async fn me(State(state): State<AppState>, auth: AuthUser) -> Result<ApiJson<User>, ApiError> {
-    accounts::find_by_id(&state.db, auth.id)
+pub async fn me(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<ApiJson<MeResponse>, ApiError> {
+    let user = accounts::find_by_id(&state.db, auth.id)
         .await?
-        .map(ApiJson)
-        .ok_or_else(|| ApiError::unauthorized("invalid_token", "this account no longer exists"))
+        .ok_or_else(|| ApiError::unauthorized("invalid_token", "this account no longer exists"))?;
+    let policy = state.config.strikes;
+    let strikes = accounts::strikes(&state.db, auth.id, policy.ttl).await?;
+    let times: Vec<DateTime<Utc>> = strikes.iter().map(|s| s.created_at).collect();
+    let bidding_suspended_until = suspended_until(&times, policy.limit, policy.ttl, Utc::now());
+    Ok(ApiJson(MeResponse {
+        user,
+        strikes,
+        bidding_suspended_until,
+    }))
 }

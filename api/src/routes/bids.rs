@@ -7,9 +7,13 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::post,
 };
-use gavel_workflows::{auction::PlaceBid, rules::Rejection};
+use chrono::Utc;
+use gavel_workflows::{
+    auction::PlaceBid,
+    rules::{Rejection, strikes::suspended_until},
+};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -63,7 +67,7 @@ fn busy() -> ApiError {
     request_body = PlaceBidRequest,
     responses(
         (status = 201, body = BidResponse, description = "accepted: `leading` or `outbid` (by someone's higher maximum)"),
-        (status = 403, body = ErrorBody, description = "`forbidden`: only bidders bid"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: only bidders bid; `bidding_suspended` (details.until): too many won auctions left unpaid"),
         (status = 404, body = ErrorBody, description = "`auction_not_found`"),
         (status = 409, body = ErrorBody, description = "`auction_not_open`, `auction_closed`, `bid_too_low` (details.minimum), `max_not_raised`, `own_auction`"),
         (status = 422, body = ErrorBody, description = "`invalid_amount`, `invalid_currency`, `currency_mismatch`, `invalid_idempotency_key`"),
@@ -82,18 +86,30 @@ pub async fn place_bid(
     let (amount, max_amount, currency) = body.validate()?;
     // Keys are per bidder: two bidders may pick the same one.
     let scoped_key = format!("{}:{key}", user.id);
-    // One query on the hot path: does the auction exist, is it live, and
-    // was this key's bid accepted before?
-    let (status, stored) = store::bid_lookup(&state.db, id, &scoped_key)
+    // One query on the hot path: does the auction exist, is it live, was
+    // this key's bid accepted before, and may this bidder bid?
+    let policy = state.config.strikes;
+    let now = Utc::now();
+    let lookup = store::bid_lookup(&state.db, id, &scoped_key, user.id, now - policy.ttl)
         .await?
         .ok_or_else(auction_not_found)?;
-    if let Some(stored) = stored {
+    if let Some(stored) = lookup.stored {
         return Ok((
             StatusCode::CREATED,
             ApiJson(BidResponse::from_stored(&stored)),
         ));
     }
-    if !status.is_live() {
+    if let Some(until) = suspended_until(&lookup.strikes, policy.limit, policy.ttl, now) {
+        return Err(ApiError::forbidden(
+            "bidding_suspended",
+            format!(
+                "you left {} won auctions unpaid; you may bid again from {until}",
+                lookup.strikes.len()
+            ),
+        )
+        .with_details(json!({ "until": until, "strikes": lookup.strikes.len() })));
+    }
+    if !lookup.status.is_live() {
         return Err(auction_closed());
     }
     let _slot = state.bid_gate.enter(id).await.ok_or_else(busy)?;

@@ -1,6 +1,9 @@
-//! Invoices: the buyer's and seller's, the pay link, and an admin's offline
-//! payment. Only the buyer, the seller and admins see an invoice; anyone else
-//! gets 404, as if it did not exist.
+//! Invoices: the buyer's and seller's, paying one, answering a second-chance
+//! offer, and an admin's offline payment. Only the buyer, the seller and
+//! admins see an invoice; anyone else gets 404, as if it did not exist.
+//!
+//! Nothing here moves money itself: paying and answering go to the auction's
+//! workflow, which owns the invoice's one live way to pay.
 
 use std::time::Duration;
 
@@ -11,18 +14,19 @@ use axum::{
     routing::{get, post},
 };
 use chrono::{DateTime, Utc};
-use gavel_activities::settlement::{
-    invoices::{self, Invoice, LineItem},
-    payments,
+use gavel_activities::settlement::invoices::{self, Invoice, LineItem};
+use gavel_workflows::settlement::{
+    PaymentNotice, PaymentSource,
+    desk::{OfferAnswer, PaymentRefusal, PaymentRequest},
 };
-use gavel_workflows::settlement::{PaymentNotice, PaymentSource, PaymentStart};
 use serde::Serialize;
+use serde_json::json;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    auctions::gateway,
+    auctions::gateway::{self, CallError},
     auth::{AuthUser, Role},
     error::{ApiError, ErrorBody},
     extract::{ApiJson, ApiPath},
@@ -33,6 +37,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/invoices/{id}", get(show))
         .route("/invoices/{id}/pay", post(pay))
+        .route("/invoices/{id}/accept", post(accept))
+        .route("/invoices/{id}/decline", post(decline))
         .route("/me/invoices", get(mine))
         .route("/admin/invoices/{id}/mark-paid", post(mark_paid))
 }
@@ -50,7 +56,8 @@ pub struct InvoiceResponse {
     pub auction_id: Uuid,
     /// 1 for the winner; 2, 3… for second-chance offers.
     pub round: i32,
-    /// `open`, `paid` or `void`.
+    /// `offered` (a second-chance offer to accept or decline), `open`,
+    /// `paid`, `void` (unpaid in time), `declined` or `expired`.
     pub status: String,
     pub currency: String,
     /// Minor units.
@@ -58,21 +65,32 @@ pub struct InvoiceResponse {
     pub line_items: Vec<LineItemResponse>,
     pub buyer_id: Uuid,
     pub seller_id: Uuid,
+    /// When payment is due; for an `offered` invoice, when the offer lapses.
     pub due_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
     /// `paystack` or `offline`.
     pub paid_via: Option<String>,
     /// The Paystack checkout link, shown to the buyer only.
     pub pay_link: Option<String>,
+    /// The current Paystack reference, shown to the buyer and admins (for
+    /// support and for `gavel paystack send-webhook` in test mode).
+    pub reference: Option<String>,
+    /// When a second-chance offer was accepted.
+    pub accepted_at: Option<DateTime<Utc>>,
+    /// When a payment of this invoice was disputed.
+    pub disputed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
 impl InvoiceResponse {
     fn for_viewer(invoice: Invoice, viewer: &AuthUser) -> Self {
+        let is_buyer = viewer.id == invoice.buyer_id;
         let pay_link = invoice
             .authorization_url
             .clone()
-            .filter(|_| viewer.id == invoice.buyer_id && invoice.status == "open");
+            .filter(|_| is_buyer && invoice.status == "open");
+        let reference =
+            Some(invoice.reference.clone()).filter(|_| is_buyer || viewer.role == Role::Admin);
         Self {
             id: invoice.id,
             number: invoice.number,
@@ -101,6 +119,9 @@ impl InvoiceResponse {
             paid_at: invoice.paid_at,
             paid_via: invoice.paid_via,
             pay_link,
+            reference,
+            accepted_at: invoice.accepted_at,
+            disputed_at: invoice.disputed_at,
             created_at: invoice.created_at,
         }
     }
@@ -122,6 +143,65 @@ async fn visible(db: &PgPool, id: Uuid, viewer: &AuthUser) -> Result<Invoice, Ap
         Ok(invoice)
     } else {
         Err(invoice_not_found())
+    }
+}
+
+/// The invoice if `viewer` is its buyer (others who may see it get 403).
+async fn as_buyer(db: &PgPool, id: Uuid, viewer: &AuthUser) -> Result<Invoice, ApiError> {
+    let invoice = visible(db, id, viewer).await?;
+    if viewer.id == invoice.buyer_id {
+        Ok(invoice)
+    } else {
+        Err(refusal(&PaymentRefusal::NotTheBuyer))
+    }
+}
+
+/// A refusal of the payment desk as an HTTP error.
+fn refusal(refusal: &PaymentRefusal) -> ApiError {
+    let error = match refusal {
+        PaymentRefusal::NotTheBuyer => ApiError::forbidden(refusal.code(), refusal.to_string()),
+        // Permanent until someone configures Paystack: retrying will not help.
+        PaymentRefusal::PaymentsNotConfigured => ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            refusal.code(),
+            refusal.to_string(),
+        ),
+        PaymentRefusal::PaymentUnavailable => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            refusal.code(),
+            refusal.to_string(),
+        )
+        .with_retry_after(5),
+        _ => ApiError::conflict(refusal.code(), refusal.to_string()),
+    };
+    match refusal {
+        PaymentRefusal::OfferNotAccepted { accept_by } => {
+            error.with_details(json!({ "accept_by": accept_by }))
+        }
+        _ => error,
+    }
+}
+
+/// What the read model already says about paying `invoice`, without asking
+/// the workflow.
+fn settled_refusal(invoice: &Invoice) -> Option<PaymentRefusal> {
+    match invoice.status.as_str() {
+        "paid" => Some(PaymentRefusal::InvoicePaid),
+        "void" => Some(PaymentRefusal::InvoiceVoid),
+        "declined" => Some(PaymentRefusal::OfferDeclined),
+        "expired" => Some(PaymentRefusal::OfferExpired),
+        "offered" => Some(PaymentRefusal::OfferNotAccepted {
+            accept_by: invoice.due_at,
+        }),
+        _ => None,
+    }
+}
+
+fn workflow_error(err: CallError<PaymentRefusal>) -> ApiError {
+    match err {
+        CallError::Refused(reason) => refusal(&reason),
+        CallError::Gone => refusal(&PaymentRefusal::InvoiceNotCurrent),
+        CallError::Unavailable(err) => ApiError::unavailable("Temporal", err),
     }
 }
 
@@ -168,84 +248,120 @@ pub async fn mine(
     }))
 }
 
+/// The invoice's one Paystack checkout.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PayLink {
+pub struct PayLinkResponse {
     pub authorization_url: String,
     pub reference: String,
-}
-
-fn settled_error(invoice: &Invoice) -> Option<ApiError> {
-    match invoice.status.as_str() {
-        "paid" => Some(ApiError::conflict("invoice_paid", "this invoice is paid")),
-        "void" => Some(ApiError::conflict(
-            "invoice_void",
-            "this invoice is void: the payment window passed",
-        )),
-        _ => None,
-    }
 }
 
 #[utoipa::path(post, path = "/invoices/{id}/pay", tag = "payments",
     params(("id" = Uuid, Path)),
     responses(
-        (status = 200, body = PayLink, description = "the Paystack checkout (made now if there was none)"),
+        (status = 200, body = PayLinkResponse, description = "the invoice's one Paystack checkout: the same link and reference for every call (made now if there was none)"),
         (status = 403, body = ErrorBody, description = "`not_the_buyer`"),
         (status = 404, body = ErrorBody, description = "`invoice_not_found`"),
-        (status = 409, body = ErrorBody, description = "`invoice_paid`, `invoice_void`"),
-        (status = 503, body = ErrorBody, description = "`payments_not_configured`, or Paystack unavailable"),
+        (status = 409, body = ErrorBody, description = "`invoice_paid`, `invoice_void`, `payment_pending` (a saved-card charge is in progress), `offer_not_accepted` (details.accept_by), `offer_declined`, `offer_expired`, `invoice_not_current`"),
+        (status = 501, body = ErrorBody, description = "`payments_not_configured`: pay offline"),
+        (status = 503, body = ErrorBody, description = "`payment_unavailable` (Paystack) or Temporal unavailable; retry"),
     ),
     security(("bearer" = [])))]
 pub async fn pay(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<ApiJson<PayLink>, ApiError> {
-    let invoice = visible(&state.db, id, &user).await?;
-    if user.id != invoice.buyer_id {
-        return Err(ApiError::forbidden(
-            "not_the_buyer",
-            "only the buyer pays an invoice",
-        ));
+) -> Result<ApiJson<PayLinkResponse>, ApiError> {
+    let invoice = as_buyer(&state.db, id, &user).await?;
+    if let Some(reason) = settled_refusal(&invoice) {
+        return Err(refusal(&reason));
     }
-    if let Some(err) = settled_error(&invoice) {
-        return Err(err);
+    if state.config.paystack.is_none() {
+        return Err(refusal(&PaymentRefusal::PaymentsNotConfigured));
     }
-    let Some(paystack) = &state.config.paystack else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "payments_not_configured",
-            "online payment is not configured; ask the seller about offline payment",
-        ));
+    // The workflow made this link; answering it from the read model keeps
+    // repeated calls out of the auction's history.
+    if let Some(url) = invoice.authorization_url {
+        return Ok(ApiJson(PayLinkResponse {
+            authorization_url: url,
+            reference: invoice.reference,
+        }));
+    }
+    let request = PaymentRequest {
+        invoice_id: id,
+        buyer_id: user.id,
     };
-    let (email,): (String,) = sqlx::query_as("SELECT email FROM users WHERE id = $1")
-        .bind(user.id)
-        .fetch_one(&state.db)
-        .await?;
-    let started = payments::pay_link(&state.db, paystack, &invoice, &email)
+    let link = gateway::request_payment(&state.temporal, invoice.auction_id, request)
         .await
-        .map_err(|err| ApiError::unavailable("Paystack", anyhow::anyhow!("{err:?}")))?;
-    match started {
-        PaymentStart::PayLink { authorization_url } => {
-            let current = invoices::find(&state.db, id)
-                .await?
-                .ok_or_else(invoice_not_found)?;
-            Ok(ApiJson(PayLink {
-                authorization_url,
-                reference: current.reference,
-            }))
-        }
-        _ => Err(ApiError::conflict("invoice_paid", "this invoice is paid")),
-    }
+        .map_err(workflow_error)?;
+    Ok(ApiJson(PayLinkResponse {
+        authorization_url: link.authorization_url,
+        reference: link.reference,
+    }))
+}
+
+async fn answer(
+    state: &AppState,
+    user: &AuthUser,
+    id: Uuid,
+    accept: bool,
+) -> Result<ApiJson<InvoiceResponse>, ApiError> {
+    let invoice = as_buyer(&state.db, id, user).await?;
+    let answer = OfferAnswer {
+        invoice_id: id,
+        buyer_id: user.id,
+        accept,
+    };
+    gateway::answer_offer(&state.temporal, invoice.auction_id, answer)
+        .await
+        .map_err(workflow_error)?;
+    let current = invoices::find(&state.db, id)
+        .await?
+        .ok_or_else(invoice_not_found)?;
+    Ok(ApiJson(InvoiceResponse::for_viewer(current, user)))
+}
+
+#[utoipa::path(post, path = "/invoices/{id}/accept", tag = "payments",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = InvoiceResponse, description = "accepted: the invoice is `open` and is paid like any other (a saved card is charged, or `/pay` gives the link)"),
+        (status = 403, body = ErrorBody, description = "`not_the_buyer`"),
+        (status = 404, body = ErrorBody, description = "`invoice_not_found`"),
+        (status = 409, body = ErrorBody, description = "`not_an_offer`, `offer_declined`, `offer_expired`, `invoice_not_current`"),
+    ),
+    security(("bearer" = [])))]
+pub async fn accept(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<ApiJson<InvoiceResponse>, ApiError> {
+    answer(&state, &user, id, true).await
+}
+
+#[utoipa::path(post, path = "/invoices/{id}/decline", tag = "payments",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = InvoiceResponse, description = "declined: nothing is owed and no strike is given"),
+        (status = 403, body = ErrorBody, description = "`not_the_buyer`"),
+        (status = 404, body = ErrorBody, description = "`invoice_not_found`"),
+        (status = 409, body = ErrorBody, description = "`not_an_offer`, `offer_expired`, `invoice_not_current`"),
+    ),
+    security(("bearer" = [])))]
+pub async fn decline(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<ApiJson<InvoiceResponse>, ApiError> {
+    answer(&state, &user, id, false).await
 }
 
 #[utoipa::path(post, path = "/admin/invoices/{id}/mark-paid", tag = "payments",
     params(("id" = Uuid, Path)),
     responses(
-        (status = 200, body = InvoiceResponse, description = "paid (verified by the auction's workflow)"),
+        (status = 200, body = InvoiceResponse, description = "paid (confirmed by the auction's workflow)"),
         (status = 202, body = InvoiceResponse, description = "accepted; the workflow has not confirmed yet"),
         (status = 403, body = ErrorBody, description = "`forbidden`: admins only"),
         (status = 404, body = ErrorBody, description = "`invoice_not_found`"),
-        (status = 409, body = ErrorBody, description = "`invoice_paid`, `invoice_void`"),
+        (status = 409, body = ErrorBody, description = "`invoice_paid`, `invoice_void`, `offer_not_accepted`, `offer_declined`, `offer_expired`"),
     ),
     security(("bearer" = [])))]
 pub async fn mark_paid(
@@ -257,8 +373,8 @@ pub async fn mark_paid(
     let invoice = invoices::find(&state.db, id)
         .await?
         .ok_or_else(invoice_not_found)?;
-    if let Some(err) = settled_error(&invoice) {
-        return Err(err);
+    if let Some(reason) = settled_refusal(&invoice) {
+        return Err(refusal(&reason));
     }
     let notice = PaymentNotice {
         invoice_id: id,
@@ -273,10 +389,7 @@ pub async fn mark_paid(
     .await
     .map_err(|err| ApiError::unavailable("Temporal", err))?;
     if !delivered {
-        return Err(ApiError::conflict(
-            "invoice_void",
-            "the auction's settlement is over; this invoice can no longer be paid",
-        ));
+        return Err(refusal(&PaymentRefusal::InvoiceNotCurrent));
     }
     // The workflow records the payment in a moment; say so if it has.
     for _ in 0..20 {

@@ -1,5 +1,6 @@
 //! One module per resource, each exposing `router()`; merged in [`crate::app`].
 
+pub mod admin;
 pub mod auctions;
 pub mod auth;
 pub mod bids;

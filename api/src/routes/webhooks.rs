@@ -1,7 +1,12 @@
 //! `POST /webhooks/paystack`: the signature (HMAC-SHA512 of the raw body with
 //! the secret key, compared in constant time) is checked before anything is
-//! stored; each event is stored once; `charge.success` for an open invoice
-//! is signalled to its auction's workflow, which verifies it with Paystack.
+//! stored; each event is stored once (by Paystack's id for its object) with
+//! card details redacted. Then:
+//! - `charge.success` for a known reference goes to its auction's workflow
+//!   whatever the invoice's state (the workflow decides: pay, or refund), or,
+//!   if that workflow has ended, to a follow-up workflow that refunds it;
+//! - `refund.*` updates the refunded payment;
+//! - `charge.dispute.create` flags the payment and invoice and tells admins.
 
 use axum::{
     Router,
@@ -10,8 +15,11 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::post,
 };
-use gavel_activities::settlement::invoices;
-use gavel_workflows::settlement::{PaymentNotice, PaymentSource};
+use gavel_activities::settlement::{invoices, ledger};
+use gavel_workflows::{
+    followup::{FollowUp, followup_id},
+    settlement::{PaymentNotice, PaymentSource},
+};
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -43,6 +51,67 @@ pub fn signature_ok(secret: &SecretString, body: &[u8], signature: &str) -> bool
     mac.verify_slice(&expected).is_ok()
 }
 
+/// Card fields never stored: the reusable authorization code (it charges the
+/// card) and anything that is card data rather than a label.
+const REDACTED: [&str; 6] = [
+    "authorization_code",
+    "bin",
+    "pan",
+    "cvv",
+    "card_number",
+    "account_number",
+];
+
+/// The event as stored: `REDACTED` fields replaced, wherever they are.
+pub fn redact(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, inner)| {
+                    let kept = if REDACTED.contains(&key.as_str()) && !inner.is_null() {
+                        Value::String("[redacted]".into())
+                    } else {
+                        redact(inner)
+                    };
+                    (key.clone(), kept)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
+        other => other.clone(),
+    }
+}
+
+/// What an event is about: its transaction reference (charges carry
+/// `reference`, refunds `transaction_reference`, disputes a `transaction`).
+fn reference_of(data: &Value) -> String {
+    [
+        data.get("reference"),
+        data.get("transaction_reference"),
+        data.get("transaction").and_then(|t| t.get("reference")),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(Value::as_str)
+    .unwrap_or_default()
+    .to_owned()
+}
+
+/// The key a redelivery shares with the first delivery: Paystack's id for
+/// the event's object, else the reference and status.
+fn event_key(data: &Value, reference: &str) -> String {
+    match data.get("id") {
+        Some(Value::Number(id)) => id.to_string(),
+        Some(Value::String(id)) if !id.is_empty() => id.clone(),
+        _ => format!(
+            "{reference}:{}",
+            data.get("status")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        ),
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookAck {
     /// `stored`, or `duplicate` for a redelivery.
@@ -56,7 +125,8 @@ pub struct WebhookAck {
         (status = 200, body = WebhookAck, description = "stored (or already stored)"),
         (status = 400, body = ErrorBody, description = "`malformed_event`"),
         (status = 401, body = ErrorBody, description = "`invalid_signature`: nothing stored"),
-        (status = 503, body = ErrorBody, description = "Paystack not configured, or Temporal unavailable (Paystack retries)"),
+        (status = 501, body = ErrorBody, description = "`payments_not_configured`: no Paystack key on this server"),
+        (status = 503, body = ErrorBody, description = "Temporal or the database unavailable (Paystack retries)"),
     ))]
 pub async fn paystack(
     State(state): State<AppState>,
@@ -65,7 +135,7 @@ pub async fn paystack(
 ) -> Result<ApiJson<WebhookAck>, ApiError> {
     let Some(paystack) = &state.config.paystack else {
         return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::NOT_IMPLEMENTED,
             "payments_not_configured",
             "PAYSTACK_SECRET_KEY is not set on this server",
         ));
@@ -92,63 +162,121 @@ pub async fn paystack(
         .and_then(Value::as_str)
         .ok_or_else(malformed)?
         .to_owned();
-    // Charges carry `reference`; refund events `transaction_reference`.
-    let reference = raw
-        .get("data")
-        .and_then(|d| {
-            d.get("reference")
-                .or_else(|| d.get("transaction_reference"))
-        })
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    let data = raw.get("data").cloned().unwrap_or(Value::Null);
+    let reference = reference_of(&data);
+    let key = event_key(&data, &reference);
     let stored: Option<(i64,)> = sqlx::query_as(
-        "INSERT INTO paystack_events (event, reference, body) VALUES ($1, $2, $3)
-         ON CONFLICT (event, reference) DO NOTHING RETURNING id",
+        "INSERT INTO paystack_events (event, reference, event_key, body) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (event, event_key) DO NOTHING RETURNING id",
     )
     .bind(&event)
     .bind(&reference)
-    .bind(sqlx::types::Json(&raw))
+    .bind(&key)
+    .bind(sqlx::types::Json(redact(&raw)))
     .fetch_optional(&state.db)
     .await?;
-    let status = if stored.is_some() {
-        "stored"
-    } else {
-        "duplicate"
-    };
+    let first = stored.is_some();
+    let status = if first { "stored" } else { "duplicate" };
     tracing::info!(event = %event, %reference, status, "Paystack webhook");
+    metrics::counter!("gavel_paystack_webhooks_total", "event" => event.clone(), "status" => status)
+        .increment(1);
 
-    if event == "charge.success" {
-        match invoices::find_by_reference(&state.db, &reference).await? {
-            // A redelivery re-signals only while the invoice is unpaid (in
-            // case the first signal was lost); verification is idempotent.
-            Some(invoice) if invoice.status == "open" => {
-                let notice = PaymentNotice {
-                    invoice_id: invoice.id,
-                    source: PaymentSource::Paystack {
-                        reference: reference.clone(),
-                    },
-                };
-                gateway::notify_payment(
-                    &state.temporal,
-                    invoice.auction_id,
-                    notice,
-                    format!("paystack-{reference}"),
-                )
-                .await
-                .map_err(|err| ApiError::unavailable("Temporal", err))?;
-            }
-            Some(_) => {}
-            None => {
-                tracing::info!(%reference, "charge.success for an unknown reference; stored only")
+    match event.as_str() {
+        "charge.success" => charge_succeeded(&state, &reference, first).await?,
+        refund if refund.starts_with("refund.") => {
+            let refund_status = data
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| refund.trim_start_matches("refund."));
+            if ledger::refund_reported(&state.db, &reference, refund_status)
+                .await?
+                .is_none()
+            {
+                tracing::info!(%reference, "refund event for a payment we do not hold; stored only");
             }
         }
+        "charge.dispute.create" => disputed(&state, &reference, &data).await?,
+        _ => {}
     }
     Ok(ApiJson(WebhookAck { status }))
 }
 
+/// Hands a successful charge to the auction's workflow (or, once that has
+/// ended, to a follow-up). A redelivery is handed on again only while the
+/// invoice is unpaid, in case the first hand-over was lost.
+async fn charge_succeeded(state: &AppState, reference: &str, first: bool) -> Result<(), ApiError> {
+    let Some(invoice) = invoices::find_by_reference(&state.db, reference).await? else {
+        tracing::info!(%reference, "charge.success for an unknown reference; stored only");
+        return Ok(());
+    };
+    if !first && !matches!(invoice.status.as_str(), "open" | "offered") {
+        return Ok(());
+    }
+    let notice = PaymentNotice {
+        invoice_id: invoice.id,
+        source: PaymentSource::Paystack {
+            reference: reference.to_owned(),
+        },
+    };
+    let delivered = gateway::notify_payment(
+        &state.temporal,
+        invoice.auction_id,
+        notice.clone(),
+        format!("paystack-{reference}"),
+    )
+    .await
+    .map_err(|err| ApiError::unavailable("Temporal", err))?;
+    if !delivered {
+        tracing::warn!(%reference, invoice = %invoice.number,
+            "a payment arrived after its auction ended; following it up");
+        gateway::follow_up(
+            &state.temporal,
+            &state.config.task_queue,
+            followup_id("payment", reference),
+            FollowUp::LatePayment {
+                auction_id: invoice.auction_id,
+                notice,
+            },
+        )
+        .await
+        .map_err(|err| ApiError::unavailable("Temporal", err))?;
+    }
+    Ok(())
+}
+
+/// Flags a disputed payment and its invoice, and has every admin told.
+async fn disputed(state: &AppState, reference: &str, data: &Value) -> Result<(), ApiError> {
+    let Some(invoice_id) = ledger::disputed(&state.db, reference).await? else {
+        tracing::warn!(%reference, "a dispute for an unknown reference; stored only");
+        return Ok(());
+    };
+    let Some(invoice) = invoices::find(&state.db, invoice_id).await? else {
+        return Ok(());
+    };
+    tracing::warn!(%reference, invoice = %invoice.number, "a payment was disputed");
+    let amount = data
+        .get("transaction")
+        .and_then(|t| t.get("amount"))
+        .or_else(|| data.get("amount"))
+        .and_then(Value::as_i64);
+    gateway::follow_up(
+        &state.temporal,
+        &state.config.task_queue,
+        followup_id("dispute", reference),
+        FollowUp::Dispute {
+            auction_id: invoice.auction_id,
+            invoice_id,
+            amount,
+        },
+    )
+    .await
+    .map_err(|err| ApiError::unavailable("Temporal", err))
+}
+
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -165,5 +293,36 @@ mod tests {
         ));
         assert!(!signature_ok(&secret, body, "not hex"));
         assert!(!signature_ok(&secret, body, ""));
+    }
+
+    #[test]
+    fn stored_events_keep_no_authorization_code_or_card_data() {
+        let event = json!({
+            "event": "charge.success",
+            "data": { "reference": "r", "authorization": {
+                "authorization_code": "AUTH_secret", "bin": "408408", "last4": "4081",
+                "brand": "visa", "signature": "SIG_x" },
+                "log": [{ "card_number": "4084084084084081" }] }
+        });
+        let stored = redact(&event).to_string();
+        assert!(!stored.contains("AUTH_secret"), "{stored}");
+        assert!(!stored.contains("408408"), "{stored}");
+        assert!(!stored.contains("4084084084084081"), "{stored}");
+        assert!(
+            stored.contains("4081") && stored.contains("visa"),
+            "{stored}"
+        );
+    }
+
+    #[test]
+    fn events_are_keyed_by_paystack_id_or_reference_and_status() {
+        let charge = json!({ "id": 302_961, "reference": "gavel-1" });
+        assert_eq!(event_key(&charge, "gavel-1"), "302961");
+        let refund = json!({ "transaction_reference": "gavel-1", "status": "processed" });
+        assert_eq!(reference_of(&refund), "gavel-1");
+        assert_eq!(event_key(&refund, "gavel-1"), "gavel-1:processed");
+        let dispute = json!({ "id": "77", "transaction": { "reference": "gavel-2" } });
+        assert_eq!(reference_of(&dispute), "gavel-2");
+        assert_eq!(event_key(&dispute, "gavel-2"), "77");
     }
 }

@@ -1,14 +1,18 @@
 //! The auction as a durable workflow: its contract types ([`model`]), what it
-//! publishes to the read model ([`publish`]) and the workflow itself
-//! ([`workflow`]).
+//! publishes to the read model ([`publish`]), what it refused ([`inbox`]),
+//! the workflow itself ([`workflow`]) and its bidding phase
+//! ([`open_phase`]), with the small steps they share ([`steps`]).
 
+pub mod inbox;
 pub mod model;
+pub(crate) mod open_phase;
 pub mod publish;
+pub(crate) mod steps;
 pub mod workflow;
 
 pub use model::{
     AuctionInput, AuctionSettings, AuctionStatus, AuctionView, BidReceipt, CancelRefusal,
-    CancelRequest, Listing, NoSaleReason, Outcome, PlaceBid,
+    CancelRequest, Listing, NoSaleReason, Outcome, PlaceBid, SettlementProblem,
 };
 pub use workflow::{AuctionWorkflow, bid_id};
 

@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::publish::{AuctionEvent, BidRecord};
+use super::{
+    inbox::Refusals,
+    publish::{AuctionEvent, BidRecord},
+};
 use crate::rules::{BidRequest, Book, Currency, Phase, Verdict};
 use crate::settlement::EmailJob;
 
@@ -78,6 +81,8 @@ pub struct AuctionSettings {
     pub payment_window_secs: u64,
     /// Offers in all: the winner's, then second-chance offers.
     pub offer_rounds: u32,
+    /// How long a runner-up has to accept a second-chance offer.
+    pub offer_window_secs: u64,
 }
 
 impl Default for AuctionSettings {
@@ -86,6 +91,7 @@ impl Default for AuctionSettings {
             bids_per_run: 500,
             payment_window_secs: 172_800,
             offer_rounds: 3,
+            offer_window_secs: 86_400,
         }
     }
 }
@@ -123,6 +129,16 @@ pub struct Carried {
     /// Outbid notices not yet handed to the mailer.
     #[serde(default)]
     pub unsent_emails: Vec<EmailJob>,
+    /// Messages refused so far (see [`Refusals`]).
+    #[serde(default)]
+    pub refusals: Refusals,
+}
+
+/// The `settlement_problem` query's answer (an object, so "no problem" is
+/// JSON `{"problem":null}` rather than an empty payload).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementProblem {
+    pub problem: Option<String>,
 }
 
 /// A bid placed through the API (`place_bid` update) or the `bid` signal.
@@ -276,6 +292,7 @@ mod tests {
             ends_at: start + chrono::Duration::hours(1),
             anti_sniping: AntiSniping::default(),
             hard_close_at: None,
+            second_chance_offers: true,
         });
         book.phase = Phase::Open;
         book

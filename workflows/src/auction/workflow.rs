@@ -1,57 +1,62 @@
 //! `AuctionWorkflow`: one auction from scheduled to its outcome. Bids arrive as
 //! the `bid` signal or the validated `place_bid` update and go through the pure
-//! rules; a close timer raced against state changes re-arms when a late bid
-//! moves the end; accepted bids reach the read model in batches.
+//! rules ([`super::open_phase`] runs the bidding); after the close the
+//! settlement saga ([`crate::settlement`]) takes over. Buyers reach the
+//! settlement through the `request_payment` and `answer_offer` updates and
+//! payments arrive as `payment_received` signals.
 
-use std::{error::Error, future::Future, pin::Pin, time::Duration};
+use std::error::Error;
 
-use chrono::{DateTime, SubsecRound, Utc};
-use futures::FutureExt;
+use chrono::{DateTime, Utc};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityOptions, ApplicationFailure, CancellableFuture, ContinueAsNewOptions,
-    SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult, workflows::select,
+    ApplicationFailure, ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext,
+    WorkflowContextView, WorkflowResult,
 };
-use temporalio_workflow::RetryPolicy;
 use uuid::Uuid;
 
 use super::{
+    inbox::Refusals,
     model::{
         AuctionInput, AuctionSettings, AuctionStatus, AuctionView, BidReceipt, CancelRefusal,
-        CancelRequest, Carried, Listing, Outcome, PlaceBid,
+        CancelRequest, Carried, Listing, Outcome, PlaceBid, SettlementProblem,
     },
-    publish::{
-        AuctionEvent, AuctionSnapshot, BidRecord, EventData, Publication, ReadModelActivities,
-        search_attributes_of, status_of, view_of,
-    },
+    open_phase::{take_bids_until_closed, wait_for_opening},
+    publish::{AuctionEvent, AuctionSnapshot, BidRecord, EventData, Publication, view_of},
+    steps::{index, publish_pending, time_of},
 };
 use crate::{
+    lenient::Lenient,
     rules::{Book, Phase, Rejection},
     settlement::{
-        EmailJob, EmailKind, InvoiceRef, InvoiceRequest, PaymentNotice, PaymentStart,
-        SettlementActivities, Verification, external_retry_policy,
+        EmailJob, EmailKind, PaymentNotice, Settlement,
+        desk::{Desk, OfferAnswer, OfferOutcome, PayLink, PaymentRefusal, PaymentRequest},
+        legacy,
     },
 };
 
 /// Verdicts kept in the carried state; older retries are answered by the API
 /// from the read model.
 const VERDICTS_CARRIED: u64 = 1_000;
+/// Outbid notices waiting at most (one per recipient); the oldest go first
+/// when a bidding war outruns the mailer.
+pub(crate) const OUTBID_QUEUE_MAX: usize = 1_000;
 
 type HandlerError = Box<dyn Error + Send + Sync>;
 
 /// One auction. Its id is `auction-{uuid}`.
 #[workflow]
 pub struct AuctionWorkflow {
-    auction_id: Uuid,
-    listing: Listing,
-    settings: AuctionSettings,
-    book: Book,
-    outcome: Option<Outcome>,
+    pub(crate) auction_id: Uuid,
+    pub(crate) listing: Listing,
+    pub(crate) settings: AuctionSettings,
+    pub(crate) book: Book,
+    pub(crate) outcome: Option<Outcome>,
     carried: Carried,
     /// Bid and cancel messages handled in this run (continue-as-new trigger).
-    messages_this_run: u32,
+    pub(crate) messages_this_run: u32,
     /// Bumped by every handler, so the main loop wakes on any change.
-    changes: u64,
+    pub(crate) changes: u64,
     /// Accepted in this run; published again in full at the close, so the
     /// read model is whole even if an earlier write was lost.
     run_bids: Vec<BidRecord>,
@@ -59,15 +64,20 @@ pub struct AuctionWorkflow {
     unpublished_events: Vec<AuctionEvent>,
     snapshot_dirty: bool,
     /// What the search attributes last said: (status, ends_at, price).
-    indexed: Option<(AuctionStatus, DateTime<Utc>, Option<i64>)>,
+    pub(crate) indexed: Option<(AuctionStatus, DateTime<Utc>, Option<i64>)>,
     /// Outbid notices waiting for the mailer.
-    unsent_emails: Vec<EmailJob>,
+    pub(crate) unsent_emails: Vec<EmailJob>,
+    /// Outbid notices are coalesced per recipient and bounded (set once the
+    /// open phase knows this run records it).
+    pub(crate) outbid_batches: bool,
     /// Once settlement starts: `awaiting_payment`, `settled`, `unsold`.
-    settlement_status: Option<AuctionStatus>,
+    pub(crate) settlement_status: Option<AuctionStatus>,
     /// `payment_received` signals not yet looked at.
-    notices: Vec<PaymentNotice>,
-    /// The last thing that went wrong in settlement, for the `state` query.
-    settlement_problem: Option<String>,
+    pub(crate) notices: Vec<PaymentNotice>,
+    /// The last thing that went wrong in settlement, for operators.
+    pub(crate) settlement_problem: Option<String>,
+    /// Every invoice of the settlement and what its buyer asked for.
+    pub(crate) desk: Desk,
 }
 
 #[workflow_methods]
@@ -93,9 +103,11 @@ impl AuctionWorkflow {
             snapshot_dirty: true,
             indexed: None,
             unsent_emails,
+            outbid_batches: false,
             settlement_status: None,
             notices: Vec::new(),
             settlement_problem: None,
+            desk: Desk::default(),
         }
     }
 
@@ -118,18 +130,29 @@ impl AuctionWorkflow {
             .state(|s| s.outcome.clone())
             .ok_or_else(|| ApplicationFailure::new("the auction ended without an outcome"))?;
         hand_over_to_settlement(ctx, &outcome).await?;
+        // Buyers waiting on the desk get their answer before the run ends.
+        let wait_ctx = ctx.clone();
+        ctx.wait_condition(move |_| wait_ctx.all_handlers_finished())
+            .await?;
         Ok(outcome)
     }
 
     #[signal(name = "bid")]
-    pub fn bid(&mut self, ctx: &mut SyncWorkflowContext<Self>, bid: PlaceBid) {
+    pub fn bid(&mut self, ctx: &mut SyncWorkflowContext<Self>, bid: Lenient<PlaceBid>) {
         self.received_message();
-        let Some(at) = time_of(ctx.workflow_time()) else {
-            return;
+        let at = time_of(ctx.workflow_time());
+        let refusal = match bid.into_result() {
+            Err(reason) => reason,
+            Ok(bid) => match at.map(|at| self.accept(&bid, at)) {
+                Some(Ok(_)) => return,
+                Some(Err(rejection)) => {
+                    self.carried.refused_signal_bids += 1;
+                    format!("{}: {rejection}", rejection.code())
+                }
+                None => "workflow time is unknown".to_owned(),
+            },
         };
-        if self.accept(&bid, at).is_err() {
-            self.carried.refused_signal_bids += 1;
-        }
+        self.refuse_logged(ctx, "bid", refusal, at);
     }
 
     #[update_validator(place_bid)]
@@ -153,11 +176,18 @@ impl AuctionWorkflow {
     }
 
     #[signal(name = "cancel")]
-    pub fn cancel(&mut self, ctx: &mut SyncWorkflowContext<Self>, request: CancelRequest) {
+    pub fn cancel(&mut self, ctx: &mut SyncWorkflowContext<Self>, request: Lenient<CancelRequest>) {
         self.received_message();
-        if let Some(at) = time_of(ctx.workflow_time()) {
-            let _ = self.apply_cancel(&request, at);
-        }
+        let at = time_of(ctx.workflow_time());
+        let refusal = match (request.into_result(), at) {
+            (Err(reason), _) => reason,
+            (Ok(_), None) => "workflow time is unknown".to_owned(),
+            (Ok(request), Some(at)) => match self.apply_cancel(&request, at) {
+                Ok(()) => return,
+                Err(refusal) => format!("{}: {refusal}", refusal.code()),
+            },
+        };
+        self.refuse_logged(ctx, "cancel", refusal, at);
     }
 
     #[update_validator(cancel_auction)]
@@ -182,21 +212,118 @@ impl AuctionWorkflow {
     }
 
     /// A payment to check: from the Paystack webhook or an admin's offline
-    /// payment. Verification happens in the workflow, with retries.
+    /// payment. Settlement confirms it (and refunds money it cannot use).
     #[signal(name = "payment_received")]
     pub fn payment_received(
         &mut self,
-        _ctx: &mut SyncWorkflowContext<Self>,
-        notice: PaymentNotice,
+        ctx: &mut SyncWorkflowContext<Self>,
+        notice: Lenient<PaymentNotice>,
     ) {
-        self.notices.push(notice);
-        self.changes += 1;
+        match notice.into_result() {
+            Ok(notice) => {
+                self.notices.push(notice);
+                self.changes += 1;
+            }
+            Err(reason) => {
+                let at = time_of(ctx.workflow_time());
+                self.refuse_logged(ctx, "payment_received", reason, at);
+            }
+        }
+    }
+
+    #[update_validator(request_payment)]
+    pub fn validate_request_payment(
+        &self,
+        _ctx: &WorkflowContextView,
+        request: &PaymentRequest,
+    ) -> Result<(), HandlerError> {
+        self.desk
+            .check_payment(request)
+            .map(|_| ())
+            .map_err(desk_refused)
+    }
+
+    /// A buyer asks how to pay: the invoice's one pay link, made now if it
+    /// does not exist yet (by the settlement, never twice).
+    #[update(name = "request_payment")]
+    pub async fn request_payment(
+        ctx: &mut WorkflowContext<Self>,
+        request: PaymentRequest,
+    ) -> Result<PayLink, HandlerError> {
+        let mut asked_at = None;
+        loop {
+            match ctx.state(|s| s.desk.check_payment(&request)) {
+                Ok(Some(link)) => return Ok(link),
+                Err(refusal) => return Err(desk_refused(refusal)),
+                Ok(None) => {}
+            }
+            let attempts = ctx.state(|s| s.desk.link_attempts);
+            if asked_at.is_some_and(|asked| attempts > asked) {
+                return Err(desk_refused(PaymentRefusal::PaymentUnavailable));
+            }
+            let version = ctx.state_mut(|s| {
+                s.desk.link_wanted = true;
+                s.changes += 1;
+                s.desk.version
+            });
+            asked_at = Some(attempts);
+            ctx.wait_condition(move |s| s.desk.version != version)
+                .await?;
+        }
+    }
+
+    #[update_validator(answer_offer)]
+    pub fn validate_answer_offer(
+        &self,
+        _ctx: &WorkflowContextView,
+        answer: &OfferAnswer,
+    ) -> Result<(), HandlerError> {
+        self.desk
+            .check_answer(answer)
+            .map(|_| ())
+            .map_err(desk_refused)
+    }
+
+    /// A runner-up accepts or declines a second-chance offer; answers once
+    /// the settlement has acted on it.
+    #[update(name = "answer_offer")]
+    pub async fn answer_offer(
+        ctx: &mut WorkflowContext<Self>,
+        answer: OfferAnswer,
+    ) -> Result<OfferOutcome, HandlerError> {
+        let mut queued = false;
+        loop {
+            match ctx.state(|s| s.desk.check_answer(&answer)) {
+                Ok(Some(outcome)) => return Ok(outcome),
+                Err(refusal) => return Err(desk_refused(refusal)),
+                Ok(None) => {}
+            }
+            let version = ctx.state_mut(|s| {
+                if !queued {
+                    s.desk.answer(answer.clone());
+                    s.changes += 1;
+                }
+                s.desk.version
+            });
+            queued = true;
+            ctx.wait_condition(move |s| s.desk.version != version)
+                .await?;
+        }
     }
 
     /// What last went wrong in settlement (e.g. Paystack refusing the key).
     #[query(name = "settlement_problem")]
-    pub fn settlement_problem(&self, _ctx: &WorkflowContextView) -> Option<String> {
-        self.settlement_problem.clone()
+    pub fn settlement_problem(&self, _ctx: &WorkflowContextView) -> SettlementProblem {
+        SettlementProblem {
+            problem: self.settlement_problem.clone(),
+        }
+    }
+
+    /// Messages this auction refused to act on (malformed signals, bids the
+    /// rules refused, offline payments by non-admins).
+    #[query(name = "refusals")]
+    pub fn refusals(&self, _ctx: &WorkflowContextView) -> Refusals {
+        self.carried.refusals.clone()
     }
 
     #[query(name = "state")]
@@ -219,23 +346,10 @@ fn refused(refusal: CancelRefusal) -> HandlerError {
         .into()
 }
 
-/// Workflow time at microsecond precision: what PostgreSQL stores, so a
-/// verdict read back from the read model equals the one first given.
-fn time_of(time: Option<std::time::SystemTime>) -> Option<DateTime<Utc>> {
-    time.map(|t| DateTime::<Utc>::from(t).trunc_subsecs(6))
-}
-
-fn now(ctx: &WorkflowContext<AuctionWorkflow>) -> WorkflowResult<DateTime<Utc>> {
-    Ok(time_of(ctx.workflow_time())
-        .ok_or_else(|| ApplicationFailure::new("workflow time is unknown"))?)
-}
-
-/// The timer length from `now` to `until`, at least a millisecond.
-fn until(now: DateTime<Utc>, until: DateTime<Utc>) -> Duration {
-    (until - now)
-        .to_std()
-        .unwrap_or_default()
-        .max(Duration::from_millis(1))
+fn desk_refused(refusal: PaymentRefusal) -> HandlerError {
+    serde_json::to_string(&refusal)
+        .unwrap_or_else(|_| refusal.code().to_owned())
+        .into()
 }
 
 /// The bid's id: stable for (auction, sequence number), so every retry and
@@ -244,13 +358,64 @@ pub fn bid_id(auction_id: Uuid, seq: u64) -> Uuid {
     Uuid::new_v5(&auction_id, format!("bid-{seq}").as_bytes())
 }
 
+/// Where settlement takes over from bidding. Guarded by patches so auctions
+/// recorded before settlement, and before the money rules, replay as they ran.
+async fn hand_over_to_settlement(
+    ctx: &mut WorkflowContext<AuctionWorkflow>,
+    outcome: &Outcome,
+) -> WorkflowResult<()> {
+    if !ctx.patched("settlement") {
+        return Ok(());
+    }
+    if !ctx.patched("money-rules") {
+        return match outcome {
+            Outcome::Sold { winner_id, price } => legacy::settle(ctx, *winner_id, *price).await,
+            Outcome::NoSale { .. } => {
+                legacy::no_sale(ctx).await;
+                Ok(())
+            }
+            Outcome::Cancelled { .. } => Ok(()),
+        };
+    }
+    match outcome {
+        Outcome::Sold { winner_id, price } => Settlement::new(ctx).sell(*winner_id, *price).await,
+        Outcome::NoSale { .. } => {
+            Settlement::no_sale(ctx).await;
+            Ok(())
+        }
+        Outcome::Cancelled { .. } => {
+            Settlement::cancelled(ctx).await;
+            Ok(())
+        }
+    }
+}
+
 impl AuctionWorkflow {
-    fn received_message(&mut self) {
+    pub(crate) fn received_message(&mut self) {
         self.messages_this_run = self.messages_this_run.saturating_add(1);
         self.changes += 1;
     }
 
-    fn view(&self) -> AuctionView {
+    /// Counts a refused message for the `refusals` query.
+    pub(crate) fn refuse(&mut self, message: &str, reason: String, at: Option<DateTime<Utc>>) {
+        self.carried.refusals.record(message, reason, at);
+    }
+
+    /// [`Self::refuse`], and a log line the first time (not on replay).
+    fn refuse_logged(
+        &mut self,
+        ctx: &SyncWorkflowContext<Self>,
+        message: &str,
+        reason: String,
+        at: Option<DateTime<Utc>>,
+    ) {
+        if !ctx.is_replaying() {
+            tracing::warn!(auction_id = %self.auction_id, message, %reason, "refused a message");
+        }
+        self.refuse(message, reason, at);
+    }
+
+    pub(crate) fn view(&self) -> AuctionView {
         view_of(
             self.auction_id,
             &self.book,
@@ -300,7 +465,7 @@ impl AuctionWorkflow {
                 },
             );
             if let Some(outbid) = verdict.outbid {
-                self.unsent_emails.push(EmailJob {
+                self.queue_outbid(EmailJob {
                     kind: EmailKind::Outbid,
                     auction_id: self.auction_id,
                     recipient_id: outbid,
@@ -326,6 +491,19 @@ impl AuctionWorkflow {
         Ok(BidReceipt { bid_id, verdict })
     }
 
+    /// Queues an outbid notice: one per recipient (the latest price wins)
+    /// and at most [`OUTBID_QUEUE_MAX`] recipients, once batching is on.
+    fn queue_outbid(&mut self, job: EmailJob) {
+        if self.outbid_batches {
+            self.unsent_emails
+                .retain(|queued| queued.recipient_id != job.recipient_id);
+            if self.unsent_emails.len() >= OUTBID_QUEUE_MAX {
+                self.unsent_emails.remove(0);
+            }
+        }
+        self.unsent_emails.push(job);
+    }
+
     fn apply_cancel(
         &mut self,
         request: &CancelRequest,
@@ -346,7 +524,7 @@ impl AuctionWorkflow {
         Ok(())
     }
 
-    fn open(&mut self, at: DateTime<Utc>) {
+    pub(crate) fn open(&mut self, at: DateTime<Utc>) {
         self.book.phase = Phase::Open;
         self.push_event(
             at,
@@ -356,7 +534,7 @@ impl AuctionWorkflow {
         );
     }
 
-    fn close(&mut self, at: DateTime<Utc>) {
+    pub(crate) fn close(&mut self, at: DateTime<Utc>) {
         self.book.phase = Phase::Closed;
         let outcome = Outcome::of_closed(&self.book);
         self.push_event(
@@ -369,14 +547,14 @@ impl AuctionWorkflow {
         self.outcome = Some(outcome);
     }
 
-    fn has_unpublished(&self) -> bool {
+    pub(crate) fn has_unpublished(&self) -> bool {
         self.snapshot_dirty
             || !self.unpublished_bids.is_empty()
             || !self.unpublished_events.is_empty()
     }
 
     /// Takes what is waiting for the read model.
-    fn take_publication(&mut self) -> Publication {
+    pub(crate) fn take_publication(&mut self) -> Publication {
         self.carried.revision += 1;
         self.snapshot_dirty = false;
         Publication {
@@ -392,14 +570,19 @@ impl AuctionWorkflow {
         }
     }
 
-    fn set_settlement_status(&mut self, status: AuctionStatus, round: u32, at: DateTime<Utc>) {
+    pub(crate) fn set_settlement_status(
+        &mut self,
+        status: AuctionStatus,
+        round: u32,
+        at: DateTime<Utc>,
+    ) {
         self.settlement_status = Some(status);
         self.push_event(at, EventData::Status { status, round });
     }
 
-    /// The oldest unhandled notice for `invoice_id`; notices for other
-    /// (voided) invoices are dropped.
-    fn take_notice_for(&mut self, invoice_id: Uuid) -> Option<PaymentNotice> {
+    /// The first settlement's notice queue: the oldest unhandled notice for
+    /// `invoice_id`; notices for other (voided) invoices are dropped.
+    pub(crate) fn take_notice_for(&mut self, invoice_id: Uuid) -> Option<PaymentNotice> {
         self.notices.retain(|n| n.invoice_id == invoice_id);
         (!self.notices.is_empty()).then(|| self.notices.remove(0))
     }
@@ -409,7 +592,7 @@ impl AuctionWorkflow {
         self.snapshot_dirty = true;
     }
 
-    fn continue_as_new_input(&mut self) -> AuctionInput {
+    pub(crate) fn continue_as_new_input(&mut self) -> AuctionInput {
         let mut book = self.book.clone();
         book.forget_old_verdicts(VERDICTS_CARRIED);
         let mut carried = self.carried.clone();
@@ -423,499 +606,6 @@ impl AuctionWorkflow {
             book,
             settings: self.settings,
             carried: Some(carried),
-        }
-    }
-}
-
-/// Keeps the search attributes in step with the auction (one command, only
-/// when something an operator filters on changed).
-fn index(ctx: &WorkflowContext<AuctionWorkflow>) {
-    let (current, updates) = ctx.state(|s| {
-        let status = status_of(&s.book, s.outcome.as_ref(), s.settlement_status);
-        let current = (status, s.book.ends_at, s.book.price);
-        let updates = (s.indexed != Some(current)).then(|| search_attributes_of(&s.book, status));
-        (current, updates)
-    });
-    if let Some(updates) = updates {
-        ctx.upsert_search_attributes(updates);
-        ctx.state_mut(|s| s.indexed = Some(current));
-    }
-}
-
-fn publish_options() -> ActivityOptions {
-    // The database may be down for a while: keep trying (no attempt limit),
-    // never give up on a write that reflects an accepted bid.
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(Duration::from_millis(200))
-                .backoff_coefficient(2.0)
-                .maximum_interval(Duration::from_secs(30))
-                .build(),
-        )
-        .build()
-}
-
-/// Publishes everything waiting, until nothing is (bids may arrive meanwhile).
-async fn publish_pending(ctx: &WorkflowContext<AuctionWorkflow>) -> WorkflowResult<()> {
-    while ctx.state(|s| s.has_unpublished()) {
-        let publication = ctx.state_mut(|s| s.take_publication());
-        ctx.execute_activity(
-            ReadModelActivities::publish_auction,
-            publication,
-            publish_options(),
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-async fn wait_for_opening(ctx: &mut WorkflowContext<AuctionWorkflow>) -> WorkflowResult<()> {
-    let starts_at = ctx.state(|s| s.book.terms.starts_at);
-    let started = now(ctx)?;
-    if starts_at > started {
-        publish_pending(ctx).await?;
-        let timer = ctx.timer(until(now(ctx)?, starts_at));
-        futures::pin_mut!(timer);
-        select! {
-            _ = timer => {}
-            _ = ctx.wait_condition(|s| s.book.phase != Phase::Scheduled).fuse() => timer.cancel(),
-        }
-    }
-    let at = now(ctx)?;
-    ctx.state_mut(|s| {
-        if s.book.phase == Phase::Scheduled {
-            s.open(at);
-        }
-    });
-    index(ctx);
-    Ok(())
-}
-
-/// Waits for `future` if there is one, forever otherwise.
-async fn or_never<F: Future + Unpin>(future: Option<&mut F>) -> F::Output {
-    match future {
-        Some(future) => future.await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Cancels an armed timer, so history shows it cancelled rather than firing
-/// later for nothing.
-fn cancel_timer<F: CancellableFuture>(armed: Option<(DateTime<Utc>, Pin<Box<F>>)>) {
-    if let Some((_, timer)) = armed {
-        timer.cancel();
-    }
-}
-
-/// Waits for an in-flight activity, if any.
-async fn finish<F, T, E>(in_flight: Option<Pin<Box<F>>>) -> Result<(), E>
-where
-    F: Future<Output = Result<T, E>>,
-{
-    if let Some(activity) = in_flight {
-        activity.await?;
-    }
-    Ok(())
-}
-
-/// The open phase: arms the close timer, publishes bids as they come, and
-/// returns the next run's input when it is time to continue as new (or
-/// `None` once the auction is closed or cancelled).
-async fn take_bids_until_closed(
-    ctx: &mut WorkflowContext<AuctionWorkflow>,
-) -> WorkflowResult<Option<AuctionInput>> {
-    let mut close_timer: Option<(DateTime<Utc>, Pin<Box<_>>)> = None;
-    let mut in_flight: Option<Pin<Box<_>>> = None;
-    let mut mailing: Option<Pin<Box<_>>> = None;
-    // Auctions recorded before outbid emails existed replay without them.
-    let outbid_emails = ctx.patched("outbid-emails");
-    loop {
-        if ctx.state(|s| s.book.phase != Phase::Open) {
-            break;
-        }
-        let due = ctx.state(|s| s.messages_this_run >= s.settings.bids_per_run.max(1))
-            || ctx.continue_as_new_suggested();
-        if due {
-            cancel_timer(close_timer.take());
-            // Let the write in flight land (an abandoned activity of a
-            // finished run is not retried); what is still unpublished
-            // travels with the next run's input.
-            finish(in_flight.take()).await?;
-            let _ = finish(mailing.take()).await;
-            let wait_ctx = ctx.clone();
-            ctx.wait_condition(move |_| wait_ctx.all_handlers_finished())
-                .await?;
-            return Ok(Some(ctx.state_mut(|s| s.continue_as_new_input())));
-        }
-        index(ctx);
-
-        let at = now(ctx)?;
-        let ends_at = ctx.state(|s| s.book.ends_at);
-        if at >= ends_at {
-            ctx.state_mut(|s| s.close(at));
-            break;
-        }
-        if close_timer
-            .as_ref()
-            .is_none_or(|(armed, _)| *armed != ends_at)
-        {
-            cancel_timer(close_timer.take());
-            close_timer = Some((ends_at, Box::pin(ctx.timer(until(at, ends_at)))));
-        }
-        if in_flight.is_none() && ctx.state(|s| s.has_unpublished()) {
-            let publication = ctx.state_mut(|s| s.take_publication());
-            in_flight = Some(Box::pin(ctx.execute_activity(
-                ReadModelActivities::publish_auction,
-                publication,
-                publish_options(),
-            )));
-        }
-
-        if !outbid_emails {
-            ctx.state_mut(|s| s.unsent_emails.clear());
-        }
-        if mailing.is_none()
-            && let Some(job) =
-                ctx.state_mut(|s| (!s.unsent_emails.is_empty()).then(|| s.unsent_emails.remove(0)))
-        {
-            mailing = Some(Box::pin(ctx.execute_activity(
-                SettlementActivities::send_email,
-                job,
-                external_options(),
-            )));
-        }
-
-        let seen = ctx.state(|s| s.changes);
-        select! {
-            _ = or_never(close_timer.as_mut().map(|(_, t)| t)).fuse() => {
-                close_timer = None;
-            }
-            published = or_never(in_flight.as_mut()).fuse() => {
-                in_flight = None;
-                published?;
-            }
-            // A failed email shows in the history; it never stops the auction.
-            _ = or_never(mailing.as_mut()).fuse() => {
-                mailing = None;
-            }
-            _ = ctx.wait_condition(|s| s.changes != seen).fuse() => {}
-        }
-    }
-    cancel_timer(close_timer.take());
-    finish(in_flight.take()).await?;
-    let _ = finish(mailing.take()).await;
-    while let Some(job) =
-        ctx.state_mut(|s| (!s.unsent_emails.is_empty()).then(|| s.unsent_emails.remove(0)))
-    {
-        send(ctx, job).await;
-    }
-    Ok(None)
-}
-
-fn db_options() -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(Duration::from_secs(1))
-                .backoff_coefficient(2.0)
-                .maximum_interval(Duration::from_secs(60))
-                .build(),
-        )
-        .build()
-}
-
-fn external_options() -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
-        .retry_policy(external_retry_policy())
-        .build()
-}
-
-/// Sends (or records) one email. A permanent failure is visible in the
-/// history and noted for the `settlement_problem` query; it never blocks
-/// the sale.
-async fn send(ctx: &WorkflowContext<AuctionWorkflow>, job: EmailJob) {
-    if let Err(err) = ctx
-        .execute_activity(SettlementActivities::send_email, job, external_options())
-        .await
-    {
-        ctx.state_mut(|s| s.settlement_problem = Some(format!("email: {err}")));
-    }
-}
-
-/// Sends several emails at once (one workflow task schedules them all).
-async fn send_all(ctx: &WorkflowContext<AuctionWorkflow>, jobs: Vec<EmailJob>) {
-    let sends = jobs
-        .into_iter()
-        .map(|job| ctx.execute_activity(SettlementActivities::send_email, job, external_options()));
-    for result in temporalio_sdk::workflows::join_all(sends).await {
-        if let Err(err) = result {
-            ctx.state_mut(|s| s.settlement_problem = Some(format!("email: {err}")));
-        }
-    }
-}
-
-fn email(
-    ctx: &WorkflowContext<AuctionWorkflow>,
-    kind: EmailKind,
-    recipient_id: Uuid,
-    occasion: u64,
-) -> EmailJob {
-    EmailJob {
-        kind,
-        auction_id: ctx.state(|s| s.auction_id),
-        recipient_id,
-        occasion,
-        invoice_id: None,
-        pay_link: None,
-        amount: None,
-        card_pending: false,
-    }
-}
-
-async fn set_status(
-    ctx: &WorkflowContext<AuctionWorkflow>,
-    status: AuctionStatus,
-    round: u32,
-) -> WorkflowResult<()> {
-    let at = now(ctx)?;
-    ctx.state_mut(|s| s.set_settlement_status(status, round, at));
-    index(ctx);
-    publish_pending(ctx).await
-}
-
-/// Where settlement takes over from bidding: a sale is invoiced and paid (or
-/// offered down the line), a no-sale is announced. Guarded by a patch so
-/// auctions recorded before settlement existed replay as they ran.
-async fn hand_over_to_settlement(
-    ctx: &mut WorkflowContext<AuctionWorkflow>,
-    outcome: &Outcome,
-) -> WorkflowResult<()> {
-    if !ctx.patched("settlement") {
-        return Ok(());
-    }
-    match outcome {
-        Outcome::Sold { winner_id, price } => settle(ctx, *winner_id, *price).await,
-        Outcome::NoSale { .. } => {
-            let (seller, bidders) = ctx.state(|s| {
-                (
-                    s.book.terms.seller_id,
-                    s.book.maxes.keys().copied().collect::<Vec<_>>(),
-                )
-            });
-            let jobs = std::iter::once(seller)
-                .chain(bidders)
-                .map(|to| email(ctx, EmailKind::NoSale, to, 1))
-                .collect();
-            send_all(ctx, jobs).await;
-            Ok(())
-        }
-        Outcome::Cancelled { .. } => Ok(()),
-    }
-}
-
-/// Offers the lot to the winner, then (unpaid) to the next eligible bidder
-/// at their own highest bid, up to the configured number of rounds.
-async fn settle(
-    ctx: &mut WorkflowContext<AuctionWorkflow>,
-    winner: Uuid,
-    price: i64,
-) -> WorkflowResult<()> {
-    let (seller, bidders, settings) = ctx.state(|s| {
-        (
-            s.book.terms.seller_id,
-            s.book.maxes.keys().copied().collect::<Vec<_>>(),
-            s.settings,
-        )
-    });
-    let window = Duration::from_secs(settings.payment_window_secs.max(2));
-    let mut offered = Vec::new();
-    let mut next = Some((winner, price));
-    let mut round = 0_u32;
-    while let Some((buyer, amount)) = next.take() {
-        round += 1;
-        offered.push(buyer);
-        let invoice = invoice_for(ctx, round, buyer, amount, window).await?;
-        set_status(ctx, AuctionStatus::AwaitingPayment, round).await?;
-        let charged = present_offer(ctx, &invoice, round, buyer).await;
-        if round == 1 {
-            // The winner hears first; then the seller and the others, at once.
-            let mut sold = email(ctx, EmailKind::Sold, seller, 1);
-            sold.amount = Some(price);
-            let lost = bidders
-                .iter()
-                .filter(|b| **b != winner)
-                .map(|b| email(ctx, EmailKind::AuctionLost, *b, 1));
-            send_all(ctx, std::iter::once(sold).chain(lost).collect()).await;
-        }
-        if charged || await_payment(ctx, &invoice, round, buyer, window).await? {
-            let mut receipt = email(ctx, EmailKind::Receipt, buyer, u64::from(round));
-            receipt.invoice_id = Some(invoice.invoice_id);
-            receipt.amount = Some(invoice.total);
-            send(ctx, receipt).await;
-            let mut completed = email(ctx, EmailKind::SaleCompleted, seller, u64::from(round));
-            completed.invoice_id = Some(invoice.invoice_id);
-            completed.amount = Some(invoice.total);
-            send(ctx, completed).await;
-            return set_status(ctx, AuctionStatus::Settled, round).await;
-        }
-        ctx.execute_activity(
-            SettlementActivities::void_invoice,
-            invoice.invoice_id,
-            db_options(),
-        )
-        .await?;
-        if round < settings.offer_rounds {
-            next = ctx.state(|s| s.book.next_offer(&offered));
-        }
-    }
-    send(ctx, email(ctx, EmailKind::Unsold, seller, u64::from(round))).await;
-    set_status(ctx, AuctionStatus::Unsold, round).await
-}
-
-async fn invoice_for(
-    ctx: &WorkflowContext<AuctionWorkflow>,
-    round: u32,
-    buyer: Uuid,
-    amount: i64,
-    window: Duration,
-) -> WorkflowResult<InvoiceRef> {
-    let due_at = now(ctx)? + chrono::Duration::from_std(window).unwrap_or_default();
-    let request = ctx.state(|s| InvoiceRequest {
-        auction_id: s.auction_id,
-        round,
-        buyer_id: buyer,
-        seller_id: s.book.terms.seller_id,
-        currency: s.book.terms.currency,
-        amount,
-        title: s.listing.title.clone(),
-        due_at,
-    });
-    Ok(ctx
-        .execute_activity(SettlementActivities::create_invoice, request, db_options())
-        .await?)
-}
-
-/// Charges the buyer's stored card or emails the offer with its pay link;
-/// `true` when the card paid at once.
-async fn present_offer(
-    ctx: &WorkflowContext<AuctionWorkflow>,
-    invoice: &InvoiceRef,
-    round: u32,
-    buyer: Uuid,
-) -> bool {
-    let start = match ctx
-        .execute_activity(
-            SettlementActivities::start_payment,
-            invoice.invoice_id,
-            external_options(),
-        )
-        .await
-    {
-        Ok(start) => start,
-        Err(err) => {
-            // The failure (e.g. `PaystackBadKey`) is in the history for the
-            // operator; the buyer can still pay offline.
-            ctx.state_mut(|s| s.settlement_problem = Some(format!("payment: {err}")));
-            PaymentStart::OfflineOnly
-        }
-    };
-    if start == PaymentStart::Charged {
-        return true;
-    }
-    let kind = if round == 1 {
-        EmailKind::Won
-    } else {
-        EmailKind::SecondChance
-    };
-    let mut offer = email(ctx, kind, buyer, u64::from(round));
-    offer.invoice_id = Some(invoice.invoice_id);
-    offer.amount = Some(invoice.total);
-    match start {
-        PaymentStart::PayLink { authorization_url } => offer.pay_link = Some(authorization_url),
-        PaymentStart::CardPending => offer.card_pending = true,
-        PaymentStart::Charged | PaymentStart::OfflineOnly => {}
-    }
-    send(ctx, offer).await;
-    false
-}
-
-/// Waits for a verified payment of `invoice`, reminding halfway through the
-/// window; `false` when the window closed unpaid.
-async fn await_payment(
-    ctx: &mut WorkflowContext<AuctionWorkflow>,
-    invoice: &InvoiceRef,
-    round: u32,
-    buyer: Uuid,
-    window: Duration,
-) -> WorkflowResult<bool> {
-    let started = now(ctx)?;
-    let window = chrono::Duration::from_std(window).unwrap_or_default();
-    let reminder_at = started + window / 2;
-    let deadline = started + window;
-    let mut reminded = false;
-    // A verification that failed outright (Paystack down past every retry)
-    // keeps its notice and is tried again: a paid invoice must not be voided
-    // because Paystack was unreachable for a while.
-    let mut verify_again_at: Option<DateTime<Utc>> = None;
-    loop {
-        let at = now(ctx)?;
-        // At the deadline a pending notice gets one last try.
-        if at >= deadline || verify_again_at.is_none_or(|again| at >= again) {
-            verify_again_at = None;
-            while let Some(notice) = ctx.state_mut(|s| s.take_notice_for(invoice.invoice_id)) {
-                match ctx
-                    .execute_activity(
-                        SettlementActivities::verify_payment,
-                        notice.clone(),
-                        external_options(),
-                    )
-                    .await
-                {
-                    Ok(Verification::Paid) => return Ok(true),
-                    Ok(Verification::NotPaid { reason }) => {
-                        ctx.state_mut(|s| {
-                            s.settlement_problem = Some(format!("not paid: {reason}"))
-                        });
-                    }
-                    Err(err) => {
-                        let again = now(ctx)? + chrono::Duration::minutes(5);
-                        ctx.state_mut(|s| {
-                            s.settlement_problem = Some(format!("verify: {err}"));
-                            s.notices.insert(0, notice);
-                        });
-                        verify_again_at = Some(again);
-                        break;
-                    }
-                }
-            }
-        }
-        let at = now(ctx)?;
-        if at >= deadline {
-            return Ok(false);
-        }
-        if !reminded && at >= reminder_at {
-            reminded = true;
-            let mut reminder = email(ctx, EmailKind::PaymentReminder, buyer, u64::from(round));
-            reminder.invoice_id = Some(invoice.invoice_id);
-            reminder.amount = Some(invoice.total);
-            send(ctx, reminder).await;
-            continue;
-        }
-        let mut wake = if reminded { deadline } else { reminder_at };
-        if let Some(again) = verify_again_at {
-            wake = wake.min(again);
-        }
-        let seen = ctx.state(|s| s.notices.len());
-        let timer = ctx.timer(until(at, wake));
-        futures::pin_mut!(timer);
-        select! {
-            _ = timer => {}
-            _ = ctx.wait_condition(|s| s.notices.len() > seen).fuse() => {
-                timer.cancel();
-                // Someone says it is paid: look now, not after the pause.
-                verify_again_at = None;
-            }
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The bidding rules of DESIGN §4 as pure functions over plain data: no Temporal,
+//! The bidding rules as pure functions over plain data: no Temporal,
 //! no clock, no I/O. The workflow feeds them the workflow time; tests feed them
 //! anything, in microseconds.
 //!
@@ -6,8 +6,10 @@
 //! - [`Terms`]: what the seller fixed when creating the auction.
 //! - [`Book`]: the live state of the bidding and [`Book::place`], the one door
 //!   every bid (signal or update) goes through.
+//! - [`strikes`]: when a bidder who did not pay may bid again.
 
 pub mod money;
+pub mod strikes;
 
 use std::collections::BTreeMap;
 
@@ -51,6 +53,14 @@ pub struct Terms {
     pub anti_sniping: AntiSniping,
     /// The end never moves past this, whatever the bids.
     pub hard_close_at: Option<DateTime<Utc>>,
+    /// Whether the lot may be offered to runners-up when the winner does
+    /// not pay (the seller may turn this off).
+    #[serde(default = "yes")]
+    pub second_chance_offers: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Terms {

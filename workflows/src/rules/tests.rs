@@ -26,6 +26,7 @@ fn terms() -> Terms {
         ends_at: t(3_600),
         anti_sniping: AntiSniping::default(),
         hard_close_at: None,
+        second_chance_offers: true,
     }
 }
 

@@ -1,0 +1,139 @@
+//! Admin views of the money: the payment ledger (kept and refunded), and
+//! clearing a bidder's strikes. Admins only.
+
+use axum::{
+    Router,
+    extract::State,
+    routing::{delete, get},
+};
+use gavel_activities::settlement::ledger::{self, Payment};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::auctions::{invalid_query, page_limit};
+use crate::{
+    accounts,
+    auth::{AuthUser, Role},
+    error::{ApiError, ErrorBody},
+    extract::{ApiJson, ApiPath, ApiQuery},
+    state::AppState,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/payments", get(payments))
+        .route("/admin/users/{id}/strikes", delete(clear_strikes))
+}
+
+/// Ledger states: what became of a verified payment.
+const PAYMENT_STATES: [&str; 4] = ["kept", "refunding", "refunded", "refund_failed"];
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PaymentsQuery {
+    /// `kept` (it paid its invoice), `refunding`, `refunded`, `refund_failed`.
+    pub state: Option<String>,
+    /// 1 to 100; 20 by default.
+    pub limit: Option<i64>,
+}
+
+/// One verified payment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentResponse {
+    pub id: i64,
+    pub invoice_id: Uuid,
+    /// The Paystack reference (`offline-…` for an offline payment).
+    pub reference: String,
+    pub amount: i64,
+    pub currency: String,
+    /// `paystack` or `offline`.
+    pub channel: String,
+    pub state: String,
+    /// Why the money could not pay its invoice.
+    pub refund_reason: Option<String>,
+    /// Paystack's refund status (`pending`, `processed`, `failed`, …).
+    pub refund_status: Option<String>,
+    pub refunded_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub disputed_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub verified_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<Payment> for PaymentResponse {
+    fn from(p: Payment) -> Self {
+        Self {
+            id: p.id,
+            invoice_id: p.invoice_id,
+            reference: p.reference,
+            amount: p.amount,
+            currency: p.currency,
+            channel: p.channel,
+            state: p.state,
+            refund_reason: p.refund_reason,
+            refund_status: p.refund_status,
+            refunded_at: p.refunded_at,
+            disputed_at: p.disputed_at,
+            verified_at: p.verified_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentList {
+    pub items: Vec<PaymentResponse>,
+}
+
+#[utoipa::path(get, path = "/admin/payments", tag = "admin", params(PaymentsQuery),
+    responses(
+        (status = 200, body = PaymentList, description = "newest first"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: admins only"),
+        (status = 422, body = ErrorBody, description = "`invalid_state` (lists the states), `invalid_limit`"),
+    ),
+    security(("bearer" = [])))]
+pub async fn payments(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(query): ApiQuery<PaymentsQuery>,
+) -> Result<ApiJson<PaymentList>, ApiError> {
+    user.require(&[Role::Admin])?;
+    if let Some(wanted) = query.state.as_deref()
+        && !PAYMENT_STATES.contains(&wanted)
+    {
+        return Err(invalid_query(
+            "invalid_state",
+            &format!("state must be one of {}", PAYMENT_STATES.join(", ")),
+        ));
+    }
+    let limit = page_limit(query.limit)?;
+    let rows = ledger::list(&state.db, query.state.as_deref(), limit).await?;
+    Ok(ApiJson(PaymentList {
+        items: rows.into_iter().map(PaymentResponse::from).collect(),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StrikesCleared {
+    /// How many strikes were cleared.
+    pub cleared: u64,
+}
+
+#[utoipa::path(delete, path = "/admin/users/{id}/strikes", tag = "admin",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = StrikesCleared, description = "the user may bid again"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: admins only"),
+        (status = 404, body = ErrorBody, description = "`user_not_found`"),
+    ),
+    security(("bearer" = [])))]
+pub async fn clear_strikes(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<ApiJson<StrikesCleared>, ApiError> {
+    user.require(&[Role::Admin])?;
+    if accounts::find_by_id(&state.db, id).await?.is_none() {
+        return Err(ApiError::not_found("user_not_found", "no such user"));
+    }
+    let cleared = accounts::clear_strikes(&state.db, id, user.id).await?;
+    tracing::info!(user_id = %id, admin_id = %user.id, cleared, "strikes cleared");
+    Ok(ApiJson(StrikesCleared { cleared }))
+}

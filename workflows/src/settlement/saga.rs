@@ -1,0 +1,600 @@
+//! The settlement saga: after a sale the lot is invoiced to the winner and,
+//! if they do not pay, offered down the line of bidders, each of whom may
+//! accept or decline, until it is paid for or nobody is left.
+//!
+//! The money rules it keeps:
+//! - one live way to pay per invoice: every card charge and pay link is
+//!   started here and recorded on the [`Desk`](super::desk::Desk); a buyer's
+//!   `/pay` gets that link, or asks this saga to make it;
+//! - every verified payment is accounted for: each notice goes through
+//!   `confirm_payment`, which pays the invoice or records and refunds the
+//!   money; voiding at the deadline finds a just-paid invoice paid;
+//! - second-chance offers oblige no one: nothing is charged until the
+//!   runner-up accepts, and declining or ignoring costs them nothing;
+//! - a winner who lets the window pass gets a strike (in `close_invoice`);
+//! - any number of bidders is told of the end by one bulk activity.
+
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use temporalio_sdk::{CancellableFuture, WorkflowContext, WorkflowResult, workflows::select};
+use uuid::Uuid;
+
+use super::{
+    contract::{
+        AcceptOffer, BeginPayment, BidderEmail, CloseInvoice, CloseReason, Confirmation, EmailJob,
+        EmailKind, InvoiceClosed, InvoiceRef, InvoiceRequest, PaymentNotice, PaymentOpened,
+        PaymentSource, SettlementActivities,
+    },
+    desk::{InvoicePhase, PaymentState},
+};
+use crate::auction::{
+    AuctionStatus,
+    steps::{bulk_options, db_options, email, now, payment_options, send, set_status, until},
+    workflow::AuctionWorkflow,
+};
+
+/// How soon a pending card charge is first checked with Paystack, and how
+/// often after that (Paystack suggests waiting at least 10 s).
+const CARD_CHECK_FIRST: chrono::Duration = chrono::Duration::minutes(1);
+const CARD_CHECK_EVERY: chrono::Duration = chrono::Duration::minutes(5);
+/// A verification that failed outright (Paystack down past every retry) is
+/// tried again this much later, at once on news, and at the deadline.
+const VERIFY_AGAIN_AFTER: chrono::Duration = chrono::Duration::minutes(5);
+/// Paystack statuses after which a pending card charge will never pay.
+const CHARGE_DEAD: [&str; 3] = ["failed", "abandoned", "reversed"];
+
+/// One offer of the lot: the winner's (round 1) or a second chance.
+#[derive(Debug, Clone, Copy)]
+struct Offer {
+    round: u32,
+    buyer: Uuid,
+    amount: i64,
+}
+
+/// The settlement of one sale, holding what every step needs.
+pub(crate) struct Settlement {
+    ctx: WorkflowContext<AuctionWorkflow>,
+    seller: Uuid,
+    rounds: u32,
+    offers_allowed: bool,
+    payment_window: chrono::Duration,
+    offer_window: chrono::Duration,
+    /// When a failed verification is due again, and how many notices were
+    /// waiting then (a new one is news: try at once).
+    verify_again: Option<(DateTime<Utc>, usize)>,
+}
+
+impl Settlement {
+    pub(crate) fn new(ctx: &WorkflowContext<AuctionWorkflow>) -> Self {
+        let (seller, settings, offers_allowed) = ctx.state(|s| {
+            (
+                s.book.terms.seller_id,
+                s.settings,
+                s.book.terms.second_chance_offers,
+            )
+        });
+        let seconds =
+            |secs: u64| chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX));
+        Self {
+            ctx: ctx.clone(),
+            seller,
+            rounds: settings.offer_rounds.max(1),
+            offers_allowed,
+            payment_window: seconds(settings.payment_window_secs.max(2)),
+            offer_window: seconds(settings.offer_window_secs.max(2)),
+            verify_again: None,
+        }
+    }
+
+    /// A sale to `winner` at `price`: offered until paid for or unsold.
+    pub(crate) async fn sell(mut self, winner: Uuid, price: i64) -> WorkflowResult<()> {
+        let mut offered = Vec::new();
+        let mut next = Some(Offer {
+            round: 1,
+            buyer: winner,
+            amount: price,
+        });
+        let mut round = 1;
+        while let Some(offer) = next.take() {
+            round = offer.round;
+            offered.push(offer.buyer);
+            let invoice = self.invoice(offer).await?;
+            set_status(&self.ctx, AuctionStatus::AwaitingPayment, round).await?;
+            let accepted = round == 1 || self.await_consent(&invoice, offer).await?;
+            if accepted {
+                let paid_at_once = self.start_payment(&invoice, offer).await;
+                if round == 1 {
+                    // The winner hears first; then the seller and the others.
+                    self.announce_sale(winner, price).await;
+                }
+                if paid_at_once || self.await_payment(&invoice, offer).await? {
+                    self.complete(&invoice, offer).await;
+                    return self.finish(AuctionStatus::Settled, round).await;
+                }
+            }
+            if self.offers_allowed && round < self.rounds {
+                next = self
+                    .ctx
+                    .state(|s| s.book.next_offer(&offered))
+                    .map(|(buyer, amount)| Offer {
+                        round: round + 1,
+                        buyer,
+                        amount,
+                    });
+            }
+        }
+        send(
+            &self.ctx,
+            email(&self.ctx, EmailKind::Unsold, self.seller, u64::from(round)),
+        )
+        .await;
+        self.finish(AuctionStatus::Unsold, round).await
+    }
+
+    /// No sale: the seller and every bidder are told.
+    pub(crate) async fn no_sale(ctx: &WorkflowContext<AuctionWorkflow>) {
+        let seller = ctx.state(|s| s.book.terms.seller_id);
+        let to_seller = send(ctx, email(ctx, EmailKind::NoSale, seller, 1));
+        let to_bidders = email_bidders(ctx, EmailKind::NoSale, Vec::new());
+        futures::join!(to_seller, to_bidders);
+    }
+
+    /// A cancelled auction: its bidders are told (the seller or an admin
+    /// cancelled it, so they know).
+    pub(crate) async fn cancelled(ctx: &WorkflowContext<AuctionWorkflow>) {
+        if ctx.state(|s| s.book.bid_count > 0) {
+            email_bidders(ctx, EmailKind::AuctionCancelled, Vec::new()).await;
+        }
+    }
+
+    async fn invoice(&self, offer: Offer) -> WorkflowResult<InvoiceRef> {
+        let at = now(&self.ctx)?;
+        let is_offer = offer.round > 1;
+        let due_at = at
+            + if is_offer {
+                self.offer_window
+            } else {
+                self.payment_window
+            };
+        let request = self.ctx.state(|s| InvoiceRequest {
+            auction_id: s.auction_id,
+            round: offer.round,
+            buyer_id: offer.buyer,
+            seller_id: s.book.terms.seller_id,
+            currency: s.book.terms.currency,
+            amount: offer.amount,
+            title: s.listing.title.clone(),
+            due_at,
+            offer: is_offer,
+        });
+        let invoice = self
+            .ctx
+            .execute_activity(SettlementActivities::create_invoice, request, db_options())
+            .await?;
+        let phase = if is_offer {
+            InvoicePhase::Offered { accept_by: due_at }
+        } else {
+            InvoicePhase::Open
+        };
+        self.ctx
+            .state_mut(|s| s.desk.track(invoice.invoice_id, offer.buyer, phase));
+        Ok(invoice)
+    }
+
+    /// A second-chance offer: the runner-up is told it is optional and has
+    /// until the accept-by time; `true` once they accept.
+    async fn await_consent(&mut self, invoice: &InvoiceRef, offer: Offer) -> WorkflowResult<bool> {
+        let accept_by = match self
+            .ctx
+            .state(|s| s.desk.invoice(invoice.invoice_id).map(|i| i.phase))
+        {
+            Some(InvoicePhase::Offered { accept_by }) => accept_by,
+            _ => return Ok(true),
+        };
+        let mut letter = self.email_about(EmailKind::SecondChance, offer, invoice);
+        letter.amount = Some(invoice.total);
+        send(&self.ctx, letter).await;
+        loop {
+            self.handle_notices(None, false).await?;
+            if let Some(answer) = self
+                .ctx
+                .state_mut(|s| s.desk.take_answer(invoice.invoice_id))
+            {
+                if answer.accept {
+                    let due_at = now(&self.ctx)? + self.payment_window;
+                    self.ctx
+                        .execute_activity(
+                            SettlementActivities::accept_offer,
+                            AcceptOffer {
+                                invoice_id: invoice.invoice_id,
+                                due_at,
+                            },
+                            db_options(),
+                        )
+                        .await?;
+                    self.ctx
+                        .state_mut(|s| s.desk.set_phase(invoice.invoice_id, InvoicePhase::Open));
+                    return Ok(true);
+                }
+                self.close(invoice, CloseReason::Declined).await?;
+                return Ok(false);
+            }
+            if now(&self.ctx)? >= accept_by {
+                self.close(invoice, CloseReason::Expired).await?;
+                return Ok(false);
+            }
+            self.pause(accept_by, Some(invoice.invoice_id)).await;
+        }
+    }
+
+    /// Starts the invoice's one way to pay (stored card first) and tells the
+    /// buyer how to pay; `true` when the card paid at once.
+    async fn start_payment(&mut self, invoice: &InvoiceRef, offer: Offer) -> bool {
+        let opened = match self.begin(invoice, true).await {
+            Some(PaymentOpened::Charged) => return true,
+            Some(opened) => opened,
+            // Paystack is down or refuses the key (visible in the history);
+            // `/pay` tries again, and offline payment still works.
+            None => PaymentOpened::OfflineOnly,
+        };
+        let kind = if offer.round == 1 {
+            EmailKind::Won
+        } else {
+            EmailKind::OfferAccepted
+        };
+        let mut letter = self.email_about(kind, offer, invoice);
+        match opened {
+            PaymentOpened::PayLink {
+                authorization_url, ..
+            } => letter.pay_link = Some(authorization_url),
+            PaymentOpened::CardPending { .. } => letter.card_pending = true,
+            PaymentOpened::Charged | PaymentOpened::OfflineOnly => {}
+        }
+        send(&self.ctx, letter).await;
+        false
+    }
+
+    /// `begin_payment`, recorded on the desk; `None` when it failed.
+    async fn begin(&self, invoice: &InvoiceRef, stored_card: bool) -> Option<PaymentOpened> {
+        let request = BeginPayment {
+            invoice_id: invoice.invoice_id,
+            stored_card,
+        };
+        let started = self
+            .ctx
+            .execute_activity(
+                SettlementActivities::begin_payment,
+                request,
+                payment_options(),
+            )
+            .await;
+        self.ctx.state_mut(|s| {
+            s.desk.link_attempts += 1;
+            s.desk.version += 1;
+            match &started {
+                Ok(PaymentOpened::Charged) => {
+                    s.desk.set_phase(invoice.invoice_id, InvoicePhase::Paid)
+                }
+                Ok(opened) => s.desk.set_payment(invoice.invoice_id, opened.into()),
+                Err(err) => s.settlement_problem = Some(format!("payment: {err}")),
+            }
+        });
+        started.ok()
+    }
+
+    /// Waits for the invoice to be paid, reminding halfway through the
+    /// window; at the deadline voids it unless it was paid. `true` when paid.
+    async fn await_payment(&mut self, invoice: &InvoiceRef, offer: Offer) -> WorkflowResult<bool> {
+        let started = now(&self.ctx)?;
+        let reminder_at = started + self.payment_window / 2;
+        let deadline = started + self.payment_window;
+        let mut reminded = false;
+        let mut card_check_at = self
+            .ctx
+            .state(|s| s.desk.pending_card(invoice.invoice_id).is_some())
+            .then(|| started + CARD_CHECK_FIRST);
+        loop {
+            if self.ctx.state(|s| s.desk.link_wanted) && self.open_link(invoice, offer, false).await
+            {
+                return Ok(true);
+            }
+            let at = now(&self.ctx)?;
+            if let Some(due) = card_check_at.filter(|due| at >= *due) {
+                card_check_at = self.check_card(invoice).then(|| due + CARD_CHECK_EVERY);
+            }
+            // At the deadline a kept notice gets one last try.
+            let last_try = at >= deadline;
+            if self
+                .handle_notices(Some(invoice.invoice_id), last_try)
+                .await?
+            {
+                return Ok(true);
+            }
+            if card_check_at.is_some()
+                && self
+                    .ctx
+                    .state(|s| s.desk.pending_card(invoice.invoice_id).is_none())
+            {
+                // The charge failed: the buyer gets a pay link instead.
+                card_check_at = None;
+                if self.open_link(invoice, offer, true).await {
+                    return Ok(true);
+                }
+            }
+            let at = now(&self.ctx)?;
+            if at >= deadline {
+                return Ok(
+                    self.close(invoice, CloseReason::Unpaid).await? == InvoiceClosed::AlreadyPaid
+                );
+            }
+            if !reminded && at >= reminder_at {
+                reminded = true;
+                let mut reminder = self.email_about(EmailKind::PaymentReminder, offer, invoice);
+                reminder.pay_link = self.ctx.state(|s| {
+                    match s.desk.invoice(invoice.invoice_id).map(|i| &i.payment) {
+                        Some(PaymentState::PayLink {
+                            authorization_url, ..
+                        }) => Some(authorization_url.clone()),
+                        _ => None,
+                    }
+                });
+                send(&self.ctx, reminder).await;
+                continue;
+            }
+            let mut wake = if reminded { deadline } else { reminder_at };
+            for other in [card_check_at, self.verify_again.map(|(again, _)| again)]
+                .into_iter()
+                .flatten()
+            {
+                wake = wake.min(other);
+            }
+            self.pause(wake, None).await;
+        }
+    }
+
+    /// Queues a check of the pending card charge with Paystack; `false`
+    /// when there is no pending charge any more.
+    fn check_card(&self, invoice: &InvoiceRef) -> bool {
+        self.ctx.state_mut(|s| {
+            let Some(reference) = s.desk.pending_card(invoice.invoice_id).map(str::to_owned) else {
+                return false;
+            };
+            s.notices.push(PaymentNotice {
+                invoice_id: invoice.invoice_id,
+                source: PaymentSource::Paystack { reference },
+            });
+            true
+        })
+    }
+
+    /// Makes the invoice's pay link (asked for by `/pay`, or after a failed
+    /// card charge) and, when `tell` is set, emails it. `true` when it turned
+    /// out to be paid already.
+    async fn open_link(&mut self, invoice: &InvoiceRef, offer: Offer, tell: bool) -> bool {
+        let started = self.ctx.state_mut(|s| {
+            s.desk.link_wanted = false;
+            s.desk
+                .invoice(invoice.invoice_id)
+                .is_some_and(|i| i.payment != PaymentState::NotStarted)
+        });
+        if started {
+            // Made meanwhile (or a card charge is pending): nothing to add.
+            return false;
+        }
+        match self.begin(invoice, false).await {
+            Some(PaymentOpened::Charged) => true,
+            Some(PaymentOpened::PayLink {
+                authorization_url, ..
+            }) if tell => {
+                let mut letter = self.email_about(EmailKind::PayLink, offer, invoice);
+                letter.pay_link = Some(authorization_url);
+                send(&self.ctx, letter).await;
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// Confirms every waiting payment notice (whichever invoice it names);
+    /// `true` when `current` is now paid. A verification that fails outright
+    /// keeps its notice for later.
+    async fn handle_notices(
+        &mut self,
+        current: Option<Uuid>,
+        last_try: bool,
+    ) -> WorkflowResult<bool> {
+        let at = now(&self.ctx)?;
+        let waiting = self.ctx.state(|s| s.notices.len());
+        if let Some((again, seen)) = self.verify_again {
+            if waiting <= seen && at < again && !last_try {
+                return Ok(false);
+            }
+            self.verify_again = None;
+        }
+        let mut paid = false;
+        while let Some(notice) = self
+            .ctx
+            .state_mut(|s| (!s.notices.is_empty()).then(|| s.notices.remove(0)))
+        {
+            let confirmed = self
+                .ctx
+                .execute_activity(
+                    SettlementActivities::confirm_payment,
+                    notice.clone(),
+                    payment_options(),
+                )
+                .await;
+            match confirmed {
+                Ok(Confirmation::Paid { invoice_id }) => {
+                    self.ctx
+                        .state_mut(|s| s.desk.set_phase(invoice_id, InvoicePhase::Paid));
+                    if Some(invoice_id) == current {
+                        paid = true;
+                        break;
+                    }
+                }
+                Ok(Confirmation::Refunded {
+                    invoice_id,
+                    payer_id,
+                    payment_id,
+                    amount,
+                    reason,
+                }) => {
+                    let mut letter = email(&self.ctx, EmailKind::Refund, payer_id, payment_id);
+                    letter.invoice_id = Some(invoice_id);
+                    letter.amount = Some(amount);
+                    self.ctx.state_mut(|s| {
+                        s.settlement_problem = Some(format!("refunded {amount}: {reason}"));
+                    });
+                    send(&self.ctx, letter).await;
+                }
+                Ok(Confirmation::NotPaid { reason, status }) => {
+                    self.ctx.state_mut(|s| {
+                        let card = s.desk.pending_card(notice.invoice_id).map(str::to_owned);
+                        let named = match &notice.source {
+                            PaymentSource::Paystack { reference } => Some(reference.clone()),
+                            PaymentSource::Offline { .. } => None,
+                        };
+                        if card.is_some()
+                            && card == named
+                            && status
+                                .as_deref()
+                                .is_some_and(|st| CHARGE_DEAD.contains(&st))
+                        {
+                            s.desk
+                                .set_payment(notice.invoice_id, PaymentState::NotStarted);
+                        }
+                        s.settlement_problem = Some(format!("not paid: {reason}"));
+                    });
+                }
+                Ok(Confirmation::Refused { reason }) => {
+                    let at = now(&self.ctx).ok();
+                    self.ctx.state_mut(|s| {
+                        s.settlement_problem = Some(format!("refused: {reason}"));
+                        s.refuse("payment_received", reason, at);
+                    });
+                }
+                Err(err) => {
+                    let again = now(&self.ctx)? + VERIFY_AGAIN_AFTER;
+                    let waiting = self.ctx.state_mut(|s| {
+                        s.settlement_problem = Some(format!("verify: {err}"));
+                        s.notices.insert(0, notice);
+                        s.notices.len()
+                    });
+                    self.verify_again = Some((again, waiting));
+                    break;
+                }
+            }
+        }
+        Ok(paid)
+    }
+
+    /// Closes an unpaid invoice or offer (void with a strike, declined, or
+    /// lapsed), or finds it paid.
+    async fn close(
+        &self,
+        invoice: &InvoiceRef,
+        reason: CloseReason,
+    ) -> WorkflowResult<InvoiceClosed> {
+        let closed = self
+            .ctx
+            .execute_activity(
+                SettlementActivities::close_invoice,
+                CloseInvoice {
+                    invoice_id: invoice.invoice_id,
+                    reason,
+                },
+                payment_options(),
+            )
+            .await?;
+        let phase = match closed {
+            InvoiceClosed::AlreadyPaid => InvoicePhase::Paid,
+            InvoiceClosed::Closed => InvoicePhase::Closed { reason },
+        };
+        self.ctx
+            .state_mut(|s| s.desk.set_phase(invoice.invoice_id, phase));
+        Ok(closed)
+    }
+
+    /// Sleeps until `wake`, or until news: a payment notice, a request for a
+    /// pay link, or an answer to the offer on `offer`.
+    async fn pause(&self, wake: DateTime<Utc>, offer: Option<Uuid>) {
+        let Ok(at) = now(&self.ctx) else {
+            return;
+        };
+        let seen = self.ctx.state(|s| s.notices.len());
+        let timer = self.ctx.timer(until(at, wake));
+        futures::pin_mut!(timer);
+        select! {
+            _ = timer => {}
+            _ = self.ctx.wait_condition(|s| {
+                s.notices.len() > seen
+                    || s.desk.link_wanted
+                    || offer.is_some_and(|id| s.desk.has_answer(id))
+            }).fuse() => timer.cancel(),
+        }
+    }
+
+    /// The seller hears the lot sold; every other bidder that it has ended.
+    async fn announce_sale(&self, winner: Uuid, price: i64) {
+        let mut sold = email(&self.ctx, EmailKind::Sold, self.seller, 1);
+        sold.amount = Some(price);
+        futures::join!(
+            send(&self.ctx, sold),
+            email_bidders(&self.ctx, EmailKind::AuctionLost, vec![winner])
+        );
+    }
+
+    /// Receipts: the buyer's and the seller's.
+    async fn complete(&self, invoice: &InvoiceRef, offer: Offer) {
+        let mut receipt = self.email_about(EmailKind::Receipt, offer, invoice);
+        receipt.amount = Some(invoice.total);
+        let mut completed = email(
+            &self.ctx,
+            EmailKind::SaleCompleted,
+            self.seller,
+            u64::from(offer.round),
+        );
+        completed.invoice_id = Some(invoice.invoice_id);
+        completed.amount = Some(invoice.total);
+        futures::join!(send(&self.ctx, receipt), send(&self.ctx, completed));
+    }
+
+    /// Publishes the final status, then accounts for every payment notice
+    /// still waiting (late money is refunded before the workflow ends).
+    async fn finish(mut self, status: AuctionStatus, round: u32) -> WorkflowResult<()> {
+        set_status(&self.ctx, status, round).await?;
+        while self.ctx.state(|s| !s.notices.is_empty()) {
+            self.handle_notices(None, true).await?;
+            if let Some((again, _)) = self.verify_again {
+                self.pause(again, None).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// An email to the offer's buyer about its invoice.
+    fn email_about(&self, kind: EmailKind, offer: Offer, invoice: &InvoiceRef) -> EmailJob {
+        let mut job = email(&self.ctx, kind, offer.buyer, u64::from(offer.round));
+        job.invoice_id = Some(invoice.invoice_id);
+        job.amount = Some(invoice.total);
+        job
+    }
+}
+
+/// One email of `kind` to every bidder but `except`, from one activity
+/// (any number of bidders; a failure is noted, never blocks the sale).
+async fn email_bidders(ctx: &WorkflowContext<AuctionWorkflow>, kind: EmailKind, except: Vec<Uuid>) {
+    let request = BidderEmail {
+        auction_id: ctx.state(|s| s.auction_id),
+        kind,
+        occasion: 1,
+        except,
+    };
+    if let Err(err) = ctx
+        .execute_activity(SettlementActivities::email_bidders, request, bulk_options())
+        .await
+    {
+        ctx.state_mut(|s| s.settlement_problem = Some(format!("email: {err}")));
+    }
+}
