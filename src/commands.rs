@@ -100,6 +100,8 @@ fn start_temporal_if_needed(args: &DevArgs) -> anyhow::Result<Option<DevServer>>
             args.temporal.temporal_address
         )
     })?;
+    let pid_file = args.dev_dir.join("temporal.pid");
+    dev_server::wait_for_earlier(&pid_file, Duration::from_secs(20))?;
     if dev_server::answers(&address) {
         tracing::info!(%address, "using the Temporal server already running");
         return Ok(None);
@@ -115,6 +117,8 @@ fn start_temporal_if_needed(args: &DevArgs) -> anyhow::Result<Option<DevServer>>
     };
     tracing::info!(cli = %cli.display(), "starting the Temporal dev server");
     let mut server = DevServer::start(&cli, &options)?;
+    std::fs::write(&pid_file, server.pid().to_string())
+        .with_context(|| format!("cannot write {}", pid_file.display()))?;
     server.wait_ready(Duration::from_secs(60))?;
     Ok(Some(server))
 }

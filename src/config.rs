@@ -188,6 +188,10 @@ pub struct SettlementArgs {
         default_value = "http://127.0.0.1:3000"
     )]
     pub public_url: String,
+    /// Longest a call to Paystack or Brevo may take before it is retried.
+    #[arg(long, env = "GAVEL_PROVIDER_TIMEOUT_SECS", default_value_t = 20,
+        value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub provider_timeout_secs: u64,
 }
 
 /// A secret that is given and not empty (`KEY=` in `.env` means unset).
@@ -203,7 +207,7 @@ impl SettlementArgs {
         Some(Paystack::new(PaystackConfig {
             base_url: self.paystack_base_url.clone(),
             secret_key: key.clone(),
-            timeout: std::time::Duration::from_secs(20),
+            timeout: Duration::from_secs(self.provider_timeout_secs),
         }))
     }
 
@@ -222,7 +226,7 @@ impl SettlementArgs {
         Some(Brevo::new(BrevoConfig {
             base_url: self.brevo_base_url.clone(),
             api_key: key.clone(),
-            timeout: std::time::Duration::from_secs(20),
+            timeout: Duration::from_secs(self.provider_timeout_secs),
         }))
     }
 

@@ -131,6 +131,11 @@ impl DevServer {
         })
     }
 
+    /// The process id of the lifeline shell (the server's process group).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits until the frontend port answers, or fails with the server's log tail.
     pub fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
@@ -184,6 +189,31 @@ impl Drop for DevServer {
         // Closing the pipe is enough: the lifeline shell stops the server.
         drop(self.lifeline.take());
     }
+}
+
+/// Waits for a server an earlier `gavel dev` started (its lifeline's pid is
+/// in `pid_file`) to finish stopping: after a crash its lifeline stops it, and
+/// a restart must not mistake the dying server for a live one.
+pub fn wait_for_earlier(pid_file: &Path, timeout: Duration) -> anyhow::Result<()> {
+    let Ok(text) = std::fs::read_to_string(pid_file) else {
+        return Ok(());
+    };
+    let Ok(pid) = text.trim().parse::<u32>() else {
+        return Ok(());
+    };
+    let alive = || Path::new(&format!("/proc/{pid}")).exists();
+    let deadline = Instant::now() + timeout;
+    while alive() {
+        if Instant::now() >= deadline {
+            bail!(
+                "the Temporal dev server of an earlier `gavel dev` (pid {pid}) is still running; \
+                 stop it (or that `gavel dev`) first"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_file(pid_file);
+    Ok(())
 }
 
 /// A free TCP port on 127.0.0.1 (for tests and ephemeral servers).

@@ -40,7 +40,7 @@ struct SharedTemporal {
 }
 
 /// The Temporal dev server shared by every test in this binary.
-fn shared_temporal() -> SocketAddr {
+pub fn shared_temporal() -> SocketAddr {
     static SERVER: OnceLock<SharedTemporal> = OnceLock::new();
     SERVER
         .get_or_init(|| {
@@ -58,18 +58,7 @@ fn shared_temporal() -> SocketAddr {
 pub fn start_temporal() -> DevServer {
     let cli = dev_server::find_cli().expect("temporal CLI");
     let port = dev_server::free_port().expect("free port");
-    let extra_args = gavel_workflows::names::search_attributes()
-        .iter()
-        .flat_map(|(name, kind)| {
-            let kind = match kind {
-                IndexedValueType::Keyword => "Keyword",
-                IndexedValueType::Int => "Int",
-                IndexedValueType::Datetime => "Datetime",
-                other => panic!("unmapped search attribute type {other:?}"),
-            };
-            ["--search-attribute".to_owned(), format!("{name}={kind}")]
-        })
-        .collect();
+    let extra_args = search_attribute_args();
     let options = DevServerOptions {
         port,
         ui_port: None,
@@ -83,6 +72,22 @@ pub fn start_temporal() -> DevServer {
         .wait_ready(Duration::from_secs(60))
         .expect("temporal ready");
     server
+}
+
+/// `--search-attribute Name=Type` for each of Gavel's, for a dev server.
+pub fn search_attribute_args() -> Vec<String> {
+    gavel_workflows::names::search_attributes()
+        .iter()
+        .flat_map(|(name, kind)| {
+            let kind = match kind {
+                IndexedValueType::Keyword => "Keyword",
+                IndexedValueType::Int => "Int",
+                IndexedValueType::Datetime => "Datetime",
+                other => panic!("unmapped search attribute type {other:?}"),
+            };
+            ["--search-attribute".to_owned(), format!("{name}={kind}")]
+        })
+        .collect()
 }
 
 fn init_logs() {
@@ -188,6 +193,7 @@ pub fn settlement_args() -> SettlementArgs {
         offer_rounds: 3,
         offer_window_secs: 86_400,
         public_url: "http://gavel.test".into(),
+        provider_timeout_secs: 20,
     }
 }
 
@@ -200,11 +206,31 @@ pub async fn spawn_app_with(http: HttpArgs) -> TestApp {
     spawn_app_on(shared_temporal(), http, settlement_args()).await
 }
 
+/// [`spawn_app`] with other settlement settings (Paystack and Brevo mocks).
+pub async fn spawn_app_with_settlement(settlement: SettlementArgs) -> TestApp {
+    spawn_app_on(shared_temporal(), http_args(), settlement).await
+}
+
 /// The app against the Temporal server at `temporal`.
 pub async fn spawn_app_on(
     temporal_address: SocketAddr,
     http: HttpArgs,
     settlement: SettlementArgs,
+) -> TestApp {
+    spawn_parts(temporal_address, http, settlement, true).await
+}
+
+/// The API alone (its workers run elsewhere, e.g. as `gavel worker`
+/// processes a test can kill).
+pub async fn spawn_api_only(temporal_address: SocketAddr, settlement: SettlementArgs) -> TestApp {
+    spawn_parts(temporal_address, http_args(), settlement, false).await
+}
+
+async fn spawn_parts(
+    temporal_address: SocketAddr,
+    http: HttpArgs,
+    settlement: SettlementArgs,
+    with_worker: bool,
 ) -> TestApp {
     let task_queue = format!("gavel-test-{}", uuid::Uuid::new_v4());
     let targs = temporal_args(temporal_address, &task_queue);
@@ -228,7 +254,7 @@ pub async fn spawn_app_on(
         gavel_api::router(state),
         api_stop.clone().cancelled_owned(),
     ));
-    let worker = WorkerThread::spawn(targs, db_url.clone(), settlement);
+    let worker = with_worker.then(|| WorkerThread::spawn(targs, db_url.clone(), settlement));
     TestApp {
         address,
         http: reqwest::Client::builder()
@@ -238,7 +264,7 @@ pub async fn spawn_app_on(
         db,
         db_url,
         temporal,
-        worker: Some(worker),
+        worker,
         task_queue,
         temporal_address,
         api_stop,
@@ -249,6 +275,79 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.api_stop.cancel();
         drop(self.worker.take());
+    }
+}
+
+/// The environment a `gavel` process needs for these settlement settings.
+pub fn settlement_env(settlement: &SettlementArgs) -> Vec<(&'static str, String)> {
+    use secrecy::ExposeSecret;
+    let secret = |s: &Option<SecretString>| {
+        s.as_ref()
+            .map(|s| s.expose_secret().to_owned())
+            .unwrap_or_default()
+    };
+    vec![
+        (
+            "PAYSTACK_SECRET_KEY",
+            secret(&settlement.paystack_secret_key),
+        ),
+        ("PAYSTACK_BASE_URL", settlement.paystack_base_url.clone()),
+        ("BREVO_API_KEY", secret(&settlement.brevo_api_key)),
+        ("BREVO_BASE_URL", settlement.brevo_base_url.clone()),
+        ("GAVEL_MAIL_FROM", settlement.mail_from.clone()),
+        (
+            "GAVEL_PAYMENT_WINDOW_SECS",
+            settlement.payment_window_secs.to_string(),
+        ),
+        ("GAVEL_OFFER_ROUNDS", settlement.offer_rounds.to_string()),
+        (
+            "GAVEL_OFFER_WINDOW_SECS",
+            settlement.offer_window_secs.to_string(),
+        ),
+        ("GAVEL_PUBLIC_URL", settlement.public_url.clone()),
+        (
+            "GAVEL_PROVIDER_TIMEOUT_SECS",
+            settlement.provider_timeout_secs.to_string(),
+        ),
+    ]
+}
+
+/// A `gavel worker` process serving a [`TestApp`]'s task queue and database
+/// (killed when dropped; [`WorkerProcess::kill`] is a SIGKILL).
+pub struct WorkerProcess {
+    child: std::process::Child,
+}
+
+impl WorkerProcess {
+    pub fn spawn(app: &TestApp, settlement: &SettlementArgs) -> Self {
+        use secrecy::ExposeSecret;
+        let log =
+            std::env::temp_dir().join(format!("gavel-test-worker-{}.log", uuid::Uuid::new_v4()));
+        let log = std::fs::File::create(log).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_gavel"))
+            .arg("worker")
+            .env("DATABASE_URL", app.db_url.expose_secret())
+            .env("TEMPORAL_ADDRESS", app.temporal_address())
+            .env("GAVEL_TASK_QUEUE", &app.task_queue)
+            .envs(settlement_env(settlement))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start gavel worker");
+        Self { child }
+    }
+
+    /// SIGKILL: the process gets no chance to finish anything.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -10,203 +10,13 @@ use wiremock::{
     matchers::{bearer_token, method, path, path_regex},
 };
 
-use crate::helpers::{
-    TestApp, TestUser, TimeSkippingServer, auction_body, eventually, expect_error, expect_status,
-    http_args, record_history, settlement_args, spawn_app_on, start_temporal, succeeded,
+use crate::{
+    helpers::{
+        TimeSkippingServer, auction_body, expect_error, expect_status, http_args, record_history,
+        settlement_args, spawn_app_on, succeeded,
+    },
+    stand_ins::*,
 };
-
-const KEY: &str = "sk_test_gavel_0123456789";
-
-/// Paystack and Brevo mocks and an app wired to them.
-struct Scene {
-    app: TestApp,
-    paystack: MockServer,
-    brevo: MockServer,
-    seller: TestUser,
-    ada: TestUser,
-    bola: TestUser,
-    _temporal: gavel::dev_server::DevServer,
-}
-
-async fn scene() -> Scene {
-    let paystack = MockServer::start().await;
-    let brevo = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v3/smtp/email"))
-        .respond_with(|request: &Request| {
-            let body: Value = serde_json::from_slice(&request.body).unwrap();
-            let key = body["headers"]["idempotencyKey"]
-                .as_str()
-                .unwrap_or("x")
-                .to_owned();
-            ResponseTemplate::new(201)
-                .set_body_json(json!({ "messageId": format!("<{key}@relay>") }))
-        })
-        .mount(&brevo)
-        .await;
-    let mut settlement = settlement_args();
-    settlement.paystack_secret_key = Some(SecretString::from(KEY));
-    settlement.paystack_base_url = paystack.uri();
-    settlement.brevo_api_key = Some(SecretString::from("xkeysib-test"));
-    settlement.brevo_base_url = brevo.uri();
-    // A server of its own: these tests count requests to the mocks.
-    let temporal = start_temporal();
-    let app = spawn_app_on(temporal.address, http_args(), settlement).await;
-    let seller = app.user("seller").await;
-    let ada = app.user("bidder").await;
-    let bola = app.user("bidder").await;
-    Scene {
-        app,
-        paystack,
-        brevo,
-        seller,
-        ada,
-        bola,
-        _temporal: temporal,
-    }
-}
-
-fn sign(body: &[u8]) -> String {
-    gavel::webhook::sign(KEY, body).unwrap()
-}
-
-fn charge_success(reference: &str, amount: i64) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "event": "charge.success",
-        "data": {
-            "id": 302_961, "domain": "test", "status": "success", "reference": reference,
-            "amount": amount, "currency": "NGN", "gateway_response": "Successful",
-            "paid_at": "2026-11-21T10:00:00.000Z", "channel": "card", "metadata": 0,
-            "customer": { "email": "someone@example.com" },
-            "authorization": { "authorization_code": "AUTH_test1", "reusable": true,
-                               "signature": "SIG_test1", "last4": "4081", "brand": "visa" }
-        }
-    }))
-    .unwrap()
-}
-
-fn verified(reference: &str, amount: i64) -> Value {
-    json!({
-        "status": true, "message": "Verification successful",
-        "data": {
-            "id": 4_099_260_516_u64, "status": "success", "reference": reference,
-            "amount": amount, "currency": "NGN", "gateway_response": "Successful",
-            "metadata": "", "customer": { "email": "bola@example.com" },
-            "authorization": { "authorization_code": "AUTH_new", "reusable": true,
-                               "signature": "SIG_card", "last4": "4081", "brand": "visa" }
-        }
-    })
-}
-
-async fn post_webhook(app: &TestApp, body: &[u8], signature: Option<&str>) -> reqwest::Response {
-    let mut request = app
-        .request(reqwest::Method::POST, "/api/v1/webhooks/paystack", None)
-        .header("content-type", "application/json")
-        .body(body.to_vec());
-    if let Some(signature) = signature {
-        request = request.header("x-paystack-signature", signature);
-    }
-    request.send().await.unwrap()
-}
-
-/// Bola wins at 1,500 over Ada's 1,000; returns the auction id once it
-/// awaits payment.
-async fn won_by_bola(s: &Scene) -> String {
-    let mut body = auction_body(2);
-    body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
-    let auction = s.app.create_auction(&s.seller, &body).await;
-    let id = auction["id"].as_str().unwrap().to_owned();
-    s.app.bid_ok(&s.ada, &id, 1_000, None).await;
-    s.app.bid_ok(&s.bola, &id, 1_500, None).await;
-    s.app.wait_for_status(&id, "awaiting_payment", 20).await;
-    id
-}
-
-/// Bola paid before: a reusable card bound to `bola-card@example.com`.
-async fn store_bolas_card(s: &Scene) {
-    sqlx::query(
-        "INSERT INTO payment_authorizations (user_id, signature, authorization_code, email)
-         VALUES ($1::uuid, 'SIG_card', 'AUTH_stored', 'bola-card@example.com')",
-    )
-    .bind(&s.bola.id)
-    .execute(&s.app.db)
-    .await
-    .unwrap();
-}
-
-/// Paystack's answer to `transaction/initialize`.
-fn checkout(url: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(json!({
-        "status": true, "message": "Authorization URL created",
-        "data": { "authorization_url": url, "reference": "as-sent" }
-    }))
-}
-
-/// The one invoice's Paystack reference.
-async fn invoice_reference(app: &TestApp) -> String {
-    let (reference,): (String,) = sqlx::query_as("SELECT reference FROM invoices")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    reference
-}
-
-/// Bola's invoice once its pay link is there.
-async fn bola_pay_link(s: &Scene) -> Value {
-    eventually(30, || async {
-        let invoice = bola_invoice(s).await;
-        if invoice["pay_link"].is_null() {
-            Err(format!("no pay link: {invoice}"))
-        } else {
-            Ok(invoice)
-        }
-    })
-    .await
-}
-
-/// Paystack makes pay links at `url`; Bola wins and gets one. Returns the
-/// auction id and the invoice's reference.
-async fn awaiting_pay_link(s: &Scene, url: &str) -> (String, String) {
-    Mock::given(method("POST"))
-        .and(path("/transaction/initialize"))
-        .respond_with(checkout(url))
-        .mount(&s.paystack)
-        .await;
-    let id = won_by_bola(s).await;
-    bola_pay_link(s).await;
-    (id, invoice_reference(&s.app).await)
-}
-
-/// Paystack verifies `reference` as paid `amount` NGN.
-async fn mount_verified(paystack: &MockServer, reference: &str, amount: i64) {
-    Mock::given(method("GET"))
-        .and(path(format!("/transaction/verify/{reference}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(verified(reference, amount)))
-        .mount(paystack)
-        .await;
-}
-
-async fn bola_invoice(s: &Scene) -> Value {
-    let list = expect_status(
-        s.app.get("/api/v1/me/invoices", Some(&s.bola.token)).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
-    list["items"][0].clone()
-}
-
-/// (kind, recipient email) of every email, in order.
-async fn emails(app: &TestApp, auction_id: &str) -> Vec<(String, String, String)> {
-    sqlx::query_as(
-        "SELECT kind, recipient_email, status FROM emails WHERE auction_id = $1::uuid
-         ORDER BY created_at, kind",
-    )
-    .bind(auction_id)
-    .fetch_all(&app.db)
-    .await
-    .unwrap()
-}
 
 #[tokio::test]
 async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
@@ -464,18 +274,6 @@ async fn paystack_errors_twice_then_answers_and_one_transaction_is_made() {
     assert_eq!(verifies, 3);
 }
 
-/// Paystack accepts refunds (a `pending` refund, as it answers).
-async fn mount_refunds(paystack: &MockServer) {
-    Mock::given(method("POST"))
-        .and(path("/refund"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "status": true, "message": "Refund has been queued for processing",
-            "data": { "id": 3_018_284, "status": "pending", "amount": 999, "currency": "NGN" }
-        })))
-        .mount(paystack)
-        .await;
-}
-
 #[tokio::test]
 async fn a_verified_payment_of_another_amount_does_not_pay_and_is_refunded() {
     let s = scene().await;
@@ -522,22 +320,6 @@ async fn a_verified_payment_of_another_amount_does_not_pay_and_is_refunded() {
     wait_until(|| async { emails(&s.app, &id).await.iter().any(|e| e.0 == "refund") }).await;
 }
 
-async fn wait_for_problem(app: &TestApp, id: &str) -> String {
-    eventually(20, || async {
-        app.auction_handle(id)
-            .query(
-                gavel_workflows::auction::AuctionWorkflow::settlement_problem,
-                (),
-                Default::default(),
-            )
-            .await
-            .unwrap()
-            .problem
-            .ok_or_else(|| "no problem reported".to_owned())
-    })
-    .await
-}
-
 #[tokio::test]
 async fn a_bad_paystack_key_is_a_failure_an_operator_can_read() {
     let s = scene().await;
@@ -573,31 +355,6 @@ async fn a_bad_paystack_key_is_a_failure_an_operator_can_read() {
     assert!(text.contains("non_retryable: true"), "{text}");
     // Still payable offline; the invoice stays open.
     assert_eq!(bola_invoice(&s).await["status"], "open");
-}
-
-/// The time-skipping server with the app on it (no Paystack: offline payment).
-async fn skipping_scene() -> (TimeSkippingServer, TestApp) {
-    let server = TimeSkippingServer::start();
-    let app = spawn_app_on(server.address, http_args(), settlement_args()).await;
-    app.add_search_attributes().await;
-    app.lock_time().await;
-    (server, app)
-}
-
-/// The kinds of email sent for the auction (and to whom) right now.
-async fn sent_kinds(app: &TestApp, id: &str) -> Vec<(String, String)> {
-    emails(app, id)
-        .await
-        .into_iter()
-        .map(|(kind, to, _)| (kind, to))
-        .collect()
-}
-
-/// Lets time pass on the test server, then a moment of real time for the
-/// worker to act on what came due.
-async fn skip_and_settle(app: &TestApp, secs: i64) {
-    app.skip_time(secs).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 }
 
 #[tokio::test]
@@ -781,20 +538,6 @@ async fn with_no_eligible_runner_up_the_lot_is_unsold() {
     let kinds: Vec<String> = emails(&app, &id).await.into_iter().map(|e| e.0).collect();
     assert!(kinds.contains(&"unsold".to_owned()), "{kinds:?}");
     record_history(&app.auction_handle(&id), "settlement_unsold").await;
-}
-
-async fn wait_until<F, Fut>(condition: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    eventually(20, || async {
-        condition()
-            .await
-            .then_some(())
-            .ok_or_else(|| "condition never held".to_owned())
-    })
-    .await;
 }
 
 #[tokio::test]

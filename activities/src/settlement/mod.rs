@@ -166,10 +166,12 @@ impl Settlement {
     #[activity(definition = SendEmailDefinition)]
     pub async fn send_email(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         job: EmailJob,
     ) -> Result<(), ActivityError> {
-        self.mailer.deliver(&job).await.map_err(mail)
+        heartbeating(&ctx, self.mailer.deliver(&job))
+            .await
+            .map_err(mail)
     }
 
     #[activity(definition = BeginPaymentDefinition)]
@@ -225,11 +227,10 @@ impl Settlement {
     #[activity(definition = SendEmailsDefinition)]
     pub async fn send_emails(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         jobs: Vec<EmailJob>,
     ) -> Result<(), ActivityError> {
-        self.mailer
-            .deliver_all(&jobs)
+        heartbeating(&ctx, self.mailer.deliver_all(&jobs))
             .await
             .map(|_| ())
             .map_err(mail)
@@ -249,9 +250,11 @@ impl Settlement {
     #[activity(definition = EmailAdminsDefinition)]
     pub async fn email_admins(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         job: EmailJob,
     ) -> Result<u64, ActivityError> {
-        self.mailer.email_admins(&job).await.map_err(mail)
+        heartbeating(&ctx, self.mailer.email_admins(&job))
+            .await
+            .map_err(mail)
     }
 }

@@ -91,21 +91,19 @@ pub(crate) fn db_options() -> ActivityOptions {
         .build()
 }
 
-/// Calls to Paystack and Brevo: bounded retries, permanent failures at once.
+/// Calls to Paystack and Brevo: bounded retries, permanent failures at once,
+/// and heartbeats, so a worker that dies mid-call hands the step to another
+/// within seconds rather than at the end of its timeout.
 pub(crate) fn external_options() -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
-        .retry_policy(external_retry_policy())
-        .build()
-}
-
-/// Payment steps (charge, pay link, verify, void): like [`external_options`],
-/// and heartbeating, so a worker that dies mid-call hands the step to
-/// another within seconds instead of a minute.
-pub(crate) fn payment_options() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
         .heartbeat_timeout(Duration::from_secs(10))
         .retry_policy(external_retry_policy())
         .build()
+}
+
+/// Payment steps (charge, pay link, verify, void) are external calls too.
+pub(crate) fn payment_options() -> ActivityOptions {
+    external_options()
 }
 
 /// One activity that emails every bidder: as long as it needs, heartbeating

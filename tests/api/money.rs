@@ -1,0 +1,850 @@
+//! The money rules, each shown by what Paystack, Brevo and PostgreSQL end up
+//! with: one live transaction per invoice, every verified payment kept or
+//! refunded, consent before a runner-up is charged, strikes that suspend,
+//! offline payments only from admins, late money and disputes followed up.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use wiremock::{
+    Mock, MockServer, Request, ResponseTemplate,
+    matchers::{method, path},
+};
+
+use crate::{
+    helpers::{
+        TestApp, TestUser, auction_body, eventually, expect_error, expect_status, record_history,
+    },
+    stand_ins::*,
+};
+
+/// Paystack makes checkouts for whatever reference it is sent.
+async fn mount_checkouts(paystack: &MockServer, priority: u8) {
+    Mock::given(method("POST"))
+        .and(path("/transaction/initialize"))
+        .respond_with(|request: &Request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            let reference = body["reference"].as_str().unwrap_or_default().to_owned();
+            ResponseTemplate::new(200).set_body_json(json!({
+                "status": true, "message": "Authorization URL created",
+                "data": { "authorization_url": format!("https://checkout.paystack.com/{reference}"),
+                          "access_code": reference, "reference": reference }
+            }))
+        })
+        .with_priority(priority)
+        .mount(paystack)
+        .await;
+}
+
+/// Paystack's verify for `reference`: a transaction in `status`.
+async fn mount_transaction(
+    paystack: &MockServer,
+    reference: &str,
+    status: &str,
+    amount: i64,
+    priority: u8,
+) {
+    let mut body = verified(reference, amount);
+    body["data"]["status"] = json!(status);
+    Mock::given(method("GET"))
+        .and(path(format!("/transaction/verify/{reference}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .with_priority(priority)
+        .mount(paystack)
+        .await;
+}
+
+/// Requests Paystack received at `path`.
+async fn requests_to(paystack: &MockServer, path: &str) -> Vec<Value> {
+    paystack
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == path)
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+        .collect()
+}
+
+async fn invoice_of_round(app: &TestApp, round: i32) -> (Uuid, String, String) {
+    sqlx::query_as("SELECT id, status, reference FROM invoices WHERE round = $1")
+        .bind(round)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+/// On the time-skipping server: `winner` outbids `runner_up` (whose own
+/// maximum is 2,000) and the auction closes; returns its id once the
+/// winner's invoice waits for payment.
+async fn won_on_skipping_server(s: &Scene, winner: &TestUser, runner_up: &TestUser) -> String {
+    let mut body = auction_body(60);
+    body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
+    let id = s.app.create_auction(&s.seller, &body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.app.bid_ok(runner_up, &id, 1_000, Some(2_000)).await;
+    s.app.bid_ok(winner, &id, 1_500, Some(5_000)).await;
+    s.app.skip_time(61).await;
+    s.app.wait_for_status(&id, "awaiting_payment", 20).await;
+    id
+}
+
+async fn post_signed(app: &TestApp, body: &Value) -> Value {
+    let bytes = serde_json::to_vec(body).unwrap();
+    expect_status(
+        post_webhook(app, &bytes, Some(&sign(&bytes))).await,
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn concurrent_pay_calls_get_one_reference_and_paystack_one_transaction() {
+    let s = scene().await;
+    // Paystack refuses the first checkout outright, so the winner is left
+    // without a link and must ask for one; then it works.
+    Mock::given(method("POST"))
+        .and(path("/transaction/initialize"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(
+                json!({ "status": false, "message": "Invalid Email Address Passed" }),
+            ),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&s.paystack)
+        .await;
+    mount_checkouts(&s.paystack, 2).await;
+    let id = won_by_bola(&s).await;
+    let problem = wait_for_problem(&s.app, &id).await;
+    assert!(
+        problem.contains("PaystackInvalidRequest") || problem.contains("payment"),
+        "{problem}"
+    );
+    let invoice = bola_invoice(&s).await;
+    assert!(invoice["pay_link"].is_null(), "{invoice}");
+    let pay = format!("/api/v1/invoices/{}/pay", invoice["id"].as_str().unwrap());
+
+    let empty = json!({});
+    let calls = (0..3).map(|_| s.app.post_json(&pay, &empty, Some(&s.bola.token)));
+    let mut links = Vec::new();
+    for response in futures::future::join_all(calls).await {
+        let link = expect_status(response, StatusCode::OK).await;
+        links.push((link["authorization_url"].clone(), link["reference"].clone()));
+    }
+    assert!(
+        links.iter().all(|l| *l == links[0]),
+        "one link for all: {links:?}"
+    );
+    let again = expect_status(
+        s.app.post_json(&pay, &json!({}), Some(&s.bola.token)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (
+            again["authorization_url"].clone(),
+            again["reference"].clone()
+        ),
+        links[0]
+    );
+
+    let initialized = requests_to(&s.paystack, "/transaction/initialize").await;
+    assert_eq!(
+        initialized.len(),
+        2,
+        "the refused one and the one that made the link"
+    );
+    assert!(
+        initialized.iter().all(|r| r["reference"] == links[0].1),
+        "one reference throughout: {initialized:?}"
+    );
+    let response = s.app.post_json(&pay, &json!({}), Some(&s.ada.token)).await;
+    expect_error(response, StatusCode::NOT_FOUND, "invoice_not_found").await;
+}
+
+#[tokio::test]
+async fn pay_while_a_card_charge_is_pending_is_409_and_no_checkout_is_made() {
+    let s = scene().await;
+    store_bolas_card(&s).await;
+    Mock::given(method("POST"))
+        .and(path("/transaction/charge_authorization"))
+        .respond_with(|request: &Request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            ResponseTemplate::new(200).set_body_json(json!({
+                "status": true, "message": "Charge attempted",
+                "data": { "status": "pending", "reference": body["reference"],
+                          "amount": body["amount"], "currency": body["currency"] }
+            }))
+        })
+        .expect(1)
+        .mount(&s.paystack)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/transaction/initialize"))
+        .respond_with(checkout("https://checkout.paystack.com/never"))
+        .expect(0)
+        .mount(&s.paystack)
+        .await;
+    let id = won_by_bola(&s).await;
+    wait_until(|| async { emails(&s.app, &id).await.iter().any(|e| e.0 == "won") }).await;
+    let invoice = bola_invoice(&s).await;
+    let pay = format!("/api/v1/invoices/{}/pay", invoice["id"].as_str().unwrap());
+    for _ in 0..2 {
+        let response = s.app.post_json(&pay, &json!({}), Some(&s.bola.token)).await;
+        expect_error(response, StatusCode::CONFLICT, "payment_pending").await;
+    }
+}
+
+#[tokio::test]
+async fn a_payment_after_the_void_is_refunded_once_and_the_lot_is_not_sold_twice() {
+    let s = skipping_paystack_scene().await;
+    mount_checkouts(&s.paystack, 2).await;
+    mount_refunds(&s.paystack).await;
+    let admin = s.app.admin().await;
+    let id = won_on_skipping_server(&s, &s.ada, &s.bola).await;
+    wait_until(|| async { emails(&s.app, &id).await.iter().any(|e| e.0 == "won") }).await;
+    let (_, _, reference) = invoice_of_round(&s.app, 1).await;
+    // Ada opened the checkout and left it.
+    mount_transaction(&s.paystack, &reference, "abandoned", 2_100, 3).await;
+
+    s.app.skip_time(48 * 3_600 + 1).await;
+    wait_until(|| async {
+        emails(&s.app, &id)
+            .await
+            .iter()
+            .any(|e| e.0 == "second_chance")
+    })
+    .await;
+    assert_eq!(invoice_of_round(&s.app, 1).await.1, "void");
+
+    // Then she pays on the link she still has.
+    mount_transaction(&s.paystack, &reference, "success", 2_100, 1).await;
+    let event = serde_json::from_slice::<Value>(&charge_success(&reference, 2_100)).unwrap();
+    assert_eq!(post_signed(&s.app, &event).await["status"], "stored");
+    wait_until(|| async { emails(&s.app, &id).await.iter().any(|e| e.0 == "refund") }).await;
+    assert_eq!(post_signed(&s.app, &event).await["status"], "duplicate");
+
+    let refunds = requests_to(&s.paystack, "/refund").await;
+    assert_eq!(
+        refunds,
+        [json!({ "transaction": reference })],
+        "refunded once, in full"
+    );
+    let listed = expect_status(
+        s.app
+            .get("/api/v1/admin/payments?state=refunding", Some(&admin.token))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(items[0]["reference"], reference.as_str());
+    assert_eq!(items[0]["amount"], 2_100);
+    assert_eq!(items[0]["refund_reason"], "the invoice is void");
+    let (refund_to,): (String,) =
+        sqlx::query_as("SELECT recipient_email FROM emails WHERE kind = 'refund'")
+            .fetch_one(&s.app.db)
+            .await
+            .unwrap();
+    assert_eq!(refund_to, s.ada.email);
+
+    // The lot is not sold to Ada after all: Bola's offer stands.
+    assert_eq!(invoice_of_round(&s.app, 1).await.1, "void");
+    assert_eq!(invoice_of_round(&s.app, 2).await.1, "offered");
+    assert_eq!(s.app.auction(&id).await["status"], "awaiting_payment");
+    assert_eq!(
+        s.app
+            .count("SELECT count(*) FROM payments WHERE state = 'kept'")
+            .await,
+        0
+    );
+
+    // Paystack reports the refund done.
+    post_signed(
+        &s.app,
+        &json!({ "event": "refund.processed", "data": {
+            "status": "processed", "transaction_reference": reference,
+            "refund_reference": "132013318360", "amount": "2100", "currency": "NGN" } }),
+    )
+    .await;
+    let refunded = expect_status(
+        s.app
+            .get("/api/v1/admin/payments?state=refunded", Some(&admin.token))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(refunded["items"].as_array().unwrap().len(), 1, "{refunded}");
+    let response = s
+        .app
+        .get("/api/v1/admin/payments?state=lost", Some(&admin.token))
+        .await;
+    let error = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_state").await;
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("refund_failed")
+    );
+    let response = s
+        .app
+        .get("/api/v1/admin/payments", Some(&s.bola.token))
+        .await;
+    expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+    record_history(&s.app.auction_handle(&id), "settlement_refund_after_void").await;
+}
+
+#[tokio::test]
+async fn a_payment_racing_the_deadline_settles_without_a_void_or_an_offer() {
+    let s = skipping_paystack_scene().await;
+    mount_checkouts(&s.paystack, 2).await;
+    let id = won_on_skipping_server(&s, &s.bola, &s.ada).await;
+    wait_until(|| async { emails(&s.app, &id).await.iter().any(|e| e.0 == "won") }).await;
+    let (invoice_id, _, reference) = invoice_of_round(&s.app, 1).await;
+    // Bola paid a moment before the deadline; Paystack's webhook is late.
+    mount_transaction(&s.paystack, &reference, "success", 2_100, 1).await;
+
+    s.app.skip_time(48 * 3_600 + 1).await;
+    s.app.wait_for_status(&id, "settled", 20).await;
+    let (status,): (String,) = sqlx::query_as("SELECT status FROM invoices WHERE id = $1")
+        .bind(invoice_id)
+        .fetch_one(&s.app.db)
+        .await
+        .unwrap();
+    assert_eq!(status, "paid");
+    assert_eq!(
+        s.app.count("SELECT count(*) FROM invoices").await,
+        1,
+        "no offer"
+    );
+    assert_eq!(
+        s.app.count("SELECT count(*) FROM strikes").await,
+        0,
+        "no strike"
+    );
+    assert_eq!(
+        s.app
+            .count("SELECT count(*) FROM payments WHERE state = 'kept'")
+            .await,
+        1
+    );
+    let kinds: Vec<String> = emails(&s.app, &id).await.into_iter().map(|e| e.0).collect();
+    assert!(kinds.contains(&"receipt".to_owned()), "{kinds:?}");
+    assert!(!kinds.contains(&"second_chance".to_owned()), "{kinds:?}");
+    record_history(
+        &s.app.auction_handle(&id),
+        "settlement_paid_at_the_deadline",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_runner_ups_stored_card_is_charged_only_after_they_accept() {
+    let s = skipping_paystack_scene().await;
+    mount_checkouts(&s.paystack, 2).await;
+    store_bolas_card(&s).await;
+    Mock::given(method("POST"))
+        .and(path("/transaction/charge_authorization"))
+        .respond_with(|request: &Request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            ResponseTemplate::new(200).set_body_json(json!({
+                "status": true, "message": "Charge attempted",
+                "data": { "id": 4_099_490_251_u64, "status": "success", "reference": body["reference"],
+                          "amount": body["amount"], "currency": body["currency"],
+                          "gateway_response": "Approved", "metadata": "" }
+            }))
+        })
+        .mount(&s.paystack)
+        .await;
+    let id = won_on_skipping_server(&s, &s.ada, &s.bola).await;
+    let (_, _, reference) = invoice_of_round(&s.app, 1).await;
+    mount_transaction(&s.paystack, &reference, "abandoned", 2_100, 3).await;
+    s.app.skip_time(48 * 3_600 + 1).await;
+    wait_until(|| async {
+        emails(&s.app, &id)
+            .await
+            .iter()
+            .any(|e| e.0 == "second_chance")
+    })
+    .await;
+    // A day of silence would lapse the offer; an hour in, nothing is charged.
+    s.app.skip_time(3_600).await;
+    assert!(
+        requests_to(&s.paystack, "/transaction/charge_authorization")
+            .await
+            .is_empty(),
+        "a runner-up's card is never charged before they accept"
+    );
+    let (offer_id, status, offer_reference) = invoice_of_round(&s.app, 2).await;
+    assert_eq!(status, "offered");
+    mount_transaction(&s.paystack, &offer_reference, "success", 2_000, 1).await;
+
+    let accepted = expect_status(
+        s.app
+            .post_json(
+                &format!("/api/v1/invoices/{offer_id}/accept"),
+                &json!({}),
+                Some(&s.bola.token),
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(accepted["status"], "open");
+    s.app.wait_for_status(&id, "settled", 20).await;
+    let charges = requests_to(&s.paystack, "/transaction/charge_authorization").await;
+    assert_eq!(charges.len(), 1, "{charges:?}");
+    assert_eq!(charges[0]["amount"], 2_000, "her own highest bid");
+    assert_eq!(charges[0]["authorization_code"], "AUTH_stored");
+    assert_eq!(invoice_of_round(&s.app, 2).await.1, "paid");
+}
+
+#[tokio::test]
+async fn a_declined_or_ignored_offer_moves_on_without_a_strike() {
+    let s = skipping_paystack_scene().await;
+    mount_checkouts(&s.paystack, 2).await;
+    let carol = s.app.user("bidder").await;
+    let mut body = auction_body(60);
+    body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
+    let id = s.app.create_auction(&s.seller, &body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.app.bid_ok(&carol, &id, 1_000, Some(1_500)).await;
+    s.app.bid_ok(&s.bola, &id, 1_600, Some(2_000)).await;
+    s.app.bid_ok(&s.ada, &id, 2_100, Some(5_000)).await;
+    s.app.skip_time(61).await;
+    s.app.wait_for_status(&id, "awaiting_payment", 20).await;
+    let (_, _, reference) = invoice_of_round(&s.app, 1).await;
+    mount_transaction(&s.paystack, &reference, "abandoned", 2_100, 3).await;
+    s.app.skip_time(48 * 3_600 + 1).await;
+    wait_until(|| async {
+        emails(&s.app, &id)
+            .await
+            .iter()
+            .any(|e| e.0 == "second_chance")
+    })
+    .await;
+    let (offer, _, _) = invoice_of_round(&s.app, 2).await;
+    let declined = expect_status(
+        s.app
+            .post_json(
+                &format!("/api/v1/invoices/{offer}/decline"),
+                &json!({}),
+                Some(&s.bola.token),
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(declined["status"], "declined");
+    // Carol's offer, then a day of silence.
+    wait_until(|| async { s.app.count("SELECT count(*) FROM invoices").await == 3 }).await;
+    s.app.skip_time(24 * 3_600 + 1).await;
+    s.app.wait_for_status(&id, "unsold", 20).await;
+    let statuses: Vec<(i32, String)> =
+        sqlx::query_as("SELECT round, status FROM invoices ORDER BY round")
+            .fetch_all(&s.app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        statuses,
+        [
+            (1, "void".to_owned()),
+            (2, "declined".to_owned()),
+            (3, "expired".to_owned())
+        ]
+    );
+    let struck: Vec<(Uuid,)> = sqlx::query_as("SELECT user_id FROM strikes")
+        .fetch_all(&s.app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        struck,
+        [(s.ada.id.parse().unwrap(),)],
+        "only the winner who did not pay"
+    );
+    record_history(
+        &s.app.auction_handle(&id),
+        "settlement_offers_declined_and_lapsed",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_seller_may_turn_second_chance_offers_off() {
+    let s = skipping_paystack_scene().await;
+    mount_checkouts(&s.paystack, 2).await;
+    let mut body = auction_body(60);
+    body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
+    body["second_chance_offers"] = json!(false);
+    let created = s.app.create_auction(&s.seller, &body).await;
+    assert_eq!(created["second_chance_offers"], false);
+    let id = created["id"].as_str().unwrap().to_owned();
+    s.app.bid_ok(&s.bola, &id, 1_000, Some(2_000)).await;
+    s.app.bid_ok(&s.ada, &id, 2_100, None).await;
+    s.app.skip_time(61).await;
+    s.app.wait_for_status(&id, "awaiting_payment", 20).await;
+    s.app.skip_time(48 * 3_600 + 1).await;
+    s.app.wait_for_status(&id, "unsold", 20).await;
+    assert_eq!(s.app.count("SELECT count(*) FROM invoices").await, 1);
+}
+
+/// Gives `user` a strike `days_ago` (an unpaid invoice of an auction of
+/// `seller`'s, made directly in the database).
+async fn strike(app: &TestApp, seller: &TestUser, user: &TestUser, days_ago: i64) {
+    let auction = app.create_auction(seller, &auction_body(3_600)).await;
+    let auction_id: Uuid = auction["id"].as_str().unwrap().parse().unwrap();
+    let invoice_id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO invoices (id, auction_id, round, number, buyer_id, seller_id, currency, total,
+             line_items, status, reference, due_at)
+         VALUES ($1, $2, 1, $3, $4::uuid, $5::uuid, 'NGN', 1000, '[]', 'void', $6, now())",
+    )
+    .bind(invoice_id)
+    .bind(auction_id)
+    .bind(format!("GV-T{}", &invoice_id.simple().to_string()[..8]))
+    .bind(&user.id)
+    .bind(&seller.id)
+    .bind(format!("gavel-{}", invoice_id.simple()))
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO strikes (invoice_id, user_id, auction_id, created_at)
+         VALUES ($1, $2::uuid, $3, now() - make_interval(days => $4))",
+    )
+    .bind(invoice_id)
+    .bind(&user.id)
+    .bind(auction_id)
+    .bind(i32::try_from(days_ago).unwrap())
+    .execute(&app.db)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn two_recent_strikes_suspend_bidding_until_they_age_and_an_admin_can_clear_them() {
+    let s = scene().await;
+    let admin = s.app.admin().await;
+    let auction = s.app.create_auction(&s.seller, &auction_body(600)).await;
+    let id = auction["id"].as_str().unwrap().to_owned();
+
+    // One strike, and one too old to count: bidding goes on.
+    strike(&s.app, &s.seller, &s.ada, 10).await;
+    strike(&s.app, &s.seller, &s.ada, 400).await;
+    s.app.bid_ok(&s.ada, &id, 1_000, None).await;
+    let me = expect_status(s.app.me(&s.ada.token).await, StatusCode::OK).await;
+    assert_eq!(me["strikes"].as_array().unwrap().len(), 1, "{me}");
+    assert!(me["bidding_suspended_until"].is_null());
+
+    // A second recent one: suspended until the older recent one is a year old.
+    strike(&s.app, &s.seller, &s.ada, 3).await;
+    let response = s
+        .app
+        .bid(&s.ada, &id, 2_000, None, Some("after-strikes"))
+        .await;
+    let error = expect_error(response, StatusCode::FORBIDDEN, "bidding_suspended").await;
+    let until: chrono::DateTime<chrono::Utc> = error["error"]["details"]["until"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let expected = chrono::Utc::now() + chrono::Duration::days(365 - 10);
+    assert!(
+        (until - expected).num_minutes().abs() < 5,
+        "{until} vs {expected}"
+    );
+    let me = expect_status(s.app.me(&s.ada.token).await, StatusCode::OK).await;
+    assert_eq!(me["strikes"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        me["bidding_suspended_until"],
+        error["error"]["details"]["until"]
+    );
+    assert_eq!(
+        s.app.auction(&id).await["bid_count"],
+        1,
+        "the refused bid changed nothing"
+    );
+
+    let clear = format!("/api/v1/admin/users/{}/strikes", s.ada.id);
+    let response = s
+        .app
+        .request(reqwest::Method::DELETE, &clear, Some(&s.bola.token))
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+    let cleared = expect_status(
+        s.app
+            .request(reqwest::Method::DELETE, &clear, Some(&admin.token))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(cleared["cleared"], 3);
+    s.app.bid_ok(&s.ada, &id, 2_000, None).await;
+    let unknown = format!("/api/v1/admin/users/{}/strikes", Uuid::new_v4());
+    let response = s
+        .app
+        .request(reqwest::Method::DELETE, &unknown, Some(&admin.token))
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::NOT_FOUND, "user_not_found").await;
+}
+
+#[tokio::test]
+async fn an_offline_payment_from_someone_who_is_not_an_admin_is_refused_and_visible() {
+    use gavel_workflows::{
+        auction::AuctionWorkflow,
+        lenient::Lenient,
+        settlement::{PaymentNotice, PaymentSource},
+    };
+    let s = scene().await;
+    mount_checkouts(&s.paystack, 2).await;
+    let id = won_by_bola(&s).await;
+    let (invoice_id, _, _) = invoice_of_round(&s.app, 1).await;
+    // Anyone who can reach Temporal can send this signal.
+    let notice = PaymentNotice {
+        invoice_id,
+        source: PaymentSource::Offline {
+            admin_id: s.bola.id.parse().unwrap(),
+        },
+    };
+    s.app
+        .auction_handle(&id)
+        .signal(
+            AuctionWorkflow::payment_received,
+            Lenient::new(notice),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let refusals = eventually(20, || async {
+        let refusals = s
+            .app
+            .auction_handle(&id)
+            .query(AuctionWorkflow::refusals, (), Default::default())
+            .await
+            .unwrap();
+        if refusals.count > 0 {
+            Ok(refusals)
+        } else {
+            Err("not refused yet".to_owned())
+        }
+    })
+    .await;
+    assert_eq!(refusals.recent[0].message, "payment_received");
+    assert!(
+        refusals.recent[0].reason.contains("is not an admin"),
+        "{refusals:?}"
+    );
+    assert_eq!(invoice_of_round(&s.app, 1).await.1, "open");
+    assert_eq!(s.app.count("SELECT count(*) FROM payments").await, 0);
+    assert_eq!(s.app.auction(&id).await["status"], "awaiting_payment");
+}
+
+#[tokio::test]
+async fn money_that_arrives_after_the_auction_ended_is_refunded_and_a_dispute_tells_admins() {
+    let s = scene().await;
+    mount_refunds(&s.paystack).await;
+    let (id, reference) = awaiting_pay_link(&s, "https://checkout.paystack.com/late").await;
+    let admin = s.app.admin().await;
+    let other_admin = s.app.admin().await;
+    // Bola pays by bank transfer; the sale settles and the workflow ends.
+    let (invoice_id, _, _) = invoice_of_round(&s.app, 1).await;
+    let response = s
+        .app
+        .post_json(
+            &format!("/api/v1/admin/invoices/{invoice_id}/mark-paid"),
+            &json!({}),
+            Some(&admin.token),
+        )
+        .await;
+    assert_eq!(
+        expect_status(response, StatusCode::OK).await["status"],
+        "paid"
+    );
+    s.app.wait_for_status(&id, "settled", 20).await;
+    eventually(20, || async {
+        let described = s
+            .app
+            .auction_handle(&id)
+            .describe(Default::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        if described
+            .raw_description
+            .workflow_execution_info
+            .as_ref()
+            .is_some_and(|i| i.close_time.is_some())
+        {
+            Ok(())
+        } else {
+            Err("the auction's workflow is still running".to_owned())
+        }
+    })
+    .await;
+
+    // Then pays the pay link too.
+    mount_verified(&s.paystack, &reference, 1_500).await;
+    let event = serde_json::from_slice::<Value>(&charge_success(&reference, 1_500)).unwrap();
+    post_signed(&s.app, &event).await;
+    eventually(30, || async {
+        match s
+            .app
+            .count("SELECT count(*) FROM payments WHERE state = 'refunding'")
+            .await
+        {
+            1 => Ok(()),
+            n => Err(format!("{n} refunding")),
+        }
+    })
+    .await;
+    wait_until(|| async { emails(&s.app, &id).await.iter().any(|e| e.0 == "refund") }).await;
+    assert_eq!(requests_to(&s.paystack, "/refund").await.len(), 1);
+    let (reason,): (Option<String>,) =
+        sqlx::query_as("SELECT refund_reason FROM payments WHERE state = 'refunding'")
+            .fetch_one(&s.app.db)
+            .await
+            .unwrap();
+    assert_eq!(reason.as_deref(), Some("the invoice was already paid"));
+
+    // Weeks later, the buyer's bank disputes the card payment.
+    post_signed(
+        &s.app,
+        &json!({ "event": "charge.dispute.create", "data": {
+            "id": 358_950, "refund_amount": 1_500, "currency": "NGN", "status": "awaiting-merchant-feedback",
+            "domain": "test", "transaction": { "id": transaction_id(&reference), "reference": reference,
+            "amount": 1_500, "currency": "NGN" }, "category": "chargeback" } }),
+    )
+    .await;
+    let invoice = expect_status(
+        s.app
+            .get(
+                &format!("/api/v1/invoices/{invoice_id}"),
+                Some(&admin.token),
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(invoice["disputed_at"].is_string(), "{invoice}");
+    assert_eq!(
+        invoice["reference"],
+        reference.as_str(),
+        "admins see the reference"
+    );
+    eventually(30, || async {
+        match s
+            .app
+            .count("SELECT count(*) FROM emails WHERE kind = 'dispute'")
+            .await
+        {
+            2 => Ok(()),
+            n => Err(format!("{n} admins told")),
+        }
+    })
+    .await;
+    let told: Vec<(String,)> =
+        sqlx::query_as("SELECT recipient_email FROM emails WHERE kind = 'dispute' ORDER BY 1")
+            .fetch_all(&s.app.db)
+            .await
+            .unwrap();
+    let mut admins = vec![admin.email.clone(), other_admin.email.clone()];
+    admins.sort();
+    assert_eq!(told.into_iter().map(|t| t.0).collect::<Vec<_>>(), admins);
+    // Stored events keep no card data.
+    let (stored,): (Value,) =
+        sqlx::query_as("SELECT body FROM paystack_events WHERE event = 'charge.success'")
+            .fetch_one(&s.app.db)
+            .await
+            .unwrap();
+    assert!(!stored.to_string().contains("AUTH_test1"), "{stored}");
+}
+
+#[tokio::test]
+async fn an_auction_with_2500_bidders_settles() {
+    use gavel_workflows::{auction::AuctionWorkflow, lenient::Lenient, rules::BidRequest};
+    const BIDDERS: usize = 2_500;
+    let s = skipping_paystack_scene().await;
+    mount_checkouts(&s.paystack, 2).await;
+    // Free accounts, one bid each: the cheap attack on a settlement that
+    // would schedule an activity per bidder.
+    let bidders: Vec<Uuid> = sqlx::query_scalar(
+        "INSERT INTO users (id, email, name, handle, password_hash, role)
+         SELECT gen_random_uuid(), 'crowd-' || g || '@example.com', 'Crowd ' || g, 'crowd-' || g,
+                'not-a-hash', 'bidder'
+         FROM generate_series(1, $1) g RETURNING id",
+    )
+    .bind(i32::try_from(BIDDERS).unwrap())
+    .fetch_all(&s.app.db)
+    .await
+    .unwrap();
+    let mut body = auction_body(60);
+    body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
+    let id = s.app.create_auction(&s.seller, &body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let handle = s.app.auction_handle(&id);
+    let started = std::time::Instant::now();
+    for (i, bidder) in bidders.iter().enumerate() {
+        let bid = BidRequest {
+            bidder_id: *bidder,
+            amount: 1_000 + 10_000 * i64::try_from(i).unwrap(),
+            max_amount: None,
+            currency: None,
+            idempotency_key: format!("crowd-{i}"),
+        };
+        handle
+            .signal(AuctionWorkflow::bid, Lenient::new(bid), Default::default())
+            .await
+            .unwrap();
+    }
+    eventually(30, || async {
+        let view = handle
+            .query(AuctionWorkflow::state, (), Default::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        if view.bid_count == u64::try_from(BIDDERS).unwrap() {
+            Ok(())
+        } else {
+            Err(format!("{} bids so far", view.bid_count))
+        }
+    })
+    .await;
+    eprintln!("{BIDDERS} signal bids in {:?}", started.elapsed());
+
+    s.app.skip_time(61).await;
+    s.app.wait_for_status(&id, "awaiting_payment", 90).await;
+    eventually(120, || async {
+        let lost = s.app.count(&format!("SELECT count(DISTINCT recipient_id) FROM emails WHERE auction_id = '{id}' AND kind = 'auction_lost'")).await;
+        if lost == i64::try_from(BIDDERS - 1).unwrap() { Ok(()) } else { Err(format!("{lost} told they lost")) }
+    })
+    .await;
+    let winner = bidders[BIDDERS - 1];
+    let (won_to,): (Uuid,) = sqlx::query_as("SELECT recipient_id FROM emails WHERE kind = 'won'")
+        .fetch_one(&s.app.db)
+        .await
+        .unwrap();
+    assert_eq!(won_to, winner);
+    // The settlement's history stays small: one activity for every loser.
+    let events = handle
+        .fetch_history(Default::default())
+        .into_events()
+        .await
+        .unwrap();
+    let scheduled = events
+        .iter()
+        .filter(|e| matches!(e.attributes, Some(temporalio_common::protos::temporal::api::history::v1::history_event::Attributes::ActivityTaskScheduledEventAttributes(_))))
+        .count();
+    assert!(scheduled < 40, "{scheduled} activities in the settling run");
+}

@@ -1,0 +1,181 @@
+//! What an operator does from a terminal with the `temporal` CLI, and that
+//! no typo of theirs can wedge an auction.
+
+use std::process::Command;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use temporalio_common::protos::temporal::api::{
+    enums::v1::EventType, history::v1::history_event::Attributes,
+};
+
+use crate::helpers::{TestApp, auction_body, eventually, expect_status, record_history, spawn_app};
+
+/// `temporal workflow signal` against the app's server; returns whether the
+/// CLI accepted it (the signal reached the workflow).
+fn signal(app: &TestApp, workflow_id: &str, name: &str, input: &[&str]) -> bool {
+    let cli = gavel::dev_server::find_cli().unwrap();
+    let output = Command::new(cli)
+        .args(["workflow", "signal", "--address", &app.temporal_address()])
+        .args(["--workflow-id", workflow_id, "--name", name])
+        .args(input)
+        .output()
+        .unwrap();
+    if !output.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    }
+    output.status.success()
+}
+
+#[tokio::test]
+async fn malformed_signals_are_refused_and_the_auction_still_bids_and_closes_on_time() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let mut body = auction_body(8);
+    body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
+    let auction = app.create_auction(&seller, &body).await;
+    let id = auction["id"].as_str().unwrap().to_owned();
+    let workflow_id = format!("auction-{id}");
+    app.bid_ok(&ada, &id, 1_000, None).await;
+
+    let typos: [(&str, Vec<&str>); 8] = [
+        // The typo from the field: the idempotency key left out.
+        (
+            "bid",
+            vec![
+                "--input",
+                r#"{"bidder_id":"00000000-0000-0000-0000-000000000001","amount":5}"#,
+            ],
+        ),
+        (
+            "bid",
+            vec![
+                "--input",
+                r#"{"bidder_id":42,"amount":"lots","idempotency_key":"x"}"#,
+            ],
+        ),
+        (
+            "bid",
+            vec![
+                "--input-base64",
+                "--input-meta",
+                "encoding=binary/plain",
+                "--input",
+                "//8AAQ==",
+            ],
+        ),
+        ("bid", vec![]),
+        ("cancel", vec!["--input", "{}"]),
+        ("cancel", vec!["--input", r#""cancel it now""#]),
+        (
+            "payment_received",
+            vec![
+                "--input",
+                r#"{"invoice_id":"not-a-uuid","source":{"via":"cash"}}"#,
+            ],
+        ),
+        ("payment_received", vec![]),
+    ];
+    for (name, input) in &typos {
+        assert!(
+            signal(&app, &workflow_id, name, input),
+            "the CLI sends {name} {input:?}"
+        );
+    }
+
+    // The auction still takes bids through the API…
+    let verdict = app.bid_ok(&ada, &id, 2_000, Some(3_000)).await;
+    assert_eq!(verdict["status"], "leading");
+    // …and says what it refused.
+    let refusals = eventually(20, || async {
+        let refusals = app
+            .auction_handle(&id)
+            .query(
+                gavel_workflows::auction::AuctionWorkflow::refusals,
+                (),
+                Default::default(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if refusals.count == 8 {
+            Ok(refusals)
+        } else {
+            Err(format!("{} refused so far", refusals.count))
+        }
+    })
+    .await;
+    let first = &refusals.recent[0];
+    assert_eq!(first.message, "bid");
+    assert!(
+        first.reason.contains("missing field `idempotency_key`"),
+        "{first:?}"
+    );
+    assert!(
+        refusals
+            .recent
+            .iter()
+            .any(|r| r.reason.contains("not JSON")),
+        "{refusals:?}"
+    );
+    assert!(
+        refusals
+            .recent
+            .iter()
+            .any(|r| r.reason.contains("no input")),
+        "{refusals:?}"
+    );
+    // The CLI shows the same answer an operator would read.
+    let cli = gavel::dev_server::find_cli().unwrap();
+    let output = Command::new(cli)
+        .args(["workflow", "query", "--address", &app.temporal_address()])
+        .args(["--workflow-id", &workflow_id, "--type", "refusals"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(shown.contains("idempotency_key"), "{shown}");
+
+    // A valid cancel still works on another auction of the same seller, and
+    // this one closes on time with its winner.
+    let closed = app.wait_for_status(&id, "awaiting_payment", 30).await;
+    assert_eq!(closed["outcome"]["winner"], ada.handle.as_str());
+    assert_eq!(closed["bid_count"], 2);
+    let events = app
+        .auction_handle(&id)
+        .fetch_history(Default::default())
+        .into_events()
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .all(|e| e.event_type() != EventType::WorkflowTaskFailed),
+        "no workflow task failed"
+    );
+    let signals = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.attributes,
+                Some(Attributes::WorkflowExecutionSignaledEventAttributes(_))
+            )
+        })
+        .count();
+    assert_eq!(signals, 8, "every typo is in the history, refused");
+    record_history(&app.auction_handle(&id), "auction_refused_signals").await;
+
+    let other = app.create_auction(&seller, &auction_body(600)).await;
+    let other_id = other["id"].as_str().unwrap();
+    let request =
+        json!({ "requested_by": seller.id, "as_admin": false, "reason": "changed my mind" });
+    assert!(signal(
+        &app,
+        &format!("auction-{other_id}"),
+        "cancel",
+        &["--input", &request.to_string()]
+    ));
+    let cancelled = app.wait_for_status(other_id, "cancelled", 20).await;
+    assert_eq!(cancelled["outcome"]["reason"], "changed my mind");
+    let bid = app.bid(&ada, other_id, 1_000, None, Some("too-late")).await;
+    expect_status(bid, StatusCode::CONFLICT).await;
+}
