@@ -1,5 +1,5 @@
 //! Bid latency and throughput through the HTTP API, beside the raw Temporal
-//! update round trip measured in the same run (DESIGN §8). A benchmark that
+//! update round trip measured in the same run. A benchmark that
 //! prints figures, not a test: run it against a running system.
 //!
 //! ```sh
@@ -59,6 +59,7 @@ impl Bench {
             .http
             .post(format!("{}/auctions/{auction}/bids", self.api))
             .bearer_auth(token)
+            .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
             .json(&json!({ "amount": amount }))
             .send()
             .await

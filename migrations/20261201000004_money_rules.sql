@@ -60,3 +60,7 @@ CREATE INDEX paystack_events_by_reference ON paystack_events (reference);
 ALTER TABLE emails ADD COLUMN occasion BIGINT NOT NULL DEFAULT 0;
 UPDATE emails SET occasion = round;
 UPDATE emails SET round = 0 WHERE kind = 'outbid';
+
+-- Without a reserve there is nothing to meet (rows written at creation said
+-- otherwise until their first publication).
+UPDATE auctions SET reserve_met = true WHERE reserve_price IS NULL AND NOT reserve_met;

@@ -52,10 +52,7 @@ pub fn api_state(
         },
         ..ApiConfig::default()
     };
-    let jwt = JwtKeys::new(
-        jwt_secret,
-        ChronoDuration::seconds(http.jwt_ttl_secs.max(60)),
-    );
+    let jwt = JwtKeys::new(jwt_secret, ChronoDuration::seconds(http.jwt_ttl_secs));
     AppState::new(db, temporal, jwt, config)
 }
 

@@ -49,10 +49,14 @@ pub enum PaystackCommand {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["reference", "invoice"])))]
 pub struct SendWebhookArgs {
-    /// The transaction reference (an invoice's, see `GET /invoices/{id}`).
+    /// The transaction reference (an invoice's `reference`, see `GET /invoices/{id}`).
     #[arg(long)]
-    pub reference: String,
+    pub reference: Option<String>,
+    /// The invoice, by id or number (`GV-…`): its current reference is used.
+    #[arg(long)]
+    pub invoice: Option<String>,
     #[arg(long, default_value = "charge.success")]
     pub event: String,
     /// Amount in minor units; by default the invoice's (from the database).
@@ -64,8 +68,9 @@ pub struct SendWebhookArgs {
     /// The API to post to.
     #[arg(long, env = "GAVEL_API_URL", default_value = "http://127.0.0.1:3000")]
     pub api_url: String,
+    /// The key the API checks signatures with (the same `sk_test_…`).
     #[arg(long, env = "PAYSTACK_SECRET_KEY", hide_env_values = true)]
-    pub paystack_secret_key: SecretString,
+    pub paystack_secret_key: Option<SecretString>,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -122,8 +127,10 @@ pub struct HttpArgs {
     /// Secret that signs access tokens (HS256); at least 32 bytes.
     #[arg(long, env = "GAVEL_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<SecretString>,
-    /// Lifetime of an access token, in seconds.
-    #[arg(long, env = "GAVEL_JWT_TTL_SECS", default_value_t = 86_400)]
+    /// Lifetime of an access token, in seconds (60 to 2,592,000: a minute to
+    /// 30 days). Tokens are accepted up to 5 s past expiry (clock skew).
+    #[arg(long, env = "GAVEL_JWT_TTL_SECS", default_value_t = 86_400,
+        value_parser = clap::value_parser!(i64).range(60..=2_592_000))]
     pub jwt_ttl_secs: i64,
     /// Origins allowed by CORS, comma-separated; `*` for any.
     #[arg(long, env = "GAVEL_CORS_ORIGINS", value_delimiter = ',')]

@@ -9,7 +9,7 @@ async fn main() -> std::process::ExitCode {
     match gavel::commands::run(cli.command).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!("{err:#}");
+            // Once, on stderr (the log goes there too; saying it twice helps no one).
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE
         }

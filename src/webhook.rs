@@ -14,10 +14,15 @@ use crate::{config::SendWebhookArgs, database};
 /// The event body, shaped like Paystack's `charge.success` sample.
 pub fn event_body(event: &str, reference: &str, amount: i64, currency: &str) -> Value {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    // Paystack's id for the transaction; stable per reference, so sending the
+    // same event twice is a redelivery (stored once), as with Paystack.
+    let id = reference.bytes().fold(302_961_u64, |id, b| {
+        id.wrapping_mul(31).wrapping_add(u64::from(b))
+    }) % 9_000_000_000;
     json!({
         "event": event,
         "data": {
-            "id": 302_961,
+            "id": id,
             "domain": "test",
             "status": "success",
             "reference": reference,
@@ -51,29 +56,83 @@ pub fn sign(secret: &str, body: &[u8]) -> anyhow::Result<String> {
     Ok(hex::encode(mac.finalize().into_bytes()))
 }
 
+/// What the event is about: a reference, and the invoice's amount and
+/// currency when known.
+struct Target {
+    reference: String,
+    invoice: Option<(i64, String)>,
+}
+
+/// The reference to sign an event for: given, or the invoice's current one.
+async fn target(args: &SendWebhookArgs) -> anyhow::Result<Target> {
+    let wanted = |lookup: &str| {
+        format!("no invoice {lookup}; see GET /api/v1/me/invoices for your invoices' ids")
+    };
+    let need_db = args.amount.is_none() || args.currency.is_none() || args.invoice.is_some();
+    if !need_db {
+        return Ok(Target {
+            reference: args.reference.clone().unwrap_or_default(),
+            invoice: None,
+        });
+    }
+    let db = database::connect(&args.database.database_url).await?;
+    if let Some(invoice) = &args.invoice {
+        let row: Option<(String, i64, String)> = sqlx::query_as(
+            "SELECT reference, total, currency FROM invoices WHERE id::text = $1 OR number = $1",
+        )
+        .bind(invoice.trim())
+        .fetch_optional(&db)
+        .await?;
+        let (reference, total, currency) = row.with_context(|| wanted(invoice))?;
+        return Ok(Target {
+            reference,
+            invoice: Some((total, currency)),
+        });
+    }
+    let reference = args.reference.clone().unwrap_or_default();
+    let row: Option<(i64, String)> = sqlx::query_as(
+        "SELECT i.total, i.currency FROM invoices i
+         JOIN invoice_references r ON r.invoice_id = i.id WHERE r.reference = $1",
+    )
+    .bind(&reference)
+    .fetch_optional(&db)
+    .await?;
+    Ok(Target {
+        reference,
+        invoice: row,
+    })
+}
+
 /// Posts the event and prints the API's answer (the command's output).
 #[allow(clippy::print_stdout)]
 pub async fn send(args: SendWebhookArgs) -> anyhow::Result<()> {
-    let (amount, currency) = match (args.amount, args.currency.clone()) {
-        (Some(amount), Some(currency)) => (amount, currency),
-        (amount, currency) => {
-            let db = database::connect(&args.database.database_url).await?;
-            let invoice: Option<(i64, String)> =
-                sqlx::query_as("SELECT total, currency FROM invoices WHERE reference = $1")
-                    .bind(&args.reference)
-                    .fetch_optional(&db)
-                    .await?;
-            let (total, code) = invoice.with_context(|| {
-                format!(
-                    "no invoice has reference {:?}; pass --amount and --currency",
-                    args.reference
-                )
-            })?;
+    let key = args
+        .paystack_secret_key
+        .clone()
+        .filter(|k| !k.expose_secret().is_empty())
+        .context(
+            "PAYSTACK_SECRET_KEY is not set: the event must be signed with the key the API \
+             checks webhooks with. Without Paystack, record the payment offline instead: \
+             POST /api/v1/admin/invoices/{id}/mark-paid as an admin",
+        )?;
+    let target = target(&args).await?;
+    let (amount, currency) = match (args.amount, args.currency.clone(), target.invoice) {
+        (Some(amount), Some(currency), _) => (amount, currency),
+        (amount, currency, Some((total, code))) => {
             (amount.unwrap_or(total), currency.unwrap_or(code))
         }
+        _ => anyhow::bail!(
+            "no invoice has reference {:?}; pass --invoice, or --amount and --currency",
+            target.reference
+        ),
     };
-    let body = serde_json::to_vec(&event_body(&args.event, &args.reference, amount, &currency))?;
-    let signature = sign(args.paystack_secret_key.expose_secret(), &body)?;
+    let body = serde_json::to_vec(&event_body(
+        &args.event,
+        &target.reference,
+        amount,
+        &currency,
+    ))?;
+    let signature = sign(key.expose_secret(), &body)?;
     let url = format!(
         "{}/api/v1/webhooks/paystack",
         args.api_url.trim_end_matches('/')
@@ -88,7 +147,7 @@ pub async fn send(args: SendWebhookArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot reach {url}"))?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
-    println!("{} {status}: {text}", args.event);
+    println!("{} {} {status}: {text}", args.event, target.reference);
     anyhow::ensure!(status.is_success(), "the API refused the event");
     Ok(())
 }

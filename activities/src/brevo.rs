@@ -1,6 +1,6 @@
 //! A small Brevo client for transactional email (`POST /v3/smtp/email`),
 //! with the body-level idempotency key and every outcome classified.
-//! Contract: `reference/brevo.md`.
+//! Brevo's contract as Gavel uses it is summarised in `docs/payments.md`.
 
 use std::time::Duration;
 

@@ -98,26 +98,46 @@ pub async fn create(db: &PgPool, new: NewUser) -> Result<User, ApiError> {
     )))
 }
 
-/// A public handle: a slug of the name plus a random suffix, e.g. `ada-3f9c2a`.
+/// Longest slug of a handle, before its suffix.
+const SLUG_MAX: usize = 20;
+
+/// A public handle: a slug of the name plus a random suffix, e.g.
+/// `ada-lovelace-3f9c2a`.
 fn handle_for(name: &DisplayName) -> String {
-    let slug: String = name
-        .as_str()
-        .chars()
-        .filter_map(|c| {
-            if c.is_ascii_alphanumeric() {
-                Some(c.to_ascii_lowercase())
-            } else if c.is_whitespace() || c == '-' {
-                Some('-')
-            } else {
-                None
-            }
-        })
-        .take(12)
-        .collect();
-    let slug = slug.trim_matches('-');
-    let slug = if slug.is_empty() { "user" } else { slug };
     let suffix: u32 = rand::thread_rng().gen_range(0..0x100_0000);
-    format!("{slug}-{suffix:06x}")
+    format!("{}-{suffix:06x}", slug(name.as_str()))
+}
+
+/// The name's words in ASCII (`José` → `jose`, `李小龍` → `li-xiao-long`),
+/// lower case, joined by `-`: whole words only, as many as fit in
+/// [`SLUG_MAX`] (a first word longer than that is cut).
+fn slug(name: &str) -> String {
+    let ascii = deunicode::deunicode(name);
+    let words = ascii
+        .split(|c: char| c.is_whitespace() || c == '-')
+        .map(|word| {
+            word.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .map(|c| c.to_ascii_lowercase())
+                .collect::<String>()
+        })
+        .filter(|word| !word.is_empty());
+    let mut slug = String::new();
+    for word in words {
+        if slug.is_empty() {
+            slug = word.chars().take(SLUG_MAX).collect();
+        } else if slug.len() + 1 + word.len() <= SLUG_MAX {
+            slug.push('-');
+            slug.push_str(&word);
+        } else {
+            break;
+        }
+    }
+    if slug.is_empty() {
+        "user".to_owned()
+    } else {
+        slug
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -191,4 +211,21 @@ pub async fn clear_strikes(db: &PgPool, user_id: Uuid, admin_id: Uuid) -> Result
     .execute(db)
     .await?
     .rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slug;
+
+    #[test]
+    fn handles_keep_whole_words() {
+        assert_eq!(slug("Ada Lovelace"), "ada-lovelace");
+        assert_eq!(slug("Alexandria Ocasio Cortez"), "alexandria-ocasio");
+        assert_eq!(slug("Ngozi Okonjo-Iweala"), "ngozi-okonjo-iweala");
+        assert_eq!(slug("Chukwuemekaobiamakanwosu Eze"), "chukwuemekaobiamakan");
+        assert_eq!(slug("José  Núñez"), "jose-nunez");
+        assert_eq!(slug("李小龍"), "li-xiao-long");
+        assert_eq!(slug("🦀"), "crab");
+        assert_eq!(slug("…"), "user");
+    }
 }

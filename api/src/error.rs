@@ -1,4 +1,4 @@
-//! The one error type every handler returns, rendered as DESIGN §6's JSON shape:
+//! The one error type every handler returns, rendered as one JSON shape:
 //! `{"error":{"code":"…","message":"…","details":{…}}}`.
 //!
 //! Internal causes stay in the error chain for the logs and never reach a body.

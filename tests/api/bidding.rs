@@ -179,6 +179,11 @@ impl EventStream {
     }
 
     async fn next(&mut self) -> SseEvent {
+        self.try_next().await.expect("the stream stays open")
+    }
+
+    /// The next event, or `None` when the server ended the stream.
+    async fn try_next(&mut self) -> Option<SseEvent> {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
@@ -191,18 +196,17 @@ impl EventStream {
                 if let (Some(id), Some(kind), Some(data)) =
                     (fields.get("id"), fields.get("event"), fields.get("data"))
                 {
-                    return SseEvent {
+                    return Some(SseEvent {
                         id: id.parse().unwrap(),
                         kind: kind.clone(),
                         data: serde_json::from_str(data).unwrap(),
-                    };
+                    });
                 }
                 continue; // a keep-alive comment
             }
             let chunk = tokio::time::timeout(Duration::from_secs(15), self.chunks.next())
                 .await
-                .expect("an event within 15 s")
-                .expect("the stream stays open")
+                .expect("an event within 15 s")?
                 .unwrap();
             self.buffer.push_str(&String::from_utf8_lossy(&chunk));
         }
@@ -303,6 +307,45 @@ async fn the_stream_announces_extension_and_close() {
     let settling = stream.next().await;
     assert_eq!(settling.kind, "awaiting_payment");
     assert_eq!(settling.data["round"], 1);
+}
+
+#[tokio::test]
+async fn a_new_auction_is_live_and_its_stream_ends_after_the_final_event() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let auction = app.create_auction(&seller, &auction_body(60)).await;
+    assert_eq!(
+        auction["live"], true,
+        "the workflow is running from the start"
+    );
+    assert_eq!(auction["status"], "open");
+    assert_eq!(
+        auction["reserve_met"], true,
+        "without a reserve there is nothing to meet"
+    );
+    let id = auction["id"].as_str().unwrap();
+    assert_eq!(app.auction(id).await["reserve_met"], true);
+    let listed = expect_status(app.get("/api/v1/auctions", None).await, StatusCode::OK).await;
+    assert_eq!(listed["items"][0]["reserve_met"], true);
+
+    let mut stream = EventStream::open(&app, id, None).await;
+    let cancel = app
+        .post_json(
+            &format!("/api/v1/auctions/{id}/cancel"),
+            &json!({ "reason": "withdrawn" }),
+            Some(&seller.token),
+        )
+        .await;
+    expect_status(cancel, StatusCode::OK).await;
+    let mut kinds = Vec::new();
+    while let Some(event) = stream.try_next().await {
+        kinds.push(event.kind);
+    }
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("cancelled"),
+        "{kinds:?}"
+    );
 }
 
 /// The handle of the run that started the chain `latest` belongs to.
@@ -462,11 +505,7 @@ async fn bids_are_checked_before_and_by_the_rules() {
     }
     let path = format!("/api/v1/auctions/{id}/bids");
     let response = app
-        .post_json(
-            &path,
-            &json!({ "amount": 5_000, "currency": "USD" }),
-            Some(&ada.token),
-        )
+        .post_bid_json(id, &json!({ "amount": 5_000, "currency": "USD" }), &ada)
         .await;
     expect_error(
         response,
@@ -475,11 +514,7 @@ async fn bids_are_checked_before_and_by_the_rules() {
     )
     .await;
     let response = app
-        .post_json(
-            &path,
-            &json!({ "amount": 5_000, "currency": "EUR" }),
-            Some(&ada.token),
-        )
+        .post_bid_json(id, &json!({ "amount": 5_000, "currency": "EUR" }), &ada)
         .await;
     expect_error(
         response,
@@ -495,9 +530,24 @@ async fn bids_are_checked_before_and_by_the_rules() {
         .post_json(&path, &json!({ "amount": 5_000 }), None)
         .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    for key in [None, Some(""), Some("  ")] {
+        let mut request = app
+            .request(reqwest::Method::POST, &path, Some(&ada.token))
+            .json(&json!({ "amount": 5_000 }));
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.unwrap();
+        expect_error(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_required",
+        )
+        .await;
+    }
     let response = app
         .request(reqwest::Method::POST, &path, Some(&ada.token))
-        .header("Idempotency-Key", "")
+        .header("Idempotency-Key", "x".repeat(201))
         .json(&json!({ "amount": 5_000 }))
         .send()
         .await
@@ -516,6 +566,10 @@ async fn bids_are_checked_before_and_by_the_rules() {
     app.bid_ok(&ada, id, 1_000, Some(2_000)).await;
     let response = app.bid(&ada, id, 1_500, Some(1_800), None).await;
     expect_error(response, StatusCode::CONFLICT, "max_not_raised").await;
+    // The leader raising their maximum still bids at least the minimum.
+    let response = app.bid(&ada, id, 1_000, Some(9_000), None).await;
+    let error = expect_error(response, StatusCode::CONFLICT, "bid_too_low").await;
+    assert_eq!(error["error"]["details"]["minimum"], 1_100);
     assert_eq!(
         app.auction(id).await["bid_count"],
         1,
@@ -577,6 +631,17 @@ async fn create_validates_every_field() {
         "invalid_ends_at",
     )
     .await;
+    let mut body = auction_body(60);
+    body["ends_at"] = json!("2026-12-01T18:00:00");
+    let response = app
+        .post_json("/api/v1/auctions", &body, Some(&seller.token))
+        .await;
+    let error = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("RFC 3339 with an offset, e.g. 2026-12-01T18:00:00Z"),
+        "{message}"
+    );
     let mut body = auction_body(60);
     body["reserve"] = json!(5);
     let response = app
@@ -706,6 +771,14 @@ async fn auctions_are_listed_newest_first_with_filters_and_cursor_paging() {
     .await;
     assert!(closed["items"].as_array().unwrap().is_empty());
 
+    let response = app.get("/api/v1/auctions?status=sold", None).await;
+    let error = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_status").await;
+    assert!(
+        error["error"]["message"].as_str().unwrap().contains(
+            "scheduled, open, closed, awaiting_payment, settled, no_sale, unsold, cancelled"
+        ),
+        "{error}"
+    );
     for (query, code) in [
         ("status=sold", "invalid_status"),
         ("seller_id=me", "invalid_seller_id"),

@@ -126,7 +126,29 @@ async fn api_refuses_to_start_without_a_jwt_secret() {
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("GAVEL_JWT_SECRET is required"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.matches("GAVEL_JWT_SECRET is required").count(),
+        1,
+        "the error is printed once: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn settings_out_of_range_are_refused_not_changed() {
+    let output = Command::new(GAVEL)
+        .arg("api")
+        .env("GAVEL_JWT_SECRET", crate::helpers::JWT_SECRET)
+        .env("GAVEL_JWT_TTL_SECS", "5")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("GAVEL_JWT_TTL_SECS") || stderr.contains("jwt-ttl-secs"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("60"), "says the range: {stderr}");
 }
 
 #[tokio::test]

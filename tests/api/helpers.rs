@@ -520,7 +520,8 @@ impl TestApp {
         expect_status(response, StatusCode::CREATED).await
     }
 
-    /// Places a bid with an optional idempotency key; returns the response.
+    /// Places a bid with the given idempotency key (a fresh one when `None`);
+    /// returns the response.
     pub async fn bid(
         &self,
         bidder: &TestUser,
@@ -533,17 +534,36 @@ impl TestApp {
         if let Some(max) = max_amount {
             body["max_amount"] = json!(max);
         }
-        let mut request = self
-            .request(
-                Method::POST,
-                &format!("/api/v1/auctions/{auction_id}/bids"),
-                Some(&bidder.token),
-            )
-            .json(&body);
-        if let Some(key) = key {
-            request = request.header("Idempotency-Key", key);
-        }
-        request.send().await.unwrap()
+        let key = key.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+        self.request(
+            Method::POST,
+            &format!("/api/v1/auctions/{auction_id}/bids"),
+            Some(&bidder.token),
+        )
+        .header("Idempotency-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+    }
+
+    /// Posts `body` as a bid (with a fresh idempotency key).
+    pub async fn post_bid_json(
+        &self,
+        auction_id: &str,
+        body: &Value,
+        bidder: &TestUser,
+    ) -> Response {
+        self.request(
+            Method::POST,
+            &format!("/api/v1/auctions/{auction_id}/bids"),
+            Some(&bidder.token),
+        )
+        .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
+        .json(body)
+        .send()
+        .await
+        .unwrap()
     }
 
     /// Places a bid that must be accepted; returns the verdict.

@@ -562,8 +562,61 @@ async fn gavel_paystack_send_webhook_posts_an_event_the_api_accepts() {
         .await
         .unwrap();
     let stdout = succeeded(&output);
-    assert!(stdout.contains("charge.success 200 OK"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("charge.success {reference} 200 OK")),
+        "{stdout}"
+    );
     s.app.wait_for_status(&id, "settled", 20).await;
+
+    // By invoice number too (a redelivery now: stored once).
+    let (number,): (String,) = sqlx::query_as("SELECT number FROM invoices")
+        .fetch_one(&s.app.db)
+        .await
+        .unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gavel"))
+        .args([
+            "paystack",
+            "send-webhook",
+            "--invoice",
+            &number,
+            "--api-url",
+            &s.app.address,
+        ])
+        .env("PAYSTACK_SECRET_KEY", KEY)
+        .env("DATABASE_URL", s.app.db_url.expose_secret())
+        .output()
+        .await
+        .unwrap();
+    let stdout = succeeded(&output);
+    assert!(stdout.contains("\"duplicate\""), "{stdout}");
+
+    // Without a key it says which, and what to do instead.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gavel"))
+        .args([
+            "paystack",
+            "send-webhook",
+            "--reference",
+            &reference,
+            "--api-url",
+            &s.app.address,
+        ])
+        .env_remove("PAYSTACK_SECRET_KEY")
+        .env("DATABASE_URL", s.app.db_url.expose_secret())
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("PAYSTACK_SECRET_KEY is not set"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("mark-paid"), "{stderr}");
+    assert_eq!(
+        stderr.matches("PAYSTACK_SECRET_KEY is not set").count(),
+        1,
+        "said once: {stderr}"
+    );
 
     // With another key the signature is wrong, and the API says so.
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gavel"))

@@ -1,4 +1,4 @@
-//! The client against wiremock stubs shaped like `reference/paystack.md`.
+//! The client against wiremock stubs shaped like Paystack's documented answers.
 
 use serde_json::json;
 use wiremock::{

@@ -52,16 +52,45 @@ pub struct CreateAuctionRequest {
     pub buy_now_price: Option<i64>,
     /// Fixed bid increment; without it a table by price band applies.
     pub min_increment: Option<i64>,
-    /// When bidding opens; now when absent or past.
+    /// When bidding opens; now when absent or past. RFC 3339 with an offset.
+    #[serde(default, deserialize_with = "rfc3339::optional")]
     pub starts_at: Option<DateTime<Utc>>,
+    /// RFC 3339 with an offset, e.g. `2026-12-01T18:00:00Z`.
+    #[serde(deserialize_with = "rfc3339::required")]
     pub ends_at: DateTime<Utc>,
     pub anti_sniping: Option<AntiSnipingInput>,
     /// The end never moves past this, whatever the bids.
+    #[serde(default, deserialize_with = "rfc3339::optional")]
     pub hard_close_at: Option<DateTime<Utc>>,
     /// Offer the lot to the next bidders (at their own highest bid, for them
     /// to accept or decline) when the winner does not pay. Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub second_chance_offers: Option<bool>,
+}
+
+/// Timestamps as RFC 3339 with an offset, refused with a message that says
+/// so (serde's own would be "premature end of input").
+mod rfc3339 {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    const EXPECTED: &str = "must be RFC 3339 with an offset, e.g. 2026-12-01T18:00:00Z";
+
+    fn parse<E: Error>(text: &str) -> Result<DateTime<Utc>, E> {
+        DateTime::parse_from_rfc3339(text.trim())
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| E::custom(format!("{text:?} {EXPECTED}")))
+    }
+
+    pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        parse(&String::deserialize(d)?)
+    }
+
+    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| parse(&text))
+            .transpose()
+    }
 }
 
 /// A validated create request.
@@ -286,6 +315,22 @@ impl CancelAuctionRequest {
         }
         Ok(reason.to_owned())
     }
+}
+
+/// The `Idempotency-Key` a bid must carry: missing or empty is refused, so
+/// a retried bid can never count twice.
+pub fn required_idempotency_key(headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+    let missing = headers
+        .get("idempotency-key")
+        .is_none_or(|v| v.as_bytes().iter().all(u8::is_ascii_whitespace));
+    if missing {
+        return Err(ApiError::unprocessable(
+            "idempotency_key_required",
+            "a bid needs an Idempotency-Key header: any unique string, sent again unchanged \
+             when you retry the same bid",
+        ));
+    }
+    idempotency_key(headers).map(Option::unwrap_or_default)
 }
 
 /// Reads an `Idempotency-Key` header value: 1 to 200 visible ASCII characters.

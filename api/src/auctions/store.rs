@@ -69,8 +69,9 @@ pub async fn insert_created(
         "INSERT INTO auctions (id, seller_id, title, description, currency, starting_price,
              reserve_price, buy_now_price, min_increment, anti_sniping_window_secs,
              anti_sniping_extension_secs, hard_close_at, starts_at, ends_at, status,
-             buy_now_available, create_fingerprint, second_chance_offers)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+             buy_now_available, create_fingerprint, second_chance_offers, reserve_met)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+             $19)
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(id)
@@ -91,6 +92,8 @@ pub async fn insert_created(
     .bind(t.buy_now_price.is_some() && status == AuctionStatus::Open)
     .bind(fingerprint)
     .bind(t.second_chance_offers)
+    // Without a reserve there is nothing to meet: met from the start.
+    .bind(t.reserve_price.is_none())
     .execute(db)
     .await?
     .rows_affected();

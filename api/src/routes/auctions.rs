@@ -11,7 +11,7 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use gavel_workflows::{
-    auction::{AuctionInput, AuctionStatus, CancelRefusal, CancelRequest},
+    auction::{AuctionInput, AuctionStatus, CancelRefusal, CancelRequest, publish::view_of},
     rules::{Book, Phase},
 };
 use serde::Deserialize;
@@ -136,6 +136,8 @@ pub async fn create(
         // its first task has run.
         book.phase = Phase::Open;
     }
+    // What the workflow will say the moment it starts.
+    let view = view_of(auction_id, &book, None, None, 0);
     let input = AuctionInput {
         auction_id,
         listing: auction.listing,
@@ -150,10 +152,12 @@ pub async fn create(
         return Err(ApiError::unavailable("Temporal", err));
     }
     let row = find_auction(&state.db, auction_id).await?;
-    Ok((
-        StatusCode::CREATED,
-        ApiJson(AuctionResponse::from_row(&row)),
-    ))
+    let response = if inserted {
+        AuctionResponse::live(&row, &view, |_| None)
+    } else {
+        present(&state, &row).await?
+    };
+    Ok((StatusCode::CREATED, ApiJson(response)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -207,8 +211,13 @@ pub async fn list(
         .status
         .as_deref()
         .map(|s| {
-            AuctionStatus::parse(s)
-                .ok_or_else(|| invalid_query("invalid_status", "status is not an auction status"))
+            AuctionStatus::parse(s).ok_or_else(|| {
+                let words: Vec<&str> = AuctionStatus::ALL.iter().map(|s| s.as_str()).collect();
+                invalid_query(
+                    "invalid_status",
+                    &format!("status must be one of {}", words.join(", ")),
+                )
+            })
         })
         .transpose()?;
     let seller_id = query

@@ -21,7 +21,7 @@ use super::auctions::{auction_closed, auction_not_found, find_auction, invalid_q
 use crate::{
     auctions::{
         gateway::{self, CallError},
-        input::{PlaceBidRequest, idempotency_key},
+        input::{PlaceBidRequest, required_idempotency_key},
         store,
         view::{BidHistoryItem, BidPage, BidResponse},
     },
@@ -63,14 +63,14 @@ fn busy() -> ApiError {
 
 #[utoipa::path(post, path = "/auctions/{id}/bids", tag = "bids",
     params(("id" = Uuid, Path),
-        ("Idempotency-Key" = Option<String>, Header, description = "a retried bid with the same key gets the same verdict")),
+        ("Idempotency-Key" = String, Header, description = "required: any unique string (1 to 200 visible ASCII characters); a retried bid with the same key gets the same verdict")),
     request_body = PlaceBidRequest,
     responses(
         (status = 201, body = BidResponse, description = "accepted: `leading` or `outbid` (by someone's higher maximum)"),
         (status = 403, body = ErrorBody, description = "`forbidden`: only bidders bid; `bidding_suspended` (details.until): too many won auctions left unpaid"),
         (status = 404, body = ErrorBody, description = "`auction_not_found`"),
         (status = 409, body = ErrorBody, description = "`auction_not_open`, `auction_closed`, `bid_too_low` (details.minimum), `max_not_raised`, `own_auction`"),
-        (status = 422, body = ErrorBody, description = "`invalid_amount`, `invalid_currency`, `currency_mismatch`, `invalid_idempotency_key`"),
+        (status = 422, body = ErrorBody, description = "`invalid_amount`, `invalid_currency`, `currency_mismatch`, `idempotency_key_required`, `invalid_idempotency_key`"),
         (status = 503, body = ErrorBody, description = "Temporal unavailable or the auction is saturated; retry with the same key"),
     ),
     security(("bearer" = [])))]
@@ -82,7 +82,7 @@ pub async fn place_bid(
     ApiJson(body): ApiJson<PlaceBidRequest>,
 ) -> Result<(StatusCode, ApiJson<BidResponse>), ApiError> {
     user.require(&[Role::Bidder])?;
-    let key = idempotency_key(&headers)?.unwrap_or_else(|| Uuid::new_v4().to_string());
+    let key = required_idempotency_key(&headers)?;
     let (amount, max_amount, currency) = body.validate()?;
     // Keys are per bidder: two bidders may pick the same one.
     let scoped_key = format!("{}:{key}", user.id);

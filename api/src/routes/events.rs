@@ -47,7 +47,7 @@ const EVENT_POLL: Duration = Duration::from_secs(5);
     params(("id" = Uuid, Path), EventsQuery,
         ("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
     responses(
-        (status = 200, content_type = "text/event-stream", description = "events `opened`, `bid`, `extended`, `closed`, `cancelled`, then `awaiting_payment`, `settled` or `unsold`; each `id` is the event's sequence number in the auction"),
+        (status = 200, content_type = "text/event-stream", description = "events `opened`, `bid`, `extended`, `closed`, `cancelled`, then `awaiting_payment`, `settled` or `unsold`; each `id` is the event's sequence number in the auction. The stream ends after the final event (`settled`, `unsold`, `cancelled`, or `closed` with status `no_sale`)"),
         (status = 404, body = ErrorBody, description = "`auction_not_found`"),
         (status = 422, body = ErrorBody, description = "`invalid_last_event_id`"),
     ))]
@@ -77,6 +77,7 @@ pub async fn events(
         notifications: state.events.subscribe().await,
         after,
         ready: VecDeque::new(),
+        over: false,
     };
     Ok(Sse::new(futures::stream::unfold(follow, Follow::next)).keep_alive(KeepAlive::default()))
 }
@@ -88,6 +89,18 @@ struct Follow {
     notifications: broadcast::Receiver<Uuid>,
     after: i64,
     ready: VecDeque<Event>,
+    /// The auction's final event was sent: the stream ends after it.
+    over: bool,
+}
+
+/// Whether nothing follows this event: the auction is settled, unsold,
+/// cancelled, or closed without a sale.
+fn is_final(row: &EventRow) -> bool {
+    match row.kind.as_str() {
+        "settled" | "unsold" | "cancelled" => true,
+        "closed" => row.data.0.get("status").and_then(Value::as_str) == Some("no_sale"),
+        _ => false,
+    }
 }
 
 impl Follow {
@@ -96,11 +109,18 @@ impl Follow {
             if let Some(event) = self.ready.pop_front() {
                 return Some((Ok(event), self));
             }
+            if self.over {
+                return None;
+            }
             match store::events_after(&self.db, self.auction_id, self.after, 100).await {
                 Ok(rows) if !rows.is_empty() => {
                     for row in rows {
                         self.after = row.seq;
+                        self.over = is_final(&row);
                         self.ready.push_back(sse_event(row));
+                        if self.over {
+                            break;
+                        }
                     }
                     continue;
                 }

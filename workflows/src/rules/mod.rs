@@ -198,7 +198,15 @@ pub struct Book {
     pub bid_count: u64,
     /// Verdicts by idempotency key, so a retried bid gets the same answer.
     pub verdicts: BTreeMap<String, Verdict>,
+    /// The revision of the rules this auction runs under (recorded auctions
+    /// keep the rules they ran with; see [`RULES`]).
+    #[serde(default)]
+    pub rules: u32,
 }
+
+/// The rules' revision a new auction gets. 0: the first rules. 1: the
+/// leader's own bid (raising their maximum) must reach the minimum too.
+pub const RULES: u32 = 1;
 
 impl Book {
     pub fn new(terms: Terms) -> Self {
@@ -210,6 +218,7 @@ impl Book {
             maxes: BTreeMap::new(),
             bid_count: 0,
             verdicts: BTreeMap::new(),
+            rules: RULES,
             terms,
         }
     }
@@ -281,16 +290,19 @@ impl Book {
         if self.buys_now(bid.amount) {
             return Ok(());
         }
+        let minimum = self.minimum_bid();
         if let Some((leader, current_max, _)) = self.leader_max()
             && leader == bid.bidder_id
         {
+            if self.rules >= 1 && bid.amount < minimum {
+                return Err(Rejection::BidTooLow { minimum });
+            }
             return if max > current_max {
                 Ok(())
             } else {
                 Err(Rejection::MaxNotRaised { current_max })
             };
         }
-        let minimum = self.minimum_bid();
         if bid.amount < minimum {
             return Err(Rejection::BidTooLow { minimum });
         }

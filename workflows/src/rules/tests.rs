@@ -132,17 +132,40 @@ fn raising_your_own_max_never_raises_the_price_against_you() {
     place(&mut book, bid(ALICE, 10_000, Some(12_000)), 10).unwrap();
     place(&mut book, bid(BOB, 11_000, None), 20).unwrap();
     let before = book.price;
-    let v = place(&mut book, bid(ALICE, 11_500, Some(50_000)), 30).unwrap();
+    let v = place(&mut book, bid(ALICE, 12_000, Some(50_000)), 30).unwrap();
     assert_eq!(
         (v.standing, Some(v.current_price)),
         (Standing::Leading, before)
     );
     assert_eq!(
-        place(&mut book, bid(ALICE, 11_500, Some(40_000)), 40),
+        place(&mut book, bid(ALICE, 12_000, Some(40_000)), 40),
         Err(Rejection::MaxNotRaised {
             current_max: 50_000
         })
     );
+}
+
+#[test]
+fn the_leader_too_must_bid_at_least_the_minimum() {
+    let mut book = open(terms());
+    place(&mut book, bid(ALICE, 10_000, Some(12_000)), 10).unwrap();
+    place(&mut book, bid(BOB, 11_000, None), 20).unwrap();
+    assert_eq!(
+        place(&mut book, bid(ALICE, 11_500, Some(50_000)), 30),
+        Err(Rejection::BidTooLow { minimum: 12_000 })
+    );
+    // Auctions recorded under the first rules keep them.
+    book.rules = 0;
+    assert!(place(&mut book, bid(ALICE, 11_500, Some(50_000)), 30).is_ok());
+}
+
+#[test]
+fn a_book_recorded_before_rule_revisions_runs_the_first_rules() {
+    let mut value = serde_json::to_value(open(terms())).unwrap();
+    value.as_object_mut().unwrap().remove("rules");
+    let book: Book = serde_json::from_value(value).unwrap();
+    assert_eq!(book.rules, 0);
+    assert_eq!(Book::new(terms()).rules, RULES);
 }
 
 #[test]
