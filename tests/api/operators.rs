@@ -179,3 +179,75 @@ async fn malformed_signals_are_refused_and_the_auction_still_bids_and_closes_on_
     let bid = app.bid(&ada, other_id, 1_000, None, Some("too-late")).await;
     expect_status(bid, StatusCode::CONFLICT).await;
 }
+
+/// The README's "Try it" block, exactly as a reader copies it.
+fn try_it_block() -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("<!-- try-it -->")
+        .expect("README marks its Try it block");
+    let end = readme
+        .find("<!-- /try-it -->")
+        .expect("README marks its end");
+    let block = &readme[start..end];
+    let code = block
+        .split_once("```sh\n")
+        .and_then(|(_, rest)| rest.rsplit_once("```"))
+        .map(|(code, _)| code)
+        .expect("one sh block");
+    code.to_owned()
+}
+
+#[tokio::test]
+async fn the_readme_try_it_block_sells_a_lot_twice_in_a_row() {
+    use secrecy::ExposeSecret;
+    let app = spawn_app().await;
+    let block = try_it_block();
+    for run in 1..=2 {
+        let output = tokio::process::Command::new("bash")
+            .arg("-c")
+            .arg(&block)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("GAVEL_API_URL", &app.address)
+            .env("DATABASE_URL", app.db_url.expose_secret())
+            .env("ENDS_IN", "4")
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "run {run} failed:\n{stdout}\n{stderr}"
+        );
+        assert!(
+            stdout.contains("settled; the emails it wrote"),
+            "run {run}:\n{stdout}"
+        );
+        assert!(
+            stdout.contains("event: settled"),
+            "the live stream saw it: {stdout}"
+        );
+        for kind in ["won", "sold", "receipt", "sale_completed"] {
+            assert!(
+                stdout.contains(kind),
+                "run {run} lists the {kind} email:\n{stdout}"
+            );
+        }
+        assert!(
+            !stdout.contains("null"),
+            "nothing null carried forward:\n{stdout}"
+        );
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM auctions WHERE status = 'settled'")
+            .await,
+        2
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM users").await,
+        3,
+        "signed in the second time"
+    );
+}
