@@ -205,7 +205,9 @@ pub struct Book {
 }
 
 /// The rules' revision a new auction gets. 0: the first rules. 1: the
-/// leader's own bid (raising their maximum) must reach the minimum too.
+/// leader's own bid (raising their maximum) must reach the minimum too, and
+/// never moves the price (under 0 a leader tied with the runner-up who raised
+/// their maximum lifted the price by one increment).
 pub const RULES: u32 = 1;
 
 impl Book {
@@ -409,9 +411,12 @@ impl Book {
         let runner_up = ranked.get(1).map(|r| r.1);
 
         let old_price = self.price;
-        let mut price = match runner_up {
-            None => self.terms.starting_price,
-            Some(second) => second
+        let mut price = match (runner_up, old_price) {
+            // The leader raising their own maximum leaves the price where it
+            // was (but for the reserve jump below).
+            (_, Some(old)) if own_raise && self.rules >= 1 => old,
+            (None, _) => self.terms.starting_price,
+            (Some(second), _) => second
                 .saturating_add(self.terms.increment_at(second))
                 .min(leader_max),
         };
@@ -453,5 +458,7 @@ impl Book {
     }
 }
 
+#[cfg(test)]
+mod oracle;
 #[cfg(test)]
 mod tests;
