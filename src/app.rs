@@ -39,6 +39,7 @@ pub fn api_state(
         task_queue: task_queue.to_owned(),
         cors_origins: http.cors_origins.clone(),
         request_timeout: http.request_timeout(),
+        sse_poll: std::time::Duration::from_secs(http.sse_poll_secs),
         auction_settings: AuctionSettings {
             bids_per_run: http.bids_per_run,
             payment_window_secs: settlement.payment_window_secs,

@@ -143,6 +143,11 @@ pub struct HttpArgs {
     #[arg(long, env = "GAVEL_BIDS_PER_RUN", default_value_t = 500,
         value_parser = clap::value_parser!(u32).range(1..=1_500))]
     pub bids_per_run: u32,
+    /// How often a quiet live stream re-reads its auction's events anyway (in
+    /// case a PostgreSQL notification was lost), in seconds.
+    #[arg(long, env = "GAVEL_SSE_POLL_SECS", default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub sse_poll_secs: u64,
     /// Won auctions left unpaid (strikes) that suspend bidding; 0 never suspends.
     #[arg(long, env = "GAVEL_STRIKE_LIMIT", default_value_t = 2)]
     pub strike_limit: u32,

@@ -22,6 +22,9 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// Longest time a request may take to produce its response head.
     pub request_timeout: Duration,
+    /// How often a quiet live stream re-reads anyway (a lost notification
+    /// is found this late at worst).
+    pub sse_poll: Duration,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
     pub login_limits: LoginLimits,
@@ -56,6 +59,7 @@ impl Default for ApiConfig {
             task_queue: gavel_workflows::names::DEFAULT_TASK_QUEUE.to_owned(),
             cors_origins: Vec::new(),
             request_timeout: Duration::from_secs(15),
+            sse_poll: Duration::from_secs(5),
             body_limit: 64 * 1024,
             login_limits: LoginLimits::default(),
             auction_settings: AuctionSettings::default(),

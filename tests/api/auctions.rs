@@ -1,8 +1,6 @@
 //! Whole auctions through real HTTP, a real Temporal server and PostgreSQL:
 //! anti-sniping, proxy bidding, reserve, buy-now, cancel.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -226,6 +224,24 @@ async fn buy_now_closes_the_auction_at_once() {
     assert_eq!(closed["outcome"]["price"], 10_000);
     let late = app.bid(&bola, id, 20_000, None, None).await;
     expect_error(late, StatusCode::CONFLICT, "auction_closed").await;
+    // Through settlement: paid offline, settled.
+    let admin = app.admin().await;
+    let (invoice,): (uuid::Uuid,) = sqlx::query_as("SELECT id FROM invoices")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let response = app
+        .post_json(
+            &format!("/api/v1/admin/invoices/{invoice}/mark-paid"),
+            &json!({}),
+            Some(&admin.token),
+        )
+        .await;
+    assert_eq!(
+        expect_status(response, StatusCode::OK).await["status"],
+        "paid"
+    );
+    app.wait_for_status(id, "settled", 15).await;
     record_history(&app.auction_handle(id), "auction_buy_now").await;
 }
 
@@ -309,7 +325,8 @@ async fn a_scheduled_auction_refuses_bids_until_it_opens() {
     let seller = app.user("seller").await;
     let ada = app.user("bidder").await;
     let mut body = auction_body(30);
-    let starts_at = Utc::now() + chrono::Duration::seconds(2);
+    // Far enough ahead that a loaded machine still bids before the opening.
+    let starts_at = Utc::now() + chrono::Duration::seconds(4);
     body["starts_at"] = json!(starts_at.to_rfc3339());
     let auction = app.create_auction(&seller, &body).await;
     let id = auction["id"].as_str().unwrap();
@@ -322,5 +339,5 @@ async fn a_scheduled_auction_refuses_bids_until_it_opens() {
         .await;
     let verdict = app.bid_ok(&ada, id, 1_000, None).await;
     assert_eq!(verdict["status"], "leading");
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    record_history(&app.auction_handle(id), "auction_scheduled_opening").await;
 }

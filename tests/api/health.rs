@@ -3,7 +3,9 @@
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 
-use crate::helpers::{expect_error, expect_status, spawn_app};
+use crate::helpers::{
+    expect_error, expect_status, settlement_args, shared_temporal, spawn_api_only, spawn_app,
+};
 
 #[tokio::test]
 async fn health_and_ready_answer_when_dependencies_are_up() {
@@ -16,7 +18,8 @@ async fn health_and_ready_answer_when_dependencies_are_up() {
 
 #[tokio::test]
 async fn ready_is_503_with_details_when_the_database_is_gone() {
-    let app = spawn_app().await;
+    // The API alone: a worker would (rightly) fail without its database.
+    let app = spawn_api_only(shared_temporal(), settlement_args()).await;
     let name = app
         .db_url
         .expose_secret()

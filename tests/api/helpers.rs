@@ -173,6 +173,8 @@ pub fn http_args() -> HttpArgs {
         cors_origins: vec!["http://shop.example".into()],
         request_timeout_secs: 15,
         bids_per_run: 500,
+        // Long: live events must arrive by NOTIFY, not by the re-read.
+        sse_poll_secs: 60,
         strike_limit: 2,
         strike_ttl_days: 365,
     }
@@ -274,8 +276,68 @@ async fn spawn_parts(
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.api_stop.cancel();
+        if !std::thread::panicking() {
+            // A test passes only if no workflow task failed along the way
+            // (a failing task retries forever and looks like a slow test).
+            let failed = no_failed_workflow_tasks(self.temporal_address, self.db_url.clone());
+            if let Err(failure) = failed {
+                drop(self.worker.take());
+                panic!("{failure}");
+            }
+        }
         drop(self.worker.take());
     }
+}
+
+/// Checks every auction of the test's database: its workflow's history holds
+/// no `WorkflowTaskFailed`. Runs on a thread of its own (called from `Drop`).
+fn no_failed_workflow_tasks(temporal: SocketAddr, db_url: SecretString) -> Result<(), String> {
+    use temporalio_common::protos::temporal::api::enums::v1::EventType;
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            // A test that stopped its server has nothing left to ask.
+            if !dev_server::answers(&temporal) {
+                return Ok(());
+            }
+            let args = temporal_args(temporal, "unused");
+            let Ok(client) = temporal::connect(&args, Duration::from_secs(2)).await else {
+                return Ok(());
+            };
+            let Ok(db) = database::connect(&db_url).await else {
+                return Ok(());
+            };
+            let ids: Vec<(uuid::Uuid,)> = sqlx::query_as("SELECT id FROM auctions")
+                .fetch_all(&db)
+                .await
+                .unwrap_or_default();
+            for (id,) in ids {
+                let handle = client
+                    .get_workflow_handle::<gavel_workflows::auction::AuctionWorkflow>(format!(
+                        "auction-{id}"
+                    ));
+                let Ok(events) = handle.fetch_history(Default::default()).into_events().await
+                else {
+                    continue;
+                };
+                if let Some(failed) = events
+                    .iter()
+                    .find(|e| e.event_type() == EventType::WorkflowTaskFailed)
+                {
+                    return Err(format!(
+                        "a workflow task of auction-{id} failed: {:?}",
+                        failed.attributes
+                    ));
+                }
+            }
+            Ok(())
+        })
+    })
+    .join()
+    .unwrap_or(Ok(()))
 }
 
 /// The environment a `gavel` process needs for these settlement settings.
@@ -394,8 +456,12 @@ impl Drop for WorkerThread {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        if let Some(thread) = self.thread.take()
+            && let Err(panic) = thread.join()
+            && !std::thread::panicking()
+        {
+            // The worker panicked: the test fails with the worker's message.
+            std::panic::resume_unwind(panic);
         }
     }
 }
@@ -755,12 +821,19 @@ impl TestApp {
             .map(|(name, kind)| (name.to_owned(), kind as i32))
             .collect();
         let mut operator = self.temporal.connection().operator_service();
-        let _ = operator
+        let added = operator
             .add_search_attributes(tonic::Request::new(AddSearchAttributesRequest {
                 search_attributes: attributes,
                 namespace: "default".into(),
             }))
             .await;
+        if let Err(status) = added {
+            assert_eq!(
+                status.code(),
+                tonic::Code::AlreadyExists,
+                "registering the search attributes failed: {status}"
+            );
+        }
     }
 
     /// On the time-skipping server: stops time from jumping ahead by itself

@@ -710,6 +710,13 @@ async fn money_that_arrives_after_the_auction_ended_is_refunded_and_a_dispute_te
     .await;
     wait_until(|| async { emails(&s.app, &id).await.iter().any(|e| e.0 == "refund") }).await;
     assert_eq!(requests_to(&s.paystack, "/refund").await.len(), 1);
+    let followup = s
+        .app
+        .temporal
+        .get_workflow_handle::<gavel_workflows::followup::PaymentFollowUpWorkflow>(format!(
+            "payment-{reference}"
+        ));
+    record_history(&followup, "followup_late_payment").await;
     let (reason,): (Option<String>,) =
         sqlx::query_as("SELECT refund_reason FROM payments WHERE state = 'refunding'")
             .fetch_one(&s.app.db)
@@ -761,6 +768,13 @@ async fn money_that_arrives_after_the_auction_ended_is_refunded_and_a_dispute_te
     let mut admins = vec![admin.email.clone(), other_admin.email.clone()];
     admins.sort();
     assert_eq!(told.into_iter().map(|t| t.0).collect::<Vec<_>>(), admins);
+    let followup = s
+        .app
+        .temporal
+        .get_workflow_handle::<gavel_workflows::followup::PaymentFollowUpWorkflow>(format!(
+            "dispute-{reference}"
+        ));
+    record_history(&followup, "followup_dispute").await;
     // Stored events keep no card data.
     let (stored,): (Value,) =
         sqlx::query_as("SELECT body FROM paystack_events WHERE event = 'charge.success'")

@@ -32,12 +32,22 @@ async fn malformed_signals_are_refused_and_the_auction_still_bids_and_closes_on_
     let app = spawn_app().await;
     let seller = app.user("seller").await;
     let ada = app.user("bidder").await;
+    let bola = app.user("bidder").await;
     let mut body = auction_body(8);
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
     let auction = app.create_auction(&seller, &body).await;
     let id = auction["id"].as_str().unwrap().to_owned();
     let workflow_id = format!("auction-{id}");
     app.bid_ok(&ada, &id, 1_000, None).await;
+    // An operator's well-formed bid goes through the same rules.
+    let operator_bid = json!({ "bidder_id": bola.id, "amount": 1_500, "idempotency_key": "ops-1" });
+    assert!(signal(
+        &app,
+        &workflow_id,
+        "bid",
+        &["--input", &operator_bid.to_string()]
+    ));
+    app.wait_for_auction(&id, 10, |a| a["bid_count"] == 2).await;
 
     let typos: [(&str, Vec<&str>); 8] = [
         // The typo from the field: the idempotency key left out.
@@ -139,7 +149,7 @@ async fn malformed_signals_are_refused_and_the_auction_still_bids_and_closes_on_
     // this one closes on time with its winner.
     let closed = app.wait_for_status(&id, "awaiting_payment", 30).await;
     assert_eq!(closed["outcome"]["winner"], ada.handle.as_str());
-    assert_eq!(closed["bid_count"], 2);
+    assert_eq!(closed["bid_count"], 3);
     let events = app
         .auction_handle(&id)
         .fetch_history(Default::default())
@@ -161,7 +171,10 @@ async fn malformed_signals_are_refused_and_the_auction_still_bids_and_closes_on_
             )
         })
         .count();
-    assert_eq!(signals, 8, "every typo is in the history, refused");
+    assert_eq!(
+        signals, 9,
+        "the operator's bid and every typo are in the history"
+    );
     record_history(&app.auction_handle(&id), "auction_refused_signals").await;
 
     let other = app.create_auction(&seller, &auction_body(600)).await;

@@ -62,14 +62,21 @@ async fn the_close_rebuilds_a_read_model_that_lost_writes() {
     let seller = app.user("seller").await;
     let ada = app.user("bidder").await;
     let bola = app.user("bidder").await;
-    let auction = app.create_auction(&seller, &auction_body(3)).await;
+    let auction = app.create_auction(&seller, &auction_body(5)).await;
     let id = auction["id"].as_str().unwrap();
     app.bid_ok(&ada, id, 1_000, None).await;
     app.bid_ok(&bola, id, 1_200, None).await;
     app.bid_ok(&ada, id, 1_400, None).await;
 
-    // As if a database restore lost the last writes.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // As if a database restore lost the last writes (once they were there).
+    let stored = format!("SELECT count(*) FROM bids WHERE auction_id = '{id}'");
+    eventually(10, || async {
+        match app.count(&stored).await {
+            3 => Ok(()),
+            n => Err(format!("{n} of 3 bids in the read model")),
+        }
+    })
+    .await;
     sqlx::query("DELETE FROM bids WHERE auction_id = $1::uuid AND seq > 1")
         .bind(id)
         .execute(&app.db)

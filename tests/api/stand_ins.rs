@@ -141,7 +141,7 @@ pub(crate) async fn post_webhook(
 /// Bola wins at 1,500 over Ada's 1,000; returns the auction id once it
 /// awaits payment.
 pub(crate) async fn won_by_bola(s: &Scene) -> String {
-    let mut body = auction_body(2);
+    let mut body = auction_body(3);
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
     let auction = s.app.create_auction(&s.seller, &body).await;
     let id = auction["id"].as_str().unwrap().to_owned();

@@ -40,9 +40,6 @@ pub struct EventsQuery {
     pub last_event_id: Option<i64>,
 }
 
-/// How often a quiet stream re-reads anyway (in case a notification was lost).
-const EVENT_POLL: Duration = Duration::from_secs(5);
-
 #[utoipa::path(get, path = "/auctions/{id}/events", tag = "auctions",
     params(("id" = Uuid, Path), EventsQuery,
         ("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
@@ -78,6 +75,7 @@ pub async fn events(
         after,
         ready: VecDeque::new(),
         over: false,
+        poll: state.config.sse_poll,
     };
     Ok(Sse::new(futures::stream::unfold(follow, Follow::next)).keep_alive(KeepAlive::default()))
 }
@@ -91,6 +89,8 @@ struct Follow {
     ready: VecDeque<Event>,
     /// The auction's final event was sent: the stream ends after it.
     over: bool,
+    /// How long to wait for a notification before re-reading anyway.
+    poll: Duration,
 }
 
 /// Whether nothing follows this event: the auction is settled, unsold,
@@ -137,7 +137,7 @@ impl Follow {
 
     /// Waits until this auction may have new events; `false` when the hub is gone.
     async fn wait_for_news(&mut self) -> bool {
-        let deadline = tokio::time::sleep(EVENT_POLL);
+        let deadline = tokio::time::sleep(self.poll);
         tokio::pin!(deadline);
         loop {
             tokio::select! {

@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use temporalio_sdk::{ActivityOptions, ApplicationFailure, WorkflowContext, WorkflowResult};
+use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
+use temporalio_sdk::{
+    ActivityExecutionError, ActivityOptions, ApplicationFailure, WorkflowContext, WorkflowResult,
+};
 use temporalio_workflow::RetryPolicy;
 use uuid::Uuid;
 
@@ -146,6 +149,21 @@ pub(crate) fn email(
     }
 }
 
+/// What an operator needs from a failed activity: the failure type the
+/// activity gave (`BrevoRejected`, `PaystackBadKey`, …) and its message.
+pub(crate) fn failure_summary(err: &ActivityExecutionError) -> String {
+    let cause = err.failure().and_then(|f| f.cause.as_deref());
+    match cause {
+        Some(cause) => match &cause.failure_info {
+            Some(FailureInfo::ApplicationFailureInfo(info)) if !info.r#type.is_empty() => {
+                format!("{}: {}", info.r#type, cause.message)
+            }
+            _ => cause.message.clone(),
+        },
+        None => err.to_string(),
+    }
+}
+
 /// Sends (or records) one email. A permanent failure is visible in the
 /// history and noted for the `settlement_problem` query; it never blocks
 /// the sale.
@@ -154,6 +172,6 @@ pub(crate) async fn send(ctx: &WorkflowContext<AuctionWorkflow>, job: EmailJob) 
         .execute_activity(SettlementActivities::send_email, job, external_options())
         .await
     {
-        ctx.state_mut(|s| s.settlement_problem = Some(format!("email: {err}")));
+        ctx.state_mut(|s| s.settlement_problem = Some(format!("email: {}", failure_summary(&err))));
     }
 }

@@ -29,7 +29,10 @@ use super::{
 };
 use crate::auction::{
     AuctionStatus,
-    steps::{bulk_options, db_options, email, now, payment_options, send, set_status, until},
+    steps::{
+        bulk_options, db_options, email, failure_summary, now, payment_options, send, set_status,
+        until,
+    },
     workflow::AuctionWorkflow,
 };
 
@@ -276,7 +279,9 @@ impl Settlement {
                     s.desk.set_phase(invoice.invoice_id, InvoicePhase::Paid)
                 }
                 Ok(opened) => s.desk.set_payment(invoice.invoice_id, opened.into()),
-                Err(err) => s.settlement_problem = Some(format!("payment: {err}")),
+                Err(err) => {
+                    s.settlement_problem = Some(format!("payment: {}", failure_summary(err)));
+                }
             }
         });
         started.ok()
@@ -477,7 +482,7 @@ impl Settlement {
                 Err(err) => {
                     let again = now(&self.ctx)? + VERIFY_AGAIN_AFTER;
                     let waiting = self.ctx.state_mut(|s| {
-                        s.settlement_problem = Some(format!("verify: {err}"));
+                        s.settlement_problem = Some(format!("verify: {}", failure_summary(&err)));
                         s.notices.insert(0, notice);
                         s.notices.len()
                     });
@@ -595,6 +600,6 @@ async fn email_bidders(ctx: &WorkflowContext<AuctionWorkflow>, kind: EmailKind, 
         .execute_activity(SettlementActivities::email_bidders, request, bulk_options())
         .await
     {
-        ctx.state_mut(|s| s.settlement_problem = Some(format!("email: {err}")));
+        ctx.state_mut(|s| s.settlement_problem = Some(format!("email: {}", failure_summary(&err))));
     }
 }
