@@ -1,15 +1,17 @@
-//! The `publish_auction` activity: writes what the auction workflow published
-//! into PostgreSQL in one transaction and wakes SSE listeners with `NOTIFY`.
+//! The auction read model's writer: the `publish_auction` activity (what the
+//! auction workflow published) and the API's write of a bid batch's answer,
+//! each in one transaction that wakes SSE listeners with `NOTIFY`.
 
 use std::sync::Arc;
 
 use gavel_workflows::{
-    auction::publish::{Publication, PublishAuctionDefinition},
+    auction::publish::{AuctionEvent, BidRecord, LiveDelta, Publication, PublishAuctionDefinition},
     names::EVENTS_CHANNEL,
 };
 use sqlx::{PgPool, Postgres, Transaction};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use uuid::Uuid;
 
 /// Read-model writes, sharing one pool.
 pub struct ReadModel {
@@ -24,18 +26,62 @@ impl ReadModel {
     /// Applies `publication`: snapshot by revision, bids by id, events by
     /// sequence number. Running it twice changes nothing the second time.
     pub async fn apply(&self, publication: &Publication) -> sqlx::Result<()> {
+        let auction_id = publication.snapshot.auction_id;
         let mut tx = self.db.begin().await?;
         upsert_snapshot(&mut tx, publication).await?;
-        insert_bids(&mut tx, publication).await?;
-        if insert_events(&mut tx, publication).await? {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(EVENTS_CHANNEL)
-                .bind(publication.snapshot.auction_id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
+        insert_bids(&mut tx, auction_id, &publication.bids).await?;
+        let announced = insert_events(&mut tx, auction_id, &publication.events).await?;
+        notify_if(&mut tx, auction_id, announced).await?;
         tx.commit().await
     }
+
+    /// Writes what a batch of bids changed (the `place_bids` answer) the
+    /// moment the API has it: the auction's live figures by revision, the
+    /// bids and the events, and a `NOTIFY` if anything was new. The
+    /// workflow's own publication writes the same again later; both are
+    /// idempotent.
+    pub async fn apply_live(&self, auction_id: Uuid, delta: &LiveDelta) -> sqlx::Result<()> {
+        let v = &delta.view;
+        let mut tx = self.db.begin().await?;
+        sqlx::query(
+            "UPDATE auctions SET ends_at = $2, status = $3, current_price = $4, reserve_met = $5,
+                 leader_id = $6, bid_count = $7, buy_now_available = $8, revision = $9,
+                 outcome = $10, updated_at = now()
+             WHERE id = $1 AND revision < $9",
+        )
+        .bind(auction_id)
+        .bind(v.ends_at)
+        .bind(v.status.as_str())
+        .bind(v.current_price)
+        .bind(v.reserve_met)
+        .bind(v.leader_id)
+        .bind(i64::try_from(v.bid_count).unwrap_or(i64::MAX))
+        .bind(v.buy_now_available)
+        .bind(i64::try_from(delta.revision).unwrap_or(i64::MAX))
+        .bind(v.outcome.as_ref().map(sqlx::types::Json))
+        .execute(&mut *tx)
+        .await?;
+        insert_bids(&mut tx, auction_id, &delta.bids).await?;
+        let announced = insert_events(&mut tx, auction_id, &delta.events).await?;
+        notify_if(&mut tx, auction_id, announced).await?;
+        tx.commit().await
+    }
+}
+
+/// Wakes every API replica's live streams when events were added.
+async fn notify_if(
+    tx: &mut Transaction<'_, Postgres>,
+    auction_id: Uuid,
+    announced: bool,
+) -> sqlx::Result<()> {
+    if announced {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(EVENTS_CHANNEL)
+            .bind(auction_id.to_string())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 #[activities]
@@ -108,9 +154,10 @@ async fn upsert_snapshot(
 
 async fn insert_bids(
     tx: &mut Transaction<'_, Postgres>,
-    publication: &Publication,
+    auction_id: Uuid,
+    bids: &[BidRecord],
 ) -> sqlx::Result<()> {
-    if publication.bids.is_empty() {
+    if bids.is_empty() {
         return Ok(());
     }
     let mut rows = sqlx::QueryBuilder::<Postgres>::new(
@@ -118,13 +165,13 @@ async fn insert_bids(
              standing, ends_at_after, extended, bought_now, reserve_met, idempotency_key,
              placed_at) ",
     );
-    rows.push_values(&publication.bids, |mut row, record| {
+    rows.push_values(bids, |mut row, record| {
         let standing = match record.standing {
             gavel_workflows::rules::Standing::Leading => "leading",
             gavel_workflows::rules::Standing::Outbid => "outbid",
         };
         row.push_bind(record.bid_id)
-            .push_bind(publication.snapshot.auction_id)
+            .push_bind(auction_id)
             .push_bind(i64::try_from(record.bid.seq).unwrap_or(i64::MAX))
             .push_bind(record.bid.bidder_id)
             .push_bind(record.bid.amount)
@@ -143,25 +190,26 @@ async fn insert_bids(
     Ok(())
 }
 
-/// Inserts new events; returns whether there were any to announce.
+/// Inserts new events; returns whether any was new (to announce).
 async fn insert_events(
     tx: &mut Transaction<'_, Postgres>,
-    publication: &Publication,
+    auction_id: Uuid,
+    events: &[AuctionEvent],
 ) -> sqlx::Result<bool> {
-    if publication.events.is_empty() {
+    if events.is_empty() {
         return Ok(false);
     }
     let mut rows = sqlx::QueryBuilder::<Postgres>::new(
         "INSERT INTO auction_events (auction_id, seq, kind, data, at) ",
     );
-    rows.push_values(&publication.events, |mut row, event| {
-        row.push_bind(publication.snapshot.auction_id)
+    rows.push_values(events, |mut row, event| {
+        row.push_bind(auction_id)
             .push_bind(i64::try_from(event.seq).unwrap_or(i64::MAX))
             .push_bind(event.data.kind())
             .push_bind(sqlx::types::Json(&event.data))
             .push_bind(event.at);
     });
     rows.push(" ON CONFLICT DO NOTHING");
-    rows.build().execute(&mut **tx).await?;
-    Ok(true)
+    let inserted = rows.build().execute(&mut **tx).await?.rows_affected();
+    Ok(inserted > 0)
 }

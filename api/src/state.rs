@@ -5,11 +5,11 @@ use std::{sync::Arc, time::Duration};
 use sqlx::PgPool;
 use temporalio_client::Client;
 
-use gavel_activities::paystack::Paystack;
+use gavel_activities::{paystack::Paystack, read_model::ReadModel};
 use gavel_workflows::auction::AuctionSettings;
 
 use crate::{
-    auctions::{gateway::BidGate, hub::EventHub},
+    auctions::{batcher::BidBatcher, hub::EventHub},
     auth::{JwtKeys, LoginLimiter, LoginLimits},
 };
 
@@ -81,16 +81,19 @@ pub struct Inner {
     pub login_limiter: LoginLimiter,
     /// Live auction events from PostgreSQL, for SSE.
     pub events: EventHub,
-    /// Per-auction limit on bids in flight.
-    pub bid_gate: BidGate,
+    /// Group commit for bids, per auction.
+    pub bids: Arc<BidBatcher>,
     pub config: ApiConfig,
 }
 
 impl AppState {
     pub fn new(db: PgPool, temporal: Client, jwt: JwtKeys, config: ApiConfig) -> Self {
         Self(Arc::new(Inner {
-            events: EventHub::new(db.clone()),
-            bid_gate: BidGate::default(),
+            events: EventHub::new(db.clone(), config.sse_poll),
+            bids: Arc::new(BidBatcher::new(
+                temporal.clone(),
+                ReadModel::new(db.clone()),
+            )),
             db,
             temporal,
             jwt,

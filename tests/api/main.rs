@@ -5,6 +5,7 @@
 
 mod auctions;
 mod auth;
+mod batching;
 mod bidding;
 mod cli;
 mod errors;

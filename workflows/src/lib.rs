@@ -13,6 +13,7 @@
 //!   payment desk buyers talk to, and the contract of its activities.
 //! - [`followup`]: payments and disputes that arrive after an auction ended.
 //! - [`lenient`]: signal payloads decoded without trusting the sender.
+//! - [`refusal`]: refusals as typed Temporal failures (code and data).
 //! - [`names`]: the task queue default, workflow types and search-attribute keys
 //!   that outlive any refactoring because they are recorded in history.
 
@@ -21,5 +22,6 @@ pub mod followup;
 pub mod lenient;
 pub mod names;
 pub mod ping;
+pub mod refusal;
 pub mod rules;
 pub mod settlement;

@@ -4,22 +4,20 @@
 //! id, so a bid is never lost or doubled; then the caller gets a 503.
 
 use std::{
-    collections::HashMap,
     future::Future,
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use gavel_workflows::{
     auction::{
-        AuctionInput, AuctionView, AuctionWorkflow, BidReceipt, CancelRefusal, CancelRequest,
-        PlaceBid,
+        AuctionInput, AuctionView, AuctionWorkflow, BatchReceipt, BatchRefused, CancelRefusal,
+        CancelRequest, PlaceBid,
         publish::{search_attributes_of, status_of},
         workflow_id,
     },
     followup::{FollowUp, PaymentFollowUpWorkflow},
     lenient::Lenient,
-    rules::Rejection,
+    refusal,
     settlement::{
         PaymentNotice,
         desk::{OfferAnswer, OfferOutcome, PayLink, PaymentRefusal, PaymentRequest},
@@ -32,8 +30,9 @@ use temporalio_client::{
         WorkflowInteractionError, WorkflowQueryError, WorkflowStartError, WorkflowUpdateError,
     },
 };
-use temporalio_common::search_attributes::SearchAttributes;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use temporalio_common::{
+    protos::temporal::api::failure::v1::Failure, search_attributes::SearchAttributes,
+};
 use tonic::Code;
 use uuid::Uuid;
 
@@ -82,20 +81,20 @@ pub async fn start(client: &Client, task_queue: &str, input: AuctionInput) -> an
     })
 }
 
-/// Places a bid through the `place_bid` update. The update id is the bid's
-/// idempotency key: a retry of an accepted bid gets the first verdict.
-pub async fn place_bid(
+/// Places a batch of bids through the `place_bids` update (one update id per
+/// batch, kept across retries, so a retried batch is applied once).
+pub async fn place_bids(
     client: &Client,
     auction_id: Uuid,
-    bid: PlaceBid,
-) -> Result<BidReceipt, CallError<Rejection>> {
+    bids: Vec<PlaceBid>,
+) -> Result<BatchReceipt, CallError<BatchRefused>> {
     let handle = client.get_workflow_handle::<AuctionWorkflow>(workflow_id(auction_id));
     let options = WorkflowExecuteUpdateOptions::builder()
-        .update_id(format!("bid:{}", bid.idempotency_key))
+        .update_id(format!("bids:{}", Uuid::new_v4()))
         .build();
     let outcome = retrying(|| async {
         handle
-            .execute_update(AuctionWorkflow::place_bid, bid.clone(), options.clone())
+            .execute_update(AuctionWorkflow::place_bids, bids.clone(), options.clone())
             .await
             .map_err(classify_update)
     })
@@ -234,7 +233,7 @@ enum Attempt<E> {
 
 /// A rejection or refusal as it left the workflow, or the transport's error.
 enum UpdateFailure {
-    Message(String),
+    Failed(Box<Failure>),
     Gone,
     Other(anyhow::Error),
 }
@@ -253,9 +252,7 @@ fn transient(code: Code) -> bool {
 
 fn classify_update(err: WorkflowUpdateError) -> Attempt<UpdateFailure> {
     match err {
-        WorkflowUpdateError::Failed(failure) => {
-            Attempt::Stop(UpdateFailure::Message(failure.message))
-        }
+        WorkflowUpdateError::Failed(failure) => Attempt::Stop(UpdateFailure::Failed(failure)),
         WorkflowUpdateError::NotFound(_) => Attempt::Stop(UpdateFailure::Gone),
         WorkflowUpdateError::Rpc(status) if transient(status.code()) => {
             Attempt::Retry(anyhow::Error::from(status))
@@ -278,12 +275,18 @@ fn finish_update_error<R: serde::de::DeserializeOwned>(
     match attempt {
         Attempt::Retry(err) => CallError::Unavailable(err),
         Attempt::Stop(UpdateFailure::Gone) => CallError::Gone,
-        Attempt::Stop(UpdateFailure::Message(message)) => match serde_json::from_str(&message) {
-            Ok(reason) => CallError::Refused(reason),
-            Err(_) => {
-                CallError::Unavailable(anyhow::anyhow!("the workflow failed the update: {message}"))
+        Attempt::Stop(UpdateFailure::Failed(failure)) => {
+            // A typed refusal (code and data); workers from before typed
+            // refusals sent the refusal's JSON as the message.
+            let typed = refusal::read::<R>(&failure).map(|(_, reason)| reason);
+            match typed.or_else(|| serde_json::from_str(&failure.message).ok()) {
+                Some(reason) => CallError::Refused(reason),
+                None => CallError::Unavailable(anyhow::anyhow!(
+                    "the workflow failed the update: {}",
+                    failure.message
+                )),
             }
-        },
+        }
         Attempt::Stop(UpdateFailure::Other(err)) => CallError::Unavailable(err),
     }
 }
@@ -306,38 +309,6 @@ where
             }
             other => return other,
         }
-    }
-}
-
-/// At most [`BidGate::PER_AUCTION`] bids in flight per auction from this
-/// replica: Temporal admits 10 updates in flight per workflow, and a queue
-/// here is cheaper than a rejection there.
-#[derive(Default)]
-pub struct BidGate {
-    gates: Mutex<HashMap<Uuid, Arc<Semaphore>>>,
-}
-
-impl BidGate {
-    pub const PER_AUCTION: usize = 8;
-
-    /// Waits for a slot on `auction_id`, up to [`RETRY_FOR`].
-    pub async fn enter(&self, auction_id: Uuid) -> Option<OwnedSemaphorePermit> {
-        let gate = {
-            let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
-            if gates.len() > 1_024 {
-                gates.retain(|_, g| {
-                    Arc::strong_count(g) > 1 || g.available_permits() < Self::PER_AUCTION
-                });
-            }
-            gates
-                .entry(auction_id)
-                .or_insert_with(|| Arc::new(Semaphore::new(Self::PER_AUCTION)))
-                .clone()
-        };
-        tokio::time::timeout(RETRY_FOR, gate.acquire_owned())
-            .await
-            .ok()?
-            .ok()
     }
 }
 

@@ -1,44 +1,152 @@
-//! One `LISTEN` connection per API replica, fanned out to every SSE client:
-//! a notification says "auction X has new events"; each client then reads
-//! what it has not seen from `auction_events`, so nothing depends on a
-//! notification arriving (a reconnect or a lagging client just re-reads).
+//! Live auction events for every SSE client of this replica, from one
+//! `LISTEN` connection: a notification says "auction X has new events". Each
+//! auction being watched has one [`Feed`]: a task that reads the new events
+//! once per notification and hands the rows to every subscriber of that
+//! auction, however many. Subscribers read their own backlog (a reconnect
+//! with `Last-Event-ID`) from `auction_events`, so nothing depends on a
+//! notification arriving; a feed also re-reads now and then in case one was
+//! lost.
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, Weak},
+    time::Duration,
+};
 
 use gavel_workflows::names::EVENTS_CHANNEL;
 use sqlx::{PgPool, postgres::PgListener};
 use tokio::sync::{OnceCell, broadcast};
 use uuid::Uuid;
 
-/// Sent to every subscriber when notifications may have been missed.
+use super::store::{self, EventRow};
+
+/// Sent to every feed when notifications may have been missed.
 pub const RESYNC: Uuid = Uuid::nil();
+/// Rows a slow subscriber may fall behind its feed before it re-reads.
+const FEED_BUFFER: usize = 256;
+
+/// One auction's live rows, shared by all its subscribers in this replica.
+pub struct Feed {
+    rows: broadcast::Sender<Arc<EventRow>>,
+}
+
+impl Feed {
+    /// New rows from now on (older ones are read from the table).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<EventRow>> {
+        self.rows.subscribe()
+    }
+}
 
 pub struct EventHub {
     db: PgPool,
-    sender: broadcast::Sender<Uuid>,
+    notifications: broadcast::Sender<Uuid>,
     started: OnceCell<()>,
+    feeds: Mutex<HashMap<Uuid, Weak<Feed>>>,
+    /// How often a feed re-reads without a notification.
+    poll: Duration,
 }
 
 impl EventHub {
-    pub fn new(db: PgPool) -> Self {
-        let (sender, _) = broadcast::channel(1_024);
+    pub fn new(db: PgPool, poll: Duration) -> Self {
+        let (notifications, _) = broadcast::channel(1_024);
         Self {
             db,
-            sender,
+            notifications,
             started: OnceCell::new(),
+            feeds: Mutex::default(),
+            poll,
         }
     }
 
-    /// A receiver of auction ids with new events ([`RESYNC`]: re-read all).
-    /// The listener starts with the first subscriber.
-    pub async fn subscribe(&self) -> broadcast::Receiver<Uuid> {
-        let receiver = self.sender.subscribe();
+    /// The feed of `auction_id`, started with its first subscriber (and the
+    /// replica's `LISTEN` connection with the first feed).
+    pub async fn feed(&self, auction_id: Uuid) -> Result<Arc<Feed>, sqlx::Error> {
         self.started
             .get_or_init(|| async {
-                tokio::spawn(listen(self.db.clone(), self.sender.clone()));
+                tokio::spawn(listen(self.db.clone(), self.notifications.clone()));
             })
             .await;
-        receiver
+        if let Some(feed) = self.live_feed(auction_id) {
+            return Ok(feed);
+        }
+        // Start from what is there now: subscribers read older rows themselves.
+        let last = store::last_event_seq(&self.db, auction_id).await?;
+        let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(feed) = feeds.get(&auction_id).and_then(Weak::upgrade) {
+            return Ok(feed);
+        }
+        feeds.retain(|_, feed| feed.strong_count() > 0);
+        let (rows, _) = broadcast::channel(FEED_BUFFER);
+        let feed = Arc::new(Feed { rows });
+        feeds.insert(auction_id, Arc::downgrade(&feed));
+        metrics::gauge!("gavel_sse_feeds").set(feeds.len() as f64);
+        tokio::spawn(read_feed(
+            Arc::downgrade(&feed),
+            self.db.clone(),
+            auction_id,
+            self.notifications.subscribe(),
+            self.poll,
+            last,
+        ));
+        Ok(feed)
+    }
+
+    fn live_feed(&self, auction_id: Uuid) -> Option<Arc<Feed>> {
+        self.feeds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&auction_id)
+            .and_then(Weak::upgrade)
+    }
+}
+
+/// One auction's reader: on each notification (or poll), reads the rows
+/// after the last it handed out and hands them to every subscriber. Ends
+/// when the last subscriber is gone.
+async fn read_feed(
+    feed: Weak<Feed>,
+    db: PgPool,
+    auction_id: Uuid,
+    mut notifications: broadcast::Receiver<Uuid>,
+    poll: Duration,
+    mut last: i64,
+) {
+    loop {
+        let wake = tokio::time::sleep(poll);
+        tokio::pin!(wake);
+        loop {
+            tokio::select! {
+                news = notifications.recv() => match news {
+                    Ok(id) if id == auction_id || id == RESYNC => break,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                () = &mut wake => break,
+            }
+        }
+        let Some(feed) = feed.upgrade() else {
+            return;
+        };
+        loop {
+            match store::events_after(&db, auction_id, last, 500).await {
+                Ok(rows) if rows.is_empty() => break,
+                Ok(rows) => {
+                    let full = rows.len() == 500;
+                    for row in rows {
+                        last = row.seq;
+                        let _ = feed.rows.send(Arc::new(row));
+                    }
+                    if !full {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(%auction_id, "cannot read auction events: {err}");
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! Auctions on the API side: request validation ([`input`]), the read model
-//! ([`store`]), the answers ([`view`]), the workflow calls ([`gateway`]) and
-//! the live-event fan-out ([`hub`]).
+//! ([`store`]), the answers ([`view`]), the workflow calls ([`gateway`]),
+//! group commit for bids ([`batcher`]) and the live-event fan-out ([`hub`]).
 
+pub mod batcher;
 pub mod gateway;
 pub mod hub;
 pub mod input;

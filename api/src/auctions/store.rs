@@ -285,6 +285,16 @@ pub struct EventRow {
     pub winner_handle: Option<String>,
 }
 
+/// The sequence number of the auction's latest event (0 before any).
+pub async fn last_event_seq(db: &PgPool, auction_id: Uuid) -> sqlx::Result<i64> {
+    let (last,): (Option<i64>,) =
+        sqlx::query_as("SELECT max(seq) FROM auction_events WHERE auction_id = $1")
+            .bind(auction_id)
+            .fetch_one(db)
+            .await?;
+    Ok(last.unwrap_or(0))
+}
+
 /// Events after sequence number `after`, oldest first.
 pub async fn events_after(
     db: &PgPool,

@@ -1,5 +1,6 @@
-//! `/auctions/{id}/bids`: placing a bid (the workflow's `place_bid` update,
-//! idempotent by key) and the public bid history.
+//! `/auctions/{id}/bids`: placing a bid (batched with concurrent bids into
+//! the workflow's `place_bids` update, idempotent by key) and the public bid
+//! history.
 
 use axum::{
     Router,
@@ -20,7 +21,7 @@ use uuid::Uuid;
 use super::auctions::{auction_closed, auction_not_found, find_auction, invalid_query, page_limit};
 use crate::{
     auctions::{
-        gateway::{self, CallError},
+        batcher::{BidAnswer, BidFailure},
         input::{PlaceBidRequest, required_idempotency_key},
         store,
         view::{BidHistoryItem, BidPage, BidResponse},
@@ -112,7 +113,6 @@ pub async fn place_bid(
     if !lookup.status.is_live() {
         return Err(auction_closed());
     }
-    let _slot = state.bid_gate.enter(id).await.ok_or_else(busy)?;
     let bid = PlaceBid {
         bidder_id: user.id,
         amount,
@@ -120,8 +120,17 @@ pub async fn place_bid(
         currency,
         idempotency_key: scoped_key.clone(),
     };
-    match gateway::place_bid(&state.temporal, id, bid).await {
-        Ok(receipt) => Ok((
+    let answer = state.bids.place(id, bid).await;
+    let code = match &answer {
+        Ok(BidAnswer::Accepted(_)) => "accepted",
+        Ok(BidAnswer::Refused(rejection)) => rejection.code(),
+        Err(BidFailure::Gone) => "gone",
+        Err(BidFailure::Unavailable(_)) => "unavailable",
+        Err(BidFailure::Busy) => "auction_busy",
+    };
+    metrics::counter!("gavel_bids_total", "verdict" => code).increment(1);
+    match answer {
+        Ok(BidAnswer::Accepted(receipt)) => Ok((
             StatusCode::CREATED,
             ApiJson(BidResponse::from_receipt(
                 &receipt,
@@ -129,15 +138,18 @@ pub async fn place_bid(
                 max_amount.unwrap_or(amount),
             )),
         )),
-        Err(CallError::Refused(rejection)) => Err(rejection_error(&rejection)),
-        Err(CallError::Gone) => match store::bid_by_key(&state.db, id, &scoped_key).await? {
+        Ok(BidAnswer::Refused(rejection)) => Err(rejection_error(&rejection)),
+        Err(BidFailure::Gone) => match store::bid_by_key(&state.db, id, &scoped_key).await? {
             Some(stored) => Ok((
                 StatusCode::CREATED,
                 ApiJson(BidResponse::from_stored(&stored)),
             )),
             None => Err(auction_closed()),
         },
-        Err(CallError::Unavailable(err)) => Err(ApiError::unavailable("Temporal", err)),
+        Err(BidFailure::Unavailable(reason)) => {
+            Err(ApiError::unavailable("Temporal", anyhow::anyhow!(reason)))
+        }
+        Err(BidFailure::Busy) => Err(busy()),
     }
 }
 

@@ -1,8 +1,9 @@
-//! `/auctions/{id}/events`: the live stream (SSE). Each client reads what it
-//! has not seen from `auction_events`, woken by the replica's `LISTEN`
-//! connection, so a reconnect with `Last-Event-ID` misses nothing.
+//! `/auctions/{id}/events`: the live stream (SSE). A client first reads what
+//! it has not seen from `auction_events` (so a reconnect with
+//! `Last-Event-ID` misses nothing), then follows the auction's feed, which
+//! reads each new event once for every client of this replica.
 
-use std::{collections::VecDeque, convert::Infallible, time::Duration};
+use std::{collections::VecDeque, convert::Infallible, sync::Arc};
 
 use axum::{
     Router,
@@ -22,7 +23,7 @@ use uuid::Uuid;
 use super::auctions::{find_auction, invalid_query};
 use crate::{
     auctions::{
-        hub::RESYNC,
+        hub::Feed,
         store::{self, EventRow},
     },
     error::{ApiError, ErrorBody},
@@ -68,29 +69,36 @@ pub async fn events(
         })
         .transpose()?;
     let after = from_header.or(query.last_event_id).unwrap_or(0).max(0);
+    let feed = state.events.feed(id).await?;
+    // Subscribed before the backlog is read: nothing falls between the two.
+    let rows = feed.subscribe();
     let follow = Follow {
         db: state.db.clone(),
         auction_id: id,
-        notifications: state.events.subscribe().await,
+        _feed: feed,
+        rows,
         after,
+        catching_up: true,
         ready: VecDeque::new(),
         over: false,
-        poll: state.config.sse_poll,
     };
     Ok(Sse::new(futures::stream::unfold(follow, Follow::next)).keep_alive(KeepAlive::default()))
 }
 
-/// One SSE client following one auction.
+/// One SSE client following one auction: its backlog from the table, then
+/// the auction's shared feed.
 struct Follow {
     db: PgPool,
     auction_id: Uuid,
-    notifications: broadcast::Receiver<Uuid>,
+    /// Keeps the auction's feed running while this client follows it.
+    _feed: Arc<Feed>,
+    rows: broadcast::Receiver<Arc<EventRow>>,
     after: i64,
+    /// Reading from the table (at the start, and after falling behind).
+    catching_up: bool,
     ready: VecDeque<Event>,
     /// The auction's final event was sent: the stream ends after it.
     over: bool,
-    /// How long to wait for a notification before re-reading anyway.
-    poll: Duration,
 }
 
 /// Whether nothing follows this event: the auction is settled, unsold,
@@ -104,6 +112,15 @@ fn is_final(row: &EventRow) -> bool {
 }
 
 impl Follow {
+    /// Queues `row` if it is new to this client.
+    fn take(&mut self, row: &EventRow) {
+        if row.seq > self.after && !self.over {
+            self.after = row.seq;
+            self.over = is_final(row);
+            self.ready.push_back(sse_event(row));
+        }
+    }
+
     async fn next(mut self) -> Option<(Result<Event, Infallible>, Self)> {
         loop {
             if let Some(event) = self.ready.pop_front() {
@@ -112,50 +129,34 @@ impl Follow {
             if self.over {
                 return None;
             }
-            match store::events_after(&self.db, self.auction_id, self.after, 100).await {
-                Ok(rows) if !rows.is_empty() => {
-                    for row in rows {
-                        self.after = row.seq;
-                        self.over = is_final(&row);
-                        self.ready.push_back(sse_event(row));
-                        if self.over {
-                            break;
+            if self.catching_up {
+                match store::events_after(&self.db, self.auction_id, self.after, 100).await {
+                    Ok(rows) => {
+                        self.catching_up = rows.len() == 100;
+                        for row in &rows {
+                            self.take(row);
                         }
                     }
-                    continue;
+                    Err(err) => {
+                        tracing::warn!(auction_id = %self.auction_id, "cannot read events: {err}");
+                        self.catching_up = false;
+                    }
                 }
-                Ok(_) => {}
-                Err(err) => {
-                    tracing::warn!(auction_id = %self.auction_id, "cannot read events: {err}")
-                }
+                continue;
             }
-            if !self.wait_for_news().await {
-                return None;
-            }
-        }
-    }
-
-    /// Waits until this auction may have new events; `false` when the hub is gone.
-    async fn wait_for_news(&mut self) -> bool {
-        let deadline = tokio::time::sleep(self.poll);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                message = self.notifications.recv() => match message {
-                    Ok(id) if id == self.auction_id || id == RESYNC => return true,
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => return true,
-                    Err(broadcast::error::RecvError::Closed) => return false,
-                },
-                () = &mut deadline => return true,
+            match self.rows.recv().await {
+                Ok(row) => self.take(&row),
+                // Fell behind the feed: read what was missed from the table.
+                Err(broadcast::error::RecvError::Lagged(_)) => self.catching_up = true,
+                Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
     }
 }
 
 /// The stored event as the client sees it: user ids replaced by handles.
-fn sse_event(row: EventRow) -> Event {
-    let mut data = row.data.0;
+fn sse_event(row: &EventRow) -> Event {
+    let mut data = row.data.0.clone();
     if let Some(map) = data.as_object_mut() {
         map.remove("kind");
         if map.remove("leader_id").is_some() {
@@ -169,6 +170,6 @@ fn sse_event(row: EventRow) -> Event {
     }
     Event::default()
         .id(row.seq.to_string())
-        .event(row.kind)
+        .event(row.kind.clone())
         .data(data.to_string())
 }

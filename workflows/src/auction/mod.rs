@@ -11,8 +11,9 @@ pub(crate) mod steps;
 pub mod workflow;
 
 pub use model::{
-    AuctionInput, AuctionSettings, AuctionStatus, AuctionView, BidReceipt, CancelRefusal,
-    CancelRequest, Listing, NoSaleReason, Outcome, PlaceBid, SettlementProblem,
+    AuctionInput, AuctionSettings, AuctionStatus, AuctionView, BatchReceipt, BatchRefused,
+    BidOutcome, BidReceipt, CancelRefusal, CancelRequest, Listing, MAX_BATCH, NoSaleReason,
+    Outcome, PlaceBid, SettlementProblem,
 };
 pub use workflow::{AuctionWorkflow, bid_id};
 

@@ -7,9 +7,9 @@ use uuid::Uuid;
 
 use super::{
     inbox::Refusals,
-    publish::{AuctionEvent, BidRecord},
+    publish::{AuctionEvent, BidRecord, LiveDelta},
 };
-use crate::rules::{BidRequest, Book, Currency, Phase, Verdict};
+use crate::rules::{BidRequest, Book, Currency, Phase, Rejection, Verdict};
 use crate::settlement::EmailJob;
 
 /// Public auction status: the same words in the API, the read model and the
@@ -150,6 +150,33 @@ pub struct BidReceipt {
     pub bid_id: Uuid,
     #[serde(flatten)]
     pub verdict: Verdict,
+}
+
+/// Most bids one `place_bids` update carries.
+pub const MAX_BATCH: usize = 64;
+
+/// What became of one bid of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum BidOutcome {
+    Accepted(BidReceipt),
+    Refused { rejection: Rejection },
+}
+
+/// The answer to a `place_bids` batch: one outcome per bid, in order, and
+/// what the batch changed for the read model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchReceipt {
+    pub outcomes: Vec<BidOutcome>,
+    pub live: LiveDelta,
+}
+
+/// Why a whole batch was refused (nothing of it reaches the history): each
+/// bid's rejection, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("every bid of the batch was refused")]
+pub struct BatchRefused {
+    pub rejections: Vec<Rejection>,
 }
 
 /// A request to cancel. The API checks who may ask; the workflow checks again.

@@ -22,6 +22,9 @@ use crate::{
 
 /// Outbid notices sent by one `send_emails` activity at most.
 const OUTBID_BATCH: usize = 50;
+/// The durable read-model publication goes out at most this often while
+/// bidding (the API writes each batch of bids itself at once).
+const PUBLISH_EVERY: chrono::Duration = chrono::Duration::seconds(1);
 
 pub(crate) async fn wait_for_opening(
     ctx: &mut WorkflowContext<AuctionWorkflow>,
@@ -110,6 +113,12 @@ pub(crate) async fn take_bids_until_closed(
     let outbid_emails = ctx.patched("outbid-emails");
     let outbid_batches = outbid_emails && ctx.patched("outbid-batches");
     ctx.state_mut(|s| s.outbid_batches = outbid_batches);
+    // The API writes each batch of bids to the read model itself; this
+    // durable copy goes out at most once a second, so it does not add a
+    // workflow task per bid. Recorded auctions publish as they did.
+    let throttled = ctx.patched("throttled-publish");
+    let mut last_publish: Option<DateTime<Utc>> = None;
+    let mut publish_timer: Option<(DateTime<Utc>, Pin<Box<_>>)> = None;
     loop {
         if ctx.state(|s| s.book.phase != Phase::Open) {
             break;
@@ -118,6 +127,7 @@ pub(crate) async fn take_bids_until_closed(
             || ctx.continue_as_new_suggested();
         if due {
             cancel_timer(close_timer.take());
+            cancel_timer(publish_timer.take());
             // Let the write in flight land (an abandoned activity of a
             // finished run is not retried); what is still unpublished
             // travels with the next run's input.
@@ -145,12 +155,24 @@ pub(crate) async fn take_bids_until_closed(
             close_timer = Some((ends_at, Box::pin(ctx.timer(until(at, ends_at)))));
         }
         if in_flight.is_none() && ctx.state(|s| s.has_unpublished()) {
-            let publication = ctx.state_mut(|s| s.take_publication());
-            in_flight = Some(Box::pin(ctx.execute_activity(
-                ReadModelActivities::publish_auction,
-                publication,
-                publish_options(),
-            )));
+            let next = last_publish.map(|last| last + PUBLISH_EVERY);
+            match next.filter(|next| throttled && at < *next) {
+                Some(next) => {
+                    if publish_timer.is_none() {
+                        publish_timer = Some((next, Box::pin(ctx.timer(until(at, next)))));
+                    }
+                }
+                None => {
+                    cancel_timer(publish_timer.take());
+                    last_publish = Some(at);
+                    let publication = ctx.state_mut(|s| s.take_publication());
+                    in_flight = Some(Box::pin(ctx.execute_activity(
+                        ReadModelActivities::publish_auction,
+                        publication,
+                        publish_options(),
+                    )));
+                }
+            }
         }
 
         if !outbid_emails {
@@ -189,6 +211,9 @@ pub(crate) async fn take_bids_until_closed(
                 in_flight = None;
                 published?;
             }
+            _ = or_never(publish_timer.as_mut().map(|(_, t)| t)).fuse() => {
+                publish_timer = None;
+            }
             // A failed email shows in the history; it never stops the auction.
             _ = or_never(mailing.as_mut()).fuse() => {
                 mailing = None;
@@ -200,6 +225,7 @@ pub(crate) async fn take_bids_until_closed(
         }
     }
     cancel_timer(close_timer.take());
+    cancel_timer(publish_timer.take());
     finish(in_flight.take()).await?;
     let _ = finish(mailing.take()).await;
     let _ = finish(batch_mailing.take()).await;

@@ -105,6 +105,20 @@ pub struct Publication {
     pub events: Vec<AuctionEvent>,
 }
 
+/// What a batch of bids changed, for the API to write to the read model at
+/// once (the workflow publishes the same again later, so a crashed API loses
+/// nothing): the view at `revision`, the bids accepted and the events made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveDelta {
+    pub revision: u64,
+    pub view: AuctionView,
+    pub bids: Vec<BidRecord>,
+    pub events: Vec<AuctionEvent>,
+    /// The rules' revision (callers may refuse hopeless bids themselves only
+    /// under rules that refuse every bid below the minimum).
+    pub rules: u32,
+}
+
 /// The public status: settlement's word once it has one, else the outcome's,
 /// else the bidding phase's.
 pub fn status_of(

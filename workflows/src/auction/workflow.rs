@@ -5,8 +5,6 @@
 //! settlement through the `request_payment` and `answer_offer` updates and
 //! payments arrive as `payment_received` signals.
 
-use std::error::Error;
-
 use chrono::{DateTime, Utc};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
@@ -18,15 +16,19 @@ use uuid::Uuid;
 use super::{
     inbox::Refusals,
     model::{
-        AuctionInput, AuctionSettings, AuctionStatus, AuctionView, BidReceipt, CancelRefusal,
-        CancelRequest, Carried, Listing, Outcome, PlaceBid, SettlementProblem,
+        AuctionInput, AuctionSettings, AuctionStatus, AuctionView, BatchReceipt, BatchRefused,
+        BidOutcome, BidReceipt, CancelRefusal, CancelRequest, Carried, Listing, MAX_BATCH, Outcome,
+        PlaceBid, SettlementProblem,
     },
     open_phase::{take_bids_until_closed, wait_for_opening},
-    publish::{AuctionEvent, AuctionSnapshot, BidRecord, EventData, Publication, view_of},
+    publish::{
+        AuctionEvent, AuctionSnapshot, BidRecord, EventData, LiveDelta, Publication, view_of,
+    },
     steps::{index, publish_pending, time_of},
 };
 use crate::{
     lenient::Lenient,
+    refusal::{self, HandlerError},
     rules::{Book, Phase, Rejection},
     settlement::{
         EmailJob, EmailKind, PaymentNotice, Settlement,
@@ -41,8 +43,6 @@ const VERDICTS_CARRIED: u64 = 1_000;
 /// Outbid notices waiting at most (one per recipient); the oldest go first
 /// when a bidding war outruns the mailer.
 pub(crate) const OUTBID_QUEUE_MAX: usize = 1_000;
-
-type HandlerError = Box<dyn Error + Send + Sync>;
 
 /// One auction. Its id is `auction-{uuid}`.
 #[workflow]
@@ -173,6 +173,60 @@ impl AuctionWorkflow {
         self.received_message();
         let at = time_of(ctx.workflow_time()).ok_or("workflow time is unknown")?;
         self.accept(&bid, at).map_err(rejected)
+    }
+
+    // The macro hands validators `&Input`, and the input is a `Vec`.
+    #[allow(clippy::ptr_arg)]
+    #[update_validator(place_bids)]
+    pub fn validate_place_bids(
+        &self,
+        _ctx: &WorkflowContextView,
+        bids: &Vec<PlaceBid>,
+    ) -> Result<(), HandlerError> {
+        if bids.is_empty() || bids.len() > MAX_BATCH {
+            let refused = BatchRefused {
+                rejections: vec![Rejection::InvalidAmount; bids.len()],
+            };
+            return Err(refusal::typed("invalid_batch", &refused));
+        }
+        self.book
+            .check_batch(bids)
+            .map_err(|rejections| refusal::typed("bids_refused", &BatchRefused { rejections }))
+    }
+
+    /// A batch of bids from one API replica (bids that arrived while the
+    /// previous batch was in flight), applied in arrival order. The answer
+    /// carries each bid's outcome and what the API writes to the read model.
+    #[update(name = "place_bids")]
+    pub fn place_bids(
+        &mut self,
+        ctx: &mut SyncWorkflowContext<Self>,
+        bids: Vec<PlaceBid>,
+    ) -> Result<BatchReceipt, HandlerError> {
+        let count = u32::try_from(bids.len()).unwrap_or(u32::MAX);
+        self.messages_this_run = self.messages_this_run.saturating_add(count);
+        self.changes += 1;
+        let at = time_of(ctx.workflow_time()).ok_or("workflow time is unknown")?;
+        let (bids_before, events_before) =
+            (self.unpublished_bids.len(), self.unpublished_events.len());
+        let outcomes = bids
+            .iter()
+            .map(|bid| match self.accept(bid, at) {
+                Ok(receipt) => BidOutcome::Accepted(receipt),
+                Err(rejection) => BidOutcome::Refused { rejection },
+            })
+            .collect();
+        self.carried.revision += 1;
+        let live = LiveDelta {
+            revision: self.carried.revision,
+            view: self.view(),
+            bids: self.unpublished_bids[bids_before..].to_vec(),
+            events: self.unpublished_events[events_before..].to_vec(),
+            rules: self.book.rules,
+        };
+        // The durable publication still carries all of it.
+        self.snapshot_dirty = true;
+        Ok(BatchReceipt { outcomes, live })
     }
 
     #[signal(name = "cancel")]
@@ -332,24 +386,17 @@ impl AuctionWorkflow {
     }
 }
 
-/// A rejection travels to the client as its JSON (`{"code":"bid_too_low",…}`)
-/// so the API can answer with the same code and details.
+/// A bid's rejection as a typed failure (code `bid_too_low`, …).
 fn rejected(rejection: Rejection) -> HandlerError {
-    serde_json::to_string(&rejection)
-        .unwrap_or_else(|_| rejection.code().to_owned())
-        .into()
+    refusal::typed(rejection.code(), &rejection)
 }
 
 fn refused(refusal: CancelRefusal) -> HandlerError {
-    serde_json::to_string(&refusal)
-        .unwrap_or_else(|_| refusal.code().to_owned())
-        .into()
+    refusal::typed(refusal.code(), &refusal)
 }
 
 fn desk_refused(refusal: PaymentRefusal) -> HandlerError {
-    serde_json::to_string(&refusal)
-        .unwrap_or_else(|_| refusal.code().to_owned())
-        .into()
+    refusal::typed(refusal.code(), &refusal)
 }
 
 /// The bid's id: stable for (auction, sequence number), so every retry and

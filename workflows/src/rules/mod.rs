@@ -311,6 +311,23 @@ impl Book {
         Ok(())
     }
 
+    /// Checks a batch without changing anything: `Err` with every bid's
+    /// rejection when all of them would be refused, applied in order (a
+    /// validator cannot read workflow time, so the end is left to
+    /// [`Book::place`] as in [`Book::check`]).
+    pub fn check_batch(&self, bids: &[BidRequest]) -> Result<(), Vec<Rejection>> {
+        let mut trial = self.clone();
+        let before_end = trial.ends_at - Duration::microseconds(1);
+        let mut rejections = Vec::with_capacity(bids.len());
+        for bid in bids {
+            match trial.place(bid, before_end) {
+                Ok(_) => return Ok(()),
+                Err(rejection) => rejections.push(rejection),
+            }
+        }
+        Err(rejections)
+    }
+
     /// Applies a bid at time `at`: the verdict, or why it was refused (and then
     /// nothing changed). A known idempotency key returns its first verdict.
     pub fn place(

@@ -1,0 +1,330 @@
+//! Group commit for bids. Per auction and API replica, one `place_bids`
+//! update is in flight at a time; bids that arrive meanwhile queue and go
+//! together in the next one, applied by the workflow in arrival order. A hot
+//! auction's throughput is then bids per batch over one update round trip,
+//! not one bid per round trip.
+//!
+//! Each batch's answer is written to the read model (and announced to live
+//! streams) here, before any bidder of the batch hears back. The answer also
+//! keeps a floor: the lowest amount the auction can still accept. Prices never
+//! fall, so a bid below it is refused at once, without Temporal.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use gavel_activities::read_model::ReadModel;
+use gavel_workflows::{
+    auction::{BatchRefused, BidOutcome, BidReceipt, MAX_BATCH, PlaceBid, publish::LiveDelta},
+    rules::{RULES, Rejection},
+};
+use temporalio_client::Client;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::gateway::{self, CallError};
+
+/// Bids waiting for one auction at most in this replica; beyond, callers are
+/// told the auction is busy.
+pub const QUEUE_MAX: usize = 1_024;
+/// Lanes kept for auctions with nothing queued, before idle ones are dropped.
+const IDLE_LANES: usize = 1_024;
+
+/// What became of a bid.
+#[derive(Debug, Clone)]
+pub enum BidAnswer {
+    Accepted(BidReceipt),
+    Refused(Rejection),
+}
+
+/// Why a bid got no answer from the workflow.
+#[derive(Debug, Clone)]
+pub enum BidFailure {
+    /// No running workflow: the auction is over (or never existed).
+    Gone,
+    /// Temporal did not answer in time.
+    Unavailable(String),
+    /// Too many bids are queued for this auction here.
+    Busy,
+}
+
+/// The lowest amount the auction could still accept, as last seen.
+#[derive(Debug, Clone, Copy)]
+struct Floor {
+    minimum: i64,
+    /// A buy-now price still on offer (a bid at it is accepted even below
+    /// the minimum).
+    buy_now: Option<i64>,
+}
+
+struct Queued {
+    bid: PlaceBid,
+    reply: oneshot::Sender<Result<BidAnswer, BidFailure>>,
+}
+
+/// One auction's queue in this replica.
+#[derive(Default)]
+struct Lane {
+    queue: Mutex<VecDeque<Queued>>,
+    draining: AtomicBool,
+    floor: Mutex<Option<Floor>>,
+}
+
+impl Lane {
+    /// The refusal for a bid that provably cannot be accepted.
+    fn hopeless(&self, bid: &PlaceBid) -> Option<Rejection> {
+        let floor = (*self.floor.lock().unwrap_or_else(|p| p.into_inner()))?;
+        let buys_now = floor.buy_now.is_some_and(|price| bid.amount >= price);
+        (bid.amount < floor.minimum && !buys_now).then_some(Rejection::BidTooLow {
+            minimum: floor.minimum,
+        })
+    }
+
+    /// Keeps the floor the workflow's latest answer implies. Only under
+    /// rules that refuse every bid below the minimum (the leader's too).
+    fn learn(&self, live: &LiveDelta) {
+        let mut floor = self.floor.lock().unwrap_or_else(|p| p.into_inner());
+        *floor = (live.rules >= RULES && live.view.status.is_live()).then(|| Floor {
+            minimum: live.view.minimum_bid,
+            buy_now: live
+                .view
+                .buy_now_price
+                .filter(|_| live.view.buy_now_available),
+        });
+    }
+
+    fn take(&self, most: usize) -> Vec<Queued> {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let count = queue.len().min(most);
+        queue.drain(..count).collect()
+    }
+
+    fn is_idle(&self) -> bool {
+        !self.draining.load(Ordering::Acquire)
+            && self
+                .queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+    }
+}
+
+/// Every auction's lane in this replica.
+pub struct BidBatcher {
+    lanes: Mutex<HashMap<Uuid, Arc<Lane>>>,
+    temporal: Client,
+    read_model: ReadModel,
+}
+
+impl BidBatcher {
+    pub fn new(temporal: Client, read_model: ReadModel) -> Self {
+        Self {
+            lanes: Mutex::default(),
+            temporal,
+            read_model,
+        }
+    }
+
+    fn lane(&self, auction_id: Uuid) -> Arc<Lane> {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        if lanes.len() > IDLE_LANES {
+            lanes.retain(|_, lane| Arc::strong_count(lane) > 1 || !lane.is_idle());
+        }
+        lanes.entry(auction_id).or_default().clone()
+    }
+
+    /// Places `bid` with the next batch for its auction.
+    pub async fn place(
+        self: &Arc<Self>,
+        auction_id: Uuid,
+        bid: PlaceBid,
+    ) -> Result<BidAnswer, BidFailure> {
+        let lane = self.lane(auction_id);
+        if let Some(rejection) = lane.hopeless(&bid) {
+            metrics::counter!("gavel_bids_refused_early_total").increment(1);
+            return Ok(BidAnswer::Refused(rejection));
+        }
+        let (reply, answer) = oneshot::channel();
+        {
+            let mut queue = lane.queue.lock().unwrap_or_else(|p| p.into_inner());
+            if queue.len() >= QUEUE_MAX {
+                return Err(BidFailure::Busy);
+            }
+            queue.push_back(Queued { bid, reply });
+        }
+        if !lane.draining.swap(true, Ordering::AcqRel) {
+            tokio::spawn(self.clone().drain(auction_id, lane));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(BidFailure::Unavailable("the bid batcher stopped".into())))
+    }
+
+    /// Sends the lane's bids in batches until none wait.
+    async fn drain(self: Arc<Self>, auction_id: Uuid, lane: Arc<Lane>) {
+        loop {
+            let batch = lane.take(MAX_BATCH);
+            if batch.is_empty() {
+                lane.draining.store(false, Ordering::Release);
+                // A bid queued just now may have seen us draining: take it.
+                let more = !lane
+                    .queue
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_empty();
+                if more && !lane.draining.swap(true, Ordering::AcqRel) {
+                    continue;
+                }
+                return;
+            }
+            metrics::histogram!("gavel_bid_batch_size").record(batch.len() as f64);
+            let bids = batch.iter().map(|q| q.bid.clone()).collect();
+            let answers: Vec<Result<BidAnswer, BidFailure>> = match gateway::place_bids(
+                &self.temporal,
+                auction_id,
+                bids,
+            )
+            .await
+            {
+                Ok(receipt) => {
+                    if let Err(err) = self.read_model.apply_live(auction_id, &receipt.live).await {
+                        // The workflow publishes the same within a second.
+                        tracing::warn!(%auction_id, "cannot write a bid batch to the read model: {err}");
+                    }
+                    lane.learn(&receipt.live);
+                    receipt
+                        .outcomes
+                        .into_iter()
+                        .map(|outcome| {
+                            Ok(match outcome {
+                                BidOutcome::Accepted(receipt) => BidAnswer::Accepted(receipt),
+                                BidOutcome::Refused { rejection } => BidAnswer::Refused(rejection),
+                            })
+                        })
+                        .collect()
+                }
+                Err(CallError::Refused(BatchRefused { rejections })) => rejections
+                    .into_iter()
+                    .map(|rejection| Ok(BidAnswer::Refused(rejection)))
+                    .collect(),
+                Err(CallError::Gone) => batch.iter().map(|_| Err(BidFailure::Gone)).collect(),
+                Err(CallError::Unavailable(err)) => {
+                    let reason = format!("{err:#}");
+                    batch
+                        .iter()
+                        .map(|_| Err(BidFailure::Unavailable(reason.clone())))
+                        .collect()
+                }
+            };
+            let mut answers = answers.into_iter();
+            for queued in batch {
+                let answer = answers.next().unwrap_or_else(|| {
+                    Err(BidFailure::Unavailable("no answer for this bid".into()))
+                });
+                let _ = queued.reply.send(answer);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use gavel_workflows::{
+        auction::publish::view_of,
+        rules::{AntiSniping, BidRequest, Book, Currency, Phase, Terms},
+    };
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn book(reserve: Option<i64>, buy_now: Option<i64>) -> Book {
+        let start = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        let mut book = Book::new(Terms {
+            seller_id: Uuid::from_u128(1),
+            currency: Currency::Ngn,
+            starting_price: 1_000,
+            reserve_price: reserve,
+            buy_now_price: buy_now.filter(|b| reserve.is_none_or(|r| *b >= r)),
+            min_increment: None,
+            starts_at: start,
+            ends_at: start + chrono::Duration::days(1),
+            anti_sniping: AntiSniping::default(),
+            hard_close_at: None,
+            second_chance_offers: true,
+        });
+        book.phase = Phase::Open;
+        book
+    }
+
+    fn request(who: u128, amount: i64, max: Option<i64>, key: String) -> BidRequest {
+        BidRequest {
+            bidder_id: Uuid::from_u128(who),
+            amount,
+            max_amount: max,
+            currency: None,
+            idempotency_key: key,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_floor_never_refuses_a_bid_the_rules_would_accept(
+            bids in proptest::collection::vec((2u128..6, 1_000i64..60_000, proptest::option::of(0i64..20_000)), 0..25),
+            reserve in proptest::option::of(2_000i64..50_000),
+            buy_now in proptest::option::of(3_000i64..80_000),
+            probes in proptest::collection::vec((2u128..6, 1i64..90_000, proptest::option::of(0i64..20_000)), 1..20),
+        ) {
+            let mut book = book(reserve, buy_now);
+            let at = book.terms.starts_at + chrono::Duration::minutes(1);
+            for (i, (who, amount, extra)) in bids.into_iter().enumerate() {
+                let _ = book.place(&request(who, amount, extra.map(|e| amount + e), format!("b{i}")), at);
+            }
+            let lane = Lane::default();
+            lane.learn(&LiveDelta {
+                revision: 1,
+                view: view_of(Uuid::nil(), &book, None, None, 0),
+                bids: Vec::new(),
+                events: Vec::new(),
+                rules: book.rules,
+            });
+            for (i, (who, amount, extra)) in probes.into_iter().enumerate() {
+                let probe = request(who, amount, extra.map(|e| amount + e), format!("p{i}"));
+                if lane.hopeless(&probe).is_some() {
+                    let mut trial = book.clone();
+                    prop_assert!(trial.place(&probe, at).is_err(), "refused early but valid: {:?}", probe);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_bid_at_the_buy_now_price_below_the_minimum_still_goes_through() {
+        // Reserve 9,900, buy-now 10,000, price 9,800: the minimum (10,050)
+        // is above the buy-now price, which still buys the lot.
+        let mut book = book(Some(9_900), Some(10_000));
+        let at = book.terms.starts_at + chrono::Duration::minutes(1);
+        book.place(&request(2, 9_800, None, "a".into()), at)
+            .unwrap();
+        let lane = Lane::default();
+        lane.learn(&LiveDelta {
+            revision: 1,
+            view: view_of(Uuid::nil(), &book, None, None, 0),
+            bids: Vec::new(),
+            events: Vec::new(),
+            rules: book.rules,
+        });
+        let buy = request(3, 10_000, None, "b".into());
+        assert_eq!(book.minimum_bid(), 10_050);
+        assert!(lane.hopeless(&buy).is_none());
+        assert!(book.clone().place(&buy, at).unwrap().0.bought_now);
+        assert!(
+            lane.hopeless(&request(3, 9_999, None, "c".into()))
+                .is_some()
+        );
+    }
+}

@@ -1,0 +1,257 @@
+//! Group commit: concurrent bids on one auction travel together in
+//! `place_bids` updates, applied in arrival order, each keeping its own
+//! idempotency key; hopeless bids are refused without Temporal.
+
+use std::collections::HashMap;
+
+use futures::future::join_all;
+use gavel_workflows::rules::{BidRequest, Book, Phase, Terms};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+
+use crate::helpers::{TestUser, auction_body, expect_status, spawn_app};
+
+#[tokio::test]
+async fn concurrent_bids_share_updates_and_every_verdict_is_the_rules_in_arrival_order() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let mut bidders: Vec<TestUser> = Vec::new();
+    for _ in 0..32 {
+        bidders.push(app.user("bidder").await);
+    }
+    let mut body = auction_body(30);
+    body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
+    let auction = app.create_auction(&seller, &body).await;
+    let id = auction["id"].as_str().unwrap().to_owned();
+
+    // Three waves of 32 bids at once, each bidder a maximum above their bid.
+    let mut answers: Vec<(usize, String, StatusCode, Value)> = Vec::new();
+    for wave in 0..3_i64 {
+        let bids = bidders.iter().enumerate().map(|(i, bidder)| {
+            let amount = 1_000 + 5_000 * wave + 40 * i64::try_from(i).unwrap();
+            let key = format!("w{wave}-b{i}");
+            let app = &app;
+            let id = &id;
+            async move {
+                let response = app
+                    .bid(bidder, id, amount, Some(amount + 1_500), Some(&key))
+                    .await;
+                let status = response.status();
+                (i, key, status, response.json::<Value>().await.unwrap())
+            }
+        });
+        answers.extend(join_all(bids).await);
+    }
+    let accepted: Vec<&(usize, String, StatusCode, Value)> = answers
+        .iter()
+        .filter(|(_, _, status, _)| *status == StatusCode::CREATED)
+        .collect();
+    for (_, _, status, body) in &answers {
+        assert!(
+            *status == StatusCode::CREATED
+                || (*status == StatusCode::CONFLICT
+                    && ["bid_too_low", "max_not_raised"]
+                        .contains(&body["error"]["code"].as_str().unwrap())),
+            "no 5xx, no surprise: {status} {body}"
+        );
+    }
+    assert!(accepted.len() >= 3, "{} accepted", accepted.len());
+
+    // The accepted bids, replayed through the rules in their sequence order,
+    // give every verdict the bidders got.
+    let rows: Vec<(
+        uuid::Uuid,
+        i64,
+        i64,
+        chrono::DateTime<chrono::Utc>,
+        String,
+        i64,
+    )> = sqlx::query_as(
+        "SELECT bidder_id, amount, max_amount, placed_at, idempotency_key, seq FROM bids
+             WHERE auction_id = $1::uuid ORDER BY seq",
+    )
+    .bind(&id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows.len(),
+        accepted.len(),
+        "every accepted bid is on record, once"
+    );
+    let terms = Terms {
+        seller_id: seller.id.parse().unwrap(),
+        currency: gavel_workflows::rules::Currency::Ngn,
+        starting_price: 1_000,
+        reserve_price: None,
+        buy_now_price: None,
+        min_increment: None,
+        starts_at: chrono::Utc::now() - chrono::Duration::hours(1),
+        ends_at: chrono::DateTime::<chrono::Utc>::MAX_UTC,
+        anti_sniping: Default::default(),
+        hard_close_at: None,
+        second_chance_offers: true,
+    };
+    let mut book = Book::new(terms);
+    book.phase = Phase::Open;
+    let mut verdicts = HashMap::new();
+    for (bidder_id, amount, max, at, key, seq) in &rows {
+        let (verdict, _) = book
+            .place(
+                &BidRequest {
+                    bidder_id: *bidder_id,
+                    amount: *amount,
+                    max_amount: Some(*max),
+                    currency: None,
+                    idempotency_key: key.clone(),
+                },
+                *at,
+            )
+            .unwrap();
+        assert_eq!(verdict.seq, u64::try_from(*seq).unwrap());
+        verdicts.insert(key.rsplit(':').next().unwrap().to_owned(), verdict);
+    }
+    for (_, key, _, body) in &accepted {
+        let verdict = &verdicts[key.as_str()];
+        assert_eq!(body["seq"], verdict.seq, "{key}");
+        assert_eq!(body["current_price"], verdict.current_price, "{key}");
+        let standing = if verdict.standing == gavel_workflows::rules::Standing::Leading {
+            "leading"
+        } else {
+            "outbid"
+        };
+        assert_eq!(body["status"], standing, "{key}");
+    }
+
+    // Fewer updates than bids decided: they went in batches.
+    let events = app
+        .auction_handle(&id)
+        .fetch_history(Default::default())
+        .into_events()
+        .await
+        .unwrap();
+    let updates = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.attributes,
+                Some(Attributes::WorkflowExecutionUpdateAcceptedEventAttributes(
+                    _
+                ))
+            )
+        })
+        .count();
+    assert!(
+        updates < answers.len() / 2,
+        "{updates} updates for {} bids",
+        answers.len()
+    );
+
+    // A retry of an accepted bid, in a later batch with others, gets its
+    // first verdict.
+    let (i, key, _, first) = accepted[0];
+    let retries = (0..4).map(|_| app.bid(&bidders[*i], &id, 1, None, Some(key)));
+    for response in join_all(retries).await {
+        assert_eq!(&expect_status(response, StatusCode::CREATED).await, first);
+    }
+}
+
+#[tokio::test]
+async fn a_hopeless_bid_is_refused_without_reaching_the_workflow() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let bola = app.user("bidder").await;
+    let auction = app.create_auction(&seller, &auction_body(60)).await;
+    let id = auction["id"].as_str().unwrap().to_owned();
+    app.bid_ok(&ada, &id, 5_000, None).await;
+    let updates = || async {
+        app.auction_handle(&id)
+            .fetch_history(Default::default())
+            .into_events()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.attributes,
+                    Some(Attributes::WorkflowExecutionUpdateAcceptedEventAttributes(
+                        _
+                    ))
+                )
+            })
+            .count()
+    };
+    let before = updates().await;
+    // 5,000 plus the 250 increment of that band.
+    for amount in [1_000, 4_000, 5_200] {
+        let response = app.bid(&bola, &id, amount, None, None).await;
+        let body = expect_status(response, StatusCode::CONFLICT).await;
+        assert_eq!(body["error"]["code"], "bid_too_low");
+        assert_eq!(body["error"]["details"]["minimum"], 5_250);
+    }
+    assert_eq!(updates().await, before, "the workflow never heard of them");
+    // At the minimum it goes through.
+    let verdict = app.bid_ok(&bola, &id, 5_250, None).await;
+    assert_eq!(verdict["status"], "leading");
+}
+
+#[tokio::test]
+async fn bids_racing_the_close_are_accepted_before_it_or_refused_after_it() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let mut bidders = Vec::new();
+    for _ in 0..12 {
+        bidders.push(app.user("bidder").await);
+    }
+    let mut body = auction_body(4);
+    body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
+    let auction = app.create_auction(&seller, &body).await;
+    let id = auction["id"].as_str().unwrap().to_owned();
+    let ends_at: chrono::DateTime<chrono::Utc> =
+        auction["ends_at"].as_str().unwrap().parse().unwrap();
+    // Waves of bids until well after the end: each wave is one batch or a few.
+    let mut amount = 1_000;
+    let mut refused_late = 0;
+    while chrono::Utc::now() < ends_at + chrono::Duration::seconds(2) {
+        let wave = bidders.iter().map(|bidder| {
+            amount += 200;
+            let (app, id) = (&app, &id);
+            let this = amount;
+            async move { app.bid(bidder, id, this, None, None).await }
+        });
+        for response in join_all(wave).await {
+            let status = response.status();
+            let body: Value = response.json().await.unwrap();
+            match status {
+                StatusCode::CREATED => {}
+                StatusCode::CONFLICT if body["error"]["code"] == "auction_closed" => {
+                    refused_late += 1;
+                }
+                StatusCode::CONFLICT => assert_eq!(body["error"]["code"], "bid_too_low"),
+                other => panic!("{other}: {body}"),
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(refused_late > 0);
+    let closed = app.wait_for_status(&id, "awaiting_payment", 20).await;
+    let final_end: chrono::DateTime<chrono::Utc> =
+        closed["ends_at"].as_str().unwrap().parse().unwrap();
+    let late: (i64,) =
+        sqlx::query_as("SELECT count(*) FROM bids WHERE auction_id = $1::uuid AND placed_at >= $2")
+            .bind(&id)
+            .bind(final_end)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(late.0, 0, "no bid at or after the close");
+    assert_eq!(
+        closed["bid_count"],
+        app.count(&format!(
+            "SELECT count(*) FROM bids WHERE auction_id = '{id}'"
+        ))
+        .await
+    );
+}
