@@ -1,7 +1,7 @@
-//! Running the parts: the API state from settings, the worker loop, and the
-//! shutdown signal they share.
+//! Running the parts: the API built from its settings ([`Application`]), the
+//! worker loop, and the shutdown signal they share.
 
-use std::future::Future;
+use std::{future::Future, net::SocketAddr};
 
 use anyhow::Context;
 use chrono::Duration as ChronoDuration;
@@ -11,8 +11,64 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use temporalio_client::Client;
 use temporalio_sdk::Worker;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{HttpArgs, SettlementArgs};
+
+/// The HTTP API wired from its settings and bound to its address: built the
+/// same way by `gavel api`, `gavel dev` and the end-to-end tests, so what
+/// the tests run is what ships.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+/// What the API is built from.
+pub struct ApiParts<'a> {
+    pub db: PgPool,
+    pub temporal: Client,
+    pub http: &'a HttpArgs,
+    pub settlement: &'a SettlementArgs,
+    pub task_queue: &'a str,
+    pub jwt_secret: &'a SecretString,
+}
+
+impl Application {
+    /// Checks the settings, builds the shared state and binds
+    /// `GAVEL_HTTP_ADDR` (port 0 picks a free one).
+    pub async fn build(parts: ApiParts<'_>) -> anyhow::Result<Self> {
+        check_jwt_secret(parts.jwt_secret)?;
+        let address = parts.http.http_addr;
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address} (set GAVEL_HTTP_ADDR)"))?;
+        let state = api_state(
+            parts.db,
+            parts.temporal,
+            parts.http,
+            parts.settlement,
+            parts.task_queue,
+            parts.jwt_secret,
+        );
+        Ok(Self { listener, state })
+    }
+
+    pub fn address(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Cancel it to shut the server down gracefully (see [`gavel_api::serve`]).
+    pub fn closing(&self) -> CancellationToken {
+        self.state.closing()
+    }
+
+    /// Serves until [`Self::closing`] is cancelled and the drain is over.
+    pub async fn run(self) -> std::io::Result<()> {
+        let closing = self.state.closing();
+        gavel_api::serve(self.listener, gavel_api::router(self.state), closing).await
+    }
+}
 
 /// Shortest accepted `GAVEL_JWT_SECRET`, in bytes (HS256 wants ≥ 256 bits).
 pub const MIN_JWT_SECRET_LEN: usize = 32;
@@ -27,7 +83,7 @@ pub fn check_jwt_secret(secret: &SecretString) -> anyhow::Result<()> {
 }
 
 /// The API's shared state from the process settings.
-pub fn api_state(
+fn api_state(
     db: PgPool,
     temporal: Client,
     http: &HttpArgs,

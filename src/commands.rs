@@ -10,11 +10,9 @@ use gavel_api::{
 use rand::{Rng, distributions::Alphanumeric};
 use secrecy::{ExposeSecret, SecretString};
 use temporalio_sdk::Runtime;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use crate::{
-    app,
+    app::{self, ApiParts, Application},
     config::{
         AdminCommand, ApiArgs, Command, CreateUserArgs, DevArgs, ExportHistoryArgs,
         PaystackCommand, WorkerArgs,
@@ -50,17 +48,22 @@ async fn api(args: ApiArgs) -> anyhow::Result<()> {
     app::check_jwt_secret(&secret)?;
     let db = database::prepare(&args.database.database_url).await?;
     let client = temporal::connect(&args.temporal, TEMPORAL_PATIENCE).await?;
-    let state = app::api_state(
+    let api = Application::build(ApiParts {
         db,
-        client,
-        &args.http,
-        &args.settlement,
-        &args.temporal.task_queue,
-        &secret,
-    );
-    let listener = bind(args.http.http_addr).await?;
-    tracing::info!(address = %listener.local_addr()?, "API listening");
-    gavel_api::serve(listener, gavel_api::router(state), app::shutdown_signal()).await?;
+        temporal: client,
+        http: &args.http,
+        settlement: &args.settlement,
+        task_queue: &args.temporal.task_queue,
+        jwt_secret: &secret,
+    })
+    .await?;
+    tracing::info!(address = %api.address()?, "API listening");
+    let closing = api.closing();
+    tokio::spawn(async move {
+        app::shutdown_signal().await;
+        closing.cancel();
+    });
+    api.run().await?;
     Ok(())
 }
 
@@ -75,6 +78,7 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         &args.temporal.task_queue,
         db,
         &args.settlement,
+        &args.tuning,
     )?;
     tracing::info!(task_queue = %args.temporal.task_queue, "worker polling");
     app::run_worker_until(worker, app::shutdown_signal()).await
@@ -140,24 +144,20 @@ async fn dev_services(args: &DevArgs, started_temporal: bool) -> anyhow::Result<
         &args.temporal.task_queue,
         db.clone(),
         &args.settlement,
+        &args.tuning,
     )?;
-    let state = app::api_state(
+    let api = Application::build(ApiParts {
         db,
-        client,
-        &args.http,
-        &args.settlement,
-        &args.temporal.task_queue,
-        &secret,
-    );
-    let listener = bind(args.http.http_addr).await?;
-    let api_addr = listener.local_addr()?;
-
-    let shutdown = CancellationToken::new();
-    let api = tokio::spawn(gavel_api::serve(
-        listener,
-        gavel_api::router(state),
-        shutdown.clone().cancelled_owned(),
-    ));
+        temporal: client,
+        http: &args.http,
+        settlement: &args.settlement,
+        task_queue: &args.temporal.task_queue,
+        jwt_secret: &secret,
+    })
+    .await?;
+    let api_addr = api.address()?;
+    let shutdown = api.closing();
+    let api = tokio::spawn(api.run());
     print_urls(args, api_addr, started_temporal);
 
     let worker_stop = shutdown.clone();
@@ -229,12 +229,6 @@ fn random_string(len: usize) -> String {
         .take(len)
         .map(char::from)
         .collect()
-}
-
-async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen on {address} (set GAVEL_HTTP_ADDR)"))
 }
 
 #[allow(clippy::print_stdout)]

@@ -270,6 +270,35 @@ pub struct WorkerArgs {
     pub temporal: TemporalArgs,
     #[command(flatten)]
     pub settlement: SettlementArgs,
+    #[command(flatten)]
+    pub tuning: WorkerTuning,
+}
+
+/// How much a worker holds and asks for at once.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct WorkerTuning {
+    /// Workflows kept in memory between their tasks (sticky cache); bounds
+    /// the worker's memory: about 50 KB each.
+    #[arg(long, env = "GAVEL_WORKFLOW_CACHE", default_value_t = 1_000)]
+    pub workflow_cache: usize,
+    /// Concurrent polls for workflow tasks (at least 2).
+    #[arg(long, env = "GAVEL_WORKFLOW_POLLERS", default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(2..=100))]
+    pub workflow_pollers: u32,
+    /// Concurrent polls for activity tasks.
+    #[arg(long, env = "GAVEL_ACTIVITY_POLLERS", default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub activity_pollers: u32,
+}
+
+impl Default for WorkerTuning {
+    fn default() -> Self {
+        Self {
+            workflow_cache: 1_000,
+            workflow_pollers: 10,
+            activity_pollers: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -282,6 +311,8 @@ pub struct DevArgs {
     pub http: HttpArgs,
     #[command(flatten)]
     pub settlement: SettlementArgs,
+    #[command(flatten)]
+    pub tuning: WorkerTuning,
     /// Where `gavel dev` keeps its state (the Temporal SQLite file, logs).
     #[arg(long, env = "GAVEL_DEV_DIR", default_value = ".gavel")]
     pub dev_dir: PathBuf,

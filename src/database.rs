@@ -14,6 +14,7 @@ pub async fn connect(url: &SecretString) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(20)
         .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
         .connect(url.expose_secret())
         .await
         .context("cannot connect to PostgreSQL (is it running, and is DATABASE_URL right?)")

@@ -4,6 +4,7 @@
 use std::{collections::HashMap, str::FromStr, time::Duration};
 
 use anyhow::Context;
+use backon::{ExponentialBuilder, Retryable};
 use gavel_activities::{
     mailer::Mailer, ping::PingActivitiesImpl, read_model::ReadModel, settlement::Settlement,
 };
@@ -18,10 +19,10 @@ use temporalio_common::{
     },
     worker::WorkerDeploymentOptions,
 };
-use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+use temporalio_sdk::{Runtime, Worker, WorkerOptions, runtime::PollerBehavior};
 use url::Url;
 
-use crate::config::{SettlementArgs, TemporalArgs};
+use crate::config::{SettlementArgs, TemporalArgs, WorkerTuning};
 
 /// Connects to Temporal, retrying for up to `patience` (a server that is still
 /// starting, or a rolling restart, should not crash a replica).
@@ -37,29 +38,29 @@ pub async fn connect(args: &TemporalArgs, patience: Duration) -> anyhow::Result<
             args.temporal_address
         )
     })?;
-    let started = std::time::Instant::now();
-    loop {
+    let connect = || {
         let options = ConnectionOptions::new(target.clone())
             .identity(format!("gavel@{}", std::process::id()))
             .connect_timeout(Duration::from_secs(3))
             .build();
-        match Connection::connect(options).await {
-            Ok(connection) => {
-                return Client::new(
-                    connection,
-                    ClientOptions::new(args.temporal_namespace.clone()).build(),
-                )
-                .context("cannot create the Temporal client");
-            }
-            Err(err) if started.elapsed() < patience => {
-                tracing::warn!(address = %target, "Temporal not reachable yet: {err}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            Err(err) => {
-                return Err(err).with_context(|| format!("cannot connect to Temporal at {target}"));
-            }
-        }
-    }
+        Connection::connect(options)
+    };
+    let connection = connect
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(250))
+                .with_max_delay(Duration::from_secs(2))
+                .with_total_delay(Some(patience))
+                .without_max_times(),
+        )
+        .notify(|err, _| tracing::warn!(address = %target, "Temporal not reachable yet: {err}"))
+        .await
+        .with_context(|| format!("cannot connect to Temporal at {target}"))?;
+    Client::new(
+        connection,
+        ClientOptions::new(args.temporal_namespace.clone()).build(),
+    )
+    .context("cannot create the Temporal client")
 }
 
 /// Registers Gavel's custom search attributes that the namespace lacks.
@@ -105,6 +106,7 @@ pub fn build_worker(
     task_queue: &str,
     db: PgPool,
     settlement: &SettlementArgs,
+    tuning: &WorkerTuning,
 ) -> anyhow::Result<Worker> {
     let mailer = Mailer::new(
         db.clone(),
@@ -117,6 +119,14 @@ pub fn build_worker(
             "gavel-{}",
             env!("CARGO_PKG_VERSION")
         )))
+        .max_cached_workflows(tuning.workflow_cache)
+        .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(
+            usize::try_from(tuning.workflow_pollers).unwrap_or(10),
+        ))
+        .nonsticky_to_sticky_poll_ratio(0.5)
+        .activity_task_poller_behavior(PollerBehavior::SimpleMaximum(
+            usize::try_from(tuning.activity_pollers).unwrap_or(10),
+        ))
         .register_workflow::<PingWorkflow>()?
         .register_workflow::<AuctionWorkflow>()?
         .register_workflow::<PaymentFollowUpWorkflow>()?

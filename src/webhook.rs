@@ -4,6 +4,7 @@
 //! machine. The workflow still verifies the payment with Paystack.
 
 use anyhow::Context;
+use gavel_activities::settlement::invoices;
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -77,26 +78,18 @@ async fn target(args: &SendWebhookArgs) -> anyhow::Result<Target> {
     }
     let db = database::connect(&args.database.database_url).await?;
     if let Some(invoice) = &args.invoice {
-        let row: Option<(String, i64, String)> = sqlx::query_as(
-            "SELECT reference, total, currency FROM invoices WHERE id::text = $1 OR number = $1",
-        )
-        .bind(invoice.trim())
-        .fetch_optional(&db)
-        .await?;
-        let (reference, total, currency) = row.with_context(|| wanted(invoice))?;
+        let found = invoices::find_by_id_or_number(&db, invoice.trim())
+            .await?
+            .with_context(|| wanted(invoice))?;
         return Ok(Target {
-            reference,
-            invoice: Some((total, currency)),
+            reference: found.reference,
+            invoice: Some((found.total, found.currency)),
         });
     }
     let reference = args.reference.clone().unwrap_or_default();
-    let row: Option<(i64, String)> = sqlx::query_as(
-        "SELECT i.total, i.currency FROM invoices i
-         JOIN invoice_references r ON r.invoice_id = i.id WHERE r.reference = $1",
-    )
-    .bind(&reference)
-    .fetch_optional(&db)
-    .await?;
+    let row = invoices::find_by_reference(&db, &reference)
+        .await?
+        .map(|found| (found.total, found.currency));
     Ok(Target {
         reference,
         invoice: row,

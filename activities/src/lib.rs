@@ -13,3 +13,4 @@ pub mod ping;
 pub mod provider;
 pub mod read_model;
 pub mod settlement;
+pub mod users;

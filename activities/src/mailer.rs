@@ -3,14 +3,17 @@
 //! Brevo — or, without `BREVO_API_KEY`, recorded there and in the log.
 //! One email, a batch, or everyone who bid on an auction.
 
+use askama::Template;
 use futures::StreamExt;
 use gavel_workflows::settlement::{BidderEmail, EmailJob, EmailKind};
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
     brevo::{Brevo, BrevoError, Mailbox, OutgoingEmail, Sent},
-    settlement::invoices::{self, Invoice, escape, format_money},
+    settlement::invoices::{self, Invoice, InvoiceStatus, format_money},
+    users,
 };
 
 /// Emails sent at once by a bulk send (Brevo allows far more; this keeps one
@@ -25,6 +28,92 @@ pub enum MailError {
     Brevo(#[from] BrevoError),
     #[error("no user {0} to write to")]
     UnknownRecipient(Uuid),
+    #[error("rendering an email: {0}")]
+    Template(#[from] askama::Error),
+    #[error("{0} does not fit its column")]
+    TooLarge(&'static str),
+}
+
+/// Where an email stands (stored in `emails.status`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    sqlx::Type,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum EmailStatus {
+    /// Stored, not yet handed to Brevo.
+    Pending,
+    /// Brevo accepted it.
+    Sent,
+    /// Kept in the table only (no `BREVO_API_KEY`).
+    Recorded,
+}
+
+impl EmailStatus {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// What an email says, shared by its HTML and plain-text bodies.
+struct Body<'a> {
+    name: &'a str,
+    lines: &'a [String],
+    invoice: Option<InvoiceLines>,
+}
+
+/// An invoice as an email shows it, money already formatted.
+struct InvoiceLines {
+    number: String,
+    items: Vec<ItemLine>,
+    total: String,
+    due: String,
+}
+
+struct ItemLine {
+    description: String,
+    amount: String,
+}
+
+impl InvoiceLines {
+    fn of(invoice: &Invoice) -> Self {
+        Self {
+            number: invoice.number.clone(),
+            items: invoice
+                .line_items
+                .iter()
+                .map(|item| ItemLine {
+                    description: item.description.clone(),
+                    amount: format_money(item.amount, &invoice.currency),
+                })
+                .collect(),
+            total: format_money(invoice.total, &invoice.currency),
+            due: invoice.due_at.format("%Y-%m-%d %H:%M").to_string(),
+        }
+    }
+}
+
+/// The HTML body: every value escaped by the template.
+#[derive(Template)]
+#[template(path = "email.html")]
+struct HtmlBody<'a> {
+    body: &'a Body<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email.txt")]
+struct TextBody<'a> {
+    body: &'a Body<'a>,
 }
 
 #[derive(Clone)]
@@ -61,39 +150,45 @@ impl Mailer {
     /// Sends `job` once: a repeat (a retried activity) finds it sent.
     pub async fn deliver(&self, job: &EmailJob) -> Result<(), MailError> {
         let key = job.idempotency_key();
-        let done: Option<(String,)> =
-            sqlx::query_as("SELECT status FROM emails WHERE idempotency_key = $1")
-                .bind(&key)
-                .fetch_optional(&self.db)
-                .await?;
-        if done.is_some_and(|(status,)| status != "pending") {
+        let done = sqlx::query_scalar!(
+            r#"SELECT status AS "status: EmailStatus" FROM emails WHERE idempotency_key = $1"#,
+            &key
+        )
+        .fetch_optional(&self.db)
+        .await?;
+        if done.is_some_and(|status| status != EmailStatus::Pending) {
             return Ok(());
         }
-        let (to, name) = self.recipient(job.recipient_id).await?;
+        let users::MailAddress { email: to, name } =
+            users::mail_address(&self.db, job.recipient_id)
+                .await?
+                .ok_or(MailError::UnknownRecipient(job.recipient_id))?;
         let rendered = self.render(job, &name).await?;
         let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes());
         let round = if job.kind.belongs_to_a_round() {
-            i32::try_from(job.occasion).unwrap_or(i32::MAX)
+            i32::try_from(job.occasion).map_err(|_| MailError::TooLarge("the offer round"))?
         } else {
             0
         };
-        sqlx::query(
+        let occasion =
+            i64::try_from(job.occasion).map_err(|_| MailError::TooLarge("the occasion"))?;
+        sqlx::query!(
             "INSERT INTO emails (id, idempotency_key, kind, recipient_id, recipient_email,
                  auction_id, round, occasion, subject, html_body, text_body, status)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending')
              ON CONFLICT (idempotency_key) DO NOTHING",
+            id,
+            &key,
+            job.kind.as_str(),
+            job.recipient_id,
+            &to,
+            job.auction_id,
+            round,
+            occasion,
+            &rendered.subject,
+            &rendered.html,
+            &rendered.text
         )
-        .bind(id)
-        .bind(&key)
-        .bind(job.kind.as_str())
-        .bind(job.recipient_id)
-        .bind(&to)
-        .bind(job.auction_id)
-        .bind(round)
-        .bind(i64::try_from(job.occasion).unwrap_or(i64::MAX))
-        .bind(&rendered.subject)
-        .bind(&rendered.html)
-        .bind(&rendered.text)
         .execute(&self.db)
         .await?;
 
@@ -101,7 +196,7 @@ impl Mailer {
             None => {
                 tracing::info!(kind = job.kind.as_str(), %job.auction_id, subject = %rendered.subject,
                     "email recorded, not sent (no BREVO_API_KEY)");
-                ("recorded", None)
+                (EmailStatus::Recorded, None)
             }
             Some(brevo) => {
                 let email = OutgoingEmail {
@@ -118,18 +213,18 @@ impl Mailer {
                     custom: format!("auction:{}|kind:{}", job.auction_id, job.kind.as_str()),
                 };
                 match brevo.send(&email).await? {
-                    Sent::Accepted { message_id } => ("sent", Some(message_id)),
-                    Sent::AlreadyAccepted => ("sent", None),
+                    Sent::Accepted { message_id } => (EmailStatus::Sent, Some(message_id)),
+                    Sent::AlreadyAccepted => (EmailStatus::Sent, None),
                 }
             }
         };
-        sqlx::query(
+        sqlx::query!(
             "UPDATE emails SET status = $2, message_id = COALESCE($3, message_id), sent_at = now()
              WHERE idempotency_key = $1",
+            &key,
+            status.as_str(),
+            message_id
         )
-        .bind(&key)
-        .bind(status)
-        .bind(message_id)
         .execute(&self.db)
         .await?;
         Ok(())
@@ -147,19 +242,19 @@ impl Mailer {
             .buffer_unordered(BULK_CONCURRENCY)
             .collect()
             .await;
-        let sent = u64::try_from(results.iter().filter(|r| r.is_ok()).count()).unwrap_or(u64::MAX);
+        // Every job was delivered when none failed.
         results.into_iter().collect::<Result<(), _>>()?;
-        Ok(sent)
+        u64::try_from(jobs.len()).map_err(|_| MailError::TooLarge("the batch"))
     }
 
     /// One email to every bidder of the auction but `except`, in chunks.
     pub async fn email_bidders(&self, request: &BidderEmail) -> Result<u64, MailError> {
-        let bidders: Vec<Uuid> = sqlx::query_scalar(
+        let bidders = sqlx::query_scalar!(
             "SELECT DISTINCT bidder_id FROM bids WHERE auction_id = $1 AND bidder_id <> ALL($2)
              ORDER BY bidder_id",
+            request.auction_id,
+            &request.except
         )
-        .bind(request.auction_id)
-        .bind(&request.except)
         .fetch_all(&self.db)
         .await?;
         let mut sent = 0;
@@ -184,10 +279,7 @@ impl Mailer {
 
     /// `job` to every admin (its recipient is replaced); returns how many.
     pub async fn email_admins(&self, job: &EmailJob) -> Result<u64, MailError> {
-        let admins: Vec<Uuid> =
-            sqlx::query_scalar::<_, Uuid>("SELECT id FROM users WHERE role = 'admin'")
-                .fetch_all(&self.db)
-                .await?;
+        let admins = users::admins(&self.db).await?;
         let jobs: Vec<EmailJob> = admins
             .into_iter()
             .map(|admin| EmailJob {
@@ -198,21 +290,17 @@ impl Mailer {
         self.deliver_all(&jobs).await
     }
 
-    async fn recipient(&self, user_id: Uuid) -> Result<(String, String), MailError> {
-        sqlx::query_as("SELECT email, name FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.db)
-            .await?
-            .ok_or(MailError::UnknownRecipient(user_id))
-    }
-
     async fn render(&self, job: &EmailJob, name: &str) -> Result<Rendered, MailError> {
-        let (title, currency): (String, String) =
-            sqlx::query_as("SELECT title, currency FROM auctions WHERE id = $1")
-                .bind(job.auction_id)
-                .fetch_optional(&self.db)
-                .await?
-                .unwrap_or_else(|| ("your auction".into(), "NGN".into()));
+        let (title, currency) = sqlx::query!(
+            "SELECT title, currency FROM auctions WHERE id = $1",
+            job.auction_id
+        )
+        .fetch_optional(&self.db)
+        .await?
+        .map_or_else(
+            || ("your auction".into(), "NGN".into()),
+            |row| (row.title, row.currency),
+        );
         let invoice = match job.invoice_id {
             Some(id) => invoices::find(&self.db, id).await?,
             None => None,
@@ -222,28 +310,13 @@ impl Mailer {
             .map(|a| format_money(a, &currency))
             .unwrap_or_default();
         let (subject, lines) = self.words(job, &title, &amount, invoice.as_ref());
-        let greeting = format!("Hello {name},");
-        let invoice_html = invoice
-            .as_ref()
-            .map(invoices::render_html)
-            .unwrap_or_default();
-        let html = format!(
-            "<p>{}</p>{}{}",
-            escape(&greeting),
-            lines
-                .iter()
-                .map(|l| format!("<p>{}</p>", escape(l)))
-                .collect::<String>(),
-            invoice_html
-        );
-        let mut text = format!("{greeting}\n\n{}\n", lines.join("\n"));
-        if let Some(invoice) = &invoice {
-            text.push_str(&format!(
-                "\nInvoice {}: {}\n",
-                invoice.number,
-                format_money(invoice.total, &invoice.currency)
-            ));
-        }
+        let body = Body {
+            name,
+            lines: &lines,
+            invoice: invoice.as_ref().map(InvoiceLines::of),
+        };
+        let html = HtmlBody { body: &body }.render()?;
+        let text = TextBody { body: &body }.render()?;
         Ok(Rendered {
             subject,
             html,
@@ -283,7 +356,8 @@ impl Mailer {
                 format!("You won {title}"),
                 vec![format!("You won {title} for {amount}."), pay],
             ),
-            EmailKind::SecondChance => match invoice.filter(|i| i.status == "offered") {
+            EmailKind::SecondChance => match invoice.filter(|i| i.status == InvoiceStatus::Offered)
+            {
                 Some(offer) => (
                     format!("An offer for {title}: yours if you want it"),
                     vec![
@@ -393,5 +467,39 @@ impl Mailer {
                 ],
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_html_body_escapes_every_value_and_the_text_keeps_it_as_written() {
+        let lines = vec!["Tom's <b>lamp</b> & \"shade\"".to_owned()];
+        let body = Body {
+            name: "O'Brien",
+            lines: &lines,
+            invoice: Some(InvoiceLines {
+                number: "GV-<1>".into(),
+                items: vec![ItemLine {
+                    description: "<script>x</script>".into(),
+                    amount: "NGN 1.00".into(),
+                }],
+                total: "NGN 1.00".into(),
+                due: "2026-12-01 10:00".into(),
+            }),
+        };
+        let html = HtmlBody { body: &body }.render().expect("renders");
+        for raw in ["O'Brien", "Tom's", "<b>", "\"shade\"", "<script>", "GV-<1>"] {
+            assert!(!html.contains(raw), "{raw} unescaped in {html}");
+        }
+        assert!(html.contains("&#60;b&#62;lamp&#60;/b&#62; &#38;"), "{html}");
+        let text = TextBody { body: &body }.render().expect("renders");
+        assert!(
+            text.starts_with("Hello O'Brien,\n\nTom's <b>lamp</b> & \"shade\"\n"),
+            "{text}"
+        );
+        assert!(text.contains("Invoice GV-<1>: NGN 1.00"), "{text}");
     }
 }

@@ -159,6 +159,29 @@ pub struct Transaction {
     pub authorization_url: Option<String>,
 }
 
+/// Where a transaction stands, read from Paystack's `status` word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionState {
+    Success,
+    /// `pending`, `processing`, `queued`, `ongoing`: it may still succeed.
+    InFlight,
+    /// `failed`, `abandoned`, `reversed`: it never will.
+    Dead,
+    /// No status, or a word this version does not know.
+    Unknown,
+}
+
+impl TransactionState {
+    pub fn of(status: Option<&str>) -> Self {
+        match status {
+            Some("success") => Self::Success,
+            Some("pending" | "processing" | "queued" | "ongoing") => Self::InFlight,
+            Some("failed" | "abandoned" | "reversed") => Self::Dead,
+            _ => Self::Unknown,
+        }
+    }
+}
+
 /// What a verify says about paying `expected` minor units of `currency`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentCheck {
@@ -175,11 +198,16 @@ pub enum PaymentCheck {
 }
 
 impl Transaction {
+    pub fn state(&self) -> TransactionState {
+        TransactionState::of(self.status.as_deref())
+    }
+
     /// Paid only if the status is `success` and amount and currency match.
     pub fn check(&self, expected: i64, currency: &str) -> PaymentCheck {
-        let status = self.status.clone().unwrap_or_default();
-        if status != "success" {
-            return PaymentCheck::NotPaid { status };
+        if self.state() != TransactionState::Success {
+            return PaymentCheck::NotPaid {
+                status: self.status.clone().unwrap_or_default(),
+            };
         }
         if self.amount != Some(expected) || self.currency.as_deref() != Some(currency) {
             return PaymentCheck::Mismatch {

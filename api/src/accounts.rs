@@ -1,9 +1,9 @@
 //! Users in PostgreSQL: creation (shared by registration and the admin CLI) and
-//! look-ups. Plain functions with inline SQL.
+//! look-ups. Plain functions with SQL checked at compile time.
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// A user as the API shows it to that user (never the password hash).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct User {
     pub id: Uuid,
     pub email: String,
@@ -23,33 +23,6 @@ pub struct User {
     pub handle: String,
     pub role: Role,
     pub created_at: DateTime<Utc>,
-}
-
-#[derive(sqlx::FromRow)]
-struct UserRow {
-    id: Uuid,
-    email: String,
-    name: String,
-    handle: String,
-    role: String,
-    created_at: DateTime<Utc>,
-}
-
-impl TryFrom<UserRow> for User {
-    type Error = ApiError;
-
-    fn try_from(row: UserRow) -> Result<Self, ApiError> {
-        let role = Role::parse(&row.role)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("unknown role {:?}", row.role)))?;
-        Ok(User {
-            id: row.id,
-            email: row.email,
-            name: row.name,
-            handle: row.handle,
-            role,
-            created_at: row.created_at,
-        })
-    }
 }
 
 /// The fields of a new account, already parsed.
@@ -66,21 +39,22 @@ pub async fn create(db: &PgPool, new: NewUser) -> Result<User, ApiError> {
     let hash = password::hash(&new.password).await?;
     // A handle collision is astronomically rare but cheap to retry.
     for _ in 0..3 {
-        let row = sqlx::query_as::<_, UserRow>(
-            "INSERT INTO users (id, email, name, handle, password_hash, role)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             RETURNING id, email, name, handle, role, created_at",
+        let row = sqlx::query_as!(
+            User,
+            r#"INSERT INTO users (id, email, name, handle, password_hash, role)
+               VALUES ($1, $2, $3, $4, $5, $6)
+               RETURNING id, email, name, handle, role AS "role: Role", created_at"#,
+            Uuid::now_v7(),
+            new.email.as_str(),
+            new.name.as_str(),
+            handle_for(&new.name),
+            &hash,
+            new.role.as_str(),
         )
-        .bind(Uuid::now_v7())
-        .bind(new.email.as_str())
-        .bind(new.name.as_str())
-        .bind(handle_for(&new.name))
-        .bind(&hash)
-        .bind(new.role.as_str())
         .fetch_one(db)
         .await;
         match row {
-            Ok(row) => return row.try_into(),
+            Ok(user) => return Ok(user),
             Err(err) => match violated_constraint(&err) {
                 Some("users_email_lower_key") => {
                     return Err(ApiError::conflict(
@@ -140,42 +114,44 @@ fn slug(name: &str) -> String {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct LoginRow {
-    #[sqlx(flatten)]
-    user: UserRow,
-    password_hash: String,
-}
-
 /// The user and password hash for a login, by email in any letter case.
 pub async fn find_for_login(
     db: &PgPool,
     email: &Email,
 ) -> Result<Option<(User, String)>, ApiError> {
-    let row = sqlx::query_as::<_, LoginRow>(
-        "SELECT id, email, name, handle, role, created_at, password_hash
-         FROM users WHERE lower(email) = lower($1)",
+    let row = sqlx::query!(
+        r#"SELECT id, email, name, handle, role AS "role: Role", created_at, password_hash
+           FROM users WHERE lower(email) = lower($1)"#,
+        email.as_str(),
     )
-    .bind(email.as_str())
     .fetch_optional(db)
     .await?;
-    row.map(|r| Ok((r.user.try_into()?, r.password_hash)))
-        .transpose()
+    Ok(row.map(|r| {
+        let user = User {
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            handle: r.handle,
+            role: r.role,
+            created_at: r.created_at,
+        };
+        (user, r.password_hash)
+    }))
 }
 
 pub async fn find_by_id(db: &PgPool, id: Uuid) -> Result<Option<User>, ApiError> {
-    sqlx::query_as::<_, UserRow>(
-        "SELECT id, email, name, handle, role, created_at FROM users WHERE id = $1",
+    Ok(sqlx::query_as!(
+        User,
+        r#"SELECT id, email, name, handle, role AS "role: Role", created_at
+           FROM users WHERE id = $1"#,
+        id,
     )
-    .bind(id)
     .fetch_optional(db)
-    .await?
-    .map(User::try_from)
-    .transpose()
+    .await?)
 }
 
 /// A strike: a won auction the user did not pay for in time.
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct Strike {
     pub invoice_id: Uuid,
     pub auction_id: Uuid,
@@ -189,25 +165,26 @@ pub async fn strikes(
     user_id: Uuid,
     ttl: chrono::Duration,
 ) -> Result<Vec<Strike>, ApiError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        Strike,
         "SELECT invoice_id, auction_id, created_at FROM strikes
          WHERE user_id = $1 AND cleared_at IS NULL AND created_at > $2
          ORDER BY created_at DESC",
+        user_id,
+        Utc::now() - ttl,
     )
-    .bind(user_id)
-    .bind(Utc::now() - ttl)
     .fetch_all(db)
     .await?)
 }
 
 /// Clears every strike of `user_id` (an admin's decision); returns how many.
 pub async fn clear_strikes(db: &PgPool, user_id: Uuid, admin_id: Uuid) -> Result<u64, ApiError> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "UPDATE strikes SET cleared_at = now(), cleared_by = $2
          WHERE user_id = $1 AND cleared_at IS NULL",
+        user_id,
+        admin_id,
     )
-    .bind(user_id)
-    .bind(admin_id)
     .execute(db)
     .await?
     .rows_affected())

@@ -1,7 +1,7 @@
 //! The whole HTTP application: routes, fallbacks and layers, and serving it with
 //! graceful shutdown.
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::IntoFuture, net::SocketAddr, time::Duration};
 
 use axum::{
     Router,
@@ -12,6 +12,7 @@ use axum::{
     routing::get,
 };
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer,
@@ -84,19 +85,36 @@ pub fn with_middleware(routes: Router, config: &ApiConfig) -> Router {
     routes.layer(layers)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight
-/// requests. Peers' addresses are available to handlers (login rate limits).
+/// Longest the server waits for open requests once shutting down: longer than
+/// any request may take, shorter than an orchestrator's usual 30 s.
+const DRAIN_GRACE: Duration = Duration::from_secs(20);
+
+/// Serves `app` on `listener` until `closing` is cancelled, then drains
+/// in-flight requests (live streams end at once, see [`AppState::closing`]).
+/// Peers' addresses are available to handlers (login rate limits).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    closing: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(
+    let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
+    .with_graceful_shutdown(closing.clone().cancelled_owned())
+    .into_future();
+    // A client that never hangs up must not keep the process alive.
+    let overdue = async {
+        closing.cancelled().await;
+        tokio::time::sleep(DRAIN_GRACE).await;
+    };
+    tokio::select! {
+        served = server => served,
+        () = overdue => {
+            tracing::warn!(grace = ?DRAIN_GRACE, "connections still open after the grace period; closing them");
+            Ok(())
+        }
+    }
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

@@ -1,6 +1,7 @@
 //! Shared state handed to every handler: pools, clients, keys and settings.
 
 use std::{sync::Arc, time::Duration};
+use tokio_util::sync::CancellationToken;
 
 use sqlx::PgPool;
 use temporalio_client::Client;
@@ -84,6 +85,9 @@ pub struct Inner {
     /// Group commit for bids, per auction.
     pub bids: Arc<BidBatcher>,
     pub config: ApiConfig,
+    /// Cancelled when the server begins to shut down: live streams end (their
+    /// clients resume elsewhere with `Last-Event-ID`) so the drain can finish.
+    pub closing: CancellationToken,
 }
 
 impl AppState {
@@ -99,7 +103,13 @@ impl AppState {
             jwt,
             login_limiter: LoginLimiter::new(config.login_limits),
             config,
+            closing: CancellationToken::new(),
         }))
+    }
+
+    /// The token that shuts this server down (see [`crate::serve`]).
+    pub fn closing(&self) -> CancellationToken {
+        self.closing.clone()
     }
 }
 

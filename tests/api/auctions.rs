@@ -2,16 +2,13 @@
 //! anti-sniping, proxy bidding, reserve, buy-now, cancel.
 
 use chrono::{DateTime, Utc};
+use gavel_workflows::rules::Standing;
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{
     auction_body, eventually, expect_error, expect_status, record_history, spawn_app,
 };
-
-fn time(value: &serde_json::Value) -> DateTime<Utc> {
-    value.as_str().unwrap().parse().unwrap()
-}
 
 async fn sleep_until(at: DateTime<Utc>) {
     if let Ok(wait) = (at - Utc::now()).to_std() {
@@ -28,45 +25,48 @@ async fn a_late_bid_extends_the_end_and_the_auction_closes_with_the_right_winner
     let mut body = auction_body(6);
     body["anti_sniping"] = json!({ "window_secs": 3, "extension_secs": 4 });
     let auction = app.create_auction(&seller, &body).await;
-    let id = auction["id"].as_str().unwrap();
-    assert_eq!(auction["status"], "open");
-    let first_end = time(&auction["ends_at"]);
+    let id = &auction.id.to_string();
+    assert_eq!(auction.status, "open");
+    let first_end = auction.ends_at;
 
     let verdict = app.bid_ok(&ada, id, 1_000, None).await;
-    assert_eq!(verdict["status"], "leading");
-    assert_eq!(verdict["current_price"], 1_000);
-    assert_eq!(verdict["extended"], false);
+    assert_eq!(verdict.status, Standing::Leading);
+    assert_eq!(verdict.current_price, 1_000);
+    assert!(!verdict.extended);
 
     let verdict = app.bid_ok(&bola, id, 1_500, None).await;
-    assert_eq!(verdict["status"], "leading");
-    assert_eq!(verdict["current_price"], 1_500);
+    assert_eq!(verdict.status, Standing::Leading);
+    assert_eq!(verdict.current_price, 1_500);
 
     // Inside the 3 s anti-sniping window: Ada comes back with a maximum.
     sleep_until(first_end - chrono::Duration::milliseconds(2_000)).await;
     let verdict = app.bid_ok(&ada, id, 1_600, Some(3_000)).await;
-    assert_eq!(verdict["status"], "leading");
+    assert_eq!(verdict.status, Standing::Leading);
     // Bola's 1,500 plus one increment (100 in this band).
-    assert_eq!(verdict["current_price"], 1_600);
-    assert_eq!(verdict["extended"], true);
-    let new_end = time(&verdict["ends_at"]);
+    assert_eq!(verdict.current_price, 1_600);
+    assert!(verdict.extended);
+    let new_end = verdict.ends_at;
     assert!(new_end > first_end, "{new_end} should be after {first_end}");
 
     let live = app.auction(id).await;
-    assert_eq!(live["live"], true);
-    assert_eq!(live["leader"], ada.handle.as_str());
-    assert_eq!(live["bid_count"], 3);
-    assert_eq!(time(&live["ends_at"]), new_end);
+    assert!(live.live);
+    assert_eq!(live.leader.as_deref(), Some(ada.handle.as_str()));
+    assert_eq!(live.bid_count, 3);
+    assert_eq!(live.ends_at, new_end);
 
     // Not closed at the first end…
     sleep_until(first_end + chrono::Duration::milliseconds(300)).await;
-    assert_eq!(app.auction(id).await["status"], "open");
+    assert_eq!(app.auction(id).await.status, "open");
     // …but at the new one.
     let closed = app.wait_for_status(id, "awaiting_payment", 15).await;
-    assert_eq!(closed["outcome"]["result"], "sold");
-    assert_eq!(closed["outcome"]["winner"], ada.handle.as_str());
-    assert_eq!(closed["outcome"]["price"], 1_600);
-    assert_eq!(closed["current_price"], 1_600);
-    assert_eq!(closed["bid_count"], 3);
+    assert_eq!(closed.outcome.as_ref().unwrap().result, "sold");
+    assert_eq!(
+        closed.outcome.as_ref().unwrap().winner.as_deref(),
+        Some(ada.handle.as_str())
+    );
+    assert_eq!(closed.outcome.as_ref().unwrap().price, Some(1_600));
+    assert_eq!(closed.current_price, Some(1_600));
+    assert_eq!(closed.bid_count, 3);
 
     let (closed_at,): (DateTime<Utc>,) = sqlx::query_as(
         "SELECT at FROM auction_events WHERE auction_id = $1::uuid AND kind = 'closed'",
@@ -114,30 +114,33 @@ async fn proxy_bidding_keeps_the_highest_maximum_ahead_at_the_lowest_price() {
     let ada = app.user("bidder").await;
     let bola = app.user("bidder").await;
     let auction = app.create_auction(&seller, &auction_body(3)).await;
-    let id = auction["id"].as_str().unwrap();
+    let id = &auction.id.to_string();
 
     let verdict = app.bid_ok(&ada, id, 1_000, Some(5_000)).await;
-    assert_eq!(verdict["status"], "leading");
-    assert_eq!(verdict["current_price"], 1_000);
+    assert_eq!(verdict.status, Standing::Leading);
+    assert_eq!(verdict.current_price, 1_000);
 
     // Bola's open 2,000 loses to Ada's hidden 5,000: price 2,000 + 100.
     let verdict = app.bid_ok(&bola, id, 2_000, None).await;
-    assert_eq!(verdict["status"], "outbid");
-    assert_eq!(verdict["current_price"], 2_100);
+    assert_eq!(verdict.status, Standing::Outbid);
+    assert_eq!(verdict.current_price, 2_100);
 
     // Raising her own maximum never raises the price against herself.
     let verdict = app.bid_ok(&ada, id, 2_200, Some(8_000)).await;
-    assert_eq!(verdict["status"], "leading");
-    assert_eq!(verdict["current_price"], 2_100);
+    assert_eq!(verdict.status, Standing::Leading);
+    assert_eq!(verdict.current_price, 2_100);
 
     // Bola goes above: 8,000 + 250 (the band's increment).
     let verdict = app.bid_ok(&bola, id, 8_100, Some(9_000)).await;
-    assert_eq!(verdict["status"], "leading");
-    assert_eq!(verdict["current_price"], 8_250);
+    assert_eq!(verdict.status, Standing::Leading);
+    assert_eq!(verdict.current_price, 8_250);
 
     let closed = app.wait_for_status(id, "awaiting_payment", 15).await;
-    assert_eq!(closed["outcome"]["winner"], bola.handle.as_str());
-    assert_eq!(closed["outcome"]["price"], 8_250);
+    assert_eq!(
+        closed.outcome.as_ref().unwrap().winner.as_deref(),
+        Some(bola.handle.as_str())
+    );
+    assert_eq!(closed.outcome.as_ref().unwrap().price, Some(8_250));
     record_history(&app.auction_handle(id), "auction_proxy").await;
 }
 
@@ -149,20 +152,28 @@ async fn an_unmet_reserve_ends_in_no_sale() {
     let mut body = auction_body(2);
     body["reserve_price"] = json!(5_000);
     let auction = app.create_auction(&seller, &body).await;
-    let id = auction["id"].as_str().unwrap();
-    assert_eq!(auction["has_reserve"], true);
+    let id = &auction.id.to_string();
+    assert!(auction.has_reserve);
+    let raw = expect_status(
+        app.get(&format!("/api/v1/auctions/{id}"), None).await,
+        StatusCode::OK,
+    )
+    .await;
     assert!(
-        auction.get("reserve_price").is_none(),
-        "the reserve stays hidden"
+        raw.get("reserve_price").is_none(),
+        "the reserve stays hidden: {raw}"
     );
 
     let verdict = app.bid_ok(&ada, id, 2_000, None).await;
-    assert_eq!(verdict["reserve_met"], false);
+    assert!(!verdict.reserve_met);
 
     let closed = app.wait_for_status(id, "no_sale", 15).await;
-    assert_eq!(closed["outcome"]["result"], "no_sale");
-    assert_eq!(closed["outcome"]["reason"], "reserve_not_met");
-    assert_eq!(closed["reserve_met"], false);
+    assert_eq!(closed.outcome.as_ref().unwrap().result, "no_sale");
+    assert_eq!(
+        closed.outcome.as_ref().unwrap().reason.as_deref(),
+        Some("reserve_not_met")
+    );
+    assert!(!closed.reserve_met);
     // Seller and bidder hear of it (recorded: no BREVO_API_KEY here).
     let mut expected = vec![
         ("no_sale".to_owned(), ada.email.clone()),
@@ -196,11 +207,11 @@ async fn a_maximum_reaching_the_reserve_jumps_the_price_to_it() {
     let mut body = auction_body(30);
     body["reserve_price"] = json!(5_000);
     let auction = app.create_auction(&seller, &body).await;
-    let id = auction["id"].as_str().unwrap();
+    let id = &auction.id.to_string();
 
     let verdict = app.bid_ok(&ada, id, 1_000, Some(6_000)).await;
-    assert_eq!(verdict["reserve_met"], true);
-    assert_eq!(verdict["current_price"], 5_000);
+    assert!(verdict.reserve_met);
+    assert_eq!(verdict.current_price, 5_000);
 }
 
 #[tokio::test]
@@ -212,16 +223,19 @@ async fn buy_now_closes_the_auction_at_once() {
     let mut body = auction_body(120);
     body["buy_now_price"] = json!(10_000);
     let auction = app.create_auction(&seller, &body).await;
-    let id = auction["id"].as_str().unwrap();
-    assert_eq!(auction["buy_now_available"], true);
+    let id = &auction.id.to_string();
+    assert!(auction.buy_now_available);
 
     let verdict = app.bid_ok(&ada, id, 10_000, None).await;
-    assert_eq!(verdict["bought_now"], true);
-    assert_eq!(verdict["current_price"], 10_000);
+    assert!(verdict.bought_now);
+    assert_eq!(verdict.current_price, 10_000);
 
     let closed = app.wait_for_status(id, "awaiting_payment", 15).await;
-    assert_eq!(closed["outcome"]["winner"], ada.handle.as_str());
-    assert_eq!(closed["outcome"]["price"], 10_000);
+    assert_eq!(
+        closed.outcome.as_ref().unwrap().winner.as_deref(),
+        Some(ada.handle.as_str())
+    );
+    assert_eq!(closed.outcome.as_ref().unwrap().price, Some(10_000));
     let late = app.bid(&bola, id, 20_000, None, None).await;
     expect_error(late, StatusCode::CONFLICT, "auction_closed").await;
     // Through settlement: paid offline, settled.
@@ -254,13 +268,13 @@ async fn buy_now_is_withdrawn_by_the_first_bid_without_a_reserve() {
     let mut body = auction_body(60);
     body["buy_now_price"] = json!(10_000);
     let auction = app.create_auction(&seller, &body).await;
-    let id = auction["id"].as_str().unwrap();
+    let id = &auction.id.to_string();
 
     app.bid_ok(&ada, id, 1_000, None).await;
-    assert_eq!(app.auction(id).await["buy_now_available"], false);
+    assert!(!app.auction(id).await.buy_now_available);
     let verdict = app.bid_ok(&bola, id, 10_000, None).await;
-    assert_eq!(verdict["bought_now"], false, "an ordinary bid now");
-    assert_eq!(app.auction(id).await["status"], "open");
+    assert!(!verdict.bought_now, "an ordinary bid now");
+    assert_eq!(app.auction(id).await.status, "open");
 }
 
 #[tokio::test]
@@ -272,7 +286,7 @@ async fn sellers_cancel_before_the_first_bid_and_admins_at_any_time() {
     let admin = app.admin().await;
 
     let auction = app.create_auction(&seller, &auction_body(60)).await;
-    let id = auction["id"].as_str().unwrap();
+    let id = &auction.id.to_string();
     let path = format!("/api/v1/auctions/{id}/cancel");
     let reason = json!({ "reason": "listed by mistake" });
 
@@ -297,7 +311,7 @@ async fn sellers_cancel_before_the_first_bid_and_admins_at_any_time() {
 
     // With a bid, only an admin may cancel.
     let auction = app.create_auction(&seller, &auction_body(60)).await;
-    let id = auction["id"].as_str().unwrap();
+    let id = &auction.id.to_string();
     let path = format!("/api/v1/auctions/{id}/cancel");
     app.bid_ok(&ada, id, 1_000, None).await;
     let response = app.post_json(&path, &reason, Some(&seller.token)).await;
@@ -314,7 +328,7 @@ async fn sellers_cancel_before_the_first_bid_and_admins_at_any_time() {
     .await;
     assert_eq!(cancelled["status"], "cancelled");
     let done = app.wait_for_status(id, "cancelled", 15).await;
-    assert_eq!(done["bid_count"], 1, "the bid stays on record");
+    assert_eq!(done.bid_count, 1, "the bid stays on record");
     let response = app.post_json(&path, &reason, Some(&admin.token)).await;
     expect_error(response, StatusCode::CONFLICT, "auction_closed").await;
 }
@@ -329,15 +343,14 @@ async fn a_scheduled_auction_refuses_bids_until_it_opens() {
     let starts_at = Utc::now() + chrono::Duration::seconds(4);
     body["starts_at"] = json!(starts_at.to_rfc3339());
     let auction = app.create_auction(&seller, &body).await;
-    let id = auction["id"].as_str().unwrap();
-    assert_eq!(auction["status"], "scheduled");
+    let id = &auction.id.to_string();
+    assert_eq!(auction.status, "scheduled");
 
     let early = app.bid(&ada, id, 1_000, None, None).await;
     expect_error(early, StatusCode::CONFLICT, "auction_not_open").await;
     sleep_until(starts_at).await;
-    app.wait_for_auction(id, 10, |a| a["status"] == "open")
-        .await;
+    app.wait_for_auction(id, 10, |a| a.status == "open").await;
     let verdict = app.bid_ok(&ada, id, 1_000, None).await;
-    assert_eq!(verdict["status"], "leading");
+    assert_eq!(verdict.status, Standing::Leading);
     record_history(&app.auction_handle(id), "auction_scheduled_opening").await;
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use futures::future::join_all;
-use gavel_workflows::rules::{BidRequest, Book, Phase, Terms};
+use gavel_workflows::rules::{BidRequest, Book, Phase, Standing, Terms};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
@@ -23,7 +23,7 @@ async fn concurrent_bids_share_updates_and_every_verdict_is_the_rules_in_arrival
     let mut body = auction_body(30);
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
     let auction = app.create_auction(&seller, &body).await;
-    let id = auction["id"].as_str().unwrap().to_owned();
+    let id = &auction.id.to_string();
 
     // Three waves of 32 bids at once, each bidder a maximum above their bid.
     let mut answers: Vec<(usize, String, StatusCode, Value)> = Vec::new();
@@ -71,7 +71,7 @@ async fn concurrent_bids_share_updates_and_every_verdict_is_the_rules_in_arrival
         "SELECT bidder_id, amount, max_amount, placed_at, idempotency_key, seq FROM bids
              WHERE auction_id = $1::uuid ORDER BY seq",
     )
-    .bind(&id)
+    .bind(id)
     .fetch_all(&app.db)
     .await
     .unwrap();
@@ -126,7 +126,7 @@ async fn concurrent_bids_share_updates_and_every_verdict_is_the_rules_in_arrival
 
     // Fewer updates than bids decided: they went in batches.
     let events = app
-        .auction_handle(&id)
+        .auction_handle(id)
         .fetch_history(Default::default())
         .into_events()
         .await
@@ -151,7 +151,7 @@ async fn concurrent_bids_share_updates_and_every_verdict_is_the_rules_in_arrival
     // A retry of an accepted bid, in a later batch with others, gets its
     // first verdict.
     let (i, key, _, first) = accepted[0];
-    let retries = (0..4).map(|_| app.bid(&bidders[*i], &id, 1, None, Some(key)));
+    let retries = (0..4).map(|_| app.bid(&bidders[*i], id, 1, None, Some(key)));
     for response in join_all(retries).await {
         assert_eq!(&expect_status(response, StatusCode::CREATED).await, first);
     }
@@ -164,10 +164,10 @@ async fn a_hopeless_bid_is_refused_without_reaching_the_workflow() {
     let ada = app.user("bidder").await;
     let bola = app.user("bidder").await;
     let auction = app.create_auction(&seller, &auction_body(60)).await;
-    let id = auction["id"].as_str().unwrap().to_owned();
-    app.bid_ok(&ada, &id, 5_000, None).await;
+    let id = &auction.id.to_string();
+    app.bid_ok(&ada, id, 5_000, None).await;
     let updates = || async {
-        app.auction_handle(&id)
+        app.auction_handle(id)
             .fetch_history(Default::default())
             .into_events()
             .await
@@ -186,15 +186,15 @@ async fn a_hopeless_bid_is_refused_without_reaching_the_workflow() {
     let before = updates().await;
     // 5,000 plus the 250 increment of that band.
     for amount in [1_000, 4_000, 5_200] {
-        let response = app.bid(&bola, &id, amount, None, None).await;
+        let response = app.bid(&bola, id, amount, None, None).await;
         let body = expect_status(response, StatusCode::CONFLICT).await;
         assert_eq!(body["error"]["code"], "bid_too_low");
         assert_eq!(body["error"]["details"]["minimum"], 5_250);
     }
     assert_eq!(updates().await, before, "the workflow never heard of them");
     // At the minimum it goes through.
-    let verdict = app.bid_ok(&bola, &id, 5_250, None).await;
-    assert_eq!(verdict["status"], "leading");
+    let verdict = app.bid_ok(&bola, id, 5_250, None).await;
+    assert_eq!(verdict.status, Standing::Leading);
 }
 
 #[tokio::test]
@@ -208,9 +208,8 @@ async fn bids_racing_the_close_are_accepted_before_it_or_refused_after_it() {
     let mut body = auction_body(4);
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
     let auction = app.create_auction(&seller, &body).await;
-    let id = auction["id"].as_str().unwrap().to_owned();
-    let ends_at: chrono::DateTime<chrono::Utc> =
-        auction["ends_at"].as_str().unwrap().parse().unwrap();
+    let id = &auction.id.to_string();
+    let ends_at: chrono::DateTime<chrono::Utc> = auction.ends_at;
     // Waves of bids until well after the end: each wave is one batch or a few.
     let mut amount = 1_000;
     let mut refused_late = 0;
@@ -236,22 +235,20 @@ async fn bids_racing_the_close_are_accepted_before_it_or_refused_after_it() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(refused_late > 0);
-    let closed = app.wait_for_status(&id, "awaiting_payment", 20).await;
-    let final_end: chrono::DateTime<chrono::Utc> =
-        closed["ends_at"].as_str().unwrap().parse().unwrap();
+    let closed = app.wait_for_status(id, "awaiting_payment", 20).await;
+    let final_end: chrono::DateTime<chrono::Utc> = closed.ends_at;
     let late: (i64,) =
         sqlx::query_as("SELECT count(*) FROM bids WHERE auction_id = $1::uuid AND placed_at >= $2")
-            .bind(&id)
+            .bind(id)
             .bind(final_end)
             .fetch_one(&app.db)
             .await
             .unwrap();
     assert_eq!(late.0, 0, "no bid at or after the close");
-    assert_eq!(
-        closed["bid_count"],
-        app.count(&format!(
+    let stored = app
+        .count(&format!(
             "SELECT count(*) FROM bids WHERE auction_id = '{id}'"
         ))
-        .await
-    );
+        .await;
+    assert_eq!(closed.bid_count, u64::try_from(stored).unwrap());
 }

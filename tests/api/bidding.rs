@@ -6,15 +6,17 @@ use std::{collections::HashMap, time::Duration};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use gavel_api::auctions::view::AuctionPage;
 use gavel_workflows::rules::{BidRequest, Book, Phase, Terms};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use temporalio_client::{WorkflowExecutionInfo, WorkflowHandle, WorkflowQueryOptions};
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+use uuid::Uuid;
 
 use crate::helpers::{
-    TestApp, auction_body, eventually, expect_error, expect_status, http_args, record_history,
-    spawn_app, spawn_app_with, succeeded,
+    TestApp, auction_body, eventually, expect_error, expect_json, expect_status, http_args,
+    record_history, spawn_app, spawn_app_with, succeeded,
 };
 
 #[tokio::test]
@@ -29,7 +31,7 @@ async fn fifty_concurrent_bids_give_one_consistent_leader_and_nothing_after_the_
     // No anti-sniping here: the late bids below must meet a fixed end.
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
     let auction = app.create_auction(&seller, &body).await;
-    let id = auction["id"].as_str().unwrap().to_owned();
+    let id = &auction.id.to_string();
 
     // 50 bids at once: each bidder five times, amounts spread so that many
     // are too low by the time they land.
@@ -59,16 +61,12 @@ async fn fifty_concurrent_bids_give_one_consistent_leader_and_nothing_after_the_
     assert!(accepted >= 5, "only {accepted} accepted");
 
     // Keep bidding until well after the close: late bids must all be refused.
-    let ends_at: DateTime<Utc> = app.auction(&id).await["ends_at"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let ends_at: DateTime<Utc> = app.auction(id).await.ends_at;
     let mut late_refused = 0;
     let mut amount = 100_000;
     while Utc::now() < ends_at + chrono::Duration::seconds(2) {
         amount += 1_000;
-        let response = app.bid(&bidders[0], &id, amount, None, None).await;
+        let response = app.bid(&bidders[0], id, amount, None, None).await;
         if response.status() == StatusCode::CONFLICT {
             let body: Value = response.json().await.unwrap();
             assert_eq!(body["error"]["code"], "auction_closed");
@@ -81,13 +79,13 @@ async fn fifty_concurrent_bids_give_one_consistent_leader_and_nothing_after_the_
     }
     assert!(late_refused > 0);
 
-    let closed = app.wait_for_status(&id, "awaiting_payment", 20).await;
-    let final_end: DateTime<Utc> = closed["ends_at"].as_str().unwrap().parse().unwrap();
+    let closed = app.wait_for_status(id, "awaiting_payment", 20).await;
+    let final_end: DateTime<Utc> = closed.ends_at;
     let rows: Vec<(uuid::Uuid, i64, i64, DateTime<Utc>, String)> = sqlx::query_as(
         "SELECT bidder_id, amount, max_amount, placed_at, idempotency_key FROM bids
          WHERE auction_id = $1::uuid ORDER BY seq",
     )
-    .bind(&id)
+    .bind(id)
     .fetch_all(&app.db)
     .await
     .unwrap();
@@ -130,14 +128,20 @@ async fn fifty_concurrent_bids_give_one_consistent_leader_and_nothing_after_the_
         )
         .unwrap();
     }
-    assert_eq!(closed["current_price"], book.price.unwrap());
-    assert_eq!(closed["outcome"]["price"], book.price.unwrap());
+    assert_eq!(closed.current_price, Some(book.price.unwrap()));
+    assert_eq!(
+        closed.outcome.as_ref().unwrap().price,
+        Some(book.price.unwrap())
+    );
     let leader = bidders
         .iter()
         .find(|b| b.id == book.leader.unwrap().to_string())
         .unwrap();
-    assert_eq!(closed["outcome"]["winner"], leader.handle.as_str());
-    assert_eq!(closed["bid_count"], accepted);
+    assert_eq!(
+        closed.outcome.as_ref().unwrap().winner.as_deref(),
+        Some(leader.handle.as_str())
+    );
+    assert_eq!(closed.bid_count, u64::try_from(accepted).unwrap());
 }
 
 /// A minimal SSE reader over a streaming response.
@@ -220,7 +224,7 @@ async fn an_sse_client_sees_every_accepted_bid_in_order_and_resumes_after_a_reco
     let ada = app.user("bidder").await;
     let bola = app.user("bidder").await;
     let auction = app.create_auction(&seller, &auction_body(60)).await;
-    let id = auction["id"].as_str().unwrap();
+    let id = &auction.id.to_string();
 
     let mut stream = EventStream::open(&app, id, None).await;
     let mut amounts = Vec::new();
@@ -299,13 +303,10 @@ async fn the_stream_announces_extension_and_close() {
     let seller = app.user("seller").await;
     let ada = app.user("bidder").await;
     let auction = app.create_auction(&seller, &auction_body(2)).await;
-    let id = auction["id"].as_str().unwrap();
+    let id = &auction.id.to_string();
     let mut stream = EventStream::open(&app, id, None).await;
     let verdict = app.bid_ok(&ada, id, 1_000, None).await;
-    assert_eq!(
-        verdict["extended"], true,
-        "inside the 2 s window from the start"
-    );
+    assert!(verdict.extended, "inside the 2 s window from the start");
     assert_eq!(stream.next().await.kind, "bid");
     assert_eq!(stream.next().await.kind, "extended");
     let closed = stream.next().await;
@@ -322,17 +323,14 @@ async fn a_new_auction_is_live_and_its_stream_ends_after_the_final_event() {
     let app = spawn_app().await;
     let seller = app.user("seller").await;
     let auction = app.create_auction(&seller, &auction_body(60)).await;
-    assert_eq!(
-        auction["live"], true,
-        "the workflow is running from the start"
-    );
-    assert_eq!(auction["status"], "open");
-    assert_eq!(
-        auction["reserve_met"], true,
+    assert!(auction.live, "the workflow is running from the start");
+    assert_eq!(auction.status, "open");
+    assert!(
+        auction.reserve_met,
         "without a reserve there is nothing to meet"
     );
-    let id = auction["id"].as_str().unwrap();
-    assert_eq!(app.auction(id).await["reserve_met"], true);
+    let id = &auction.id.to_string();
+    assert!(app.auction(id).await.reserve_met);
     let listed = expect_status(app.get("/api/v1/auctions", None).await, StatusCode::OK).await;
     assert_eq!(listed["items"][0]["reserve_met"], true);
 
@@ -354,6 +352,26 @@ async fn a_new_auction_is_live_and_its_stream_ends_after_the_final_event() {
         Some("cancelled"),
         "{kinds:?}"
     );
+}
+
+#[tokio::test]
+async fn an_open_stream_ends_when_the_server_shuts_down_instead_of_holding_it_up() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let auction = app.create_auction(&seller, &auction_body(60)).await;
+    // Open once the server has answered its headers.
+    let mut stream = EventStream::open(&app, &auction.id.to_string(), None).await;
+    let started = std::time::Instant::now();
+    // Well under the server's 20 s grace: only a stream that ends lets the
+    // drain finish this soon.
+    tokio::time::timeout(Duration::from_secs(5), app.shut_down_api())
+        .await
+        .expect("the server stops while a live stream is open");
+    assert!(
+        stream.try_next().await.is_none(),
+        "the stream ended (its client resumes elsewhere)"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 /// The handle of the run that started the chain `latest` belongs to.
@@ -390,7 +408,7 @@ async fn continue_as_new_carries_every_bid_and_verdict() {
     let ada = app.user("bidder").await;
     let bola = app.user("bidder").await;
     let auction = app.create_auction(&seller, &auction_body(120)).await;
-    let id = auction["id"].as_str().unwrap();
+    let id = &auction.id.to_string();
 
     let mut first = None;
     for i in 0..8 {
@@ -432,7 +450,7 @@ async fn continue_as_new_carries_every_bid_and_verdict() {
     assert_eq!(verdict, first.unwrap());
 
     let detail = app.auction(id).await;
-    assert_eq!(detail["bid_count"], 8);
+    assert_eq!(detail.bid_count, 8);
     // Every bid reaches the read model, across the runs.
     let query = format!("SELECT count(*) FROM bids WHERE auction_id = '{id}'");
     eventually(15, || async {
@@ -467,7 +485,7 @@ async fn a_retried_bid_gets_the_same_verdict_and_is_counted_once() {
     let ada = app.user("bidder").await;
     let bola = app.user("bidder").await;
     let auction = app.create_auction(&seller, &auction_body(60)).await;
-    let id = auction["id"].as_str().unwrap();
+    let id = &auction.id.to_string();
 
     let first = expect_status(
         app.bid(&ada, id, 1_000, None, Some("k-1")).await,
@@ -488,7 +506,7 @@ async fn a_retried_bid_gets_the_same_verdict_and_is_counted_once() {
     )
     .await;
     assert_ne!(other["bid_id"], first["bid_id"]);
-    assert_eq!(app.auction(id).await["bid_count"], 3);
+    assert_eq!(app.auction(id).await.bid_count, 3);
 }
 
 #[tokio::test]
@@ -497,11 +515,11 @@ async fn bids_are_checked_before_and_by_the_rules() {
     let seller = app.user("seller").await;
     let ada = app.user("bidder").await;
     let auction = app.create_auction(&seller, &auction_body(60)).await;
-    let id = auction["id"].as_str().unwrap();
+    let id = &auction.id.to_string();
 
     let low = app.bid(&ada, id, 999, None, None).await;
     let body = expect_error(low, StatusCode::CONFLICT, "bid_too_low").await;
-    assert_eq!(body["error"]["details"]["minimum"], 1_000);
+    assert_eq!(body.error.details.as_ref().unwrap()["minimum"], 1_000);
     for (amount, max) in [
         (0, None),
         (-5, None),
@@ -577,9 +595,9 @@ async fn bids_are_checked_before_and_by_the_rules() {
     // The leader raising their maximum still bids at least the minimum.
     let response = app.bid(&ada, id, 1_000, Some(9_000), None).await;
     let error = expect_error(response, StatusCode::CONFLICT, "bid_too_low").await;
-    assert_eq!(error["error"]["details"]["minimum"], 1_100);
+    assert_eq!(error.error.details.as_ref().unwrap()["minimum"], 1_100);
     assert_eq!(
-        app.auction(id).await["bid_count"],
+        app.auction(id).await.bid_count,
         1,
         "refusals change nothing"
     );
@@ -626,7 +644,7 @@ async fn create_validates_every_field() {
             .post_json("/api/v1/auctions", &body, Some(&seller.token))
             .await;
         let error = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, code).await;
-        assert_eq!(error["error"]["details"]["field"], field);
+        assert_eq!(error.error.details.as_ref().unwrap()["field"], field);
     }
     let mut body = auction_body(60);
     body["starts_at"] = json!((Utc::now() + chrono::Duration::minutes(5)).to_rfc3339());
@@ -645,7 +663,7 @@ async fn create_validates_every_field() {
         .post_json("/api/v1/auctions", &body, Some(&seller.token))
         .await;
     let error = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
-    let message = error["error"]["message"].as_str().unwrap();
+    let message = error.error.message.as_str();
     assert!(
         message.contains("RFC 3339 with an offset, e.g. 2026-12-01T18:00:00Z"),
         "{message}"
@@ -712,80 +730,59 @@ async fn auctions_are_listed_newest_first_with_filters_and_cursor_paging() {
     for i in 0..5 {
         let mut body = auction_body(60);
         body["title"] = json!(format!("Brass lamp {i}"));
-        ids.push(app.create_auction(&seller, &body).await["id"].clone());
+        ids.push(app.create_auction(&seller, &body).await.id);
     }
     let mut body = auction_body(60);
     body["title"] = json!("Kente cloth");
     let kente = app.create_auction(&other, &body).await;
 
-    let page = expect_status(
+    let page: AuctionPage = expect_json(
         app.get("/api/v1/auctions?limit=2", None).await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(page["items"][0]["id"], kente["id"]);
-    let mut seen: Vec<Value> = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["id"].clone())
-        .collect();
-    let mut cursor = page["next_cursor"].as_str().map(str::to_owned);
+    assert_eq!(page.items[0].id, kente.id);
+    let mut seen: Vec<Uuid> = page.items.iter().map(|a| a.id).collect();
+    let mut cursor = page.next_cursor;
     while let Some(c) = cursor {
-        let page = expect_status(
+        let page: AuctionPage = expect_json(
             app.get(&format!("/api/v1/auctions?limit=2&cursor={c}"), None)
                 .await,
             StatusCode::OK,
         )
         .await;
-        seen.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a["id"].clone()),
-        );
-        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        seen.extend(page.items.iter().map(|a| a.id));
+        cursor = page.next_cursor;
     }
     assert_eq!(seen.len(), 6, "every auction once");
-    let expected: Vec<Value> = std::iter::once(kente["id"].clone())
-        .chain(ids.iter().rev().cloned())
+    let expected: Vec<Uuid> = std::iter::once(kente.id)
+        .chain(ids.iter().rev().copied())
         .collect();
     assert_eq!(seen, expected);
 
-    let mine = expect_status(
-        app.get(&format!("/api/v1/auctions?seller_id={}", seller.id), None)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(mine["items"].as_array().unwrap().len(), 5);
-    let found = expect_status(
-        app.get("/api/v1/auctions?q=kente", None).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(found["items"].as_array().unwrap().len(), 1);
-    let open = expect_status(
-        app.get("/api/v1/auctions?status=open", None).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(open["items"].as_array().unwrap().len(), 6);
-    let closed = expect_status(
-        app.get("/api/v1/auctions?status=closed", None).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert!(closed["items"].as_array().unwrap().is_empty());
+    let listed = |query: String| {
+        let app = &app;
+        async move {
+            let page: AuctionPage = expect_json(
+                app.get(&format!("/api/v1/auctions?{query}"), None).await,
+                StatusCode::OK,
+            )
+            .await;
+            page.items.len()
+        }
+    };
+    assert_eq!(listed(format!("seller_id={}", seller.id)).await, 5);
+    assert_eq!(listed("q=kente".into()).await, 1);
+    assert_eq!(listed("status=open".into()).await, 6);
+    assert_eq!(listed("status=closed".into()).await, 0);
 
     let response = app.get("/api/v1/auctions?status=sold", None).await;
     let error = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_status").await;
     assert!(
-        error["error"]["message"].as_str().unwrap().contains(
+        error.error.message.contains(
             "scheduled, open, closed, awaiting_payment, settled, no_sale, unsold, cancelled"
         ),
-        "{error}"
+        "{error:?}"
     );
     for (query, code) in [
         ("status=sold", "invalid_status"),
@@ -809,7 +806,7 @@ async fn operators_find_open_auctions_by_search_attribute() {
     let seller = app.user("seller").await;
     let ada = app.user("bidder").await;
     let auction = app.create_auction(&seller, &auction_body(120)).await;
-    let id = auction["id"].as_str().unwrap();
+    let id = &auction.id.to_string();
     app.bid_ok(&ada, id, 1_000, None).await;
 
     // The operator's own tool, as the README shows it.

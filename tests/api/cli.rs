@@ -201,7 +201,7 @@ async fn admin_export_history_writes_what_the_replayer_reads() {
     let auction = app
         .create_auction(&seller, &crate::helpers::auction_body(1))
         .await;
-    let id = auction["id"].as_str().unwrap();
+    let id = &auction.id.to_string();
     app.wait_for_status(id, "no_sale", 15).await;
 
     let output = Command::new(GAVEL)

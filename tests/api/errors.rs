@@ -121,7 +121,11 @@ async fn serve_with_middleware(routes: Router, config: ApiConfig) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let app = gavel_api::app::with_middleware(routes, &config);
-    tokio::spawn(gavel_api::serve(listener, app, std::future::pending()));
+    tokio::spawn(gavel_api::serve(
+        listener,
+        app,
+        tokio_util::sync::CancellationToken::new(),
+    ));
     address
 }
 
@@ -134,9 +138,9 @@ async fn a_panicking_handler_answers_a_bare_json_500() {
     let address = serve_with_middleware(routes, ApiConfig::default()).await;
     let response = reqwest::get(format!("{address}/boom")).await.unwrap();
     let body = expect_error(response, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
-    assert_eq!(body["error"]["message"], "internal error");
+    assert_eq!(body.error.message, "internal error");
     assert!(
-        !body.to_string().contains("hunter2"),
+        !format!("{body:?}").contains("hunter2"),
         "no internals in the body"
     );
 }

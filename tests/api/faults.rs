@@ -117,10 +117,7 @@ async fn a_worker_killed_between_charge_and_verification_is_replaced_and_charges
     let first = WorkerProcess::spawn(&app, &settlement);
     let mut body = auction_body(3);
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
-    let id = app.create_auction(&seller, &body).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create_auction(&seller, &body).await.id.to_string();
     app.bid_ok(&ada, &id, 1_000, None).await;
     app.bid_ok(&bola, &id, 1_500, None).await;
     eventually(40, || async {
@@ -419,10 +416,7 @@ async fn temporal_restarted_on_its_database_file_loses_no_bid_and_doubles_none()
     );
     let mut body = auction_body(25);
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
-    let id = app.create_auction(&seller, &body).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create_auction(&seller, &body).await.id.to_string();
     app.bid_ok(&ada, &id, 1_000, None).await;
     app.bid_ok(&bola, &id, 1_500, None).await;
 
@@ -461,8 +455,8 @@ async fn temporal_restarted_on_its_database_file_loses_no_bid_and_doubles_none()
     );
 
     let closed = app.wait_for_status(&id, "awaiting_payment", 60).await;
-    assert_eq!(closed["bid_count"], 3, "every accepted bid, once");
-    assert_eq!(closed["current_price"], 2_000);
+    assert_eq!(closed.bid_count, 3, "every accepted bid, once");
+    assert_eq!(closed.current_price, Some(2_000));
     assert_eq!(
         app.count(&format!(
             "SELECT count(*) FROM bids WHERE auction_id = '{id}'"
@@ -531,10 +525,7 @@ async fn paystack_and_brevo_failing_for_a_while_are_retried_and_settle_once() {
     );
     let mut body = auction_body(2);
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
-    let id = app.create_auction(&seller, &body).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create_auction(&seller, &body).await.id.to_string();
     app.bid_ok(&ada, &id, 1_000, None).await;
     app.bid_ok(&bola, &id, 1_500, None).await;
     app.wait_for_status(&id, "awaiting_payment", 30).await;

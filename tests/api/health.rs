@@ -39,8 +39,11 @@ async fn ready_is_503_with_details_when_the_database_is_gone() {
     let response = app.get("/api/v1/ready", None).await;
     assert!(response.headers().contains_key("retry-after"));
     let body = expect_error(response, StatusCode::SERVICE_UNAVAILABLE, "not_ready").await;
-    assert_eq!(body["error"]["details"]["database"], "unavailable");
-    assert_eq!(body["error"]["details"]["temporal"], "ok");
+    assert_eq!(
+        body.error.details.as_ref().unwrap()["database"],
+        "unavailable"
+    );
+    assert_eq!(body.error.details.as_ref().unwrap()["temporal"], "ok");
     // Health only says the process is up.
     expect_status(app.get("/api/v1/health", None).await, StatusCode::OK).await;
 }

@@ -1,6 +1,7 @@
 //! What an operator does from a terminal with the `temporal` CLI, and that
 //! no typo of theirs can wedge an auction.
 
+use gavel_workflows::rules::Standing;
 use std::process::Command;
 
 use reqwest::StatusCode;
@@ -36,9 +37,9 @@ async fn malformed_signals_are_refused_and_the_auction_still_bids_and_closes_on_
     let mut body = auction_body(8);
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
     let auction = app.create_auction(&seller, &body).await;
-    let id = auction["id"].as_str().unwrap().to_owned();
+    let id = &auction.id.to_string();
     let workflow_id = format!("auction-{id}");
-    app.bid_ok(&ada, &id, 1_000, None).await;
+    app.bid_ok(&ada, id, 1_000, None).await;
     // An operator's well-formed bid goes through the same rules.
     let operator_bid = json!({ "bidder_id": bola.id, "amount": 1_500, "idempotency_key": "ops-1" });
     assert!(signal(
@@ -47,7 +48,7 @@ async fn malformed_signals_are_refused_and_the_auction_still_bids_and_closes_on_
         "bid",
         &["--input", &operator_bid.to_string()]
     ));
-    app.wait_for_auction(&id, 10, |a| a["bid_count"] == 2).await;
+    app.wait_for_auction(id, 10, |a| a.bid_count == 2).await;
 
     let typos: [(&str, Vec<&str>); 8] = [
         // The typo from the field: the idempotency key left out.
@@ -95,12 +96,12 @@ async fn malformed_signals_are_refused_and_the_auction_still_bids_and_closes_on_
     }
 
     // The auction still takes bids through the API…
-    let verdict = app.bid_ok(&ada, &id, 2_000, Some(3_000)).await;
-    assert_eq!(verdict["status"], "leading");
+    let verdict = app.bid_ok(&ada, id, 2_000, Some(3_000)).await;
+    assert_eq!(verdict.status, Standing::Leading);
     // …and says what it refused.
     let refusals = eventually(20, || async {
         let refusals = app
-            .auction_handle(&id)
+            .auction_handle(id)
             .query(
                 gavel_workflows::auction::AuctionWorkflow::refusals,
                 (),
@@ -147,11 +148,14 @@ async fn malformed_signals_are_refused_and_the_auction_still_bids_and_closes_on_
 
     // A valid cancel still works on another auction of the same seller, and
     // this one closes on time with its winner.
-    let closed = app.wait_for_status(&id, "awaiting_payment", 30).await;
-    assert_eq!(closed["outcome"]["winner"], ada.handle.as_str());
-    assert_eq!(closed["bid_count"], 3);
+    let closed = app.wait_for_status(id, "awaiting_payment", 30).await;
+    assert_eq!(
+        closed.outcome.as_ref().unwrap().winner.as_deref(),
+        Some(ada.handle.as_str())
+    );
+    assert_eq!(closed.bid_count, 3);
     let events = app
-        .auction_handle(&id)
+        .auction_handle(id)
         .fetch_history(Default::default())
         .into_events()
         .await
@@ -175,10 +179,10 @@ async fn malformed_signals_are_refused_and_the_auction_still_bids_and_closes_on_
         signals, 9,
         "the operator's bid and every typo are in the history"
     );
-    record_history(&app.auction_handle(&id), "auction_refused_signals").await;
+    record_history(&app.auction_handle(id), "auction_refused_signals").await;
 
     let other = app.create_auction(&seller, &auction_body(600)).await;
-    let other_id = other["id"].as_str().unwrap();
+    let other_id = &other.id.to_string();
     let request =
         json!({ "requested_by": seller.id, "as_admin": false, "reason": "changed my mind" });
     assert!(signal(
@@ -188,7 +192,10 @@ async fn malformed_signals_are_refused_and_the_auction_still_bids_and_closes_on_
         &["--input", &request.to_string()]
     ));
     let cancelled = app.wait_for_status(other_id, "cancelled", 20).await;
-    assert_eq!(cancelled["outcome"]["reason"], "changed my mind");
+    assert_eq!(
+        cancelled.outcome.as_ref().unwrap().reason.as_deref(),
+        Some("changed my mind")
+    );
     let bid = app.bid(&ada, other_id, 1_000, None, Some("too-late")).await;
     expect_status(bid, StatusCode::CONFLICT).await;
 }

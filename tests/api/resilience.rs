@@ -17,7 +17,7 @@ async fn with_temporal_down_a_bid_is_retried_briefly_then_refused_with_503() {
     let seller = app.user("seller").await;
     let ada = app.user("bidder").await;
     let auction = app.create_auction(&seller, &auction_body(60)).await;
-    let id = auction["id"].as_str().unwrap();
+    let id = &auction.id.to_string();
     app.bid_ok(&ada, id, 1_000, None).await;
     // Let the bid reach the read model before the lights go out.
     eventually(15, || async {
@@ -47,8 +47,8 @@ async fn with_temporal_down_a_bid_is_retried_briefly_then_refused_with_503() {
 
     // The detail still answers, from the read model.
     let detail = app.auction(id).await;
-    assert_eq!(detail["live"], false);
-    assert_eq!(detail["bid_count"], 1);
+    assert!(!detail.live);
+    assert_eq!(detail.bid_count, 1);
     let (bids,): (i64,) = sqlx::query_as("SELECT count(*) FROM bids")
         .fetch_one(&app.db)
         .await
@@ -63,7 +63,7 @@ async fn the_close_rebuilds_a_read_model_that_lost_writes() {
     let ada = app.user("bidder").await;
     let bola = app.user("bidder").await;
     let auction = app.create_auction(&seller, &auction_body(5)).await;
-    let id = auction["id"].as_str().unwrap();
+    let id = &auction.id.to_string();
     app.bid_ok(&ada, id, 1_000, None).await;
     app.bid_ok(&bola, id, 1_200, None).await;
     app.bid_ok(&ada, id, 1_400, None).await;
@@ -92,9 +92,9 @@ async fn the_close_rebuilds_a_read_model_that_lost_writes() {
     .unwrap();
 
     let closed = app.wait_for_status(id, "awaiting_payment", 15).await;
-    assert_eq!(closed["bid_count"], 3);
-    assert_eq!(closed["current_price"], 1_400);
-    assert_eq!(closed["leader"], ada.handle.as_str());
+    assert_eq!(closed.bid_count, 3);
+    assert_eq!(closed.current_price, Some(1_400));
+    assert_eq!(closed.leader.as_deref(), Some(ada.handle.as_str()));
     let (bids,): (i64,) = sqlx::query_as("SELECT count(*) FROM bids WHERE auction_id = $1::uuid")
         .bind(id)
         .fetch_one(&app.db)

@@ -1,6 +1,7 @@
 //! Settlement end to end: real HTTP, Temporal and PostgreSQL, wiremock for
 //! Paystack and Brevo; payment windows on the time-skipping test server.
 
+use gavel_workflows::rules::Standing;
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -38,9 +39,12 @@ async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
     let id = won_by_bola(&s).await;
 
     let invoice = bola_pay_link(&s).await;
-    assert_eq!(invoice["total"], 1_500);
-    assert_eq!(invoice["status"], "open");
-    assert_eq!(invoice["pay_link"], "https://checkout.paystack.com/abc123");
+    assert_eq!(invoice.total, 1_500);
+    assert_eq!(invoice.status, "open");
+    assert_eq!(
+        invoice.pay_link.as_deref(),
+        Some("https://checkout.paystack.com/abc123")
+    );
     let reference = invoice_reference(&s.app).await;
     assert!(gavel_activities::paystack::valid_reference(&reference));
     let init = &s.paystack.received_requests().await.unwrap()[0];
@@ -51,7 +55,7 @@ async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
     assert_eq!(sent["reference"], reference.as_str());
 
     // The buyer (only) can fetch the pay link again; no second transaction.
-    let pay_path = format!("/api/v1/invoices/{}/pay", invoice["id"].as_str().unwrap());
+    let pay_path = format!("/api/v1/invoices/{}/pay", invoice.id);
     let pay = expect_status(
         s.app
             .post_json(&pay_path, &json!({}), Some(&s.bola.token))
@@ -99,10 +103,13 @@ async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
     );
 
     let settled = s.app.wait_for_status(&id, "settled", 20).await;
-    assert_eq!(settled["outcome"]["winner"], s.bola.handle.as_str());
+    assert_eq!(
+        settled.outcome.as_ref().unwrap().winner.as_deref(),
+        Some(s.bola.handle.as_str())
+    );
     let invoice = bola_invoice(&s).await;
-    assert_eq!(invoice["status"], "paid");
-    assert_eq!(invoice["paid_via"], "paystack");
+    assert_eq!(invoice.status, "paid");
+    assert_eq!(invoice.paid_via.as_deref(), Some("paystack"));
     assert_eq!(s.app.count("SELECT count(*) FROM payments").await, 1);
     assert_eq!(s.app.count("SELECT count(*) FROM paystack_events").await, 1);
     assert_eq!(
@@ -155,7 +162,7 @@ async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
     assert_eq!(s.brevo.received_requests().await.unwrap().len(), 6);
 
     // Only the buyer, the seller and admins see the invoice.
-    let invoice_path = format!("/api/v1/invoices/{}", invoice["id"].as_str().unwrap());
+    let invoice_path = format!("/api/v1/invoices/{}", invoice.id);
     expect_status(
         s.app.get(&invoice_path, Some(&s.seller.token)).await,
         StatusCode::OK,
@@ -220,7 +227,7 @@ async fn a_returning_winner_with_a_stored_card_is_charged_automatically() {
     );
     assert_eq!(charged[0]["amount"], 1_500);
     let invoice = bola_invoice(&s).await;
-    assert_eq!(invoice["status"], "paid");
+    assert_eq!(invoice.status, "paid");
     let kinds: Vec<String> = emails(&s.app, &id).await.into_iter().map(|e| e.0).collect();
     assert!(kinds.contains(&"receipt".to_owned()));
     assert!(
@@ -313,8 +320,8 @@ async fn a_verified_payment_of_another_amount_does_not_pay_and_is_refunded() {
     let problem = wait_for_problem(&s.app, &id).await;
     assert!(problem.contains("refunded 999"), "{problem}");
     record_history(&s.app.auction_handle(&id), "settlement_amount_mismatch").await;
-    assert_eq!(bola_invoice(&s).await["status"], "open");
-    assert_eq!(s.app.auction(&id).await["status"], "awaiting_payment");
+    assert_eq!(bola_invoice(&s).await.status, "open");
+    assert_eq!(s.app.auction(&id).await.status, "awaiting_payment");
     let ledger: Vec<(String, i64, Option<String>)> =
         sqlx::query_as("SELECT state, amount, refund_status FROM payments")
             .fetch_all(&s.app.db)
@@ -375,7 +382,7 @@ async fn a_bad_paystack_key_is_a_failure_an_operator_can_read() {
     assert!(text.contains("PaystackBadKey"), "{text}");
     assert!(text.contains("non_retryable: true"), "{text}");
     // Still payable offline; the invoice stays open.
-    assert_eq!(bola_invoice(&s).await["status"], "open");
+    assert_eq!(bola_invoice(&s).await.status, "open");
 }
 
 #[tokio::test]
@@ -388,23 +395,23 @@ async fn an_unpaid_winner_is_reminded_then_voided_and_the_runner_up_accepts_an_o
     let mut body = auction_body(60);
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
     let auction = app.create_auction(&seller, &body).await;
-    let id = auction["id"].as_str().unwrap().to_owned();
-    app.bid_ok(&ada, &id, 1_000, Some(5_000)).await;
-    let verdict = app.bid_ok(&bola, &id, 2_000, None).await;
-    assert_eq!(verdict["status"], "outbid");
+    let id = &auction.id.to_string();
+    app.bid_ok(&ada, id, 1_000, Some(5_000)).await;
+    let verdict = app.bid_ok(&bola, id, 2_000, None).await;
+    assert_eq!(verdict.status, Standing::Outbid);
 
     app.skip_time(61).await;
-    app.wait_for_status(&id, "awaiting_payment", 20).await;
+    app.wait_for_status(id, "awaiting_payment", 20).await;
     // A minute before half the 48-hour window: no reminder yet…
     skip_and_settle(&app, 24 * 3_600 - 60).await;
     let reminder = ("payment_reminder".to_owned(), ada.email.clone());
     assert!(
-        !sent_kinds(&app, &id).await.contains(&reminder),
+        !sent_kinds(&app, id).await.contains(&reminder),
         "reminded early"
     );
     // …and just after it, one.
     app.skip_time(61).await;
-    wait_until(|| async { sent_kinds(&app, &id).await.contains(&reminder) }).await;
+    wait_until(|| async { sent_kinds(&app, id).await.contains(&reminder) }).await;
     // A minute before the deadline the invoice is still Ada's to pay (the
     // window opened a second before the first skip ended).
     skip_and_settle(&app, 24 * 3_600 - 62).await;
@@ -425,7 +432,7 @@ async fn an_unpaid_winner_is_reminded_then_voided_and_the_runner_up_accepts_an_o
     // The deadline: void, strike, and an offer to Bola at her own 2,000.
     app.skip_time(61).await;
     let offer = ("second_chance".to_owned(), bola.email.clone());
-    wait_until(|| async { sent_kinds(&app, &id).await.contains(&offer) }).await;
+    wait_until(|| async { sent_kinds(&app, id).await.contains(&offer) }).await;
     let rows: Vec<(i32, String, i64, uuid::Uuid)> =
         sqlx::query_as("SELECT round, status, total, buyer_id FROM invoices ORDER BY round")
             .fetch_all(&app.db)
@@ -515,9 +522,9 @@ async fn an_unpaid_winner_is_reminded_then_voided_and_the_runner_up_accepts_an_o
     let response = app.post_json(&path, &json!({}), Some(&admin.token)).await;
     let paid = expect_status(response, StatusCode::OK).await;
     assert_eq!(paid["status"], "paid");
-    app.wait_for_status(&id, "settled", 20).await;
+    app.wait_for_status(id, "settled", 20).await;
 
-    let mut sent = sent_kinds(&app, &id).await;
+    let mut sent = sent_kinds(&app, id).await;
     sent.sort();
     let mut expected: Vec<(String, String)> = [
         ("auction_lost", &bola.email),
@@ -535,10 +542,10 @@ async fn an_unpaid_winner_is_reminded_then_voided_and_the_runner_up_accepts_an_o
     expected.sort();
     assert_eq!(sent, expected);
     assert!(
-        emails(&app, &id).await.iter().all(|e| e.2 == "recorded"),
+        emails(&app, id).await.iter().all(|e| e.2 == "recorded"),
         "without BREVO_API_KEY emails are recorded"
     );
-    record_history(&app.auction_handle(&id), "settlement_offer_accepted").await;
+    record_history(&app.auction_handle(id), "settlement_offer_accepted").await;
 }
 
 #[tokio::test]
@@ -549,16 +556,16 @@ async fn with_no_eligible_runner_up_the_lot_is_unsold() {
     let mut body = auction_body(60);
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
     let auction = app.create_auction(&seller, &body).await;
-    let id = auction["id"].as_str().unwrap().to_owned();
-    app.bid_ok(&ada, &id, 1_000, None).await;
+    let id = &auction.id.to_string();
+    app.bid_ok(&ada, id, 1_000, None).await;
     app.skip_time(61).await;
-    app.wait_for_status(&id, "awaiting_payment", 20).await;
+    app.wait_for_status(id, "awaiting_payment", 20).await;
     app.skip_time(48 * 3_600 + 1).await;
-    app.wait_for_status(&id, "unsold", 20).await;
+    app.wait_for_status(id, "unsold", 20).await;
     assert_eq!(app.count("SELECT count(*) FROM strikes").await, 1);
-    let kinds: Vec<String> = emails(&app, &id).await.into_iter().map(|e| e.0).collect();
+    let kinds: Vec<String> = emails(&app, id).await.into_iter().map(|e| e.0).collect();
     assert!(kinds.contains(&"unsold".to_owned()), "{kinds:?}");
-    record_history(&app.auction_handle(&id), "settlement_unsold").await;
+    record_history(&app.auction_handle(id), "settlement_unsold").await;
 }
 
 #[tokio::test]
@@ -703,10 +710,7 @@ async fn a_payment_paystack_could_not_verify_is_checked_again_later() {
     let bola = app.user("bidder").await;
     let mut body = auction_body(60);
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
-    let id = app.create_auction(&seller, &body).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create_auction(&seller, &body).await.id.to_string();
     app.bid_ok(&bola, &id, 1_500, None).await;
     app.skip_time(61).await;
     app.wait_for_status(&id, "awaiting_payment", 20).await;
@@ -748,7 +752,7 @@ async fn a_payment_paystack_could_not_verify_is_checked_again_later() {
     .await;
     let problem = wait_for_problem(&app, &id).await;
     assert!(problem.contains("verify"), "{problem}");
-    assert_eq!(app.auction(&id).await["status"], "awaiting_payment");
+    assert_eq!(app.auction(&id).await.status, "awaiting_payment");
 
     // Five minutes on, the kept notice is verified again.
     app.skip_time(301).await;
@@ -837,7 +841,7 @@ async fn an_email_brevo_refuses_is_visible_and_never_blocks_the_sale() {
         .post_json(
             &format!(
                 "/api/v1/admin/invoices/{}/mark-paid",
-                invoice["id"].as_str().unwrap()
+                &invoice.id.to_string()
             ),
             &json!({}),
             Some(&admin.token),

@@ -11,8 +11,10 @@ use wiremock::{
     matchers::{method, path},
 };
 
+use gavel_api::routes::invoices::{InvoiceList, InvoiceResponse};
+
 use crate::helpers::{
-    TestApp, TestUser, TimeSkippingServer, auction_body, eventually, expect_status, http_args,
+    TestApp, TestUser, TimeSkippingServer, auction_body, eventually, expect_json, http_args,
     settlement_args, spawn_app_on, spawn_app_with_settlement,
 };
 
@@ -144,7 +146,7 @@ pub(crate) async fn won_by_bola(s: &Scene) -> String {
     let mut body = auction_body(3);
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
     let auction = s.app.create_auction(&s.seller, &body).await;
-    let id = auction["id"].as_str().unwrap().to_owned();
+    let id = auction.id.to_string();
     s.app.bid_ok(&s.ada, &id, 1_000, None).await;
     s.app.bid_ok(&s.bola, &id, 1_500, None).await;
     s.app.wait_for_status(&id, "awaiting_payment", 20).await;
@@ -181,11 +183,11 @@ pub(crate) async fn invoice_reference(app: &TestApp) -> String {
 }
 
 /// Bola's invoice once its pay link is there.
-pub(crate) async fn bola_pay_link(s: &Scene) -> Value {
+pub(crate) async fn bola_pay_link(s: &Scene) -> InvoiceResponse {
     eventually(30, || async {
         let invoice = bola_invoice(s).await;
-        if invoice["pay_link"].is_null() {
-            Err(format!("no pay link: {invoice}"))
+        if invoice.pay_link.is_none() {
+            Err(format!("no pay link: {invoice:?}"))
         } else {
             Ok(invoice)
         }
@@ -215,14 +217,14 @@ pub(crate) async fn mount_verified(paystack: &MockServer, reference: &str, amoun
         .await;
 }
 
-pub(crate) async fn bola_invoice(s: &Scene) -> Value {
-    let list = expect_status(
+pub(crate) async fn bola_invoice(s: &Scene) -> InvoiceResponse {
+    let mut list: InvoiceList = expect_json(
         s.app.get("/api/v1/me/invoices", Some(&s.bola.token)).await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
-    list["items"][0].clone()
+    assert_eq!(list.items.len(), 1, "{list:?}");
+    list.items.remove(0)
 }
 
 /// (kind, recipient email) of every email, in order.

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use gavel_workflows::settlement::{InvoiceRef, InvoiceRequest};
 use serde::{Deserialize, Serialize};
-use sqlx::{FromRow, PgPool, types::Json};
+use sqlx::{PgPool, types::Json};
 use uuid::Uuid;
 
 /// One line of an invoice.
@@ -15,7 +15,44 @@ pub struct LineItem {
     pub amount: i64,
 }
 
-#[derive(Debug, Clone, FromRow)]
+/// Where an invoice stands (stored in `invoices.status`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    sqlx::Type,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    /// A second-chance offer waiting for its answer.
+    Offered,
+    /// Payable.
+    Open,
+    Paid,
+    /// Unpaid in time (the buyer got a strike).
+    Void,
+    /// An offer the runner-up turned down.
+    Declined,
+    /// An offer nobody answered in time.
+    Expired,
+}
+
+impl InvoiceStatus {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct Invoice {
     pub id: Uuid,
     pub auction_id: Uuid,
@@ -26,7 +63,7 @@ pub struct Invoice {
     pub currency: String,
     pub total: i64,
     pub line_items: Json<Vec<LineItem>>,
-    pub status: String,
+    pub status: InvoiceStatus,
     pub reference: String,
     pub authorization_url: Option<String>,
     pub due_at: DateTime<Utc>,
@@ -61,24 +98,30 @@ pub async fn create(db: &PgPool, request: &InvoiceRequest) -> sqlx::Result<Invoi
         amount: request.amount,
     }];
     let total: i64 = items.iter().map(|i| i.amount).sum();
-    sqlx::query(
+    let status = if request.offer {
+        InvoiceStatus::Offered
+    } else {
+        InvoiceStatus::Open
+    };
+    let round = i32::try_from(request.round).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
+    sqlx::query!(
         "INSERT INTO invoices (id, auction_id, round, number, buyer_id, seller_id, currency,
              total, line_items, status, reference, due_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $10, $11)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (id) DO NOTHING",
+        id,
+        request.auction_id,
+        round,
+        number_for(id),
+        request.buyer_id,
+        request.seller_id,
+        request.currency.code(),
+        total,
+        Json(&items) as _,
+        status.as_str(),
+        first_reference(id),
+        request.due_at,
     )
-    .bind(id)
-    .bind(request.auction_id)
-    .bind(i32::try_from(request.round).unwrap_or(i32::MAX))
-    .bind(number_for(id))
-    .bind(request.buyer_id)
-    .bind(request.seller_id)
-    .bind(request.currency.code())
-    .bind(total)
-    .bind(Json(&items))
-    .bind(first_reference(id))
-    .bind(request.due_at)
-    .bind(if request.offer { "offered" } else { "open" })
     .execute(db)
     .await?;
     remember_reference(db, id, &first_reference(id)).await?;
@@ -93,30 +136,72 @@ pub async fn create(db: &PgPool, request: &InvoiceRequest) -> sqlx::Result<Invoi
 }
 
 pub async fn find(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Invoice>> {
-    sqlx::query_as("SELECT * FROM invoices WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await
-}
-
-/// The invoice any of whose references is `reference`.
-pub async fn find_by_reference(db: &PgPool, reference: &str) -> sqlx::Result<Option<Invoice>> {
-    sqlx::query_as(
-        "SELECT i.* FROM invoices i JOIN invoice_references r ON r.invoice_id = i.id
-         WHERE r.reference = $1",
+    sqlx::query_as!(
+        Invoice,
+        r#"SELECT id, auction_id, round, number, buyer_id, seller_id, currency, total,
+               line_items AS "line_items: Json<Vec<LineItem>>", status AS "status: InvoiceStatus",
+               reference, authorization_url, due_at, paid_at, paid_via, accepted_at, disputed_at,
+               created_at
+           FROM invoices WHERE id = $1"#,
+        id
     )
-    .bind(reference)
     .fetch_optional(db)
     .await
 }
 
+async fn find_some(db: &PgPool, id: Option<Uuid>) -> sqlx::Result<Option<Invoice>> {
+    match id {
+        Some(id) => find(db, id).await,
+        None => Ok(None),
+    }
+}
+
+/// Invoices `user_id` pays or is paid by, newest first.
+pub async fn of_user(db: &PgPool, user_id: Uuid, limit: i64) -> sqlx::Result<Vec<Invoice>> {
+    sqlx::query_as!(
+        Invoice,
+        r#"SELECT id, auction_id, round, number, buyer_id, seller_id, currency, total,
+               line_items AS "line_items: Json<Vec<LineItem>>", status AS "status: InvoiceStatus",
+               reference, authorization_url, due_at, paid_at, paid_via, accepted_at, disputed_at,
+               created_at
+           FROM invoices WHERE buyer_id = $1 OR seller_id = $1
+           ORDER BY created_at DESC LIMIT $2"#,
+        user_id,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The invoice whose id or number (`GV-…`) is `text`.
+pub async fn find_by_id_or_number(db: &PgPool, text: &str) -> sqlx::Result<Option<Invoice>> {
+    let id = sqlx::query_scalar!(
+        "SELECT id FROM invoices WHERE id::text = $1 OR number = $1",
+        text
+    )
+    .fetch_optional(db)
+    .await?;
+    find_some(db, id).await
+}
+
+/// The invoice any of whose references is `reference`.
+pub async fn find_by_reference(db: &PgPool, reference: &str) -> sqlx::Result<Option<Invoice>> {
+    let id = sqlx::query_scalar!(
+        "SELECT invoice_id FROM invoice_references WHERE reference = $1",
+        reference
+    )
+    .fetch_optional(db)
+    .await?;
+    find_some(db, id).await
+}
+
 async fn remember_reference(db: &PgPool, id: Uuid, reference: &str) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO invoice_references (reference, invoice_id) VALUES ($1, $2)
          ON CONFLICT DO NOTHING",
+        reference,
+        id
     )
-    .bind(reference)
-    .bind(id)
     .execute(db)
     .await?;
     Ok(())
@@ -126,55 +211,82 @@ async fn remember_reference(db: &PgPool, id: Uuid, reference: &str) -> sqlx::Res
 /// or a checkout whose link was lost); the old one still finds the invoice.
 pub async fn use_reference(db: &PgPool, id: Uuid, reference: &str) -> sqlx::Result<()> {
     remember_reference(db, id, reference).await?;
-    sqlx::query("UPDATE invoices SET reference = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(reference)
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "UPDATE invoices SET reference = $2, updated_at = now() WHERE id = $1",
+        id,
+        reference
+    )
+    .execute(db)
+    .await?;
     Ok(())
+}
+
+/// How many references the invoice has had.
+pub async fn references_used(db: &PgPool, id: Uuid) -> sqlx::Result<i64> {
+    let used = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "used!" FROM invoice_references WHERE invoice_id = $1"#,
+        id
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(used)
 }
 
 /// Whether `reference` is one of the invoice's.
 pub async fn has_reference(db: &PgPool, id: Uuid, reference: &str) -> sqlx::Result<bool> {
-    let found: Option<(i32,)> =
-        sqlx::query_as("SELECT 1 FROM invoice_references WHERE reference = $1 AND invoice_id = $2")
-            .bind(reference)
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
-    Ok(found.is_some())
+    let found = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM invoice_references
+                          WHERE reference = $1 AND invoice_id = $2) AS "found!""#,
+        reference,
+        id
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(found)
 }
 
 pub async fn set_pay_link(db: &PgPool, id: Uuid, url: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE invoices SET authorization_url = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(url)
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "UPDATE invoices SET authorization_url = $2, updated_at = now() WHERE id = $1",
+        id,
+        url
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 
 /// Turns an accepted offer into an open invoice due at `due_at` (again
 /// harmless: an open invoice stays as it is).
 pub async fn accept_offer(db: &PgPool, id: Uuid, due_at: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE invoices SET status = 'open', due_at = $2, accepted_at = now(), updated_at = now()
          WHERE id = $1 AND status = 'offered'",
+        id,
+        due_at
     )
-    .bind(id)
-    .bind(due_at)
     .execute(db)
     .await?;
     Ok(())
 }
 
-/// An offer nobody took up: `declined` or `expired` (no strike).
-pub async fn close_offer(db: &PgPool, id: Uuid, status: &str) -> sqlx::Result<()> {
-    sqlx::query(
+/// How an offer nobody took up ends (no strike either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferEnd {
+    Declined,
+    Expired,
+}
+
+pub async fn close_offer(db: &PgPool, id: Uuid, end: OfferEnd) -> sqlx::Result<()> {
+    let status = match end {
+        OfferEnd::Declined => InvoiceStatus::Declined,
+        OfferEnd::Expired => InvoiceStatus::Expired,
+    };
+    sqlx::query!(
         "UPDATE invoices SET status = $2, updated_at = now() WHERE id = $1 AND status = 'offered'",
+        id,
+        status.as_str()
     )
-    .bind(id)
-    .bind(status)
     .execute(db)
     .await?;
     Ok(())
@@ -193,36 +305,37 @@ pub enum Voided {
 /// transaction; an invoice that is paid stays paid.
 pub async fn void(db: &PgPool, id: Uuid) -> sqlx::Result<Voided> {
     let mut tx = db.begin().await?;
-    let voided: Option<(Uuid, Uuid)> = sqlx::query_as(
+    let voided = sqlx::query!(
         "UPDATE invoices SET status = 'void', updated_at = now()
          WHERE id = $1 AND status = 'open' RETURNING buyer_id, auction_id",
+        id
     )
-    .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
-    if let Some((buyer, auction)) = voided {
-        sqlx::query(
+    if let Some(voided) = voided {
+        sqlx::query!(
             "INSERT INTO strikes (invoice_id, user_id, auction_id) VALUES ($1, $2, $3)
              ON CONFLICT DO NOTHING",
+            id,
+            voided.buyer_id,
+            voided.auction_id
         )
-        .bind(id)
-        .bind(buyer)
-        .bind(auction)
         .execute(&mut *tx)
         .await?;
     }
-    let (status,): (String,) = sqlx::query_as("SELECT status FROM invoices WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let status = sqlx::query_scalar!(
+        r#"SELECT status AS "status: InvoiceStatus" FROM invoices WHERE id = $1"#,
+        id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     tx.commit().await?;
-    Ok(if status == "paid" {
+    Ok(if status == InvoiceStatus::Paid {
         Voided::Paid
     } else {
         Voided::Voided
     })
 }
-
 /// `125000` kobo in NGN → `NGN 1,250.00`.
 pub fn format_money(amount: i64, currency: &str) -> String {
     let major = amount / 100;
@@ -237,37 +350,6 @@ pub fn format_money(amount: i64, currency: &str) -> String {
     }
     let sign = if amount < 0 { "-" } else { "" };
     format!("{currency} {sign}{grouped}.{minor:02}")
-}
-
-/// Escapes text for HTML bodies.
-pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// The invoice as an HTML fragment for email.
-pub fn render_html(invoice: &Invoice) -> String {
-    let rows: String = invoice
-        .line_items
-        .iter()
-        .map(|item| {
-            format!(
-                "<tr><td>{}</td><td style=\"text-align:right\">{}</td></tr>",
-                escape(&item.description),
-                format_money(item.amount, &invoice.currency)
-            )
-        })
-        .collect();
-    format!(
-        "<table><caption>Invoice {number}</caption>{rows}\
-         <tr><th>Total</th><th style=\"text-align:right\">{total}</th></tr></table>\
-         <p>Due by {due} UTC.</p>",
-        number = escape(&invoice.number),
-        total = format_money(invoice.total, &invoice.currency),
-        due = invoice.due_at.format("%Y-%m-%d %H:%M"),
-    )
 }
 
 #[cfg(test)]

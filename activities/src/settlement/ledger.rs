@@ -6,9 +6,46 @@
 //! by a void invoice.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use sqlx::{FromRow, PgPool};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
 use uuid::Uuid;
+
+use super::invoices::InvoiceStatus;
+
+/// What became of a payment (stored in `payments.state`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    sqlx::Type,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum PaymentState {
+    /// It paid its invoice.
+    Kept,
+    /// It could not pay its invoice; a refund is under way.
+    Refunding,
+    Refunded,
+    /// Paystack could not refund it: an admin settles it by hand.
+    RefundFailed,
+}
+
+impl PaymentState {
+    pub const ALL: &[PaymentState] = <PaymentState as strum::VariantArray>::VARIANTS;
+
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
 
 /// A verified payment as Paystack reported it.
 #[derive(Debug, Clone)]
@@ -33,7 +70,7 @@ pub enum Accounted {
 }
 
 /// One row of the ledger.
-#[derive(Debug, Clone, FromRow, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Payment {
     pub id: i64,
     pub invoice_id: Uuid,
@@ -42,7 +79,7 @@ pub struct Payment {
     pub amount: i64,
     pub currency: String,
     pub channel: String,
-    pub state: String,
+    pub state: PaymentState,
     pub refund_reason: Option<String>,
     pub refund_requested_at: Option<DateTime<Utc>>,
     pub paystack_refund_id: Option<i64>,
@@ -52,8 +89,27 @@ pub struct Payment {
     pub verified_at: DateTime<Utc>,
 }
 
-fn paystack_id(id: Option<u64>) -> Option<i64> {
-    id.and_then(|i| i64::try_from(i).ok())
+/// Paystack's ids are positive 64-bit numbers; one that does not fit a
+/// BIGINT is an error, never dropped.
+fn paystack_id(id: Option<u64>) -> sqlx::Result<Option<i64>> {
+    id.map(i64::try_from)
+        .transpose()
+        .map_err(|err| sqlx::Error::Encode(Box::new(err)))
+}
+
+/// The invoice's status, total and currency, locked until the transaction ends.
+async fn lock_invoice(
+    tx: &mut sqlx::PgConnection,
+    invoice_id: Uuid,
+) -> sqlx::Result<(InvoiceStatus, i64, String)> {
+    let row = sqlx::query!(
+        r#"SELECT status AS "status: InvoiceStatus", total, currency
+           FROM invoices WHERE id = $1 FOR UPDATE"#,
+        invoice_id
+    )
+    .fetch_one(tx)
+    .await?;
+    Ok((row.status, row.total, row.currency))
 }
 
 /// Records a verified Paystack payment against `invoice_id` and decides
@@ -65,47 +121,44 @@ pub async fn account(
     paid: &Verified<'_>,
 ) -> sqlx::Result<Accounted> {
     let mut tx = db.begin().await?;
-    let (status, total, currency): (String, i64, String) =
-        sqlx::query_as("SELECT status, total, currency FROM invoices WHERE id = $1 FOR UPDATE")
-            .bind(invoice_id)
-            .fetch_one(&mut *tx)
-            .await?;
-    let earlier: Option<(i64, String, i64, Option<String>)> = sqlx::query_as(
-        "SELECT id, state, amount, refund_reason FROM payments WHERE reference = $1",
+    let (status, total, currency) = lock_invoice(&mut tx, invoice_id).await?;
+    let earlier = sqlx::query!(
+        r#"SELECT id, state AS "state: PaymentState", amount, refund_reason
+           FROM payments WHERE reference = $1"#,
+        paid.reference
     )
-    .bind(paid.reference)
     .fetch_optional(&mut *tx)
     .await?;
-    if let Some((id, state, amount, reason)) = earlier {
+    if let Some(earlier) = earlier {
         tx.commit().await?;
-        return Ok(if state == "kept" {
+        return Ok(if earlier.state == PaymentState::Kept {
             Accounted::Kept
         } else {
             Accounted::Refund {
-                payment_id: id,
-                amount,
-                reason: reason.unwrap_or_default(),
+                payment_id: earlier.id,
+                amount: earlier.amount,
+                reason: earlier.refund_reason.unwrap_or_default(),
             }
         });
     }
     let matches = paid.amount == total && paid.currency == currency;
-    if status == "open" && matches {
-        sqlx::query(
+    if status == InvoiceStatus::Open && matches {
+        sqlx::query!(
             "UPDATE invoices SET status = 'paid', paid_at = now(), paid_via = 'paystack',
                  updated_at = now() WHERE id = $1",
+            invoice_id
         )
-        .bind(invoice_id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO payments (invoice_id, reference, paystack_id, amount, currency, channel, state)
              VALUES ($1, $2, $3, $4, $5, 'paystack', 'kept')",
+            invoice_id,
+            paid.reference,
+            paystack_id(paid.paystack_id)?,
+            paid.amount,
+            paid.currency
         )
-        .bind(invoice_id)
-        .bind(paid.reference)
-        .bind(paystack_id(paid.paystack_id))
-        .bind(paid.amount)
-        .bind(paid.currency)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -116,22 +169,22 @@ pub async fn account(
             "paid {} {}, but the invoice is for {total} {currency}",
             paid.amount, paid.currency
         )
-    } else if status == "paid" {
+    } else if status == InvoiceStatus::Paid {
         "the invoice was already paid".to_owned()
     } else {
-        format!("the invoice is {status}")
+        format!("the invoice is {}", status.as_str())
     };
-    let (payment_id,): (i64,) = sqlx::query_as(
+    let payment_id = sqlx::query_scalar!(
         "INSERT INTO payments (invoice_id, reference, paystack_id, amount, currency, channel,
              state, refund_reason)
          VALUES ($1, $2, $3, $4, $5, 'paystack', 'refunding', $6) RETURNING id",
+        invoice_id,
+        paid.reference,
+        paystack_id(paid.paystack_id)?,
+        paid.amount,
+        paid.currency,
+        &reason
     )
-    .bind(invoice_id)
-    .bind(paid.reference)
-    .bind(paystack_id(paid.paystack_id))
-    .bind(paid.amount)
-    .bind(paid.currency)
-    .bind(&reason)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -146,37 +199,33 @@ pub async fn account(
 /// (now or already), `Ok(false)` when it is not open for payment.
 pub async fn pay_offline(db: &PgPool, invoice_id: Uuid) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;
-    let (status, total, currency): (String, i64, String) =
-        sqlx::query_as("SELECT status, total, currency FROM invoices WHERE id = $1 FOR UPDATE")
-            .bind(invoice_id)
-            .fetch_one(&mut *tx)
-            .await?;
-    match status.as_str() {
-        "paid" => {
+    let (status, total, currency) = lock_invoice(&mut tx, invoice_id).await?;
+    match status {
+        InvoiceStatus::Paid => {
             tx.commit().await?;
             return Ok(true);
         }
-        "open" => {}
+        InvoiceStatus::Open => {}
         _ => {
             tx.commit().await?;
             return Ok(false);
         }
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE invoices SET status = 'paid', paid_at = now(), paid_via = 'offline',
              updated_at = now() WHERE id = $1",
+        invoice_id
     )
-    .bind(invoice_id)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO payments (invoice_id, reference, amount, currency, channel, state)
          VALUES ($1, $2, $3, $4, 'offline', 'kept') ON CONFLICT DO NOTHING",
+        invoice_id,
+        format!("offline-{invoice_id}"),
+        total,
+        &currency
     )
-    .bind(invoice_id)
-    .bind(format!("offline-{invoice_id}"))
-    .bind(total)
-    .bind(&currency)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -184,20 +233,26 @@ pub async fn pay_offline(db: &PgPool, invoice_id: Uuid) -> sqlx::Result<bool> {
 }
 
 pub async fn find(db: &PgPool, id: i64) -> sqlx::Result<Option<Payment>> {
-    sqlx::query_as("SELECT * FROM payments WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as!(
+        Payment,
+        r#"SELECT id, invoice_id, reference, paystack_id, amount, currency, channel,
+               state AS "state: PaymentState", refund_reason, refund_requested_at,
+               paystack_refund_id, refund_status, refunded_at, disputed_at, verified_at
+           FROM payments WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await
 }
 
 /// Notes that a refund is about to be asked for (committed before the call,
 /// so a retry after a lost answer knows to look first).
 pub async fn refund_requested(db: &PgPool, id: i64) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE payments SET refund_requested_at = COALESCE(refund_requested_at, now()),
              updated_at = now() WHERE id = $1",
+        id
     )
-    .bind(id)
     .execute(db)
     .await?;
     Ok(())
@@ -210,13 +265,13 @@ pub async fn refund_accepted(
     refund_id: Option<u64>,
     status: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE payments SET paystack_refund_id = COALESCE($2, paystack_refund_id),
              refund_status = $3, updated_at = now() WHERE id = $1",
+        id,
+        paystack_id(refund_id)?,
+        status
     )
-    .bind(id)
-    .bind(paystack_id(refund_id))
-    .bind(status)
     .execute(db)
     .await?;
     Ok(())
@@ -231,62 +286,70 @@ pub async fn refund_reported(
     status: &str,
 ) -> sqlx::Result<Option<i64>> {
     let state = match status {
-        "processed" => Some("refunded"),
-        "failed" => Some("refund_failed"),
+        "processed" => Some(PaymentState::Refunded),
+        "failed" => Some(PaymentState::RefundFailed),
         _ => None,
     };
-    let row: Option<(i64,)> = sqlx::query_as(
+    sqlx::query_scalar!(
         "UPDATE payments SET refund_status = $2,
              state = COALESCE($3, CASE WHEN state = 'kept' THEN 'refunding' ELSE state END),
              refunded_at = CASE WHEN $3 = 'refunded' THEN now() ELSE refunded_at END,
              updated_at = now()
          WHERE reference = $1 RETURNING id",
+        reference,
+        status,
+        state.map(PaymentState::as_str)
     )
-    .bind(reference)
-    .bind(status)
-    .bind(state)
     .fetch_optional(db)
-    .await?;
-    Ok(row.map(|(id,)| id))
+    .await
 }
 
 /// A dispute (chargeback) on `reference`: the payment and its invoice are
 /// flagged. Returns the invoice, if the reference is known.
 pub async fn disputed(db: &PgPool, reference: &str) -> sqlx::Result<Option<Uuid>> {
     let mut tx = db.begin().await?;
-    let invoice: Option<(Uuid,)> =
-        sqlx::query_as("SELECT invoice_id FROM invoice_references WHERE reference = $1")
-            .bind(reference)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if let Some((invoice_id,)) = invoice {
-        sqlx::query(
+    let invoice = sqlx::query_scalar!(
+        "SELECT invoice_id FROM invoice_references WHERE reference = $1",
+        reference
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(invoice_id) = invoice {
+        sqlx::query!(
             "UPDATE payments SET disputed_at = COALESCE(disputed_at, now()), updated_at = now()
              WHERE reference = $1",
+            reference
         )
-        .bind(reference)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
+        sqlx::query!(
             "UPDATE invoices SET disputed_at = COALESCE(disputed_at, now()), updated_at = now()
              WHERE id = $1",
+            invoice_id
         )
-        .bind(invoice_id)
         .execute(&mut *tx)
         .await?;
     }
     tx.commit().await?;
-    Ok(invoice.map(|(id,)| id))
+    Ok(invoice)
 }
 
 /// Payments in `state` (all when `None`), newest first.
-pub async fn list(db: &PgPool, state: Option<&str>, limit: i64) -> sqlx::Result<Vec<Payment>> {
-    sqlx::query_as(
-        "SELECT * FROM payments WHERE ($1::text IS NULL OR state = $1)
-         ORDER BY verified_at DESC, id DESC LIMIT $2",
+pub async fn list(
+    db: &PgPool,
+    state: Option<PaymentState>,
+    limit: i64,
+) -> sqlx::Result<Vec<Payment>> {
+    sqlx::query_as!(
+        Payment,
+        r#"SELECT id, invoice_id, reference, paystack_id, amount, currency, channel,
+               state AS "state: PaymentState", refund_reason, refund_requested_at,
+               paystack_refund_id, refund_status, refunded_at, disputed_at, verified_at
+           FROM payments WHERE ($1::text IS NULL OR state = $1)
+           ORDER BY verified_at DESC, id DESC LIMIT $2"#,
+        state.map(PaymentState::as_str),
+        limit
     )
-    .bind(state)
-    .bind(limit)
     .fetch_all(db)
     .await
 }

@@ -88,7 +88,13 @@ fn provider_failure(err: impl ProviderError) -> ActivityError {
 }
 
 fn database(err: sqlx::Error) -> ActivityError {
-    failure("DatabaseUnavailable", err.to_string(), false)
+    match err {
+        // Data that does not fit or read back will not fit on a retry either.
+        sqlx::Error::Encode(_) | sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => {
+            failure("BadData", err.to_string(), true)
+        }
+        _ => failure("DatabaseUnavailable", err.to_string(), false),
+    }
 }
 
 fn mail(err: MailError) -> ActivityError {
@@ -96,6 +102,9 @@ fn mail(err: MailError) -> ActivityError {
         MailError::Database(err) => database(err),
         MailError::Brevo(err) => provider_failure(err),
         err @ MailError::UnknownRecipient(_) => failure("UnknownRecipient", err.to_string(), true),
+        err @ (MailError::Template(_) | MailError::TooLarge(_)) => {
+            failure("BadData", err.to_string(), true)
+        }
     }
 }
 

@@ -19,16 +19,17 @@ use uuid::Uuid;
 
 use super::{
     database, failure,
-    invoices::{self, Invoice},
+    invoices::{self, Invoice, InvoiceStatus, OfferEnd},
     ledger::{self, Accounted, Verified},
     provider_failure,
 };
 use crate::{
     paystack::{
         Authorization, ChargeRequest, InitializeRequest, PaymentCheck, Paystack, PaystackError,
-        Transaction,
+        Transaction, TransactionState,
     },
     provider::ProviderError,
+    users,
 };
 
 async fn invoice(db: &PgPool, id: Uuid) -> Result<Invoice, ActivityError> {
@@ -39,22 +40,11 @@ async fn invoice(db: &PgPool, id: Uuid) -> Result<Invoice, ActivityError> {
 }
 
 async fn buyer_email(db: &PgPool, user_id: Uuid) -> Result<String, ActivityError> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT email FROM users WHERE id = $1")
-        .bind(user_id)
-        .fetch_optional(db)
+    users::mail_address(db, user_id)
         .await
-        .map_err(database)?;
-    row.map(|(email,)| email)
+        .map_err(database)?
+        .map(|address| address.email)
         .ok_or_else(|| failure("UnknownRecipient", format!("no user {user_id}"), true))
-}
-
-async fn is_admin(db: &PgPool, user_id: Uuid) -> Result<bool, ActivityError> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT role FROM users WHERE id = $1")
-        .bind(user_id)
-        .fetch_optional(db)
-        .await
-        .map_err(database)?;
-    Ok(row.is_some_and(|(role,)| role == "admin"))
 }
 
 /// A reusable card of `user_id`, newest first.
@@ -64,18 +54,15 @@ struct StoredCard {
 }
 
 async fn stored_card(db: &PgPool, user_id: Uuid) -> Result<Option<StoredCard>, ActivityError> {
-    let row: Option<(String, String)> = sqlx::query_as(
+    sqlx::query_as!(
+        StoredCard,
         "SELECT authorization_code, email FROM payment_authorizations
          WHERE user_id = $1 ORDER BY updated_at DESC LIMIT 1",
+        user_id
     )
-    .bind(user_id)
     .fetch_optional(db)
     .await
-    .map_err(database)?;
-    Ok(row.map(|(authorization_code, email)| StoredCard {
-        authorization_code,
-        email,
-    }))
+    .map_err(database)
 }
 
 async fn keep_card(
@@ -87,18 +74,18 @@ async fn keep_card(
     let (Some(code), Some(signature)) = (card.reusable_code(), card.signature.as_deref()) else {
         return Ok(());
     };
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO payment_authorizations (user_id, signature, authorization_code, email, last4, brand)
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (user_id, signature) DO UPDATE SET authorization_code = EXCLUDED.authorization_code,
              email = EXCLUDED.email, updated_at = now()",
+        user_id,
+        signature,
+        code,
+        email,
+        card.last4.as_deref(),
+        card.brand.as_deref()
     )
-    .bind(user_id)
-    .bind(signature)
-    .bind(code)
-    .bind(email)
-    .bind(card.last4.as_deref())
-    .bind(card.brand.as_deref())
     .execute(db)
     .await
     .map_err(database)?;
@@ -174,13 +161,13 @@ pub async fn begin(
         return Ok(PaymentOpened::OfflineOnly);
     };
     let mut invoice = invoice(db, request.invoice_id).await?;
-    match invoice.status.as_str() {
-        "paid" => return Ok(PaymentOpened::Charged),
-        "open" => {}
+    match invoice.status {
+        InvoiceStatus::Paid => return Ok(PaymentOpened::Charged),
+        InvoiceStatus::Open => {}
         other => {
             return Err(failure(
                 "InvoiceNotOpen",
-                format!("the invoice is {other}"),
+                format!("the invoice is {}", other.as_str()),
                 true,
             ));
         }
@@ -228,12 +215,9 @@ pub async fn begin(
 /// Moves the invoice to its next reference (the current transaction
 /// failed or was abandoned); the old one still finds the invoice.
 async fn fresh_reference(db: &PgPool, invoice: &Invoice) -> Result<String, ActivityError> {
-    let (used,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM invoice_references WHERE invoice_id = $1")
-            .bind(invoice.id)
-            .fetch_one(db)
-            .await
-            .map_err(database)?;
+    let used = invoices::references_used(db, invoice.id)
+        .await
+        .map_err(database)?;
     let fresh = format!("{}.{}", invoices::first_reference(invoice.id), used + 1);
     invoices::use_reference(db, invoice.id, &fresh)
         .await
@@ -252,8 +236,6 @@ enum Charge {
     /// Declined or refused: this reference will never pay.
     Failed,
 }
-
-const NOT_FINAL: [&str; 4] = ["pending", "processing", "queued", "ongoing"];
 
 async fn charge(
     db: &PgPool,
@@ -297,18 +279,17 @@ async fn charge(
     {
         return Ok(Charge::Paused { url });
     }
-    let status = transaction.status.clone().unwrap_or_default();
-    if status == "success" {
-        return match account_for(db, paystack, invoice, &invoice.reference, &transaction).await? {
-            Confirmation::Paid { .. } => Ok(Charge::Paid),
-            // Charged another amount: refunded; the buyer pays by link.
-            _ => Ok(Charge::Failed),
-        };
+    match transaction.state() {
+        TransactionState::Success => {
+            match account_for(db, paystack, invoice, &invoice.reference, &transaction).await? {
+                Confirmation::Paid { .. } => Ok(Charge::Paid),
+                // Charged another amount: refunded; the buyer pays by link.
+                _ => Ok(Charge::Failed),
+            }
+        }
+        TransactionState::InFlight => Ok(Charge::Pending),
+        TransactionState::Dead | TransactionState::Unknown => Ok(Charge::Failed),
     }
-    if NOT_FINAL.contains(&status.as_str()) {
-        return Ok(Charge::Pending);
-    }
-    Ok(Charge::Failed)
 }
 
 /// The invoice's pay link: a new Paystack checkout for its reference. If
@@ -347,26 +328,27 @@ async fn pay_link(
                     .verify(&reference)
                     .await
                     .map_err(provider_failure)?;
-                let status = found
-                    .as_ref()
-                    .and_then(|t| t.status.clone())
-                    .unwrap_or_default();
-                match (found, status.as_str()) {
-                    (Some(t), "success") => {
+                let status = found.as_ref().and_then(|t| t.status.clone());
+                let state = found.as_ref().map(Transaction::state);
+                match (found, state) {
+                    (Some(t), Some(TransactionState::Success)) => {
                         if let Confirmation::Paid { .. } =
                             account_for(db, paystack, invoice, &reference, &t).await?
                         {
                             return Ok(PaymentOpened::Charged);
                         }
                     }
-                    (Some(_), s) if NOT_FINAL.contains(&s) => {
+                    (Some(_), Some(TransactionState::InFlight)) => {
                         return Ok(PaymentOpened::CardPending { reference });
                     }
-                    (Some(_), "failed" | "abandoned" | "reversed") => {}
+                    (Some(_), Some(TransactionState::Dead)) => {}
                     _ => {
                         return Err(failure(
                             "PaystackUnknownReference",
-                            format!("Paystack reports {reference} used but says {status:?}"),
+                            format!(
+                                "Paystack reports {reference} used but says {:?}",
+                                status.unwrap_or_default()
+                            ),
                             false,
                         ));
                     }
@@ -398,7 +380,7 @@ pub async fn confirm(
         |reason: String, status: Option<String>| Ok(Confirmation::NotPaid { reason, status });
     match &notice.source {
         PaymentSource::Offline { admin_id } => {
-            if !is_admin(db, *admin_id).await? {
+            if !users::is_admin(db, *admin_id).await.map_err(database)? {
                 tracing::warn!(invoice = %invoice.number, %admin_id,
                     "an offline payment recorded by someone who is not an admin was refused");
                 return Ok(Confirmation::Refused {
@@ -414,7 +396,7 @@ pub async fn confirm(
                 })
             } else {
                 Ok(Confirmation::Refused {
-                    reason: format!("the invoice is {}", invoice.status),
+                    reason: format!("the invoice is {}", invoice.status.as_str()),
                 })
             }
         }
@@ -456,7 +438,7 @@ pub async fn refund(
         .await
         .map_err(database)?
         .ok_or_else(|| failure("UnknownPayment", format!("no payment {payment_id}"), true))?;
-    if payment.state != "refunding" || payment.refund_status.is_some() {
+    if payment.state != ledger::PaymentState::Refunding || payment.refund_status.is_some() {
         return Ok(());
     }
     let transaction_id = payment.paystack_id.and_then(|id| u64::try_from(id).ok());
@@ -494,12 +476,12 @@ pub async fn close(
     paystack: Option<&Paystack>,
     request: &CloseInvoice,
 ) -> Result<InvoiceClosed, ActivityError> {
-    let status = match request.reason {
-        CloseReason::Declined => "declined",
-        CloseReason::Expired => "expired",
+    let end = match request.reason {
+        CloseReason::Declined => OfferEnd::Declined,
+        CloseReason::Expired => OfferEnd::Expired,
         CloseReason::Unpaid => return void(db, paystack, request.invoice_id).await,
     };
-    invoices::close_offer(db, request.invoice_id, status)
+    invoices::close_offer(db, request.invoice_id, end)
         .await
         .map_err(database)?;
     Ok(InvoiceClosed::Closed)
@@ -511,9 +493,9 @@ async fn void(
     invoice_id: Uuid,
 ) -> Result<InvoiceClosed, ActivityError> {
     let invoice = invoice(db, invoice_id).await?;
-    match invoice.status.as_str() {
-        "paid" => return Ok(InvoiceClosed::AlreadyPaid),
-        "open" => {}
+    match invoice.status {
+        InvoiceStatus::Paid => return Ok(InvoiceClosed::AlreadyPaid),
+        InvoiceStatus::Open => {}
         _ => return Ok(InvoiceClosed::Closed),
     }
     if let Some(paystack) = paystack
@@ -521,7 +503,7 @@ async fn void(
             .verify(&invoice.reference)
             .await
             .map_err(provider_failure)?
-        && transaction.status.as_deref() == Some("success")
+        && transaction.state() == TransactionState::Success
         && let Confirmation::Paid { .. } =
             account_for(db, paystack, &invoice, &invoice.reference, &transaction).await?
     {

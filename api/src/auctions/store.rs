@@ -1,14 +1,15 @@
-//! SQL over the auction read model: the row the API writes at creation, and
-//! the reads behind listing, detail, bid history, bid retries and SSE.
+//! The API's reads of the auction read model: listing, detail, bid history,
+//! bid retries and SSE. Its writes live in `gavel_activities::read_model`.
 
 use chrono::{DateTime, Utc};
-use gavel_workflows::auction::{AuctionStatus, Outcome};
+use gavel_workflows::{
+    auction::{AuctionStatus, Outcome},
+    rules::Standing,
+};
 use serde::Deserialize;
 use serde_json::Value;
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder, types::Json};
 use uuid::Uuid;
-
-use super::input::NewAuction;
 
 /// An auction as the read model has it, with public handles joined in.
 #[derive(Debug, Clone, FromRow)]
@@ -23,29 +24,28 @@ pub struct AuctionRow {
     pub reserve_price: Option<i64>,
     pub buy_now_price: Option<i64>,
     pub min_increment: Option<i64>,
-    pub anti_sniping_window_secs: i32,
-    pub anti_sniping_extension_secs: i32,
+    // Counts are checked as they are read: a value that does not fit is a
+    // decode error naming the column, never a clamp.
+    #[sqlx(try_from = "i32")]
+    pub anti_sniping_window_secs: u32,
+    #[sqlx(try_from = "i32")]
+    pub anti_sniping_extension_secs: u32,
     pub hard_close_at: Option<DateTime<Utc>>,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
-    pub status: String,
+    pub status: AuctionStatus,
     pub current_price: Option<i64>,
     pub reserve_met: bool,
     pub leader_id: Option<Uuid>,
     pub leader_handle: Option<String>,
-    pub bid_count: i64,
+    #[sqlx(try_from = "i64")]
+    pub bid_count: u64,
     pub buy_now_available: bool,
     pub outcome: Option<Json<Outcome>>,
     pub winner_handle: Option<String>,
     pub second_chance_offers: bool,
     pub create_fingerprint: Option<String>,
     pub created_at: DateTime<Utc>,
-}
-
-impl AuctionRow {
-    pub fn status(&self) -> AuctionStatus {
-        AuctionStatus::parse(&self.status).unwrap_or(AuctionStatus::Closed)
-    }
 }
 
 const SELECT_AUCTIONS: &str = "SELECT a.*, s.handle AS seller_handle, l.handle AS leader_handle,
@@ -55,61 +55,9 @@ const SELECT_AUCTIONS: &str = "SELECT a.*, s.handle AS seller_handle, l.handle A
     LEFT JOIN users l ON l.id = a.leader_id
     LEFT JOIN users w ON w.id = (a.outcome->>'winner_id')::uuid";
 
-/// Writes the row of a new auction; `false` when the id exists already (a
-/// retried create).
-pub async fn insert_created(
-    db: &PgPool,
-    id: Uuid,
-    auction: &NewAuction,
-    status: AuctionStatus,
-    fingerprint: &str,
-) -> sqlx::Result<bool> {
-    let t = &auction.terms;
-    let inserted = sqlx::query(
-        "INSERT INTO auctions (id, seller_id, title, description, currency, starting_price,
-             reserve_price, buy_now_price, min_increment, anti_sniping_window_secs,
-             anti_sniping_extension_secs, hard_close_at, starts_at, ends_at, status,
-             buy_now_available, create_fingerprint, second_chance_offers, reserve_met)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19)
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(id)
-    .bind(t.seller_id)
-    .bind(&auction.listing.title)
-    .bind(&auction.listing.description)
-    .bind(t.currency.code())
-    .bind(t.starting_price)
-    .bind(t.reserve_price)
-    .bind(t.buy_now_price)
-    .bind(t.min_increment)
-    .bind(i32::try_from(t.anti_sniping.window_secs).unwrap_or(i32::MAX))
-    .bind(i32::try_from(t.anti_sniping.extension_secs).unwrap_or(i32::MAX))
-    .bind(t.hard_close_at)
-    .bind(t.starts_at)
-    .bind(t.ends_at)
-    .bind(status.as_str())
-    .bind(t.buy_now_price.is_some() && status == AuctionStatus::Open)
-    .bind(fingerprint)
-    .bind(t.second_chance_offers)
-    // Without a reserve there is nothing to meet: met from the start.
-    .bind(t.reserve_price.is_none())
-    .execute(db)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
-}
-
-/// Removes a row whose workflow could not be started (nothing else refers
-/// to it yet).
-pub async fn delete_unstarted(db: &PgPool, id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM auctions WHERE id = $1 AND revision = 0")
-        .bind(id)
-        .execute(db)
-        .await?;
-    Ok(())
-}
-
+// `find` and `list` share `SELECT_AUCTIONS`; `list` adds filters at run time,
+// so both stay run-time queries over one column list (the API tests read
+// every column through them).
 pub async fn find(db: &PgPool, id: Uuid) -> sqlx::Result<Option<AuctionRow>> {
     sqlx::query_as(&format!("{SELECT_AUCTIONS} WHERE a.id = $1"))
         .bind(id)
@@ -127,12 +75,13 @@ pub struct ListFilter {
     pub limit: i64,
 }
 
-/// Newest first, keyset-paged on (created_at, id).
+/// Newest first, keyset-paged on (created_at, id). Built at run time: which
+/// filters apply depends on the request.
 pub async fn list(db: &PgPool, filter: &ListFilter) -> sqlx::Result<Vec<AuctionRow>> {
     let mut query = QueryBuilder::<Postgres>::new(SELECT_AUCTIONS);
     query.push(" WHERE true");
     if let Some(status) = filter.status {
-        query.push(" AND a.status = ").push_bind(status.as_str());
+        query.push(" AND a.status = ").push_bind(status);
     }
     if let Some(seller) = filter.seller_id {
         query.push(" AND a.seller_id = ").push_bind(seller);
@@ -166,7 +115,7 @@ pub async fn list(db: &PgPool, filter: &ListFilter) -> sqlx::Result<Vec<AuctionR
 }
 
 /// One line of the public bid history.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct BidRow {
     pub id: Uuid,
     pub seq: i64,
@@ -183,28 +132,30 @@ pub async fn bids(
     before: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Vec<BidRow>> {
-    sqlx::query_as(
-        "SELECT b.id, b.seq, u.handle AS bidder_handle, b.amount, b.price_after, b.placed_at
-         FROM bids b LEFT JOIN users u ON u.id = b.bidder_id
-         WHERE b.auction_id = $1 AND ($2::bigint IS NULL OR b.seq < $2)
-         ORDER BY b.seq DESC LIMIT $3",
+    sqlx::query_as!(
+        BidRow,
+        r#"SELECT b.id, b.seq, u.handle AS "bidder_handle?", b.amount, b.price_after, b.placed_at
+           FROM bids b LEFT JOIN users u ON u.id = b.bidder_id
+           WHERE b.auction_id = $1 AND ($2::bigint IS NULL OR b.seq < $2)
+           ORDER BY b.seq DESC LIMIT $3"#,
+        auction_id,
+        before,
+        limit
     )
-    .bind(auction_id)
-    .bind(before)
-    .bind(limit)
     .fetch_all(db)
     .await
 }
 
-/// An accepted bid with the verdict it got, for answering a retry.
-#[derive(Debug, Clone, FromRow, Deserialize)]
+/// An accepted bid with the verdict it got, for answering a retry; read as
+/// the row's JSON (`to_jsonb`), so a number that does not fit is an error.
+#[derive(Debug, Clone, Deserialize)]
 pub struct StoredBid {
     pub id: Uuid,
-    pub seq: i64,
+    pub seq: u64,
     pub amount: i64,
     pub max_amount: i64,
     pub price_after: i64,
-    pub standing: String,
+    pub standing: Standing,
     pub ends_at_after: DateTime<Utc>,
     pub extended: bool,
     pub bought_now: bool,
@@ -232,28 +183,24 @@ pub async fn bid_lookup(
     bidder_id: Uuid,
     strikes_since: DateTime<Utc>,
 ) -> sqlx::Result<Option<BidLookup>> {
-    #[derive(FromRow)]
-    struct Row {
-        status: String,
-        stored: Option<Json<StoredBid>>,
-        strikes: Vec<DateTime<Utc>>,
-    }
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT a.status,
-             (SELECT to_jsonb(b) FROM bids b
-              WHERE b.auction_id = a.id AND b.idempotency_key = $2) AS stored,
-             ARRAY(SELECT s.created_at FROM strikes s
-                   WHERE s.user_id = $3 AND s.cleared_at IS NULL AND s.created_at > $4) AS strikes
-         FROM auctions a WHERE a.id = $1",
+    let row = sqlx::query!(
+        r#"SELECT a.status AS "status: AuctionStatus",
+               (SELECT to_jsonb(b) FROM bids b
+                WHERE b.auction_id = a.id AND b.idempotency_key = $2)
+                   AS "stored: Json<StoredBid>",
+               ARRAY(SELECT s.created_at FROM strikes s
+                     WHERE s.user_id = $3 AND s.cleared_at IS NULL AND s.created_at > $4)
+                   AS "strikes!"
+           FROM auctions a WHERE a.id = $1"#,
+        auction_id,
+        idempotency_key,
+        bidder_id,
+        strikes_since
     )
-    .bind(auction_id)
-    .bind(idempotency_key)
-    .bind(bidder_id)
-    .bind(strikes_since)
     .fetch_optional(db)
     .await?;
     Ok(row.map(|row| BidLookup {
-        status: AuctionStatus::parse(&row.status).unwrap_or(AuctionStatus::Closed),
+        status: row.status,
         stored: row.stored.map(|b| b.0),
         strikes: row.strikes,
     }))
@@ -264,19 +211,19 @@ pub async fn bid_by_key(
     auction_id: Uuid,
     idempotency_key: &str,
 ) -> sqlx::Result<Option<StoredBid>> {
-    sqlx::query_as(
-        "SELECT id, seq, amount, max_amount, price_after, standing, ends_at_after, extended,
-             bought_now, reserve_met
-         FROM bids WHERE auction_id = $1 AND idempotency_key = $2",
+    let stored = sqlx::query_scalar!(
+        r#"SELECT to_jsonb(b) AS "bid!: Json<StoredBid>" FROM bids b
+           WHERE b.auction_id = $1 AND b.idempotency_key = $2"#,
+        auction_id,
+        idempotency_key
     )
-    .bind(auction_id)
-    .bind(idempotency_key)
     .fetch_optional(db)
-    .await
+    .await?;
+    Ok(stored.map(|bid| bid.0))
 }
 
 /// A stored live event with the handles its ids refer to.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct EventRow {
     pub seq: i64,
     pub kind: String,
@@ -287,12 +234,13 @@ pub struct EventRow {
 
 /// The sequence number of the auction's latest event (0 before any).
 pub async fn last_event_seq(db: &PgPool, auction_id: Uuid) -> sqlx::Result<i64> {
-    let (last,): (Option<i64>,) =
-        sqlx::query_as("SELECT max(seq) FROM auction_events WHERE auction_id = $1")
-            .bind(auction_id)
-            .fetch_one(db)
-            .await?;
-    Ok(last.unwrap_or(0))
+    let last = sqlx::query_scalar!(
+        r#"SELECT COALESCE(max(seq), 0) AS "last!" FROM auction_events WHERE auction_id = $1"#,
+        auction_id
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(last)
 }
 
 /// Events after sequence number `after`, oldest first.
@@ -302,17 +250,19 @@ pub async fn events_after(
     after: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<EventRow>> {
-    sqlx::query_as(
-        "SELECT e.seq, e.kind, e.data, l.handle AS leader_handle, w.handle AS winner_handle
-         FROM auction_events e
-         LEFT JOIN users l ON l.id = (e.data->>'leader_id')::uuid
-         LEFT JOIN users w ON w.id = (e.data->'outcome'->>'winner_id')::uuid
-         WHERE e.auction_id = $1 AND e.seq > $2
-         ORDER BY e.seq LIMIT $3",
+    sqlx::query_as!(
+        EventRow,
+        r#"SELECT e.seq, e.kind, e.data AS "data: Json<Value>", l.handle AS "leader_handle?",
+               w.handle AS "winner_handle?"
+           FROM auction_events e
+           LEFT JOIN users l ON l.id = (e.data->>'leader_id')::uuid
+           LEFT JOIN users w ON w.id = (e.data->'outcome'->>'winner_id')::uuid
+           WHERE e.auction_id = $1 AND e.seq > $2
+           ORDER BY e.seq LIMIT $3"#,
+        auction_id,
+        after,
+        limit
     )
-    .bind(auction_id)
-    .bind(after)
-    .bind(limit)
     .fetch_all(db)
     .await
 }

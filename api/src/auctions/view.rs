@@ -1,12 +1,14 @@
 //! What the API answers about auctions and bids: public fields only (handles,
 //! never names or emails; whether the reserve is met, never its amount).
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use gavel_workflows::{
-    auction::{AuctionView, BidReceipt, NoSaleReason, Outcome},
+    auction::{AuctionView, BidReceipt, Outcome},
     rules::{Standing, minimum_next_bid},
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -15,17 +17,17 @@ use super::{
     store::{AuctionRow, BidRow, StoredBid},
 };
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SellerRef {
     pub id: Uuid,
     pub handle: Option<String>,
 }
 
 /// How an auction ended.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OutcomeResponse {
     /// `sold`, `no_sale` or `cancelled`.
-    pub result: &'static str,
+    pub result: Cow<'static, str>,
     /// The winner's public handle.
     pub winner: Option<String>,
     pub price: Option<i64>,
@@ -37,25 +39,19 @@ impl OutcomeResponse {
     pub fn of(outcome: &Outcome, winner: Option<String>) -> Self {
         match outcome {
             Outcome::Sold { price, .. } => Self {
-                result: "sold",
+                result: "sold".into(),
                 winner,
                 price: Some(*price),
                 reason: None,
             },
             Outcome::NoSale { reason } => Self {
-                result: "no_sale",
+                result: "no_sale".into(),
                 winner: None,
                 price: None,
-                reason: Some(
-                    match reason {
-                        NoSaleReason::NoBids => "no_bids",
-                        NoSaleReason::ReserveNotMet => "reserve_not_met",
-                    }
-                    .to_owned(),
-                ),
+                reason: Some(reason.as_str().to_owned()),
             },
             Outcome::Cancelled { reason } => Self {
-                result: "cancelled",
+                result: "cancelled".into(),
                 winner: None,
                 price: None,
                 reason: Some(reason.clone()),
@@ -65,7 +61,7 @@ impl OutcomeResponse {
 }
 
 /// An auction as anyone may see it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AuctionResponse {
     pub id: Uuid,
     pub title: String,
@@ -87,7 +83,7 @@ pub struct AuctionResponse {
     pub buy_now_available: bool,
     /// The leading bidder's public handle.
     pub leader: Option<String>,
-    pub bid_count: i64,
+    pub bid_count: u64,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub hard_close_at: Option<DateTime<Utc>>,
@@ -113,7 +109,7 @@ impl AuctionResponse {
                 handle: row.seller_handle.clone(),
             },
             currency: row.currency.clone(),
-            status: row.status.clone(),
+            status: row.status.as_str().to_owned(),
             starting_price: row.starting_price,
             current_price: row.current_price,
             minimum_bid: minimum_next_bid(row.current_price, row.starting_price, row.min_increment),
@@ -128,8 +124,8 @@ impl AuctionResponse {
             ends_at: row.ends_at,
             hard_close_at: row.hard_close_at,
             anti_sniping: AntiSnipingInput {
-                window_secs: u32::try_from(row.anti_sniping_window_secs).unwrap_or(0),
-                extension_secs: u32::try_from(row.anti_sniping_extension_secs).unwrap_or(0),
+                window_secs: row.anti_sniping_window_secs,
+                extension_secs: row.anti_sniping_extension_secs,
             },
             second_chance_offers: row.second_chance_offers,
             outcome: row
@@ -155,7 +151,7 @@ impl AuctionResponse {
         response.reserve_met = view.reserve_met;
         response.buy_now_available = view.buy_now_available;
         response.leader = view.leader_id.and_then(&handle_of);
-        response.bid_count = i64::try_from(view.bid_count).unwrap_or(i64::MAX);
+        response.bid_count = view.bid_count;
         response.ends_at = view.ends_at;
         response.outcome = view.outcome.as_ref().map(|o| {
             let winner = match o {
@@ -170,7 +166,7 @@ impl AuctionResponse {
 }
 
 /// A page of auctions.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AuctionPage {
     pub items: Vec<AuctionResponse>,
     /// Pass as `cursor` for the next page; null on the last page.
@@ -178,13 +174,14 @@ pub struct AuctionPage {
 }
 
 /// The verdict on a bid.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BidResponse {
     pub bid_id: Uuid,
     /// The bid's number in this auction (1-based).
     pub seq: u64,
     /// `leading` or `outbid`.
-    pub status: &'static str,
+    #[schema(value_type = String, example = "leading")]
+    pub status: Standing,
     pub amount: i64,
     pub max_amount: i64,
     pub current_price: i64,
@@ -196,20 +193,13 @@ pub struct BidResponse {
     pub reserve_met: bool,
 }
 
-fn standing_word(standing: Standing) -> &'static str {
-    match standing {
-        Standing::Leading => "leading",
-        Standing::Outbid => "outbid",
-    }
-}
-
 impl BidResponse {
     pub fn from_receipt(receipt: &BidReceipt, amount: i64, max_amount: i64) -> Self {
         let v = &receipt.verdict;
         Self {
             bid_id: receipt.bid_id,
             seq: v.seq,
-            status: standing_word(v.standing),
+            status: v.standing,
             amount,
             max_amount,
             current_price: v.current_price,
@@ -223,12 +213,8 @@ impl BidResponse {
     pub fn from_stored(bid: &StoredBid) -> Self {
         Self {
             bid_id: bid.id,
-            seq: u64::try_from(bid.seq).unwrap_or(0),
-            status: if bid.standing == "leading" {
-                "leading"
-            } else {
-                "outbid"
-            },
+            seq: bid.seq,
+            status: bid.standing,
             amount: bid.amount,
             max_amount: bid.max_amount,
             current_price: bid.price_after,
@@ -241,7 +227,7 @@ impl BidResponse {
 }
 
 /// One line of the public bid history (no one's maximum).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BidHistoryItem {
     pub bid_id: Uuid,
     pub seq: i64,
@@ -265,7 +251,7 @@ impl From<BidRow> for BidHistoryItem {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BidPage {
     pub items: Vec<BidHistoryItem>,
     pub next_cursor: Option<String>,

@@ -14,25 +14,29 @@ pub struct Email(String);
 impl Email {
     pub const MAX_LEN: usize = 254;
 
+    /// RFC 5321/5322 syntax (the `email_address` crate), without display
+    /// names or address literals, and a domain with a dot: an address mail
+    /// can reach on the internet.
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         let email = raw.trim();
         let invalid = || ApiError::unprocessable("invalid_email", "email is not a valid address");
-        if email.is_empty() || email.len() > Self::MAX_LEN || email.chars().any(char::is_whitespace)
-        {
+        if email.len() > Self::MAX_LEN {
             return Err(invalid());
         }
-        let (local, domain) = email.rsplit_once('@').ok_or_else(invalid)?;
-        let domain_ok = domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !domain.contains("..")
+        let options = email_address::Options::default()
+            .without_display_text()
+            .without_domain_literal();
+        let parsed = email_address::EmailAddress::parse_with_options(email, options)
+            .map_err(|_| invalid())?;
+        let domain = parsed.domain();
+        let reachable = domain.contains('.')
             && domain
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-        if local.is_empty() || local.len() > 64 || local.contains('@') || !domain_ok {
+        if !reachable {
             return Err(invalid());
         }
-        Ok(Self(email.to_owned()))
+        Ok(Self(parsed.email().to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -108,8 +112,24 @@ impl DisplayName {
 }
 
 /// What an account may do. `admin` is only ever made by `gavel admin create-user`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    sqlx::Type,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
 pub enum Role {
     Bidder,
     Seller,
@@ -118,20 +138,11 @@ pub enum Role {
 
 impl Role {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Bidder => "bidder",
-            Role::Seller => "seller",
-            Role::Admin => "admin",
-        }
+        self.into()
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "bidder" => Some(Role::Bidder),
-            "seller" => Some(Role::Seller),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
+        raw.parse().ok()
     }
 }
 

@@ -6,7 +6,7 @@ use axum::{
     extract::State,
     routing::{delete, get},
 };
-use gavel_activities::settlement::ledger::{self, Payment};
+use gavel_activities::settlement::ledger::{self, Payment, PaymentState};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -27,8 +27,6 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Ledger states: what became of a verified payment.
-const PAYMENT_STATES: [&str; 4] = ["kept", "refunding", "refunded", "refund_failed"];
-
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct PaymentsQuery {
     /// `kept` (it paid its invoice), `refunding`, `refunded`, `refund_failed`.
@@ -38,7 +36,7 @@ pub struct PaymentsQuery {
 }
 
 /// One verified payment.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PaymentResponse {
     pub id: i64,
     pub invoice_id: Uuid,
@@ -67,7 +65,7 @@ impl From<Payment> for PaymentResponse {
             amount: p.amount,
             currency: p.currency,
             channel: p.channel,
-            state: p.state,
+            state: p.state.as_str().to_owned(),
             refund_reason: p.refund_reason,
             refund_status: p.refund_status,
             refunded_at: p.refunded_at,
@@ -77,7 +75,7 @@ impl From<Payment> for PaymentResponse {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PaymentList {
     pub items: Vec<PaymentResponse>,
 }
@@ -95,22 +93,24 @@ pub async fn payments(
     ApiQuery(query): ApiQuery<PaymentsQuery>,
 ) -> Result<ApiJson<PaymentList>, ApiError> {
     user.require(&[Role::Admin])?;
-    if let Some(wanted) = query.state.as_deref()
-        && !PAYMENT_STATES.contains(&wanted)
-    {
-        return Err(invalid_query(
-            "invalid_state",
-            &format!("state must be one of {}", PAYMENT_STATES.join(", ")),
-        ));
-    }
+    let wanted = match query.state.as_deref() {
+        None => None,
+        Some(word) => Some(word.parse::<PaymentState>().map_err(|_| {
+            let words: Vec<&str> = PaymentState::ALL.iter().map(|s| s.as_str()).collect();
+            invalid_query(
+                "invalid_state",
+                &format!("state must be one of {}", words.join(", ")),
+            )
+        })?),
+    };
     let limit = page_limit(query.limit)?;
-    let rows = ledger::list(&state.db, query.state.as_deref(), limit).await?;
+    let rows = ledger::list(&state.db, wanted, limit).await?;
     Ok(ApiJson(PaymentList {
         items: rows.into_iter().map(PaymentResponse::from).collect(),
     }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct StrikesCleared {
     /// How many strikes were cleared.
     pub cleared: u64,

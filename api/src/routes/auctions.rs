@@ -10,6 +10,7 @@ use axum::{
     routing::{get, post},
 };
 use chrono::{DateTime, Utc};
+use gavel_activities::read_model;
 use gavel_workflows::{
     auction::{AuctionInput, AuctionStatus, CancelRefusal, CancelRequest, publish::view_of},
     rules::{Book, Phase},
@@ -53,17 +54,15 @@ pub(super) async fn find_auction(db: &PgPool, id: Uuid) -> Result<AuctionRow, Ap
 
 /// Public handles of `ids`.
 async fn handles(db: &PgPool, ids: &[Uuid]) -> Result<HashMap<Uuid, String>, ApiError> {
-    let rows: Vec<(Uuid, String)> =
-        sqlx::query_as("SELECT id, handle FROM users WHERE id = ANY($1)")
-            .bind(ids)
-            .fetch_all(db)
-            .await?;
-    Ok(rows.into_iter().collect())
+    let rows = sqlx::query!("SELECT id, handle FROM users WHERE id = ANY($1)", ids)
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.handle)).collect())
 }
 
 /// The row overlaid with the live view when the workflow answers.
 async fn present(state: &AppState, row: &AuctionRow) -> Result<AuctionResponse, ApiError> {
-    if !row.status().is_live() {
+    if !row.status.is_live() {
         return Ok(AuctionResponse::from_row(row));
     }
     match gateway::live_state(&state.temporal, row.id).await {
@@ -119,8 +118,15 @@ pub async fn create(
         AuctionStatus::Open
     };
     let fingerprint = body.fingerprint();
-    let inserted =
-        store::insert_created(&state.db, auction_id, &auction, status, &fingerprint).await?;
+    let inserted = read_model::create_auction(
+        &state.db,
+        auction_id,
+        &auction.listing,
+        &auction.terms,
+        status,
+        &fingerprint,
+    )
+    .await?;
     if !inserted {
         let existing = find_auction(&state.db, auction_id).await?;
         if existing.create_fingerprint.as_deref() != Some(fingerprint.as_str()) {
@@ -147,7 +153,7 @@ pub async fn create(
     };
     if let Err(err) = gateway::start(&state.temporal, &state.config.task_queue, input).await {
         if inserted {
-            let _ = store::delete_unstarted(&state.db, auction_id).await;
+            let _ = read_model::delete_unstarted(&state.db, auction_id).await;
         }
         return Err(ApiError::unavailable("Temporal", err));
     }
@@ -308,7 +314,7 @@ pub async fn cancel(
     if !as_admin && row.seller_id != user.id {
         return Err(not_allowed());
     }
-    if !row.status().is_live() {
+    if !row.status.is_live() {
         return Err(auction_closed());
     }
     let request = CancelRequest {

@@ -42,7 +42,7 @@ pub struct RegisterRequest {
     pub role: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AuthResponse {
     pub user: User,
     pub token: String,
@@ -134,7 +134,7 @@ pub async fn login(
 }
 
 /// The signed-in user, with the strikes that count against them.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MeResponse {
     #[serde(flatten)]
     pub user: User,

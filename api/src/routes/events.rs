@@ -12,7 +12,8 @@ use axum::{
     response::sse::{Event, KeepAlive, Sse},
     routing::get,
 };
-use futures::Stream;
+use futures::{Stream, StreamExt};
+use gavel_workflows::auction::publish::EventData;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -82,7 +83,9 @@ pub async fn events(
         ready: VecDeque::new(),
         over: false,
     };
-    Ok(Sse::new(futures::stream::unfold(follow, Follow::next)).keep_alive(KeepAlive::default()))
+    let stream =
+        futures::stream::unfold(follow, Follow::next).take_until(state.closing().cancelled_owned());
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 /// One SSE client following one auction: its backlog from the table, then
@@ -101,14 +104,10 @@ struct Follow {
     over: bool,
 }
 
-/// Whether nothing follows this event: the auction is settled, unsold,
-/// cancelled, or closed without a sale.
+/// Whether nothing follows this event (an event this version cannot read
+/// is not final: the stream stays open rather than end early).
 fn is_final(row: &EventRow) -> bool {
-    match row.kind.as_str() {
-        "settled" | "unsold" | "cancelled" => true,
-        "closed" => row.data.0.get("status").and_then(Value::as_str) == Some("no_sale"),
-        _ => false,
-    }
+    EventData::deserialize(&row.data.0).is_ok_and(|data| data.is_final())
 }
 
 impl Follow {

@@ -1,9 +1,9 @@
 //! `/health` (the process answers) and `/ready` (its dependencies answer too).
 
-use std::time::Duration;
+use std::{borrow::Cow, time::Duration};
 
 use axum::{Router, extract::State, routing::get};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use temporalio_common::protos::temporal::api::workflowservice::v1::GetSystemInfoRequest;
 use utoipa::ToSchema;
@@ -22,16 +22,18 @@ pub fn router() -> Router<AppState> {
         .route("/ready", get(ready))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Status {
     #[schema(example = "ok")]
-    pub status: &'static str,
+    pub status: Cow<'static, str>,
 }
 
 #[utoipa::path(get, path = "/health", tag = "operations",
     responses((status = 200, body = Status, description = "the process is up")))]
 pub async fn health() -> ApiJson<Status> {
-    ApiJson(Status { status: "ok" })
+    ApiJson(Status {
+        status: "ok".into(),
+    })
 }
 
 #[utoipa::path(get, path = "/ready", tag = "operations",
@@ -42,7 +44,9 @@ pub async fn health() -> ApiJson<Status> {
 pub async fn ready(State(state): State<AppState>) -> Result<ApiJson<Status>, ApiError> {
     let (database, temporal) = tokio::join!(database_answers(&state), temporal_answers(&state));
     if database && temporal {
-        return Ok(ApiJson(Status { status: "ready" }));
+        return Ok(ApiJson(Status {
+            status: "ready".into(),
+        }));
     }
     let word = |up: bool| if up { "ok" } else { "unavailable" };
     Err(ApiError::new(
@@ -55,7 +59,7 @@ pub async fn ready(State(state): State<AppState>) -> Result<ApiJson<Status>, Api
 }
 
 async fn database_answers(state: &AppState) -> bool {
-    let probe = sqlx::query("SELECT 1").execute(&state.db);
+    let probe = sqlx::query!("SELECT 1 AS one").fetch_one(&state.db);
     matches!(tokio::time::timeout(PROBE_TIMEOUT, probe).await, Ok(Ok(_)))
 }
 

@@ -14,12 +14,12 @@ use axum::{
     routing::{get, post},
 };
 use chrono::{DateTime, Utc};
-use gavel_activities::settlement::invoices::{self, Invoice, LineItem};
+use gavel_activities::settlement::invoices::{self, Invoice, InvoiceStatus, LineItem};
 use gavel_workflows::settlement::{
     PaymentNotice, PaymentSource,
     desk::{OfferAnswer, PaymentRefusal, PaymentRequest},
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::PgPool;
 use utoipa::ToSchema;
@@ -43,13 +43,13 @@ pub fn router() -> Router<AppState> {
         .route("/admin/invoices/{id}/mark-paid", post(mark_paid))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LineItemResponse {
     pub description: String,
     pub amount: i64,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct InvoiceResponse {
     pub id: Uuid,
     pub number: String,
@@ -88,7 +88,7 @@ impl InvoiceResponse {
         let pay_link = invoice
             .authorization_url
             .clone()
-            .filter(|_| is_buyer && invoice.status == "open");
+            .filter(|_| is_buyer && invoice.status == InvoiceStatus::Open);
         let reference =
             Some(invoice.reference.clone()).filter(|_| is_buyer || viewer.role == Role::Admin);
         Self {
@@ -96,7 +96,7 @@ impl InvoiceResponse {
             number: invoice.number,
             auction_id: invoice.auction_id,
             round: invoice.round,
-            status: invoice.status,
+            status: invoice.status.as_str().to_owned(),
             currency: invoice.currency,
             total: invoice.total,
             line_items: invoice
@@ -185,15 +185,15 @@ fn refusal(refusal: &PaymentRefusal) -> ApiError {
 /// What the read model already says about paying `invoice`, without asking
 /// the workflow.
 fn settled_refusal(invoice: &Invoice) -> Option<PaymentRefusal> {
-    match invoice.status.as_str() {
-        "paid" => Some(PaymentRefusal::InvoicePaid),
-        "void" => Some(PaymentRefusal::InvoiceVoid),
-        "declined" => Some(PaymentRefusal::OfferDeclined),
-        "expired" => Some(PaymentRefusal::OfferExpired),
-        "offered" => Some(PaymentRefusal::OfferNotAccepted {
+    match invoice.status {
+        InvoiceStatus::Paid => Some(PaymentRefusal::InvoicePaid),
+        InvoiceStatus::Void => Some(PaymentRefusal::InvoiceVoid),
+        InvoiceStatus::Declined => Some(PaymentRefusal::OfferDeclined),
+        InvoiceStatus::Expired => Some(PaymentRefusal::OfferExpired),
+        InvoiceStatus::Offered => Some(PaymentRefusal::OfferNotAccepted {
             accept_by: invoice.due_at,
         }),
-        _ => None,
+        InvoiceStatus::Open => None,
     }
 }
 
@@ -221,7 +221,7 @@ pub async fn show(
     Ok(ApiJson(InvoiceResponse::for_viewer(invoice, &user)))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct InvoiceList {
     pub items: Vec<InvoiceResponse>,
 }
@@ -233,13 +233,7 @@ pub async fn mine(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<ApiJson<InvoiceList>, ApiError> {
-    let rows: Vec<Invoice> = sqlx::query_as(
-        "SELECT * FROM invoices WHERE buyer_id = $1 OR seller_id = $1
-         ORDER BY created_at DESC LIMIT 100",
-    )
-    .bind(user.id)
-    .fetch_all(&state.db)
-    .await?;
+    let rows = invoices::of_user(&state.db, user.id, 100).await?;
     Ok(ApiJson(InvoiceList {
         items: rows
             .into_iter()
@@ -249,7 +243,7 @@ pub async fn mine(
 }
 
 /// The invoice's one Paystack checkout.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PayLinkResponse {
     pub authorization_url: String,
     pub reference: String,
@@ -396,7 +390,7 @@ pub async fn mark_paid(
         let current = invoices::find(&state.db, id)
             .await?
             .ok_or_else(invoice_not_found)?;
-        if current.status == "paid" {
+        if current.status == InvoiceStatus::Paid {
             return Ok((
                 StatusCode::OK,
                 ApiJson(InvoiceResponse::for_viewer(current, &user)),

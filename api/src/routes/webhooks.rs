@@ -8,6 +8,8 @@
 //! - `refund.*` updates the refunded payment;
 //! - `charge.dispute.create` flags the payment and invoice and tells admins.
 
+use std::borrow::Cow;
+
 use axum::{
     Router,
     body::Bytes,
@@ -15,14 +17,17 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::post,
 };
-use gavel_activities::settlement::{invoices, ledger};
+use gavel_activities::settlement::{
+    invoices::{self, InvoiceStatus},
+    ledger,
+};
 use gavel_workflows::{
     followup::{FollowUp, followup_id},
     settlement::{PaymentNotice, PaymentSource},
 };
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Sha512;
 use utoipa::ToSchema;
@@ -112,10 +117,10 @@ fn event_key(data: &Value, reference: &str) -> String {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct WebhookAck {
     /// `stored`, or `duplicate` for a redelivery.
-    pub status: &'static str,
+    pub status: Cow<'static, str>,
 }
 
 #[utoipa::path(post, path = "/webhooks/paystack", tag = "payments",
@@ -165,14 +170,14 @@ pub async fn paystack(
     let data = raw.get("data").cloned().unwrap_or(Value::Null);
     let reference = reference_of(&data);
     let key = event_key(&data, &reference);
-    let stored: Option<(i64,)> = sqlx::query_as(
+    let stored = sqlx::query_scalar!(
         "INSERT INTO paystack_events (event, reference, event_key, body) VALUES ($1, $2, $3, $4)
          ON CONFLICT (event, event_key) DO NOTHING RETURNING id",
+        &event,
+        &reference,
+        &key,
+        redact(&raw)
     )
-    .bind(&event)
-    .bind(&reference)
-    .bind(&key)
-    .bind(sqlx::types::Json(redact(&raw)))
     .fetch_optional(&state.db)
     .await?;
     let first = stored.is_some();
@@ -198,7 +203,9 @@ pub async fn paystack(
         "charge.dispute.create" => disputed(&state, &reference, &data).await?,
         _ => {}
     }
-    Ok(ApiJson(WebhookAck { status }))
+    Ok(ApiJson(WebhookAck {
+        status: status.into(),
+    }))
 }
 
 /// Hands a successful charge to the auction's workflow (or, once that has
@@ -209,7 +216,7 @@ async fn charge_succeeded(state: &AppState, reference: &str, first: bool) -> Res
         tracing::info!(%reference, "charge.success for an unknown reference; stored only");
         return Ok(());
     };
-    if !first && !matches!(invoice.status.as_str(), "open" | "offered") {
+    if !first && !matches!(invoice.status, InvoiceStatus::Open | InvoiceStatus::Offered) {
         return Ok(());
     }
     let notice = PaymentNotice {

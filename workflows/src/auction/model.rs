@@ -13,9 +13,24 @@ use crate::rules::{BidRequest, Book, Currency, Phase, Rejection, Verdict};
 use crate::settlement::EmailJob;
 
 /// Public auction status: the same words in the API, the read model and the
-/// `AuctionStatus` search attribute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// `AuctionStatus` search attribute. Serde, strum and sqlx each spell a
+/// variant in snake_case; a test holds them to the same word.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
+#[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "snake_case"))]
 pub enum AuctionStatus {
     Scheduled,
     Open,
@@ -28,32 +43,14 @@ pub enum AuctionStatus {
 }
 
 impl AuctionStatus {
-    pub const ALL: [AuctionStatus; 8] = [
-        AuctionStatus::Scheduled,
-        AuctionStatus::Open,
-        AuctionStatus::Closed,
-        AuctionStatus::AwaitingPayment,
-        AuctionStatus::Settled,
-        AuctionStatus::NoSale,
-        AuctionStatus::Unsold,
-        AuctionStatus::Cancelled,
-    ];
+    pub const ALL: &[AuctionStatus] = <AuctionStatus as strum::VariantArray>::VARIANTS;
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            AuctionStatus::Scheduled => "scheduled",
-            AuctionStatus::Open => "open",
-            AuctionStatus::Closed => "closed",
-            AuctionStatus::AwaitingPayment => "awaiting_payment",
-            AuctionStatus::Settled => "settled",
-            AuctionStatus::NoSale => "no_sale",
-            AuctionStatus::Unsold => "unsold",
-            AuctionStatus::Cancelled => "cancelled",
-        }
+        self.into()
     }
 
     pub fn parse(word: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == word)
+        word.parse().ok()
     }
 
     /// Whether bids may still change the auction (the state lives in the
@@ -228,11 +225,18 @@ impl CancelRefusal {
 }
 
 /// Why nothing was sold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum NoSaleReason {
     NoBids,
     ReserveNotMet,
+}
+
+impl NoSaleReason {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// How the bidding ended.
@@ -401,7 +405,7 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_their_words() {
-        for status in AuctionStatus::ALL {
+        for &status in AuctionStatus::ALL {
             assert_eq!(AuctionStatus::parse(status.as_str()), Some(status));
             assert_eq!(
                 serde_json::to_value(status).unwrap(),
@@ -409,5 +413,15 @@ mod tests {
             );
         }
         assert_eq!(AuctionStatus::parse("sold"), None);
+    }
+
+    #[test]
+    fn no_sale_reasons_say_the_word_they_serialize_as() {
+        for reason in [NoSaleReason::NoBids, NoSaleReason::ReserveNotMet] {
+            assert_eq!(
+                serde_json::to_value(reason).unwrap(),
+                serde_json::json!(reason.as_str())
+            );
+        }
     }
 }

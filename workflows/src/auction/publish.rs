@@ -94,6 +94,22 @@ impl EventData {
             EventData::Status { status, .. } => status.as_str(),
         }
     }
+
+    /// Whether nothing follows this event: the auction is settled, unsold,
+    /// cancelled, or closed without a sale.
+    pub fn is_final(&self) -> bool {
+        match self {
+            EventData::Cancelled { .. } => true,
+            EventData::Closed { status, .. } | EventData::Status { status, .. } => matches!(
+                status,
+                AuctionStatus::NoSale
+                    | AuctionStatus::Settled
+                    | AuctionStatus::Unsold
+                    | AuctionStatus::Cancelled
+            ),
+            EventData::Opened { .. } | EventData::Bid { .. } | EventData::Extended { .. } => false,
+        }
+    }
 }
 
 /// One batch for the read model: written in one transaction, idempotently

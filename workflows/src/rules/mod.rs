@@ -145,12 +145,31 @@ impl Rejection {
     }
 }
 
-/// Whether the bidder leads after their bid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Whether the bidder leads after their bid (stored in `bids.standing`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
+#[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "snake_case"))]
 pub enum Standing {
     Leading,
     Outbid,
+}
+
+impl Standing {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// The answer to an accepted bid.

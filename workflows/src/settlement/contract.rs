@@ -175,9 +175,24 @@ pub struct AcceptOffer {
     pub due_at: DateTime<Utc>,
 }
 
-/// Every email of the lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Every email of the lifecycle (stored in `emails.kind`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
+#[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "snake_case"))]
 pub enum EmailKind {
     Outbid,
     Won,
@@ -203,23 +218,7 @@ pub enum EmailKind {
 
 impl EmailKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            EmailKind::Outbid => "outbid",
-            EmailKind::Won => "won",
-            EmailKind::SecondChance => "second_chance",
-            EmailKind::Sold => "sold",
-            EmailKind::AuctionLost => "auction_lost",
-            EmailKind::PaymentReminder => "payment_reminder",
-            EmailKind::Receipt => "receipt",
-            EmailKind::SaleCompleted => "sale_completed",
-            EmailKind::NoSale => "no_sale",
-            EmailKind::Unsold => "unsold",
-            EmailKind::OfferAccepted => "offer_accepted",
-            EmailKind::PayLink => "pay_link",
-            EmailKind::Refund => "refund",
-            EmailKind::AuctionCancelled => "auction_cancelled",
-            EmailKind::Dispute => "dispute",
-        }
+        self.into()
     }
 
     /// Emails of the open phase carry a bid number as their occasion; the
@@ -376,4 +375,20 @@ pub fn external_retry_policy() -> RetryPolicy {
         .maximum_attempts(20)
         .non_retryable_error_types(PERMANENT_FAILURES)
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_kinds_have_one_word_each() {
+        for &kind in <EmailKind as strum::VariantArray>::VARIANTS {
+            assert_eq!(kind.as_str().parse::<EmailKind>(), Ok(kind));
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::json!(kind.as_str())
+            );
+        }
+    }
 }
