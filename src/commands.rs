@@ -14,8 +14,8 @@ use temporalio_sdk::Runtime;
 use crate::{
     app::{self, ApiParts, Application},
     config::{
-        AdminCommand, ApiArgs, Command, CreateUserArgs, DevArgs, ExportHistoryArgs,
-        PaystackCommand, WorkerArgs,
+        AdminCommand, ApiArgs, Command, CreateUserArgs, DevArgs, ExportHistoryArgs, HistoryCommand,
+        PaystackCommand, ReplayArgs, WorkerArgs,
     },
     database,
     dev_server::{self, DevServer, DevServerOptions},
@@ -36,7 +36,16 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin(AdminCommand::CreateUser(args)) => create_user(args).await,
-        Command::Admin(AdminCommand::ExportHistory(args)) => export_history(args).await,
+        Command::Admin(AdminCommand::ExportHistory(args))
+        | Command::History(HistoryCommand::Export(args)) => export_history(args).await,
+        Command::Replay(args) => replay(args).await,
+        Command::Admin(AdminCommand::SetupTemporal(args)) => {
+            let client = temporal::connect(&args, Duration::from_secs(120)).await?;
+            temporal::ensure_namespace(&client).await?;
+            temporal::ensure_search_attributes(&client).await?;
+            tracing::info!(namespace = %args.temporal_namespace, "Temporal is ready for Gavel");
+            Ok(())
+        }
         Command::Paystack(PaystackCommand::SendWebhook(args)) => crate::webhook::send(args).await,
     }
 }
@@ -258,6 +267,47 @@ async fn create_user(args: CreateUserArgs) -> anyhow::Result<()> {
     if generated {
         println!("password (shown once): {password}");
     }
+    Ok(())
+}
+
+/// Replays every history asked for and prints a verdict each; an error
+/// (exit 1) when any would break or none was given.
+#[allow(clippy::print_stdout)]
+async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    let mut recorded = Vec::new();
+    for path in &args.paths {
+        recorded.extend(crate::replay::read_histories(path)?);
+    }
+    if !args.workflow_ids.is_empty() || args.query.is_some() {
+        let client = temporal::connect(&args.temporal, Duration::from_secs(5)).await?;
+        let namespace = &args.temporal.temporal_namespace;
+        for id in &args.workflow_ids {
+            recorded.push(crate::replay::fetch(&client, namespace, id, None).await?);
+        }
+        if let Some(query) = &args.query {
+            recorded.extend(crate::replay::fetch_query(&client, namespace, query).await?);
+        }
+    }
+    anyhow::ensure!(
+        !recorded.is_empty(),
+        "nothing to replay: give history files or folders, --workflow-id or --query"
+    );
+    let mut broken = 0;
+    for history in &recorded {
+        match crate::replay::replay(history.history.clone()).await {
+            Ok(()) => println!("ok      {}", history.name),
+            Err(reason) => {
+                broken += 1;
+                println!("BREAKS  {}: {reason}", history.name);
+            }
+        }
+    }
+    println!("{} replayed, {broken} would break", recorded.len());
+    anyhow::ensure!(
+        broken == 0,
+        "{broken} of {} histories would break with this build",
+        recorded.len()
+    );
     Ok(())
 }
 

@@ -33,6 +33,12 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Create the database if missing and apply migrations.
     Migrate(DatabaseArgs),
+    /// Replay workflow histories against this build's workflow code; exits
+    /// non-zero if any would break. Run it before deploying a new worker.
+    Replay(ReplayArgs),
+    /// Workflow histories.
+    #[command(subcommand)]
+    History(HistoryCommand),
     /// Administrative tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -79,9 +85,33 @@ pub struct SendWebhookArgs {
 pub enum AdminCommand {
     /// Create a user of any role; the only way to make an admin.
     CreateUser(CreateUserArgs),
-    /// Print a workflow's history as JSON the replay tests accept
-    /// (`> tests/histories/<name>.json`).
+    /// The old name of `gavel history export`.
     ExportHistory(ExportHistoryArgs),
+    /// Prepare a Temporal cluster for Gavel: wait for it, create the
+    /// namespace if missing, register the search attributes (a one-shot job
+    /// in production; `gavel dev` and the worker do the second part too).
+    SetupTemporal(TemporalArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// Print a workflow's history as JSON that `gavel replay` and the replay
+    /// tests accept (`> tests/histories/<name>.json`).
+    Export(ExportHistoryArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// History files, or folders of them (every `*.json` below, in name order).
+    pub paths: Vec<PathBuf>,
+    /// Fetch this workflow's latest run from Temporal (repeatable).
+    #[arg(long = "workflow-id")]
+    pub workflow_ids: Vec<String>,
+    /// Fetch every run a visibility query finds, e.g. `AuctionStatus='open'`.
+    #[arg(long)]
+    pub query: Option<String>,
+    #[command(flatten)]
+    pub temporal: TemporalArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -182,7 +212,7 @@ pub struct SettlementArgs {
     pub mail_from: String,
     /// How long a winner has to pay, in seconds.
     #[arg(long, env = "GAVEL_PAYMENT_WINDOW_SECS", default_value_t = 172_800,
-        value_parser = clap::value_parser!(u64).range(2..))]
+        value_parser = clap::value_parser!(u64).range(2..=gavel_workflows::auction::MAX_WINDOW_SECS))]
     pub payment_window_secs: u64,
     /// Offers per sale: the winner's, then second-chance offers to the next
     /// bidders when a buyer does not pay.
@@ -191,7 +221,7 @@ pub struct SettlementArgs {
     pub offer_rounds: u32,
     /// How long a runner-up has to accept a second-chance offer, in seconds.
     #[arg(long, env = "GAVEL_OFFER_WINDOW_SECS", default_value_t = 86_400,
-        value_parser = clap::value_parser!(u64).range(2..))]
+        value_parser = clap::value_parser!(u64).range(2..=gavel_workflows::auction::MAX_WINDOW_SECS))]
     pub offer_window_secs: u64,
     /// Where people reach Gavel (links in emails).
     #[arg(

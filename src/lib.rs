@@ -8,12 +8,14 @@
 //! - [`app`]: run the API and/or the worker until a shutdown signal.
 //! - [`commands`]: `dev`, `api`, `worker`, `migrate`, `admin`, `paystack`.
 //! - [`webhook`]: `gavel paystack send-webhook`, a signed test event.
+//! - [`replay`]: `gavel replay`, recorded histories against this build's workflows.
 
 pub mod app;
 pub mod commands;
 pub mod config;
 pub mod database;
 pub mod dev_server;
+pub mod replay;
 pub mod telemetry;
 pub mod temporal;
 pub mod webhook;

@@ -63,14 +63,92 @@ pub async fn connect(args: &TemporalArgs, patience: Duration) -> anyhow::Result<
     .context("cannot create the Temporal client")
 }
 
+/// How long a production namespace keeps a closed workflow's history.
+const RETENTION: Duration = Duration::from_secs(30 * 24 * 3_600);
+
+/// Registers the client's namespace unless it exists (a fresh Temporal
+/// cluster has none; the dev server makes `default` itself).
+pub async fn ensure_namespace(client: &Client) -> anyhow::Result<()> {
+    use temporalio_common::protos::temporal::api::workflowservice::v1::{
+        DescribeNamespaceRequest, RegisterNamespaceRequest,
+    };
+    let namespace = client.options().namespace.clone();
+    let mut service = client.connection().workflow_service();
+    let described = service
+        .describe_namespace(tonic::Request::new(DescribeNamespaceRequest {
+            namespace: namespace.clone(),
+            ..Default::default()
+        }))
+        .await;
+    match described {
+        Ok(_) => return Ok(()),
+        Err(status) if status.code() == tonic::Code::NotFound => {}
+        Err(status) => return Err(status).context("cannot describe the namespace"),
+    }
+    let registered = service
+        .register_namespace(tonic::Request::new(RegisterNamespaceRequest {
+            namespace: namespace.clone(),
+            description: "Gavel auctions".into(),
+            workflow_execution_retention_period: Some(RETENTION.try_into()?),
+            ..Default::default()
+        }))
+        .await;
+    match registered {
+        Ok(_) => tracing::info!(%namespace, "registered the namespace"),
+        Err(status) if status.code() == tonic::Code::AlreadyExists => {}
+        Err(status) => return Err(status).context("cannot register the namespace"),
+    }
+    // A new namespace takes a moment to reach every part of the cluster.
+    let describe = || {
+        let mut service = client.connection().workflow_service();
+        let namespace = namespace.clone();
+        async move {
+            service
+                .describe_namespace(tonic::Request::new(DescribeNamespaceRequest {
+                    namespace,
+                    ..Default::default()
+                }))
+                .await
+        }
+    };
+    describe
+        .retry(
+            ExponentialBuilder::default()
+                .with_max_delay(Duration::from_secs(2))
+                .with_total_delay(Some(Duration::from_secs(60)))
+                .without_max_times(),
+        )
+        .when(|status| status.code() == tonic::Code::NotFound)
+        .await
+        .context("the new namespace never became visible")?;
+    Ok(())
+}
+
 /// Registers Gavel's custom search attributes that the namespace lacks.
 pub async fn ensure_search_attributes(client: &Client) -> anyhow::Result<()> {
     let namespace = client.options().namespace.clone();
     let mut operator = client.connection().operator_service();
-    let existing = operator
-        .list_search_attributes(tonic::Request::new(ListSearchAttributesRequest {
-            namespace: namespace.clone(),
-        }))
+    // A namespace registered a moment ago may not have reached the operator
+    // service's cache yet: wait for it rather than fail the first start.
+    let list = || {
+        let mut operator = client.connection().operator_service();
+        let namespace = namespace.clone();
+        async move {
+            operator
+                .list_search_attributes(tonic::Request::new(ListSearchAttributesRequest {
+                    namespace,
+                }))
+                .await
+        }
+    };
+    let existing = list
+        .retry(
+            ExponentialBuilder::default()
+                .with_max_delay(Duration::from_secs(2))
+                .with_total_delay(Some(Duration::from_secs(60)))
+                .without_max_times(),
+        )
+        .when(|status| status.code() == tonic::Code::NotFound)
         .await
         .context("cannot list search attributes")?
         .into_inner()

@@ -1,67 +1,27 @@
 //! Replays every recorded history in `tests/histories/` against today's
-//! workflow code: a change that alters the commands a recorded run produced
-//! fails here, before it can break running auctions. Temporal's replay checks
-//! each command's kind and activity type; this harness also checks that every
-//! activity is scheduled with the input it was recorded with, so a changed
-//! amount, recipient or invoice fails too.
+//! workflow code with `gavel::replay` (what `gavel replay` runs): a change
+//! that alters the commands a recorded run produced, or an activity's input,
+//! fails here, before it can break running auctions.
 //!
 //! Record a history by running the end-to-end tests with
 //! `GAVEL_RECORD_HISTORIES=1` (see README → "Replay tests").
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{
-    path::{Path, PathBuf},
-    sync::{Arc, Mutex},
-};
+use std::path::PathBuf;
 
-use gavel_workflows::{
-    auction::publish::Publication,
-    settlement::{
-        AcceptOffer, BeginPayment, BidderEmail, CloseInvoice, EmailJob, InvoiceRequest,
-        PaymentNotice,
-    },
-};
-use serde::Serialize;
+use gavel::replay::{read_histories, replay};
 use serde_json::Value;
 use temporalio_client::WorkflowHistory;
 use temporalio_common::protos::temporal::api::history::v1::{History, history_event::Attributes};
-use temporalio_sdk::{
-    workflow_interceptors::{
-        CancellableWorkflowOutboundFuture, ScheduleActivityInput, ScheduleActivityResult,
-        WorkflowInterceptor, WorkflowInterceptorConstructor, WorkflowInterceptorContext,
-        WorkflowNext,
-    },
-    workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions},
-};
+use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 use uuid::Uuid;
-
-/// Every `*.json` under `dir`, in subfolders too (`legacy/` holds runs
-/// recorded by earlier code: they guard the patches).
-fn json_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(json_files(&path));
-        } else if path.extension().is_some_and(|e| e == "json") {
-            files.push(path);
-        }
-    }
-    files
-}
 
 fn histories() -> Vec<(PathBuf, History)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/histories");
-    let mut files = json_files(&dir);
-    files.sort();
-    files
+    read_histories(&dir)
+        .unwrap()
         .into_iter()
-        .map(|path| {
-            let bytes = std::fs::read(&path).unwrap();
-            let history: History = serde_json::from_slice(&bytes)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            (path, history)
-        })
+        .map(|r| (PathBuf::from(r.name), r.history))
         .collect()
 }
 
@@ -71,131 +31,6 @@ fn history(file: &str) -> History {
         .find(|(p, _)| p.ends_with(file))
         .unwrap_or_else(|| panic!("tests/histories/{file}"))
         .1
-}
-
-/// The activities a replay scheduled, with their inputs as JSON.
-type Scheduled = Arc<Mutex<Vec<(String, Value)>>>;
-
-/// Records every activity the workflow schedules while it replays.
-struct RecordActivities {
-    scheduled: Scheduled,
-}
-
-fn as_json<T: Serialize + 'static>(input: &ScheduleActivityInput) -> Option<Value> {
-    input
-        .input_ref::<T>()
-        .and_then(|value| serde_json::to_value(value).ok())
-}
-
-/// The activity's input as JSON (every input type Gavel's workflows send).
-fn input_json(input: &ScheduleActivityInput) -> Value {
-    [
-        as_json::<Publication>,
-        as_json::<InvoiceRequest>,
-        as_json::<EmailJob>,
-        as_json::<Vec<EmailJob>>,
-        as_json::<PaymentNotice>,
-        as_json::<BeginPayment>,
-        as_json::<CloseInvoice>,
-        as_json::<AcceptOffer>,
-        as_json::<BidderEmail>,
-        as_json::<Uuid>,
-        as_json::<String>,
-    ]
-    .into_iter()
-    .find_map(|convert| convert(input))
-    .unwrap_or_else(|| panic!("no JSON for {}'s input", input.activity_type()))
-}
-
-impl WorkflowInterceptor for RecordActivities {
-    fn schedule_activity(
-        &self,
-        _ctx: WorkflowInterceptorContext,
-        input: ScheduleActivityInput,
-        next: WorkflowNext<
-            'static,
-            ScheduleActivityInput,
-            CancellableWorkflowOutboundFuture<ScheduleActivityResult>,
-        >,
-    ) -> CancellableWorkflowOutboundFuture<ScheduleActivityResult> {
-        let json = input_json(&input);
-        self.scheduled
-            .lock()
-            .unwrap()
-            .push((input.activity_type().to_owned(), json));
-        next.run(input)
-    }
-}
-
-fn options(scheduled: &Scheduled) -> WorkflowReplayerOptions {
-    let scheduled = scheduled.clone();
-    WorkflowReplayerOptions::new()
-        .register_workflow::<gavel_workflows::ping::PingWorkflow>()
-        .unwrap()
-        .register_workflow::<gavel_workflows::auction::AuctionWorkflow>()
-        .unwrap()
-        .register_workflow::<gavel_workflows::followup::PaymentFollowUpWorkflow>()
-        .unwrap()
-        .workflow_interceptor(WorkflowInterceptorConstructor::new(move |_| {
-            RecordActivities {
-                scheduled: scheduled.clone(),
-            }
-        }))
-        .build()
-}
-
-/// The activities the history recorded, with their inputs as JSON.
-fn recorded_activities(history: &History) -> Vec<(String, Value)> {
-    history
-        .events
-        .iter()
-        .filter_map(|event| match &event.attributes {
-            Some(Attributes::ActivityTaskScheduledEventAttributes(scheduled)) => {
-                let name = scheduled.activity_type.as_ref()?.name.clone();
-                let payload = scheduled.input.as_ref()?.payloads.first()?;
-                Some((name, serde_json::from_slice(&payload.data).ok()?))
-            }
-            _ => None,
-        })
-        .collect()
-}
-
-/// Whether every field `recorded` has, `replayed` has with the same value
-/// (fields added later, with defaults, do not count as a change).
-fn covers(replayed: &Value, recorded: &Value) -> bool {
-    match (replayed, recorded) {
-        (Value::Object(now), Value::Object(then)) => then
-            .iter()
-            .all(|(key, was)| now.get(key).is_some_and(|is| covers(is, was))),
-        (Value::Array(now), Value::Array(then)) => {
-            now.len() == then.len() && now.iter().zip(then).all(|(is, was)| covers(is, was))
-        }
-        (now, then) => now == then,
-    }
-}
-
-/// Replays `history` with today's code; then checks each recorded activity
-/// was scheduled again with the input it was recorded with.
-async fn replay(history: History) -> Result<(), String> {
-    let scheduled: Scheduled = Arc::default();
-    let recorded = recorded_activities(&history);
-    WorkflowReplayer::new(options(&scheduled))
-        .unwrap()
-        .replay_workflow(WorkflowHistory::from(history))
-        .await
-        .map_err(|e| format!("{e:?}"))?;
-    let replayed = scheduled.lock().unwrap().clone();
-    for (i, (name, input)) in recorded.iter().enumerate() {
-        let Some((now_name, now_input)) = replayed.get(i) else {
-            return Err(format!("activity {i} ({name}) was not scheduled again"));
-        };
-        if now_name != name || !covers(now_input, input) {
-            return Err(format!(
-                "activity {i} changed: recorded {name} {input}, replayed {now_name} {now_input}"
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[tokio::test]

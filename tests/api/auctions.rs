@@ -6,8 +6,13 @@ use gavel_workflows::rules::Standing;
 use reqwest::StatusCode;
 use serde_json::json;
 
+use gavel_api::{
+    auctions::view::{AuctionResponse, BidPage},
+    routes::invoices::InvoiceResponse,
+};
+
 use crate::helpers::{
-    auction_body, eventually, expect_error, expect_status, record_history, spawn_app,
+    auction_body, eventually, expect_error, expect_json, expect_status, record_history, spawn_app,
 };
 
 async fn sleep_until(at: DateTime<Utc>) {
@@ -19,12 +24,9 @@ async fn sleep_until(at: DateTime<Utc>) {
 #[tokio::test]
 async fn a_late_bid_extends_the_end_and_the_auction_closes_with_the_right_winner() {
     let app = spawn_app().await;
-    let seller = app.user("seller").await;
-    let ada = app.user("bidder").await;
-    let bola = app.user("bidder").await;
     let mut body = auction_body(6);
     body["anti_sniping"] = json!({ "window_secs": 3, "extension_secs": 4 });
-    let auction = app.create_auction(&seller, &body).await;
+    let (_seller, [ada, bola], auction) = app.scene(&body).await;
     let id = &auction.id.to_string();
     assert_eq!(auction.status, "open");
     let first_end = auction.ends_at;
@@ -87,22 +89,18 @@ async fn a_late_bid_extends_the_end_and_the_auction_closes_with_the_right_winner
     let late = app.bid(&bola, id, 5_000, None, None).await;
     expect_error(late, StatusCode::CONFLICT, "auction_closed").await;
 
-    let history = expect_status(
-        app.get(&format!("/api/v1/auctions/{id}/bids"), None).await,
-        StatusCode::OK,
-    )
-    .await;
-    let amounts: Vec<i64> = history["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["amount"].as_i64().unwrap())
-        .collect();
+    let history_path = format!("/api/v1/auctions/{id}/bids");
+    let history: BidPage = expect_json(app.get(&history_path, None).await, StatusCode::OK).await;
+    let amounts: Vec<i64> = history.items.iter().map(|b| b.amount).collect();
     assert_eq!(amounts, [1_600, 1_500, 1_000], "newest first");
-    assert_eq!(history["items"][0]["bidder"], ada.handle.as_str());
+    assert_eq!(
+        history.items[0].bidder.as_deref(),
+        Some(ada.handle.as_str())
+    );
+    let raw = expect_status(app.get(&history_path, None).await, StatusCode::OK).await;
     assert!(
-        history["items"][0].get("max_amount").is_none(),
-        "maximums stay private"
+        raw["items"][0].get("max_amount").is_none(),
+        "maximums stay private: {raw}"
     );
     record_history(&app.auction_handle(id), "auction_sniping_extension").await;
 }
@@ -110,10 +108,7 @@ async fn a_late_bid_extends_the_end_and_the_auction_closes_with_the_right_winner
 #[tokio::test]
 async fn proxy_bidding_keeps_the_highest_maximum_ahead_at_the_lowest_price() {
     let app = spawn_app().await;
-    let seller = app.user("seller").await;
-    let ada = app.user("bidder").await;
-    let bola = app.user("bidder").await;
-    let auction = app.create_auction(&seller, &auction_body(3)).await;
+    let (_seller, [ada, bola], auction) = app.scene(&auction_body(3)).await;
     let id = &auction.id.to_string();
 
     let verdict = app.bid_ok(&ada, id, 1_000, Some(5_000)).await;
@@ -147,11 +142,9 @@ async fn proxy_bidding_keeps_the_highest_maximum_ahead_at_the_lowest_price() {
 #[tokio::test]
 async fn an_unmet_reserve_ends_in_no_sale() {
     let app = spawn_app().await;
-    let seller = app.user("seller").await;
-    let ada = app.user("bidder").await;
     let mut body = auction_body(2);
     body["reserve_price"] = json!(5_000);
-    let auction = app.create_auction(&seller, &body).await;
+    let (seller, [ada], auction) = app.scene(&body).await;
     let id = &auction.id.to_string();
     assert!(auction.has_reserve);
     let raw = expect_status(
@@ -202,11 +195,9 @@ async fn an_unmet_reserve_ends_in_no_sale() {
 #[tokio::test]
 async fn a_maximum_reaching_the_reserve_jumps_the_price_to_it() {
     let app = spawn_app().await;
-    let seller = app.user("seller").await;
-    let ada = app.user("bidder").await;
     let mut body = auction_body(30);
     body["reserve_price"] = json!(5_000);
-    let auction = app.create_auction(&seller, &body).await;
+    let (_seller, [ada], auction) = app.scene(&body).await;
     let id = &auction.id.to_string();
 
     let verdict = app.bid_ok(&ada, id, 1_000, Some(6_000)).await;
@@ -217,12 +208,9 @@ async fn a_maximum_reaching_the_reserve_jumps_the_price_to_it() {
 #[tokio::test]
 async fn buy_now_closes_the_auction_at_once() {
     let app = spawn_app().await;
-    let seller = app.user("seller").await;
-    let ada = app.user("bidder").await;
-    let bola = app.user("bidder").await;
     let mut body = auction_body(120);
     body["buy_now_price"] = json!(10_000);
-    let auction = app.create_auction(&seller, &body).await;
+    let (_seller, [ada, bola], auction) = app.scene(&body).await;
     let id = &auction.id.to_string();
     assert!(auction.buy_now_available);
 
@@ -251,10 +239,8 @@ async fn buy_now_closes_the_auction_at_once() {
             Some(&admin.token),
         )
         .await;
-    assert_eq!(
-        expect_status(response, StatusCode::OK).await["status"],
-        "paid"
-    );
+    let paid: InvoiceResponse = expect_json(response, StatusCode::OK).await;
+    assert_eq!(paid.status, "paid");
     app.wait_for_status(id, "settled", 15).await;
     record_history(&app.auction_handle(id), "auction_buy_now").await;
 }
@@ -262,12 +248,9 @@ async fn buy_now_closes_the_auction_at_once() {
 #[tokio::test]
 async fn buy_now_is_withdrawn_by_the_first_bid_without_a_reserve() {
     let app = spawn_app().await;
-    let seller = app.user("seller").await;
-    let ada = app.user("bidder").await;
-    let bola = app.user("bidder").await;
     let mut body = auction_body(60);
     body["buy_now_price"] = json!(10_000);
-    let auction = app.create_auction(&seller, &body).await;
+    let (_seller, [ada, bola], auction) = app.scene(&body).await;
     let id = &auction.id.to_string();
 
     app.bid_ok(&ada, id, 1_000, None).await;
@@ -297,13 +280,16 @@ async fn sellers_cancel_before_the_first_bid_and_admins_at_any_time() {
     let response = app.post_json(&path, &reason, Some(&ada.token)).await;
     expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
 
-    let cancelled = expect_status(
+    let cancelled: AuctionResponse = expect_json(
         app.post_json(&path, &reason, Some(&seller.token)).await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(cancelled["status"], "cancelled");
-    assert_eq!(cancelled["outcome"]["reason"], "listed by mistake");
+    assert_eq!(cancelled.status, "cancelled");
+    assert_eq!(
+        cancelled.outcome.unwrap().reason.as_deref(),
+        Some("listed by mistake")
+    );
     app.wait_for_status(id, "cancelled", 15).await;
     let late = app.bid(&ada, id, 1_000, None, None).await;
     expect_error(late, StatusCode::CONFLICT, "auction_closed").await;
@@ -316,7 +302,7 @@ async fn sellers_cancel_before_the_first_bid_and_admins_at_any_time() {
     app.bid_ok(&ada, id, 1_000, None).await;
     let response = app.post_json(&path, &reason, Some(&seller.token)).await;
     expect_error(response, StatusCode::CONFLICT, "auction_has_bids").await;
-    let cancelled = expect_status(
+    let cancelled: AuctionResponse = expect_json(
         app.post_json(
             &path,
             &json!({ "reason": "counterfeit" }),
@@ -326,7 +312,7 @@ async fn sellers_cancel_before_the_first_bid_and_admins_at_any_time() {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled.status, "cancelled");
     let done = app.wait_for_status(id, "cancelled", 15).await;
     assert_eq!(done.bid_count, 1, "the bid stays on record");
     let response = app.post_json(&path, &reason, Some(&admin.token)).await;

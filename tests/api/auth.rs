@@ -5,7 +5,12 @@ use jsonwebtoken::{EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{JWT_SECRET, PASSWORD, expect_error, expect_status, spawn_app};
+use gavel_api::{
+    auth::Role,
+    routes::auth::{AuthResponse, MeResponse},
+};
+
+use crate::helpers::{JWT_SECRET, PASSWORD, expect_error, expect_json, expect_status, spawn_app};
 
 #[tokio::test]
 async fn register_creates_an_account_and_signs_it_in() {
@@ -13,24 +18,16 @@ async fn register_creates_an_account_and_signs_it_in() {
     let response = app
         .register("Ada@Example.com", PASSWORD, "Ada Lovelace", "seller")
         .await;
-    let body = expect_status(response, StatusCode::CREATED).await;
-    assert_eq!(body["user"]["email"], "Ada@Example.com");
-    assert_eq!(body["user"]["role"], "seller");
-    assert!(
-        body["user"]["handle"]
-            .as_str()
-            .unwrap()
-            .starts_with("ada-lovelace-")
-    );
-    assert!(body["user"].get("password_hash").is_none());
-    assert!(body["expires_at"].is_string());
+    let raw = expect_status(response, StatusCode::CREATED).await;
+    assert!(raw["user"].get("password_hash").is_none(), "{raw}");
+    let body: AuthResponse = serde_json::from_value(raw).unwrap();
+    assert_eq!(body.user.email, "Ada@Example.com");
+    assert_eq!(body.user.role, Role::Seller);
+    assert!(body.user.handle.starts_with("ada-lovelace-"));
+    assert!(body.expires_at > Utc::now());
 
-    let me = expect_status(
-        app.me(body["token"].as_str().unwrap()).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(me["id"], body["user"]["id"]);
+    let me: MeResponse = expect_json(app.me(&body.token).await, StatusCode::OK).await;
+    assert_eq!(me.user.id, body.user.id);
     let stored: (String,) = sqlx::query_as("SELECT password_hash FROM users")
         .fetch_one(&app.db)
         .await
@@ -108,17 +105,13 @@ async fn login_returns_a_token_for_the_right_password_only() {
     let app = spawn_app().await;
     let user = app.user("bidder").await;
     expect_status(app.me(&user.token).await, StatusCode::OK).await;
-    let body = expect_status(
+    let body: AuthResponse = expect_json(
         app.login(&user.email.to_uppercase(), PASSWORD).await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(body["user"]["id"], user.id.as_str());
-    expect_status(
-        app.me(body["token"].as_str().unwrap()).await,
-        StatusCode::OK,
-    )
-    .await;
+    assert_eq!(body.user.id.to_string(), user.id);
+    expect_status(app.me(&body.token).await, StatusCode::OK).await;
 
     expect_error(
         app.login(&user.email, "wrong password!!").await,

@@ -7,10 +7,12 @@ use std::collections::HashMap;
 use futures::future::join_all;
 use gavel_workflows::rules::{BidRequest, Book, Phase, Standing, Terms};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 
-use crate::helpers::{TestUser, auction_body, expect_status, spawn_app};
+use gavel_api::auctions::view::BidResponse;
+
+use crate::helpers::{BidAnswer, TestUser, auction_body, expect_error, expect_json, spawn_app};
 
 #[tokio::test]
 async fn concurrent_bids_share_updates_and_every_verdict_is_the_rules_in_arrival_order() {
@@ -26,7 +28,7 @@ async fn concurrent_bids_share_updates_and_every_verdict_is_the_rules_in_arrival
     let id = &auction.id.to_string();
 
     // Three waves of 32 bids at once, each bidder a maximum above their bid.
-    let mut answers: Vec<(usize, String, StatusCode, Value)> = Vec::new();
+    let mut answers: Vec<(usize, String, StatusCode, BidAnswer)> = Vec::new();
     for wave in 0..3_i64 {
         let bids = bidders.iter().enumerate().map(|(i, bidder)| {
             let amount = 1_000 + 5_000 * wave + 40 * i64::try_from(i).unwrap();
@@ -38,12 +40,12 @@ async fn concurrent_bids_share_updates_and_every_verdict_is_the_rules_in_arrival
                     .bid(bidder, id, amount, Some(amount + 1_500), Some(&key))
                     .await;
                 let status = response.status();
-                (i, key, status, response.json::<Value>().await.unwrap())
+                (i, key, status, response.json::<BidAnswer>().await.unwrap())
             }
         });
         answers.extend(join_all(bids).await);
     }
-    let accepted: Vec<&(usize, String, StatusCode, Value)> = answers
+    let accepted: Vec<&(usize, String, StatusCode, BidAnswer)> = answers
         .iter()
         .filter(|(_, _, status, _)| *status == StatusCode::CREATED)
         .collect();
@@ -51,9 +53,8 @@ async fn concurrent_bids_share_updates_and_every_verdict_is_the_rules_in_arrival
         assert!(
             *status == StatusCode::CREATED
                 || (*status == StatusCode::CONFLICT
-                    && ["bid_too_low", "max_not_raised"]
-                        .contains(&body["error"]["code"].as_str().unwrap())),
-            "no 5xx, no surprise: {status} {body}"
+                    && matches!(body.refusal(), Some("bid_too_low" | "max_not_raised"))),
+            "no 5xx, no surprise: {status} {body:?}"
         );
     }
     assert!(accepted.len() >= 3, "{} accepted", accepted.len());
@@ -114,14 +115,12 @@ async fn concurrent_bids_share_updates_and_every_verdict_is_the_rules_in_arrival
     }
     for (_, key, _, body) in &accepted {
         let verdict = &verdicts[key.as_str()];
-        assert_eq!(body["seq"], verdict.seq, "{key}");
-        assert_eq!(body["current_price"], verdict.current_price, "{key}");
-        let standing = if verdict.standing == gavel_workflows::rules::Standing::Leading {
-            "leading"
-        } else {
-            "outbid"
+        let BidAnswer::Accepted(body) = body else {
+            panic!("{key}: {body:?}");
         };
-        assert_eq!(body["status"], standing, "{key}");
+        assert_eq!(body.seq, verdict.seq, "{key}");
+        assert_eq!(body.current_price, verdict.current_price, "{key}");
+        assert_eq!(body.status, verdict.standing, "{key}");
     }
 
     // Fewer updates than bids decided: they went in batches.
@@ -150,20 +149,20 @@ async fn concurrent_bids_share_updates_and_every_verdict_is_the_rules_in_arrival
 
     // A retry of an accepted bid, in a later batch with others, gets its
     // first verdict.
-    let (i, key, _, first) = accepted[0];
+    let (i, key, _, BidAnswer::Accepted(first)) = accepted[0] else {
+        panic!("accepted bids have verdicts");
+    };
     let retries = (0..4).map(|_| app.bid(&bidders[*i], id, 1, None, Some(key)));
     for response in join_all(retries).await {
-        assert_eq!(&expect_status(response, StatusCode::CREATED).await, first);
+        let again: BidResponse = expect_json(response, StatusCode::CREATED).await;
+        assert_eq!(&again, first);
     }
 }
 
 #[tokio::test]
 async fn a_hopeless_bid_is_refused_without_reaching_the_workflow() {
     let app = spawn_app().await;
-    let seller = app.user("seller").await;
-    let ada = app.user("bidder").await;
-    let bola = app.user("bidder").await;
-    let auction = app.create_auction(&seller, &auction_body(60)).await;
+    let (_seller, [ada, bola], auction) = app.scene(&auction_body(60)).await;
     let id = &auction.id.to_string();
     app.bid_ok(&ada, id, 5_000, None).await;
     let updates = || async {
@@ -187,9 +186,8 @@ async fn a_hopeless_bid_is_refused_without_reaching_the_workflow() {
     // 5,000 plus the 250 increment of that band.
     for amount in [1_000, 4_000, 5_200] {
         let response = app.bid(&bola, id, amount, None, None).await;
-        let body = expect_status(response, StatusCode::CONFLICT).await;
-        assert_eq!(body["error"]["code"], "bid_too_low");
-        assert_eq!(body["error"]["details"]["minimum"], 5_250);
+        let body = expect_error(response, StatusCode::CONFLICT, "bid_too_low").await;
+        assert_eq!(body.error.details.unwrap()["minimum"], 5_250);
     }
     assert_eq!(updates().await, before, "the workflow never heard of them");
     // At the minimum it goes through.
@@ -222,14 +220,12 @@ async fn bids_racing_the_close_are_accepted_before_it_or_refused_after_it() {
         });
         for response in join_all(wave).await {
             let status = response.status();
-            let body: Value = response.json().await.unwrap();
-            match status {
-                StatusCode::CREATED => {}
-                StatusCode::CONFLICT if body["error"]["code"] == "auction_closed" => {
-                    refused_late += 1;
-                }
-                StatusCode::CONFLICT => assert_eq!(body["error"]["code"], "bid_too_low"),
-                other => panic!("{other}: {body}"),
+            let body: BidAnswer = response.json().await.unwrap();
+            match (status, body.refusal()) {
+                (StatusCode::CREATED, None) => {}
+                (StatusCode::CONFLICT, Some("auction_closed")) => refused_late += 1,
+                (StatusCode::CONFLICT, Some("bid_too_low")) => {}
+                (other, _) => panic!("{other}: {body:?}"),
             }
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

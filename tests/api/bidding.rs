@@ -2,11 +2,10 @@
 //! continue-as-new, idempotent retries, validation, listing, and what
 //! operators see in Temporal.
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
-use gavel_api::auctions::view::AuctionPage;
+use gavel_api::auctions::view::{AuctionPage, AuctionResponse, BidResponse};
 use gavel_workflows::rules::{BidRequest, Book, Phase, Terms};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -15,8 +14,8 @@ use temporalio_common::protos::temporal::api::history::v1::history_event::Attrib
 use uuid::Uuid;
 
 use crate::helpers::{
-    TestApp, auction_body, eventually, expect_error, expect_json, expect_status, http_args,
-    record_history, spawn_app, spawn_app_with, succeeded,
+    BidAnswer, EventStream, TestApp, auction_body, eventually, expect_error, expect_json,
+    expect_status, http_args, record_history, spawn_app, spawn_app_with, succeeded,
 };
 
 #[tokio::test]
@@ -47,15 +46,11 @@ async fn fifty_concurrent_bids_give_one_consistent_leader_and_nothing_after_the_
     let mut accepted = 0;
     for response in responses {
         let status = response.status();
-        let body: Value = response.json().await.unwrap();
-        match status {
-            StatusCode::CREATED => accepted += 1,
-            StatusCode::CONFLICT => assert!(
-                ["bid_too_low", "max_not_raised"]
-                    .contains(&body["error"]["code"].as_str().unwrap()),
-                "{body}"
-            ),
-            other => panic!("no 5xx or surprise under load: {other} {body}"),
+        let body: BidAnswer = response.json().await.unwrap();
+        match (status, body.refusal()) {
+            (StatusCode::CREATED, None) => accepted += 1,
+            (StatusCode::CONFLICT, Some("bid_too_low" | "max_not_raised")) => {}
+            (other, _) => panic!("no 5xx or surprise under load: {other} {body:?}"),
         }
     }
     assert!(accepted >= 5, "only {accepted} accepted");
@@ -68,8 +63,7 @@ async fn fifty_concurrent_bids_give_one_consistent_leader_and_nothing_after_the_
         amount += 1_000;
         let response = app.bid(&bidders[0], id, amount, None, None).await;
         if response.status() == StatusCode::CONFLICT {
-            let body: Value = response.json().await.unwrap();
-            assert_eq!(body["error"]["code"], "auction_closed");
+            expect_error(response, StatusCode::CONFLICT, "auction_closed").await;
             late_refused += 1;
         } else {
             assert_eq!(response.status(), StatusCode::CREATED);
@@ -144,86 +138,10 @@ async fn fifty_concurrent_bids_give_one_consistent_leader_and_nothing_after_the_
     assert_eq!(closed.bid_count, u64::try_from(accepted).unwrap());
 }
 
-/// A minimal SSE reader over a streaming response.
-struct EventStream {
-    chunks: futures::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>,
-    buffer: String,
-}
-
-#[derive(Debug)]
-struct SseEvent {
-    id: i64,
-    kind: String,
-    data: Value,
-}
-
-impl EventStream {
-    async fn open(app: &TestApp, auction_id: &str, last_event_id: Option<i64>) -> Self {
-        let mut request = app.request(
-            reqwest::Method::GET,
-            &format!("/api/v1/auctions/{auction_id}/events"),
-            None,
-        );
-        if let Some(last) = last_event_id {
-            request = request.header("Last-Event-ID", last.to_string());
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(
-            response.headers()["content-type"].to_str().unwrap(),
-            "text/event-stream"
-        );
-        Self {
-            chunks: response
-                .bytes_stream()
-                .map(|r| r.map(|b| b.to_vec()))
-                .boxed(),
-            buffer: String::new(),
-        }
-    }
-
-    async fn next(&mut self) -> SseEvent {
-        self.try_next().await.expect("the stream stays open")
-    }
-
-    /// The next event, or `None` when the server ended the stream.
-    async fn try_next(&mut self) -> Option<SseEvent> {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let mut fields: HashMap<&str, String> = HashMap::new();
-                for line in block.lines() {
-                    if let Some((name, value)) = line.split_once(':') {
-                        fields.insert(name, value.trim_start().to_owned());
-                    }
-                }
-                if let (Some(id), Some(kind), Some(data)) =
-                    (fields.get("id"), fields.get("event"), fields.get("data"))
-                {
-                    return Some(SseEvent {
-                        id: id.parse().unwrap(),
-                        kind: kind.clone(),
-                        data: serde_json::from_str(data).unwrap(),
-                    });
-                }
-                continue; // a keep-alive comment
-            }
-            let chunk = tokio::time::timeout(Duration::from_secs(15), self.chunks.next())
-                .await
-                .expect("an event within 15 s")?
-                .unwrap();
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
-}
-
 #[tokio::test]
 async fn an_sse_client_sees_every_accepted_bid_in_order_and_resumes_after_a_reconnect() {
     let app = spawn_app().await;
-    let seller = app.user("seller").await;
-    let ada = app.user("bidder").await;
-    let bola = app.user("bidder").await;
-    let auction = app.create_auction(&seller, &auction_body(60)).await;
+    let (_seller, [ada, bola], auction) = app.scene(&auction_body(60)).await;
     let id = &auction.id.to_string();
 
     let mut stream = EventStream::open(&app, id, None).await;
@@ -300,9 +218,7 @@ async fn an_sse_client_sees_every_accepted_bid_in_order_and_resumes_after_a_reco
 #[tokio::test]
 async fn the_stream_announces_extension_and_close() {
     let app = spawn_app().await;
-    let seller = app.user("seller").await;
-    let ada = app.user("bidder").await;
-    let auction = app.create_auction(&seller, &auction_body(2)).await;
+    let (_seller, [ada], auction) = app.scene(&auction_body(2)).await;
     let id = &auction.id.to_string();
     let mut stream = EventStream::open(&app, id, None).await;
     let verdict = app.bid_ok(&ada, id, 1_000, None).await;
@@ -321,8 +237,7 @@ async fn the_stream_announces_extension_and_close() {
 #[tokio::test]
 async fn a_new_auction_is_live_and_its_stream_ends_after_the_final_event() {
     let app = spawn_app().await;
-    let seller = app.user("seller").await;
-    let auction = app.create_auction(&seller, &auction_body(60)).await;
+    let (seller, [], auction) = app.scene(&auction_body(60)).await;
     assert!(auction.live, "the workflow is running from the start");
     assert_eq!(auction.status, "open");
     assert!(
@@ -331,8 +246,9 @@ async fn a_new_auction_is_live_and_its_stream_ends_after_the_final_event() {
     );
     let id = &auction.id.to_string();
     assert!(app.auction(id).await.reserve_met);
-    let listed = expect_status(app.get("/api/v1/auctions", None).await, StatusCode::OK).await;
-    assert_eq!(listed["items"][0]["reserve_met"], true);
+    let listed: AuctionPage =
+        expect_json(app.get("/api/v1/auctions", None).await, StatusCode::OK).await;
+    assert!(listed.items[0].reserve_met);
 
     let mut stream = EventStream::open(&app, id, None).await;
     let cancel = app
@@ -357,8 +273,7 @@ async fn a_new_auction_is_live_and_its_stream_ends_after_the_final_event() {
 #[tokio::test]
 async fn an_open_stream_ends_when_the_server_shuts_down_instead_of_holding_it_up() {
     let app = spawn_app().await;
-    let seller = app.user("seller").await;
-    let auction = app.create_auction(&seller, &auction_body(60)).await;
+    let (_seller, [], auction) = app.scene(&auction_body(60)).await;
     // Open once the server has answered its headers.
     let mut stream = EventStream::open(&app, &auction.id.to_string(), None).await;
     let started = std::time::Instant::now();
@@ -404,10 +319,7 @@ async fn continue_as_new_carries_every_bid_and_verdict() {
     let mut http = http_args();
     http.bids_per_run = 3;
     let app = spawn_app_with(http).await;
-    let seller = app.user("seller").await;
-    let ada = app.user("bidder").await;
-    let bola = app.user("bidder").await;
-    let auction = app.create_auction(&seller, &auction_body(120)).await;
+    let (_seller, [ada, bola], auction) = app.scene(&auction_body(120)).await;
     let id = &auction.id.to_string();
 
     let mut first = None;
@@ -415,8 +327,8 @@ async fn continue_as_new_carries_every_bid_and_verdict() {
         let bidder = if i % 2 == 0 { &ada } else { &bola };
         let key = format!("bid-{i}");
         let response = app.bid(bidder, id, 1_000 + 100 * i, None, Some(&key)).await;
-        let verdict = expect_status(response, StatusCode::CREATED).await;
-        assert_eq!(verdict["seq"], i + 1);
+        let verdict: BidResponse = expect_json(response, StatusCode::CREATED).await;
+        assert_eq!(verdict.seq, u64::try_from(i + 1).unwrap());
         first.get_or_insert(verdict);
     }
     // The last continue-as-new follows the bids by a moment.
@@ -446,7 +358,7 @@ async fn continue_as_new_carries_every_bid_and_verdict() {
 
     // A retry of the very first bid, two runs later, gets its first verdict.
     let retry = app.bid(&ada, id, 1_000, None, Some("bid-0")).await;
-    let verdict = expect_status(retry, StatusCode::CREATED).await;
+    let verdict: BidResponse = expect_json(retry, StatusCode::CREATED).await;
     assert_eq!(verdict, first.unwrap());
 
     let detail = app.auction(id).await;
@@ -481,40 +393,35 @@ async fn continue_as_new_carries_every_bid_and_verdict() {
 #[tokio::test]
 async fn a_retried_bid_gets_the_same_verdict_and_is_counted_once() {
     let app = spawn_app().await;
-    let seller = app.user("seller").await;
-    let ada = app.user("bidder").await;
-    let bola = app.user("bidder").await;
-    let auction = app.create_auction(&seller, &auction_body(60)).await;
+    let (_seller, [ada, bola], auction) = app.scene(&auction_body(60)).await;
     let id = &auction.id.to_string();
 
-    let first = expect_status(
+    let first: BidResponse = expect_json(
         app.bid(&ada, id, 1_000, None, Some("k-1")).await,
         StatusCode::CREATED,
     )
     .await;
     app.bid_ok(&bola, id, 1_500, None).await;
-    let again = expect_status(
+    let again: BidResponse = expect_json(
         app.bid(&ada, id, 1_000, None, Some("k-1")).await,
         StatusCode::CREATED,
     )
     .await;
     assert_eq!(first, again, "same key, same verdict (leading at the time)");
     // Another bidder may use the same key for their own bid.
-    let other = expect_status(
+    let other: BidResponse = expect_json(
         app.bid(&bola, id, 2_000, None, Some("k-1")).await,
         StatusCode::CREATED,
     )
     .await;
-    assert_ne!(other["bid_id"], first["bid_id"]);
+    assert_ne!(other.bid_id, first.bid_id);
     assert_eq!(app.auction(id).await.bid_count, 3);
 }
 
 #[tokio::test]
 async fn bids_are_checked_before_and_by_the_rules() {
     let app = spawn_app().await;
-    let seller = app.user("seller").await;
-    let ada = app.user("bidder").await;
-    let auction = app.create_auction(&seller, &auction_body(60)).await;
+    let (seller, [ada], auction) = app.scene(&auction_body(60)).await;
     let id = &auction.id.to_string();
 
     let low = app.bid(&ada, id, 999, None, None).await;
@@ -703,9 +610,11 @@ async fn a_retried_create_with_the_same_key_returns_the_same_auction() {
                 .unwrap()
         }
     };
-    let first = expect_status(create("create-1", body.clone()).await, StatusCode::CREATED).await;
-    let again = expect_status(create("create-1", body.clone()).await, StatusCode::CREATED).await;
-    assert_eq!(first["id"], again["id"]);
+    let first: AuctionResponse =
+        expect_json(create("create-1", body.clone()).await, StatusCode::CREATED).await;
+    let again: AuctionResponse =
+        expect_json(create("create-1", body.clone()).await, StatusCode::CREATED).await;
+    assert_eq!(first.id, again.id);
     let mut other = body.clone();
     other["title"] = json!("Another lot");
     expect_error(
@@ -803,9 +712,7 @@ async fn auctions_are_listed_newest_first_with_filters_and_cursor_paging() {
 #[tokio::test]
 async fn operators_find_open_auctions_by_search_attribute() {
     let app = spawn_app().await;
-    let seller = app.user("seller").await;
-    let ada = app.user("bidder").await;
-    let auction = app.create_auction(&seller, &auction_body(120)).await;
+    let (seller, [ada], auction) = app.scene(&auction_body(120)).await;
     let id = &auction.id.to_string();
     app.bid_ok(&ada, id, 1_000, None).await;
 

@@ -10,7 +10,9 @@ use gavel::dev_server;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 
-use crate::helpers::{PASSWORD, expect_status, fresh_database, spawn_app, succeeded};
+use gavel_api::{auth::Role, routes::auth::AuthResponse};
+
+use crate::helpers::{PASSWORD, expect_json, expect_status, fresh_database, spawn_app, succeeded};
 
 const GAVEL: &str = env!("CARGO_BIN_EXE_gavel");
 
@@ -173,8 +175,9 @@ async fn admin_create_user_makes_an_admin_who_can_log_in() {
         !stdout.contains(PASSWORD),
         "a given password is never echoed"
     );
-    let body = expect_status(app.login("ops@example.com", PASSWORD).await, StatusCode::OK).await;
-    assert_eq!(body["user"]["role"], "admin");
+    let body: AuthResponse =
+        expect_json(app.login("ops@example.com", PASSWORD).await, StatusCode::OK).await;
+    assert_eq!(body.user.role, Role::Admin);
 
     let generated = Command::new(GAVEL)
         .args(["admin", "create-user", "--email", "ops2@example.com"])
@@ -204,18 +207,38 @@ async fn admin_export_history_writes_what_the_replayer_reads() {
     let id = &auction.id.to_string();
     app.wait_for_status(id, "no_sale", 15).await;
 
-    let output = Command::new(GAVEL)
-        .args([
-            "admin",
-            "export-history",
-            "--temporal-address",
-            &app.temporal_address(),
-            &format!("auction-{id}"),
-        ])
-        .output()
-        .unwrap();
-    succeeded(&output);
-    let history = temporalio_client::WorkflowHistory::from_json(&output.stdout).unwrap();
+    // `history export`, and its old name, write the same history.
+    let export = |words: &[&str]| {
+        let output = Command::new(GAVEL)
+            .args(words)
+            .args(["--temporal-address", &app.temporal_address()])
+            .arg(format!("auction-{id}"))
+            .output()
+            .unwrap();
+        succeeded(&output);
+        output.stdout
+    };
+    let exported = export(&["history", "export"]);
+    let events = |json: &[u8]| -> Vec<(i64, i32)> {
+        let history: serde_json::Value = serde_json::from_slice(json).unwrap();
+        history["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["event_id"].as_i64().unwrap(),
+                    e["event_type"].as_i64().unwrap() as i32,
+                )
+            })
+            .collect()
+    };
+    let old_name = export(&["admin", "export-history"]);
+    assert!(
+        events(&old_name).starts_with(&events(&exported)),
+        "the old name exports the same history"
+    );
+    let history = temporalio_client::WorkflowHistory::from_json(&exported).unwrap();
     let replayer = temporalio_sdk::workflow_replayer::WorkflowReplayer::new(
         temporalio_sdk::workflow_replayer::WorkflowReplayerOptions::new()
             .register_workflow::<gavel_workflows::auction::AuctionWorkflow>()
@@ -224,4 +247,61 @@ async fn admin_export_history_writes_what_the_replayer_reads() {
     )
     .unwrap();
     replayer.replay_workflow(history).await.unwrap();
+}
+
+#[tokio::test]
+async fn admin_setup_temporal_makes_the_namespace_and_search_attributes() {
+    use temporalio_common::protos::temporal::api::{
+        operatorservice::v1::ListSearchAttributesRequest,
+        workflowservice::v1::DescribeNamespaceRequest,
+    };
+    let address = crate::helpers::shared_temporal().to_string();
+    let namespace = format!("gavel-setup-{}", uuid::Uuid::new_v4().simple());
+    let setup = || {
+        Command::new(GAVEL)
+            .args(["admin", "setup-temporal", "--temporal-address", &address])
+            .args(["--temporal-namespace", &namespace])
+            .output()
+            .unwrap()
+    };
+    succeeded(&setup());
+    // Running it again (a restarted job) changes nothing and succeeds.
+    succeeded(&setup());
+
+    let args = gavel::config::TemporalArgs {
+        temporal_address: address.clone(),
+        temporal_namespace: namespace.clone(),
+        task_queue: "unused".into(),
+    };
+    let client = gavel::temporal::connect(&args, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let described = client
+        .connection()
+        .workflow_service()
+        .describe_namespace(tonic::Request::new(DescribeNamespaceRequest {
+            namespace: namespace.clone(),
+            ..Default::default()
+        }))
+        .await
+        .expect("the namespace exists")
+        .into_inner();
+    let retention = described
+        .config
+        .and_then(|c| c.workflow_execution_retention_ttl)
+        .expect("a retention period");
+    assert_eq!(retention.seconds, 30 * 24 * 3_600);
+    let registered = client
+        .connection()
+        .operator_service()
+        .list_search_attributes(tonic::Request::new(ListSearchAttributesRequest {
+            namespace: namespace.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .custom_attributes;
+    for (name, kind) in gavel_workflows::names::search_attributes() {
+        assert_eq!(registered.get(name), Some(&(kind as i32)), "{name}");
+    }
 }

@@ -9,6 +9,11 @@ use std::{
 };
 
 use gavel::dev_server::{self, DevServer, DevServerOptions};
+use gavel_api::{
+    auctions::view::{AuctionResponse, BidResponse},
+    routes::auth::AuthResponse,
+};
+use gavel_workflows::rules::Standing;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -20,7 +25,7 @@ use wiremock::{
 
 use crate::{
     helpers::{
-        TestApp, WorkerProcess, auction_body, eventually, expect_error, expect_status,
+        TestApp, WorkerProcess, auction_body, eventually, expect_error, expect_json, expect_status,
         fresh_database, http_args, settlement_args, settlement_env, spawn_api_only, spawn_app_on,
     },
     stand_ins::*,
@@ -201,7 +206,7 @@ async fn ready(api: &str) {
 
 async fn register(http: &reqwest::Client, api: &str, role: &str) -> (String, String) {
     let email = format!("{role}-{}@example.com", uuid::Uuid::new_v4().simple());
-    let body: Value = http
+    let body: AuthResponse = http
         .post(format!("{api}/api/v1/auth/register"))
         .json(&json!({ "email": email, "password": crate::helpers::PASSWORD, "name": "Dev User", "role": role }))
         .send()
@@ -210,10 +215,7 @@ async fn register(http: &reqwest::Client, api: &str, role: &str) -> (String, Str
         .json()
         .await
         .unwrap();
-    (
-        body["user"]["id"].as_str().unwrap().to_owned(),
-        body["token"].as_str().unwrap().to_owned(),
-    )
+    (body.user.id.to_string(), body.token)
 }
 
 #[tokio::test]
@@ -265,7 +267,7 @@ async fn gavel_dev_killed_mid_settlement_finishes_it_after_a_restart() {
     let (_, bola) = register(&http, &api, "bidder").await;
     let mut body = auction_body(3);
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
-    let auction: Value = http
+    let auction: AuctionResponse = http
         .post(format!("{api}/api/v1/auctions"))
         .bearer_auth(&seller)
         .json(&body)
@@ -275,7 +277,7 @@ async fn gavel_dev_killed_mid_settlement_finishes_it_after_a_restart() {
         .json()
         .await
         .unwrap();
-    let id = auction["id"].as_str().unwrap().to_owned();
+    let id = auction.id;
     for (token, amount) in [(&ada, 1_000), (&bola, 1_500)] {
         let response = http
             .post(format!("{api}/api/v1/auctions/{id}/bids"))
@@ -437,22 +439,19 @@ async fn temporal_restarted_on_its_database_file_loses_no_bid_and_doubles_none()
             .bid(&ada, &id, 2_000, None, Some("during-the-outage"))
             .await;
         match response.status() {
-            StatusCode::CREATED => Ok(response.json::<Value>().await.unwrap()),
+            StatusCode::CREATED => Ok(response.json::<BidResponse>().await.unwrap()),
             other => Err(format!("still {other}")),
         }
     })
     .await;
-    assert_eq!(verdict["status"], "leading");
-    let again = expect_status(
+    assert_eq!(verdict.status, Standing::Leading);
+    let again: BidResponse = expect_json(
         app.bid(&ada, &id, 2_000, None, Some("during-the-outage"))
             .await,
         StatusCode::CREATED,
     )
     .await;
-    assert_eq!(
-        again["bid_id"], verdict["bid_id"],
-        "the retry is the same bid"
-    );
+    assert_eq!(again.bid_id, verdict.bid_id, "the retry is the same bid");
 
     let closed = app.wait_for_status(&id, "awaiting_payment", 60).await;
     assert_eq!(closed.bid_count, 3, "every accepted bid, once");

@@ -3,17 +3,20 @@
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 
+use gavel_api::routes::health::Status;
+
 use crate::helpers::{
-    expect_error, expect_status, settlement_args, shared_temporal, spawn_api_only, spawn_app,
+    expect_error, expect_json, expect_status, settlement_args, shared_temporal, spawn_api_only,
+    spawn_app,
 };
 
 #[tokio::test]
 async fn health_and_ready_answer_when_dependencies_are_up() {
     let app = spawn_app().await;
-    let body = expect_status(app.get("/api/v1/health", None).await, StatusCode::OK).await;
-    assert_eq!(body["status"], "ok");
-    let body = expect_status(app.get("/api/v1/ready", None).await, StatusCode::OK).await;
-    assert_eq!(body["status"], "ready");
+    let body: Status = expect_json(app.get("/api/v1/health", None).await, StatusCode::OK).await;
+    assert_eq!(body.status, "ok");
+    let body: Status = expect_json(app.get("/api/v1/ready", None).await, StatusCode::OK).await;
+    assert_eq!(body.status, "ready");
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ mod helpers;
 mod money;
 mod operators;
 mod ping;
+mod replicas;
 mod resilience;
 mod settlement;
 mod stand_ins;

@@ -3,6 +3,12 @@
 //! refunded, consent before a runner-up is charged, strikes that suspend,
 //! offline payments only from admins, late money and disputes followed up.
 
+use gavel_api::routes::{
+    admin::{PaymentList, StrikesCleared},
+    auth::MeResponse,
+    invoices::{InvoiceResponse, PayLinkResponse},
+    webhooks::WebhookAck,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -13,7 +19,7 @@ use wiremock::{
 
 use crate::{
     helpers::{
-        TestApp, TestUser, auction_body, eventually, expect_error, expect_status, record_history,
+        TestApp, TestUser, auction_body, eventually, expect_error, expect_json, record_history,
     },
     stand_ins::*,
 };
@@ -88,9 +94,9 @@ async fn won_on_skipping_server(s: &Scene, winner: &TestUser, runner_up: &TestUs
     id
 }
 
-async fn post_signed(app: &TestApp, body: &Value) -> Value {
+async fn post_signed(app: &TestApp, body: &Value) -> WebhookAck {
     let bytes = serde_json::to_vec(body).unwrap();
-    expect_status(
+    expect_json(
         post_webhook(app, &bytes, Some(&sign(&bytes))).await,
         StatusCode::OK,
     )
@@ -128,25 +134,19 @@ async fn concurrent_pay_calls_get_one_reference_and_paystack_one_transaction() {
     let calls = (0..3).map(|_| s.app.post_json(&pay, &empty, Some(&s.bola.token)));
     let mut links = Vec::new();
     for response in futures::future::join_all(calls).await {
-        let link = expect_status(response, StatusCode::OK).await;
-        links.push((link["authorization_url"].clone(), link["reference"].clone()));
+        let link: PayLinkResponse = expect_json(response, StatusCode::OK).await;
+        links.push((link.authorization_url, link.reference));
     }
     assert!(
         links.iter().all(|l| *l == links[0]),
         "one link for all: {links:?}"
     );
-    let again = expect_status(
+    let again: PayLinkResponse = expect_json(
         s.app.post_json(&pay, &json!({}), Some(&s.bola.token)).await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(
-        (
-            again["authorization_url"].clone(),
-            again["reference"].clone()
-        ),
-        links[0]
-    );
+    assert_eq!((again.authorization_url, again.reference), links[0]);
 
     let initialized = requests_to(&s.paystack, "/transaction/initialize").await;
     assert_eq!(
@@ -155,7 +155,9 @@ async fn concurrent_pay_calls_get_one_reference_and_paystack_one_transaction() {
         "the refused one and the one that made the link"
     );
     assert!(
-        initialized.iter().all(|r| r["reference"] == links[0].1),
+        initialized
+            .iter()
+            .all(|r| r["reference"] == links[0].1.as_str()),
         "one reference throughout: {initialized:?}"
     );
     let response = s.app.post_json(&pay, &json!({}), Some(&s.ada.token)).await;
@@ -220,9 +222,9 @@ async fn a_payment_after_the_void_is_refunded_once_and_the_lot_is_not_sold_twice
     // Then she pays on the link she still has.
     mount_transaction(&s.paystack, &reference, "success", 2_100, 1).await;
     let event = serde_json::from_slice::<Value>(&charge_success(&reference, 2_100)).unwrap();
-    assert_eq!(post_signed(&s.app, &event).await["status"], "stored");
+    assert_eq!(post_signed(&s.app, &event).await.status, "stored");
     wait_until(|| async { emails(&s.app, &id).await.iter().any(|e| e.0 == "refund") }).await;
-    assert_eq!(post_signed(&s.app, &event).await["status"], "duplicate");
+    assert_eq!(post_signed(&s.app, &event).await.status, "duplicate");
 
     let refunds = requests_to(&s.paystack, "/refund").await;
     assert_eq!(
@@ -230,18 +232,21 @@ async fn a_payment_after_the_void_is_refunded_once_and_the_lot_is_not_sold_twice
         [json!({ "transaction": reference })],
         "refunded once, in full"
     );
-    let listed = expect_status(
+    let listed: PaymentList = expect_json(
         s.app
             .get("/api/v1/admin/payments?state=refunding", Some(&admin.token))
             .await,
         StatusCode::OK,
     )
     .await;
-    let items = listed["items"].as_array().unwrap();
-    assert_eq!(items.len(), 1, "{listed}");
-    assert_eq!(items[0]["reference"], reference.as_str());
-    assert_eq!(items[0]["amount"], 2_100);
-    assert_eq!(items[0]["refund_reason"], "the invoice is void");
+    let items = &listed.items;
+    assert_eq!(items.len(), 1, "{listed:?}");
+    assert_eq!(items[0].reference, reference);
+    assert_eq!(items[0].amount, 2_100);
+    assert_eq!(
+        items[0].refund_reason.as_deref(),
+        Some("the invoice is void")
+    );
     let (refund_to,): (String,) =
         sqlx::query_as("SELECT recipient_email FROM emails WHERE kind = 'refund'")
             .fetch_one(&s.app.db)
@@ -268,14 +273,14 @@ async fn a_payment_after_the_void_is_refunded_once_and_the_lot_is_not_sold_twice
             "refund_reference": "132013318360", "amount": "2100", "currency": "NGN" } }),
     )
     .await;
-    let refunded = expect_status(
+    let refunded: PaymentList = expect_json(
         s.app
             .get("/api/v1/admin/payments?state=refunded", Some(&admin.token))
             .await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(refunded["items"].as_array().unwrap().len(), 1, "{refunded}");
+    assert_eq!(refunded.items.len(), 1, "{refunded:?}");
     let response = s
         .app
         .get("/api/v1/admin/payments?state=lost", Some(&admin.token))
@@ -375,7 +380,7 @@ async fn a_runner_ups_stored_card_is_charged_only_after_they_accept() {
     assert_eq!(status, "offered");
     mount_transaction(&s.paystack, &offer_reference, "success", 2_000, 1).await;
 
-    let accepted = expect_status(
+    let accepted: InvoiceResponse = expect_json(
         s.app
             .post_json(
                 &format!("/api/v1/invoices/{offer_id}/accept"),
@@ -386,7 +391,7 @@ async fn a_runner_ups_stored_card_is_charged_only_after_they_accept() {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(accepted["status"], "open");
+    assert_eq!(accepted.status, "open");
     s.app.wait_for_status(&id, "settled", 20).await;
     let charges = requests_to(&s.paystack, "/transaction/charge_authorization").await;
     assert_eq!(charges.len(), 1, "{charges:?}");
@@ -419,7 +424,7 @@ async fn a_declined_or_ignored_offer_moves_on_without_a_strike() {
     })
     .await;
     let (offer, _, _) = invoice_of_round(&s.app, 2).await;
-    let declined = expect_status(
+    let declined: InvoiceResponse = expect_json(
         s.app
             .post_json(
                 &format!("/api/v1/invoices/{offer}/decline"),
@@ -430,7 +435,7 @@ async fn a_declined_or_ignored_offer_moves_on_without_a_strike() {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(declined["status"], "declined");
+    assert_eq!(declined.status, "declined");
     // Carol's offer, then a day of silence.
     wait_until(|| async { s.app.count("SELECT count(*) FROM invoices").await == 3 }).await;
     s.app.skip_time(24 * 3_600 + 1).await;
@@ -527,9 +532,9 @@ async fn two_recent_strikes_suspend_bidding_until_they_age_and_an_admin_can_clea
     strike(&s.app, &s.seller, &s.ada, 10).await;
     strike(&s.app, &s.seller, &s.ada, 400).await;
     s.app.bid_ok(&s.ada, id, 1_000, None).await;
-    let me = expect_status(s.app.me(&s.ada.token).await, StatusCode::OK).await;
-    assert_eq!(me["strikes"].as_array().unwrap().len(), 1, "{me}");
-    assert!(me["bidding_suspended_until"].is_null());
+    let me: MeResponse = expect_json(s.app.me(&s.ada.token).await, StatusCode::OK).await;
+    assert_eq!(me.strikes.len(), 1, "{me:?}");
+    assert!(me.bidding_suspended_until.is_none());
 
     // A second recent one: suspended until the older recent one is a year old.
     strike(&s.app, &s.seller, &s.ada, 3).await;
@@ -548,12 +553,9 @@ async fn two_recent_strikes_suspend_bidding_until_they_age_and_an_admin_can_clea
         (until - expected).num_minutes().abs() < 5,
         "{until} vs {expected}"
     );
-    let me = expect_status(s.app.me(&s.ada.token).await, StatusCode::OK).await;
-    assert_eq!(me["strikes"].as_array().unwrap().len(), 2);
-    assert_eq!(
-        me["bidding_suspended_until"],
-        error.error.details.as_ref().unwrap()["until"]
-    );
+    let me: MeResponse = expect_json(s.app.me(&s.ada.token).await, StatusCode::OK).await;
+    assert_eq!(me.strikes.len(), 2);
+    assert_eq!(me.bidding_suspended_until, Some(until));
     assert_eq!(
         s.app.auction(id).await.bid_count,
         1,
@@ -568,7 +570,7 @@ async fn two_recent_strikes_suspend_bidding_until_they_age_and_an_admin_can_clea
         .await
         .unwrap();
     expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
-    let cleared = expect_status(
+    let cleared: StrikesCleared = expect_json(
         s.app
             .request(reqwest::Method::DELETE, &clear, Some(&admin.token))
             .send()
@@ -577,7 +579,7 @@ async fn two_recent_strikes_suspend_bidding_until_they_age_and_an_admin_can_clea
         StatusCode::OK,
     )
     .await;
-    assert_eq!(cleared["cleared"], 3);
+    assert_eq!(cleared.cleared, 3);
     s.app.bid_ok(&s.ada, id, 2_000, None).await;
     let unknown = format!("/api/v1/admin/users/{}/strikes", Uuid::new_v4());
     let response = s
@@ -657,10 +659,8 @@ async fn money_that_arrives_after_the_auction_ended_is_refunded_and_a_dispute_te
             Some(&admin.token),
         )
         .await;
-    assert_eq!(
-        expect_status(response, StatusCode::OK).await["status"],
-        "paid"
-    );
+    let paid: InvoiceResponse = expect_json(response, StatusCode::OK).await;
+    assert_eq!(paid.status, "paid");
     s.app.wait_for_status(&id, "settled", 20).await;
     eventually(20, || async {
         let described = s
@@ -722,7 +722,7 @@ async fn money_that_arrives_after_the_auction_ended_is_refunded_and_a_dispute_te
             "amount": 1_500, "currency": "NGN" }, "category": "chargeback" } }),
     )
     .await;
-    let invoice = expect_status(
+    let invoice: InvoiceResponse = expect_json(
         s.app
             .get(
                 &format!("/api/v1/invoices/{invoice_id}"),
@@ -732,10 +732,10 @@ async fn money_that_arrives_after_the_auction_ended_is_refunded_and_a_dispute_te
         StatusCode::OK,
     )
     .await;
-    assert!(invoice["disputed_at"].is_string(), "{invoice:?}");
+    assert!(invoice.disputed_at.is_some(), "{invoice:?}");
     assert_eq!(
-        invoice["reference"],
-        reference.as_str(),
+        invoice.reference.as_deref(),
+        Some(reference.as_str()),
         "admins see the reference"
     );
     eventually(30, || async {

@@ -31,12 +31,9 @@ fn signal(app: &TestApp, workflow_id: &str, name: &str, input: &[&str]) -> bool 
 #[tokio::test]
 async fn malformed_signals_are_refused_and_the_auction_still_bids_and_closes_on_time() {
     let app = spawn_app().await;
-    let seller = app.user("seller").await;
-    let ada = app.user("bidder").await;
-    let bola = app.user("bidder").await;
     let mut body = auction_body(8);
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
-    let auction = app.create_auction(&seller, &body).await;
+    let (seller, [ada, bola], auction) = app.scene(&body).await;
     let id = &auction.id.to_string();
     let workflow_id = format!("auction-{id}");
     app.bid_ok(&ada, id, 1_000, None).await;
@@ -270,4 +267,96 @@ async fn the_readme_try_it_block_sells_a_lot_twice_in_a_row() {
         3,
         "signed in the second time"
     );
+}
+
+/// `gavel replay …` run as an operator runs it; (exit success, stdout).
+fn gavel_replay(args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_gavel"))
+        .arg("replay")
+        .args(args)
+        .output()
+        .expect("run gavel replay");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+#[tokio::test]
+async fn gavel_replay_passes_this_build_and_stops_a_deploy_that_would_break_history() {
+    // Every recorded history replays with this build: exit 0.
+    let histories = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/histories");
+    let (ok, out) = gavel_replay(&[histories]);
+    assert!(ok, "{out}");
+    assert!(out.contains(", 0 would break"), "{out}");
+
+    // A history this build would not produce (its second invoice asked for
+    // another amount): the gate fails and says which one.
+    let recorded = std::fs::read(format!("{histories}/settlement_offer_accepted.json")).unwrap();
+    let mut history: serde_json::Value = serde_json::from_slice(&recorded).unwrap();
+    let invoices: Vec<&mut serde_json::Value> = history["events"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .filter(|e| {
+            e["attributes"]["ActivityTaskScheduledEventAttributes"]["activity_type"]["name"]
+                == "create_invoice"
+        })
+        .collect();
+    let second = invoices.into_iter().nth(1).expect("two rounds");
+    let payload =
+        &mut second["attributes"]["ActivityTaskScheduledEventAttributes"]["input"]["payloads"][0];
+    let data = payload["data"].as_str().unwrap().to_owned();
+    let mut request: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::STANDARD, data).unwrap(),
+    )
+    .unwrap();
+    request["amount"] = json!(1_999);
+    payload["data"] = json!(base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        serde_json::to_vec(&request).unwrap()
+    ));
+    let dir = std::env::temp_dir().join(format!("gavel-replay-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let changed = dir.join("changed.json");
+    std::fs::write(&changed, serde_json::to_vec(&history).unwrap()).unwrap();
+    let (ok, out) = gavel_replay(&[changed.to_str().unwrap()]);
+    assert!(!ok, "a history that would break must fail the gate: {out}");
+    assert!(
+        out.contains("BREAKS") && out.contains("create_invoice"),
+        "{out}"
+    );
+
+    // Live workflows, fetched from Temporal by id and by a visibility query.
+    let app = spawn_app().await;
+    let (_seller, [ada], auction) = app.scene(&auction_body(60)).await;
+    let id = auction.id.to_string();
+    app.bid_ok(&ada, &id, 1_000, None).await;
+    let workflow_id = format!("auction-{id}");
+    let address = app.temporal_address();
+    let (ok, out) = gavel_replay(&[
+        "--temporal-address",
+        &address,
+        "--workflow-id",
+        &workflow_id,
+    ]);
+    assert!(
+        ok && out.contains(&format!("ok      {workflow_id}")),
+        "{out}"
+    );
+    let query = format!("WorkflowId = '{workflow_id}'");
+    let (ok, out) = eventually(20, || async {
+        let (ok, out) = gavel_replay(&["--temporal-address", &address, "--query", &query]);
+        if out.contains("1 replayed") {
+            Ok((ok, out))
+        } else {
+            Err(out)
+        }
+    })
+    .await;
+    assert!(ok, "{out}");
+
+    let (ok, out) = gavel_replay(&[]);
+    assert!(!ok && out.contains("nothing to replay"), "{out}");
 }

@@ -14,9 +14,7 @@ use crate::helpers::{
 async fn with_temporal_down_a_bid_is_retried_briefly_then_refused_with_503() {
     let temporal = start_temporal();
     let app = spawn_app_on(temporal.address, http_args(), settlement_args()).await;
-    let seller = app.user("seller").await;
-    let ada = app.user("bidder").await;
-    let auction = app.create_auction(&seller, &auction_body(60)).await;
+    let (_seller, [ada], auction) = app.scene(&auction_body(60)).await;
     let id = &auction.id.to_string();
     app.bid_ok(&ada, id, 1_000, None).await;
     // Let the bid reach the read model before the lights go out.
@@ -59,10 +57,7 @@ async fn with_temporal_down_a_bid_is_retried_briefly_then_refused_with_503() {
 #[tokio::test]
 async fn the_close_rebuilds_a_read_model_that_lost_writes() {
     let app = spawn_app().await;
-    let seller = app.user("seller").await;
-    let ada = app.user("bidder").await;
-    let bola = app.user("bidder").await;
-    let auction = app.create_auction(&seller, &auction_body(5)).await;
+    let (_seller, [ada, bola], auction) = app.scene(&auction_body(5)).await;
     let id = &auction.id.to_string();
     app.bid_ok(&ada, id, 1_000, None).await;
     app.bid_ok(&bola, id, 1_200, None).await;

@@ -1,6 +1,10 @@
 //! Settlement end to end: real HTTP, Temporal and PostgreSQL, wiremock for
 //! Paystack and Brevo; payment windows on the time-skipping test server.
 
+use gavel_api::routes::{
+    invoices::{InvoiceResponse, PayLinkResponse},
+    webhooks::WebhookAck,
+};
 use gavel_workflows::rules::Standing;
 use reqwest::StatusCode;
 use secrecy::SecretString;
@@ -13,8 +17,8 @@ use wiremock::{
 
 use crate::{
     helpers::{
-        TimeSkippingServer, auction_body, eventually, expect_error, expect_status, http_args,
-        record_history, settlement_args, spawn_app_on, succeeded,
+        TimeSkippingServer, auction_body, eventually, expect_error, expect_json, expect_status,
+        http_args, record_history, settlement_args, spawn_app_on, succeeded,
     },
     stand_ins::*,
 };
@@ -56,7 +60,7 @@ async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
 
     // The buyer (only) can fetch the pay link again; no second transaction.
     let pay_path = format!("/api/v1/invoices/{}/pay", invoice.id);
-    let pay = expect_status(
+    let pay: PayLinkResponse = expect_json(
         s.app
             .post_json(&pay_path, &json!({}), Some(&s.bola.token))
             .await,
@@ -64,10 +68,10 @@ async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
     )
     .await;
     assert_eq!(
-        pay["authorization_url"],
+        pay.authorization_url,
         "https://checkout.paystack.com/abc123"
     );
-    assert_eq!(pay["reference"], reference.as_str());
+    assert_eq!(pay.reference, reference);
     let response = s
         .app
         .post_json(&pay_path, &json!({}), Some(&s.seller.token))
@@ -95,12 +99,10 @@ async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
     let mut answers = Vec::new();
     for _ in 0..3 {
         let response = post_webhook(&s.app, &body, Some(&signature)).await;
-        answers.push(expect_status(response, StatusCode::OK).await["status"].clone());
+        let ack: WebhookAck = expect_json(response, StatusCode::OK).await;
+        answers.push(ack.status);
     }
-    assert_eq!(
-        answers,
-        [json!("stored"), json!("duplicate"), json!("duplicate")]
-    );
+    assert_eq!(answers, ["stored", "duplicate", "duplicate"]);
 
     let settled = s.app.wait_for_status(&id, "settled", 20).await;
     assert_eq!(
@@ -484,7 +486,7 @@ async fn an_unpaid_winner_is_reminded_then_voided_and_the_runner_up_accepts_an_o
         )
         .await;
     expect_error(response, StatusCode::NOT_FOUND, "invoice_not_found").await;
-    let accepted = expect_status(
+    let accepted: InvoiceResponse = expect_json(
         app.post_json(
             &format!("{invoice_path}/accept"),
             &json!({}),
@@ -494,8 +496,8 @@ async fn an_unpaid_winner_is_reminded_then_voided_and_the_runner_up_accepts_an_o
         StatusCode::OK,
     )
     .await;
-    assert_eq!(accepted["status"], "open");
-    let again = expect_status(
+    assert_eq!(accepted.status, "open");
+    let again: InvoiceResponse = expect_json(
         app.post_json(
             &format!("{invoice_path}/accept"),
             &json!({}),
@@ -505,7 +507,7 @@ async fn an_unpaid_winner_is_reminded_then_voided_and_the_runner_up_accepts_an_o
         StatusCode::OK,
     )
     .await;
-    assert_eq!(again["status"], "open", "accepting twice is harmless");
+    assert_eq!(again.status, "open", "accepting twice is harmless");
     let response = app
         .post_json(
             &format!("{invoice_path}/decline"),
@@ -520,8 +522,8 @@ async fn an_unpaid_winner_is_reminded_then_voided_and_the_runner_up_accepts_an_o
     let response = app.post_json(&path, &json!({}), Some(&bola.token)).await;
     expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
     let response = app.post_json(&path, &json!({}), Some(&admin.token)).await;
-    let paid = expect_status(response, StatusCode::OK).await;
-    assert_eq!(paid["status"], "paid");
+    let paid: InvoiceResponse = expect_json(response, StatusCode::OK).await;
+    assert_eq!(paid.status, "paid");
     app.wait_for_status(id, "settled", 20).await;
 
     let mut sent = sent_kinds(&app, id).await;
@@ -551,11 +553,9 @@ async fn an_unpaid_winner_is_reminded_then_voided_and_the_runner_up_accepts_an_o
 #[tokio::test]
 async fn with_no_eligible_runner_up_the_lot_is_unsold() {
     let (_server, app) = skipping_scene().await;
-    let seller = app.user("seller").await;
-    let ada = app.user("bidder").await;
     let mut body = auction_body(60);
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
-    let auction = app.create_auction(&seller, &body).await;
+    let (_seller, [ada], auction) = app.scene(&body).await;
     let id = &auction.id.to_string();
     app.bid_ok(&ada, id, 1_000, None).await;
     app.skip_time(61).await;
@@ -680,10 +680,8 @@ async fn unknown_references_and_other_events_are_stored_not_errors() {
         .unwrap(),
     ] {
         let response = post_webhook(&s.app, &body, Some(&sign(&body))).await;
-        assert_eq!(
-            expect_status(response, StatusCode::OK).await["status"],
-            "stored"
-        );
+        let ack: WebhookAck = expect_json(response, StatusCode::OK).await;
+        assert_eq!(ack.status, "stored");
     }
     assert_eq!(s.app.count("SELECT count(*) FROM paystack_events").await, 2);
     let malformed = b"not json";
@@ -847,10 +845,8 @@ async fn an_email_brevo_refuses_is_visible_and_never_blocks_the_sale() {
             Some(&admin.token),
         )
         .await;
-    assert_eq!(
-        expect_status(response, StatusCode::OK).await["status"],
-        "paid"
-    );
+    let paid: InvoiceResponse = expect_json(response, StatusCode::OK).await;
+    assert_eq!(paid.status, "paid");
     s.app.wait_for_status(&id, "settled", 20).await;
     record_history(&s.app.auction_handle(&id), "settlement_failed_email").await;
 }

@@ -141,7 +141,13 @@ async fn account_for(
             Ok(Confirmation::Refunded {
                 invoice_id: invoice.id,
                 payer_id: invoice.buyer_id,
-                payment_id: u64::try_from(payment_id).unwrap_or_default(),
+                payment_id: u64::try_from(payment_id).map_err(|_| {
+                    failure(
+                        "BadData",
+                        format!("payment id {payment_id} is negative"),
+                        true,
+                    )
+                })?,
                 amount,
                 reason,
             })
@@ -441,7 +447,17 @@ pub async fn refund(
     if payment.state != ledger::PaymentState::Refunding || payment.refund_status.is_some() {
         return Ok(());
     }
-    let transaction_id = payment.paystack_id.and_then(|id| u64::try_from(id).ok());
+    let transaction_id = payment
+        .paystack_id
+        .map(u64::try_from)
+        .transpose()
+        .map_err(|_| {
+            failure(
+                "BadData",
+                format!("payment {payment_id}: a negative Paystack id"),
+                true,
+            )
+        })?;
     if let Some(asked) = payment.refund_requested_at
         && let Some(found) = paystack
             .find_refund(&payment.reference, transaction_id, asked)

@@ -174,7 +174,7 @@ pub struct AuctionPage {
 }
 
 /// The verdict on a bid.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BidResponse {
     pub bid_id: Uuid,
     /// The bid's number in this auction (1-based).

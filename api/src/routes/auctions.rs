@@ -258,8 +258,9 @@ pub async fn list(
         limit: limit + 1,
     };
     let mut rows = store::list(&state.db, &filter).await?;
-    let next_cursor = if rows.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
-        rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let page = usize::try_from(limit).map_err(ApiError::internal)?;
+    let next_cursor = if rows.len() > page {
+        rows.truncate(page);
         rows.last().map(|r| encode_cursor(r.created_at, r.id))
     } else {
         None

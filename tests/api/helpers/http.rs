@@ -105,6 +105,24 @@ pub async fn expect_status(response: Response, status: StatusCode) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
+/// What a bid is answered: its verdict, or the error it was refused with.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub enum BidAnswer {
+    Accepted(BidResponse),
+    Refused(ErrorBody),
+}
+
+impl BidAnswer {
+    /// The refusal's code; `None` for an accepted bid.
+    pub fn refusal(&self) -> Option<&str> {
+        match self {
+            BidAnswer::Accepted(_) => None,
+            BidAnswer::Refused(body) => Some(&body.error.code),
+        }
+    }
+}
+
 /// Asserts an error response: status, stable code, and the one error shape.
 pub async fn expect_error(response: Response, status: StatusCode, code: &str) -> ErrorBody {
     let body: ErrorBody = expect_json(response, status).await;

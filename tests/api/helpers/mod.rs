@@ -36,12 +36,14 @@ use tokio_util::sync::CancellationToken;
 mod app_under_test;
 mod http;
 mod scene;
+mod sse;
 mod temporal_servers;
 mod test_database;
 
 pub use app_under_test::*;
 pub use http::*;
 pub use scene::*;
+pub use sse::*;
 pub use temporal_servers::*;
 pub use test_database::*;
 

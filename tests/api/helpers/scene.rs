@@ -17,6 +17,22 @@ pub fn auction_body(secs: i64) -> Value {
 }
 
 impl TestApp {
+    /// The scene most tests start from: a seller, `N` bidders and the
+    /// seller's auction made from `body`.
+    pub async fn scene<const N: usize>(
+        &self,
+        body: &Value,
+    ) -> (TestUser, [TestUser; N], AuctionResponse) {
+        let seller = self.user("seller").await;
+        let mut bidders = Vec::with_capacity(N);
+        for _ in 0..N {
+            bidders.push(self.user("bidder").await);
+        }
+        let auction = self.create_auction(&seller, body).await;
+        let bidders = bidders.try_into().expect("N bidders");
+        (seller, bidders, auction)
+    }
+
     /// An admin (only the CLI makes admins; this does what it does).
     pub async fn admin(&self) -> TestUser {
         use gavel_api::{

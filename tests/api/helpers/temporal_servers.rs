@@ -157,6 +157,61 @@ impl Drop for WorkerProcess {
     }
 }
 
+/// A `gavel api` process on the same database, Temporal and task queue as a
+/// [`TestApp`]: another replica behind the same load balancer.
+pub struct ApiProcess {
+    child: std::process::Child,
+    pub address: String,
+}
+
+impl ApiProcess {
+    pub async fn spawn(app: &TestApp, settlement: &SettlementArgs) -> Self {
+        use secrecy::ExposeSecret;
+        let port = dev_server::free_port().unwrap();
+        let log = std::env::temp_dir().join(format!("gavel-test-api-{port}.log"));
+        let log = std::fs::File::create(log).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_gavel"))
+            .arg("api")
+            .env("DATABASE_URL", app.db_url.expose_secret())
+            .env("TEMPORAL_ADDRESS", app.temporal_address())
+            .env("GAVEL_TASK_QUEUE", &app.task_queue)
+            .env("GAVEL_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("GAVEL_JWT_SECRET", JWT_SECRET)
+            // Live events must come by NOTIFY here too, not by the re-read.
+            .env("GAVEL_SSE_POLL_SECS", "60")
+            .envs(settlement_env(settlement))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start gavel api");
+        let address = format!("http://127.0.0.1:{port}");
+        let ready = format!("{address}/api/v1/ready");
+        eventually(30, || async {
+            match app.http.get(&ready).send().await {
+                Ok(r) if r.status().is_success() => Ok(()),
+                other => Err(format!("not ready: {other:?}")),
+            }
+        })
+        .await;
+        Self { child, address }
+    }
+
+    /// SIGTERM, as an orchestrator stops a replica; waits until it exits.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for ApiProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A worker on its own thread and runtime (its run loop is not `Send`).
 pub(super) struct WorkerThread {
     stop: Option<tokio::sync::oneshot::Sender<()>>,

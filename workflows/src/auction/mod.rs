@@ -12,8 +12,8 @@ pub mod workflow;
 
 pub use model::{
     AuctionInput, AuctionSettings, AuctionStatus, AuctionView, BatchReceipt, BatchRefused,
-    BidOutcome, BidReceipt, CancelRefusal, CancelRequest, Listing, MAX_BATCH, NoSaleReason,
-    Outcome, PlaceBid, SettlementProblem,
+    BidOutcome, BidReceipt, CancelRefusal, CancelRequest, Listing, MAX_BATCH, MAX_WINDOW_SECS,
+    NoSaleReason, Outcome, PlaceBid, SettlementProblem,
 };
 pub use workflow::{AuctionWorkflow, bid_id};
 

@@ -67,6 +67,9 @@ pub struct Listing {
     pub description: String,
 }
 
+/// The longest payment or offer window a setting may ask for (a year).
+pub const MAX_WINDOW_SECS: u64 = 366 * 24 * 3_600;
+
 /// Knobs of the workflow itself, fixed per auction at creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

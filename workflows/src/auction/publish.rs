@@ -159,7 +159,8 @@ pub fn search_attributes_of(book: &Book, status: AuctionStatus) -> Vec<SearchAtt
         names::SELLER_ID.value_set(book.terms.seller_id.to_string()),
         names::AUCTION_ENDS_AT.value_set(Timestamp::new(
             book.ends_at.timestamp(),
-            i32::try_from(book.ends_at.timestamp_subsec_nanos()).unwrap_or(0),
+            i32::try_from(book.ends_at.timestamp_subsec_nanos())
+                .expect("sub-second nanoseconds fit an i32"),
         )),
     ];
     if let Some(price) = book.price {

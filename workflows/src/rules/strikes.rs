@@ -21,7 +21,7 @@ pub fn suspended_until(
         .copied()
         .filter(|at| *at + ttl > now)
         .collect();
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let limit = usize::try_from(limit).expect("a u32 fits a usize");
     if live.len() < limit {
         return None;
     }

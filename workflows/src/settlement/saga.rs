@@ -76,8 +76,12 @@ impl Settlement {
                 s.book.terms.second_chance_offers,
             )
         });
-        let seconds =
-            |secs: u64| chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX));
+        // The settings are bounded where they are read (2 s to a year); a
+        // recorded input outside that is held to the same bounds.
+        let seconds = |secs: u64| {
+            let secs = secs.clamp(2, crate::auction::MAX_WINDOW_SECS);
+            chrono::Duration::seconds(i64::try_from(secs).expect("a year of seconds fits"))
+        };
         Self {
             ctx: ctx.clone(),
             seller,
