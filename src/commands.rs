@@ -9,7 +9,6 @@ use gavel_api::{
 };
 use rand::{Rng, distributions::Alphanumeric};
 use secrecy::{ExposeSecret, SecretString};
-use temporalio_sdk::Runtime;
 
 use crate::{
     app::{self, ApiParts, Application},
@@ -80,7 +79,10 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let db = database::prepare(&args.database.database_url).await?;
     let client = temporal::connect(&args.temporal, TEMPORAL_PATIENCE).await?;
     temporal::ensure_search_attributes(&client).await?;
-    let runtime = Runtime::from_current_tokio(Default::default())?;
+    let (runtime, metrics) = temporal::worker_runtime(args.tuning.metrics_addr)?;
+    if let Some(metrics) = metrics {
+        tracing::info!(address = %metrics, "worker metrics at http://{metrics}/metrics");
+    }
     let worker = temporal::build_worker(
         &runtime,
         client,
@@ -146,7 +148,7 @@ async fn dev_services(args: &DevArgs, started_temporal: bool) -> anyhow::Result<
     let client = temporal::connect(&args.temporal, TEMPORAL_PATIENCE).await?;
     temporal::ensure_search_attributes(&client).await?;
 
-    let runtime = Runtime::from_current_tokio(Default::default())?;
+    let (runtime, _) = temporal::worker_runtime(args.tuning.metrics_addr)?;
     let worker = temporal::build_worker(
         &runtime,
         client.clone(),

@@ -319,6 +319,10 @@ pub struct WorkerTuning {
     #[arg(long, env = "GAVEL_ACTIVITY_POLLERS", default_value_t = 10,
         value_parser = clap::value_parser!(u32).range(1..=100))]
     pub activity_pollers: u32,
+    /// Where the worker serves its Prometheus metrics (the SDK's: workflow
+    /// task latency, schedule-to-start, sticky cache…); none when unset.
+    #[arg(long, env = "GAVEL_WORKER_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Default for WorkerTuning {
@@ -327,6 +331,7 @@ impl Default for WorkerTuning {
             workflow_cache: 1_000,
             workflow_pollers: 10,
             activity_pollers: 10,
+            metrics_addr: None,
         }
     }
 }

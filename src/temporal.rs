@@ -177,6 +177,70 @@ pub async fn ensure_search_attributes(client: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The SDK runtime a worker runs on, serving the SDK's Prometheus metrics
+/// at `metrics` when given; returns where they are served.
+pub fn worker_runtime(
+    metrics: Option<std::net::SocketAddr>,
+) -> anyhow::Result<(Runtime, Option<std::net::SocketAddr>)> {
+    use temporalio_common::telemetry::{
+        PrometheusExporterOptions, TelemetryOptions, start_prometheus_metric_exporter,
+    };
+    let (telemetry, bound) = match metrics {
+        Some(addr) => {
+            // The SDK serves its own registry; ours (Paystack and Brevo
+            // calls, finished auctions) is added to it at one address.
+            // Installed now, so what activities count from the start is kept.
+            let _ = gavel_api::metrics::recorder();
+            let sdk = start_prometheus_metric_exporter(
+                PrometheusExporterOptions::builder()
+                    .socket_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+                    .counters_total_suffix(true)
+                    .build(),
+            )
+            .context("cannot start the SDK's metrics exporter")?;
+            let listener = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("cannot serve worker metrics on {addr}"))?;
+            let bound = listener.local_addr()?;
+            listener.set_nonblocking(true)?;
+            let sdk_url = format!("http://{}/metrics", sdk.bound_addr);
+            let app = axum::Router::new().route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let sdk_url = sdk_url.clone();
+                    async move {
+                        let mut text = gavel_api::metrics::recorder().render();
+                        if let Ok(response) = reqwest::get(&sdk_url).await
+                            && let Ok(sdk) = response.text().await
+                        {
+                            text.push('\n');
+                            text.push_str(&sdk);
+                        }
+                        text
+                    }
+                }),
+            );
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, app).await {
+                    tracing::warn!("worker metrics stopped: {err}");
+                }
+            });
+            let meter: std::sync::Arc<dyn temporalio_common::telemetry::metrics::CoreMeter> =
+                sdk.meter;
+            (
+                TelemetryOptions::builder().metrics(meter).build(),
+                Some(bound),
+            )
+        }
+        None => (TelemetryOptions::default(), None),
+    };
+    let options = temporalio_sdk::runtime::RuntimeOptions::builder()
+        .telemetry_options(telemetry)
+        .build()
+        .map_err(anyhow::Error::msg)?;
+    Ok((Runtime::from_current_tokio(options)?, bound))
+}
+
 /// Builds the worker for `task_queue` with every workflow and activity.
 pub fn build_worker(
     runtime: &Runtime,

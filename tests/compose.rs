@@ -197,3 +197,50 @@ fn every_variable_the_file_interpolates_is_documented_in_env_example() {
         );
     }
 }
+
+#[test]
+fn the_dashboard_uses_only_metrics_gavel_records() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/docs/grafana-gavel.json")).unwrap(),
+    )
+    .expect("the dashboard is JSON");
+    let mut source = String::new();
+    for dir in ["api/src", "activities/src"] {
+        for entry in walk(&std::path::Path::new(root).join(dir)) {
+            source.push_str(&std::fs::read_to_string(entry).unwrap());
+        }
+    }
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.len() >= 10);
+    for panel in panels {
+        let expr = panel["targets"][0]["expr"].as_str().unwrap();
+        for name in expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("gavel_"))
+        {
+            // Histograms and counters are exported with suffixes.
+            let base = ["_bucket", "_total"]
+                .iter()
+                .fold(name, |n, suffix| n.strip_suffix(suffix).unwrap_or(n));
+            assert!(
+                source.contains(&format!("\"{base}")),
+                "{} uses {name}, which nothing records",
+                panel["title"]
+            );
+        }
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}

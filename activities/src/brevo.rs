@@ -170,8 +170,14 @@ impl Brevo {
             .json(&body)
             .send()
             .await
-            .map_err(|e| BrevoError::Transport(e.without_url().to_string()))?;
+            .map_err(|e| {
+                metrics::counter!("gavel_brevo_calls_total", "status" => "unreachable")
+                    .increment(1);
+                BrevoError::Transport(e.without_url().to_string())
+            })?;
         let status = response.status();
+        metrics::counter!("gavel_brevo_calls_total", "status" => status.as_u16().to_string())
+            .increment(1);
         let reset = response
             .headers()
             .get("x-sib-ratelimit-reset")

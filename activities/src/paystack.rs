@@ -387,11 +387,22 @@ impl Paystack {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| PaystackError::Transport(e.without_url().to_string()))?;
+        // The endpoint without ids or query (references would explode the
+        // metric's cardinality): `transaction/verify`, `refund`, …
+        let endpoint = path
+            .split(['?', '/'])
+            .filter(|part| !part.is_empty())
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("/");
+        let response = request.send().await.map_err(|e| {
+            metrics::counter!("gavel_paystack_calls_total", "endpoint" => endpoint.clone(), "status" => "unreachable")
+                .increment(1);
+            PaystackError::Transport(e.without_url().to_string())
+        })?;
         let status = response.status();
+        metrics::counter!("gavel_paystack_calls_total", "endpoint" => endpoint, "status" => status.as_u16().to_string())
+            .increment(1);
         let headers = response.headers().clone();
         let text = response
             .text()

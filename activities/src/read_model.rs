@@ -285,7 +285,7 @@ async fn upsert_snapshot(
     let s = &publication.snapshot;
     let v = &s.view;
     let outcome = v.outcome.as_ref().map(sqlx::types::Json);
-    sqlx::query!(
+    let written = sqlx::query!(
         "INSERT INTO auctions (id, seller_id, title, description, currency, starting_price,
              reserve_price, buy_now_price, min_increment, anti_sniping_window_secs,
              anti_sniping_extension_secs, hard_close_at, starts_at, ends_at, status,
@@ -326,5 +326,19 @@ async fn upsert_snapshot(
     )
     .execute(&mut **tx)
     .await?;
+    // Each revision lands once, so a final status is counted once however
+    // often the publication is retried.
+    if written.rows_affected() == 1
+        && matches!(
+            v.status,
+            AuctionStatus::Settled
+                | AuctionStatus::Unsold
+                | AuctionStatus::NoSale
+                | AuctionStatus::Cancelled
+        )
+    {
+        metrics::counter!("gavel_auctions_finished_total", "status" => v.status.as_str())
+            .increment(1);
+    }
     Ok(())
 }

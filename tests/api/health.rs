@@ -97,3 +97,59 @@ async fn openapi_document_and_offline_docs_are_served() {
         "the UI's assets are served locally"
     );
 }
+
+#[tokio::test]
+async fn a_worker_serves_the_sdks_metrics_and_gavels_own() {
+    let settlement = settlement_args();
+    let app = spawn_api_only(shared_temporal(), settlement.clone()).await;
+    let port = gavel::dev_server::free_port().unwrap();
+    let worker = crate::helpers::WorkerProcess::spawn_with(
+        &app,
+        &settlement,
+        &[
+            ("GAVEL_WORKER_METRICS_ADDR", format!("127.0.0.1:{port}")),
+            ("GAVEL_LOG_FORMAT", "json".to_owned()),
+        ],
+    );
+    let (_seller, [], auction) = app.scene(&crate::helpers::auction_body(1)).await;
+    app.wait_for_status(&auction.id.to_string(), "no_sale", 30)
+        .await;
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let text = crate::helpers::eventually(30, || async {
+        let text = reqwest::get(&url)
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        let wanted = [
+            "gavel_auctions_finished_total{status=\"no_sale\"} 1",
+            "temporal_workflow_task_execution_latency",
+            "temporal_workflow_task_schedule_to_start_latency",
+            "temporal_sticky_cache_size",
+        ];
+        if wanted.iter().all(|w| text.contains(w)) {
+            Ok(text)
+        } else {
+            Err(text)
+        }
+    })
+    .await;
+    assert!(!text.is_empty());
+
+    // Its JSON log lines name the workflow and the auction they concern.
+    let id = auction.id.to_string();
+    let line = crate::helpers::eventually(20, || async {
+        let log = std::fs::read_to_string(&worker.log).unwrap();
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|l| l["job.auction_id"] == id.as_str() || l["auction_id"] == id.as_str())
+            .ok_or_else(|| format!("no JSON line names auction {id}:\n{log}"))
+    })
+    .await;
+    assert_eq!(
+        line["span"]["temporalWorkflowID"],
+        format!("auction-{id}"),
+        "{line}"
+    );
+}

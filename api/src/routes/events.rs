@@ -76,6 +76,7 @@ pub async fn events(
     let follow = Follow {
         db: state.db.clone(),
         auction_id: id,
+        _open: OpenStream::counted(),
         _feed: feed,
         rows,
         after,
@@ -88,11 +89,28 @@ pub async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
+/// Counts the open live streams (`gavel_sse_streams`) while it lives.
+struct OpenStream;
+
+impl OpenStream {
+    fn counted() -> Self {
+        metrics::gauge!("gavel_sse_streams").increment(1.0);
+        OpenStream
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        metrics::gauge!("gavel_sse_streams").decrement(1.0);
+    }
+}
+
 /// One SSE client following one auction: its backlog from the table, then
 /// the auction's shared feed.
 struct Follow {
     db: PgPool,
     auction_id: Uuid,
+    _open: OpenStream,
     /// Keeps the auction's feed running while this client follows it.
     _feed: Arc<Feed>,
     rows: broadcast::Receiver<Arc<EventRow>>,

@@ -122,25 +122,36 @@ pub(super) fn no_failed_workflow_tasks(
 /// (killed when dropped; [`WorkerProcess::kill`] is a SIGKILL).
 pub struct WorkerProcess {
     child: std::process::Child,
+    /// Where its standard output and error go.
+    pub log: std::path::PathBuf,
 }
 
 impl WorkerProcess {
     pub fn spawn(app: &TestApp, settlement: &SettlementArgs) -> Self {
+        Self::spawn_with(app, settlement, &[])
+    }
+
+    /// [`WorkerProcess::spawn`] with more environment.
+    pub fn spawn_with(app: &TestApp, settlement: &SettlementArgs, env: &[(&str, String)]) -> Self {
         use secrecy::ExposeSecret;
-        let log =
+        let log_path =
             std::env::temp_dir().join(format!("gavel-test-worker-{}.log", uuid::Uuid::new_v4()));
-        let log = std::fs::File::create(log).unwrap();
+        let log = std::fs::File::create(&log_path).unwrap();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_gavel"))
             .arg("worker")
             .env("DATABASE_URL", app.db_url.expose_secret())
             .env("TEMPORAL_ADDRESS", app.temporal_address())
             .env("GAVEL_TASK_QUEUE", &app.task_queue)
             .envs(settlement_env(settlement))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("start gavel worker");
-        Self { child }
+        Self {
+            child,
+            log: log_path,
+        }
     }
 
     /// SIGKILL: the process gets no chance to finish anything.
