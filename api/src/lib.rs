@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod state;
+pub mod text;
 
 pub use app::{router, serve};
 pub use state::{ApiConfig, AppState, StrikePolicy};

@@ -152,11 +152,25 @@ async fn concurrent_bids_share_updates_and_every_verdict_is_the_rules_in_arrival
     let (i, key, _, BidAnswer::Accepted(first)) = accepted[0] else {
         panic!("accepted bids have verdicts");
     };
-    let retries = (0..4).map(|_| app.bid(&bidders[*i], id, 1, None, Some(key)));
+    let retries = (0..4).map(|_| {
+        app.bid(
+            &bidders[*i],
+            id,
+            first.amount,
+            Some(first.max_amount),
+            Some(key),
+        )
+    });
     for response in join_all(retries).await {
         let again: BidResponse = expect_json(response, StatusCode::CREATED).await;
         assert_eq!(&again, first);
     }
+    // The same key with another amount is not the same bid.
+    let other = app
+        .bid(&bidders[*i], id, first.amount + 1, None, Some(key))
+        .await;
+    let error = expect_error(other, StatusCode::CONFLICT, "idempotency_key_reused").await;
+    assert_eq!(error.error.details.unwrap()["amount"], first.amount);
 }
 
 #[tokio::test]

@@ -415,6 +415,9 @@ async fn a_retried_bid_gets_the_same_verdict_and_is_counted_once() {
     )
     .await;
     assert_ne!(other.bid_id, first.bid_id);
+    // Ada's key with another amount is refused and changes nothing.
+    let reused = app.bid(&ada, id, 5_000, None, Some("k-1")).await;
+    expect_error(reused, StatusCode::CONFLICT, "idempotency_key_reused").await;
     assert_eq!(app.auction(id).await.bid_count, 3);
 }
 

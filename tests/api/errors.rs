@@ -160,3 +160,49 @@ async fn a_slow_handler_is_cut_off_with_503_and_retry_after() {
     assert!(response.headers().contains_key("retry-after"));
     expect_error(response, StatusCode::SERVICE_UNAVAILABLE, "timeout").await;
 }
+
+#[tokio::test]
+async fn hidden_or_reordering_characters_in_any_text_field_are_422_invalid_text() {
+    let app = crate::helpers::spawn_app().await;
+    let seller = app.user("seller").await;
+    let bad = ["nul\u{0}byte", "flip\u{202E}gnp.exe", "zero\u{200B}width"];
+    for text in bad {
+        for field in ["title", "description"] {
+            let mut body = crate::helpers::auction_body(60);
+            body[field] = serde_json::json!(format!("Carved stool {text}"));
+            let response = app
+                .post_json("/api/v1/auctions", &body, Some(&seller.token))
+                .await;
+            let error =
+                expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_text").await;
+            assert_eq!(error.error.details.unwrap()["field"], field);
+        }
+        let response = app
+            .register(
+                &format!("x{}@example.com", uuid::Uuid::new_v4().simple()),
+                crate::helpers::PASSWORD,
+                &format!("Ada {text}"),
+                "bidder",
+            )
+            .await;
+        expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_text").await;
+    }
+    // Nothing was stored, and a cancel reason is held to the same rule.
+    assert_eq!(app.count("SELECT count(*) FROM auctions").await, 0);
+    let auction = app
+        .create_auction(&seller, &crate::helpers::auction_body(60))
+        .await;
+    let response = app
+        .post_json(
+            &format!("/api/v1/auctions/{}/cancel", auction.id),
+            &serde_json::json!({ "reason": "listed by\u{0} mistake" }),
+            Some(&seller.token),
+        )
+        .await;
+    expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_text").await;
+    assert_eq!(app.auction(&auction.id.to_string()).await.status, "open");
+    // Newlines and tabs stay welcome in a description.
+    let mut body = crate::helpers::auction_body(60);
+    body["description"] = serde_json::json!("Iroko.\n\tHand carved.");
+    app.create_auction(&seller, &body).await;
+}

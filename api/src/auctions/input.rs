@@ -12,7 +12,10 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::{
+    error::ApiError,
+    text::{self, Lines},
+};
 
 pub const TITLE_MAX: usize = 120;
 pub const DESCRIPTION_MAX: usize = 5_000;
@@ -124,8 +127,9 @@ impl CreateAuctionRequest {
         let ends_at = self.ends_at.trunc_subsecs(6);
         let hard_close_at = self.hard_close_at.map(|h| h.trunc_subsecs(6));
         let title = self.title.trim();
+        text::check("title", title, Lines::One)?;
         let title_len = title.chars().count();
-        if !(3..=TITLE_MAX).contains(&title_len) || title.chars().any(char::is_control) {
+        if !(3..=TITLE_MAX).contains(&title_len) {
             return Err(invalid(
                 "invalid_title",
                 "title",
@@ -133,6 +137,7 @@ impl CreateAuctionRequest {
             ));
         }
         let description = self.description.trim();
+        text::check("description", description, Lines::Many)?;
         if description.chars().count() > DESCRIPTION_MAX {
             return Err(invalid(
                 "invalid_description",
@@ -306,6 +311,7 @@ pub struct CancelAuctionRequest {
 impl CancelAuctionRequest {
     pub fn validate(&self) -> Result<String, ApiError> {
         let reason = self.reason.trim();
+        text::check("reason", reason, Lines::Many)?;
         if reason.chars().count() > REASON_MAX {
             return Err(invalid(
                 "invalid_reason",

@@ -96,8 +96,9 @@ pub struct DisplayName(String);
 impl DisplayName {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         let name = raw.trim();
+        crate::text::check("name", name, crate::text::Lines::One)?;
         let len = name.chars().count();
-        if len == 0 || len > 100 || name.chars().any(char::is_control) {
+        if len == 0 || len > 100 {
             return Err(ApiError::unprocessable(
                 "invalid_name",
                 "name must be 1 to 100 printable characters",

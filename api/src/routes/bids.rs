@@ -23,7 +23,7 @@ use crate::{
     auctions::{
         batcher::{BidAnswer, BidFailure},
         input::{PlaceBidRequest, required_idempotency_key},
-        store,
+        store::{self, StoredBid},
         view::{BidHistoryItem, BidPage, BidResponse},
     },
     auth::{AuthUser, Role},
@@ -62,6 +62,19 @@ fn busy() -> ApiError {
     .with_retry_after(1)
 }
 
+/// A retried key must carry the bid it was first used for: answering another
+/// body with the first verdict would tell the bidder something untrue.
+fn same_bid(stored: &StoredBid, amount: i64, max_amount: Option<i64>) -> Result<(), ApiError> {
+    if stored.amount == amount && stored.max_amount == max_amount.unwrap_or(amount) {
+        return Ok(());
+    }
+    Err(ApiError::conflict(
+        "idempotency_key_reused",
+        "this Idempotency-Key was used for another bid; use a new key for a new bid",
+    )
+    .with_details(json!({ "amount": stored.amount, "max_amount": stored.max_amount })))
+}
+
 #[utoipa::path(post, path = "/auctions/{id}/bids", tag = "bids",
     params(("id" = Uuid, Path),
         ("Idempotency-Key" = String, Header, description = "required: any unique string (1 to 200 visible ASCII characters); a retried bid with the same key gets the same verdict")),
@@ -70,7 +83,7 @@ fn busy() -> ApiError {
         (status = 201, body = BidResponse, description = "accepted: `leading` or `outbid` (by someone's higher maximum)"),
         (status = 403, body = ErrorBody, description = "`forbidden`: only bidders bid; `bidding_suspended` (details.until): too many won auctions left unpaid"),
         (status = 404, body = ErrorBody, description = "`auction_not_found`"),
-        (status = 409, body = ErrorBody, description = "`auction_not_open`, `auction_closed`, `bid_too_low` (details.minimum), `max_not_raised`, `own_auction`"),
+        (status = 409, body = ErrorBody, description = "`auction_not_open`, `auction_closed`, `bid_too_low` (details.minimum), `max_not_raised`, `own_auction`, `idempotency_key_reused` (the key was used for another amount)"),
         (status = 422, body = ErrorBody, description = "`invalid_amount`, `invalid_currency`, `currency_mismatch`, `idempotency_key_required`, `invalid_idempotency_key`"),
         (status = 503, body = ErrorBody, description = "Temporal unavailable or the auction is saturated; retry with the same key"),
     ),
@@ -95,6 +108,7 @@ pub async fn place_bid(
         .await?
         .ok_or_else(auction_not_found)?;
     if let Some(stored) = lookup.stored {
+        same_bid(&stored, amount, max_amount)?;
         return Ok((
             StatusCode::CREATED,
             ApiJson(BidResponse::from_stored(&stored)),
@@ -140,10 +154,12 @@ pub async fn place_bid(
         )),
         Ok(BidAnswer::Refused(rejection)) => Err(rejection_error(&rejection)),
         Err(BidFailure::Gone) => match store::bid_by_key(&state.db, id, &scoped_key).await? {
-            Some(stored) => Ok((
-                StatusCode::CREATED,
-                ApiJson(BidResponse::from_stored(&stored)),
-            )),
+            Some(stored) => same_bid(&stored, amount, max_amount).map(|()| {
+                (
+                    StatusCode::CREATED,
+                    ApiJson(BidResponse::from_stored(&stored)),
+                )
+            }),
             None => Err(auction_closed()),
         },
         Err(BidFailure::Unavailable(reason)) => {
