@@ -26,9 +26,20 @@ const TEMPORAL_PATIENCE: Duration = Duration::from_secs(30);
 
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Dev(args) => dev(args).await,
-        Command::Api(args) => api(args).await,
-        Command::Worker(args) => worker(args).await,
+        Command::Dev(mut args) => {
+            args.http.load_secret_files()?;
+            args.settlement.load_secret_files()?;
+            dev(args).await
+        }
+        Command::Api(mut args) => {
+            args.http.load_secret_files()?;
+            args.settlement.load_secret_files()?;
+            api(args).await
+        }
+        Command::Worker(mut args) => {
+            args.settlement.load_secret_files()?;
+            worker(args).await
+        }
         Command::Migrate(args) => {
             database::prepare(&args.database_url).await?;
             tracing::info!("migrations applied");

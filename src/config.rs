@@ -157,6 +157,9 @@ pub struct HttpArgs {
     /// Secret that signs access tokens (HS256); at least 32 bytes.
     #[arg(long, env = "GAVEL_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<SecretString>,
+    /// A file holding GAVEL_JWT_SECRET (kept out of `ps` and shell history).
+    #[arg(long, env = "GAVEL_JWT_SECRET_FILE", conflicts_with = "jwt_secret")]
+    pub jwt_secret_file: Option<PathBuf>,
     /// Lifetime of an access token, in seconds (60 to 2,592,000: a minute to
     /// 30 days). Tokens are accepted up to 5 s past expiry (clock skew).
     #[arg(long, env = "GAVEL_JWT_TTL_SECS", default_value_t = 86_400,
@@ -192,6 +195,13 @@ pub struct SettlementArgs {
     /// Paystack secret key (`sk_test_…` in test mode); also verifies webhooks.
     #[arg(long, env = "PAYSTACK_SECRET_KEY", hide_env_values = true)]
     pub paystack_secret_key: Option<SecretString>,
+    /// A file holding PAYSTACK_SECRET_KEY.
+    #[arg(
+        long,
+        env = "PAYSTACK_SECRET_KEY_FILE",
+        conflicts_with = "paystack_secret_key"
+    )]
+    pub paystack_secret_key_file: Option<PathBuf>,
     #[arg(
         long,
         env = "PAYSTACK_BASE_URL",
@@ -201,6 +211,9 @@ pub struct SettlementArgs {
     /// Brevo API key; without one, email is recorded in the `emails` table and the log.
     #[arg(long, env = "BREVO_API_KEY", hide_env_values = true)]
     pub brevo_api_key: Option<SecretString>,
+    /// A file holding BREVO_API_KEY.
+    #[arg(long, env = "BREVO_API_KEY_FILE", conflicts_with = "brevo_api_key")]
+    pub brevo_api_key_file: Option<PathBuf>,
     #[arg(long, env = "BREVO_BASE_URL", default_value = "https://api.brevo.com")]
     pub brevo_base_url: String,
     /// Sender of every email, `Name <address>` or a bare address.
@@ -241,7 +254,29 @@ fn set(secret: &Option<SecretString>) -> Option<&SecretString> {
     secret.as_ref().filter(|s| !s.expose_secret().is_empty())
 }
 
+/// Reads a secret from `file` (a trailing newline dropped) into `secret`.
+fn read_secret(file: &Option<PathBuf>, secret: &mut Option<SecretString>) -> anyhow::Result<()> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            anyhow::anyhow!("cannot read the secret file {}: {err}", path.display())
+        })?;
+        *secret = Some(SecretString::from(
+            text.trim_end_matches(['\n', '\r']).to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 impl SettlementArgs {
+    /// Fills the keys given as files (`PAYSTACK_SECRET_KEY_FILE`, …).
+    pub fn load_secret_files(&mut self) -> anyhow::Result<()> {
+        read_secret(
+            &self.paystack_secret_key_file,
+            &mut self.paystack_secret_key,
+        )?;
+        read_secret(&self.brevo_api_key_file, &mut self.brevo_api_key)
+    }
+
     /// The Paystack client, when a secret key is configured.
     pub fn paystack(&self) -> Option<gavel_activities::paystack::Paystack> {
         use gavel_activities::paystack::{Paystack, PaystackConfig};
@@ -372,6 +407,11 @@ pub struct CreateUserArgs {
 }
 
 impl HttpArgs {
+    /// Fills the secret given as a file (`GAVEL_JWT_SECRET_FILE`).
+    pub fn load_secret_files(&mut self) -> anyhow::Result<()> {
+        read_secret(&self.jwt_secret_file, &mut self.jwt_secret)
+    }
+
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs.max(1))
     }

@@ -305,3 +305,72 @@ async fn admin_setup_temporal_makes_the_namespace_and_search_attributes() {
         assert_eq!(registered.get(name), Some(&(kind as i32)), "{name}");
     }
 }
+
+#[tokio::test]
+async fn secrets_can_be_given_as_files() {
+    // An API whose JWT secret comes from a file signs tokens with it: a user
+    // registered there is known to a replica given the same secret inline.
+    let app = spawn_app().await;
+    let dir = std::env::temp_dir().join(format!("gavel-secrets-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret_file = dir.join("jwt-secret");
+    std::fs::write(&secret_file, format!("{}\n", crate::helpers::JWT_SECRET)).unwrap();
+    let port = dev_server::free_port().unwrap();
+    let mut child = Command::new(GAVEL)
+        .arg("api")
+        .env("DATABASE_URL", app.db_url.expose_secret())
+        .env("TEMPORAL_ADDRESS", app.temporal_address())
+        .env("GAVEL_TASK_QUEUE", &app.task_queue)
+        .env("GAVEL_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env_remove("GAVEL_JWT_SECRET")
+        .env("GAVEL_JWT_SECRET_FILE", &secret_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let user = app.user("bidder").await;
+    let me = crate::helpers::eventually(30, || async {
+        let response = app
+            .http
+            .get(format!("http://127.0.0.1:{port}/api/v1/auth/me"))
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status() == StatusCode::OK {
+            Ok(response.status())
+        } else {
+            Err(response.status().to_string())
+        }
+    })
+    .await;
+    assert_eq!(me, StatusCode::OK);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // A missing file is a clear error; a secret given twice is refused.
+    let missing = Command::new(GAVEL)
+        .arg("api")
+        .env_remove("GAVEL_JWT_SECRET")
+        .env("GAVEL_JWT_SECRET_FILE", dir.join("nope"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("cannot read the secret file"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    let twice = Command::new(GAVEL)
+        .arg("worker")
+        .env("PAYSTACK_SECRET_KEY", "sk_test_inline")
+        .env("PAYSTACK_SECRET_KEY_FILE", &secret_file)
+        .output()
+        .unwrap();
+    assert!(!twice.status.success());
+    assert!(
+        String::from_utf8_lossy(&twice.stderr).contains("cannot be used with"),
+        "{}",
+        String::from_utf8_lossy(&twice.stderr)
+    );
+}

@@ -31,6 +31,7 @@ pub fn http_args() -> HttpArgs {
     HttpArgs {
         http_addr: "127.0.0.1:0".parse().unwrap(),
         jwt_secret: None,
+        jwt_secret_file: None,
         jwt_ttl_secs: 3600,
         cors_origins: vec!["http://shop.example".into()],
         request_timeout_secs: 15,
@@ -49,8 +50,10 @@ pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 pub fn settlement_args() -> SettlementArgs {
     SettlementArgs {
         paystack_secret_key: None,
+        paystack_secret_key_file: None,
         paystack_base_url: "http://127.0.0.1:9".into(),
         brevo_api_key: None,
+        brevo_api_key_file: None,
         brevo_base_url: "http://127.0.0.1:9".into(),
         mail_from: "Gavel <no-reply@gavel.test>".into(),
         payment_window_secs: 172_800,
