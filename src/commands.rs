@@ -327,22 +327,14 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
 /// Prints a workflow's history in the SDK's JSON form (what `tests/replay.rs`
 /// reads; `temporal workflow show -o json` is not accepted by the replayer).
 async fn export_history(args: ExportHistoryArgs) -> anyhow::Result<()> {
-    use temporalio_client::{WorkflowExecutionInfo, WorkflowHandle};
     let client = temporal::connect(&args.temporal, Duration::from_secs(5)).await?;
-    let info = WorkflowExecutionInfo::builder()
-        .namespace(args.temporal.temporal_namespace.clone())
-        .workflow_id(args.workflow_id.clone())
-        .maybe_run_id(args.run_id.clone())
-        .build();
-    // The history does not depend on the type parameter; any workflow type
-    // will do to name the fetch.
-    let handle: WorkflowHandle<_, gavel_workflows::auction::AuctionWorkflow> =
-        WorkflowHandle::new(client, info);
-    let json = handle
-        .fetch_history(Default::default())
-        .to_json()
-        .await
-        .with_context(|| format!("cannot fetch the history of {}", args.workflow_id))?;
-    std::io::stdout().write_all(&json)?;
+    let recorded = crate::replay::fetch(
+        &client,
+        &args.temporal.temporal_namespace,
+        &args.workflow_id,
+        args.run_id.as_deref(),
+    )
+    .await?;
+    std::io::stdout().write_all(&serde_json::to_vec(&recorded.history)?)?;
     Ok(())
 }

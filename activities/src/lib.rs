@@ -14,3 +14,11 @@ pub mod provider;
 pub mod read_model;
 pub mod settlement;
 pub mod users;
+
+/// A number that must fit its column: too big is an error, never a clamp.
+pub(crate) fn fits<T, S>(value: S) -> sqlx::Result<T>
+where
+    T: TryFrom<S, Error = std::num::TryFromIntError>,
+{
+    T::try_from(value).map_err(|err| sqlx::Error::Encode(Box::new(err)))
+}

@@ -21,6 +21,8 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use uuid::Uuid;
 
+use crate::fits;
+
 /// Read-model writes, sharing one pool.
 pub struct ReadModel {
     db: PgPool,
@@ -216,14 +218,6 @@ impl ReadModel {
     }
 }
 
-/// A number that must fit its column: too big is an error, never a clamp.
-fn fits<T, S>(value: S) -> sqlx::Result<T>
-where
-    T: TryFrom<S, Error = std::num::TryFromIntError>,
-{
-    T::try_from(value).map_err(|err| sqlx::Error::Encode(Box::new(err)))
-}
-
 /// Writes the row of a new auction, before its workflow starts; `false` when
 /// the id exists already (a retried create).
 pub async fn create_auction(
@@ -328,15 +322,7 @@ async fn upsert_snapshot(
     .await?;
     // Each revision lands once, so a final status is counted once however
     // often the publication is retried.
-    if written.rows_affected() == 1
-        && matches!(
-            v.status,
-            AuctionStatus::Settled
-                | AuctionStatus::Unsold
-                | AuctionStatus::NoSale
-                | AuctionStatus::Cancelled
-        )
-    {
+    if written.rows_affected() == 1 && v.status.is_final() {
         metrics::counter!("gavel_auctions_finished_total", "status" => v.status.as_str())
             .increment(1);
     }

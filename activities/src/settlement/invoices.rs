@@ -103,7 +103,7 @@ pub async fn create(db: &PgPool, request: &InvoiceRequest) -> sqlx::Result<Invoi
     } else {
         InvoiceStatus::Open
     };
-    let round = i32::try_from(request.round).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
+    let round: i32 = crate::fits(request.round)?;
     sqlx::query!(
         "INSERT INTO invoices (id, auction_id, round, number, buyer_id, seller_id, currency,
              total, line_items, status, reference, due_at)

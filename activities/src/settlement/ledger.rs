@@ -92,9 +92,7 @@ pub struct Payment {
 /// Paystack's ids are positive 64-bit numbers; one that does not fit a
 /// BIGINT is an error, never dropped.
 fn paystack_id(id: Option<u64>) -> sqlx::Result<Option<i64>> {
-    id.map(i64::try_from)
-        .transpose()
-        .map_err(|err| sqlx::Error::Encode(Box::new(err)))
+    id.map(crate::fits).transpose()
 }
 
 /// The invoice's status, total and currency, locked until the transaction ends.

@@ -18,7 +18,7 @@ use sqlx::{PgPool, postgres::PgListener};
 use tokio::sync::{OnceCell, broadcast};
 use uuid::Uuid;
 
-use super::store::{self, EventRow};
+use super::{store, view::PublicEvent};
 
 /// Sent to every feed when notifications may have been missed.
 pub const RESYNC: Uuid = Uuid::nil();
@@ -27,12 +27,12 @@ const FEED_BUFFER: usize = 256;
 
 /// One auction's live rows, shared by all its subscribers in this replica.
 pub struct Feed {
-    rows: broadcast::Sender<Arc<EventRow>>,
+    rows: broadcast::Sender<Arc<PublicEvent>>,
 }
 
 impl Feed {
     /// New rows from now on (older ones are read from the table).
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<EventRow>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<PublicEvent>> {
         self.rows.subscribe()
     }
 }
@@ -135,7 +135,7 @@ async fn read_feed(
                     let full = rows.len() == 500;
                     for row in rows {
                         last = row.seq;
-                        let _ = feed.rows.send(Arc::new(row));
+                        let _ = feed.rows.send(Arc::new(PublicEvent::of(&row)));
                     }
                     if !full {
                         break;

@@ -5,16 +5,17 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use gavel_workflows::{
-    auction::{AuctionView, BidReceipt, Outcome},
+    auction::{AuctionView, BidReceipt, Outcome, publish::EventData},
     rules::{Standing, minimum_next_bid},
 };
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{
     input::AntiSnipingInput,
-    store::{AuctionRow, BidRow, StoredBid},
+    store::{AuctionRow, BidRow, EventRow, StoredBid},
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -255,4 +256,41 @@ impl From<BidRow> for BidHistoryItem {
 pub struct BidPage {
     pub items: Vec<BidHistoryItem>,
     pub next_cursor: Option<String>,
+}
+
+/// A stored live event as every client sees it, made once per event (not
+/// once per subscriber): user ids replaced by handles, the SSE payload
+/// already serialized.
+#[derive(Debug, Clone)]
+pub struct PublicEvent {
+    pub seq: i64,
+    pub kind: String,
+    pub data: String,
+    /// Nothing follows it (an event this version cannot read is not final:
+    /// the stream stays open rather than end early).
+    pub last: bool,
+}
+
+impl PublicEvent {
+    pub fn of(row: &EventRow) -> Self {
+        let last = EventData::deserialize(&row.data.0).is_ok_and(|data| data.is_final());
+        let mut data = row.data.0.clone();
+        if let Some(map) = data.as_object_mut() {
+            map.remove("kind");
+            if map.remove("leader_id").is_some() {
+                map.insert("leader".into(), json!(row.leader_handle));
+            }
+            if let Some(outcome) = map.get_mut("outcome").and_then(Value::as_object_mut)
+                && outcome.remove("winner_id").is_some()
+            {
+                outcome.insert("winner".into(), json!(row.winner_handle));
+            }
+        }
+        Self {
+            seq: row.seq,
+            kind: row.kind.clone(),
+            data: data.to_string(),
+            last,
+        }
+    }
 }

@@ -13,9 +13,7 @@ use axum::{
     routing::get,
 };
 use futures::{Stream, StreamExt};
-use gavel_workflows::auction::publish::EventData;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::broadcast;
 use utoipa::IntoParams;
@@ -23,10 +21,7 @@ use uuid::Uuid;
 
 use super::auctions::{find_auction, invalid_query};
 use crate::{
-    auctions::{
-        hub::Feed,
-        store::{self, EventRow},
-    },
+    auctions::{hub::Feed, store, view::PublicEvent},
     error::{ApiError, ErrorBody},
     extract::{ApiPath, ApiQuery},
     state::AppState,
@@ -113,7 +108,7 @@ struct Follow {
     _open: OpenStream,
     /// Keeps the auction's feed running while this client follows it.
     _feed: Arc<Feed>,
-    rows: broadcast::Receiver<Arc<EventRow>>,
+    rows: broadcast::Receiver<Arc<PublicEvent>>,
     after: i64,
     /// Reading from the table (at the start, and after falling behind).
     catching_up: bool,
@@ -122,19 +117,18 @@ struct Follow {
     over: bool,
 }
 
-/// Whether nothing follows this event (an event this version cannot read
-/// is not final: the stream stays open rather than end early).
-fn is_final(row: &EventRow) -> bool {
-    EventData::deserialize(&row.data.0).is_ok_and(|data| data.is_final())
-}
-
 impl Follow {
     /// Queues `row` if it is new to this client.
-    fn take(&mut self, row: &EventRow) {
-        if row.seq > self.after && !self.over {
-            self.after = row.seq;
-            self.over = is_final(row);
-            self.ready.push_back(sse_event(row));
+    fn take(&mut self, event: &PublicEvent) {
+        if event.seq > self.after && !self.over {
+            self.after = event.seq;
+            self.over = event.last;
+            self.ready.push_back(
+                Event::default()
+                    .id(event.seq.to_string())
+                    .event(event.kind.clone())
+                    .data(event.data.clone()),
+            );
         }
     }
 
@@ -151,7 +145,7 @@ impl Follow {
                     Ok(rows) => {
                         self.catching_up = rows.len() == 100;
                         for row in &rows {
-                            self.take(row);
+                            self.take(&PublicEvent::of(row));
                         }
                     }
                     Err(err) => {
@@ -169,24 +163,4 @@ impl Follow {
             }
         }
     }
-}
-
-/// The stored event as the client sees it: user ids replaced by handles.
-fn sse_event(row: &EventRow) -> Event {
-    let mut data = row.data.0.clone();
-    if let Some(map) = data.as_object_mut() {
-        map.remove("kind");
-        if map.remove("leader_id").is_some() {
-            map.insert("leader".into(), json!(row.leader_handle));
-        }
-        if let Some(outcome) = map.get_mut("outcome").and_then(Value::as_object_mut)
-            && outcome.remove("winner_id").is_some()
-        {
-            outcome.insert("winner".into(), json!(row.winner_handle));
-        }
-    }
-    Event::default()
-        .id(row.seq.to_string())
-        .event(row.kind.clone())
-        .data(data.to_string())
 }

@@ -246,8 +246,7 @@ impl WorkerThread {
                     .await
                     .unwrap();
                 let db = database::connect(&db_url).await.unwrap();
-                let runtime =
-                    temporalio_sdk::Runtime::from_current_tokio(Default::default()).unwrap();
+                let (runtime, _) = temporal::worker_runtime(None).unwrap();
                 let worker = temporal::build_worker(
                     &runtime,
                     client,

@@ -53,6 +53,18 @@ impl AuctionStatus {
         word.parse().ok()
     }
 
+    /// Whether the auction is over for good: nothing follows (settled,
+    /// unsold, no sale, cancelled).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            AuctionStatus::NoSale
+                | AuctionStatus::Settled
+                | AuctionStatus::Unsold
+                | AuctionStatus::Cancelled
+        )
+    }
+
     /// Whether bids may still change the auction (the state lives in the
     /// workflow, not yet final in the read model).
     pub fn is_live(self) -> bool {

@@ -100,13 +100,9 @@ impl EventData {
     pub fn is_final(&self) -> bool {
         match self {
             EventData::Cancelled { .. } => true,
-            EventData::Closed { status, .. } | EventData::Status { status, .. } => matches!(
-                status,
-                AuctionStatus::NoSale
-                    | AuctionStatus::Settled
-                    | AuctionStatus::Unsold
-                    | AuctionStatus::Cancelled
-            ),
+            EventData::Closed { status, .. } | EventData::Status { status, .. } => {
+                status.is_final()
+            }
             EventData::Opened { .. } | EventData::Bid { .. } | EventData::Extended { .. } => false,
         }
     }
