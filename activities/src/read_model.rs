@@ -18,7 +18,10 @@ use gavel_workflows::{
 };
 use sqlx::{PgPool, Postgres, Transaction};
 use temporalio_macros::activities;
-use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use temporalio_sdk::{
+    ApplicationFailure,
+    activities::{ActivityContext, ActivityError},
+};
 use uuid::Uuid;
 
 use crate::fits;
@@ -209,12 +212,22 @@ impl ReadModel {
         _ctx: ActivityContext,
         publication: Publication,
     ) -> Result<(), ActivityError> {
-        // Any database error is worth retrying: the workflow's policy keeps
-        // trying until PostgreSQL is back.
-        self.apply(&publication)
-            .await
-            .map_err(anyhow::Error::from)?;
-        Ok(())
+        // An unreachable database is retried until it is back (the
+        // workflow's policy has no attempt limit); data PostgreSQL refuses
+        // would be refused forever, so it fails at once, visibly, and the
+        // workflow carries on with its next publication.
+        match self.apply(&publication).await {
+            Ok(()) => Ok(()),
+            Err(err) if crate::is_bad_data(&err) => Err(ActivityError::application(
+                ApplicationFailure::builder(format!(
+                    "the read model refused this publication: {err}"
+                ))
+                .type_name(crate::BAD_DATA.to_owned())
+                .non_retryable(true)
+                .build(),
+            )),
+            Err(err) => Err(anyhow::Error::from(err).into()),
+        }
     }
 }
 

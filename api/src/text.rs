@@ -1,31 +1,13 @@
 //! Text hygiene for what people type: titles, descriptions, names, reasons.
-//! Control characters (newline and tab allowed in long text only), NUL,
-//! bidirectional overrides and zero-width characters are refused with 422
-//! `invalid_text`: they hide or reorder what others read, and a NUL cannot be
-//! stored by PostgreSQL at all.
+//! Characters [`gavel_workflows::text`] forbids are refused with 422
+//! `invalid_text`, naming the field.
 
 use serde_json::json;
 
 use crate::error::ApiError;
 
-/// Whether a newline or tab may appear (descriptions), or not (one-line fields).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lines {
-    One,
-    Many,
-}
-
-/// The first character `text` may not hold, if any.
-fn forbidden(text: &str, lines: Lines) -> Option<char> {
-    text.chars().find(|&c| {
-        let allowed_space = lines == Lines::Many && (c == '\n' || c == '\t');
-        (c.is_control() && !allowed_space)
-            // Bidirectional embeddings, overrides and isolates.
-            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-            // Zero-width spaces and joiners, word joiner, byte-order mark.
-            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}')
-    })
-}
+pub use gavel_workflows::text::Lines;
+use gavel_workflows::text::forbidden;
 
 /// Refuses `text` (the request's `field`) if it holds a character people
 /// should not be shown.

@@ -47,7 +47,16 @@ async fn malformed_signals_are_refused_and_the_auction_still_bids_and_closes_on_
     ));
     app.wait_for_auction(id, 10, |a| a.bid_count == 2).await;
 
-    let typos: [(&str, Vec<&str>); 8] = [
+    // What the API would refuse as `invalid_text` or a bad key must not get
+    // in through Temporal either (a NUL would fail every read-model write).
+    let nul_cancel = json!({ "requested_by": seller.id, "as_admin": true, "reason": "fraud\u{0}" });
+    let nul_cancel = nul_cancel.to_string();
+    let bidi_key =
+        json!({ "bidder_id": bola.id, "amount": 9_000, "idempotency_key": "ops\u{202e}2" });
+    let bidi_key = bidi_key.to_string();
+    let typos: [(&str, Vec<&str>); 10] = [
+        ("cancel", vec!["--input", &nul_cancel]),
+        ("bid", vec!["--input", &bidi_key]),
         // The typo from the field: the idempotency key left out.
         (
             "bid",
@@ -106,14 +115,28 @@ async fn malformed_signals_are_refused_and_the_auction_still_bids_and_closes_on_
             )
             .await
             .map_err(|e| e.to_string())?;
-        if refusals.count == 8 {
+        if refusals.count == 10 {
             Ok(refusals)
         } else {
             Err(format!("{} refused so far", refusals.count))
         }
     })
     .await;
-    let first = &refusals.recent[0];
+    assert!(
+        refusals
+            .recent
+            .iter()
+            .any(|r| r.reason.contains("invalid_text")),
+        "{refusals:?}"
+    );
+    assert!(
+        refusals
+            .recent
+            .iter()
+            .any(|r| r.reason.contains("invalid_idempotency_key")),
+        "{refusals:?}"
+    );
+    let first = &refusals.recent[2];
     assert_eq!(first.message, "bid");
     assert!(
         first.reason.contains("missing field `idempotency_key`"),
@@ -173,7 +196,7 @@ async fn malformed_signals_are_refused_and_the_auction_still_bids_and_closes_on_
         })
         .count();
     assert_eq!(
-        signals, 9,
+        signals, 11,
         "the operator's bid and every typo are in the history"
     );
     record_history(&app.auction_handle(id), "auction_refused_signals").await;

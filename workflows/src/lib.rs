@@ -14,6 +14,7 @@
 //! - [`followup`]: payments and disputes that arrive after an auction ended.
 //! - [`lenient`]: signal payloads decoded without trusting the sender.
 //! - [`refusal`]: refusals as typed Temporal failures (code and data).
+//! - [`text`]: which characters typed text may hold (shared with the API).
 //! - [`names`]: the task queue default, workflow types and search-attribute keys
 //!   that outlive any refactoring because they are recorded in history.
 
@@ -25,3 +26,4 @@ pub mod ping;
 pub mod refusal;
 pub mod rules;
 pub mod settlement;
+pub mod text;

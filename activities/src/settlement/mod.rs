@@ -88,12 +88,11 @@ fn provider_failure(err: impl ProviderError) -> ActivityError {
 }
 
 fn database(err: sqlx::Error) -> ActivityError {
-    match err {
-        // Data that does not fit or read back will not fit on a retry either.
-        sqlx::Error::Encode(_) | sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => {
-            failure("BadData", err.to_string(), true)
-        }
-        _ => failure("DatabaseUnavailable", err.to_string(), false),
+    // Data that does not fit or read back will not fit on a retry either.
+    if crate::is_bad_data(&err) {
+        failure(crate::BAD_DATA, err.to_string(), true)
+    } else {
+        failure("DatabaseUnavailable", err.to_string(), false)
     }
 }
 

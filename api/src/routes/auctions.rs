@@ -326,6 +326,9 @@ pub async fn cancel(
     match gateway::cancel(&state.temporal, id, request).await {
         Ok(view) => Ok(ApiJson(present_view(&state, &row, &view).await?)),
         Err(CallError::Refused(CancelRefusal::NotAllowed)) => Err(not_allowed()),
+        Err(CallError::Refused(refusal @ CancelRefusal::InvalidText)) => {
+            Err(ApiError::unprocessable(refusal.code(), refusal.to_string()))
+        }
         Err(CallError::Refused(refusal)) => {
             Err(ApiError::conflict(refusal.code(), refusal.to_string()))
         }

@@ -210,6 +210,9 @@ pub enum CancelRefusal {
     HasBids,
     #[error("the auction is already over")]
     AuctionClosed,
+    /// Only from a hand-sent signal: the API checks the reason itself.
+    #[error("the reason holds a character that is not allowed in text")]
+    InvalidText,
 }
 
 impl CancelRefusal {
@@ -218,11 +221,15 @@ impl CancelRefusal {
             CancelRefusal::NotAllowed => "cancel_not_allowed",
             CancelRefusal::HasBids => "auction_has_bids",
             CancelRefusal::AuctionClosed => "auction_closed",
+            CancelRefusal::InvalidText => "invalid_text",
         }
     }
 
     /// Checks `request` against the book; `Ok` means the cancel applies.
     pub fn check(book: &Book, request: &CancelRequest) -> Result<(), CancelRefusal> {
+        if crate::text::forbidden(&request.reason, crate::text::Lines::Many).is_some() {
+            return Err(CancelRefusal::InvalidText);
+        }
         if matches!(book.phase, Phase::Closed | Phase::Cancelled) {
             return Err(CancelRefusal::AuctionClosed);
         }

@@ -68,18 +68,34 @@ pub(crate) fn publish_options() -> ActivityOptions {
 }
 
 /// Publishes everything waiting, until nothing is (bids may arrive meanwhile).
+/// A publication the read model refuses for its data (it would be refused on
+/// every retry) is dropped and noted for the `refused_signals` query, so the
+/// auction's public state keeps moving; any other failure stops the run.
 pub(crate) async fn publish_pending(ctx: &WorkflowContext<AuctionWorkflow>) -> WorkflowResult<()> {
     while ctx.state(|s| s.has_unpublished()) {
         let publication = ctx.state_mut(|s| s.take_publication());
-        ctx.execute_activity(
-            ReadModelActivities::publish_auction,
-            publication,
-            publish_options(),
-        )
-        .await?;
+        let published = ctx
+            .execute_activity(
+                ReadModelActivities::publish_auction,
+                publication,
+                publish_options(),
+            )
+            .await;
+        if let Err(err) = published {
+            let summary = failure_summary(&err);
+            if !summary.starts_with(BAD_DATA_PREFIX) {
+                return Err(err.into());
+            }
+            let at = time_of(ctx.workflow_time());
+            ctx.state_mut(|s| s.refuse("publication", summary, at));
+        }
     }
     Ok(())
 }
+
+/// How [`failure_summary`] begins for a write refused for its data (the
+/// activities' `BadData` failure type).
+const BAD_DATA_PREFIX: &str = "BadData:";
 
 /// Writes to our own database: retried patiently, never given up.
 pub(crate) fn db_options() -> ActivityOptions {

@@ -128,6 +128,9 @@ pub enum Rejection {
     InvalidAmount,
     #[error("your maximum must be above your current maximum of {current_max}")]
     MaxNotRaised { current_max: i64 },
+    /// Only from a hand-sent signal: the API checks keys itself.
+    #[error("the idempotency key must be 1 to 256 visible ASCII characters")]
+    InvalidIdempotencyKey,
 }
 
 impl Rejection {
@@ -141,6 +144,7 @@ impl Rejection {
             Rejection::CurrencyMismatch => "currency_mismatch",
             Rejection::InvalidAmount => "invalid_amount",
             Rejection::MaxNotRaised { .. } => "max_not_raised",
+            Rejection::InvalidIdempotencyKey => "invalid_idempotency_key",
         }
     }
 }
@@ -289,6 +293,9 @@ impl Book {
     pub fn check(&self, bid: &BidRequest, at: Option<DateTime<Utc>>) -> Result<(), Rejection> {
         if self.verdicts.contains_key(&bid.idempotency_key) {
             return Ok(());
+        }
+        if !crate::text::valid_key(&bid.idempotency_key) {
+            return Err(Rejection::InvalidIdempotencyKey);
         }
         match self.phase {
             Phase::Scheduled => return Err(Rejection::AuctionNotOpen),
