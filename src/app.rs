@@ -1,11 +1,15 @@
 //! Running the parts: the API built from its settings ([`Application`]), the
 //! worker loop, and the shutdown signal they share.
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use anyhow::Context;
 use chrono::Duration as ChronoDuration;
-use gavel_api::{ApiConfig, AppState, StrikePolicy, auth::JwtKeys};
+use gavel_api::{
+    ApiConfig, AppState, StrikePolicy,
+    auth::{JwtKeys, LoginLimits},
+    limits::{StreamLimits, TrustedProxies, bidders::BidRate},
+};
 use gavel_workflows::auction::AuctionSettings;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
@@ -21,6 +25,8 @@ use crate::config::{HttpArgs, SettlementArgs};
 /// the tests run is what ships.
 pub struct Application {
     listener: TcpListener,
+    /// `GAVEL_METRICS_ADDR`'s listener, when set.
+    metrics: Option<TcpListener>,
     state: AppState,
 }
 
@@ -43,6 +49,13 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address} (set GAVEL_HTTP_ADDR)"))?;
+        let metrics =
+            match parts.http.api_metrics_addr {
+                Some(address) => Some(TcpListener::bind(address).await.with_context(|| {
+                    format!("cannot listen on {address} (set GAVEL_METRICS_ADDR)")
+                })?),
+                None => None,
+            };
         let state = api_state(
             parts.db,
             parts.temporal,
@@ -51,11 +64,20 @@ impl Application {
             parts.task_queue,
             parts.jwt_secret,
         );
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            metrics,
+            state,
+        })
     }
 
     pub fn address(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served without a token, if anywhere.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Cancel it to shut the server down gracefully (see [`gavel_api::serve`]).
@@ -66,6 +88,15 @@ impl Application {
     /// Serves until [`Self::closing`] is cancelled and the drain is over.
     pub async fn run(self) -> std::io::Result<()> {
         let closing = self.state.closing();
+        if let Some(listener) = self.metrics {
+            let closing = closing.clone();
+            tokio::spawn(async move {
+                let metrics = gavel_api::metrics::open_router();
+                if let Err(err) = gavel_api::serve(listener, metrics, closing).await {
+                    tracing::error!("the metrics listener failed: {err}");
+                }
+            });
+        }
         gavel_api::serve(self.listener, gavel_api::router(self.state), closing).await
     }
 }
@@ -91,6 +122,7 @@ fn api_state(
     task_queue: &str,
     jwt_secret: &SecretString,
 ) -> AppState {
+    let l = &http.limits;
     let config = ApiConfig {
         task_queue: task_queue.to_owned(),
         cors_origins: http.cors_origins.clone(),
@@ -107,6 +139,27 @@ fn api_state(
             limit: http.strike_limit,
             ttl: ChronoDuration::days(i64::from(http.strike_ttl_days)),
         },
+        login_limits: LoginLimits {
+            per_account_ip: l.logins_per_account_ip,
+            per_account: l.logins_per_account,
+            per_ip: l.logins_per_ip,
+            window: Duration::from_secs(l.login_window_secs),
+            signups_per_ip_hour: l.signups_per_ip_hour,
+        },
+        stream_limits: StreamLimits {
+            per_ip: l.sse_per_ip,
+            total: l.sse_max,
+        },
+        bid_rate: BidRate {
+            per_sec: l.bids_per_sec,
+            burst: l.bids_burst,
+        },
+        bids_queued_per_bidder: usize::try_from(l.bids_queued_per_bidder).unwrap_or(usize::MAX),
+        trusted_proxies: TrustedProxies::new(l.trusted_proxies.clone()),
+        metrics_token: http
+            .metrics_token
+            .clone()
+            .filter(|t| !t.expose_secret().is_empty()),
         ..ApiConfig::default()
     };
     let jwt = JwtKeys::new(jwt_secret, ChronoDuration::seconds(http.jwt_ttl_secs));

@@ -77,6 +77,9 @@ async fn api(args: ApiArgs) -> anyhow::Result<()> {
     })
     .await?;
     tracing::info!(address = %api.address()?, "API listening");
+    if let Some(metrics) = api.metrics_address() {
+        tracing::info!(address = %metrics, "API metrics at http://{metrics}/metrics");
+    }
     let closing = api.closing();
     tokio::spawn(async move {
         app::shutdown_signal().await;
@@ -178,9 +181,14 @@ async fn dev_services(args: &DevArgs, started_temporal: bool) -> anyhow::Result<
     })
     .await?;
     let api_addr = api.address()?;
+    let metrics = match (api.metrics_address(), &args.http.metrics_token) {
+        (Some(open), _) => format!("http://{open}/metrics"),
+        (None, Some(_)) => format!("http://{api_addr}/metrics (Bearer GAVEL_METRICS_TOKEN)"),
+        (None, None) => "not served (set GAVEL_METRICS_ADDR or GAVEL_METRICS_TOKEN)".to_owned(),
+    };
     let shutdown = api.closing();
     let api = tokio::spawn(api.run());
-    print_urls(args, api_addr, started_temporal);
+    print_urls(args, api_addr, &metrics, started_temporal);
 
     let worker_stop = shutdown.clone();
     let worker_result = app::run_worker_until(worker, async move {
@@ -196,7 +204,7 @@ async fn dev_services(args: &DevArgs, started_temporal: bool) -> anyhow::Result<
 }
 
 #[allow(clippy::print_stdout)]
-fn print_urls(args: &DevArgs, api: SocketAddr, started_temporal: bool) {
+fn print_urls(args: &DevArgs, api: SocketAddr, metrics: &str, started_temporal: bool) {
     let ui = if started_temporal {
         format!("http://127.0.0.1:{}", args.temporal_ui_port)
     } else {
@@ -207,7 +215,7 @@ fn print_urls(args: &DevArgs, api: SocketAddr, started_temporal: bool) {
          API          http://{api}/api/v1\n  \
          API docs     http://{api}/api/v1/docs\n  \
          Readiness    http://{api}/api/v1/ready\n  \
-         Metrics      http://{api}/metrics\n  \
+         Metrics      {metrics}\n  \
          Temporal UI  {ui}\n  \
          Temporal     {}\n  \
          Webhook      http://{api}/api/v1/webhooks/paystack ({payments})\n  \

@@ -188,6 +188,87 @@ pub struct HttpArgs {
     #[arg(long, env = "GAVEL_STRIKE_TTL_DAYS", default_value_t = 365,
         value_parser = clap::value_parser!(u32).range(1..=3_650))]
     pub strike_ttl_days: u32,
+    /// A bearer token `/metrics` requires on the API's address. Without it
+    /// (and without GAVEL_METRICS_ADDR) `/metrics` is not served.
+    #[arg(long, env = "GAVEL_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<SecretString>,
+    /// A file holding GAVEL_METRICS_TOKEN.
+    #[arg(
+        long,
+        env = "GAVEL_METRICS_TOKEN_FILE",
+        conflicts_with = "metrics_token"
+    )]
+    pub metrics_token_file: Option<PathBuf>,
+    /// A separate address serving `/metrics` without a token (bind it where
+    /// only Prometheus reaches, e.g. a private interface).
+    #[arg(long, env = "GAVEL_METRICS_ADDR")]
+    pub api_metrics_addr: Option<SocketAddr>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// What one client may take: each limit answers 429 (or 503 when the whole
+/// server is full) with `Retry-After`, and counts in `gavel_limited_total`.
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Accounts created from one client address per hour.
+    #[arg(long, env = "GAVEL_SIGNUPS_PER_IP_HOUR", default_value_t = 20)]
+    pub signups_per_ip_hour: u32,
+    /// Login attempts on one account from one address per login window.
+    #[arg(long, env = "GAVEL_LOGINS_PER_ACCOUNT_IP", default_value_t = 5)]
+    pub logins_per_account_ip: u32,
+    /// Login attempts on one account from all addresses per login window.
+    #[arg(long, env = "GAVEL_LOGINS_PER_ACCOUNT", default_value_t = 50)]
+    pub logins_per_account: u32,
+    /// Login attempts from one address, any accounts, per login window.
+    #[arg(long, env = "GAVEL_LOGINS_PER_IP", default_value_t = 30)]
+    pub logins_per_ip: u32,
+    /// The login window, in seconds.
+    #[arg(long, env = "GAVEL_LOGIN_WINDOW_SECS", default_value_t = 900,
+        value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub login_window_secs: u64,
+    /// Open live streams per client address.
+    #[arg(long, env = "GAVEL_SSE_PER_IP", default_value_t = 50)]
+    pub sse_per_ip: u32,
+    /// Open live streams in one API process.
+    #[arg(long, env = "GAVEL_SSE_MAX", default_value_t = 10_000)]
+    pub sse_max: u32,
+    /// One bidder's bids waiting for one auction at a time (in one process).
+    #[arg(long, env = "GAVEL_BIDS_QUEUED_PER_BIDDER", default_value_t = 4,
+        value_parser = clap::value_parser!(u32).range(1..=1_024))]
+    pub bids_queued_per_bidder: u32,
+    /// Bids a second one bidder may keep up (in one process).
+    #[arg(long, env = "GAVEL_BIDS_PER_SEC", default_value_t = 5,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub bids_per_sec: u32,
+    /// Bids one bidder may place at once after a pause.
+    #[arg(long, env = "GAVEL_BIDS_BURST", default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub bids_burst: u32,
+    /// Reverse proxies (addresses or blocks like `10.0.0.0/8`, comma-
+    /// separated) whose `X-Forwarded-For` names the client. Without any, the
+    /// TCP peer is the client and the header is ignored.
+    #[arg(long, env = "GAVEL_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<gavel_api::limits::client_ip::Cidr>,
+}
+
+impl Default for LimitArgs {
+    /// The same defaults as the command line's.
+    fn default() -> Self {
+        Self {
+            signups_per_ip_hour: 20,
+            logins_per_account_ip: 5,
+            logins_per_account: 50,
+            logins_per_ip: 30,
+            login_window_secs: 900,
+            sse_per_ip: 50,
+            sse_max: 10_000,
+            bids_queued_per_bidder: 4,
+            bids_per_sec: 5,
+            bids_burst: 10,
+            trusted_proxies: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -409,7 +490,8 @@ pub struct CreateUserArgs {
 impl HttpArgs {
     /// Fills the secret given as a file (`GAVEL_JWT_SECRET_FILE`).
     pub fn load_secret_files(&mut self) -> anyhow::Result<()> {
-        read_secret(&self.jwt_secret_file, &mut self.jwt_secret)
+        read_secret(&self.jwt_secret_file, &mut self.jwt_secret)?;
+        read_secret(&self.metrics_token_file, &mut self.metrics_token)
     }
 
     pub fn request_timeout(&self) -> Duration {

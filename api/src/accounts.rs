@@ -114,29 +114,78 @@ fn slug(name: &str) -> String {
     }
 }
 
-/// The user and password hash for a login, by email in any letter case.
-pub async fn find_for_login(
-    db: &PgPool,
-    email: &Email,
-) -> Result<Option<(User, String)>, ApiError> {
+/// What a login checks: the user, their password hash and token version.
+#[derive(Debug)]
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: String,
+    pub token_version: i32,
+}
+
+/// The user's credentials for a login, by email in any letter case.
+pub async fn find_for_login(db: &PgPool, email: &Email) -> Result<Option<Credentials>, ApiError> {
     let row = sqlx::query!(
-        r#"SELECT id, email, name, handle, role AS "role: Role", created_at, password_hash
+        r#"SELECT id, email, name, handle, role AS "role: Role", created_at, password_hash,
+               token_version
            FROM users WHERE lower(email) = lower($1)"#,
         email.as_str(),
     )
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|r| {
-        let user = User {
+    Ok(row.map(|r| Credentials {
+        user: User {
             id: r.id,
             email: r.email,
             name: r.name,
             handle: r.handle,
             role: r.role,
             created_at: r.created_at,
-        };
-        (user, r.password_hash)
+        },
+        password_hash: r.password_hash,
+        token_version: r.token_version,
     }))
+}
+
+/// A user's password hash by id (to check the current password).
+pub async fn password_hash(db: &PgPool, id: Uuid) -> Result<Option<String>, ApiError> {
+    Ok(
+        sqlx::query_scalar!("SELECT password_hash FROM users WHERE id = $1", id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+/// Stores a new password hash (from [`password::hash`]) in `tx`.
+pub async fn set_password_hash(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    hash: &str,
+) -> Result<(), ApiError> {
+    sqlx::query!(
+        "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+        id,
+        hash,
+    )
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Changes a user's role in `tx`; the user as now, `None` if there is none.
+pub async fn set_role(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    role: Role,
+) -> Result<Option<User>, ApiError> {
+    Ok(sqlx::query_as!(
+        User,
+        r#"UPDATE users SET role = $2, updated_at = now() WHERE id = $1
+           RETURNING id, email, name, handle, role AS "role: Role", created_at"#,
+        id,
+        role.as_str(),
+    )
+    .fetch_optional(tx)
+    .await?)
 }
 
 pub async fn find_by_id(db: &PgPool, id: Uuid) -> Result<Option<User>, ApiError> {

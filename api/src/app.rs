@@ -46,7 +46,7 @@ pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let routes = Router::new()
         .nest("/api/v1", api)
-        .route("/metrics", get(metrics::render))
+        .route("/metrics", get(metrics::guarded))
         .route_layer(middleware::from_fn(metrics::track))
         .merge(openapi::docs_router())
         .fallback(not_found)

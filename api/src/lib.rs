@@ -3,7 +3,9 @@
 //! - [`app`]: the [`Router`](axum::Router) with every layer (request ids, tracing,
 //!   timeouts, body limit, CORS, panics → JSON) and [`serve`] with graceful shutdown.
 //! - [`error`] / [`extract`]: one error type and extractors whose rejections use it.
-//! - [`auth`] / [`accounts`]: parsed account fields, Argon2id, JWT, the login limiter.
+//! - [`auth`] / [`accounts`]: parsed account fields, Argon2id, JWT with token
+//!   versions, the login and sign-up limits.
+//! - [`limits`]: shared rate windows, the client address, stream slots, bid rates.
 //! - [`auctions`]: auction input, read model, workflow gateway, live events.
 //! - [`routes`]: one module per resource.
 //! - [`openapi`]: the OpenAPI document and the offline docs page.
@@ -15,6 +17,7 @@ pub mod auctions;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

@@ -1,14 +1,22 @@
 //! Prometheus metrics: request counts and latencies labelled by the matched
 //! route template (never the raw URI, whose ids would explode cardinality).
+//! Served on the API's address only to the bearer of `GAVEL_METRICS_TOKEN`,
+//! or to anyone on the separate `GAVEL_METRICS_ADDR`.
 
 use std::{sync::OnceLock, time::Instant};
 
 use axum::{
-    extract::{MatchedPath, Request},
-    http::header,
+    Router,
+    extract::{MatchedPath, Request, State},
+    http::{HeaderMap, header},
     middleware::Next,
     response::{IntoResponse, Response},
+    routing::get,
 };
+use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
+
+use crate::{error::ApiError, state::AppState};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -30,6 +38,36 @@ pub fn recorder() -> &'static PrometheusHandle {
         let _ = metrics::set_global_recorder(recorder);
         handle
     })
+}
+
+/// `GET /metrics` on the API's address: for the configured token only.
+pub async fn guarded(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = &state.config.metrics_token else {
+        return ApiError::not_found("not_found", "no such route").into_response();
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let matches: bool = given
+        .as_bytes()
+        .ct_eq(token.expose_secret().as_bytes())
+        .into();
+    if !matches {
+        return ApiError::unauthorized(
+            "unauthenticated",
+            "`/metrics` needs `Authorization: Bearer <GAVEL_METRICS_TOKEN>`",
+        )
+        .into_response();
+    }
+    render().await
+}
+
+/// The router for the separate metrics address: `/metrics`, no token.
+pub fn open_router() -> Router {
+    recorder();
+    Router::new().route("/metrics", get(render))
 }
 
 /// `GET /metrics` in the Prometheus text format.

@@ -5,7 +5,11 @@
 use axum::Router;
 use utoipa::{
     Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::{
+        ContentBuilder, Ref, RefOr, ResponseBuilder,
+        path::{Operation, PathItem},
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
 };
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -19,7 +23,8 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
     info(title = "Gavel API", version = "1", description = "Online auctions as durable Temporal workflows."),
     servers((url = "/api/v1")),
     paths(
-        routes::auth::register, routes::auth::login, routes::auth::me,
+        routes::auth::register, routes::auth::login, routes::auth::change_password,
+        routes::auth::me,
         routes::health::health, routes::health::ready,
         routes::auctions::create, routes::auctions::list, routes::auctions::detail,
         routes::auctions::cancel, routes::bids::place_bid, routes::bids::bid_history,
@@ -27,16 +32,16 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         routes::invoices::show, routes::invoices::mine, routes::invoices::pay,
         routes::invoices::accept, routes::invoices::decline,
         routes::invoices::mark_paid, routes::webhooks::paystack,
-        routes::admin::payments, routes::admin::clear_strikes,
+        routes::admin::payments, routes::admin::clear_strikes, routes::admin::set_role,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, accounts::User, auth::Role)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
     tags(
         (name = "auth", description = "Accounts and tokens"),
         (name = "auctions", description = "Auctions: each one a durable Temporal workflow"),
         (name = "bids", description = "Bidding, with proxy maximums"),
         (name = "payments", description = "Invoices, pay links, second-chance offers, Paystack webhooks"),
-        (name = "admin", description = "The payment ledger and strikes (admins only)"),
+        (name = "admin", description = "The payment ledger, strikes and roles (admins only)"),
         (name = "operations", description = "Liveness and readiness"),
     )
 )]
@@ -56,6 +61,87 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Answers any operation can give, whatever its own annotation lists: every
+/// one in the one error shape. Listed so a client (or a fuzzer checking
+/// responses against this document) knows them.
+struct CommonResponses;
+
+impl CommonResponses {
+    fn add(operation: &mut Operation, status: &str, description: &str) {
+        let error = ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert(RefOr::T(error));
+    }
+}
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let PathItem {
+                get,
+                put,
+                post,
+                delete,
+                patch,
+                ..
+            } = item;
+            for operation in [get, put, post, delete, patch].into_iter().flatten() {
+                let takes_input = operation.request_body.is_some()
+                    || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let signed_in = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                if takes_input {
+                    Self::add(
+                        operation,
+                        "400",
+                        "`malformed_json`, `invalid_path`, `invalid_query`: the request cannot be read",
+                    );
+                    Self::add(
+                        operation,
+                        "422",
+                        "`invalid_body` and the operation's own codes: the request is readable but invalid",
+                    );
+                }
+                if operation.request_body.is_some() {
+                    Self::add(
+                        operation,
+                        "413",
+                        "`payload_too_large`: the body is over the limit",
+                    );
+                    Self::add(
+                        operation,
+                        "415",
+                        "`unsupported_media_type`: the body must be `application/json`",
+                    );
+                }
+                if signed_in {
+                    Self::add(
+                        operation,
+                        "401",
+                        "`unauthenticated`, `invalid_token`, `token_expired`, `token_revoked`",
+                    );
+                    Self::add(operation, "403", "`forbidden`: your role may not do this");
+                }
+                Self::add(
+                    operation,
+                    "503",
+                    "`timeout`, `service_unavailable`: retry after `Retry-After`",
+                );
+            }
+        }
     }
 }
 

@@ -11,7 +11,10 @@ use gavel_workflows::auction::AuctionSettings;
 
 use crate::{
     auctions::{batcher::BidBatcher, hub::EventHub},
-    auth::{JwtKeys, LoginLimiter, LoginLimits},
+    auth::{JwtKeys, LoginLimiter, LoginLimits, TokenVersions},
+    limits::{
+        BidderRates, RateWindows, StreamLimits, StreamSlots, TrustedProxies, bidders::BidRate,
+    },
 };
 
 /// Settings of the HTTP layer; everything else comes from the process config.
@@ -29,6 +32,15 @@ pub struct ApiConfig {
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
     pub login_limits: LoginLimits,
+    pub stream_limits: StreamLimits,
+    pub bid_rate: BidRate,
+    /// One bidder's bids waiting for one auction at a time.
+    pub bids_queued_per_bidder: usize,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
+    /// The bearer token `/metrics` requires; `None`: not served on this
+    /// address (see `GAVEL_METRICS_ADDR`).
+    pub metrics_token: Option<secrecy::SecretString>,
     /// Workflow knobs given to every new auction (continue-as-new threshold).
     pub auction_settings: AuctionSettings,
     /// Paystack, for webhook signatures; `None` without a key.
@@ -63,6 +75,11 @@ impl Default for ApiConfig {
             sse_poll: Duration::from_secs(5),
             body_limit: 64 * 1024,
             login_limits: LoginLimits::default(),
+            stream_limits: StreamLimits::default(),
+            bid_rate: BidRate::default(),
+            bids_queued_per_bidder: 4,
+            trusted_proxies: TrustedProxies::default(),
+            metrics_token: None,
             auction_settings: AuctionSettings::default(),
             paystack: None,
             strikes: StrikePolicy::default(),
@@ -80,6 +97,10 @@ pub struct Inner {
     pub temporal: Client,
     pub jwt: JwtKeys,
     pub login_limiter: LoginLimiter,
+    /// Each user's current token version, re-read at most every half minute.
+    pub token_versions: TokenVersions,
+    pub streams: StreamSlots,
+    pub bidder_rates: BidderRates,
     /// Live auction events from PostgreSQL, for SSE.
     pub events: EventHub,
     /// Group commit for bids, per auction.
@@ -97,11 +118,18 @@ impl AppState {
             bids: Arc::new(BidBatcher::new(
                 temporal.clone(),
                 ReadModel::new(db.clone()),
+                config.bids_queued_per_bidder,
             )),
+            login_limiter: LoginLimiter::new(
+                config.login_limits,
+                Arc::new(RateWindows::new(db.clone())),
+            ),
+            token_versions: TokenVersions::new(db.clone()),
+            streams: StreamSlots::new(config.stream_limits),
+            bidder_rates: BidderRates::new(config.bid_rate),
             db,
             temporal,
             jwt,
-            login_limiter: LoginLimiter::new(config.login_limits),
             config,
             closing: CancellationToken::new(),
         }))

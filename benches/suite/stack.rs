@@ -166,6 +166,15 @@ impl Stack {
                 .env("BREVO_API_KEY", "xkeysib-bench")
                 .env("BREVO_BASE_URL", brevo.uri())
                 .env("GAVEL_BIDS_PER_RUN", "1500")
+                // Every simulated client comes from 127.0.0.1 and bids flat
+                // out: the per-client limits would measure themselves.
+                .env("GAVEL_SIGNUPS_PER_IP_HOUR", "1000000")
+                .env("GAVEL_LOGINS_PER_IP", "1000000")
+                .env("GAVEL_SSE_PER_IP", "100000")
+                .env("GAVEL_SSE_MAX", "100000")
+                .env("GAVEL_BIDS_PER_SEC", "100000")
+                .env("GAVEL_BIDS_BURST", "100000")
+                .env("GAVEL_BIDS_QUEUED_PER_BIDDER", "1024")
                 .env("RUST_LOG", "warn")
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
@@ -244,7 +253,7 @@ impl Stack {
         ids.into_iter()
             .map(|id| User {
                 id,
-                token: self.jwt.issue(id, role, chrono::Utc::now()).unwrap().0,
+                token: self.jwt.issue(id, role, 0, chrono::Utc::now()).unwrap().0,
             })
             .collect()
     }

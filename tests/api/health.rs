@@ -6,8 +6,8 @@ use secrecy::ExposeSecret;
 use gavel_api::routes::health::Status;
 
 use crate::helpers::{
-    expect_error, expect_json, expect_status, settlement_args, shared_temporal, spawn_api_only,
-    spawn_app,
+    METRICS_TOKEN, expect_error, expect_json, expect_status, settlement_args, shared_temporal,
+    spawn_api_only, spawn_app,
 };
 
 #[tokio::test]
@@ -55,7 +55,20 @@ async fn ready_is_503_with_details_when_the_database_is_gone() {
 async fn metrics_count_requests_by_route_template() {
     let app = spawn_app().await;
     app.get("/api/v1/health", None).await;
-    let response = app.get("/metrics", None).await;
+    // Only the bearer of GAVEL_METRICS_TOKEN reads them on the API's address.
+    expect_error(
+        app.get("/metrics", None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    expect_error(
+        app.get("/metrics", Some("a-wrong-token")).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    let response = app.get("/metrics", Some(METRICS_TOKEN)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();
     assert!(

@@ -12,6 +12,7 @@ mod errors;
 mod faults;
 mod health;
 mod helpers;
+mod hostile;
 mod money;
 mod operators;
 mod ping;

@@ -39,6 +39,14 @@ const IDLE_LANES: usize = 1_024;
 pub enum BidAnswer {
     Accepted(BidReceipt),
     Refused(Rejection),
+    /// The workflow knew the key from an earlier batch and answered its
+    /// first verdict: the caller checks the stored bid is this one.
+    Repeated(BidReceipt),
+    /// The key was first used, in this batch, for another amount.
+    KeyReused {
+        amount: i64,
+        max_amount: i64,
+    },
 }
 
 /// Why a bid got no answer from the workflow.
@@ -50,6 +58,8 @@ pub enum BidFailure {
     Unavailable(String),
     /// Too many bids are queued for this auction here.
     Busy,
+    /// This bidder has as many bids waiting for this auction as allowed.
+    TooManyQueued,
 }
 
 /// The lowest amount the auction could still accept, as last seen.
@@ -70,6 +80,8 @@ struct Queued {
 #[derive(Default)]
 struct Lane {
     queue: Mutex<VecDeque<Queued>>,
+    /// Each bidder's bids queued or in flight, so one cannot fill the queue.
+    waiting: Mutex<HashMap<Uuid, usize>>,
     draining: AtomicBool,
     floor: Mutex<Option<Floor>>,
 }
@@ -97,6 +109,27 @@ impl Lane {
         });
     }
 
+    /// Counts a bid of `bidder` in, unless they have `most` waiting.
+    fn enter(&self, bidder: Uuid, most: usize) -> bool {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let mine = waiting.entry(bidder).or_default();
+        if *mine >= most {
+            return false;
+        }
+        *mine += 1;
+        true
+    }
+
+    fn leave(&self, bidder: Uuid) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(mine) = waiting.get_mut(&bidder) {
+            *mine -= 1;
+            if *mine == 0 {
+                waiting.remove(&bidder);
+            }
+        }
+    }
+
     fn take(&self, most: usize) -> Vec<Queued> {
         let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         let count = queue.len().min(most);
@@ -118,14 +151,17 @@ pub struct BidBatcher {
     lanes: Mutex<HashMap<Uuid, Arc<Lane>>>,
     temporal: Client,
     read_model: ReadModel,
+    /// One bidder's bids waiting for one auction at most.
+    per_bidder: usize,
 }
 
 impl BidBatcher {
-    pub fn new(temporal: Client, read_model: ReadModel) -> Self {
+    pub fn new(temporal: Client, read_model: ReadModel, per_bidder: usize) -> Self {
         Self {
             lanes: Mutex::default(),
             temporal,
             read_model,
+            per_bidder: per_bidder.max(1),
         }
     }
 
@@ -148,10 +184,16 @@ impl BidBatcher {
             metrics::counter!("gavel_bids_refused_early_total").increment(1);
             return Ok(BidAnswer::Refused(rejection));
         }
+        if !lane.enter(bid.bidder_id, self.per_bidder) {
+            crate::limits::refused("bids_queued_per_bidder");
+            return Err(BidFailure::TooManyQueued);
+        }
         let (reply, answer) = oneshot::channel();
         {
             let mut queue = lane.queue.lock().unwrap_or_else(|p| p.into_inner());
             if queue.len() >= QUEUE_MAX {
+                drop(queue);
+                lane.leave(bid.bidder_id);
                 return Err(BidFailure::Busy);
             }
             queue.push_back(Queued { bid, reply });
@@ -199,9 +241,12 @@ impl BidBatcher {
                     receipt
                         .outcomes
                         .into_iter()
-                        .map(|outcome| {
+                        .zip(&batch)
+                        .map(|(outcome, queued)| {
                             Ok(match outcome {
-                                BidOutcome::Accepted(receipt) => BidAnswer::Accepted(receipt),
+                                BidOutcome::Accepted(accepted) => {
+                                    checked(accepted, &queued.bid, &receipt.live)
+                                }
                                 BidOutcome::Refused { rejection } => BidAnswer::Refused(rejection),
                             })
                         })
@@ -225,9 +270,30 @@ impl BidBatcher {
                 let answer = answers.next().unwrap_or_else(|| {
                     Err(BidFailure::Unavailable("no answer for this bid".into()))
                 });
+                lane.leave(queued.bid.bidder_id);
                 let _ = queued.reply.send(answer);
             }
         }
+    }
+}
+
+/// An accepted outcome, checked against the bid that was sent: two requests
+/// racing with one key and different amounts must not both hear "accepted".
+/// A bid new in this batch is in the batch's records under its verdict's
+/// sequence number; a key the workflow knew before is answered as it was.
+fn checked(accepted: BidReceipt, sent: &PlaceBid, live: &LiveDelta) -> BidAnswer {
+    match live.bids.iter().find(|r| r.bid.seq == accepted.verdict.seq) {
+        Some(record)
+            if record.bid.amount != sent.amount
+                || record.bid.max_amount != sent.max_amount.unwrap_or(sent.amount) =>
+        {
+            BidAnswer::KeyReused {
+                amount: record.bid.amount,
+                max_amount: record.bid.max_amount,
+            }
+        }
+        Some(_) => BidAnswer::Accepted(accepted),
+        None => BidAnswer::Repeated(accepted),
     }
 }
 

@@ -22,6 +22,10 @@ pub struct Claims {
     pub aud: String,
     pub iat: i64,
     pub exp: i64,
+    /// The user's token version at issue; tokens from before versions
+    /// existed count as version 0.
+    #[serde(default)]
+    pub ver: i32,
 }
 
 /// Signing and verification keys derived from `GAVEL_JWT_SECRET`.
@@ -62,6 +66,7 @@ impl JwtKeys {
         &self,
         user: Uuid,
         role: Role,
+        version: i32,
         now: DateTime<Utc>,
     ) -> Result<(String, DateTime<Utc>), ApiError> {
         let expires_at = now + self.ttl;
@@ -72,6 +77,7 @@ impl JwtKeys {
             aud: AUDIENCE.to_owned(),
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
+            ver: version,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(ApiError::internal)?;
@@ -105,7 +111,7 @@ mod tests {
     #[test]
     fn a_fresh_token_round_trips() {
         let id = Uuid::new_v4();
-        let (token, _) = keys().issue(id, Role::Seller, Utc::now()).unwrap();
+        let (token, _) = keys().issue(id, Role::Seller, 0, Utc::now()).unwrap();
         let claims = keys().verify(&token).unwrap();
         assert_eq!((claims.sub, claims.role), (id, Role::Seller));
     }
@@ -116,6 +122,7 @@ mod tests {
             .issue(
                 Uuid::new_v4(),
                 Role::Bidder,
+                0,
                 Utc::now() - Duration::hours(2),
             )
             .unwrap();
@@ -129,7 +136,7 @@ mod tests {
             Duration::hours(1),
         );
         let (token, _) = other
-            .issue(Uuid::new_v4(), Role::Admin, Utc::now())
+            .issue(Uuid::new_v4(), Role::Admin, 0, Utc::now())
             .unwrap();
         assert_eq!(keys().verify(&token).unwrap_err().code, "invalid_token");
 
@@ -140,6 +147,7 @@ mod tests {
             aud: AUDIENCE.into(),
             iat: Utc::now().timestamp(),
             exp: Utc::now().timestamp() + 3600,
+            ver: 0,
         };
         let hs512 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),

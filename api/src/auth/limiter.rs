@@ -1,175 +1,117 @@
-//! Login rate limiting per account and per client IP, in fixed windows held in
-//! memory (each API replica limits on its own; a shared store can come later).
+//! Login and sign-up limits, counted in PostgreSQL so every replica sees the
+//! same counts. An attempt is counted before the password is checked, in one
+//! statement, so a concurrent burst is limited as exactly as a slow one.
+//!
+//! A login is limited three ways: per account and client address (a
+//! stranger's guesses lock only the stranger out), per account in all (a much
+//! higher ceiling against guesses from many addresses), and per address
+//! across accounts. A successful login clears its account's counts.
 
-use std::{
-    collections::HashMap,
-    hash::Hash,
-    net::IpAddr,
-    sync::Mutex,
-    time::{Duration, Instant},
+use std::{net::IpAddr, sync::Arc, time::Duration};
+
+use super::Email;
+use crate::{
+    error::ApiError,
+    limits::{self, RateWindows, windows::over},
 };
 
-/// How many login attempts are tolerated, and for how long a limit holds.
+/// How many attempts are tolerated, and for how long a limit holds.
 #[derive(Debug, Clone, Copy)]
 pub struct LoginLimits {
-    /// Failed attempts on one account before it is locked for `window`.
-    pub failures_per_account: u32,
-    /// Attempts (failed or not) from one IP address per `window`.
-    pub attempts_per_ip: u32,
+    /// Attempts on one account from one address per `window`.
+    pub per_account_ip: u32,
+    /// Attempts on one account from anywhere per `window`.
+    pub per_account: u32,
+    /// Attempts from one address on any accounts per `window`.
+    pub per_ip: u32,
     pub window: Duration,
+    /// Accounts created from one address per hour (`GAVEL_SIGNUPS_PER_IP_HOUR`).
+    pub signups_per_ip_hour: u32,
 }
 
 impl Default for LoginLimits {
     fn default() -> Self {
         Self {
-            failures_per_account: 5,
-            attempts_per_ip: 30,
+            per_account_ip: 5,
+            per_account: 50,
+            per_ip: 30,
             window: Duration::from_secs(15 * 60),
+            signups_per_ip_hour: 20,
         }
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    started: Instant,
-    count: u32,
-}
-
-/// Fixed-window counters keyed by something; bounded by pruning expired windows.
-#[derive(Debug)]
-struct Counters<K> {
-    windows: Mutex<HashMap<K, Window>>,
-}
-
-const PRUNE_ABOVE: usize = 10_000;
-
-impl<K: Eq + Hash + Clone> Counters<K> {
-    fn new() -> Self {
-        Self {
-            windows: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Seconds until `key` may try again, if it is over `limit`.
-    fn blocked_for(&self, key: &K, limit: u32, window: Duration, now: Instant) -> Option<u64> {
-        let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let w = windows.get(key)?;
-        let elapsed = now.duration_since(w.started);
-        (elapsed < window && w.count >= limit).then(|| (window - elapsed).as_secs().max(1))
-    }
-
-    fn record(&self, key: &K, window: Duration, now: Instant) {
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if windows.len() > PRUNE_ABOVE {
-            windows.retain(|_, w| now.duration_since(w.started) < window);
-        }
-        let w = windows.entry(key.clone()).or_insert(Window {
-            started: now,
-            count: 0,
-        });
-        if now.duration_since(w.started) >= window {
-            *w = Window {
-                started: now,
-                count: 0,
-            };
-        }
-        w.count += 1;
-    }
-
-    fn clear(&self, key: &K) {
-        self.windows
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
-    }
-}
-
-/// Decides whether a login attempt may proceed, and learns from its outcome.
+/// Decides whether a login or sign-up may proceed.
 #[derive(Debug)]
 pub struct LoginLimiter {
     limits: LoginLimits,
-    accounts: Counters<String>,
-    ips: Counters<IpAddr>,
+    windows: Arc<RateWindows>,
+}
+
+fn too_many(limit: &'static str, secs: u64) -> ApiError {
+    limits::refused(limit);
+    ApiError::too_many_requests("too_many_attempts", secs)
 }
 
 impl LoginLimiter {
-    pub fn new(limits: LoginLimits) -> Self {
-        Self {
-            limits,
-            accounts: Counters::new(),
-            ips: Counters::new(),
-        }
+    pub fn new(limits: LoginLimits, windows: Arc<RateWindows>) -> Self {
+        Self { limits, windows }
     }
 
-    /// Counts an attempt from `ip` on `account`; `Err(secs)` when it must wait.
-    pub fn begin(&self, ip: IpAddr, account: &str) -> Result<(), u64> {
-        let now = Instant::now();
-        let l = self.limits;
-        let account = account.to_owned();
-        let wait = [
-            self.ips.blocked_for(&ip, l.attempts_per_ip, l.window, now),
-            self.accounts
-                .blocked_for(&account, l.failures_per_account, l.window, now),
+    fn account_keys(account: &Email, ip: IpAddr) -> [String; 2] {
+        let account = account.as_str().to_lowercase();
+        [
+            format!("login:account-ip:{account}:{ip}"),
+            format!("login:account:{account}"),
         ]
-        .into_iter()
-        .flatten()
-        .max();
-        if let Some(secs) = wait {
-            return Err(secs);
+    }
+
+    /// Counts a login attempt from `ip` on `account` (`None`: not an email,
+    /// so only the address is counted); 429 `too_many_attempts` when over.
+    /// The account's overall count only sees attempts the narrower limits
+    /// let through: a stranger's refused flood does not lock the owner out.
+    pub async fn begin(&self, ip: IpAddr, account: Option<&Email>) -> Result<(), ApiError> {
+        let l = self.limits;
+        let mut keys = vec![format!("login:ip:{ip}")];
+        let mut ceilings = vec![l.per_ip];
+        let [account_ip, account_total] = match account {
+            Some(account) => Self::account_keys(account, ip).map(Some),
+            None => [None, None],
+        };
+        if let Some(key) = account_ip {
+            keys.push(key);
+            ceilings.push(l.per_account_ip);
         }
-        self.ips.record(&ip, l.window, now);
+        let hits = self.windows.hit(&keys, l.window).await?;
+        if let Some(secs) = over(&hits, &ceilings) {
+            return Err(too_many("login", secs));
+        }
+        if let Some(key) = account_total {
+            let hits = self.windows.hit(&[key], l.window).await?;
+            if let Some(secs) = over(&hits, &[l.per_account]) {
+                return Err(too_many("login", secs));
+            }
+        }
         Ok(())
     }
 
-    pub fn failed(&self, account: &str) {
-        self.accounts
-            .record(&account.to_owned(), self.limits.window, Instant::now());
-    }
-
-    pub fn succeeded(&self, account: &str) {
-        self.accounts.clear(&account.to_owned());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-
-    #[test]
-    fn an_account_locks_after_its_failures_and_a_success_resets_it() {
-        let limiter = LoginLimiter::new(LoginLimits {
-            failures_per_account: 2,
-            attempts_per_ip: 100,
-            window: Duration::from_secs(60),
-        });
-        limiter.begin(IP, "a").unwrap();
-        limiter.failed("a");
-        limiter.begin(IP, "a").unwrap();
-        limiter.succeeded("a");
-        for _ in 0..2 {
-            limiter.begin(IP, "a").unwrap();
-            limiter.failed("a");
+    /// A correct password: the account's counts start again.
+    pub async fn succeeded(&self, ip: IpAddr, account: &Email) -> Result<(), ApiError> {
+        for key in Self::account_keys(account, ip) {
+            self.windows.clear(&key).await?;
         }
-        let wait = limiter.begin(IP, "a").unwrap_err();
-        assert!((1..=60).contains(&wait));
-        assert!(
-            limiter.begin(IP, "b").is_ok(),
-            "other accounts are unaffected"
-        );
+        Ok(())
     }
 
-    #[test]
-    fn an_ip_is_limited_across_accounts() {
-        let limiter = LoginLimiter::new(LoginLimits {
-            failures_per_account: 100,
-            attempts_per_ip: 3,
-            window: Duration::from_secs(60),
-        });
-        for account in ["a", "b", "c"] {
-            limiter.begin(IP, account).unwrap();
+    /// Counts a sign-up from `ip`; 429 `too_many_attempts` when over.
+    pub async fn sign_up(&self, ip: IpAddr) -> Result<(), ApiError> {
+        let hits = self
+            .windows
+            .hit(&[format!("signup:ip:{ip}")], Duration::from_secs(3_600))
+            .await?;
+        match over(&hits, &[self.limits.signups_per_ip_hour]) {
+            Some(secs) => Err(too_many("signup", secs)),
+            None => Ok(()),
         }
-        assert!(limiter.begin(IP, "d").is_err());
     }
 }

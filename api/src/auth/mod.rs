@@ -1,13 +1,16 @@
 //! Accounts and authentication: parsed account fields, password hashing, JWTs,
-//! the [`AuthUser`] extractor with its role guard, and the login rate limiter.
+//! the [`AuthUser`] extractor with its role guard, token versions (revocation),
+//! and the login and sign-up limits.
 
 pub mod fields;
 pub mod jwt;
 pub mod limiter;
 pub mod password;
 pub mod user;
+pub mod versions;
 
 pub use fields::{DisplayName, Email, Password, Role};
 pub use jwt::JwtKeys;
 pub use limiter::{LoginLimiter, LoginLimits};
 pub use user::AuthUser;
+pub use versions::TokenVersions;

@@ -1,5 +1,5 @@
-//! Who is calling: the [`AuthUser`] extractor (Bearer token → user id and role)
-//! and the role guard every protected route reuses.
+//! Who is calling: the [`AuthUser`] extractor (Bearer token → user id and
+//! role, refused once revoked) and the role guard every protected route reuses.
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 use uuid::Uuid;
@@ -58,6 +58,21 @@ impl FromRequestParts<AppState> for AuthUser {
                 )
             })?;
         let claims = state.jwt.verify(token)?;
+        match state.token_versions.current(claims.sub).await? {
+            None => {
+                return Err(ApiError::unauthorized(
+                    "invalid_token",
+                    "this account no longer exists",
+                ));
+            }
+            Some(current) if claims.ver < current => {
+                return Err(ApiError::unauthorized(
+                    "token_revoked",
+                    "the password or role changed since this token was issued; sign in again",
+                ));
+            }
+            Some(_) => {}
+        }
         Ok(AuthUser {
             id: claims.sub,
             role: claims.role,

@@ -1,10 +1,10 @@
-//! Admin views of the money: the payment ledger (kept and refunded), and
-//! clearing a bidder's strikes. Admins only.
+//! Admin views of the money: the payment ledger (kept and refunded), clearing
+//! a bidder's strikes, and changing a user's role. Admins only.
 
 use axum::{
     Router,
     extract::State,
-    routing::{delete, get},
+    routing::{delete, get, put},
 };
 use gavel_activities::settlement::ledger::{self, Payment, PaymentState};
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::auctions::{invalid_query, page_limit};
 use crate::{
-    accounts,
+    accounts::{self, User},
     auth::{AuthUser, Role},
     error::{ApiError, ErrorBody},
     extract::{ApiJson, ApiPath, ApiQuery},
@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/payments", get(payments))
         .route("/admin/users/{id}/strikes", delete(clear_strikes))
+        .route("/admin/users/{id}/role", put(set_role))
 }
 
 /// Ledger states: what became of a verified payment.
@@ -136,4 +137,41 @@ pub async fn clear_strikes(
     let cleared = accounts::clear_strikes(&state.db, id, user.id).await?;
     tracing::info!(user_id = %id, admin_id = %user.id, cleared, "strikes cleared");
     Ok(ApiJson(StrikesCleared { cleared }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SetRoleRequest {
+    /// `bidder`, `seller` or `admin`.
+    #[schema(example = "seller")]
+    pub role: String,
+}
+
+#[utoipa::path(put, path = "/admin/users/{id}/role", tag = "admin",
+    params(("id" = Uuid, Path)),
+    request_body = SetRoleRequest,
+    responses(
+        (status = 200, body = User, description = "changed: the user's older tokens stop working (within 30 s on other replicas); they sign in again"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: admins only"),
+        (status = 404, body = ErrorBody, description = "`user_not_found`"),
+        (status = 422, body = ErrorBody, description = "`invalid_role`"),
+    ),
+    security(("bearer" = [])))]
+pub async fn set_role(
+    State(state): State<AppState>,
+    admin: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<SetRoleRequest>,
+) -> Result<ApiJson<User>, ApiError> {
+    admin.require(&[Role::Admin])?;
+    let role = Role::parse(&body.role).ok_or_else(|| {
+        ApiError::unprocessable("invalid_role", "role must be `bidder`, `seller` or `admin`")
+    })?;
+    let mut tx = state.db.begin().await?;
+    let user = accounts::set_role(&mut tx, id, role)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user_not_found", "no such user"))?;
+    state.token_versions.bump(&mut tx, id).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %id, admin_id = %admin.id, role = role.as_str(), "role changed; older tokens revoked");
+    Ok(ApiJson(user))
 }

@@ -1,10 +1,8 @@
-//! `/auth/register`, `/auth/login`, `/auth/me`.
-
-use std::net::SocketAddr;
+//! `/auth/register`, `/auth/login`, `/auth/password`, `/auth/me`.
 
 use axum::{
     Router,
-    extract::{ConnectInfo, State},
+    extract::State,
     http::StatusCode,
     routing::{get, post},
 };
@@ -19,6 +17,7 @@ use crate::{
     auth::{AuthUser, DisplayName, Email, Password, Role, password},
     error::{ApiError, ErrorBody},
     extract::ApiJson,
+    limits::ClientIp,
     state::AppState,
 };
 
@@ -26,6 +25,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/register", post(register))
         .route("/auth/login", post(login))
+        .route("/auth/password", post(change_password))
         .route("/auth/me", get(me))
 }
 
@@ -54,10 +54,13 @@ pub struct AuthResponse {
     responses(
         (status = 201, body = AuthResponse, description = "account created, signed in"),
         (status = 409, body = ErrorBody, description = "`email_taken`"),
-        (status = 422, body = ErrorBody, description = "`invalid_email`, `weak_password`, `invalid_name`, `invalid_role`"),
+        (status = 422, body = ErrorBody, description = "`invalid_email`, `weak_password`, `invalid_name`, `invalid_text`, `invalid_role`"),
+        (status = 429, body = ErrorBody, description = "`too_many_attempts`: too many sign-ups from this address (`GAVEL_SIGNUPS_PER_IP_HOUR`), with `Retry-After`"),
+        (status = 503, body = ErrorBody, description = "`busy`: too many passwords are being hashed; retry after `Retry-After`"),
     ))]
 pub async fn register(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, ApiJson<AuthResponse>), ApiError> {
     let role = match Role::parse(&body.role) {
@@ -76,9 +79,12 @@ pub async fn register(
         email,
         role,
     };
+    // Counted after the fields are checked (a typo costs no sign-up) and
+    // before the password is hashed (the expensive part).
+    state.login_limiter.sign_up(ip).await?;
     let user = accounts::create(&state.db, new).await?;
     tracing::info!(user_id = %user.id, role = user.role.as_str(), "user registered");
-    let (token, expires_at) = state.jwt.issue(user.id, user.role, Utc::now())?;
+    let (token, expires_at) = state.jwt.issue(user.id, user.role, 0, Utc::now())?;
     Ok((
         StatusCode::CREATED,
         ApiJson(AuthResponse {
@@ -105,27 +111,80 @@ pub struct LoginRequest {
     ))]
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<ApiJson<AuthResponse>, ApiError> {
     let invalid = || ApiError::unauthorized("invalid_credentials", "email or password is wrong");
-    let account = body.email.trim().to_lowercase();
-    state
-        .login_limiter
-        .begin(peer.ip(), &account)
-        .map_err(|secs| ApiError::too_many_requests("too_many_attempts", secs))?;
-    let found = match Email::parse(&body.email) {
-        Ok(email) => accounts::find_for_login(&state.db, &email).await?,
-        Err(_) => None,
+    let email = Email::parse(&body.email).ok();
+    state.login_limiter.begin(ip, email.as_ref()).await?;
+    let found = match &email {
+        Some(email) => accounts::find_for_login(&state.db, email).await?,
+        None => None,
     };
-    let (user, hash) = found.map_or((None, None), |(u, h)| (Some(u), Some(h)));
+    let hash = found.as_ref().map(|c| c.password_hash.clone());
     if !password::verify(body.password, hash).await? {
-        state.login_limiter.failed(&account);
         return Err(invalid());
     }
-    let user = user.ok_or_else(invalid)?;
-    state.login_limiter.succeeded(&account);
-    let (token, expires_at) = state.jwt.issue(user.id, user.role, Utc::now())?;
+    let (Some(found), Some(email)) = (found, email) else {
+        return Err(invalid());
+    };
+    state.login_limiter.succeeded(ip, &email).await?;
+    let user = found.user;
+    let (token, expires_at) =
+        state
+            .jwt
+            .issue(user.id, user.role, found.token_version, Utc::now())?;
+    Ok(ApiJson(AuthResponse {
+        user,
+        token,
+        expires_at,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    #[schema(min_length = 10, max_length = 128)]
+    pub new_password: String,
+}
+
+#[utoipa::path(post, path = "/auth/password", tag = "auth",
+    request_body = ChangePasswordRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = AuthResponse, description = "changed: every older token of this account stops working (within 30 s on other replicas); use the new one"),
+        (status = 401, body = ErrorBody, description = "`unauthenticated`, `invalid_token`, `token_expired`, `token_revoked`, `invalid_credentials` (the current password is wrong)"),
+        (status = 422, body = ErrorBody, description = "`weak_password`"),
+        (status = 429, body = ErrorBody, description = "`too_many_attempts`, with `Retry-After`"),
+    ))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    auth: AuthUser,
+    ApiJson(body): ApiJson<ChangePasswordRequest>,
+) -> Result<ApiJson<AuthResponse>, ApiError> {
+    let user = accounts::find_by_id(&state.db, auth.id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("invalid_token", "this account no longer exists"))?;
+    let email = Email::parse(&user.email)?;
+    // Guessing the current password through here is a login attempt too.
+    state.login_limiter.begin(ip, Some(&email)).await?;
+    let stored = accounts::password_hash(&state.db, auth.id).await?;
+    if !password::verify(body.current_password, stored).await? {
+        return Err(ApiError::unauthorized(
+            "invalid_credentials",
+            "the current password is wrong",
+        ));
+    }
+    let new = Password::parse(&body.new_password, &email)?;
+    let hash = password::hash(&new).await?;
+    let mut tx = state.db.begin().await?;
+    accounts::set_password_hash(&mut tx, auth.id, &hash).await?;
+    let version = state.token_versions.bump(&mut tx, auth.id).await?;
+    tx.commit().await?;
+    state.login_limiter.succeeded(ip, &email).await?;
+    tracing::info!(user_id = %auth.id, "password changed; older tokens revoked");
+    let (token, expires_at) = state.jwt.issue(user.id, user.role, version, Utc::now())?;
     Ok(ApiJson(AuthResponse {
         user,
         token,
@@ -149,7 +208,7 @@ pub struct MeResponse {
     security(("bearer" = [])),
     responses(
         (status = 200, body = MeResponse),
-        (status = 401, body = ErrorBody, description = "`unauthenticated`, `invalid_token`, `token_expired`"),
+        (status = 401, body = ErrorBody, description = "`unauthenticated`, `invalid_token`, `token_expired`, `token_revoked`"),
     ))]
 pub async fn me(
     State(state): State<AppState>,

@@ -42,7 +42,9 @@ fn rejection_error(rejection: &Rejection) -> ApiError {
         map.remove("code");
     }
     let error = match rejection {
-        Rejection::InvalidAmount | Rejection::CurrencyMismatch => {
+        Rejection::InvalidAmount
+        | Rejection::CurrencyMismatch
+        | Rejection::InvalidIdempotencyKey => {
             ApiError::unprocessable(rejection.code(), rejection.to_string())
         }
         _ => ApiError::conflict(rejection.code(), rejection.to_string()),
@@ -62,17 +64,48 @@ fn busy() -> ApiError {
     .with_retry_after(1)
 }
 
+fn too_many_bids(secs: u64, why: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_bids",
+        why.to_owned(),
+    )
+    .with_retry_after(secs)
+}
+
+fn key_reused(amount: i64, max_amount: i64) -> ApiError {
+    ApiError::conflict(
+        "idempotency_key_reused",
+        "this Idempotency-Key was used for another bid; use a new key for a new bid",
+    )
+    .with_details(json!({ "amount": amount, "max_amount": max_amount }))
+}
+
 /// A retried key must carry the bid it was first used for: answering another
 /// body with the first verdict would tell the bidder something untrue.
 fn same_bid(stored: &StoredBid, amount: i64, max_amount: Option<i64>) -> Result<(), ApiError> {
     if stored.amount == amount && stored.max_amount == max_amount.unwrap_or(amount) {
         return Ok(());
     }
-    Err(ApiError::conflict(
-        "idempotency_key_reused",
-        "this Idempotency-Key was used for another bid; use a new key for a new bid",
-    )
-    .with_details(json!({ "amount": stored.amount, "max_amount": stored.max_amount })))
+    Err(key_reused(stored.amount, stored.max_amount))
+}
+
+/// The answer for a key accepted before: the stored bid, if it is this one.
+async fn answer_stored(
+    state: &AppState,
+    auction_id: Uuid,
+    key: &str,
+    amount: i64,
+    max_amount: Option<i64>,
+) -> Result<Option<(StatusCode, ApiJson<BidResponse>)>, ApiError> {
+    let Some(stored) = store::bid_by_key(&state.db, auction_id, key).await? else {
+        return Ok(None);
+    };
+    same_bid(&stored, amount, max_amount)?;
+    Ok(Some((
+        StatusCode::CREATED,
+        ApiJson(BidResponse::from_stored(&stored)),
+    )))
 }
 
 #[utoipa::path(post, path = "/auctions/{id}/bids", tag = "bids",
@@ -85,6 +118,7 @@ fn same_bid(stored: &StoredBid, amount: i64, max_amount: Option<i64>) -> Result<
         (status = 404, body = ErrorBody, description = "`auction_not_found`"),
         (status = 409, body = ErrorBody, description = "`auction_not_open`, `auction_closed`, `bid_too_low` (details.minimum), `max_not_raised`, `own_auction`, `idempotency_key_reused` (the key was used for another amount)"),
         (status = 422, body = ErrorBody, description = "`invalid_amount`, `invalid_currency`, `currency_mismatch`, `idempotency_key_required`, `invalid_idempotency_key`"),
+        (status = 429, body = ErrorBody, description = "`too_many_bids`: this bidder bids faster than `GAVEL_BIDS_PER_SEC` or has `GAVEL_BIDS_QUEUED_PER_BIDDER` bids waiting for this auction; retry after `Retry-After`"),
         (status = 503, body = ErrorBody, description = "Temporal unavailable or the auction is saturated; retry with the same key"),
     ),
     security(("bearer" = [])))]
@@ -98,6 +132,11 @@ pub async fn place_bid(
     user.require(&[Role::Bidder])?;
     let key = required_idempotency_key(&headers)?;
     let (amount, max_amount, currency) = body.validate()?;
+    // Before anything costs a database read or a Temporal call.
+    state.bidder_rates.take(user.id).map_err(|secs| {
+        crate::limits::refused("bids_per_sec");
+        too_many_bids(secs, "you are bidding faster than allowed; slow down")
+    })?;
     // Keys are per bidder: two bidders may pick the same one.
     let scoped_key = format!("{}:{key}", user.id);
     // One query on the hot path: does the auction exist, is it live, was
@@ -140,7 +179,10 @@ pub async fn place_bid(
         Ok(BidAnswer::Refused(rejection)) => rejection.code(),
         Err(BidFailure::Gone) => "gone",
         Err(BidFailure::Unavailable(_)) => "unavailable",
+        Ok(BidAnswer::Repeated(_)) => "repeated",
+        Ok(BidAnswer::KeyReused { .. }) => "idempotency_key_reused",
         Err(BidFailure::Busy) => "auction_busy",
+        Err(BidFailure::TooManyQueued) => "too_many_bids",
     };
     metrics::counter!("gavel_bids_total", "verdict" => code).increment(1);
     match answer {
@@ -153,19 +195,29 @@ pub async fn place_bid(
             )),
         )),
         Ok(BidAnswer::Refused(rejection)) => Err(rejection_error(&rejection)),
-        Err(BidFailure::Gone) => match store::bid_by_key(&state.db, id, &scoped_key).await? {
-            Some(stored) => same_bid(&stored, amount, max_amount).map(|()| {
-                (
-                    StatusCode::CREATED,
-                    ApiJson(BidResponse::from_stored(&stored)),
+        Ok(BidAnswer::KeyReused { amount, max_amount }) => Err(key_reused(amount, max_amount)),
+        // Written by whichever request placed it first; until then, retry.
+        Ok(BidAnswer::Repeated(_)) => answer_stored(&state, id, &scoped_key, amount, max_amount)
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "bid_in_progress",
+                    "a bid with this Idempotency-Key is still being placed; retry shortly",
                 )
+                .with_retry_after(1)
             }),
-            None => Err(auction_closed()),
-        },
+        Err(BidFailure::Gone) => answer_stored(&state, id, &scoped_key, amount, max_amount)
+            .await?
+            .ok_or_else(auction_closed),
         Err(BidFailure::Unavailable(reason)) => {
             Err(ApiError::unavailable("Temporal", anyhow::anyhow!(reason)))
         }
         Err(BidFailure::Busy) => Err(busy()),
+        Err(BidFailure::TooManyQueued) => Err(too_many_bids(
+            1,
+            "you have several bids waiting for this auction; wait for their answers",
+        )),
     }
 }
 

@@ -24,6 +24,7 @@ use crate::{
     auctions::{hub::Feed, store, view::PublicEvent},
     error::{ApiError, ErrorBody},
     extract::{ApiPath, ApiQuery},
+    limits::{ClientIp, streams::StreamSlot},
     state::AppState,
 };
 
@@ -44,9 +45,12 @@ pub struct EventsQuery {
         (status = 200, content_type = "text/event-stream", description = "events `opened`, `bid`, `extended`, `closed`, `cancelled`, then `awaiting_payment`, `settled` or `unsold`; each `id` is the event's sequence number in the auction. The stream ends after the final event (`settled`, `unsold`, `cancelled`, or `closed` with status `no_sale`)"),
         (status = 404, body = ErrorBody, description = "`auction_not_found`"),
         (status = 422, body = ErrorBody, description = "`invalid_last_event_id`"),
+        (status = 429, body = ErrorBody, description = "`too_many_streams`: this address holds `GAVEL_SSE_PER_IP` streams already, with `Retry-After`"),
+        (status = 503, body = ErrorBody, description = "`too_many_streams`: this server holds `GAVEL_SSE_MAX` streams, with `Retry-After`"),
     ))]
 pub async fn events(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<EventsQuery>,
@@ -65,13 +69,14 @@ pub async fn events(
         })
         .transpose()?;
     let after = from_header.or(query.last_event_id).unwrap_or(0).max(0);
+    let slot = state.streams.take(ip)?;
     let feed = state.events.feed(id).await?;
     // Subscribed before the backlog is read: nothing falls between the two.
     let rows = feed.subscribe();
     let follow = Follow {
         db: state.db.clone(),
         auction_id: id,
-        _open: OpenStream::counted(),
+        _slot: slot,
         _feed: feed,
         rows,
         after,
@@ -84,28 +89,13 @@ pub async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-/// Counts the open live streams (`gavel_sse_streams`) while it lives.
-struct OpenStream;
-
-impl OpenStream {
-    fn counted() -> Self {
-        metrics::gauge!("gavel_sse_streams").increment(1.0);
-        OpenStream
-    }
-}
-
-impl Drop for OpenStream {
-    fn drop(&mut self) {
-        metrics::gauge!("gavel_sse_streams").decrement(1.0);
-    }
-}
-
 /// One SSE client following one auction: its backlog from the table, then
 /// the auction's shared feed.
 struct Follow {
     db: PgPool,
     auction_id: Uuid,
-    _open: OpenStream,
+    /// This stream's place in the limits (and `gavel_sse_streams`).
+    _slot: StreamSlot,
     /// Keeps the auction's feed running while this client follows it.
     _feed: Arc<Feed>,
     rows: broadcast::Receiver<Arc<PublicEvent>>,

@@ -40,8 +40,23 @@ pub fn http_args() -> HttpArgs {
         sse_poll_secs: 60,
         strike_limit: 2,
         strike_ttl_days: 365,
+        metrics_token: Some(SecretString::from(METRICS_TOKEN)),
+        metrics_token_file: None,
+        api_metrics_addr: None,
+        // Every test client is 127.0.0.1: the per-address sign-up limit and
+        // the bid rate are raised so tests are not limited by one another;
+        // the limits' own tests set them back.
+        limits: LimitArgs {
+            signups_per_ip_hour: 100_000,
+            bids_per_sec: 10_000,
+            bids_burst: 10_000,
+            bids_queued_per_bidder: 1_024,
+            ..LimitArgs::default()
+        },
     }
 }
+
+pub const METRICS_TOKEN: &str = "test-metrics-token";
 
 pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 

@@ -12,7 +12,7 @@ use std::{
 
 use gavel::{
     app::{self, ApiParts, Application},
-    config::{HttpArgs, SettlementArgs, TemporalArgs},
+    config::{HttpArgs, LimitArgs, SettlementArgs, TemporalArgs},
     database,
     dev_server::{self, DevServer, DevServerOptions},
     temporal,

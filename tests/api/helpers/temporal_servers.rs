@@ -177,6 +177,15 @@ pub struct ApiProcess {
 
 impl ApiProcess {
     pub async fn spawn(app: &TestApp, settlement: &SettlementArgs) -> Self {
+        Self::spawn_with_env(app, settlement, &[]).await
+    }
+
+    /// [`Self::spawn`] with more settings (`GAVEL_…` variables).
+    pub async fn spawn_with_env(
+        app: &TestApp,
+        settlement: &SettlementArgs,
+        env: &[(&str, &str)],
+    ) -> Self {
         use secrecy::ExposeSecret;
         let port = dev_server::free_port().unwrap();
         let log = std::env::temp_dir().join(format!("gavel-test-api-{port}.log"));
@@ -190,7 +199,9 @@ impl ApiProcess {
             .env("GAVEL_JWT_SECRET", JWT_SECRET)
             // Live events must come by NOTIFY here too, not by the re-read.
             .env("GAVEL_SSE_POLL_SECS", "60")
+            .env("GAVEL_SIGNUPS_PER_IP_HOUR", "100000")
             .envs(settlement_env(settlement))
+            .envs(env.iter().copied())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -205,6 +216,11 @@ impl ApiProcess {
         })
         .await;
         Self { child, address }
+    }
+
+    /// The process id (to read its memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGTERM, as an orchestrator stops a replica; waits until it exits.
