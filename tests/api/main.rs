@@ -10,6 +10,7 @@ mod bidding;
 mod cli;
 mod errors;
 mod faults;
+mod fuzzing;
 mod health;
 mod helpers;
 mod hostile;
