@@ -56,7 +56,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Wraps `routes` in the layers every request passes: request id, tracing,
-/// panic → JSON 500, CORS, body limit and timeout.
+/// panic → JSON 500, CORS, limits on the head and body, and timeout.
 pub fn with_middleware(routes: Router, config: &ApiConfig) -> Router {
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -77,6 +77,7 @@ pub fn with_middleware(routes: Router, config: &ApiConfig) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(cors(&config.cors_origins))
         .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(middleware::from_fn(limit_request_head))
         .layer(middleware::from_fn_with_state(
             config.request_timeout,
             enforce_timeout,
@@ -128,6 +129,41 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers(Any)
         .expose_headers([REQUEST_ID, HeaderName::from_static("retry-after")])
+}
+
+/// Longest path and query a request may have, in bytes.
+pub const URI_MAX: usize = 8 * 1024;
+/// Most header bytes (names and values) a request may carry.
+pub const HEADERS_MAX: usize = 32 * 1024;
+
+/// Refuses an oversized request head before any handler reads it.
+async fn limit_request_head(request: Request, next: Next) -> Response {
+    let uri = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if uri > URI_MAX {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the path and query may be at most {URI_MAX} bytes"),
+        )
+        .into_response();
+    }
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers > HEADERS_MAX {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("the headers may be at most {HEADERS_MAX} bytes in all"),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 async fn enforce_timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {

@@ -25,6 +25,16 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
     }
 }
 
+/// Whether serde_json's complaint is about the text, not the JSON around it.
+fn unreadable_text(complaint: &str) -> bool {
+    // serde_json says "invalid unicode code point" for bytes that are not
+    // UTF-8, and "lone leading surrogate in hex escape" or "unexpected end
+    // of hex escape" for a surrogate without its pair.
+    ["unicode code point", "surrogate", "hex escape"]
+        .iter()
+        .any(|sign| complaint.to_lowercase().contains(sign))
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match &rejection {
@@ -33,6 +43,14 @@ impl From<JsonRejection> for ApiError {
                 "unsupported_media_type",
                 "expected a request with `Content-Type: application/json`",
             ),
+            // A lone surrogate (`"\ud800"`) or bytes that are not UTF-8 are
+            // text no one can read: the same refusal as a control character.
+            JsonRejection::JsonSyntaxError(err) if unreadable_text(&err.body_text()) => {
+                ApiError::unprocessable(
+                    "invalid_text",
+                    "the request holds text that is not valid Unicode (a lone surrogate or bytes that are not UTF-8)",
+                )
+            }
             JsonRejection::JsonSyntaxError(_) => {
                 ApiError::bad_request("malformed_json", "the request body is not valid JSON")
             }

@@ -59,4 +59,43 @@ mod tests {
         }
         assert!(check("title", "two\nlines", Lines::One).is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const HIDDEN: [char; 12] = [
+            '\0', '\u{1}', '\u{1B}', '\u{7F}', '\u{9F}', '\u{202A}', '\u{202E}', '\u{2066}',
+            '\u{2069}', '\u{200B}', '\u{2060}', '\u{FEFF}',
+        ];
+
+        proptest! {
+            /// Letters, digits, punctuation, symbols and spaces of any script pass.
+            #[test]
+            fn readable_text_passes(text in "[\\p{L}\\p{M}\\p{N}\\p{P}\\p{S} ]{0,80}") {
+                prop_assert!(check("title", &text, Lines::One).is_ok());
+            }
+
+            /// One hidden character anywhere, in any text, is refused and named.
+            #[test]
+            fn a_hidden_character_anywhere_is_refused(
+                before in "\\PC{0,20}",
+                after in "\\PC{0,20}",
+                hidden in proptest::sample::select(HIDDEN.to_vec()),
+                lines in proptest::sample::select(vec![Lines::One, Lines::Many]),
+            ) {
+                let text = format!("{before}{hidden}{after}");
+                let err = check("reason", &text, lines).unwrap_err();
+                prop_assert_eq!(err.code, "invalid_text");
+                prop_assert_eq!(&err.details.unwrap()["field"], "reason");
+            }
+
+            /// Newlines and tabs: only where text may have lines.
+            #[test]
+            fn line_breaks_only_in_long_text(text in "[a-z ]{0,10}[\\n\\t][a-z ]{0,10}") {
+                prop_assert!(check("description", &text, Lines::Many).is_ok());
+                prop_assert!(check("title", &text, Lines::One).is_err());
+            }
+        }
+    }
 }

@@ -76,6 +76,34 @@ async fn malformed_bodies_get_400_415_422_413() {
 }
 
 #[tokio::test]
+async fn oversized_uris_and_headers_get_414_and_431_in_the_error_shape() {
+    let app = spawn_app().await;
+    let long_query = format!("/api/v1/auctions?q={}", "a".repeat(9_000));
+    expect_error(
+        app.get(&long_query, None).await,
+        StatusCode::URI_TOO_LONG,
+        "uri_too_long",
+    )
+    .await;
+    let mut request = app.request(Method::GET, "/api/v1/health", None);
+    for i in 0..40 {
+        request = request.header(format!("x-padding-{i}"), "p".repeat(1_000));
+    }
+    expect_error(
+        request.send().await.unwrap(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "headers_too_large",
+    )
+    .await;
+    // Just under the limits is fine.
+    let fits = format!("/api/v1/auctions?limit=5&cursor={}", "a".repeat(100));
+    assert_ne!(
+        app.get(&fits, None).await.status(),
+        StatusCode::URI_TOO_LONG
+    );
+}
+
+#[tokio::test]
 async fn every_response_carries_a_request_id_and_cors_follows_config() {
     let app = spawn_app().await;
     let response = app.get("/api/v1/health", None).await;
@@ -185,6 +213,27 @@ async fn hidden_or_reordering_characters_in_any_text_field_are_422_invalid_text(
                 "bidder",
             )
             .await;
+        expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_text").await;
+    }
+    // A lone surrogate, escaped or as raw bytes, is not text either.
+    for title in [
+        &br#""Carved \ud800 stool""#[..],
+        b"\"Carved \xed\xa0\x80 stool\"",
+    ] {
+        let mut body = br#"{"title":"#.to_vec();
+        body.extend_from_slice(title);
+        body.extend_from_slice(br#","description":"x","currency":"NGN","starting_price":1000,"ends_at":"2030-01-01T00:00:00Z"}"#);
+        let response = app
+            .request(
+                reqwest::Method::POST,
+                "/api/v1/auctions",
+                Some(&seller.token),
+            )
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_text").await;
     }
     // Nothing was stored, and a cancel reason is held to the same rule.

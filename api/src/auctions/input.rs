@@ -79,7 +79,7 @@ mod rfc3339 {
 
     const EXPECTED: &str = "must be RFC 3339 with an offset, e.g. 2026-12-01T18:00:00Z";
 
-    fn parse<E: Error>(text: &str) -> Result<DateTime<Utc>, E> {
+    pub(super) fn parse<E: Error>(text: &str) -> Result<DateTime<Utc>, E> {
         DateTime::parse_from_rfc3339(text.trim())
             .map(|t| t.with_timezone(&Utc))
             .map_err(|_| E::custom(format!("{text:?} {EXPECTED}")))
@@ -355,4 +355,95 @@ pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>
         ));
     }
     Ok(Some(key.to_owned()))
+}
+
+#[cfg(test)]
+mod properties {
+    use chrono::FixedOffset;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Amounts around every edge as well as anywhere.
+    fn amount() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            any::<i64>(),
+            -3i64..3,
+            (MAX_AMOUNT - 3)..(MAX_AMOUNT + 3),
+            Just(i64::MIN),
+            Just(i64::MAX),
+        ]
+    }
+
+    proptest! {
+        /// A bid passes exactly when both amounts are valid and the maximum
+        /// is not below the amount.
+        #[test]
+        fn bid_amounts_pass_exactly_when_valid(
+            amount in amount(),
+            max in proptest::option::of(amount()),
+        ) {
+            let request = PlaceBidRequest { amount, max_amount: max, currency: None };
+            let valid = valid_amount(amount)
+                && max.is_none_or(|m| valid_amount(m) && m >= amount);
+            match request.validate() {
+                Ok((a, m, _)) => {
+                    prop_assert!(valid);
+                    prop_assert_eq!((a, m), (amount, max));
+                }
+                Err(err) => {
+                    prop_assert!(!valid);
+                    prop_assert_eq!(err.code, "invalid_amount");
+                }
+            }
+        }
+
+        /// A currency is exactly one of the five codes, or refused.
+        #[test]
+        fn currencies_are_the_listed_codes_only(
+            code in prop_oneof![
+                proptest::sample::select(vec!["NGN", "GHS", "ZAR", "KES", "USD", "ngn", " USD", "EUR"])
+                    .prop_map(str::to_owned),
+                "[A-Z]{3}",
+                "\\PC{0,6}",
+            ],
+        ) {
+            let request = PlaceBidRequest { amount: 1_000, max_amount: None, currency: Some(code.clone()) };
+            let listed = ["NGN", "GHS", "ZAR", "KES", "USD"].contains(&code.as_str());
+            match request.validate() {
+                Ok((_, _, currency)) => {
+                    prop_assert!(listed, "{code:?} accepted");
+                    prop_assert_eq!(currency.map(|c| c.code()), Some(code.as_str()));
+                }
+                Err(err) => {
+                    prop_assert!(!listed, "{code:?} refused");
+                    prop_assert_eq!(err.code, "invalid_currency");
+                }
+            }
+        }
+
+        /// Any instant, written in RFC 3339 with any offset, reads back as itself.
+        #[test]
+        fn timestamps_round_trip_in_any_offset(
+            secs in 0i64..8_000_000_000,
+            nanos in 0u32..1_000_000_000,
+            offset_minutes in -720i32..=840,
+        ) {
+            let instant = DateTime::from_timestamp(secs, nanos).unwrap();
+            let offset = FixedOffset::east_opt(offset_minutes * 60).unwrap();
+            let text = instant.with_timezone(&offset).to_rfc3339();
+            let parsed: Result<DateTime<Utc>, serde_json::Error> = rfc3339::parse(&text);
+            prop_assert_eq!(parsed.unwrap(), instant);
+        }
+
+        /// Anything else is refused with the message that says what is wanted.
+        #[test]
+        fn other_text_is_refused_with_the_expected_format(text in "\\PC{0,32}") {
+            let parsed: Result<DateTime<Utc>, serde_json::Error> = rfc3339::parse(&text);
+            match parsed {
+                Ok(instant) => prop_assert!(DateTime::parse_from_rfc3339(text.trim()).is_ok(), "{instant}"),
+                Err(err) => prop_assert!(err.to_string().contains("RFC 3339 with an offset")),
+            }
+        }
+    }
 }
