@@ -137,6 +137,16 @@ impl Modify for CommonResponses {
                 }
                 Self::add(
                     operation,
+                    "414",
+                    "`uri_too_long`: the path and query are over 8 KiB",
+                );
+                Self::add(
+                    operation,
+                    "431",
+                    "`headers_too_large`: the headers are over 32 KiB",
+                );
+                Self::add(
+                    operation,
                     "503",
                     "`timeout`, `service_unavailable`: retry after `Retry-After`",
                 );
