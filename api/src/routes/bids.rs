@@ -26,7 +26,7 @@ use crate::{
         store::{self, StoredBid},
         view::{BidHistoryItem, BidPage, BidResponse},
     },
-    auth::{AuthUser, Role},
+    auth::AuthUser,
     error::{ApiError, ErrorBody},
     extract::{ApiJson, ApiPath, ApiQuery},
     state::AppState,
@@ -44,6 +44,7 @@ fn rejection_error(rejection: &Rejection) -> ApiError {
     let error = match rejection {
         Rejection::InvalidAmount
         | Rejection::CurrencyMismatch
+        | Rejection::OwnAuction
         | Rejection::InvalidIdempotencyKey => {
             ApiError::unprocessable(rejection.code(), rejection.to_string())
         }
@@ -114,10 +115,10 @@ async fn answer_stored(
     request_body = PlaceBidRequest,
     responses(
         (status = 201, body = BidResponse, description = "accepted: `leading` or `outbid` (by someone's higher maximum)"),
-        (status = 403, body = ErrorBody, description = "`forbidden`: only bidders bid; `bidding_suspended` (details.until): too many won auctions left unpaid"),
+        (status = 403, body = ErrorBody, description = "`bidding_suspended` (details.until): too many won auctions left unpaid"),
         (status = 404, body = ErrorBody, description = "`auction_not_found`"),
-        (status = 409, body = ErrorBody, description = "`auction_not_open`, `auction_closed`, `bid_too_low` (details.minimum), `max_not_raised`, `own_auction`, `idempotency_key_reused` (the key was used for another amount)"),
-        (status = 422, body = ErrorBody, description = "`invalid_amount`, `invalid_currency`, `currency_mismatch`, `idempotency_key_required`, `invalid_idempotency_key`"),
+        (status = 409, body = ErrorBody, description = "`auction_not_open`, `auction_closed`, `bid_too_low` (details.minimum), `max_not_raised`, `idempotency_key_reused` (the key was used for another amount)"),
+        (status = 422, body = ErrorBody, description = "`invalid_amount`, `invalid_currency`, `currency_mismatch`, `own_auction` (a seller's bid on their own lot), `idempotency_key_required`, `invalid_idempotency_key`"),
         (status = 429, body = ErrorBody, description = "`too_many_bids`: this bidder bids faster than `GAVEL_BIDS_PER_SEC` or has `GAVEL_BIDS_QUEUED_PER_BIDDER` bids waiting for this auction; retry after `Retry-After`"),
         (status = 503, body = ErrorBody, description = "Temporal unavailable or the auction is saturated; retry with the same key"),
     ),
@@ -129,7 +130,8 @@ pub async fn place_bid(
     headers: HeaderMap,
     ApiJson(body): ApiJson<PlaceBidRequest>,
 ) -> Result<(StatusCode, ApiJson<BidResponse>), ApiError> {
-    user.require(&[Role::Bidder])?;
+    // Any account bids (sellers too, on others' lots: the rules refuse a
+    // seller's bid on their own with `own_auction`).
     let key = required_idempotency_key(&headers)?;
     let (amount, max_amount, currency) = body.validate()?;
     // Before anything costs a database read or a Temporal call.
