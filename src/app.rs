@@ -156,6 +156,7 @@ fn api_state(
         },
         bids_queued_per_bidder: usize::try_from(l.bids_queued_per_bidder).unwrap_or(usize::MAX),
         trusted_proxies: TrustedProxies::new(l.trusted_proxies.clone()),
+        cookie_secure: settlement.public_url.starts_with("https://"),
         metrics_token: http
             .metrics_token
             .clone()

@@ -1,6 +1,12 @@
 //! The subcommands: what each starts, in which order, and how it stops.
 
-use std::{io::Write, net::SocketAddr, path::Path, time::Duration};
+use std::{
+    io::Write,
+    net::SocketAddr,
+    path::Path,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use anyhow::Context;
 use gavel_api::{
@@ -18,7 +24,7 @@ use crate::{
     },
     database,
     dev_server::{self, DevServer, DevServerOptions},
-    temporal,
+    paystack_stand_in, temporal,
 };
 
 /// How long the API and worker wait for Temporal to answer at start.
@@ -162,25 +168,45 @@ async fn dev_services(args: &DevArgs, started_temporal: bool) -> anyhow::Result<
     let client = temporal::connect(&args.temporal, TEMPORAL_PATIENCE).await?;
     temporal::ensure_search_attributes(&client).await?;
 
+    // Without a Paystack key, payments go to the local stand-in, so a whole
+    // sale (checkout included) can be tried here.
+    let api_url = Arc::new(OnceLock::new());
+    let mut settlement = args.settlement.clone();
+    let stand_in = if !settlement.paystack_configured() && args.paystack_stand_in {
+        let stand_in = paystack_stand_in::start(api_url.clone()).await?;
+        settlement.paystack_secret_key = Some(SecretString::from(paystack_stand_in::STAND_IN_KEY));
+        settlement.paystack_base_url = stand_in.base_url.clone();
+        Some(stand_in.base_url)
+    } else {
+        None
+    };
     let (runtime, _) = temporal::worker_runtime(args.tuning.metrics_addr)?;
     let worker = temporal::build_worker(
         &runtime,
         client.clone(),
         &args.temporal.task_queue,
         db.clone(),
-        &args.settlement,
+        &settlement,
         &args.tuning,
     )?;
     let api = Application::build(ApiParts {
         db,
         temporal: client,
         http: &args.http,
-        settlement: &args.settlement,
+        settlement: &settlement,
         task_queue: &args.temporal.task_queue,
         jwt_secret: &secret,
     })
     .await?;
     let api_addr = api.address()?;
+    let _ = api_url.set(format!("http://{api_addr}"));
+    let payments = match &stand_in {
+        Some(url) => format!("payments go to the Paystack stand-in at {url}: no real money"),
+        None if args.settlement.paystack_configured() => {
+            "Paystack: point the dashboard's test webhook URL at a tunnel to this".to_owned()
+        }
+        None => "no PAYSTACK_SECRET_KEY: winners pay offline".to_owned(),
+    };
     let metrics = match (api.metrics_address(), &args.http.metrics_token) {
         (Some(open), _) => format!("http://{open}/metrics"),
         (None, Some(_)) => format!("http://{api_addr}/metrics (Bearer GAVEL_METRICS_TOKEN)"),
@@ -188,7 +214,7 @@ async fn dev_services(args: &DevArgs, started_temporal: bool) -> anyhow::Result<
     };
     let shutdown = api.closing();
     let api = tokio::spawn(api.run());
-    print_urls(args, api_addr, &metrics, started_temporal);
+    print_urls(args, api_addr, &metrics, &payments, started_temporal);
 
     let worker_stop = shutdown.clone();
     let worker_result = app::run_worker_until(worker, async move {
@@ -204,7 +230,13 @@ async fn dev_services(args: &DevArgs, started_temporal: bool) -> anyhow::Result<
 }
 
 #[allow(clippy::print_stdout)]
-fn print_urls(args: &DevArgs, api: SocketAddr, metrics: &str, started_temporal: bool) {
+fn print_urls(
+    args: &DevArgs,
+    api: SocketAddr,
+    metrics: &str,
+    payments: &str,
+    started_temporal: bool,
+) {
     let ui = if started_temporal {
         format!("http://127.0.0.1:{}", args.temporal_ui_port)
     } else {
@@ -212,6 +244,7 @@ fn print_urls(args: &DevArgs, api: SocketAddr, metrics: &str, started_temporal: 
     };
     println!(
         "\nGavel is running (Ctrl-C stops everything):\n  \
+         Web          http://{api}/\n  \
          API          http://{api}/api/v1\n  \
          API docs     http://{api}/api/v1/docs\n  \
          Readiness    http://{api}/api/v1/ready\n  \
@@ -221,11 +254,6 @@ fn print_urls(args: &DevArgs, api: SocketAddr, metrics: &str, started_temporal: 
          Webhook      http://{api}/api/v1/webhooks/paystack ({payments})\n  \
          Email        {email}\n",
         args.temporal.temporal_address,
-        payments = if args.settlement.paystack_configured() {
-            "Paystack: point the dashboard's test webhook URL at a tunnel to this"
-        } else {
-            "no PAYSTACK_SECRET_KEY: winners pay offline"
-        },
         email = if args.settlement.brevo_configured() {
             "sent through Brevo"
         } else {

@@ -366,6 +366,10 @@ impl SettlementArgs {
             base_url: self.paystack_base_url.clone(),
             secret_key: key.clone(),
             timeout: Duration::from_secs(self.provider_timeout_secs),
+            callback_url: Some(format!(
+                "{}/payments/return",
+                self.public_url.trim_end_matches('/')
+            )),
         }))
     }
 
@@ -470,6 +474,11 @@ pub struct DevArgs {
     /// Port of the Temporal UI started by `gavel dev`.
     #[arg(long, env = "GAVEL_TEMPORAL_UI_PORT", default_value_t = 8233)]
     pub temporal_ui_port: u16,
+    /// Without PAYSTACK_SECRET_KEY, run a local Paystack stand-in (checkout
+    /// page and signed webhooks, no real money); `false` to pay offline only.
+    #[arg(long, env = "GAVEL_PAYSTACK_STAND_IN", default_value_t = true,
+        action = clap::ArgAction::Set)]
+    pub paystack_stand_in: bool,
 }
 
 #[derive(Debug, Clone, Args)]

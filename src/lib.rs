@@ -8,6 +8,7 @@
 //! - [`app`]: run the API and/or the worker until a shutdown signal.
 //! - [`commands`]: `dev`, `api`, `worker`, `migrate`, `admin`, `paystack`.
 //! - [`webhook`]: `gavel paystack send-webhook`, a signed test event.
+//! - [`paystack_stand_in`]: the local Paystack `gavel dev` runs without a key.
 //! - [`replay`]: `gavel replay`, recorded histories against this build's workflows.
 
 pub mod app;
@@ -15,6 +16,7 @@ pub mod commands;
 pub mod config;
 pub mod database;
 pub mod dev_server;
+pub mod paystack_stand_in;
 pub mod replay;
 pub mod telemetry;
 pub mod temporal;

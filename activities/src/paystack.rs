@@ -18,6 +18,9 @@ pub struct PaystackConfig {
     pub base_url: String,
     pub secret_key: SecretString,
     pub timeout: Duration,
+    /// Where Paystack's checkout sends the buyer back (Gavel's
+    /// `/payments/return`); the dashboard's setting when `None`.
+    pub callback_url: Option<String>,
 }
 
 impl std::fmt::Debug for PaystackConfig {
@@ -26,6 +29,7 @@ impl std::fmt::Debug for PaystackConfig {
             .field("base_url", &self.base_url)
             .field("secret_key", &"[redacted]")
             .field("timeout", &self.timeout)
+            .field("callback_url", &self.callback_url)
             .finish()
     }
 }
@@ -280,6 +284,11 @@ pub struct Paystack {
 }
 
 impl Paystack {
+    /// Where the checkout sends the buyer back, if configured.
+    pub fn callback_url(&self) -> Option<&str> {
+        self.config.callback_url.as_deref()
+    }
+
     /// The secret key, for checking webhook signatures.
     pub fn secret_key(&self) -> &SecretString {
         &self.config.secret_key

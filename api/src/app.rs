@@ -26,6 +26,7 @@ use crate::{
     error::{ApiError, panic_response},
     metrics, openapi, routes,
     state::{ApiConfig, AppState},
+    web,
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::auctions::router())
         .merge(routes::bids::router())
         .merge(routes::events::router())
+        .merge(routes::images::router())
         .merge(routes::invoices::router())
         .merge(routes::webhooks::router())
         .merge(routes::health::router());
@@ -49,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::guarded))
         .route_layer(middleware::from_fn(metrics::track))
         .merge(openapi::docs_router())
+        .merge(web::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);

@@ -4,7 +4,7 @@
 
 use axum::{
     extract::{
-        FromRequest, FromRequestParts,
+        FromRequest, FromRequestParts, Multipart, Request,
         rejection::{JsonRejection, PathRejection, QueryRejection},
     },
     http::StatusCode,
@@ -86,5 +86,29 @@ pub struct ApiQuery<T>(pub T);
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         ApiError::bad_request("invalid_query", rejection.body_text())
+    }
+}
+
+/// `axum::extract::Multipart` with Gavel's error shape on rejection (a body
+/// that is not `multipart/form-data`, or has no boundary).
+pub struct ApiMultipart(pub Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for ApiMultipart {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Multipart::from_request(request, state)
+            .await
+            .map(ApiMultipart)
+            .map_err(|rejection| {
+                ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    format!(
+                        "expected `multipart/form-data` with a boundary: {}",
+                        rejection.body_text()
+                    ),
+                )
+            })
     }
 }

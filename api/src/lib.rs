@@ -9,6 +9,8 @@
 //! - [`auctions`]: auction input, read model, workflow gateway, live events.
 //! - [`routes`]: one module per resource.
 //! - [`openapi`]: the OpenAPI document and the offline docs page.
+//! - [`web`]: the pages for bidders and sellers (templates, session cookie,
+//!   CSRF, CSP, embedded assets, photos).
 //! - [`metrics`]: Prometheus counters and histograms labelled by matched route.
 
 pub mod accounts;
@@ -23,6 +25,7 @@ pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod text;
+pub mod web;
 
 pub use app::{router, serve};
 pub use state::{ApiConfig, AppState, StrikePolicy};

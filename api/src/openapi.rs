@@ -28,7 +28,7 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         routes::health::health, routes::health::ready,
         routes::auctions::create, routes::auctions::list, routes::auctions::detail,
         routes::auctions::cancel, routes::bids::place_bid, routes::bids::bid_history,
-        routes::events::events,
+        routes::events::events, routes::images::upload,
         routes::invoices::show, routes::invoices::mine, routes::invoices::pay,
         routes::invoices::accept, routes::invoices::decline,
         routes::invoices::mark_paid, routes::webhooks::paystack,

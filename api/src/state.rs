@@ -47,6 +47,8 @@ pub struct ApiConfig {
     pub paystack: Option<Paystack>,
     /// Strikes that suspend bidding.
     pub strikes: StrikePolicy,
+    /// Session cookies are `Secure` (Gavel is served over https).
+    pub cookie_secure: bool,
 }
 
 /// How many unpaid wins suspend a bidder, and for how long each counts.
@@ -80,6 +82,7 @@ impl Default for ApiConfig {
             bids_queued_per_bidder: 4,
             trusted_proxies: TrustedProxies::default(),
             metrics_token: None,
+            cookie_secure: false,
             auction_settings: AuctionSettings::default(),
             paystack: None,
             strikes: StrikePolicy::default(),

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 use wiremock::{
     Mock, MockServer, Request, ResponseTemplate,
-    matchers::{method, path},
+    matchers::{body_partial_json, method, path},
 };
 
 use crate::{
@@ -24,10 +24,14 @@ use crate::{
     stand_ins::*,
 };
 
-/// Paystack makes checkouts for whatever reference it is sent.
+/// Paystack makes checkouts for whatever reference it is sent (which
+/// sends the buyer back to Gavel's `/payments/return`).
 async fn mount_checkouts(paystack: &MockServer, priority: u8) {
     Mock::given(method("POST"))
         .and(path("/transaction/initialize"))
+        .and(body_partial_json(
+            json!({ "callback_url": "http://gavel.test/payments/return" }),
+        ))
         .respond_with(|request: &Request| {
             let body: Value = serde_json::from_slice(&request.body).unwrap();
             let reference = body["reference"].as_str().unwrap_or_default().to_owned();

@@ -16,6 +16,7 @@ async fn client() -> (MockServer, Paystack) {
         base_url: server.uri(),
         secret_key: SecretString::from(KEY),
         timeout: Duration::from_secs(2),
+        callback_url: None,
     });
     (server, paystack)
 }
@@ -142,6 +143,7 @@ async fn an_unreachable_paystack_is_retryable() {
         base_url: "http://127.0.0.1:9".into(),
         secret_key: SecretString::from(KEY),
         timeout: Duration::from_secs(1),
+        callback_url: None,
     });
     let err = paystack.verify("x").await.unwrap_err();
     assert!(err.is_retryable());

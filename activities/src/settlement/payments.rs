@@ -315,7 +315,7 @@ async fn pay_link(
             amount: invoice.total,
             currency: &invoice.currency,
             reference: &reference,
-            callback_url: None,
+            callback_url: paystack.callback_url(),
             metadata: json!({ "invoice_id": invoice.id, "auction_id": invoice.auction_id,
                               "invoice_number": invoice.number }),
         };

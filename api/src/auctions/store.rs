@@ -71,8 +71,11 @@ pub struct ListFilter {
     pub status: Option<AuctionStatus>,
     pub seller_id: Option<Uuid>,
     pub text: Option<String>,
+    /// With [`Self::ending_first`], the last row's end rather than its creation.
     pub after: Option<(DateTime<Utc>, Uuid)>,
     pub limit: i64,
+    /// Soonest end first (the pages' listing) instead of newest first.
+    pub ending_first: bool,
 }
 
 /// Newest first, keyset-paged on (created_at, id). Built at run time: which
@@ -114,17 +117,26 @@ fn list_query<'a>(select: &str, filter: &'a ListFilter) -> QueryBuilder<'a, Post
             .push(" AND (a.title || ' ' || a.description) ILIKE ")
             .push_bind(pattern);
     }
-    if let Some((created_at, id)) = filter.after {
+    let (after, order) = if filter.ending_first {
+        (
+            " AND (a.ends_at, a.id) > (",
+            " ORDER BY a.ends_at, a.id LIMIT ",
+        )
+    } else {
+        (
+            " AND (a.created_at, a.id) < (",
+            " ORDER BY a.created_at DESC, a.id DESC LIMIT ",
+        )
+    };
+    if let Some((at, id)) = filter.after {
         query
-            .push(" AND (a.created_at, a.id) < (")
-            .push_bind(created_at)
+            .push(after)
+            .push_bind(at)
             .push(", ")
             .push_bind(id)
             .push(")");
     }
-    query
-        .push(" ORDER BY a.created_at DESC, a.id DESC LIMIT ")
-        .push_bind(filter.limit);
+    query.push(order).push_bind(filter.limit);
     query
 }
 
@@ -137,6 +149,8 @@ pub struct BidRow {
     pub amount: i64,
     pub price_after: i64,
     pub placed_at: DateTime<Utc>,
+    /// `leading` when the bidder led right after this bid.
+    pub standing: String,
 }
 
 /// Bids newest first, before sequence number `before` when given.
@@ -148,7 +162,8 @@ pub async fn bids(
 ) -> sqlx::Result<Vec<BidRow>> {
     sqlx::query_as!(
         BidRow,
-        r#"SELECT b.id, b.seq, u.handle AS "bidder_handle?", b.amount, b.price_after, b.placed_at
+        r#"SELECT b.id, b.seq, u.handle AS "bidder_handle?", b.amount, b.price_after, b.placed_at,
+               b.standing
            FROM bids b LEFT JOIN users u ON u.id = b.bidder_id
            WHERE b.auction_id = $1 AND ($2::bigint IS NULL OR b.seq < $2)
            ORDER BY b.seq DESC LIMIT $3"#,

@@ -29,6 +29,33 @@ impl AuthUser {
     }
 }
 
+impl AuthUser {
+    /// The user a token names, once its signature, expiry and version pass
+    /// (the bearer header and the browser's session cookie both end here).
+    pub async fn from_token(state: &AppState, token: &str) -> Result<Self, ApiError> {
+        let claims = state.jwt.verify(token)?;
+        match state.token_versions.current(claims.sub).await? {
+            None => {
+                return Err(ApiError::unauthorized(
+                    "invalid_token",
+                    "this account no longer exists",
+                ));
+            }
+            Some(current) if claims.ver < current => {
+                return Err(ApiError::unauthorized(
+                    "token_revoked",
+                    "the password or role changed since this token was issued; sign in again",
+                ));
+            }
+            Some(_) => {}
+        }
+        Ok(AuthUser {
+            id: claims.sub,
+            role: claims.role,
+        })
+    }
+}
+
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
@@ -57,25 +84,6 @@ impl FromRequestParts<AppState> for AuthUser {
                     "the Authorization header must be `Bearer <token>`",
                 )
             })?;
-        let claims = state.jwt.verify(token)?;
-        match state.token_versions.current(claims.sub).await? {
-            None => {
-                return Err(ApiError::unauthorized(
-                    "invalid_token",
-                    "this account no longer exists",
-                ));
-            }
-            Some(current) if claims.ver < current => {
-                return Err(ApiError::unauthorized(
-                    "token_revoked",
-                    "the password or role changed since this token was issued; sign in again",
-                ));
-            }
-            Some(_) => {}
-        }
-        Ok(AuthUser {
-            id: claims.sub,
-            role: claims.role,
-        })
+        AuthUser::from_token(state, token).await
     }
 }

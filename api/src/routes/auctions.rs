@@ -40,7 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/auctions/{id}/cancel", post(cancel))
 }
 
-pub(super) fn auction_not_found() -> ApiError {
+pub(crate) fn auction_not_found() -> ApiError {
     ApiError::not_found("auction_not_found", "no such auction")
 }
 
@@ -61,7 +61,10 @@ async fn handles(db: &PgPool, ids: &[Uuid]) -> Result<HashMap<Uuid, String>, Api
 }
 
 /// The row overlaid with the live view when the workflow answers.
-async fn present(state: &AppState, row: &AuctionRow) -> Result<AuctionResponse, ApiError> {
+pub(crate) async fn present(
+    state: &AppState,
+    row: &AuctionRow,
+) -> Result<AuctionResponse, ApiError> {
     if !row.status.is_live() {
         return Ok(AuctionResponse::from_row(row));
     }
@@ -183,11 +186,11 @@ pub(super) fn invalid_query(code: &'static str, message: &str) -> ApiError {
     ApiError::unprocessable(code, message)
 }
 
-fn encode_cursor(created_at: DateTime<Utc>, id: Uuid) -> String {
+pub(crate) fn encode_cursor(created_at: DateTime<Utc>, id: Uuid) -> String {
     hex::encode(format!("{}|{id}", created_at.timestamp_micros()))
 }
 
-fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
+pub(crate) fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
     let text = String::from_utf8(hex::decode(cursor).ok()?).ok()?;
     let (micros, id) = text.split_once('|')?;
     Some((
@@ -256,6 +259,7 @@ pub async fn list(
         text: text.map(str::to_owned),
         after,
         limit: limit + 1,
+        ending_first: false,
     };
     let mut rows = store::list(&state.db, &filter).await?;
     let page = usize::try_from(limit).map_err(ApiError::internal)?;

@@ -6,5 +6,6 @@ pub mod auth;
 pub mod bids;
 pub mod events;
 pub mod health;
+pub mod images;
 pub mod invoices;
 pub mod webhooks;

@@ -17,7 +17,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use money::{Currency, MAX_AMOUNT, default_increment, valid_amount};
+pub use money::{
+    Currency, INCREMENT_BANDS, MAX_AMOUNT, TOP_INCREMENT, default_increment, valid_amount,
+};
 
 /// Anti-sniping: a bid in the last `window_secs` pushes the end to
 /// `bid time + extension_secs`.

@@ -54,20 +54,26 @@ pub fn valid_amount(amount: i64) -> bool {
 /// The default bid increment for a price, by band (in minor units, assuming
 /// 100 minor units to the major unit as all supported currencies have).
 pub fn default_increment(price: i64) -> i64 {
-    const BANDS: [(i64, i64); 7] = [
-        (1_000, 50),
-        (5_000, 100),
-        (25_000, 250),
-        (100_000, 500),
-        (250_000, 1_000),
-        (500_000, 2_500),
-        (1_000_000, 5_000),
-    ];
-    BANDS
+    INCREMENT_BANDS
         .iter()
         .find(|(below, _)| price < *below)
-        .map_or(10_000, |(_, increment)| *increment)
+        .map_or(TOP_INCREMENT, |(_, increment)| *increment)
 }
+
+/// `(below this price, the increment)`, in minor units, lowest band first;
+/// public so pages can show the next minimum as the price moves.
+pub const INCREMENT_BANDS: [(i64, i64); 7] = [
+    (1_000, 50),
+    (5_000, 100),
+    (25_000, 250),
+    (100_000, 500),
+    (250_000, 1_000),
+    (500_000, 2_500),
+    (1_000_000, 5_000),
+];
+
+/// The increment above the last band.
+pub const TOP_INCREMENT: i64 = 10_000;
 
 #[cfg(test)]
 mod tests {

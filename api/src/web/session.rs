@@ -1,0 +1,176 @@
+//! The browser's session: the same signed token the API hands out, kept in an
+//! HttpOnly, SameSite=Lax cookie (Secure when Gavel is served over https), and
+//! CSRF protection by double submission: a random `gavel_csrf` cookie that
+//! every form (and the page's script) must echo. A cross-site page can make
+//! the browser send the cookies but cannot read them to echo the value.
+
+use axum::{
+    extract::{FromRequestParts, Request},
+    http::{HeaderMap, HeaderValue, header, request::Parts},
+    middleware::Next,
+    response::Response,
+};
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+
+use crate::{
+    accounts,
+    auth::{AuthUser, Role},
+    error::ApiError,
+    state::AppState,
+};
+
+pub const SESSION_COOKIE: &str = "gavel_session";
+pub const CSRF_COOKIE: &str = "gavel_csrf";
+
+/// The value of cookie `name` in `headers`, if sent.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// This request's CSRF token (from its cookie, or made for it just now).
+#[derive(Debug, Clone)]
+pub struct CsrfToken(pub String);
+
+/// Gives every page request a CSRF token, setting the cookie when new.
+pub async fn ensure_csrf(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let existing = cookie(request.headers(), CSRF_COOKIE)
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned);
+    let fresh = existing.is_none();
+    let token = existing.unwrap_or_else(|| {
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        hex::encode(bytes)
+    });
+    request.extensions_mut().insert(CsrfToken(token.clone()));
+    let mut response = next.run(request).await;
+    if fresh {
+        let value = format!(
+            "{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{}",
+            secure(&state)
+        );
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+fn secure(state: &AppState) -> &'static str {
+    if state.config.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+/// `Set-Cookie` for a new session holding `token` for `max_age_secs`.
+pub fn session_cookie(state: &AppState, token: &str, max_age_secs: i64) -> HeaderValue {
+    let value = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
+        secure(state)
+    );
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// `Set-Cookie` that ends the session.
+pub fn ended_session(state: &AppState) -> HeaderValue {
+    let value = format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        secure(state)
+    );
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Who is signed in, as the page header shows them.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub handle: String,
+    pub name: String,
+    pub can_sell: bool,
+}
+
+/// The person at the browser: signed in or not, with this request's CSRF token.
+#[derive(Debug, Clone)]
+pub struct Visitor {
+    pub user: Option<AuthUser>,
+    pub viewer: Option<Viewer>,
+    pub csrf: String,
+}
+
+impl Visitor {
+    /// Passes when `given` is this browser's CSRF token, else 403 `csrf_failed`.
+    pub fn check_csrf(&self, given: &str) -> Result<(), ApiError> {
+        let same: bool = given.as_bytes().ct_eq(self.csrf.as_bytes()).into();
+        if same && !given.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "csrf_failed",
+                "this form has expired; reload the page and try again",
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let csrf = parts
+            .extensions
+            .get::<CsrfToken>()
+            .map(|t| t.0.clone())
+            .unwrap_or_default();
+        // A stale or revoked session is simply no session.
+        let user = match cookie(&parts.headers, SESSION_COOKIE) {
+            Some(token) if !token.is_empty() => AuthUser::from_token(state, token).await.ok(),
+            _ => None,
+        };
+        let viewer = match &user {
+            Some(user) => accounts::find_by_id(&state.db, user.id)
+                .await?
+                .map(|found| Viewer {
+                    handle: found.handle,
+                    name: found.name,
+                    can_sell: matches!(found.role, Role::Seller | Role::Admin),
+                }),
+            None => None,
+        };
+        Ok(Visitor {
+            user: user.filter(|_| viewer.is_some()),
+            viewer,
+            csrf,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_by_exact_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            "a=1; gavel_session=tok; gavel_session_x=no"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("tok"));
+        assert_eq!(cookie(&headers, "missing"), None);
+    }
+}

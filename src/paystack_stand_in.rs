@@ -1,0 +1,238 @@
+//! A stand-in for Paystack, run by `gavel dev` when no `PAYSTACK_SECRET_KEY`
+//! is set, so the whole sale can be tried on one machine: Gavel calls it as
+//! it calls Paystack (initialize, verify, charge, refund), and its checkout
+//! page takes a "payment" with one click, then sends the signed
+//! `charge.success` webhook exactly as Paystack does and sends the buyer
+//! back to Gavel. No money moves and nothing leaves the machine.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::webhook;
+
+/// The secret key Gavel and the stand-in share (it signs the webhooks).
+pub const STAND_IN_KEY: &str = "sk_test_gavel_stand_in";
+
+#[derive(Debug, Clone)]
+struct Checkout {
+    id: u64,
+    amount: i64,
+    currency: String,
+    email: String,
+    callback: Option<String>,
+    paid_at: Option<String>,
+}
+
+struct Inner {
+    checkouts: Mutex<HashMap<String, Checkout>>,
+    base: String,
+    /// Where the API listens (known once it is bound).
+    api: Arc<OnceLock<String>>,
+    http: reqwest::Client,
+}
+
+type Shared = Arc<Inner>;
+
+/// A running stand-in.
+pub struct StandIn {
+    /// Use as `PAYSTACK_BASE_URL`.
+    pub base_url: String,
+}
+
+/// Starts the stand-in on a free local port. Webhooks go to the address
+/// `api` holds once set (`http://host:port`).
+pub async fn start(api: Arc<OnceLock<String>>) -> anyhow::Result<StandIn> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let shared: Shared = Arc::new(Inner {
+        checkouts: Mutex::default(),
+        base: base.clone(),
+        api,
+        http: reqwest::Client::new(),
+    });
+    let app = Router::new()
+        .route("/transaction/initialize", post(initialize))
+        .route("/transaction/verify/{reference}", get(verify))
+        .route(
+            "/transaction/charge_authorization",
+            post(charge_authorization),
+        )
+        .route("/refund", post(refund).get(refunds))
+        .route("/checkout/{reference}", get(checkout).post(pay))
+        .with_state(shared);
+    tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, app).await {
+            tracing::error!("the Paystack stand-in stopped: {err}");
+        }
+    });
+    Ok(StandIn { base_url: base })
+}
+
+fn ok(message: &str, data: Value) -> Response {
+    Json(json!({ "status": true, "message": message, "data": data })).into_response()
+}
+
+fn refused(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "status": false, "message": message }))).into_response()
+}
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, HashMap<String, Checkout>> {
+    shared
+        .checkouts
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn initialize(State(shared): State<Shared>, Json(body): Json<Value>) -> Response {
+    let (Some(reference), Some(amount)) = (body["reference"].as_str(), body["amount"].as_i64())
+    else {
+        return refused(StatusCode::BAD_REQUEST, "reference and amount are required");
+    };
+    let mut checkouts = lock(&shared);
+    let id = 4_000_000_000 + checkouts.len() as u64;
+    let checkout = checkouts
+        .entry(reference.to_owned())
+        .or_insert_with(|| Checkout {
+            id,
+            amount,
+            currency: body["currency"].as_str().unwrap_or("NGN").to_owned(),
+            email: body["email"].as_str().unwrap_or_default().to_owned(),
+            callback: body["callback_url"].as_str().map(str::to_owned),
+            paid_at: None,
+        });
+    let _ = checkout;
+    ok(
+        "Authorization URL created",
+        json!({
+            "authorization_url": format!("{}/checkout/{reference}", shared.base),
+            "access_code": format!("stand-in-{reference}"),
+            "reference": reference,
+        }),
+    )
+}
+
+fn transaction(reference: &str, checkout: &Checkout) -> Value {
+    json!({
+        "id": checkout.id,
+        "status": if checkout.paid_at.is_some() { "success" } else { "abandoned" },
+        "reference": reference,
+        "amount": checkout.amount,
+        "currency": checkout.currency,
+        "gateway_response": if checkout.paid_at.is_some() { "Successful" } else { "The transaction was not completed" },
+        "paid_at": checkout.paid_at,
+        "channel": "card",
+        "customer": { "email": checkout.email },
+        "metadata": {},
+    })
+}
+
+async fn verify(State(shared): State<Shared>, Path(reference): Path<String>) -> Response {
+    match lock(&shared).get(&reference) {
+        Some(checkout) => ok("Verification successful", transaction(&reference, checkout)),
+        None => refused(StatusCode::BAD_REQUEST, "Transaction reference not found"),
+    }
+}
+
+/// The stand-in keeps no cards: a saved-card charge fails, and Gavel falls
+/// back to a checkout.
+async fn charge_authorization(Json(body): Json<Value>) -> Response {
+    ok(
+        "Charge attempted",
+        json!({
+            "status": "failed",
+            "reference": body["reference"],
+            "amount": body["amount"],
+            "currency": body["currency"],
+            "gateway_response": "Declined: the stand-in keeps no cards",
+        }),
+    )
+}
+
+async fn refund() -> Response {
+    ok(
+        "Refund has been queued for processing",
+        json!({ "id": 1, "status": "processed" }),
+    )
+}
+
+async fn refunds() -> Response {
+    ok("Refunds retrieved", json!([]))
+}
+
+async fn checkout(State(shared): State<Shared>, Path(reference): Path<String>) -> Response {
+    let Some(found) = lock(&shared).get(&reference).cloned() else {
+        return (StatusCode::NOT_FOUND, "no such checkout").into_response();
+    };
+    let amount = gavel_api::web::money::format(found.amount, &found.currency);
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let state = if found.paid_at.is_some() {
+        "<p><strong>Paid.</strong></p>".to_owned()
+    } else {
+        format!(
+            "<form method=\"post\"><button id=\"pay\" type=\"submit\">Pay {amount}</button></form>"
+        )
+    };
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Paystack stand-in</title></head><body>\
+         <h1>Paystack stand-in</h1>\
+         <p>Gavel's local stand-in for Paystack's checkout: no money moves.</p>\
+         <p>{amount} from {}</p><p>Reference {}</p>{state}</body></html>",
+        escape(&found.email),
+        escape(&reference),
+    ))
+    .into_response()
+}
+
+/// The buyer "pays": Paystack's webhook goes to Gavel, and the buyer back.
+async fn pay(State(shared): State<Shared>, Path(reference): Path<String>) -> Response {
+    let found = {
+        let mut checkouts = lock(&shared);
+        let Some(found) = checkouts.get_mut(&reference) else {
+            return (StatusCode::NOT_FOUND, "no such checkout").into_response();
+        };
+        found
+            .paid_at
+            .get_or_insert_with(|| chrono::Utc::now().to_rfc3339());
+        found.clone()
+    };
+    let body = webhook::event_body("charge.success", &reference, found.amount, &found.currency);
+    let bytes = body.to_string().into_bytes();
+    if let (Some(api), Ok(signature)) = (shared.api.get(), webhook::sign(STAND_IN_KEY, &bytes)) {
+        let sent = shared
+            .http
+            .post(format!("{api}/api/v1/webhooks/paystack"))
+            .header("content-type", "application/json")
+            .header("x-paystack-signature", signature)
+            .body(bytes)
+            .send()
+            .await;
+        if let Err(err) = sent {
+            tracing::warn!("the stand-in could not deliver its webhook: {err}");
+        }
+    }
+    let back = found
+        .callback
+        .map(|url| format!("{url}?trxref={reference}&reference={reference}"))
+        .or_else(|| shared.api.get().map(|api| format!("{api}/me")))
+        .unwrap_or_else(|| "/".to_owned());
+    Redirect::to(&back).into_response()
+}

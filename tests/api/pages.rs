@@ -1,0 +1,343 @@
+//! The pages over plain HTTP: security headers, escaping, CSRF, the session
+//! cookie, hashed assets, and photos (through the API's upload and the
+//! image URLs). What a browser does with them is `browser.rs`.
+
+use reqwest::{StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, auction_body, expect_error, expect_status, spawn_app};
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 40])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+async fn upload(
+    app: &TestApp,
+    auction: &str,
+    token: &str,
+    files: Vec<(&str, Vec<u8>)>,
+) -> reqwest::Response {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, bytes) in files {
+        form = form.part(
+            "images",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+        );
+    }
+    app.http
+        .post(app.url(&format!("/api/v1/auctions/{auction}/images")))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn pages_carry_a_strict_csp_and_escape_what_people_typed() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let mut body = auction_body(600);
+    body["title"] = json!("<script>alert('t')</script> stool");
+    body["description"] = json!("<img src=x onerror=alert(1)>");
+    let lot = app.create_auction(&seller, &body).await;
+    for path in ["/".to_owned(), format!("/auctions/{}", lot.id)] {
+        let response = app.get(&path, None).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let csp = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+        assert_eq!(response.headers()["x-frame-options"], "DENY");
+        assert!(
+            response.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let html = response.text().await.unwrap();
+        assert!(
+            html.contains("&lt;script&gt;") || html.contains("&#60;script&#62;"),
+            "{path}: the title is escaped: {html}"
+        );
+        assert!(!html.contains("<script>alert"), "{path}");
+        assert!(!html.contains("<img src=x"), "{path}");
+        for tag in html.split("<script").skip(1) {
+            assert!(
+                tag.trim_start().starts_with("src="),
+                "{path}: no inline script"
+            );
+        }
+    }
+    let missing = app
+        .get(&format!("/auctions/{}", uuid::Uuid::new_v4()), None)
+        .await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn forms_need_the_csrf_token_and_a_sign_up_sets_a_safe_session_cookie() {
+    let app = spawn_app().await;
+    let page = app.get("/signup", None).await;
+    let cookie = page
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("gavel_csrf="))
+        .expect("a CSRF cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let token = cookie["gavel_csrf=".len()..]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!("value=\"{token}\"")),
+        "the form carries the token"
+    );
+
+    let form = |csrf: &str| {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("name", "Ada Lovelace".to_owned()),
+            ("email", "ada@example.com".to_owned()),
+            ("password", "correct horse battery".to_owned()),
+            ("role", "bidder".to_owned()),
+            ("next", "/me".to_owned()),
+        ]
+    };
+    // A cross-site form: the browser sends the cookie, but the page cannot
+    // know the token.
+    for csrf in [
+        "",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+    ] {
+        let response = app
+            .http
+            .post(app.url("/signup"))
+            .header(header::COOKIE, format!("gavel_csrf={token}"))
+            .form(&form(csrf))
+            .send()
+            .await
+            .unwrap();
+        let html = response.text().await.unwrap();
+        assert!(html.contains("This form has expired"), "{html}");
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM users").await,
+        0,
+        "no account was made"
+    );
+
+    let response = app
+        .http
+        .post(app.url("/signup"))
+        .header(header::COOKIE, format!("gavel_csrf={token}"))
+        .form(&form(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[header::LOCATION], "/me");
+    let session = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("gavel_session="))
+        .expect("a session cookie");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+    assert!(
+        !session.contains("Secure"),
+        "plain http in tests: not Secure"
+    );
+    let jwt = session["gavel_session=".len()..].split(';').next().unwrap();
+    // The page knows her; the same token works as a bearer for the API.
+    let me = app
+        .http
+        .get(app.url("/me"))
+        .header(
+            header::COOKIE,
+            format!("gavel_session={jwt}; gavel_csrf={token}"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(me.contains("Ada Lovelace"), "{me}");
+    expect_status(app.me(jwt).await, StatusCode::OK).await;
+    // Someone else's page leads elsewhere: only paths on this site.
+    let response = app
+        .http
+        .post(app.url("/signin"))
+        .header(header::COOKIE, format!("gavel_csrf={token}"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("email", "ada@example.com"),
+            ("password", "correct horse battery"),
+            ("next", "//evil.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()[header::LOCATION], "/");
+}
+
+#[tokio::test]
+async fn assets_are_named_by_their_hash_and_cached_for_a_year() {
+    let app = spawn_app().await;
+    let html = app.get("/", None).await.text().await.unwrap();
+    for ext in ["css", "js"] {
+        let start = html.find("/assets/gavel-").expect("an asset link");
+        let rest = &html[start..];
+        let path = rest[..rest.find('"').unwrap()].to_owned();
+        let path = if path.ends_with(ext) {
+            path
+        } else {
+            let other = html[start + 1..].find("/assets/gavel-").unwrap() + start + 1;
+            let rest = &html[other..];
+            rest[..rest.find('"').unwrap()].to_owned()
+        };
+        let response = app.get(&path, None).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert!(
+            response.headers()[header::CACHE_CONTROL]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
+    }
+    assert_eq!(
+        app.get("/assets/gavel-0000.css", None).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn photos_are_checked_by_content_re_encoded_and_served_for_a_year() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let bidder = app.user("bidder").await;
+    let lot = app
+        .create_auction(&seller, &auction_body(600))
+        .await
+        .id
+        .to_string();
+
+    let added: Value = expect_status(
+        upload(
+            &app,
+            &lot,
+            &seller.token,
+            vec![("stool.png", png(2_400, 1_200))],
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let url = added["images"][0].as_str().unwrap().to_owned();
+    let served = app.get(&url, None).await;
+    assert_eq!(served.headers()[header::CONTENT_TYPE], "image/jpeg");
+    assert!(
+        served.headers()[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .contains("max-age=31536000")
+    );
+    let bytes = served.bytes().await.unwrap();
+    let shown = image::load_from_memory(&bytes).unwrap();
+    assert_eq!(
+        (shown.width(), shown.height()),
+        (1_600, 800),
+        "resized to the display size"
+    );
+    let thumb = app
+        .get(&url.replace("display", "thumb"), None)
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert!(image::load_from_memory(&thumb).unwrap().width() <= 480);
+
+    // Not a form at all: the one error shape, as everywhere.
+    let response = app
+        .post_json(
+            &format!("/api/v1/auctions/{lot}/images"),
+            &json!({}),
+            Some(&seller.token),
+        )
+        .await;
+    expect_error(
+        response,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    // Not a picture, whatever its name says.
+    let response = upload(
+        &app,
+        &lot,
+        &seller.token,
+        vec![("cat.png", b"GIF89a not really".to_vec())],
+    )
+    .await;
+    expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_image").await;
+    let response = upload(
+        &app,
+        &lot,
+        &seller.token,
+        vec![("huge.png", vec![0x89; 5 * 1024 * 1024 + 1])],
+    )
+    .await;
+    expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_image").await;
+    let response = upload(&app, &lot, &bidder.token, vec![("mine.png", png(10, 10))]).await;
+    expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+    // Eight in all.
+    let seven: Vec<(&str, Vec<u8>)> = (0..7).map(|_| ("more.png", png(20, 20))).collect();
+    expect_status(
+        upload(&app, &lot, &seller.token, seven).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let response = upload(&app, &lot, &seller.token, vec![("ninth.png", png(20, 20))]).await;
+    expect_error(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "too_many_images",
+    )
+    .await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM auction_images WHERE auction_id = '{lot}'"
+        ))
+        .await,
+        8
+    );
+    // The lot's card and page show them.
+    let html = app
+        .get(&format!("/auctions/{lot}"), None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(html.matches("/display.jpg").count(), 8);
+}
