@@ -123,6 +123,9 @@ fn api_state(
     jwt_secret: &SecretString,
 ) -> AppState {
     let l = &http.limits;
+    gavel_api::auth::password::set_concurrency(
+        usize::try_from(l.password_hashes).unwrap_or_default(),
+    );
     let config = ApiConfig {
         task_queue: task_queue.to_owned(),
         cors_origins: http.cors_origins.clone(),

@@ -214,6 +214,10 @@ pub struct LimitArgs {
     /// Accounts created from one client address per hour.
     #[arg(long, env = "GAVEL_SIGNUPS_PER_IP_HOUR", default_value_t = 20)]
     pub signups_per_ip_hour: u32,
+    /// Passwords hashed at once (19 MiB each); 0 means one per core.
+    #[arg(long, env = "GAVEL_PASSWORD_HASHES", default_value_t = 0,
+        value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub password_hashes: u32,
     /// Login attempts on one account from one address per login window.
     #[arg(long, env = "GAVEL_LOGINS_PER_ACCOUNT_IP", default_value_t = 5)]
     pub logins_per_account_ip: u32,
@@ -257,6 +261,7 @@ impl Default for LimitArgs {
     fn default() -> Self {
         Self {
             signups_per_ip_hour: 20,
+            password_hashes: 0,
             logins_per_account_ip: 5,
             logins_per_account: 50,
             logins_per_ip: 30,

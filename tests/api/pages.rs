@@ -341,3 +341,54 @@ async fn photos_are_checked_by_content_re_encoded_and_served_for_a_year() {
         .unwrap();
     assert_eq!(html.matches("/display.jpg").count(), 8);
 }
+
+#[tokio::test]
+async fn a_bidder_starts_selling_and_a_seller_bids_on_other_lots() {
+    let app = spawn_app().await;
+    let (seller, [ada], lot) = app.scene(&auction_body(600)).await;
+    // A seller bids on someone else's lot like anyone.
+    let other_seller = app.user("seller").await;
+    let response = app
+        .bid(&other_seller, &lot.id.to_string(), 1_000, None, None)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    expect_error(
+        app.bid(&seller, &lot.id.to_string(), 5_000, None, None)
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "own_auction",
+    )
+    .await;
+    // A bidder becomes a seller; the old bidder token is revoked.
+    let refused = app
+        .post_json("/api/v1/auctions", &auction_body(600), Some(&ada.token))
+        .await;
+    expect_error(refused, StatusCode::FORBIDDEN, "forbidden").await;
+    let upgraded: Value = expect_status(
+        app.post_json("/api/v1/auth/seller", &json!({}), Some(&ada.token))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(upgraded["user"]["role"], "seller");
+    let token = upgraded["token"].as_str().unwrap();
+    expect_error(
+        app.me(&ada.token).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    let created = app
+        .post_json("/api/v1/auctions", &auction_body(600), Some(token))
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    // Asking again changes nothing.
+    let again: Value = expect_status(
+        app.post_json("/api/v1/auth/seller", &json!({}), Some(token))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(again["user"]["role"], "seller");
+    expect_status(app.me(token).await, StatusCode::OK).await;
+}

@@ -13,7 +13,7 @@ use argon2::{
 };
 
 use std::{
-    sync::{LazyLock, Mutex},
+    sync::{LazyLock, Mutex, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -22,10 +22,26 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use super::Password;
 use crate::error::ApiError;
 
-/// One permit per core: more concurrent hashes only queue for the CPU while
-/// holding their memory.
-static HASHING: LazyLock<Semaphore> =
-    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+/// Hashes at once (`GAVEL_PASSWORD_HASHES`), when set before the first one.
+static CONCURRENCY: OnceLock<usize> = OnceLock::new();
+
+/// Sets how many passwords may be hashed at once (0: one per core). Only
+/// the first call counts, and only before the first hash.
+pub fn set_concurrency(hashes: usize) {
+    let _ = CONCURRENCY.set(hashes);
+}
+
+/// One permit per core by default: more concurrent hashes only queue for the
+/// CPU while holding their memory.
+static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let hashes = CONCURRENCY
+        .get()
+        .copied()
+        .filter(|n| *n > 0)
+        .unwrap_or(cores);
+    Semaphore::new(hashes)
+});
 
 /// Longest a request waits for a turn before it is told to come back (well
 /// inside the request timeout).

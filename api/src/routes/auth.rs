@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/auth/register", post(register))
         .route("/auth/login", post(login))
         .route("/auth/password", post(change_password))
+        .route("/auth/seller", post(become_seller))
         .route("/auth/me", get(me))
 }
 
@@ -184,6 +185,49 @@ pub async fn change_password(
     tx.commit().await?;
     state.login_limiter.succeeded(ip, &email).await?;
     tracing::info!(user_id = %auth.id, "password changed; older tokens revoked");
+    let (token, expires_at) = state.jwt.issue(user.id, user.role, version, Utc::now())?;
+    Ok(ApiJson(AuthResponse {
+        user,
+        token,
+        expires_at,
+    }))
+}
+
+#[utoipa::path(post, path = "/auth/seller", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = AuthResponse, description = "the account sells too (it bids as before); older tokens are revoked, use the new one. A seller or admin gets a fresh token and no change"),
+        (status = 401, body = ErrorBody, description = "`unauthenticated`, `invalid_token`, `token_expired`, `token_revoked`"),
+    ))]
+pub async fn become_seller(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<ApiJson<AuthResponse>, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let user =
+        match auth.role {
+            Role::Bidder => {
+                let user = accounts::set_role(&mut tx, auth.id, Role::Seller)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::unauthorized("invalid_token", "this account no longer exists")
+                    })?;
+                state.token_versions.bump(&mut tx, auth.id).await?;
+                tracing::info!(user_id = %auth.id, "a bidder became a seller");
+                user
+            }
+            Role::Seller | Role::Admin => accounts::find_by_id(&state.db, auth.id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::unauthorized("invalid_token", "this account no longer exists")
+                })?,
+        };
+    tx.commit().await?;
+    let version = state
+        .token_versions
+        .current(user.id)
+        .await?
+        .unwrap_or_default();
     let (token, expires_at) = state.jwt.issue(user.id, user.role, version, Utc::now())?;
     Ok(ApiJson(AuthResponse {
         user,

@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(images::MAX_UPLOAD_BYTES)),
         )
         .route("/me", get(pages::me))
+        .route("/me/seller", post(pages::become_seller))
         .route("/me/invoices/{id}/pay", post(pages::pay))
         .route("/me/invoices/{id}/accept", post(pages::accept))
         .route("/me/invoices/{id}/decline", post(pages::decline))

@@ -746,8 +746,8 @@ pub async fn sell_form(visitor: Visitor) -> Response {
             &visitor,
             StatusCode::FORBIDDEN,
             "Selling needs a seller account",
-            "Your account bids. Sign up for a seller account to put things up for auction.",
-            "/",
+            "Your account bids. Start selling from your page (one click), then come back here.",
+            "/me",
         );
     }
     let blank = SellForm {
@@ -1237,6 +1237,28 @@ pub async fn decline(
     answer_offer(state, visitor, id, form, false).await
 }
 
+/// `POST /me/seller`: this account starts selling (it bids as before).
+pub async fn become_seller(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, ApiError> {
+    let user = match me_form_user(&visitor, &form.csrf) {
+        Ok(user) => user,
+        Err(answer) => return Ok(*answer),
+    };
+    match routes::auth::become_seller(State(state.clone()), user).await {
+        Ok(ApiJson(auth)) => Ok(signed_in_to(&state, &auth.token, auth.expires_at, "/sell")),
+        Err(err) => Ok(message(
+            &visitor,
+            err.status,
+            "Selling",
+            &sentence(&err, ""),
+            "/me",
+        )),
+    }
+}
+
 /// `GET /payments/return`: where Paystack's checkout sends the buyer back.
 pub async fn payment_return(visitor: Visitor) -> Response {
     message(
@@ -1423,4 +1445,46 @@ pub async fn sign_out(
 /// Whether `role` may sell (for the header's Sell link).
 pub fn sells(role: Role) -> bool {
     matches!(role, Role::Seller | Role::Admin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_a_bid_can_get_has_its_own_sentence() {
+        let codes = [
+            "bid_too_low",
+            "max_not_raised",
+            "auction_closed",
+            "auction_not_open",
+            "own_auction",
+            "bidding_suspended",
+            "too_many_bids",
+            "auction_busy",
+            "service_unavailable",
+            "invalid_amount",
+            "currency_mismatch",
+            "idempotency_key_reused",
+            "csrf_failed",
+        ];
+        for code in codes {
+            let error = ApiError::conflict(code, "RAW API MESSAGE");
+            let said = sentence(&error, "NGN");
+            assert!(!said.contains("RAW API MESSAGE"), "{code} has no sentence");
+        }
+        let low = ApiError::conflict("bid_too_low", "").with_details(json!({ "minimum": 512_550 }));
+        assert_eq!(
+            sentence(&low, "NGN"),
+            "Your bid is too low: the next bid must be at least ₦5,125.50."
+        );
+    }
+
+    #[test]
+    fn only_paths_on_this_site_are_followed_after_signing_in() {
+        assert_eq!(safe_next("/auctions/1"), "/auctions/1");
+        for elsewhere in ["//evil.example", "https://evil.example", "/\\evil", "evil"] {
+            assert_eq!(safe_next(elsewhere), "/", "{elsewhere}");
+        }
+    }
 }
