@@ -72,6 +72,7 @@ function auctionPage(page) {
   const history = $("#history tbody"), form = $("#bid-form"), chart = $("#chart");
   const points = JSON.parse(page.dataset.points || "[]");
   let leading = page.dataset.leader || "";
+  let lastPrice = Number(page.dataset.price || 0);
   const increment = Number(page.dataset.increment || 0);
   const bands = JSON.parse(page.dataset.bands || '{"bands":[],"top":1}');
 
@@ -123,6 +124,10 @@ function auctionPage(page) {
     drawChart();
     if (me && leading === me && data.leader !== me) say("You have been outbid: someone bid more than your maximum.", "bad");
     else if (me && data.leader === me && leading !== me) say("You lead.", "good");
+    else if (me && data.leader === me && data.current_price !== lastPrice) {
+      say(`You still lead, now at ${money(data.current_price, currency)}: your maximum answered another bid.`, "good");
+    }
+    lastPrice = data.current_price;
     leading = data.leader || "";
   };
 

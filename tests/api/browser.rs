@@ -269,6 +269,13 @@ async fn a_sale_in_three_browsers_sell_bid_outbid_live_close_and_pay() {
         let took = wait_for_text(&ada, "#price", "₦72.50", Duration::from_secs(2)).await;
         eprintln!("Ada's page showed Bola's bid {took:?} after Bola heard back");
         assert_eq!(text(&ada, "#bid-count").await, "2");
+        wait_for_text(
+            &ada,
+            "#said",
+            "You still lead, now at ₦72.50",
+            Duration::from_secs(2),
+        )
+        .await;
         if std::env::var_os("GAVEL_SCREENSHOTS").is_some() {
             let png = ada.screenshot().await.unwrap();
             let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
