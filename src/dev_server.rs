@@ -217,7 +217,20 @@ pub fn wait_for_earlier(pid_file: &Path, timeout: Duration) -> anyhow::Result<()
 }
 
 /// A free TCP port on 127.0.0.1 (for tests and ephemeral servers).
+///
+/// Picked below Linux's ephemeral range (32768–60999), which the kernel
+/// hands to outgoing connections: a server that restarts on its port (a
+/// killed `gavel dev`, its Temporal) cannot find it taken by some client's
+/// socket in between.
 pub fn free_port() -> anyhow::Result<u16> {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for _ in 0..100 {
+        let port = rng.gen_range(20_000..32_768);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }

@@ -169,6 +169,8 @@ function auctionPage(page) {
         const answer = await response.json();
         say(answer.message, answer.ok ? (answer.standing === "leading" ? "good" : "bad") : "bad");
         if (answer.ok && answer.standing === "leading") leading = me;
+        // This bid's own live event (if it comes after) is no news.
+        if (answer.ok && answer.price > lastPrice) lastPrice = answer.price;
       } catch (err) {
         say("Your bid could not be sent; check your connection and try again.", "bad");
       }

@@ -601,8 +601,8 @@ pub async fn bid(
         placed = place(&state, user, id, &format!("{key}:again"), minimum, max).await;
     }
     Ok(match placed {
-        Ok((standing, price)) => {
-            let price = money::format(price, &currency);
+        Ok((standing, minor)) => {
+            let price = money::format(minor, &currency);
             let max = money::format(max, &currency);
             let text = match standing {
                 Standing::Leading => {
@@ -612,7 +612,15 @@ pub async fn bid(
                     "Someone else's maximum is higher: a proxy bid outbid you at once. The price is now {price}."
                 ),
             };
-            answer(true, Some(standing), text, standing.as_str())
+            if wants_json {
+                // The price too, so the page knows which live event was this bid.
+                axum::Json(json!({
+                    "ok": true, "standing": standing.as_str(), "message": text, "price": minor,
+                }))
+                .into_response()
+            } else {
+                answer(true, Some(standing), text, standing.as_str())
+            }
         }
         Err(err) => answer(false, None, sentence(&err, &currency), err.code),
     })
