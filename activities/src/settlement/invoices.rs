@@ -338,16 +338,8 @@ pub async fn void(db: &PgPool, id: Uuid) -> sqlx::Result<Voided> {
 }
 /// `125000` kobo in NGN → `NGN 1,250.00`.
 pub fn format_money(amount: i64, currency: &str) -> String {
-    let major = amount / 100;
     let minor = (amount % 100).abs();
-    let digits = major.abs().to_string();
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
+    let grouped = gavel_workflows::rules::group_thousands(amount.unsigned_abs() / 100);
     let sign = if amount < 0 { "-" } else { "" };
     format!("{currency} {sign}{grouped}.{minor:02}")
 }

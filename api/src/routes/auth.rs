@@ -203,31 +203,30 @@ pub async fn become_seller(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> Result<ApiJson<AuthResponse>, ApiError> {
-    let mut tx = state.db.begin().await?;
-    let user =
-        match auth.role {
-            Role::Bidder => {
-                let user = accounts::set_role(&mut tx, auth.id, Role::Seller)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::unauthorized("invalid_token", "this account no longer exists")
-                    })?;
-                state.token_versions.bump(&mut tx, auth.id).await?;
-                tracing::info!(user_id = %auth.id, "a bidder became a seller");
-                user
-            }
-            Role::Seller | Role::Admin => accounts::find_by_id(&state.db, auth.id)
+    let gone = || ApiError::unauthorized("invalid_token", "this account no longer exists");
+    let (user, version) = match auth.role {
+        Role::Bidder => {
+            let mut tx = state.db.begin().await?;
+            let user = accounts::set_role(&mut tx, auth.id, Role::Seller)
                 .await?
-                .ok_or_else(|| {
-                    ApiError::unauthorized("invalid_token", "this account no longer exists")
-                })?,
-        };
-    tx.commit().await?;
-    let version = state
-        .token_versions
-        .current(user.id)
-        .await?
-        .unwrap_or_default();
+                .ok_or_else(gone)?;
+            let version = state.token_versions.bump(&mut tx, auth.id).await?;
+            tx.commit().await?;
+            tracing::info!(user_id = %auth.id, "a bidder became a seller");
+            (user, version)
+        }
+        Role::Seller | Role::Admin => {
+            let user = accounts::find_by_id(&state.db, auth.id)
+                .await?
+                .ok_or_else(gone)?;
+            let version = state
+                .token_versions
+                .current(auth.id)
+                .await?
+                .ok_or_else(gone)?;
+            (user, version)
+        }
+    };
     let (token, expires_at) = state.jwt.issue(user.id, user.role, version, Utc::now())?;
     Ok(ApiJson(AuthResponse {
         user,

@@ -20,14 +20,7 @@ pub fn format(minor: i64, currency: &str) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     let abs = minor.unsigned_abs();
     let (major, cents) = (abs / 100, abs % 100);
-    let digits = major.to_string();
-    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
+    let grouped = gavel_workflows::rules::group_thousands(major);
     let cents = if cents == 0 {
         String::new()
     } else {

@@ -31,7 +31,7 @@ use crate::{
         store::{self, ListFilter},
         view::AuctionResponse,
     },
-    auth::{AuthUser, Role},
+    auth::AuthUser,
     error::ApiError,
     extract::{ApiJson, ApiMultipart, ApiPath},
     limits::ClientIp,
@@ -586,7 +586,9 @@ pub async fn bid(
         .unwrap_or_else(|| {
             hex::encode(&Sha256::digest(format!("{}:{id}:{max}", visitor.csrf))[..16])
         });
-    let minimum = routes::auctions::present(&state, &row).await?.minimum_bid;
+    // From the read model, not a live query: if the price moved since, the
+    // refusal names the new minimum and the bid is placed once more below.
+    let minimum = AuctionResponse::from_row(&row).minimum_bid;
     let mut placed = place(&state, user, id, &key, minimum.min(max), max).await;
     // The price moved since the page read it: once more at the new minimum.
     if let Err(err) = &placed
@@ -1450,11 +1452,6 @@ pub async fn sign_out(
         .headers_mut()
         .append(header::SET_COOKIE, session::ended_session(&state));
     response
-}
-
-/// Whether `role` may sell (for the header's Sell link).
-pub fn sells(role: Role) -> bool {
-    matches!(role, Role::Seller | Role::Admin)
 }
 
 #[cfg(test)]

@@ -76,8 +76,9 @@ fn secure(state: &AppState) -> &'static str {
     }
 }
 
-/// `Set-Cookie` for a new session holding `token` for `max_age_secs`.
-pub fn session_cookie(state: &AppState, token: &str, max_age_secs: i64) -> HeaderValue {
+/// `Set-Cookie` for the session cookie holding `token` for `max_age_secs`
+/// (an empty token and 0 end it).
+fn session_header(state: &AppState, token: &str, max_age_secs: i64) -> HeaderValue {
     let value = format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
         secure(state)
@@ -85,13 +86,14 @@ pub fn session_cookie(state: &AppState, token: &str, max_age_secs: i64) -> Heade
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// `Set-Cookie` for a new session holding `token` for `max_age_secs`.
+pub fn session_cookie(state: &AppState, token: &str, max_age_secs: i64) -> HeaderValue {
+    session_header(state, token, max_age_secs)
+}
+
 /// `Set-Cookie` that ends the session.
 pub fn ended_session(state: &AppState) -> HeaderValue {
-    let value = format!(
-        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
-        secure(state)
-    );
-    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+    session_header(state, "", 0)
 }
 
 /// Who is signed in, as the page header shows them.

@@ -46,6 +46,20 @@ impl Currency {
     }
 }
 
+/// `major` with a comma between each group of three digits (`1,234,567`),
+/// as invoices, emails and pages show amounts.
+pub fn group_thousands(major: u64) -> String {
+    let digits = major.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    grouped
+}
+
 /// Whether `amount` is a usable price: positive and at most [`MAX_AMOUNT`].
 pub fn valid_amount(amount: i64) -> bool {
     (1..=MAX_AMOUNT).contains(&amount)
