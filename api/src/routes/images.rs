@@ -1,30 +1,42 @@
-//! `/auctions/{id}/images`: a seller adds photos to their lot (multipart,
-//! field `images`, one or more files). Checked, re-encoded and stored by
-//! [`crate::web::images`]; served under `/images/…`.
+//! `/auctions/{id}/images`: a lot's photos. Anyone lists them; its seller (or
+//! an admin) adds them (multipart, field `images`), reorders them, and
+//! removes them until the first bid. Checked and re-encoded by
+//! [`crate::web::images`], stored and served (`/images/…`) by
+//! [`crate::web::photos`].
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, Multipart, State},
+    extract::{DefaultBodyLimit, State},
     http::StatusCode,
-    routing::post,
+    routing::{delete, get},
 };
+use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::auctions::find_auction;
+use super::auctions::{find_auction, present};
 use crate::{
+    auctions::store::AuctionRow,
     auth::{AuthUser, Role},
     error::{ApiError, ErrorBody},
     extract::{ApiJson, ApiMultipart, ApiPath},
     state::AppState,
-    web::images::{self, ImagesAdded, MAX_UPLOAD_BYTES, Processed},
+    web::{
+        images::{self, MAX_UPLOAD_BYTES},
+        photos::{self, Photos},
+    },
 };
 
 pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/auctions/{id}/images",
-        post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
-    )
+    Router::new()
+        .route(
+            "/auctions/{id}/images",
+            get(list)
+                .put(reorder)
+                .post(upload)
+                .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+        )
+        .route("/auctions/{id}/images/{image}", delete(remove))
 }
 
 /// The multipart form: `images`, repeated.
@@ -36,40 +48,50 @@ pub struct ImageUpload {
     images: Vec<Vec<u8>>,
 }
 
-/// Reads every `images` file of `form` and processes it (two at a time).
-pub async fn read_images(form: &mut Multipart) -> Result<Vec<Processed>, ApiError> {
-    let mut photos = Vec::new();
-    let bad = |err: axum::extract::multipart::MultipartError| {
-        ApiError::unprocessable(
-            "invalid_image",
-            format!("the upload could not be read: {err}"),
-        )
-    };
-    while let Some(field) = form.next_field().await.map_err(bad)? {
-        if field.name() != Some("images") {
-            continue;
-        }
-        let name = field.file_name().unwrap_or("a file").to_owned();
-        let bytes = field.bytes().await.map_err(bad)?;
-        if bytes.is_empty() {
-            continue;
-        }
-        if photos.len() == images::MAX_IMAGES {
-            return Err(ApiError::unprocessable(
-                "too_many_images",
-                format!("a lot has at most {} photos", images::MAX_IMAGES),
-            ));
-        }
-        photos.push(images::process_async(name, bytes.to_vec()).await?);
+/// The lot's photos in a new order.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhotoOrder {
+    /// Every one of the lot's photo ids, once each; the first is the cover.
+    pub order: Vec<Uuid>,
+}
+
+/// The lot, to its seller or an admin; 403 to anyone else.
+pub(crate) async fn seller_of(
+    state: &AppState,
+    user: &AuthUser,
+    id: Uuid,
+) -> Result<AuctionRow, ApiError> {
+    let row = find_auction(&state.db, id).await?;
+    if user.role != Role::Admin && row.seller_id != user.id {
+        return Err(ApiError::forbidden(
+            "forbidden",
+            "only the lot's seller changes its photos",
+        ));
     }
-    Ok(photos)
+    Ok(row)
+}
+
+#[utoipa::path(get, path = "/auctions/{id}/images", tag = "auctions",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = Photos, description = "the lot's photos, the cover first"),
+        (status = 404, body = ErrorBody, description = "`auction_not_found`"),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<ApiJson<Photos>, ApiError> {
+    find_auction(&state.db, id).await?;
+    let images = photos::of_auction(&state.db, id).await?;
+    Ok(ApiJson(Photos { images }))
 }
 
 #[utoipa::path(post, path = "/auctions/{id}/images", tag = "auctions",
     params(("id" = Uuid, Path)),
     request_body(content = ImageUpload, content_type = "multipart/form-data"),
     responses(
-        (status = 201, body = ImagesAdded, description = "stored, re-encoded as JPEG at two sizes"),
+        (status = 201, body = Photos, description = "stored, re-encoded as JPEG at two sizes; all the lot's photos after"),
         (status = 403, body = ErrorBody, description = "`forbidden`: only the lot's seller (or an admin)"),
         (status = 404, body = ErrorBody, description = "`auction_not_found`"),
         (status = 415, body = ErrorBody, description = "`unsupported_media_type`: not `multipart/form-data`"),
@@ -81,22 +103,68 @@ pub async fn upload(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
     ApiMultipart(mut form): ApiMultipart,
-) -> Result<(StatusCode, ApiJson<ImagesAdded>), ApiError> {
+) -> Result<(StatusCode, ApiJson<Photos>), ApiError> {
     user.require(&[Role::Seller, Role::Admin])?;
-    let row = find_auction(&state.db, id).await?;
-    if user.role != Role::Admin && row.seller_id != user.id {
-        return Err(ApiError::forbidden(
-            "forbidden",
-            "only the lot's seller adds its photos",
-        ));
-    }
-    let photos = read_images(&mut form).await?;
-    if photos.is_empty() {
+    seller_of(&state, &user, id).await?;
+    let upload = images::read_upload(&mut form, |_| false)
+        .await
+        .map_err(|(_, err)| err)?;
+    if upload.photos.is_empty() {
         return Err(ApiError::unprocessable(
             "no_images",
             "send one or more files in the `images` field",
         ));
     }
-    let urls = images::add(&state.db, id, photos).await?;
-    Ok((StatusCode::CREATED, ApiJson(ImagesAdded { images: urls })))
+    let images = photos::add(&state.db, id, upload.photos).await?;
+    Ok((StatusCode::CREATED, ApiJson(Photos { images })))
+}
+
+#[utoipa::path(put, path = "/auctions/{id}/images", tag = "auctions",
+    params(("id" = Uuid, Path)),
+    request_body = PhotoOrder,
+    responses(
+        (status = 200, body = Photos, description = "the lot's photos in the new order"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: only the lot's seller (or an admin)"),
+        (status = 404, body = ErrorBody, description = "`auction_not_found`"),
+        (status = 422, body = ErrorBody, description = "`invalid_photo_order`: not each of the lot's photos once"),
+    ),
+    security(("bearer" = [])))]
+pub async fn reorder(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<PhotoOrder>,
+) -> Result<ApiJson<Photos>, ApiError> {
+    user.require(&[Role::Seller, Role::Admin])?;
+    seller_of(&state, &user, id).await?;
+    let images = photos::reorder(&state.db, id, &body.order).await?;
+    Ok(ApiJson(Photos { images }))
+}
+
+#[utoipa::path(delete, path = "/auctions/{id}/images/{image}", tag = "auctions",
+    params(("id" = Uuid, Path), ("image" = Uuid, Path, description = "the photo's id")),
+    responses(
+        (status = 200, body = Photos, description = "removed; the lot's photos after"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: only the lot's seller (or an admin)"),
+        (status = 404, body = ErrorBody, description = "`auction_not_found`, `image_not_found`"),
+        (status = 409, body = ErrorBody, description = "`auction_has_bids`: bidders bid on what they saw, so photos stay once a bid is in"),
+    ),
+    security(("bearer" = [])))]
+pub async fn remove(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath((id, image)): ApiPath<(Uuid, Uuid)>,
+) -> Result<ApiJson<Photos>, ApiError> {
+    user.require(&[Role::Seller, Role::Admin])?;
+    let row = seller_of(&state, &user, id).await?;
+    // The workflow's count, not the read model's, which may lag a bid.
+    let lot = present(&state, &row).await?;
+    if lot.bid_count > 0 {
+        return Err(ApiError::conflict(
+            "auction_has_bids",
+            "this lot has bids: its photos can be added and reordered, not removed",
+        ));
+    }
+    let images = photos::remove(&state.db, id, image).await?;
+    Ok(ApiJson(Photos { images }))
 }

@@ -1,24 +1,17 @@
-//! Photos of a lot: checked by their content (JPEG, PNG or WebP, whatever
-//! the file is called), decoded under limits, re-encoded as JPEG at two
-//! sizes (a thumbnail for cards, a display size for the lot's page) and kept
-//! in PostgreSQL. Re-encoding drops whatever else the file carried (EXIF,
-//! location, scripts in odd formats).
+//! Uploaded pictures: read from a multipart form, checked by their content
+//! (JPEG, PNG or WebP, whatever the file is called), decoded under limits and
+//! re-encoded as JPEG at two sizes (a thumbnail for cards, a display size for
+//! the lot's page). Re-encoding drops whatever else the file carried (EXIF,
+//! location, scripts in odd formats). Storing them is [`super::photos`].
 
+use std::collections::HashMap;
 use std::{io::Cursor, sync::LazyLock};
 
-use axum::{
-    extract::{Path, State},
-    http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
-};
+use axum::extract::{Multipart, multipart::MultipartError};
 use image::{DynamicImage, ImageFormat, ImageReader, Limits, codecs::jpeg::JpegEncoder};
-use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use tokio::sync::Semaphore;
-use utoipa::ToSchema;
-use uuid::Uuid;
 
-use crate::{error::ApiError, state::AppState};
+use crate::error::ApiError;
 
 /// Photos per lot.
 pub const MAX_IMAGES: usize = 8;
@@ -94,119 +87,61 @@ pub async fn process_async(name: String, bytes: Vec<u8>) -> Result<Processed, Ap
         .map_err(ApiError::internal)?
 }
 
-/// Stores `photos` after the lot's existing ones; 422 `too_many_images`
-/// beyond [`MAX_IMAGES`]. The new photos' URLs.
-pub async fn add(
-    db: &PgPool,
-    auction_id: Uuid,
-    photos: Vec<Processed>,
-) -> Result<Vec<String>, ApiError> {
-    let mut tx = db.begin().await?;
-    // One upload at a time per lot, so positions never collide.
-    sqlx::query("SELECT 1 FROM auctions WHERE id = $1 FOR UPDATE")
-        .bind(auction_id)
-        .execute(&mut *tx)
-        .await?;
-    let have: i64 = sqlx::query_scalar("SELECT count(*) FROM auction_images WHERE auction_id = $1")
-        .bind(auction_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    let have = usize::try_from(have).unwrap_or(MAX_IMAGES);
-    if have + photos.len() > MAX_IMAGES {
-        return Err(ApiError::unprocessable(
-            "too_many_images",
-            format!("a lot has at most {MAX_IMAGES} photos; it has {have}"),
-        ));
-    }
-    let mut urls = Vec::with_capacity(photos.len());
-    for (i, photo) in photos.into_iter().enumerate() {
-        let position = i16::try_from(have + i + 1).map_err(ApiError::internal)?;
-        sqlx::query(
-            "INSERT INTO auction_images (auction_id, position, thumb, display, width, height)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+/// A multipart form as read: its pictures (field `images`, processed) and the
+/// text fields asked for.
+#[derive(Default)]
+pub struct Upload {
+    pub photos: Vec<Processed>,
+    pub fields: HashMap<String, String>,
+}
+
+/// Reads `form`: every non-empty `images` file is checked and re-encoded (at
+/// most [`MAX_IMAGES`]); text fields for which `keep` is true are kept, the
+/// rest skipped. On a refusal, what was read so far comes back with it (a
+/// page shows its form again as typed).
+pub async fn read_upload(
+    form: &mut Multipart,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Upload, (Upload, ApiError)> {
+    let mut upload = Upload::default();
+    let unreadable = |err: MultipartError| {
+        ApiError::unprocessable(
+            "invalid_image",
+            format!("the upload could not be read: {err}"),
         )
-        .bind(auction_id)
-        .bind(position)
-        .bind(photo.thumb)
-        .bind(photo.display)
-        .bind(i32::try_from(photo.width).unwrap_or(i32::MAX))
-        .bind(i32::try_from(photo.height).unwrap_or(i32::MAX))
-        .execute(&mut *tx)
-        .await?;
-        urls.push(url(auction_id, position, "display"));
-    }
-    tx.commit().await?;
-    Ok(urls)
-}
-
-fn url(auction_id: Uuid, position: i16, size: &str) -> String {
-    format!("/images/{auction_id}/{position}/{size}.jpg")
-}
-
-/// The display-size photos of a lot, in order.
-pub async fn of_auction(db: &PgPool, auction_id: Uuid) -> Result<Vec<String>, ApiError> {
-    let positions: Vec<i16> = sqlx::query_scalar(
-        "SELECT position FROM auction_images WHERE auction_id = $1 ORDER BY position",
-    )
-    .bind(auction_id)
-    .fetch_all(db)
-    .await?;
-    Ok(positions
-        .into_iter()
-        .map(|p| url(auction_id, p, "display"))
-        .collect())
-}
-
-/// The first photo's thumbnail of each of `auctions` that has one.
-pub async fn covers(db: &PgPool, auctions: &[Uuid]) -> Result<Vec<(Uuid, String)>, ApiError> {
-    let ids: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT auction_id FROM auction_images WHERE auction_id = ANY($1) AND position = 1",
-    )
-    .bind(auctions)
-    .fetch_all(db)
-    .await?;
-    Ok(ids
-        .into_iter()
-        .map(|id| (id, url(id, 1, "thumb")))
-        .collect())
-}
-
-/// `GET /images/{auction}/{position}/{size}.jpg`, cached for a year (a
-/// stored photo never changes).
-pub async fn serve(
-    State(state): State<AppState>,
-    Path((auction_id, position, file)): Path<(Uuid, i16, String)>,
-) -> Result<Response, ApiError> {
-    let column = match file.as_str() {
-        "thumb.jpg" => "thumb",
-        "display.jpg" => "display",
-        _ => return Err(ApiError::not_found("image_not_found", "no such image")),
     };
-    let bytes: Option<Vec<u8>> = sqlx::query_scalar(&format!(
-        "SELECT {column} FROM auction_images WHERE auction_id = $1 AND position = $2"
-    ))
-    .bind(auction_id)
-    .bind(position)
-    .fetch_optional(&state.db)
-    .await?;
-    let bytes = bytes.ok_or_else(|| ApiError::not_found("image_not_found", "no such image"))?;
-    Ok((
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=31536000, immutable"),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
-}
-
-/// The answer to an upload.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ImagesAdded {
-    /// The new photos, display size (`…/thumb.jpg` for thumbnails).
-    pub images: Vec<String>,
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => return Ok(upload),
+            Err(err) => return Err((upload, unreadable(err))),
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "images" {
+            let file = field.file_name().unwrap_or("a file").to_owned();
+            let bytes = match field.bytes().await {
+                Ok(bytes) if bytes.is_empty() => continue,
+                Ok(bytes) => bytes,
+                Err(err) => return Err((upload, unreadable(err))),
+            };
+            if upload.photos.len() == MAX_IMAGES {
+                let err = ApiError::unprocessable(
+                    "too_many_images",
+                    format!("a lot has at most {MAX_IMAGES} photos"),
+                );
+                return Err((upload, err));
+            }
+            match process_async(file, bytes.to_vec()).await {
+                Ok(photo) => upload.photos.push(photo),
+                Err(err) => return Err((upload, err)),
+            }
+        } else if keep(&name) {
+            match field.text().await {
+                Ok(text) => {
+                    upload.fields.insert(name, text);
+                }
+                Err(err) => return Err((upload, unreadable(err))),
+            }
+        }
+    }
 }

@@ -8,6 +8,8 @@ pub mod assets;
 pub mod images;
 pub mod money;
 pub mod pages;
+pub mod photo_forms;
+pub mod photos;
 pub mod session;
 
 use axum::{
@@ -50,6 +52,18 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/auctions/{id}", get(pages::auction))
         .route("/auctions/{id}/bid", post(pages::bid))
         .route(
+            "/auctions/{id}/photos",
+            post(photo_forms::add).layer(DefaultBodyLimit::max(images::MAX_UPLOAD_BYTES)),
+        )
+        .route(
+            "/auctions/{id}/photos/{photo}/cover",
+            post(photo_forms::cover),
+        )
+        .route(
+            "/auctions/{id}/photos/{photo}/remove",
+            post(photo_forms::remove),
+        )
+        .route(
             "/sell",
             get(pages::sell_form)
                 .post(pages::sell)
@@ -66,6 +80,6 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/signout", post(pages::sign_out))
         .route_layer(middleware::from_fn_with_state(state, session::ensure_csrf))
         .route("/assets/{name}", get(assets::serve))
-        .route("/images/{auction}/{position}/{file}", get(images::serve))
+        .route("/images/{photo}/{file}", get(photos::serve))
         .layer(middleware::from_fn(security_headers))
 }

@@ -3,10 +3,12 @@
 //! errors are the API's), signed in by the session cookie and checked
 //! against the CSRF token.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::{
     Form,
-    extract::{Multipart, Path, Query, State},
+    extract::{Path, Query, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
 };
@@ -23,6 +25,7 @@ use uuid::Uuid;
 
 use super::{
     assets, images, money,
+    photos::{self, Photo},
     session::{self, Viewer, Visitor},
 };
 use crate::{
@@ -90,7 +93,7 @@ struct MessagePage {
     back: String,
 }
 
-fn message(
+pub(super) fn message(
     visitor: &Visitor,
     status: StatusCode,
     heading: &str,
@@ -153,7 +156,7 @@ pub fn sentence(error: &ApiError, currency: &str) -> String {
     }
 }
 
-fn signed_in(visitor: &Visitor, next: &str) -> Result<AuthUser, Redirect> {
+pub(super) fn signed_in(visitor: &Visitor, next: &str) -> Result<AuthUser, Redirect> {
     visitor
         .user
         .ok_or_else(|| Redirect::to(&format!("/signin?next={}", encode(next))))
@@ -284,7 +287,7 @@ pub async fn index(
     rows.truncate(PAGE_SIZE as usize);
     let now = Utc::now();
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let covers = images::covers(&state.db, &ids).await?;
+    let covers = photos::covers(&state.db, &ids).await?;
     let cards = rows
         .iter()
         .map(|row| {
@@ -355,7 +358,10 @@ struct AuctionPage {
     chrome: Chrome,
     lot: AuctionResponse,
     seller: String,
-    images: Vec<String>,
+    images: Vec<Photo>,
+    /// The viewer sells this lot (and manages its photos).
+    own: bool,
+    max_photos: usize,
     me: String,
     leader: String,
     leader_shown: String,
@@ -403,7 +409,7 @@ pub async fn auction(
     };
     let lot = routes::auctions::present(&state, &row).await?;
     let history = store::bids(&state.db, id, None, 100).await?;
-    let images = images::of_auction(&state.db, id).await?;
+    let images = photos::of_auction(&state.db, id).await?;
     let me = visitor
         .viewer
         .as_ref()
@@ -438,6 +444,8 @@ pub async fn auction(
             .clone()
             .unwrap_or_else(|| "a seller".into()),
         images,
+        own,
+        max_photos: images::MAX_IMAGES,
         me,
         leader_shown: lot.leader.clone().unwrap_or_else(|| "—".into()),
         leader,
@@ -844,76 +852,29 @@ impl SellForm {
 }
 
 impl SellForm {
-    fn set(&mut self, name: &str, value: String) {
-        let field = match name {
-            "csrf" => &mut self.csrf,
-            "key" => &mut self.key,
-            "title" => &mut self.title,
-            "description" => &mut self.description,
-            "currency" => &mut self.currency,
-            "starting_price" => &mut self.starting_price,
-            "reserve_price" => &mut self.reserve_price,
-            "buy_now_price" => &mut self.buy_now_price,
-            "min_increment" => &mut self.min_increment,
-            "ends_in_minutes" => &mut self.ends_in_minutes,
-            "ends_at" => &mut self.ends_at,
-            "starts_at" => &mut self.starts_at,
-            "hard_close_at" => &mut self.hard_close_at,
-            "window_secs" => &mut self.window_secs,
-            "extension_secs" => &mut self.extension_secs,
-            "second_chance_offers" => {
-                self.second_chance_offers = Some(value);
-                return;
-            }
-            _ => return,
-        };
-        *field = value;
-    }
+    /// The form's text fields (anything else sent is skipped unread).
+    const FIELDS: [&str; 16] = [
+        "csrf",
+        "key",
+        "title",
+        "description",
+        "currency",
+        "starting_price",
+        "reserve_price",
+        "buy_now_price",
+        "min_increment",
+        "ends_in_minutes",
+        "ends_at",
+        "starts_at",
+        "hard_close_at",
+        "window_secs",
+        "extension_secs",
+        "second_chance_offers",
+    ];
 
-    /// The form's fields and its photos (checked and re-encoded already).
-    async fn read(
-        mut multipart: Multipart,
-    ) -> Result<(Self, Vec<images::Processed>), (Self, ApiError)> {
-        let mut form = SellForm::default();
-        let mut photos = Vec::new();
-        let unreadable = |err: axum::extract::multipart::MultipartError| {
-            ApiError::unprocessable(
-                "invalid_image",
-                format!("the form could not be read: {err}"),
-            )
-        };
-        loop {
-            let field = match multipart.next_field().await {
-                Ok(Some(field)) => field,
-                Ok(None) => break,
-                Err(err) => return Err((form, unreadable(err))),
-            };
-            let name = field.name().unwrap_or_default().to_owned();
-            if name == "images" {
-                let file = field.file_name().unwrap_or("a file").to_owned();
-                let bytes = match field.bytes().await {
-                    Ok(bytes) => bytes,
-                    Err(err) => return Err((form, unreadable(err))),
-                };
-                if bytes.is_empty() {
-                    continue;
-                }
-                if photos.len() == images::MAX_IMAGES {
-                    let err = ApiError::unprocessable("too_many_images", "at most 8 photos");
-                    return Err((form, err));
-                }
-                match images::process_async(file, bytes.to_vec()).await {
-                    Ok(photo) => photos.push(photo),
-                    Err(err) => return Err((form, err)),
-                }
-            } else {
-                match field.text().await {
-                    Ok(text) => form.set(&name, text),
-                    Err(err) => return Err((form, unreadable(err))),
-                }
-            }
-        }
-        Ok((form, photos))
+    fn from_fields(fields: HashMap<String, String>) -> Self {
+        // Every field is text, so this cannot fail on what a browser sends.
+        serde_json::from_value(json!(fields)).unwrap_or_default()
     }
 }
 
@@ -922,7 +883,7 @@ impl SellForm {
 pub async fn sell(
     State(state): State<AppState>,
     visitor: Visitor,
-    ApiMultipart(multipart): ApiMultipart,
+    ApiMultipart(mut multipart): ApiMultipart,
 ) -> Result<Response, ApiError> {
     let user = match signed_in(&visitor, "/sell") {
         Ok(user) => user,
@@ -935,10 +896,13 @@ pub async fn sell(
             form.into(),
         )
     };
-    let (form, photos) = match SellForm::read(multipart).await {
-        Ok(read) => read,
-        Err((form, err)) => return Ok(again(&form, err.message)),
-    };
+    let (form, photos) =
+        match images::read_upload(&mut multipart, |name| SellForm::FIELDS.contains(&name)).await {
+            Ok(upload) => (SellForm::from_fields(upload.fields), upload.photos),
+            Err((upload, err)) => {
+                return Ok(again(&SellForm::from_fields(upload.fields), err.message));
+            }
+        };
     if let Err(err) = visitor.check_csrf(&form.csrf) {
         return Ok(again(&form, sentence(&err, "")));
     }
@@ -957,8 +921,8 @@ pub async fn sell(
             Err(err) => return Ok(again(&form, sentence(&err, &form.currency))),
         };
     // A retried form finds its auction again; its photos are already there.
-    if !photos.is_empty() && images::of_auction(&state.db, created.id).await?.is_empty() {
-        images::add(&state.db, created.id, photos).await?;
+    if !photos.is_empty() && photos::of_auction(&state.db, created.id).await?.is_empty() {
+        photos::add(&state.db, created.id, photos).await?;
     }
     Ok(Redirect::to(&format!("/auctions/{}", created.id)).into_response())
 }

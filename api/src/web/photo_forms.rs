@@ -1,0 +1,148 @@
+//! The seller's photo forms on a lot's page: add photos, make one the cover,
+//! remove one. Each runs the JSON API's checks and handlers (the same
+//! refusals, in words) and goes back to the lot's page.
+
+use axum::{
+    Form,
+    extract::{Path, State},
+    response::{IntoResponse, Redirect, Response},
+};
+use uuid::Uuid;
+
+use super::{
+    images,
+    pages::{CsrfForm, message, sentence, signed_in},
+    photos,
+    session::Visitor,
+};
+use crate::{
+    auth::{AuthUser, Role},
+    error::ApiError,
+    extract::{ApiJson, ApiMultipart, ApiPath},
+    routes::{self, images::PhotoOrder},
+    state::AppState,
+};
+
+fn lot_page(id: Uuid) -> String {
+    format!("/auctions/{id}")
+}
+
+/// The answer when a photo form is refused: why, in words, and a way back.
+fn refused(visitor: &Visitor, id: Uuid, err: &ApiError) -> Response {
+    message(
+        visitor,
+        err.status,
+        "Photos",
+        &sentence(err, ""),
+        &lot_page(id),
+    )
+}
+
+/// The signed-in seller behind a photo form on lot `id`, or the answer to
+/// give instead (sign in; not theirs).
+async fn seller(state: &AppState, visitor: &Visitor, id: Uuid) -> Result<AuthUser, Response> {
+    let user = signed_in(visitor, &lot_page(id)).map_err(IntoResponse::into_response)?;
+    let checked = async {
+        user.require(&[Role::Seller, Role::Admin])?;
+        routes::images::seller_of(state, &user, id).await
+    };
+    match checked.await {
+        Ok(_) => Ok(user),
+        Err(err) => Err(refused(visitor, id, &err)),
+    }
+}
+
+/// The seller behind a photo form whose CSRF token is `csrf`, or the answer
+/// to give instead.
+async fn seller_form(
+    state: &AppState,
+    visitor: &Visitor,
+    id: Uuid,
+    csrf: &str,
+) -> Result<AuthUser, Response> {
+    let user = seller(state, visitor, id).await?;
+    visitor
+        .check_csrf(csrf)
+        .map_err(|err| refused(visitor, id, &err))?;
+    Ok(user)
+}
+
+/// Back to the lot's page when `done`, else why not.
+fn back<T>(visitor: &Visitor, id: Uuid, done: Result<T, ApiError>) -> Response {
+    match done {
+        Ok(_) => Redirect::to(&lot_page(id)).into_response(),
+        Err(err) => refused(visitor, id, &err),
+    }
+}
+
+/// `POST /auctions/{id}/photos` (multipart: `csrf`, `images`).
+pub async fn add(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+    ApiMultipart(mut form): ApiMultipart,
+) -> Result<Response, ApiError> {
+    if let Err(answer) = seller(&state, &visitor, id).await {
+        return Ok(answer);
+    }
+    let upload = match images::read_upload(&mut form, |name| name == "csrf").await {
+        Ok(upload) => upload,
+        Err((_, err)) => return Ok(refused(&visitor, id, &err)),
+    };
+    let csrf = upload.fields.get("csrf").map_or("", String::as_str);
+    if let Err(err) = visitor.check_csrf(csrf) {
+        return Ok(refused(&visitor, id, &err));
+    }
+    if upload.photos.is_empty() {
+        let err = ApiError::unprocessable("no_images", "Choose one or more photos to add.");
+        return Ok(refused(&visitor, id, &err));
+    }
+    Ok(back(
+        &visitor,
+        id,
+        photos::add(&state.db, id, upload.photos).await,
+    ))
+}
+
+/// `POST /auctions/{id}/photos/{photo}/cover`: that photo first, the rest
+/// in their order.
+pub async fn cover(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((id, photo)): Path<(Uuid, Uuid)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, ApiError> {
+    let user = match seller_form(&state, &visitor, id, &form.csrf).await {
+        Ok(user) => user,
+        Err(answer) => return Ok(answer),
+    };
+    let rest = photos::of_auction(&state.db, id)
+        .await?
+        .into_iter()
+        .map(|p| p.id)
+        .filter(|p| *p != photo);
+    let order = std::iter::once(photo).chain(rest).collect();
+    let done = routes::images::reorder(
+        State(state),
+        user,
+        ApiPath(id),
+        ApiJson(PhotoOrder { order }),
+    )
+    .await;
+    Ok(back(&visitor, id, done))
+}
+
+/// `POST /auctions/{id}/photos/{photo}/remove`.
+pub async fn remove(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((id, photo)): Path<(Uuid, Uuid)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, ApiError> {
+    let user = match seller_form(&state, &visitor, id, &form.csrf).await {
+        Ok(user) => user,
+        Err(answer) => return Ok(answer),
+    };
+    let done = routes::images::remove(State(state), user, ApiPath((id, photo))).await;
+    Ok(back(&visitor, id, done))
+}
