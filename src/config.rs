@@ -257,22 +257,16 @@ pub struct LimitArgs {
 }
 
 impl Default for LimitArgs {
-    /// The same defaults as the command line's.
+    /// The defaults declared above, as an empty command line gives them
+    /// (without reading the environment).
     fn default() -> Self {
-        Self {
-            signups_per_ip_hour: 20,
-            password_hashes: 0,
-            logins_per_account_ip: 5,
-            logins_per_account: 50,
-            logins_per_ip: 30,
-            login_window_secs: 900,
-            sse_per_ip: 50,
-            sse_max: 10_000,
-            bids_queued_per_bidder: 4,
-            bids_per_sec: 5,
-            bids_burst: 10,
-            trusted_proxies: Vec::new(),
-        }
+        use clap::FromArgMatches;
+        let command =
+            Self::augment_args(clap::Command::new("defaults")).mut_args(|arg| arg.env(None));
+        let matches = command
+            .try_get_matches_from(["defaults"])
+            .expect("every limit has a default");
+        Self::from_arg_matches(&matches).expect("every limit has a default")
     }
 }
 
