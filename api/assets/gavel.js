@@ -81,15 +81,21 @@ function auctionPage(page) {
     said.className = "said " + (tone || "");
   };
 
+  const clock = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   const drawChart = () => {
     if (!chart) return;
-    if (points.length < 2) { chart.innerHTML = ""; return; }
+    const range = $("#chart-range");
+    if (points.length < 2) { chart.innerHTML = ""; if (range) range.textContent = ""; return; }
     const t0 = points[0][0], t1 = points[points.length - 1][0] || t0 + 1;
     const lo = Math.min(...points.map((p) => p[1])), hi = Math.max(...points.map((p) => p[1]));
     const x = (t) => ((t - t0) / Math.max(1, t1 - t0)) * 290 + 5;
     const y = (v) => 95 - ((v - lo) / Math.max(1, hi - lo)) * 90;
     const line = points.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" ");
     chart.innerHTML = `<polyline points="${line}"></polyline>`;
+    // The drawing is stretched to fit, so its scale is said in words beside it.
+    const words = `From ${money(lo, currency)} to ${money(hi, currency)}, ${clock(t0)} to ${clock(t1)}`;
+    chart.setAttribute("aria-label", "The price over time. " + words);
+    if (range) range.textContent = words;
   };
 
   const showEnd = (at) => {

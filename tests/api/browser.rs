@@ -269,6 +269,8 @@ async fn a_sale_in_three_browsers_sell_bid_outbid_live_close_and_pay() {
         let took = wait_for_text(&ada, "#price", "₦72.50", Duration::from_secs(2)).await;
         eprintln!("Ada's page showed Bola's bid {took:?} after Bola heard back");
         assert_eq!(text(&ada, "#bid-count").await, "2");
+        // The chart's scale, in words beside it.
+        wait_for_text(&ada, "#chart-range", "to ₦72.50", Duration::from_secs(2)).await;
         wait_for_text(
             &ada,
             "#said",
