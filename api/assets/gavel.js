@@ -81,7 +81,9 @@ function auctionPage(page) {
     said.className = "said " + (tone || "");
   };
 
-  const clock = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const clock = (t, span) => new Date(t).toLocaleTimeString([], span < 3_600_000
+    ? { hour: "2-digit", minute: "2-digit", second: "2-digit" }
+    : { hour: "2-digit", minute: "2-digit" });
   const drawChart = () => {
     if (!chart) return;
     const range = $("#chart-range");
@@ -93,7 +95,8 @@ function auctionPage(page) {
     const line = points.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" ");
     chart.innerHTML = `<polyline points="${line}"></polyline>`;
     // The drawing is stretched to fit, so its scale is said in words beside it.
-    const words = `From ${money(lo, currency)} to ${money(hi, currency)}, ${clock(t0)} to ${clock(t1)}`;
+    const from = clock(t0, t1 - t0), to = clock(t1, t1 - t0);
+    const words = `From ${money(lo, currency)} to ${money(hi, currency)}, ` + (from === to ? `at ${to}` : `${from} to ${to}`);
     chart.setAttribute("aria-label", "The price over time. " + words);
     if (range) range.textContent = words;
   };

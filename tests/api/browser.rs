@@ -279,6 +279,7 @@ async fn a_sale_in_three_browsers_sell_bid_outbid_live_close_and_pay() {
         )
         .await;
         if std::env::var_os("GAVEL_SCREENSHOTS").is_some() {
+            ada.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
             let png = ada.screenshot().await.unwrap();
             let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
             std::fs::create_dir_all(&dir).unwrap();
