@@ -560,30 +560,33 @@ pub async fn bid(
         .await?
         .ok_or_else(routes::auctions::auction_not_found)?;
     let currency = row.currency.clone();
-    let answer = |ok: bool, standing: Option<Standing>, text: String, code: &str| {
+    // The script gets the verdict as JSON (with the price of an accepted
+    // bid, so the page knows which live event was this bid); a browser
+    // without script goes back to the lot with a message code.
+    let answer = |text: String, code: &str, placed: Option<(Standing, i64)>| {
         if wants_json {
-            axum::Json(
-                json!({ "ok": ok, "standing": standing.map(Standing::as_str), "message": text }),
-            )
-            .into_response()
+            let mut body = json!({
+                "ok": placed.is_some(),
+                "standing": placed.map(|(standing, _)| standing.as_str()),
+                "message": text,
+            });
+            if let Some((_, price)) = placed {
+                body["price"] = json!(price);
+            }
+            axum::Json(body).into_response()
         } else {
             Redirect::to(&format!("{back}?said={code}")).into_response()
         }
     };
+    let refused = |err: &ApiError| answer(sentence(err, &currency), err.code, None);
     let Some(user) = visitor.user else {
-        return Ok(answer(
-            false,
-            None,
-            "Please sign in to bid.".into(),
-            "csrf_failed",
-        ));
+        return Ok(answer("Please sign in to bid.".into(), "csrf_failed", None));
     };
     if let Err(err) = visitor.check_csrf(&form.csrf) {
-        return Ok(answer(false, None, sentence(&err, &currency), err.code));
+        return Ok(refused(&err));
     }
     let Some(max) = money::parse_major(&form.max) else {
-        let err = ApiError::unprocessable("invalid_amount", "");
-        return Ok(answer(false, None, sentence(&err, &currency), err.code));
+        return Ok(refused(&ApiError::unprocessable("invalid_amount", "")));
     };
     // The script sends a fresh key per click; without script, the same form
     // sent twice is the same bid.
@@ -622,17 +625,9 @@ pub async fn bid(
                     "Someone else's maximum is higher: a proxy bid outbid you at once. The price is now {price}."
                 ),
             };
-            if wants_json {
-                // The price too, so the page knows which live event was this bid.
-                axum::Json(json!({
-                    "ok": true, "standing": standing.as_str(), "message": text, "price": minor,
-                }))
-                .into_response()
-            } else {
-                answer(true, Some(standing), text, standing.as_str())
-            }
+            answer(text, standing.as_str(), Some((standing, minor)))
         }
-        Err(err) => answer(false, None, sentence(&err, &currency), err.code),
+        Err(err) => refused(&err),
     })
 }
 

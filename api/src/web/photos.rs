@@ -217,19 +217,19 @@ pub async fn serve(
     State(state): State<AppState>,
     Path((photo, file)): Path<(Uuid, String)>,
 ) -> Result<Response, ApiError> {
-    let bytes = match file.as_str() {
-        "thumb.jpg" => {
-            sqlx::query_scalar!("SELECT thumb FROM auction_images WHERE id = $1", photo)
-                .fetch_optional(&state.db)
-                .await?
-        }
-        "display.jpg" => {
-            sqlx::query_scalar!("SELECT display FROM auction_images WHERE id = $1", photo)
-                .fetch_optional(&state.db)
-                .await?
-        }
-        _ => None,
+    let thumb = match file.as_str() {
+        "thumb.jpg" => true,
+        "display.jpg" => false,
+        _ => return Err(image_not_found()),
     };
+    let bytes = sqlx::query_scalar!(
+        r#"SELECT CASE WHEN $2 THEN thumb ELSE display END AS "bytes!"
+           FROM auction_images WHERE id = $1"#,
+        photo,
+        thumb
+    )
+    .fetch_optional(&state.db)
+    .await?;
     let bytes = bytes.ok_or_else(image_not_found)?;
     Ok((
         StatusCode::OK,
