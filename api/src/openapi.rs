@@ -15,6 +15,9 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{accounts, auth, error, routes, state::AppState};
 
+#[cfg(test)]
+mod contract_tests;
+
 pub const DOCS_PATH: &str = "/api/v1/docs";
 pub const SPEC_PATH: &str = "/api/v1/openapi.json";
 

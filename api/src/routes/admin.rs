@@ -81,7 +81,9 @@ pub struct PaymentList {
     pub items: Vec<PaymentResponse>,
 }
 
-#[utoipa::path(get, path = "/admin/payments", tag = "admin", params(PaymentsQuery),
+#[utoipa::path(get, path = "/admin/payments", tag = "admin", operation_id = "list_payments",
+    params(("state" = Option<String>, Query, description = "`kept` (it paid its invoice), `refunding`, `refunded`, `refund_failed`"),
+        ("limit" = Option<i64>, Query, description = "1 to 100; 20 by default")),
     responses(
         (status = 200, body = PaymentList, description = "newest first"),
         (status = 403, body = ErrorBody, description = "`forbidden`: admins only"),
@@ -117,7 +119,7 @@ pub struct StrikesCleared {
     pub cleared: u64,
 }
 
-#[utoipa::path(delete, path = "/admin/users/{id}/strikes", tag = "admin",
+#[utoipa::path(delete, path = "/admin/users/{id}/strikes", tag = "admin", operation_id = "clear_user_strikes",
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = StrikesCleared, description = "the user may bid again"),
@@ -146,7 +148,7 @@ pub struct SetRoleRequest {
     pub role: String,
 }
 
-#[utoipa::path(put, path = "/admin/users/{id}/role", tag = "admin",
+#[utoipa::path(put, path = "/admin/users/{id}/role", tag = "admin", operation_id = "set_user_role",
     params(("id" = Uuid, Path)),
     request_body = SetRoleRequest,
     responses(

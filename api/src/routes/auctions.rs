@@ -89,7 +89,7 @@ async fn present_view(
     }))
 }
 
-#[utoipa::path(post, path = "/auctions", tag = "auctions",
+#[utoipa::path(post, path = "/auctions", tag = "auctions", operation_id = "create_auction",
     request_body = CreateAuctionRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "a retried create with the same key returns the same auction")),
     responses(
@@ -170,6 +170,7 @@ pub async fn create(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// One status (`open`, `closed`, …).
     pub status: Option<String>,
@@ -207,7 +208,7 @@ pub(super) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
-#[utoipa::path(get, path = "/auctions", tag = "auctions", params(ListQuery),
+#[utoipa::path(get, path = "/auctions", tag = "auctions", operation_id = "list_auctions", params(ListQuery),
     responses(
         (status = 200, body = AuctionPage, description = "newest first"),
         (status = 422, body = ErrorBody, description = "`invalid_status`, `invalid_seller_id`, `invalid_limit`, `invalid_cursor`, `invalid_query`"),
@@ -275,7 +276,7 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/auctions/{id}", tag = "auctions",
+#[utoipa::path(get, path = "/auctions/{id}", tag = "auctions", operation_id = "get_auction",
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = AuctionResponse, description = "live from the workflow while open; from the read model after"),
@@ -289,7 +290,7 @@ pub async fn detail(
     Ok(ApiJson(present(&state, &row).await?))
 }
 
-#[utoipa::path(post, path = "/auctions/{id}/cancel", tag = "auctions",
+#[utoipa::path(post, path = "/auctions/{id}/cancel", tag = "auctions", operation_id = "cancel_auction",
     params(("id" = Uuid, Path)),
     request_body = CancelAuctionRequest,
     responses(

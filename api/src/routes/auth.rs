@@ -50,7 +50,7 @@ pub struct AuthResponse {
     pub expires_at: DateTime<Utc>,
 }
 
-#[utoipa::path(post, path = "/auth/register", tag = "auth",
+#[utoipa::path(post, path = "/auth/register", tag = "auth", operation_id = "register_account",
     request_body = RegisterRequest,
     responses(
         (status = 201, body = AuthResponse, description = "account created, signed in"),
@@ -103,7 +103,7 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-#[utoipa::path(post, path = "/auth/login", tag = "auth",
+#[utoipa::path(post, path = "/auth/login", tag = "auth", operation_id = "sign_in",
     request_body = LoginRequest,
     responses(
         (status = 200, body = AuthResponse),
@@ -149,7 +149,7 @@ pub struct ChangePasswordRequest {
     pub new_password: String,
 }
 
-#[utoipa::path(post, path = "/auth/password", tag = "auth",
+#[utoipa::path(post, path = "/auth/password", tag = "auth", operation_id = "change_password",
     request_body = ChangePasswordRequest,
     security(("bearer" = [])),
     responses(
@@ -193,7 +193,7 @@ pub async fn change_password(
     }))
 }
 
-#[utoipa::path(post, path = "/auth/seller", tag = "auth",
+#[utoipa::path(post, path = "/auth/seller", tag = "auth", operation_id = "become_seller",
     security(("bearer" = [])),
     responses(
         (status = 200, body = AuthResponse, description = "the account sells too (it bids as before); older tokens are revoked, use the new one. A seller or admin gets a fresh token and no change"),
@@ -247,7 +247,7 @@ pub struct MeResponse {
     pub bidding_suspended_until: Option<DateTime<Utc>>,
 }
 
-#[utoipa::path(get, path = "/auth/me", tag = "auth",
+#[utoipa::path(get, path = "/auth/me", tag = "auth", operation_id = "get_me",
     security(("bearer" = [])),
     responses(
         (status = 200, body = MeResponse),

@@ -109,7 +109,7 @@ async fn answer_stored(
     )))
 }
 
-#[utoipa::path(post, path = "/auctions/{id}/bids", tag = "bids",
+#[utoipa::path(post, path = "/auctions/{id}/bids", tag = "bids", operation_id = "place_bid",
     params(("id" = Uuid, Path),
         ("Idempotency-Key" = String, Header, description = "required: any unique string (1 to 200 visible ASCII characters); a retried bid with the same key gets the same verdict")),
     request_body = PlaceBidRequest,
@@ -224,13 +224,14 @@ pub async fn place_bid(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BidHistoryQuery {
     /// 1 to 100; 20 by default.
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/auctions/{id}/bids", tag = "bids",
+#[utoipa::path(get, path = "/auctions/{id}/bids", tag = "bids", operation_id = "list_bids",
     params(("id" = Uuid, Path), BidHistoryQuery),
     responses(
         (status = 200, body = BidPage, description = "newest first; amounts, times and public handles"),

@@ -33,12 +33,13 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Resume after this event id (as the `Last-Event-ID` header does).
     pub last_event_id: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/auctions/{id}/events", tag = "auctions",
+#[utoipa::path(get, path = "/auctions/{id}/events", tag = "auctions", operation_id = "stream_auction_events",
     params(("id" = Uuid, Path), EventsQuery,
         ("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
     responses(

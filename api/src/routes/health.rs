@@ -28,7 +28,7 @@ pub struct Status {
     pub status: Cow<'static, str>,
 }
 
-#[utoipa::path(get, path = "/health", tag = "operations",
+#[utoipa::path(get, path = "/health", tag = "operations", operation_id = "get_health",
     responses((status = 200, body = Status, description = "the process is up")))]
 pub async fn health() -> ApiJson<Status> {
     ApiJson(Status {
@@ -36,7 +36,7 @@ pub async fn health() -> ApiJson<Status> {
     })
 }
 
-#[utoipa::path(get, path = "/ready", tag = "operations",
+#[utoipa::path(get, path = "/ready", tag = "operations", operation_id = "get_readiness",
     responses(
         (status = 200, body = Status, description = "PostgreSQL and Temporal answer"),
         (status = 503, body = ErrorBody, description = "`not_ready`; `details` names what is down"),

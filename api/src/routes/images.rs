@@ -72,7 +72,7 @@ pub(crate) async fn seller_of(
     Ok(row)
 }
 
-#[utoipa::path(get, path = "/auctions/{id}/images", tag = "auctions",
+#[utoipa::path(get, path = "/auctions/{id}/images", tag = "auctions", operation_id = "list_auction_images",
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = Photos, description = "the lot's photos, the cover first"),
@@ -87,7 +87,7 @@ pub async fn list(
     Ok(ApiJson(Photos { images }))
 }
 
-#[utoipa::path(post, path = "/auctions/{id}/images", tag = "auctions",
+#[utoipa::path(post, path = "/auctions/{id}/images", tag = "auctions", operation_id = "upload_auction_images",
     params(("id" = Uuid, Path)),
     request_body(content = ImageUpload, content_type = "multipart/form-data"),
     responses(
@@ -119,7 +119,7 @@ pub async fn upload(
     Ok((StatusCode::CREATED, ApiJson(Photos { images })))
 }
 
-#[utoipa::path(put, path = "/auctions/{id}/images", tag = "auctions",
+#[utoipa::path(put, path = "/auctions/{id}/images", tag = "auctions", operation_id = "reorder_auction_images",
     params(("id" = Uuid, Path)),
     request_body = PhotoOrder,
     responses(
@@ -141,7 +141,7 @@ pub async fn reorder(
     Ok(ApiJson(Photos { images }))
 }
 
-#[utoipa::path(delete, path = "/auctions/{id}/images/{image}", tag = "auctions",
+#[utoipa::path(delete, path = "/auctions/{id}/images/{image}", tag = "auctions", operation_id = "delete_auction_image",
     params(("id" = Uuid, Path), ("image" = Uuid, Path, description = "the photo's id")),
     responses(
         (status = 200, body = Photos, description = "removed; the lot's photos after"),

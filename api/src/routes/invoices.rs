@@ -205,7 +205,7 @@ fn workflow_error(err: CallError<PaymentRefusal>) -> ApiError {
     }
 }
 
-#[utoipa::path(get, path = "/invoices/{id}", tag = "payments",
+#[utoipa::path(get, path = "/invoices/{id}", tag = "payments", operation_id = "get_invoice",
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = InvoiceResponse),
@@ -226,7 +226,7 @@ pub struct InvoiceList {
     pub items: Vec<InvoiceResponse>,
 }
 
-#[utoipa::path(get, path = "/me/invoices", tag = "payments",
+#[utoipa::path(get, path = "/me/invoices", tag = "payments", operation_id = "list_my_invoices",
     responses((status = 200, body = InvoiceList, description = "invoices you pay or are paid by, newest first")),
     security(("bearer" = [])))]
 pub async fn mine(
@@ -249,7 +249,7 @@ pub struct PayLinkResponse {
     pub reference: String,
 }
 
-#[utoipa::path(post, path = "/invoices/{id}/pay", tag = "payments",
+#[utoipa::path(post, path = "/invoices/{id}/pay", tag = "payments", operation_id = "pay_invoice",
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = PayLinkResponse, description = "the invoice's one Paystack checkout: the same link and reference for every call (made now if there was none)"),
@@ -314,7 +314,7 @@ async fn answer(
     Ok(ApiJson(InvoiceResponse::for_viewer(current, user)))
 }
 
-#[utoipa::path(post, path = "/invoices/{id}/accept", tag = "payments",
+#[utoipa::path(post, path = "/invoices/{id}/accept", tag = "payments", operation_id = "accept_invoice_offer",
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = InvoiceResponse, description = "accepted: the invoice is `open` and is paid like any other (a saved card is charged, or `/pay` gives the link)"),
@@ -331,7 +331,7 @@ pub async fn accept(
     answer(&state, &user, id, true).await
 }
 
-#[utoipa::path(post, path = "/invoices/{id}/decline", tag = "payments",
+#[utoipa::path(post, path = "/invoices/{id}/decline", tag = "payments", operation_id = "decline_invoice_offer",
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = InvoiceResponse, description = "declined: nothing is owed and no strike is given"),
@@ -348,7 +348,7 @@ pub async fn decline(
     answer(&state, &user, id, false).await
 }
 
-#[utoipa::path(post, path = "/admin/invoices/{id}/mark-paid", tag = "payments",
+#[utoipa::path(post, path = "/admin/invoices/{id}/mark-paid", tag = "payments", operation_id = "mark_invoice_paid",
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = InvoiceResponse, description = "paid (confirmed by the auction's workflow)"),

@@ -123,7 +123,7 @@ pub struct WebhookAck {
     pub status: Cow<'static, str>,
 }
 
-#[utoipa::path(post, path = "/webhooks/paystack", tag = "payments",
+#[utoipa::path(post, path = "/webhooks/paystack", tag = "payments", operation_id = "receive_paystack_webhook",
     request_body(content = Object, content_type = "application/json", description = "a Paystack event `{event, data}`, signed"),
     params(("x-paystack-signature" = String, Header, description = "HMAC-SHA512 of the raw body with the secret key")),
     responses(
