@@ -10,31 +10,14 @@ use std::process::Command;
 use reqwest::StatusCode;
 use secrecy::SecretString;
 
-use crate::helpers::{TestUser, auction_body, settlement_args, spawn_app_with_settlement};
-
-/// Schemathesis, as `scripts/setup` installs it (PyPI `schemathesis`).
-fn schemathesis() -> std::path::PathBuf {
-    let scripts = Command::new("python3")
-        .args([
-            "-c",
-            "import sysconfig; print(sysconfig.get_path('scripts'))",
-        ])
-        .output()
-        .expect("python3 runs");
-    let path =
-        std::path::Path::new(String::from_utf8_lossy(&scripts.stdout).trim()).join("schemathesis");
-    assert!(
-        path.exists(),
-        "schemathesis is not installed at {}: run `. scripts/setup`",
-        path.display()
-    );
-    path
-}
+use crate::helpers::{
+    TestUser, auction_body, python_tool, settlement_args, spawn_app_with_settlement,
+};
 
 const SEED: &str = "20261202";
 
 fn fuzz(api: &str, role: &str, token: Option<&str>) {
-    let mut command = Command::new(schemathesis());
+    let mut command = Command::new(python_tool("schemathesis"));
     command
         .arg("run")
         .arg(format!("{api}/api/v1/openapi.json"))

@@ -12,6 +12,7 @@ mod cli;
 mod errors;
 mod faults;
 mod fuzzing;
+mod generated_client;
 mod health;
 mod helpers;
 mod hostile;

@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 mod app_under_test;
 mod http;
+mod python_tools;
 mod scene;
 mod sse;
 mod temporal_servers;
@@ -42,6 +43,7 @@ mod test_database;
 
 pub use app_under_test::*;
 pub use http::*;
+pub use python_tools::*;
 pub use scene::*;
 pub use sse::*;
 pub use temporal_servers::*;

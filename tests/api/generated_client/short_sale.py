@@ -1,0 +1,139 @@
+"""A short sale through the Python client that openapi-python-client generates
+from Gavel's OpenAPI document (`gavel_client`, on PYTHONPATH).
+
+Signs up a seller and two bidders, lists a lot that ends in a few seconds,
+finds it in the listing, bids, gets `bid_too_low` as a typed error, waits
+for the close and reads the winner's invoice. Prints one JSON line with
+what it saw; exits non-zero on the first surprise.
+"""
+
+import datetime
+import json
+import os
+import sys
+import time
+import uuid
+
+from gavel_client import AuthenticatedClient, Client
+from gavel_client.api.auctions import create_auction, get_auction, list_auctions
+from gavel_client.api.auth import register_account
+from gavel_client.api.bids import list_bids, place_bid
+from gavel_client.api.payments import list_my_invoices
+from gavel_client.models import (
+    AntiSnipingInput,
+    AuctionPage,
+    AuctionResponse,
+    AuthResponse,
+    BidPage,
+    BidResponse,
+    CreateAuctionRequest,
+    ErrorBody,
+    InvoiceList,
+    PlaceBidRequest,
+    RegisterRequest,
+)
+
+BASE_URL = os.environ["GAVEL_API"]
+anonymous = Client(base_url=BASE_URL, raise_on_unexpected_status=True)
+
+
+def expect(response, status, kind):
+    assert response.status_code == status, (
+        f"expected {status}, got {response.status_code}: {response.content!r}"
+    )
+    assert isinstance(response.parsed, kind), f"not a {kind.__name__}: {response.parsed!r}"
+    return response.parsed
+
+
+def sign_up(role):
+    body = RegisterRequest(
+        email=f"{role}-{uuid.uuid4().hex}@example.com",
+        password="correct horse battery staple",
+        name=f"Generated {role.title()}",
+        role=role,
+    )
+    auth = expect(register_account.sync_detailed(client=anonymous, body=body), 201, AuthResponse)
+    return auth, AuthenticatedClient(base_url=BASE_URL, token=auth.token, raise_on_unexpected_status=True)
+
+
+seller, as_seller = sign_up("seller")
+_, as_ada = sign_up("bidder")
+bola, as_bola = sign_up("bidder")
+
+ends_at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=4)
+lot = expect(
+    create_auction.sync_detailed(
+        client=as_seller,
+        body=CreateAuctionRequest(
+            title="Generated-client stool",
+            description="Sold through a generated client",
+            currency="NGN",
+            starting_price=1_000,
+            ends_at=ends_at,
+            anti_sniping=AntiSnipingInput(window_secs=1, extension_secs=1),
+        ),
+        idempotency_key=uuid.uuid4().hex,
+    ),
+    201,
+    AuctionResponse,
+)
+
+page = expect(list_auctions.sync_detailed(client=anonymous, status="open", limit=100), 200, AuctionPage)
+assert lot.id in [item.id for item in page.items], "the new lot is in the listing"
+
+first = expect(
+    place_bid.sync_detailed(lot.id, client=as_ada, body=PlaceBidRequest(amount=1_000), idempotency_key=uuid.uuid4().hex),
+    201,
+    BidResponse,
+)
+assert first.status == "leading", first
+
+refused = expect(
+    place_bid.sync_detailed(lot.id, client=as_bola, body=PlaceBidRequest(amount=1_000), idempotency_key=uuid.uuid4().hex),
+    409,
+    ErrorBody,
+)
+assert refused.error.code == "bid_too_low", refused
+
+winning = expect(
+    place_bid.sync_detailed(lot.id, client=as_bola, body=PlaceBidRequest(amount=1_500), idempotency_key=uuid.uuid4().hex),
+    201,
+    BidResponse,
+)
+assert winning.status == "leading", winning
+
+history = expect(list_bids.sync_detailed(lot.id, client=anonymous, limit=10), 200, BidPage)
+assert len(history.items) == 2, history
+
+deadline = time.monotonic() + 60
+while True:
+    closed = expect(get_auction.sync_detailed(lot.id, client=anonymous), 200, AuctionResponse)
+    if closed.status == "awaiting_payment" and not closed.live:
+        break
+    assert time.monotonic() < deadline, f"the lot did not close: {closed.status}"
+    time.sleep(0.2)
+
+deadline = time.monotonic() + 30
+while True:
+    invoices = expect(list_my_invoices.sync_detailed(client=as_bola), 200, InvoiceList)
+    if invoices.items:
+        break
+    assert time.monotonic() < deadline, "no invoice for the winner"
+    time.sleep(0.2)
+(invoice,) = invoices.items
+assert invoice.auction_id == lot.id and invoice.buyer_id == bola.user.id, invoice
+assert invoice.total == 1_500 and invoice.currency == "NGN" and invoice.status == "open", invoice
+
+print(
+    json.dumps(
+        {
+            "auction_id": str(lot.id),
+            "refusal": refused.error.code,
+            "status": closed.status,
+            "invoice_id": str(invoice.id),
+            "invoice_total": invoice.total,
+            "buyer_id": str(invoice.buyer_id),
+        }
+    )
+)
+sys.exit(0)
