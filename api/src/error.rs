@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+#[cfg(test)]
+mod tests;
+
 /// A failure answered to a client: a status, a stable machine-readable `code`,
 /// a human message and optional structured details.
 #[derive(Debug)]
@@ -184,12 +187,33 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
-        match &err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                ApiError::unavailable("the database", err)
-            }
-            _ => ApiError::internal(err),
+        if database_unavailable(&err) {
+            ApiError::unavailable("the database", err)
+        } else {
+            ApiError::internal(err)
         }
+    }
+}
+
+/// Whether `err` says the database cannot be reached or is going down or
+/// coming up (a retry later can succeed), rather than that the query is
+/// wrong: refused or cut connections, an exhausted pool, and the SQLSTATEs
+/// PostgreSQL sends when it stops (57P01 to every open connection), crashes,
+/// is still starting (57P03), loses a connection (class 08) or is out of
+/// connections or resources (class 53).
+pub fn database_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || code.starts_with("53")
+                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "57P05")
+        }),
+        _ => false,
     }
 }
 
