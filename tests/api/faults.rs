@@ -591,3 +591,121 @@ async fn paystack_and_brevo_failing_for_a_while_are_retried_and_settle_once() {
         "and an email after Brevo's 429s: {attempts:?}"
     );
 }
+
+/// One request made while PostgreSQL is down: it must be refused with 503
+/// `service_unavailable` and `Retry-After`, never a 500.
+async fn refused_while_the_database_is_down(what: &str, response: reqwest::Response) {
+    let status = response.status();
+    let retry_after = response.headers().get("retry-after").cloned();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{what} during the outage: {body}"
+    );
+    assert_eq!(
+        body["error"]["code"], "service_unavailable",
+        "{what}: {body}"
+    );
+    let secs: u64 = retry_after
+        .unwrap_or_else(|| panic!("{what}: 503 without Retry-After"))
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(secs >= 1, "{what}: Retry-After {secs}");
+}
+
+#[tokio::test]
+async fn a_database_outage_across_a_close_answers_503_and_loses_nothing() {
+    let postgres = crate::helpers::PrivatePostgres::start();
+    let app = crate::helpers::spawn_app_on_database_server(&postgres.url()).await;
+    let (seller, [ada, bola], lot) = app.scene::<2>(&auction_body(8)).await;
+    let id = lot.id.to_string();
+    let accepted = app.bid_ok(&ada, &id, 1_000, None).await;
+    assert_eq!(accepted.status, Standing::Leading);
+
+    postgres.stop();
+    // The first request after the stop meets the pool's dead connections.
+    let first_bid = app.bid(&bola, &id, 1_500, None, None).await;
+    refused_while_the_database_is_down("the first bid", first_bid).await;
+    let detail_path = format!("/api/v1/auctions/{id}");
+    let (bid, sign_in, list, detail, invoices, me, ready) = tokio::join!(
+        app.bid(&bola, &id, 2_000, None, None),
+        app.login(&seller.email, crate::helpers::PASSWORD),
+        app.get("/api/v1/auctions", None),
+        app.get(&detail_path, None),
+        app.get("/api/v1/me/invoices", Some(&ada.token)),
+        app.get("/api/v1/auth/me", Some(&bola.token)),
+        app.get("/api/v1/ready", None),
+    );
+    refused_while_the_database_is_down("a bid", bid).await;
+    refused_while_the_database_is_down("sign-in", sign_in).await;
+    refused_while_the_database_is_down("the listing", list).await;
+    refused_while_the_database_is_down("an auction", detail).await;
+    refused_while_the_database_is_down("my invoices", invoices).await;
+    refused_while_the_database_is_down("me", me).await;
+    let ready = expect_status(ready, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(ready["error"]["code"], "not_ready", "{ready}");
+
+    // The auction closes (in its workflow) while the database is down.
+    let closes = lot.ends_at + chrono::Duration::seconds(2);
+    while chrono::Utc::now() < closes {
+        let left = (closes - chrono::Utc::now()).to_std().unwrap_or_default();
+        tokio::time::sleep(left.min(Duration::from_millis(500))).await;
+    }
+    let again = app.bid(&bola, &id, 2_500, None, None).await;
+    refused_while_the_database_is_down("a bid after the close", again).await;
+    postgres.start_again();
+
+    // Once it is back: the auction is closed and invoiced, to the one bid
+    // that was accepted, and nothing was recorded twice.
+    let closed = app.wait_for_status(&id, "awaiting_payment", 90).await;
+    assert_eq!(closed.bid_count, 1, "{closed:?}");
+    assert_eq!(closed.current_price, Some(1_000));
+    assert_eq!(closed.leader.as_deref(), Some(ada.handle.as_str()));
+    let invoice: (i64, String) = eventually(60, || async {
+        sqlx::query_as::<_, (i64, String)>(
+            "SELECT total, buyer_id::text FROM invoices WHERE auction_id = $1::uuid",
+        )
+        .bind(&id)
+        .fetch_optional(&app.db)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "no invoice yet".to_owned())
+    })
+    .await;
+    assert_eq!(invoice, (1_000, ada.id.clone()));
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM invoices WHERE auction_id = '{id}'"
+        ))
+        .await,
+        1
+    );
+    let stored_bids = app
+        .count(&format!(
+            "SELECT count(*) FROM bids WHERE auction_id = '{id}' AND bidder_id = '{}'",
+            ada.id
+        ))
+        .await;
+    assert_eq!(stored_bids, 1, "Ada's accepted bid is stored once");
+    let ready = expect_status(app.get("/api/v1/ready", None).await, StatusCode::OK).await;
+    assert_eq!(ready["status"], "ready");
+    // The close was carried out across the outage: its database work failed
+    // while the server was down and was retried, not skipped.
+    let events = app
+        .auction_handle(&id)
+        .fetch_history(Default::default())
+        .into_events()
+        .await
+        .unwrap();
+    let retried = events.iter().any(|e| {
+        matches!(&e.attributes,
+            Some(Attributes::ActivityTaskStartedEventAttributes(started)) if started.attempt > 1)
+    });
+    assert!(
+        retried,
+        "an activity of the close was retried after the outage"
+    );
+}

@@ -108,15 +108,39 @@ pub async fn spawn_api_only(temporal_address: SocketAddr, settlement: Settlement
     spawn_parts(temporal_address, http_args(), settlement, false).await
 }
 
+/// The whole app with its database on the PostgreSQL server at `server`
+/// (e.g. a [`PrivatePostgres`] the test stops and starts).
+pub async fn spawn_app_on_database_server(server: &str) -> TestApp {
+    let database = fresh_database_at(server).await;
+    spawn_parts_with(
+        shared_temporal(),
+        http_args(),
+        settlement_args(),
+        true,
+        database,
+    )
+    .await
+}
+
 async fn spawn_parts(
     temporal_address: SocketAddr,
     http: HttpArgs,
     settlement: SettlementArgs,
     with_worker: bool,
 ) -> TestApp {
+    let database = fresh_database().await;
+    spawn_parts_with(temporal_address, http, settlement, with_worker, database).await
+}
+
+async fn spawn_parts_with(
+    temporal_address: SocketAddr,
+    http: HttpArgs,
+    settlement: SettlementArgs,
+    with_worker: bool,
+    (db_url, db): (SecretString, PgPool),
+) -> TestApp {
     let task_queue = format!("gavel-test-{}", uuid::Uuid::new_v4());
     let targs = temporal_args(temporal_address, &task_queue);
-    let (db_url, db) = fresh_database().await;
     let temporal = temporal::connect(&targs, Duration::from_secs(10))
         .await
         .expect("connect to Temporal");

@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 mod app_under_test;
 mod http;
+mod private_postgres;
 mod python_tools;
 mod scene;
 mod sse;
@@ -43,6 +44,7 @@ mod test_database;
 
 pub use app_under_test::*;
 pub use http::*;
+pub use private_postgres::*;
 pub use python_tools::*;
 pub use scene::*;
 pub use sse::*;

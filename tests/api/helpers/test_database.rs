@@ -12,7 +12,13 @@ static DB_COUNTER: AtomicU32 = AtomicU32::new(0);
 /// A new, migrated database for one test. Databases left by earlier test
 /// processes that are gone are dropped on the way.
 pub async fn fresh_database() -> (SecretString, PgPool) {
-    let mut admin = PgConnection::connect(&format!("{}/postgres", server_url()))
+    fresh_database_at(&server_url()).await
+}
+
+/// [`fresh_database`] on the PostgreSQL server at `server` (a URL without a
+/// database name).
+pub async fn fresh_database_at(server: &str) -> (SecretString, PgPool) {
+    let mut admin = PgConnection::connect(&format!("{server}/postgres"))
         .await
         .expect("PostgreSQL must answer at TEST_DATABASE_URL (default 127.0.0.1:5432)");
     drop_stale_databases(&mut admin).await;
@@ -25,7 +31,7 @@ pub async fn fresh_database() -> (SecretString, PgPool) {
         .execute(&mut admin)
         .await
         .expect("create test database");
-    let url = SecretString::from(format!("{}/{name}", server_url()));
+    let url = SecretString::from(format!("{server}/{name}"));
     let pool = database::prepare(&url)
         .await
         .expect("migrate test database");
