@@ -630,13 +630,14 @@ async fn a_database_outage_across_a_close_answers_503_and_loses_nothing() {
     let first_bid = app.bid(&bola, &id, 1_500, None, None).await;
     refused_while_the_database_is_down("the first bid", first_bid).await;
     let detail_path = format!("/api/v1/auctions/{id}");
-    let (bid, sign_in, list, detail, invoices, me, ready) = tokio::join!(
+    let (bid, sign_in, list, detail, invoices, me, page, ready) = tokio::join!(
         app.bid(&bola, &id, 2_000, None, None),
         app.login(&seller.email, crate::helpers::PASSWORD),
         app.get("/api/v1/auctions", None),
         app.get(&detail_path, None),
         app.get("/api/v1/me/invoices", Some(&ada.token)),
         app.get("/api/v1/auth/me", Some(&bola.token)),
+        app.get("/", None),
         app.get("/api/v1/ready", None),
     );
     refused_while_the_database_is_down("a bid", bid).await;
@@ -645,6 +646,7 @@ async fn a_database_outage_across_a_close_answers_503_and_loses_nothing() {
     refused_while_the_database_is_down("an auction", detail).await;
     refused_while_the_database_is_down("my invoices", invoices).await;
     refused_while_the_database_is_down("me", me).await;
+    refused_while_the_database_is_down("the listing page", page).await;
     let ready = expect_status(ready, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(ready["error"]["code"], "not_ready", "{ready}");
 
