@@ -592,17 +592,13 @@ async fn paystack_and_brevo_failing_for_a_while_are_retried_and_settle_once() {
     );
 }
 
-/// One request made while PostgreSQL is down: it must be refused with 503
+/// A request that met an unavailable PostgreSQL: it must be refused with 503
 /// `service_unavailable` and `Retry-After`, never a 500.
 async fn refused_while_the_database_is_down(what: &str, response: reqwest::Response) {
     let status = response.status();
     let retry_after = response.headers().get("retry-after").cloned();
     let body: Value = response.json().await.unwrap_or(Value::Null);
-    assert_eq!(
-        status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{what} during the outage: {body}"
-    );
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what}: {body}");
     assert_eq!(
         body["error"]["code"], "service_unavailable",
         "{what}: {body}"
@@ -710,4 +706,45 @@ async fn a_database_outage_across_a_close_answers_503_and_loses_nothing() {
         retried,
         "an activity of the close was retried after the outage"
     );
+}
+
+#[tokio::test]
+async fn a_connection_cut_mid_query_answers_503() {
+    let app = crate::helpers::spawn_app().await;
+    let (_, [], lot) = app.scene::<0>(&auction_body(3_600)).await;
+    // The request's query waits behind this lock until its connection is
+    // cut, as an operator's pg_terminate_backend or a failover cuts it.
+    let mut blocker = app.db.begin().await.unwrap();
+    sqlx::query("LOCK TABLE auctions IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let path = format!("/api/v1/auctions/{}", lot.id);
+    let request = tokio::spawn({
+        let url = app.url(&path);
+        let http = app.http.clone();
+        async move { http.get(url).send().await.unwrap() }
+    });
+    // Every query waiting on the lock is cut (the worker's too, if it is
+    // writing the read model just then: its activity retries).
+    let mut cuts = 0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !request.is_finished() {
+        assert!(Instant::now() < deadline, "the request was never cut");
+        let cut: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+        cuts += cut.len();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(cuts >= 1, "the request's query was cut");
+    let response = request.await.unwrap();
+    blocker.rollback().await.unwrap();
+    refused_while_the_database_is_down("an auction whose query was cut", response).await;
+    // The pool replaces the connection: the next request is answered.
+    assert_eq!(app.auction(&lot.id.to_string()).await.id, lot.id);
 }
