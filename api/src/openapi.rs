@@ -153,7 +153,7 @@ impl Modify for CommonResponses {
                 Self::add(
                     operation,
                     "503",
-                    "`timeout`, `service_unavailable`: retry after `Retry-After`",
+                    "`timeout`, `service_unavailable` (the database or Temporal is unavailable): retry after `Retry-After`",
                 );
             }
         }

@@ -97,7 +97,7 @@ async fn present_view(
         (status = 403, body = ErrorBody, description = "`forbidden`: only sellers create auctions"),
         (status = 409, body = ErrorBody, description = "`idempotency_key_reused` with a different body"),
         (status = 422, body = ErrorBody, description = "`invalid_title`, `invalid_description`, `invalid_currency`, `invalid_amount`, `invalid_reserve_price`, `invalid_buy_now_price`, `invalid_min_increment`, `invalid_ends_at`, `invalid_anti_sniping`, `invalid_hard_close_at`, `invalid_idempotency_key`"),
-        (status = 503, body = ErrorBody, description = "Temporal unavailable; retry with the same key"),
+        (status = 503, body = ErrorBody, description = "`service_unavailable`: Temporal or the database is unavailable; retry after `Retry-After` with the same key"),
     ),
     security(("bearer" = [])))]
 pub async fn create(
@@ -298,7 +298,7 @@ pub async fn detail(
         (status = 403, body = ErrorBody, description = "`forbidden`, `cancel_not_allowed`"),
         (status = 404, body = ErrorBody, description = "`auction_not_found`"),
         (status = 409, body = ErrorBody, description = "`auction_has_bids` (sellers cancel only before the first bid), `auction_closed`"),
-        (status = 503, body = ErrorBody, description = "Temporal unavailable"),
+        (status = 503, body = ErrorBody, description = "`service_unavailable`: Temporal or the database is unavailable; retry after `Retry-After`"),
     ),
     security(("bearer" = [])))]
 pub async fn cancel(

@@ -57,7 +57,7 @@ pub struct AuthResponse {
         (status = 409, body = ErrorBody, description = "`email_taken`"),
         (status = 422, body = ErrorBody, description = "`invalid_email`, `weak_password`, `invalid_name`, `invalid_text`, `invalid_role`"),
         (status = 429, body = ErrorBody, description = "`too_many_attempts`: too many sign-ups from this address (`GAVEL_SIGNUPS_PER_IP_HOUR`), with `Retry-After`"),
-        (status = 503, body = ErrorBody, description = "`busy`: too many passwords are being hashed; retry after `Retry-After`"),
+        (status = 503, body = ErrorBody, description = "`busy`: too many passwords are being hashed; `service_unavailable`: the database is unavailable; retry after `Retry-After`"),
     ))]
 pub async fn register(
     State(state): State<AppState>,

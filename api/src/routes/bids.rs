@@ -120,7 +120,7 @@ async fn answer_stored(
         (status = 409, body = ErrorBody, description = "`auction_not_open`, `auction_closed`, `bid_too_low` (details.minimum), `max_not_raised`, `idempotency_key_reused` (the key was used for another amount)"),
         (status = 422, body = ErrorBody, description = "`invalid_amount`, `invalid_currency`, `currency_mismatch`, `own_auction` (a seller's bid on their own lot), `idempotency_key_required`, `invalid_idempotency_key`"),
         (status = 429, body = ErrorBody, description = "`too_many_bids`: this bidder bids faster than `GAVEL_BIDS_PER_SEC` or has `GAVEL_BIDS_QUEUED_PER_BIDDER` bids waiting for this auction; retry after `Retry-After`"),
-        (status = 503, body = ErrorBody, description = "Temporal unavailable or the auction is saturated; retry with the same key"),
+        (status = 503, body = ErrorBody, description = "`service_unavailable` (Temporal or the database), `auction_busy` (the auction is saturated), `bid_in_progress` (the same key is being placed): retry after `Retry-After` with the same key"),
     ),
     security(("bearer" = [])))]
 pub async fn place_bid(

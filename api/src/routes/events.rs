@@ -47,7 +47,7 @@ pub struct EventsQuery {
         (status = 404, body = ErrorBody, description = "`auction_not_found`"),
         (status = 422, body = ErrorBody, description = "`invalid_last_event_id`"),
         (status = 429, body = ErrorBody, description = "`too_many_streams`: this address holds `GAVEL_SSE_PER_IP` streams already, with `Retry-After`"),
-        (status = 503, body = ErrorBody, description = "`too_many_streams`: this server holds `GAVEL_SSE_MAX` streams, with `Retry-After`"),
+        (status = 503, body = ErrorBody, description = "`too_many_streams`: this server holds `GAVEL_SSE_MAX` streams; `service_unavailable`: the database is unavailable; with `Retry-After`"),
     ))]
 pub async fn events(
     State(state): State<AppState>,

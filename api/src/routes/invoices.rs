@@ -257,7 +257,7 @@ pub struct PayLinkResponse {
         (status = 404, body = ErrorBody, description = "`invoice_not_found`"),
         (status = 409, body = ErrorBody, description = "`invoice_paid`, `invoice_void`, `payment_pending` (a saved-card charge is in progress), `offer_not_accepted` (details.accept_by), `offer_declined`, `offer_expired`, `invoice_not_current`"),
         (status = 501, body = ErrorBody, description = "`payments_not_configured`: pay offline"),
-        (status = 503, body = ErrorBody, description = "`payment_unavailable` (Paystack) or Temporal unavailable; retry"),
+        (status = 503, body = ErrorBody, description = "`payment_unavailable` (Paystack), `service_unavailable` (Temporal or the database); retry after `Retry-After`"),
     ),
     security(("bearer" = [])))]
 pub async fn pay(

@@ -131,7 +131,7 @@ pub struct WebhookAck {
         (status = 400, body = ErrorBody, description = "`malformed_event`"),
         (status = 401, body = ErrorBody, description = "`invalid_signature`: nothing stored"),
         (status = 501, body = ErrorBody, description = "`payments_not_configured`: no Paystack key on this server"),
-        (status = 503, body = ErrorBody, description = "Temporal or the database unavailable (Paystack retries)"),
+        (status = 503, body = ErrorBody, description = "`service_unavailable`: Temporal or the database is unavailable (Paystack retries)"),
     ))]
 pub async fn paystack(
     State(state): State<AppState>,
