@@ -667,3 +667,64 @@ async fn the_lot_page_lets_its_seller_add_photos_choose_the_cover_and_remove_one
     assert!(response.text().await.unwrap().contains("not removed"));
     assert_eq!(stored().await, 1);
 }
+
+#[tokio::test]
+async fn every_page_has_a_favicon_and_a_description() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let mut body = auction_body(600);
+    body["description"] = json!("A walnut stool, hand-made in Kano and oiled.");
+    let lot = app.create_auction(&seller, &body).await;
+    let icon = app.get("/favicon.ico", None).await;
+    assert_eq!(icon.status(), StatusCode::OK);
+    let kind = icon.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(kind.starts_with("image/"), "{kind}");
+    for path in [
+        "/".to_owned(),
+        "/signin".to_owned(),
+        format!("/auctions/{}", lot.id),
+    ] {
+        let html = app.get(&path, None).await.text().await.unwrap();
+        assert!(
+            html.contains("<meta name=\"description\" content=\""),
+            "{path}"
+        );
+        let at = html
+            .find("rel=\"icon\"")
+            .unwrap_or_else(|| panic!("{path}: no icon link"));
+        let href = &html[at..];
+        let href = &href[href.find("href=\"").unwrap() + 6..];
+        let href = &href[..href.find('"').unwrap()];
+        assert!(href.starts_with("/assets/"), "{path}: {href}");
+        let linked = app.get(href, None).await;
+        assert_eq!(linked.status(), StatusCode::OK, "{href}");
+        assert!(
+            linked.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("image/"),
+            "{href}"
+        );
+        assert!(
+            linked.headers()[header::CACHE_CONTROL]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
+    }
+    let html = app
+        .get(&format!("/auctions/{}", lot.id), None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(
+            "<meta name=\"description\" content=\"A walnut stool, hand-made in Kano and oiled."
+        ),
+        "the lot's page describes the lot"
+    );
+}

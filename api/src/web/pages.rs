@@ -43,12 +43,15 @@ use crate::{
 };
 
 /// What every page's frame needs: who is signed in, the CSRF token, the
-/// asset paths and a one-line message.
+/// asset paths, the page's description and a one-line message.
 pub struct Chrome {
     pub viewer: Option<Viewer>,
     pub csrf: String,
     pub css: &'static str,
     pub js: &'static str,
+    pub icon: &'static str,
+    /// `<meta name="description">`: what search results show of the page.
+    pub description: String,
     pub flash: String,
     pub flash_tone: &'static str,
 }
@@ -60,9 +63,24 @@ impl Chrome {
             csrf: visitor.csrf.clone(),
             css: assets::css(),
             js: assets::js(),
+            icon: assets::icon(),
+            description: DESCRIPTION.to_owned(),
             flash: String::new(),
             flash_tone: "",
         }
+    }
+
+    /// The page describes itself (a lot: its own description), cut to what
+    /// search results show.
+    fn describing(mut self, text: &str) -> Self {
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !text.is_empty() {
+            self.description = match text.char_indices().nth(DESCRIPTION_CHARS) {
+                Some((cut, _)) => format!("{}…", &text[..cut]),
+                None => text,
+            };
+        }
+        self
     }
 
     fn saying(mut self, text: impl Into<String>, tone: &'static str) -> Self {
@@ -75,6 +93,11 @@ impl Chrome {
         self.viewer.as_ref().is_some_and(|v| v.can_sell)
     }
 }
+
+/// Every page's description unless it has its own.
+const DESCRIPTION: &str = "Gavel: an online auction house. Bid live on lots, with proxy bidding, and pay the seller securely.";
+/// Longest description kept, in characters (search results show ~160).
+const DESCRIPTION_CHARS: usize = 160;
 
 /// A rendered page (or a plain 500 if a template cannot render).
 fn page(template: &impl Template) -> Response {
@@ -437,7 +460,7 @@ pub async fn auction(
         .unwrap_or_default();
     let leader = lot.leader.clone().unwrap_or_default();
     let page_data = AuctionPage {
-        chrome: Chrome::of(&visitor),
+        chrome: Chrome::of(&visitor).describing(&lot.description),
         seller: lot
             .seller
             .handle
