@@ -197,10 +197,25 @@ fn encode(path: &str) -> String {
         .collect()
 }
 
-/// Where to go after signing in: only a path on this site.
-fn safe_next(next: &str) -> String {
-    let ok = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
-    if ok { next.to_owned() } else { "/".to_owned() }
+/// Where to go after signing in: `next` resolved against the public URL the
+/// way a browser resolves it (tabs and newlines dropped, `\\` read as `/`),
+/// kept only when it lands on this origin and holds no control character;
+/// else `/`. What is kept is the URL's own serialization (path, query,
+/// fragment), percent-encoded ASCII, so it is always a valid `Location`.
+fn safe_next(next: &str, public_url: &str) -> String {
+    let home = || "/".to_owned();
+    if next.chars().any(char::is_control) {
+        return home();
+    }
+    let Ok(base) = url::Url::parse(public_url) else {
+        return home();
+    };
+    match base.join(next) {
+        Ok(target) if target.origin() == base.origin() => {
+            target[url::Position::BeforePath..].to_owned()
+        }
+        _ => home(),
+    }
 }
 
 fn time_left(end: DateTime<Utc>, now: DateTime<Utc>) -> String {
@@ -1290,10 +1305,17 @@ pub struct NextQuery {
 }
 
 /// `GET /signup`.
-pub async fn sign_up_form(visitor: Visitor, Query(query): Query<NextQuery>) -> Response {
+pub async fn sign_up_form(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(query): Query<NextQuery>,
+) -> Response {
     page(&SignUpPage {
         chrome: Chrome::of(&visitor),
-        next: safe_next(query.next.as_deref().unwrap_or("/")),
+        next: safe_next(
+            query.next.as_deref().unwrap_or("/"),
+            &state.config.public_url,
+        ),
         name: String::new(),
         email: String::new(),
         role: "bidder".into(),
@@ -1301,10 +1323,17 @@ pub async fn sign_up_form(visitor: Visitor, Query(query): Query<NextQuery>) -> R
 }
 
 /// `GET /signin`.
-pub async fn sign_in_form(visitor: Visitor, Query(query): Query<NextQuery>) -> Response {
+pub async fn sign_in_form(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(query): Query<NextQuery>,
+) -> Response {
     page(&SignInPage {
         chrome: Chrome::of(&visitor),
-        next: safe_next(query.next.as_deref().unwrap_or("/")),
+        next: safe_next(
+            query.next.as_deref().unwrap_or("/"),
+            &state.config.public_url,
+        ),
         email: String::new(),
     })
 }
@@ -1327,7 +1356,7 @@ pub struct SignUpForm {
 
 fn signed_in_to(state: &AppState, token: &str, expires_at: DateTime<Utc>, next: &str) -> Response {
     let max_age = (expires_at - Utc::now()).num_seconds().max(0);
-    let mut response = Redirect::to(&safe_next(next)).into_response();
+    let mut response = Redirect::to(&safe_next(next, &state.config.public_url)).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
         session::session_cookie(state, token, max_age),
@@ -1345,7 +1374,7 @@ pub async fn sign_up(
     let again = |text: String| {
         page(&SignUpPage {
             chrome: Chrome::of(&visitor).saying(text, "bad"),
-            next: safe_next(&form.next),
+            next: safe_next(&form.next, &state.config.public_url),
             name: form.name.clone(),
             email: form.email.clone(),
             role: form.role.clone(),
@@ -1393,7 +1422,7 @@ pub async fn sign_in(
     let again = |text: String| {
         page(&SignInPage {
             chrome: Chrome::of(&visitor).saying(text, "bad"),
-            next: safe_next(&form.next),
+            next: safe_next(&form.next, &state.config.public_url),
             email: form.email.clone(),
         })
     };
@@ -1428,6 +1457,19 @@ pub async fn sign_out(
 ) -> Response {
     if visitor.check_csrf(&form.csrf).is_err() {
         return Redirect::to("/").into_response();
+    }
+    // The session ends on the server, not just in this browser: a copied
+    // cookie (or the same token as a bearer) is refused from now on.
+    if let Some(user) = visitor.user
+        && let Err(err) = routes::auth::end_session(&state, user).await
+    {
+        return message(
+            &visitor,
+            err.status,
+            "Sign out",
+            "Signing out failed; try again in a moment.",
+            "/",
+        );
     }
     let mut response = Redirect::to("/").into_response();
     response
@@ -1469,11 +1511,55 @@ mod tests {
         );
     }
 
+    const SITE: &str = "https://gavel.example";
+
     #[test]
     fn only_paths_on_this_site_are_followed_after_signing_in() {
-        assert_eq!(safe_next("/auctions/1"), "/auctions/1");
-        for elsewhere in ["//evil.example", "https://evil.example", "/\\evil", "evil"] {
-            assert_eq!(safe_next(elsewhere), "/", "{elsewhere}");
+        assert_eq!(safe_next("/auctions/1", SITE), "/auctions/1");
+        assert_eq!(safe_next("/a?q=1#b", SITE), "/a?q=1#b");
+        assert_eq!(safe_next("https://gavel.example/me", SITE), "/me");
+        for elsewhere in [
+            "//evil.example",
+            "https://evil.example",
+            "http://gavel.example/me",
+            "/\\evil",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "\t//evil.example",
+            "/me\u{1}",
+            "/me\u{7f}",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(safe_next(elsewhere, SITE), "/", "{elsewhere:?}");
+        }
+    }
+
+    /// What a browser does with a `Location`: resolves it against the page
+    /// (dropping tabs and newlines on the way).
+    fn followed(location: &str) -> url::Url {
+        url::Url::parse(SITE).unwrap().join(location).unwrap()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn whatever_next_says_signing_in_stays_on_this_site(next in proptest::prelude::any::<String>()) {
+            let target = safe_next(&next, SITE);
+            proptest::prop_assert!(HeaderValue::from_str(&target).is_ok(), "{target:?}");
+            proptest::prop_assert!(target.starts_with('/') && !target.starts_with("//"), "{target:?}");
+            let site = url::Url::parse(SITE).unwrap();
+            proptest::prop_assert_eq!(followed(&target).origin(), site.origin());
+            // Redirect::to panics on a value no header can carry (a 500).
+            let response = std::panic::catch_unwind(|| Redirect::to(&target).into_response());
+            proptest::prop_assert!(response.is_ok());
+        }
+
+        #[test]
+        fn paths_that_look_like_escapes_stay_on_this_site(
+            next in "[/\\\\\t\n\r .:@a-z%0-9\u{0}-\u{1f}\u{7f}é]{0,24}"
+        ) {
+            let target = safe_next(&next, SITE);
+            proptest::prop_assert!(HeaderValue::from_str(&target).is_ok(), "{target:?}");
+            proptest::prop_assert_eq!(followed(&target).origin(), url::Url::parse(SITE).unwrap().origin());
         }
     }
 }
