@@ -13,8 +13,8 @@ use reqwest::{StatusCode, header};
 use serde_json::json;
 
 use crate::helpers::{
-    ApiProcess, PASSWORD, TestApp, eventually, expect_error, expect_status, settlement_args,
-    spawn_app,
+    ApiProcess, PASSWORD, TestApp, eventually, expect_error, expect_status, http_args,
+    settlement_args, spawn_app, spawn_app_with,
 };
 
 /// The `Set-Cookie` value of cookie `name` in `response`, if it sets one.
@@ -342,5 +342,80 @@ async fn signing_in_or_up_stays_on_this_site_whatever_next_says() {
             .await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{next:?}");
         assert_eq!(response.headers()[header::LOCATION], expected, "{next:?}");
+    }
+}
+
+/// `count` generated `next` values: any string, paths made of what escapes
+/// are made of (slashes, backslashes, tabs, newlines, control characters,
+/// `:`, `@`, `%`, non-ASCII), and two slashes broken up by tabs or newlines
+/// before a host.
+fn generated_nexts(count: usize) -> Vec<String> {
+    use proptest::{prelude::*, strategy::ValueTree, test_runner::TestRunner};
+    let mut runner = TestRunner::deterministic();
+    let strategy = prop_oneof![
+        any::<String>(),
+        "/[/\\\\\t\n\r .:@a-z%0-9\u{0}-\u{1f}\u{7f}é]{0,16}",
+        "(https?:)?[\t\n]{0,2}[/\\\\][\t\n]{0,2}[/\\\\][\t\n]{0,2}(evil\\.example|gavel\\.test)[/a-z]{0,4}",
+    ];
+    (0..count)
+        .map(|_| strategy.new_tree(&mut runner).unwrap().current())
+        .collect()
+}
+
+/// Where a browser on this site goes for `location` (it drops tabs and
+/// newlines as it resolves).
+fn lands_on(location: &str) -> url::Url {
+    url::Url::parse("http://gavel.test/signin")
+        .unwrap()
+        .join(location)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn whatever_next_says_no_form_sends_anyone_off_site_or_fails() {
+    let mut http = http_args();
+    http.limits.logins_per_ip = 100_000;
+    let app = spawn_app_with(http).await;
+    let user = app.user("bidder").await;
+    let site = url::Url::parse("http://gavel.test").unwrap().origin();
+    for (i, next) in generated_nexts(40).into_iter().enumerate() {
+        for form in ["/signin", "/signup"] {
+            let page = app
+                .http
+                .get(app.url(form))
+                .query(&[("next", &next)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(page.status(), StatusCode::OK, "{form} {next:?}");
+        }
+        let mut browser = Jar::default();
+        let signed_in = browser.sign_in(&app, &user.email, &next).await;
+        let mut browser = Jar::default();
+        let csrf = browser.token_of(&app, "/signup").await;
+        let email = format!("next{i}@example.com");
+        let signed_up = browser
+            .post(
+                &app,
+                "/signup",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "Ada Lovelace"),
+                    ("email", &email),
+                    ("password", PASSWORD),
+                    ("role", "bidder"),
+                    ("next", &next),
+                ],
+            )
+            .await;
+        for (form, response) in [("/signin", signed_in), ("/signup", signed_up)] {
+            assert_eq!(response.status(), StatusCode::SEE_OTHER, "{form} {next:?}");
+            let location = response.headers()[header::LOCATION].to_str().unwrap();
+            assert_eq!(
+                lands_on(location).origin(),
+                site,
+                "{form} {next:?} → {location:?}"
+            );
+        }
     }
 }
