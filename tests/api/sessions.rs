@@ -419,3 +419,28 @@ async fn whatever_next_says_no_form_sends_anyone_off_site_or_fails() {
         }
     }
 }
+
+#[tokio::test]
+async fn signing_in_again_in_one_browser_ends_the_session_it_replaces() {
+    let app = spawn_app().await;
+    let ada = app.user("bidder").await;
+    let bola = app.user("bidder").await;
+    let mut browser = Jar::default();
+    browser.sign_in(&app, &ada.email, "/").await;
+    let first = browser.session.clone().unwrap();
+    expect_status(app.me(&first).await, StatusCode::OK).await;
+    // Another account signs in at the same browser: Ada's cookie is gone
+    // from it, and a copy of it is refused too.
+    let answer = browser.sign_in(&app, &bola.email, "/").await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let second = browser.session.clone().unwrap();
+    assert_ne!(first, second);
+    expect_error(
+        app.me(&first).await,
+        StatusCode::UNAUTHORIZED,
+        "session_ended",
+    )
+    .await;
+    expect_status(app.me(&second).await, StatusCode::OK).await;
+    expect_status(app.me(&ada.token).await, StatusCode::OK).await;
+}

@@ -1364,6 +1364,17 @@ fn signed_in_to(state: &AppState, token: &str, expires_at: DateTime<Utc>, next: 
     response
 }
 
+/// A browser that signs in again drops the cookie of the session it had:
+/// that session ends too, so no copy of the dropped cookie lives on. (Were
+/// the database to fail here, the new sign-in still stands.)
+async fn end_replaced_session(state: &AppState, visitor: &Visitor) {
+    if let Some(old) = visitor.user
+        && let Err(err) = routes::auth::end_session(state, old).await
+    {
+        tracing::warn!(user_id = %old.id, code = err.code, "the replaced session was not ended");
+    }
+}
+
 /// `POST /signup`: the API's registration, then signed in.
 pub async fn sign_up(
     State(state): State<AppState>,
@@ -1390,12 +1401,15 @@ pub async fn sign_up(
         role: form.role.clone(),
     };
     match routes::auth::register(State(state.clone()), client, ApiJson(request)).await {
-        Ok((_, ApiJson(auth))) => Ok(signed_in_to(
-            &state,
-            &auth.token,
-            auth.expires_at,
-            &form.next,
-        )),
+        Ok((_, ApiJson(auth))) => {
+            end_replaced_session(&state, &visitor).await;
+            Ok(signed_in_to(
+                &state,
+                &auth.token,
+                auth.expires_at,
+                &form.next,
+            ))
+        }
         Err(err) => Ok(again(err.message.clone())),
     }
 }
@@ -1434,12 +1448,15 @@ pub async fn sign_in(
         password: form.password.clone(),
     };
     match routes::auth::login(State(state.clone()), client, ApiJson(request)).await {
-        Ok(ApiJson(auth)) => Ok(signed_in_to(
-            &state,
-            &auth.token,
-            auth.expires_at,
-            &form.next,
-        )),
+        Ok(ApiJson(auth)) => {
+            end_replaced_session(&state, &visitor).await;
+            Ok(signed_in_to(
+                &state,
+                &auth.token,
+                auth.expires_at,
+                &form.next,
+            ))
+        }
         Err(err) if err.code == "too_many_attempts" => Ok(again(
             "Too many attempts: wait a few minutes and try again.".into(),
         )),
