@@ -444,3 +444,48 @@ async fn signing_in_again_in_one_browser_ends_the_session_it_replaces() {
     expect_status(app.me(&second).await, StatusCode::OK).await;
     expect_status(app.me(&ada.token).await, StatusCode::OK).await;
 }
+
+/// The `sid` a token names.
+fn session_of(token: &str) -> uuid::Uuid {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["sid"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_fresh_token_for_the_same_session_keeps_the_session_alive_as_long() {
+    let app = spawn_app().await;
+    let user = app.user("bidder").await;
+    let sid = session_of(&user.token);
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    // Becoming a seller hands out a new token for the same session, expiring
+    // later than the first: the session must last as long as it.
+    let body = expect_status(
+        app.post_json("/api/v1/auth/seller", &json!({}), Some(&user.token))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let token = body["token"].as_str().unwrap();
+    assert_eq!(session_of(token), sid);
+    let expires_at: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(body["expires_at"].clone()).unwrap();
+    let session_ends: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT expires_at FROM sessions WHERE id = $1")
+            .bind(sid)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    // PostgreSQL keeps microseconds.
+    let expires_at = chrono::SubsecRound::trunc_subsecs(expires_at, 6);
+    assert!(
+        session_ends >= expires_at,
+        "the session ends at {session_ends}, before its token ({expires_at})"
+    );
+}

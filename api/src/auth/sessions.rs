@@ -38,6 +38,27 @@ pub async fn start(
     Ok(())
 }
 
+/// Keeps session `id` of `user` alive until at least `expires_at`: a fresh
+/// token for the same session (after a password or role change) expires
+/// later than the first.
+pub async fn extend(
+    db: &PgPool,
+    id: Uuid,
+    user: Uuid,
+    expires_at: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    sqlx::query!(
+        "UPDATE sessions SET expires_at = GREATEST(expires_at, $3)
+         WHERE id = $1 AND user_id = $2",
+        id,
+        user,
+        expires_at,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Ends session `id` of `user`; false when it was not live.
 pub(super) async fn end(db: &PgPool, id: Uuid, user: Uuid) -> Result<bool, ApiError> {
     let ended = sqlx::query_scalar!(

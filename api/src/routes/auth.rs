@@ -184,10 +184,7 @@ pub async fn change_password(
     let version = state.token_versions.bump_and_commit(tx, auth.id).await?;
     state.login_limiter.succeeded(ip, &email).await?;
     tracing::info!(user_id = %auth.id, "password changed; older tokens revoked");
-    let (token, expires_at) =
-        state
-            .jwt
-            .issue(user.id, user.role, version, auth.session, Utc::now())?;
+    let (token, expires_at) = same_session(&state, auth, &user, version).await?;
     Ok(ApiJson(AuthResponse {
         user,
         token,
@@ -229,10 +226,7 @@ pub async fn become_seller(
             (user, version)
         }
     };
-    let (token, expires_at) =
-        state
-            .jwt
-            .issue(user.id, user.role, version, auth.session, Utc::now())?;
+    let (token, expires_at) = same_session(&state, auth, &user, version).await?;
     Ok(ApiJson(AuthResponse {
         user,
         token,
@@ -251,6 +245,22 @@ async fn new_session(
         .jwt
         .issue(user.id, user.role, version, session, Utc::now())?;
     sessions::start(&state.db, session, user.id, expires_at).await?;
+    Ok((token, expires_at))
+}
+
+/// A fresh token for `auth`'s session (after a password or role change),
+/// the session kept alive as long as the token.
+async fn same_session(
+    state: &AppState,
+    auth: AuthUser,
+    user: &User,
+    version: i32,
+) -> Result<(String, DateTime<Utc>), ApiError> {
+    let (token, expires_at) =
+        state
+            .jwt
+            .issue(user.id, user.role, version, auth.session, Utc::now())?;
+    sessions::extend(&state.db, auth.session, user.id, expires_at).await?;
     Ok((token, expires_at))
 }
 
