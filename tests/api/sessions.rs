@@ -212,6 +212,16 @@ async fn signing_out_ends_that_session_at_once_here_and_soon_on_another_replica(
         .await
         .unwrap();
     expect_error(again, StatusCode::UNAUTHORIZED, "session_ended").await;
+    // The API's clients find it in the contract.
+    let spec = expect_status(a.get("/api/v1/openapi.json", None).await, StatusCode::OK).await;
+    let logout = &spec["paths"]["/auth/logout"]["post"];
+    assert_eq!(logout["operationId"], "logout");
+    for status in ["204", "401"] {
+        assert!(
+            logout["responses"][status].is_object(),
+            "{status}: {logout}"
+        );
+    }
     // Signing in again makes a new session.
     let login = a.login(&script.email, PASSWORD).await;
     let body = expect_status(login, StatusCode::OK).await;
