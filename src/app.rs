@@ -160,6 +160,8 @@ fn api_state(
         bids_queued_per_bidder: usize::try_from(l.bids_queued_per_bidder).unwrap_or(usize::MAX),
         trusted_proxies: TrustedProxies::new(l.trusted_proxies.clone()),
         cookie_secure: settlement.public_url.starts_with("https://"),
+        public_url: settlement.public_url.clone(),
+        revocation_delay: Duration::from_secs(l.revocation_secs),
         metrics_token: http
             .metrics_token
             .clone()

@@ -174,7 +174,7 @@ async fn dev_services(args: &DevArgs, started_temporal: bool) -> anyhow::Result<
     let mut settlement = args.settlement.clone();
     let stand_in = if !settlement.paystack_configured() && args.paystack_stand_in {
         let stand_in = paystack_stand_in::start(api_url.clone()).await?;
-        settlement.paystack_secret_key = Some(SecretString::from(paystack_stand_in::STAND_IN_KEY));
+        settlement.paystack_secret_key = Some(stand_in.secret_key());
         settlement.paystack_base_url = stand_in.base_url.clone();
         Some(stand_in.base_url)
     } else {

@@ -231,6 +231,12 @@ pub struct LimitArgs {
     #[arg(long, env = "GAVEL_LOGIN_WINDOW_SECS", default_value_t = 900,
         value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub login_window_secs: u64,
+    /// Seconds a replica trusts a session's standing before re-reading it:
+    /// how late a sign-out or password change made on another replica is
+    /// seen there (at once on the replica that made it).
+    #[arg(long, env = "GAVEL_REVOCATION_SECS", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub revocation_secs: u64,
     /// Open live streams per client address.
     #[arg(long, env = "GAVEL_SSE_PER_IP", default_value_t = 50)]
     pub sse_per_ip: u32,

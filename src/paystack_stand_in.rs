@@ -3,7 +3,9 @@
 //! it calls Paystack (initialize, verify, charge, refund), and its checkout
 //! page takes a "payment" with one click, then sends the signed
 //! `charge.success` webhook exactly as Paystack does and sends the buyer
-//! back to Gavel. No money moves and nothing leaves the machine.
+//! back to Gavel. No money moves and nothing leaves the machine. Its secret
+//! key (which signs the webhooks) is made for each run and handed to the API
+//! in-process, never logged: no one who reaches a dev API can sign events.
 
 use std::{
     collections::HashMap,
@@ -17,13 +19,12 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
 };
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::webhook;
-
-/// The secret key Gavel and the stand-in share (it signs the webhooks).
-pub const STAND_IN_KEY: &str = "sk_test_gavel_stand_in";
 
 #[derive(Debug, Clone)]
 struct Checkout {
@@ -41,6 +42,8 @@ struct Inner {
     /// Where the API listens (known once it is bound).
     api: Arc<OnceLock<String>>,
     http: reqwest::Client,
+    /// Signs the webhooks; Gavel checks them with the same key.
+    key: SecretString,
 }
 
 type Shared = Arc<Inner>;
@@ -49,6 +52,21 @@ type Shared = Arc<Inner>;
 pub struct StandIn {
     /// Use as `PAYSTACK_BASE_URL`.
     pub base_url: String,
+    key: SecretString,
+}
+
+impl StandIn {
+    /// Use as `PAYSTACK_SECRET_KEY`: this run's own key.
+    pub fn secret_key(&self) -> SecretString {
+        self.key.clone()
+    }
+}
+
+/// A fresh random key, shaped like Paystack's test keys.
+fn run_key() -> SecretString {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    SecretString::from(format!("sk_test_{}", hex::encode(bytes)))
 }
 
 /// Starts the stand-in on a free local port. Webhooks go to the address
@@ -56,11 +74,13 @@ pub struct StandIn {
 pub async fn start(api: Arc<OnceLock<String>>) -> anyhow::Result<StandIn> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
+    let key = run_key();
     let shared: Shared = Arc::new(Inner {
         checkouts: Mutex::default(),
         base: base.clone(),
         api,
         http: reqwest::Client::new(),
+        key: key.clone(),
     });
     let app = Router::new()
         .route("/transaction/initialize", post(initialize))
@@ -77,7 +97,10 @@ pub async fn start(api: Arc<OnceLock<String>>) -> anyhow::Result<StandIn> {
             tracing::error!("the Paystack stand-in stopped: {err}");
         }
     });
-    Ok(StandIn { base_url: base })
+    Ok(StandIn {
+        base_url: base,
+        key,
+    })
 }
 
 fn ok(message: &str, data: Value) -> Response {
@@ -216,7 +239,10 @@ async fn pay(State(shared): State<Shared>, Path(reference): Path<String>) -> Res
     };
     let body = webhook::event_body("charge.success", &reference, found.amount, &found.currency);
     let bytes = body.to_string().into_bytes();
-    if let (Some(api), Ok(signature)) = (shared.api.get(), webhook::sign(STAND_IN_KEY, &bytes)) {
+    if let (Some(api), Ok(signature)) = (
+        shared.api.get(),
+        webhook::sign(shared.key.expose_secret(), &bytes),
+    ) {
         let sent = shared
             .http
             .post(format!("{api}/api/v1/webhooks/paystack"))

@@ -27,7 +27,7 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
     servers((url = "/api/v1")),
     paths(
         routes::auth::register, routes::auth::login, routes::auth::change_password,
-        routes::auth::become_seller,
+        routes::auth::become_seller, routes::auth::logout,
         routes::auth::me,
         routes::health::health, routes::health::ready,
         routes::auctions::create, routes::auctions::list, routes::auctions::detail,

@@ -49,6 +49,11 @@ pub struct ApiConfig {
     pub strikes: StrikePolicy,
     /// Session cookies are `Secure` (Gavel is served over https).
     pub cookie_secure: bool,
+    /// Where Gavel is served (`GAVEL_PUBLIC_URL`): redirects stay on it.
+    pub public_url: String,
+    /// How long a replica trusts a session's standing before re-reading it
+    /// (how late a sign-out or password change made elsewhere is seen).
+    pub revocation_delay: Duration,
 }
 
 /// How many unpaid wins suspend a bidder, and for how long each counts.
@@ -83,6 +88,8 @@ impl Default for ApiConfig {
             trusted_proxies: TrustedProxies::default(),
             metrics_token: None,
             cookie_secure: false,
+            public_url: "http://localhost".to_owned(),
+            revocation_delay: crate::auth::versions::FRESH_FOR,
             auction_settings: AuctionSettings::default(),
             paystack: None,
             strikes: StrikePolicy::default(),
@@ -100,7 +107,8 @@ pub struct Inner {
     pub temporal: Client,
     pub jwt: JwtKeys,
     pub login_limiter: LoginLimiter,
-    /// Each user's current token version, re-read at most every half minute.
+    /// Each session's standing (token version, live), re-read at most every
+    /// revocation delay.
     pub token_versions: TokenVersions,
     pub streams: StreamSlots,
     pub bidder_rates: BidderRates,
@@ -127,7 +135,7 @@ impl AppState {
                 config.login_limits,
                 Arc::new(RateWindows::new(db.clone())),
             ),
-            token_versions: TokenVersions::new(db.clone()),
+            token_versions: TokenVersions::new(db.clone(), config.revocation_delay),
             streams: StreamSlots::new(config.stream_limits),
             bidder_rates: BidderRates::new(config.bid_rate),
             db,

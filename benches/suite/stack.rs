@@ -250,11 +250,31 @@ impl Stack {
         .execute(&self.db)
         .await
         .unwrap();
-        ids.into_iter()
-            .map(|id| User {
-                id,
-                token: self.jwt.issue(id, role, 0, chrono::Utc::now()).unwrap().0,
+        // Each user signed in once: a session row and its token.
+        let sessions: Vec<Uuid> = ids.iter().map(|_| Uuid::new_v4()).collect();
+        let tokens: Vec<(String, chrono::DateTime<chrono::Utc>)> = ids
+            .iter()
+            .zip(&sessions)
+            .map(|(id, sid)| {
+                self.jwt
+                    .issue(*id, role, 0, *sid, chrono::Utc::now())
+                    .unwrap()
             })
+            .collect();
+        let expiries: Vec<chrono::DateTime<chrono::Utc>> = tokens.iter().map(|t| t.1).collect();
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, expires_at)
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[])",
+        )
+        .bind(&sessions)
+        .bind(&ids)
+        .bind(&expiries)
+        .execute(&self.db)
+        .await
+        .unwrap();
+        ids.into_iter()
+            .zip(tokens)
+            .map(|(id, (token, _))| User { id, token })
             .collect()
     }
 

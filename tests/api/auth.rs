@@ -233,11 +233,32 @@ async fn me_refuses_missing_malformed_forged_and_expired_tokens() {
         .await
         .unwrap();
     expect_error(raw, StatusCode::UNAUTHORIZED, "invalid_token").await;
-    // The right secret, algorithm and expiry is accepted: the checks are not blanket refusals.
-    let good = sign(
+    // Without a session (as tokens from before sessions) it is refused.
+    let sessionless = sign(
         jsonwebtoken::Algorithm::HS256,
         JWT_SECRET,
         claims(now + 3600),
     );
+    expect_error(
+        app.me(&sessionless).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    // The right secret, algorithm and expiry for a live session is accepted:
+    // the checks are not blanket refusals.
+    let issued: serde_json::Value = {
+        use base64::Engine;
+        let payload = user.token.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let mut with_session = claims(now + 3600);
+    with_session["sid"] = issued["sid"].clone();
+    let good = sign(jsonwebtoken::Algorithm::HS256, JWT_SECRET, with_session);
     expect_status(app.me(&good).await, StatusCode::OK).await;
 }

@@ -194,7 +194,7 @@ async fn a_sale_in_three_browsers_sell_bid_outbid_live_close_and_pay() {
     let mut http = http_args();
     http.http_addr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut settlement = settlement_args();
-    settlement.paystack_secret_key = Some(gavel::paystack_stand_in::STAND_IN_KEY.to_owned().into());
+    settlement.paystack_secret_key = Some(stand_in.secret_key());
     settlement.paystack_base_url = stand_in.base_url.clone();
     settlement.public_url = address.clone();
     let app = spawn_app_on(shared_temporal(), http, settlement).await;

@@ -19,7 +19,7 @@ async fn unknown_routes_and_methods_answer_json() {
     )
     .await;
     expect_error(
-        app.get("/favicon.ico", None).await,
+        app.get("/no-such-page.txt", None).await,
         StatusCode::NOT_FOUND,
         "not_found",
     )

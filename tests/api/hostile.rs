@@ -565,3 +565,45 @@ async fn text_postgresql_refuses_is_bad_data_not_a_reason_to_retry() {
         "an outage is retried"
     );
 }
+
+/// `gavel dev`'s Paystack stand-in signs webhooks with a key made for the
+/// run: two runs differ, and the key that was once in the source signs
+/// nothing Gavel takes.
+#[tokio::test]
+async fn the_paystack_stand_in_signs_with_a_key_of_its_own_run() {
+    use secrecy::ExposeSecret;
+    let api_url = std::sync::Arc::new(std::sync::OnceLock::new());
+    let first = gavel::paystack_stand_in::start(api_url.clone())
+        .await
+        .unwrap();
+    let second = gavel::paystack_stand_in::start(api_url).await.unwrap();
+    let (one, two) = (first.secret_key(), second.secret_key());
+    assert_ne!(one.expose_secret(), two.expose_secret());
+    const ONCE_IN_THE_SOURCE: &str = "sk_test_gavel_stand_in";
+    assert_ne!(one.expose_secret(), ONCE_IN_THE_SOURCE);
+    assert!(one.expose_secret().len() >= 40, "long and random");
+
+    let mut settlement = crate::helpers::settlement_args();
+    settlement.paystack_secret_key = Some(one.clone());
+    settlement.paystack_base_url = first.base_url.clone();
+    let app = crate::helpers::spawn_app_with_settlement(settlement).await;
+    let body = gavel::webhook::event_body("refund.processed", "no-such-reference", 5_000, "NGN");
+    let bytes = body.to_string().into_bytes();
+    let send = |key: &str| {
+        let signature = gavel::webhook::sign(key, &bytes).unwrap();
+        app.http
+            .post(app.url("/api/v1/webhooks/paystack"))
+            .header("content-type", "application/json")
+            .header("x-paystack-signature", signature)
+            .body(bytes.clone())
+            .send()
+    };
+    let forged = send(ONCE_IN_THE_SOURCE).await.unwrap();
+    crate::helpers::expect_error(forged, StatusCode::UNAUTHORIZED, "invalid_signature").await;
+    let genuine = send(one.expose_secret()).await.unwrap();
+    assert_ne!(
+        genuine.status(),
+        StatusCode::UNAUTHORIZED,
+        "the run's own key signs"
+    );
+}

@@ -22,5 +22,6 @@ mod pages;
 mod ping;
 mod replicas;
 mod resilience;
+mod sessions;
 mod settlement;
 mod stand_ins;

@@ -99,16 +99,17 @@ async fn forms_need_the_csrf_token_and_a_sign_up_sets_a_safe_session_cookie() {
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
-    let token = cookie["gavel_csrf=".len()..]
+    let anonymous = cookie["gavel_csrf=".len()..]
         .split(';')
         .next()
         .unwrap()
         .to_owned();
     let html = page.text().await.unwrap();
-    assert!(
-        html.contains(&format!("value=\"{token}\"")),
-        "the form carries the token"
-    );
+    // The form carries a token bound to this browser's cookie, not the
+    // cookie's own value.
+    let token = crate::sessions::form_token(&html);
+    assert_eq!(token.len(), 64);
+    assert_ne!(token, anonymous);
 
     let form = |csrf: &str| {
         vec![
@@ -121,15 +122,16 @@ async fn forms_need_the_csrf_token_and_a_sign_up_sets_a_safe_session_cookie() {
         ]
     };
     // A cross-site form: the browser sends the cookie, but the page cannot
-    // know the token.
+    // know the token (nor is the cookie's value the token).
     for csrf in [
         "",
         "0000000000000000000000000000000000000000000000000000000000000000",
+        anonymous.as_str(),
     ] {
         let response = app
             .http
             .post(app.url("/signup"))
-            .header(header::COOKIE, format!("gavel_csrf={token}"))
+            .header(header::COOKIE, format!("gavel_csrf={anonymous}"))
             .form(&form(csrf))
             .send()
             .await
@@ -146,7 +148,7 @@ async fn forms_need_the_csrf_token_and_a_sign_up_sets_a_safe_session_cookie() {
     let response = app
         .http
         .post(app.url("/signup"))
-        .header(header::COOKIE, format!("gavel_csrf={token}"))
+        .header(header::COOKIE, format!("gavel_csrf={anonymous}"))
         .form(&form(&token))
         .send()
         .await
@@ -175,7 +177,7 @@ async fn forms_need_the_csrf_token_and_a_sign_up_sets_a_safe_session_cookie() {
         .get(app.url("/me"))
         .header(
             header::COOKIE,
-            format!("gavel_session={jwt}; gavel_csrf={token}"),
+            format!("gavel_session={jwt}; gavel_csrf={anonymous}"),
         )
         .send()
         .await
@@ -189,7 +191,7 @@ async fn forms_need_the_csrf_token_and_a_sign_up_sets_a_safe_session_cookie() {
     let response = app
         .http
         .post(app.url("/signin"))
-        .header(header::COOKIE, format!("gavel_csrf={token}"))
+        .header(header::COOKIE, format!("gavel_csrf={anonymous}"))
         .form(&[
             ("csrf", token.as_str()),
             ("email", "ada@example.com"),
@@ -555,9 +557,9 @@ async fn the_lot_page_lets_its_seller_add_photos_choose_the_cover_and_remove_one
     let (seller, [bidder], lot) = app.scene(&auction_body(600)).await;
     let lot = lot.id.to_string();
     let page = format!("/auctions/{lot}");
-    let csrf = "5eed".repeat(16);
+    let anonymous = "5eed".repeat(16);
     let cookie = |user: &crate::helpers::TestUser| {
-        format!("gavel_session={}; gavel_csrf={csrf}", user.token)
+        format!("gavel_session={}; gavel_csrf={anonymous}", user.token)
     };
     let html_for = |user: &crate::helpers::TestUser| {
         let request = app
@@ -579,6 +581,10 @@ async fn the_lot_page_lets_its_seller_add_photos_choose_the_cover_and_remove_one
             .multipart(form)
             .send()
     };
+    // Each session's forms carry a token of its own.
+    let csrf = crate::sessions::form_token(&html_for(&seller).await);
+    let bidder_csrf = crate::sessions::form_token(&html_for(&bidder).await);
+    assert_ne!(csrf, bidder_csrf);
     let count_sql = format!("SELECT count(*) FROM auction_images WHERE auction_id = '{lot}'");
     let stored = || app.count(&count_sql);
 
@@ -629,7 +635,9 @@ async fn the_lot_page_lets_its_seller_add_photos_choose_the_cover_and_remove_one
             .send()
     };
     // The bidder, even with a valid token, may not.
-    let response = post(cover_action.clone(), &bidder, &csrf).await.unwrap();
+    let response = post(cover_action.clone(), &bidder, &bidder_csrf)
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let response = post(cover_action, &seller, &csrf).await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -666,4 +674,65 @@ async fn the_lot_page_lets_its_seller_add_photos_choose_the_cover_and_remove_one
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert!(response.text().await.unwrap().contains("not removed"));
     assert_eq!(stored().await, 1);
+}
+
+#[tokio::test]
+async fn every_page_has_a_favicon_and_a_description() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let mut body = auction_body(600);
+    body["description"] = json!("A walnut stool, hand-made in Kano and oiled.");
+    let lot = app.create_auction(&seller, &body).await;
+    let icon = app.get("/favicon.ico", None).await;
+    assert_eq!(icon.status(), StatusCode::OK);
+    let kind = icon.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(kind.starts_with("image/"), "{kind}");
+    for path in [
+        "/".to_owned(),
+        "/signin".to_owned(),
+        format!("/auctions/{}", lot.id),
+    ] {
+        let html = app.get(&path, None).await.text().await.unwrap();
+        assert!(
+            html.contains("<meta name=\"description\" content=\""),
+            "{path}"
+        );
+        let at = html
+            .find("rel=\"icon\"")
+            .unwrap_or_else(|| panic!("{path}: no icon link"));
+        let href = &html[at..];
+        let href = &href[href.find("href=\"").unwrap() + 6..];
+        let href = &href[..href.find('"').unwrap()];
+        assert!(href.starts_with("/assets/"), "{path}: {href}");
+        let linked = app.get(href, None).await;
+        assert_eq!(linked.status(), StatusCode::OK, "{href}");
+        assert!(
+            linked.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("image/"),
+            "{href}"
+        );
+        assert!(
+            linked.headers()[header::CACHE_CONTROL]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
+    }
+    let html = app
+        .get(&format!("/auctions/{}", lot.id), None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(
+            "<meta name=\"description\" content=\"A walnut stool, hand-made in Kano and oiled."
+        ),
+        "the lot's page describes the lot"
+    );
 }

@@ -26,6 +26,10 @@ pub struct Claims {
     /// existed count as version 0.
     #[serde(default)]
     pub ver: i32,
+    /// The session the token belongs to (ended by signing out); tokens from
+    /// before sessions existed have none and are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
 }
 
 /// Signing and verification keys derived from `GAVEL_JWT_SECRET`.
@@ -35,6 +39,9 @@ pub struct JwtKeys {
     decoding: DecodingKey,
     validation: Validation,
     ttl: Duration,
+    /// Keys the CSRF tokens' MAC; derived from the same secret, never the
+    /// secret itself.
+    csrf_key: [u8; 32],
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -58,7 +65,13 @@ impl JwtKeys {
             decoding: DecodingKey::from_secret(bytes),
             validation,
             ttl,
+            csrf_key: derive_csrf_key(bytes),
         }
+    }
+
+    /// The key for binding CSRF tokens to a session.
+    pub fn csrf_key(&self) -> &[u8; 32] {
+        &self.csrf_key
     }
 
     /// Issues a token for `user` valid from `now` for the configured lifetime.
@@ -67,6 +80,7 @@ impl JwtKeys {
         user: Uuid,
         role: Role,
         version: i32,
+        session: Uuid,
         now: DateTime<Utc>,
     ) -> Result<(String, DateTime<Utc>), ApiError> {
         let expires_at = now + self.ttl;
@@ -78,6 +92,7 @@ impl JwtKeys {
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
             ver: version,
+            sid: Some(session),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(ApiError::internal)?;
@@ -97,6 +112,16 @@ impl JwtKeys {
     }
 }
 
+/// HMAC-SHA256 of a fixed label under the JWT secret: a key of its own for
+/// CSRF tokens, so neither use can be turned into the other.
+fn derive_csrf_key(secret: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret)
+        .expect("HMAC takes a key of any length");
+    mac.update(b"gavel csrf token key v1");
+    mac.finalize().into_bytes().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,7 +136,9 @@ mod tests {
     #[test]
     fn a_fresh_token_round_trips() {
         let id = Uuid::new_v4();
-        let (token, _) = keys().issue(id, Role::Seller, 0, Utc::now()).unwrap();
+        let (token, _) = keys()
+            .issue(id, Role::Seller, 0, Uuid::new_v4(), Utc::now())
+            .unwrap();
         let claims = keys().verify(&token).unwrap();
         assert_eq!((claims.sub, claims.role), (id, Role::Seller));
     }
@@ -123,6 +150,7 @@ mod tests {
                 Uuid::new_v4(),
                 Role::Bidder,
                 0,
+                Uuid::new_v4(),
                 Utc::now() - Duration::hours(2),
             )
             .unwrap();
@@ -136,7 +164,7 @@ mod tests {
             Duration::hours(1),
         );
         let (token, _) = other
-            .issue(Uuid::new_v4(), Role::Admin, 0, Utc::now())
+            .issue(Uuid::new_v4(), Role::Admin, 0, Uuid::new_v4(), Utc::now())
             .unwrap();
         assert_eq!(keys().verify(&token).unwrap_err().code, "invalid_token");
 
@@ -148,6 +176,7 @@ mod tests {
             iat: Utc::now().timestamp(),
             exp: Utc::now().timestamp() + 3600,
             ver: 0,
+            sid: None,
         };
         let hs512 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),

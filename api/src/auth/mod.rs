@@ -1,11 +1,12 @@
 //! Accounts and authentication: parsed account fields, password hashing, JWTs,
-//! the [`AuthUser`] extractor with its role guard, token versions (revocation),
+//! the [`AuthUser`] extractor with its role guard, sessions and token versions (revocation),
 //! and the login and sign-up limits.
 
 pub mod fields;
 pub mod jwt;
 pub mod limiter;
 pub mod password;
+pub mod sessions;
 pub mod user;
 pub mod versions;
 

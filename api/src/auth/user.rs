@@ -12,6 +12,8 @@ use crate::{error::ApiError, state::AppState};
 pub struct AuthUser {
     pub id: Uuid,
     pub role: Role,
+    /// The session the token belongs to (what signing out ends).
+    pub session: Uuid,
 }
 
 impl AuthUser {
@@ -34,17 +36,29 @@ impl AuthUser {
     /// (the bearer header and the browser's session cookie both end here).
     pub async fn from_token(state: &AppState, token: &str) -> Result<Self, ApiError> {
         let claims = state.jwt.verify(token)?;
-        match state.token_versions.current(claims.sub).await? {
+        let Some(session) = claims.sid else {
+            return Err(ApiError::unauthorized(
+                "token_revoked",
+                "this token predates sign-out support; sign in again",
+            ));
+        };
+        match state.token_versions.current(claims.sub, session).await? {
             None => {
                 return Err(ApiError::unauthorized(
                     "invalid_token",
                     "this account no longer exists",
                 ));
             }
-            Some(current) if claims.ver < current => {
+            Some(current) if claims.ver < current.version => {
                 return Err(ApiError::unauthorized(
                     "token_revoked",
                     "the password or role changed since this token was issued; sign in again",
+                ));
+            }
+            Some(current) if !current.live => {
+                return Err(ApiError::unauthorized(
+                    "session_ended",
+                    "this session was signed out; sign in again",
                 ));
             }
             Some(_) => {}
@@ -52,6 +66,7 @@ impl AuthUser {
         Ok(AuthUser {
             id: claims.sub,
             role: claims.role,
+            session,
         })
     }
 }

@@ -1,8 +1,11 @@
-//! Token revocation by version: every token carries its user's
-//! `token_version` as of issue; changing the password or the role bumps it.
-//! Each replica re-reads a user's version at most every [`FRESH_FOR`], so an
-//! older token stops working everywhere within that time (at once on the
-//! replica that made the change).
+//! Token revocation: every token carries its user's `token_version` as of
+//! issue (changing the password or the role bumps it) and its session id
+//! (signing out ends the session). Each replica re-reads a session's standing
+//! (version and whether the session is live) at most every revocation delay
+//! (`GAVEL_REVOCATION_SECS`, [`FRESH_FOR`] by default), so a revoked token
+//! stops working everywhere within that time, and at once on the replica
+//! that made the change: the cache is cleared after the change commits, and
+//! a read that began before the clear is not cached.
 
 use std::{
     collections::HashMap,
@@ -10,66 +13,147 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use super::sessions;
 use crate::error::ApiError;
 
-/// How long a version read from the database is trusted.
+/// How long a standing read from the database is trusted, by default.
 pub const FRESH_FOR: Duration = Duration::from_secs(30);
-/// Users whose versions are remembered before the cache starts over.
+/// Sessions whose standing is remembered before the cache starts over.
 const REMEMBERED: usize = 100_000;
+
+/// What the database says of a token's user and session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// The user's current token version.
+    pub version: i32,
+    /// The session exists, belongs to the user, is not ended or expired.
+    pub live: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    user: Uuid,
+    standing: Standing,
+    read: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Known {
+    sessions: HashMap<Uuid, Entry>,
+    /// Counts local revocations; a read that saw another count when it began
+    /// may hold what the revocation changed, so it is not cached.
+    changes: u64,
+}
 
 #[derive(Debug)]
 pub struct TokenVersions {
     db: PgPool,
-    known: Mutex<HashMap<Uuid, (i32, Instant)>>,
+    fresh_for: Duration,
+    known: Mutex<Known>,
 }
 
 impl TokenVersions {
-    pub fn new(db: PgPool) -> Self {
+    pub fn new(db: PgPool, fresh_for: Duration) -> Self {
         Self {
             db,
+            fresh_for,
             known: Mutex::default(),
         }
     }
 
-    /// `user`'s current version; `None` when there is no such user.
-    pub async fn current(&self, user: Uuid) -> Result<Option<i32>, ApiError> {
-        let now = Instant::now();
-        if let Some((version, read)) = self.lock().get(&user).copied()
-            && now.duration_since(read) < FRESH_FOR
-        {
-            return Ok(Some(version));
-        }
-        let version = sqlx::query_scalar!("SELECT token_version FROM users WHERE id = $1", user)
-            .fetch_optional(&self.db)
-            .await?;
-        if let Some(version) = version {
-            let mut known = self.lock();
-            if known.len() >= REMEMBERED {
-                known.clear();
-            }
-            known.insert(user, (version, now));
-        }
-        Ok(version)
+    /// How long this replica may take to see a revocation made elsewhere.
+    pub fn delay(&self) -> Duration {
+        self.fresh_for
     }
 
-    /// Bumps `user`'s version in `tx` (older tokens are revoked once it
-    /// commits); the new version, for the caller's fresh token.
-    pub async fn bump(&self, tx: &mut sqlx::PgConnection, user: Uuid) -> Result<i32, ApiError> {
+    /// The standing of `user`'s session `session`; `None` when there is no
+    /// such user. One query per session per revocation delay.
+    pub async fn current(&self, user: Uuid, session: Uuid) -> Result<Option<Standing>, ApiError> {
+        let now = Instant::now();
+        let changes = {
+            let known = self.lock();
+            if let Some(entry) = known.sessions.get(&session)
+                && entry.user == user
+                && now.duration_since(entry.read) < self.fresh_for
+            {
+                return Ok(Some(entry.standing));
+            }
+            known.changes
+        };
+        let row = sqlx::query!(
+            r#"SELECT u.token_version AS "version!",
+                      (s.id IS NOT NULL AND s.ended_at IS NULL AND s.expires_at > now()) AS "live!"
+               FROM users u
+               LEFT JOIN sessions s ON s.id = $2 AND s.user_id = u.id
+               WHERE u.id = $1"#,
+            user,
+            session,
+        )
+        .fetch_optional(&self.db)
+        .await?;
+        let standing = row.map(|r| Standing {
+            version: r.version,
+            live: r.live,
+        });
+        if let Some(standing) = standing {
+            let mut known = self.lock();
+            if known.changes == changes {
+                if known.sessions.len() >= REMEMBERED {
+                    known.sessions.clear();
+                }
+                known.sessions.insert(
+                    session,
+                    Entry {
+                        user,
+                        standing,
+                        read: now,
+                    },
+                );
+            }
+        }
+        Ok(standing)
+    }
+
+    /// Bumps `user`'s version in `tx` and commits it (older tokens are
+    /// revoked, at once on this replica); the new version, for the caller's
+    /// fresh token.
+    pub async fn bump_and_commit(
+        &self,
+        mut tx: Transaction<'_, Postgres>,
+        user: Uuid,
+    ) -> Result<i32, ApiError> {
         let version = sqlx::query_scalar!(
             "UPDATE users SET token_version = token_version + 1, updated_at = now()
              WHERE id = $1 RETURNING token_version",
             user,
         )
-        .fetch_one(tx)
+        .fetch_one(&mut *tx)
         .await?;
-        self.lock().remove(&user);
+        tx.commit().await?;
+        self.forget(|entry| entry.user == user);
         Ok(version)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (i32, Instant)>> {
+    /// Ends `user`'s session `session` (its tokens are refused, at once on
+    /// this replica); false when it was not live.
+    pub async fn end_session(&self, user: Uuid, session: Uuid) -> Result<bool, ApiError> {
+        let ended = sessions::end(&self.db, session, user).await?;
+        self.forget(|entry| entry.user == user);
+        Ok(ended)
+    }
+
+    /// Drops what `stale` picks, after the change committed, and turns away
+    /// reads that were under way.
+    fn forget(&self, stale: impl Fn(&Entry) -> bool) {
+        let mut known = self.lock();
+        known.sessions.retain(|_, entry| !stale(entry));
+        known.changes = known.changes.wrapping_add(1);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Known> {
         self.known.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -172,8 +172,7 @@ pub async fn set_role(
     let user = accounts::set_role(&mut tx, id, role)
         .await?
         .ok_or_else(|| ApiError::not_found("user_not_found", "no such user"))?;
-    state.token_versions.bump(&mut tx, id).await?;
-    tx.commit().await?;
+    state.token_versions.bump_and_commit(tx, id).await?;
     tracing::info!(user_id = %id, admin_id = %admin.id, role = role.as_str(), "role changed; older tokens revoked");
     Ok(ApiJson(user))
 }

@@ -1,4 +1,5 @@
-//! `/auth/register`, `/auth/login`, `/auth/password`, `/auth/me`.
+//! `/auth/register`, `/auth/login`, `/auth/logout`, `/auth/password`,
+//! `/auth/seller`, `/auth/me`.
 
 use axum::{
     Router,
@@ -9,12 +10,13 @@ use axum::{
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use gavel_workflows::rules::strikes::suspended_until;
 
 use crate::{
     accounts::{self, NewUser, Strike, User},
-    auth::{AuthUser, DisplayName, Email, Password, Role, password},
+    auth::{AuthUser, DisplayName, Email, Password, Role, password, sessions},
     error::{ApiError, ErrorBody},
     extract::ApiJson,
     limits::ClientIp,
@@ -25,6 +27,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/register", post(register))
         .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
         .route("/auth/password", post(change_password))
         .route("/auth/seller", post(become_seller))
         .route("/auth/me", get(me))
@@ -85,7 +88,7 @@ pub async fn register(
     state.login_limiter.sign_up(ip).await?;
     let user = accounts::create(&state.db, new).await?;
     tracing::info!(user_id = %user.id, role = user.role.as_str(), "user registered");
-    let (token, expires_at) = state.jwt.issue(user.id, user.role, 0, Utc::now())?;
+    let (token, expires_at) = new_session(&state, &user, 0).await?;
     Ok((
         StatusCode::CREATED,
         ApiJson(AuthResponse {
@@ -131,10 +134,7 @@ pub async fn login(
     };
     state.login_limiter.succeeded(ip, &email).await?;
     let user = found.user;
-    let (token, expires_at) =
-        state
-            .jwt
-            .issue(user.id, user.role, found.token_version, Utc::now())?;
+    let (token, expires_at) = new_session(&state, &user, found.token_version).await?;
     Ok(ApiJson(AuthResponse {
         user,
         token,
@@ -153,8 +153,8 @@ pub struct ChangePasswordRequest {
     request_body = ChangePasswordRequest,
     security(("bearer" = [])),
     responses(
-        (status = 200, body = AuthResponse, description = "changed: every older token of this account stops working (within 30 s on other replicas); use the new one"),
-        (status = 401, body = ErrorBody, description = "`unauthenticated`, `invalid_token`, `token_expired`, `token_revoked`, `invalid_credentials` (the current password is wrong)"),
+        (status = 200, body = AuthResponse, description = "changed: every older token of this account stops working (at once on this replica, within the revocation delay, 30 s by default, on others); use the new one"),
+        (status = 401, body = ErrorBody, description = "`unauthenticated`, `invalid_token`, `token_expired`, `token_revoked`, `session_ended`, `invalid_credentials` (the current password is wrong)"),
         (status = 422, body = ErrorBody, description = "`weak_password`"),
         (status = 429, body = ErrorBody, description = "`too_many_attempts`, with `Retry-After`"),
     ))]
@@ -181,11 +181,10 @@ pub async fn change_password(
     let hash = password::hash(&new).await?;
     let mut tx = state.db.begin().await?;
     accounts::set_password_hash(&mut tx, auth.id, &hash).await?;
-    let version = state.token_versions.bump(&mut tx, auth.id).await?;
-    tx.commit().await?;
+    let version = state.token_versions.bump_and_commit(tx, auth.id).await?;
     state.login_limiter.succeeded(ip, &email).await?;
     tracing::info!(user_id = %auth.id, "password changed; older tokens revoked");
-    let (token, expires_at) = state.jwt.issue(user.id, user.role, version, Utc::now())?;
+    let (token, expires_at) = same_session(&state, auth, &user, version).await?;
     Ok(ApiJson(AuthResponse {
         user,
         token,
@@ -197,7 +196,7 @@ pub async fn change_password(
     security(("bearer" = [])),
     responses(
         (status = 200, body = AuthResponse, description = "the account sells too (it bids as before); older tokens are revoked, use the new one. A seller or admin gets a fresh token and no change"),
-        (status = 401, body = ErrorBody, description = "`unauthenticated`, `invalid_token`, `token_expired`, `token_revoked`"),
+        (status = 401, body = ErrorBody, description = "`unauthenticated`, `invalid_token`, `token_expired`, `token_revoked`, `session_ended`"),
     ))]
 pub async fn become_seller(
     State(state): State<AppState>,
@@ -210,8 +209,7 @@ pub async fn become_seller(
             let user = accounts::set_role(&mut tx, auth.id, Role::Seller)
                 .await?
                 .ok_or_else(gone)?;
-            let version = state.token_versions.bump(&mut tx, auth.id).await?;
-            tx.commit().await?;
+            let version = state.token_versions.bump_and_commit(tx, auth.id).await?;
             tracing::info!(user_id = %auth.id, "a bidder became a seller");
             (user, version)
         }
@@ -221,18 +219,70 @@ pub async fn become_seller(
                 .ok_or_else(gone)?;
             let version = state
                 .token_versions
-                .current(auth.id)
+                .current(auth.id, auth.session)
                 .await?
-                .ok_or_else(gone)?;
+                .ok_or_else(gone)?
+                .version;
             (user, version)
         }
     };
-    let (token, expires_at) = state.jwt.issue(user.id, user.role, version, Utc::now())?;
+    let (token, expires_at) = same_session(&state, auth, &user, version).await?;
     Ok(ApiJson(AuthResponse {
         user,
         token,
         expires_at,
     }))
+}
+
+/// A new session for `user` and its first token.
+async fn new_session(
+    state: &AppState,
+    user: &User,
+    version: i32,
+) -> Result<(String, DateTime<Utc>), ApiError> {
+    let session = Uuid::new_v4();
+    let (token, expires_at) = state
+        .jwt
+        .issue(user.id, user.role, version, session, Utc::now())?;
+    sessions::start(&state.db, session, user.id, expires_at).await?;
+    Ok((token, expires_at))
+}
+
+/// A fresh token for `auth`'s session (after a password or role change),
+/// the session kept alive as long as the token.
+async fn same_session(
+    state: &AppState,
+    auth: AuthUser,
+    user: &User,
+    version: i32,
+) -> Result<(String, DateTime<Utc>), ApiError> {
+    let (token, expires_at) =
+        state
+            .jwt
+            .issue(user.id, user.role, version, auth.session, Utc::now())?;
+    sessions::extend(&state.db, auth.session, user.id, expires_at).await?;
+    Ok((token, expires_at))
+}
+
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", operation_id = "logout",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "the token's session is ended: this token (and the browser cookie holding it) is refused at once on this replica and within the revocation delay (`GAVEL_REVOCATION_SECS`, 30 s by default) on others; the account's other sessions go on"),
+        (status = 401, body = ErrorBody, description = "`unauthenticated`, `invalid_token`, `token_expired`, `token_revoked`, `session_ended` (already signed out)"),
+    ))]
+pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<StatusCode, ApiError> {
+    end_session(&state, auth).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends `auth`'s session (API logout and the page's sign-out).
+pub async fn end_session(state: &AppState, auth: AuthUser) -> Result<(), ApiError> {
+    state
+        .token_versions
+        .end_session(auth.id, auth.session)
+        .await?;
+    tracing::info!(user_id = %auth.id, "signed out; the session is ended");
+    Ok(())
 }
 
 /// The signed-in user, with the strikes that count against them.
@@ -251,7 +301,7 @@ pub struct MeResponse {
     security(("bearer" = [])),
     responses(
         (status = 200, body = MeResponse),
-        (status = 401, body = ErrorBody, description = "`unauthenticated`, `invalid_token`, `token_expired`, `token_revoked`"),
+        (status = 401, body = ErrorBody, description = "`unauthenticated`, `invalid_token`, `token_expired`, `token_revoked`, `session_ended`"),
     ))]
 pub async fn me(
     State(state): State<AppState>,

@@ -1,4 +1,4 @@
-//! The pages' stylesheet and script, compiled into the binary and served
+//! The pages' stylesheet, script and icon, compiled into the binary and served
 //! under names that carry a hash of their content, so browsers may keep them
 //! for a year and still see a new release at once. No CDN, no build step.
 
@@ -43,6 +43,20 @@ static JS: LazyLock<Asset> = LazyLock::new(|| {
     )
 });
 
+static ICON: LazyLock<Asset> = LazyLock::new(|| {
+    asset(
+        "gavel",
+        "svg",
+        include_str!("../../assets/gavel.svg"),
+        "image/svg+xml",
+    )
+});
+
+/// Where the icon is served.
+pub fn icon() -> &'static str {
+    &ICON.path
+}
+
 /// Where the stylesheet is served.
 pub fn css() -> &'static str {
     &CSS.path
@@ -56,21 +70,28 @@ pub fn js() -> &'static str {
 /// `GET /assets/{name}`: an asset by its hashed name, cached for a year.
 pub async fn serve(Path(name): Path<String>) -> Response {
     let wanted = format!("/assets/{name}");
-    match [&*CSS, &*JS].into_iter().find(|a| a.path == wanted) {
-        Some(asset) => (
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static(asset.content_type),
-                ),
-                (
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("public, max-age=31536000, immutable"),
-                ),
-            ],
-            asset.body,
-        )
-            .into_response(),
+    match [&*CSS, &*JS, &*ICON].into_iter().find(|a| a.path == wanted) {
+        Some(asset) => answer(asset, "public, max-age=31536000, immutable"),
         None => (StatusCode::NOT_FOUND, "no such asset").into_response(),
     }
+}
+
+/// `GET /favicon.ico`: the icon, for what asks there without reading the
+/// page (its name is fixed, so it is kept for a day, not a year).
+pub async fn favicon() -> Response {
+    answer(&ICON, "public, max-age=86400")
+}
+
+fn answer(asset: &Asset, cache: &'static str) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(asset.content_type),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+        ],
+        asset.body,
+    )
+        .into_response()
 }

@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/signout", post(pages::sign_out))
         .route_layer(middleware::from_fn_with_state(state, session::ensure_csrf))
         .route("/assets/{name}", get(assets::serve))
+        .route("/favicon.ico", get(assets::favicon))
         .route("/images/{photo}/{file}", get(photos::serve))
         .layer(middleware::from_fn(security_headers))
 }

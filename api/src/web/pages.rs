@@ -43,12 +43,15 @@ use crate::{
 };
 
 /// What every page's frame needs: who is signed in, the CSRF token, the
-/// asset paths and a one-line message.
+/// asset paths, the page's description and a one-line message.
 pub struct Chrome {
     pub viewer: Option<Viewer>,
     pub csrf: String,
     pub css: &'static str,
     pub js: &'static str,
+    pub icon: &'static str,
+    /// `<meta name="description">`: what search results show of the page.
+    pub description: String,
     pub flash: String,
     pub flash_tone: &'static str,
 }
@@ -60,9 +63,24 @@ impl Chrome {
             csrf: visitor.csrf.clone(),
             css: assets::css(),
             js: assets::js(),
+            icon: assets::icon(),
+            description: DESCRIPTION.to_owned(),
             flash: String::new(),
             flash_tone: "",
         }
+    }
+
+    /// The page describes itself (a lot: its own description), cut to what
+    /// search results show.
+    fn describing(mut self, text: &str) -> Self {
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !text.is_empty() {
+            self.description = match text.char_indices().nth(DESCRIPTION_CHARS) {
+                Some((cut, _)) => format!("{}…", &text[..cut]),
+                None => text,
+            };
+        }
+        self
     }
 
     fn saying(mut self, text: impl Into<String>, tone: &'static str) -> Self {
@@ -75,6 +93,11 @@ impl Chrome {
         self.viewer.as_ref().is_some_and(|v| v.can_sell)
     }
 }
+
+/// Every page's description unless it has its own.
+const DESCRIPTION: &str = "Gavel: an online auction house. Bid live on lots, with proxy bidding, and pay the seller securely.";
+/// Longest description kept, in characters (search results show ~160).
+const DESCRIPTION_CHARS: usize = 160;
 
 /// A rendered page (or a plain 500 if a template cannot render).
 fn page(template: &impl Template) -> Response {
@@ -174,10 +197,25 @@ fn encode(path: &str) -> String {
         .collect()
 }
 
-/// Where to go after signing in: only a path on this site.
-fn safe_next(next: &str) -> String {
-    let ok = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
-    if ok { next.to_owned() } else { "/".to_owned() }
+/// Where to go after signing in: `next` resolved against the public URL the
+/// way a browser resolves it (tabs and newlines dropped, `\\` read as `/`),
+/// kept only when it lands on this origin and holds no control character;
+/// else `/`. What is kept is the URL's own serialization (path, query,
+/// fragment), percent-encoded ASCII, so it is always a valid `Location`.
+fn safe_next(next: &str, public_url: &str) -> String {
+    let home = || "/".to_owned();
+    if next.chars().any(char::is_control) {
+        return home();
+    }
+    let Ok(base) = url::Url::parse(public_url) else {
+        return home();
+    };
+    match base.join(next) {
+        Ok(target) if target.origin() == base.origin() => {
+            target[url::Position::BeforePath..].to_owned()
+        }
+        _ => home(),
+    }
 }
 
 fn time_left(end: DateTime<Utc>, now: DateTime<Utc>) -> String {
@@ -437,7 +475,7 @@ pub async fn auction(
         .unwrap_or_default();
     let leader = lot.leader.clone().unwrap_or_default();
     let page_data = AuctionPage {
-        chrome: Chrome::of(&visitor),
+        chrome: Chrome::of(&visitor).describing(&lot.description),
         seller: lot
             .seller
             .handle
@@ -1267,10 +1305,17 @@ pub struct NextQuery {
 }
 
 /// `GET /signup`.
-pub async fn sign_up_form(visitor: Visitor, Query(query): Query<NextQuery>) -> Response {
+pub async fn sign_up_form(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(query): Query<NextQuery>,
+) -> Response {
     page(&SignUpPage {
         chrome: Chrome::of(&visitor),
-        next: safe_next(query.next.as_deref().unwrap_or("/")),
+        next: safe_next(
+            query.next.as_deref().unwrap_or("/"),
+            &state.config.public_url,
+        ),
         name: String::new(),
         email: String::new(),
         role: "bidder".into(),
@@ -1278,10 +1323,17 @@ pub async fn sign_up_form(visitor: Visitor, Query(query): Query<NextQuery>) -> R
 }
 
 /// `GET /signin`.
-pub async fn sign_in_form(visitor: Visitor, Query(query): Query<NextQuery>) -> Response {
+pub async fn sign_in_form(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(query): Query<NextQuery>,
+) -> Response {
     page(&SignInPage {
         chrome: Chrome::of(&visitor),
-        next: safe_next(query.next.as_deref().unwrap_or("/")),
+        next: safe_next(
+            query.next.as_deref().unwrap_or("/"),
+            &state.config.public_url,
+        ),
         email: String::new(),
     })
 }
@@ -1304,12 +1356,23 @@ pub struct SignUpForm {
 
 fn signed_in_to(state: &AppState, token: &str, expires_at: DateTime<Utc>, next: &str) -> Response {
     let max_age = (expires_at - Utc::now()).num_seconds().max(0);
-    let mut response = Redirect::to(&safe_next(next)).into_response();
+    let mut response = Redirect::to(&safe_next(next, &state.config.public_url)).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
         session::session_cookie(state, token, max_age),
     );
     response
+}
+
+/// A browser that signs in again drops the cookie of the session it had:
+/// that session ends too, so no copy of the dropped cookie lives on. (Were
+/// the database to fail here, the new sign-in still stands.)
+async fn end_replaced_session(state: &AppState, visitor: &Visitor) {
+    if let Some(old) = visitor.user
+        && let Err(err) = routes::auth::end_session(state, old).await
+    {
+        tracing::warn!(user_id = %old.id, code = err.code, "the replaced session was not ended");
+    }
 }
 
 /// `POST /signup`: the API's registration, then signed in.
@@ -1322,7 +1385,7 @@ pub async fn sign_up(
     let again = |text: String| {
         page(&SignUpPage {
             chrome: Chrome::of(&visitor).saying(text, "bad"),
-            next: safe_next(&form.next),
+            next: safe_next(&form.next, &state.config.public_url),
             name: form.name.clone(),
             email: form.email.clone(),
             role: form.role.clone(),
@@ -1338,12 +1401,15 @@ pub async fn sign_up(
         role: form.role.clone(),
     };
     match routes::auth::register(State(state.clone()), client, ApiJson(request)).await {
-        Ok((_, ApiJson(auth))) => Ok(signed_in_to(
-            &state,
-            &auth.token,
-            auth.expires_at,
-            &form.next,
-        )),
+        Ok((_, ApiJson(auth))) => {
+            end_replaced_session(&state, &visitor).await;
+            Ok(signed_in_to(
+                &state,
+                &auth.token,
+                auth.expires_at,
+                &form.next,
+            ))
+        }
         Err(err) => Ok(again(err.message.clone())),
     }
 }
@@ -1370,7 +1436,7 @@ pub async fn sign_in(
     let again = |text: String| {
         page(&SignInPage {
             chrome: Chrome::of(&visitor).saying(text, "bad"),
-            next: safe_next(&form.next),
+            next: safe_next(&form.next, &state.config.public_url),
             email: form.email.clone(),
         })
     };
@@ -1382,12 +1448,15 @@ pub async fn sign_in(
         password: form.password.clone(),
     };
     match routes::auth::login(State(state.clone()), client, ApiJson(request)).await {
-        Ok(ApiJson(auth)) => Ok(signed_in_to(
-            &state,
-            &auth.token,
-            auth.expires_at,
-            &form.next,
-        )),
+        Ok(ApiJson(auth)) => {
+            end_replaced_session(&state, &visitor).await;
+            Ok(signed_in_to(
+                &state,
+                &auth.token,
+                auth.expires_at,
+                &form.next,
+            ))
+        }
         Err(err) if err.code == "too_many_attempts" => Ok(again(
             "Too many attempts: wait a few minutes and try again.".into(),
         )),
@@ -1405,6 +1474,19 @@ pub async fn sign_out(
 ) -> Response {
     if visitor.check_csrf(&form.csrf).is_err() {
         return Redirect::to("/").into_response();
+    }
+    // The session ends on the server, not just in this browser: a copied
+    // cookie (or the same token as a bearer) is refused from now on.
+    if let Some(user) = visitor.user
+        && let Err(err) = routes::auth::end_session(&state, user).await
+    {
+        return message(
+            &visitor,
+            err.status,
+            "Sign out",
+            "Signing out failed; try again in a moment.",
+            "/",
+        );
     }
     let mut response = Redirect::to("/").into_response();
     response
@@ -1446,11 +1528,55 @@ mod tests {
         );
     }
 
+    const SITE: &str = "https://gavel.example";
+
     #[test]
     fn only_paths_on_this_site_are_followed_after_signing_in() {
-        assert_eq!(safe_next("/auctions/1"), "/auctions/1");
-        for elsewhere in ["//evil.example", "https://evil.example", "/\\evil", "evil"] {
-            assert_eq!(safe_next(elsewhere), "/", "{elsewhere}");
+        assert_eq!(safe_next("/auctions/1", SITE), "/auctions/1");
+        assert_eq!(safe_next("/a?q=1#b", SITE), "/a?q=1#b");
+        assert_eq!(safe_next("https://gavel.example/me", SITE), "/me");
+        for elsewhere in [
+            "//evil.example",
+            "https://evil.example",
+            "http://gavel.example/me",
+            "/\\evil",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "\t//evil.example",
+            "/me\u{1}",
+            "/me\u{7f}",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(safe_next(elsewhere, SITE), "/", "{elsewhere:?}");
+        }
+    }
+
+    /// What a browser does with a `Location`: resolves it against the page
+    /// (dropping tabs and newlines on the way).
+    fn followed(location: &str) -> url::Url {
+        url::Url::parse(SITE).unwrap().join(location).unwrap()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn whatever_next_says_signing_in_stays_on_this_site(next in proptest::prelude::any::<String>()) {
+            let target = safe_next(&next, SITE);
+            proptest::prop_assert!(HeaderValue::from_str(&target).is_ok(), "{target:?}");
+            proptest::prop_assert!(target.starts_with('/') && !target.starts_with("//"), "{target:?}");
+            let site = url::Url::parse(SITE).unwrap();
+            proptest::prop_assert_eq!(followed(&target).origin(), site.origin());
+            // Redirect::to panics on a value no header can carry (a 500).
+            let response = std::panic::catch_unwind(|| Redirect::to(&target).into_response());
+            proptest::prop_assert!(response.is_ok());
+        }
+
+        #[test]
+        fn paths_that_look_like_escapes_stay_on_this_site(
+            next in "[/\\\\\t\n\r .:@a-z%0-9\u{0}-\u{1f}\u{7f}é]{0,24}"
+        ) {
+            let target = safe_next(&next, SITE);
+            proptest::prop_assert!(HeaderValue::from_str(&target).is_ok(), "{target:?}");
+            proptest::prop_assert_eq!(followed(&target).origin(), url::Url::parse(SITE).unwrap().origin());
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The browser's session: the same signed token the API hands out, kept in an
 //! HttpOnly, SameSite=Lax cookie (Secure when Gavel is served over https), and
-//! CSRF protection by double submission: a random `gavel_csrf` cookie that
-//! every form (and the page's script) must echo. A cross-site page can make
-//! the browser send the cookies but cannot read them to echo the value.
+//! CSRF protection: every form (and the page's script) must echo a token that
+//! is a MAC, under a key derived from the JWT secret, of the session it is
+//! for: the signed-in session's id, or for a visitor not signed in the random
+//! value of the `gavel_csrf` cookie. A cross-site page cannot read the token,
+//! and a cookie planted by a sibling domain cannot make one.
 
 use axum::{
     extract::{FromRequestParts, Request},
@@ -10,8 +12,11 @@ use axum::{
     middleware::Next,
     response::Response,
 };
+use hmac::{Hmac, Mac};
 use rand::RngCore;
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use uuid::Uuid;
 
 use crate::{
     accounts,
@@ -35,11 +40,14 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value)
 }
 
-/// This request's CSRF token (from its cookie, or made for it just now).
+/// This browser's anonymous-session value (from its `gavel_csrf` cookie, or
+/// made for it just now): what a visitor's CSRF token is bound to until they
+/// sign in.
 #[derive(Debug, Clone)]
-pub struct CsrfToken(pub String);
+pub struct AnonymousSession(pub String);
 
-/// Gives every page request a CSRF token, setting the cookie when new.
+/// Gives every page request an anonymous-session value, setting the cookie
+/// when new.
 pub async fn ensure_csrf(
     axum::extract::State(state): axum::extract::State<AppState>,
     mut request: Request,
@@ -54,7 +62,9 @@ pub async fn ensure_csrf(
         rand::thread_rng().fill_bytes(&mut bytes);
         hex::encode(bytes)
     });
-    request.extensions_mut().insert(CsrfToken(token.clone()));
+    request
+        .extensions_mut()
+        .insert(AnonymousSession(token.clone()));
     let mut response = next.run(request).await;
     if fresh {
         let value = format!(
@@ -127,20 +137,35 @@ impl Visitor {
     }
 }
 
+/// What a session's forms must echo: HMAC-SHA256 under `key` of the
+/// signed-in `session`, else of the browser's `anonymous` value; empty (no
+/// form passes) when there is neither.
+pub fn csrf_token(key: &[u8; 32], session: Option<Uuid>, anonymous: Option<&str>) -> String {
+    let bound = match (session, anonymous) {
+        (Some(session), _) => format!("session:{session}"),
+        (None, Some(anonymous)) if !anonymous.is_empty() => format!("anonymous:{anonymous}"),
+        _ => return String::new(),
+    };
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(bound.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
 impl FromRequestParts<AppState> for Visitor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let csrf = parts
-            .extensions
-            .get::<CsrfToken>()
-            .map(|t| t.0.clone())
-            .unwrap_or_default();
         // A stale or revoked session is simply no session.
         let user = match cookie(&parts.headers, SESSION_COOKIE) {
             Some(token) if !token.is_empty() => AuthUser::from_token(state, token).await.ok(),
             _ => None,
         };
+        let anonymous = parts.extensions.get::<AnonymousSession>();
+        let csrf = csrf_token(
+            state.jwt.csrf_key(),
+            user.map(|u| u.session),
+            anonymous.map(|a| a.0.as_str()),
+        );
         let viewer = match &user {
             Some(user) => accounts::find_by_id(&state.db, user.id)
                 .await?
@@ -174,5 +199,26 @@ mod tests {
         );
         assert_eq!(cookie(&headers, SESSION_COOKIE), Some("tok"));
         assert_eq!(cookie(&headers, "missing"), None);
+    }
+
+    #[test]
+    fn a_csrf_token_is_bound_to_its_session_and_key() {
+        let (key, other_key) = ([7u8; 32], [8u8; 32]);
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let planted = "5eed".repeat(16);
+        let signed_in = csrf_token(&key, Some(a), Some(&planted));
+        assert_eq!(signed_in.len(), 64);
+        assert_eq!(
+            signed_in,
+            csrf_token(&key, Some(a), None),
+            "the cookie plays no part"
+        );
+        assert_ne!(signed_in, csrf_token(&key, Some(b), Some(&planted)));
+        assert_ne!(signed_in, csrf_token(&other_key, Some(a), Some(&planted)));
+        assert_ne!(signed_in, planted);
+        let visitor = csrf_token(&key, None, Some(&planted));
+        assert_ne!(visitor, planted, "not the cookie's own value");
+        assert_eq!(csrf_token(&key, None, None), "");
+        assert_eq!(csrf_token(&key, None, Some("")), "");
     }
 }

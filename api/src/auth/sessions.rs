@@ -1,0 +1,74 @@
+//! Session rows: one per sign-in (API login, sign-up, the page's forms),
+//! named by the `sid` of its tokens, ended by signing out. Whether a token's
+//! session is still live is read through [`super::TokenVersions`].
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// Expired rows deleted per new session: enough to keep up with sign-ins,
+/// small enough that no sign-in waits on a big delete.
+const PRUNE_PER_START: i64 = 100;
+
+/// Records session `id` of `user`, valid until `expires_at` (its tokens'
+/// expiry), and prunes a few expired ones.
+pub async fn start(
+    db: &PgPool,
+    id: Uuid,
+    user: Uuid,
+    expires_at: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    sqlx::query!(
+        "INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, $3)",
+        id,
+        user,
+        expires_at,
+    )
+    .execute(db)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM sessions WHERE id IN
+            (SELECT id FROM sessions WHERE expires_at < now() LIMIT $1)",
+        PRUNE_PER_START,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Keeps session `id` of `user` alive until at least `expires_at`: a fresh
+/// token for the same session (after a password or role change) expires
+/// later than the first.
+pub async fn extend(
+    db: &PgPool,
+    id: Uuid,
+    user: Uuid,
+    expires_at: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    sqlx::query!(
+        "UPDATE sessions SET expires_at = GREATEST(expires_at, $3)
+         WHERE id = $1 AND user_id = $2",
+        id,
+        user,
+        expires_at,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Ends session `id` of `user`; false when it was not live.
+pub(super) async fn end(db: &PgPool, id: Uuid, user: Uuid) -> Result<bool, ApiError> {
+    let ended = sqlx::query_scalar!(
+        "UPDATE sessions SET ended_at = now()
+         WHERE id = $1 AND user_id = $2 AND ended_at IS NULL AND expires_at > now()
+         RETURNING id",
+        id,
+        user,
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(ended.is_some())
+}

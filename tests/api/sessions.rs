@@ -1,0 +1,501 @@
+//! Sessions in the browser and for API clients: signing out ends the session
+//! on the server (its cookie and the same token as a bearer), here at once and
+//! on another replica within the revocation delay; a password change revokes
+//! older tokens at once here even with requests racing it; the CSRF token is
+//! bound to the session; where signing in sends you stays on this site.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
+use reqwest::{StatusCode, header};
+use serde_json::json;
+
+use crate::helpers::{
+    ApiProcess, PASSWORD, TestApp, eventually, expect_error, expect_status, http_args,
+    settlement_args, spawn_app, spawn_app_with,
+};
+
+/// The `Set-Cookie` value of cookie `name` in `response`, if it sets one.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| c[name.len() + 1..].split(';').next().unwrap().to_owned())
+}
+
+/// The CSRF token the page's forms carry.
+pub(crate) fn form_token(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token");
+    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// A browser's cookies, as it would send them.
+#[derive(Default, Clone)]
+struct Jar {
+    csrf: Option<String>,
+    session: Option<String>,
+}
+
+impl Jar {
+    fn header(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(csrf) = &self.csrf {
+            parts.push(format!("gavel_csrf={csrf}"));
+        }
+        if let Some(session) = &self.session {
+            parts.push(format!("gavel_session={session}"));
+        }
+        parts.join("; ")
+    }
+
+    fn take(&mut self, response: &reqwest::Response) {
+        if let Some(csrf) = set_cookie(response, "gavel_csrf") {
+            self.csrf = Some(csrf);
+        }
+        if let Some(session) = set_cookie(response, "gavel_session") {
+            self.session = Some(session).filter(|s| !s.is_empty());
+        }
+    }
+
+    /// Opens `path` and returns the token its forms carry.
+    async fn token_of(&mut self, app: &TestApp, path: &str) -> String {
+        let response = app
+            .http
+            .get(app.url(path))
+            .header(header::COOKIE, self.header())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        self.take(&response);
+        form_token(&response.text().await.unwrap())
+    }
+
+    async fn post(
+        &mut self,
+        app: &TestApp,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let response = app
+            .http
+            .post(app.url(path))
+            .header(header::COOKIE, self.header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.take(&response);
+        response
+    }
+
+    /// Signs in through the real form; the answer (a redirect when it worked).
+    async fn sign_in(&mut self, app: &TestApp, email: &str, next: &str) -> reqwest::Response {
+        let csrf = self.token_of(app, "/signin").await;
+        self.post(
+            app,
+            "/signin",
+            &[
+                ("csrf", &csrf),
+                ("email", email),
+                ("password", PASSWORD),
+                ("next", next),
+            ],
+        )
+        .await
+    }
+}
+
+async fn status_at(app: &TestApp, base: &str, token: &str) -> StatusCode {
+    app.http
+        .get(format!("{base}/api/v1/auth/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn signing_out_ends_that_session_at_once_here_and_soon_on_another_replica() {
+    let settlement = settlement_args();
+    let a = spawn_app().await;
+    // Replica B re-reads sessions every second (the setting under test).
+    let b = ApiProcess::spawn_with_env(&a, &settlement, &[("GAVEL_REVOCATION_SECS", "1")]).await;
+    // A script signed in through the API: its own session.
+    let script = a.user("bidder").await;
+    let mut browser = Jar::default();
+    let signed_in = browser.sign_in(&a, &script.email, "/me").await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let cookie = browser.session.clone().expect("a session cookie");
+    for base in [&a.address, &b.address] {
+        assert_eq!(status_at(&a, base, &cookie).await, StatusCode::OK);
+        assert_eq!(status_at(&a, base, &script.token).await, StatusCode::OK);
+    }
+
+    let copied = browser.clone();
+    let csrf = browser.token_of(&a, "/me").await;
+    let out = browser.post(&a, "/signout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert!(browser.session.is_none(), "the cookie is cleared");
+
+    // At once on this replica: the copied cookie is no session, the same
+    // token as a bearer is refused.
+    let me = a
+        .http
+        .get(a.url("/me"))
+        .header(header::COOKIE, copied.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::SEE_OTHER, "sent to sign in");
+    assert!(
+        me.headers()[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("/signin")
+    );
+    expect_error(
+        a.me(&cookie).await,
+        StatusCode::UNAUTHORIZED,
+        "session_ended",
+    )
+    .await;
+    // On the other replica within its delay.
+    eventually(5, || async {
+        match status_at(&a, &b.address, &cookie).await {
+            StatusCode::UNAUTHORIZED => Ok(()),
+            other => Err(format!("B still takes the ended session: {other}")),
+        }
+    })
+    .await;
+    // The script's session is another one: it goes on.
+    for base in [&a.address, &b.address] {
+        assert_eq!(status_at(&a, base, &script.token).await, StatusCode::OK);
+    }
+
+    // An API client ends its own session.
+    let out = a
+        .http
+        .post(a.url("/api/v1/auth/logout"))
+        .bearer_auth(&script.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    expect_error(
+        a.me(&script.token).await,
+        StatusCode::UNAUTHORIZED,
+        "session_ended",
+    )
+    .await;
+    eventually(5, || async {
+        match status_at(&a, &b.address, &script.token).await {
+            StatusCode::UNAUTHORIZED => Ok(()),
+            other => Err(format!("B still takes the ended session: {other}")),
+        }
+    })
+    .await;
+    let again = a
+        .http
+        .post(a.url("/api/v1/auth/logout"))
+        .bearer_auth(&script.token)
+        .send()
+        .await
+        .unwrap();
+    expect_error(again, StatusCode::UNAUTHORIZED, "session_ended").await;
+    // The API's clients find it in the contract.
+    let spec = expect_status(a.get("/api/v1/openapi.json", None).await, StatusCode::OK).await;
+    let logout = &spec["paths"]["/auth/logout"]["post"];
+    assert_eq!(logout["operationId"], "logout");
+    for status in ["204", "401"] {
+        assert!(
+            logout["responses"][status].is_object(),
+            "{status}: {logout}"
+        );
+    }
+    // Signing in again makes a new session.
+    let login = a.login(&script.email, PASSWORD).await;
+    let body = expect_status(login, StatusCode::OK).await;
+    let fresh = body["token"].as_str().unwrap();
+    assert_eq!(status_at(&a, &b.address, fresh).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_password_change_refuses_the_old_token_at_once_while_requests_race_it() {
+    let app = Arc::new(spawn_app().await);
+    let user = app.user("bidder").await;
+    let mut token = user.token.clone();
+    let passwords = [PASSWORD, "another horse battery", "a third horse battery"];
+    for round in 0..6 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut racers = Vec::new();
+        for _ in 0..16 {
+            let (app, stop, token) = (app.clone(), stop.clone(), token.clone());
+            racers.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = app.me(&token).await;
+                }
+            }));
+        }
+        let changed = app
+            .post_json(
+                "/api/v1/auth/password",
+                &json!({
+                    "current_password": passwords[round % 3],
+                    "new_password": passwords[(round + 1) % 3],
+                }),
+                Some(&token),
+            )
+            .await;
+        let body = expect_status(changed, StatusCode::OK).await;
+        // The answer is in: the old token is refused, every time.
+        for _ in 0..20 {
+            let response = app.me(&token).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "round {round}: the old token still works after the change"
+            );
+        }
+        stop.store(true, Ordering::Relaxed);
+        for racer in racers {
+            racer.await.unwrap();
+        }
+        token = body["token"].as_str().unwrap().to_owned();
+        expect_status(app.me(&token).await, StatusCode::OK).await;
+    }
+}
+
+#[tokio::test]
+async fn a_planted_csrf_cookie_with_a_matching_field_forges_no_form() {
+    let app = spawn_app().await;
+    let user = app.user("bidder").await;
+    let mut browser = Jar::default();
+    browser.sign_in(&app, &user.email, "/").await;
+    let session = browser.session.clone().unwrap();
+    // A sibling domain sets a CSRF cookie it knows and posts the same value.
+    let planted = "5eed".repeat(16);
+    let forged = app
+        .http
+        .post(app.url("/me/seller"))
+        .header(
+            header::COOKIE,
+            format!("gavel_session={session}; gavel_csrf={planted}"),
+        )
+        .form(&[("csrf", planted.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let role: String = sqlx::query_scalar("SELECT role FROM users WHERE email = $1")
+        .bind(&user.email)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(role, "bidder", "nothing changed");
+    // The page's own token, with whatever CSRF cookie the browser holds,
+    // still works.
+    let csrf = browser.token_of(&app, "/me").await;
+    let done = browser.post(&app, "/me/seller", &[("csrf", &csrf)]).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(done.headers()[header::LOCATION], "/sell");
+}
+
+#[tokio::test]
+async fn signing_in_or_up_stays_on_this_site_whatever_next_says() {
+    let app = spawn_app().await;
+    let user = app.user("bidder").await;
+    let tricks = [
+        ("/\t/evil.example", "/"),
+        ("/\n/evil.example", "/"),
+        ("/\r\n/evil.example/x", "/"),
+        ("\t//evil.example", "/"),
+        ("/auctions\u{1}", "/"),
+        ("/me\u{7f}", "/"),
+        ("http://gavel.test/me", "/me"),
+        ("/auctions?q=vase#top", "/auctions?q=vase#top"),
+        ("/caf\u{e9}", "/caf%C3%A9"),
+    ];
+    for (next, expected) in tricks {
+        let mut browser = Jar::default();
+        let response = browser.sign_in(&app, &user.email, next).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(response.headers()[header::LOCATION], expected, "{next:?}");
+        assert!(browser.session.is_some(), "{next:?}: signed in");
+    }
+    for (i, (next, expected)) in tricks.into_iter().enumerate() {
+        let mut browser = Jar::default();
+        let csrf = browser.token_of(&app, "/signup").await;
+        let email = format!("trick{i}@example.com");
+        let response = browser
+            .post(
+                &app,
+                "/signup",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "Ada Lovelace"),
+                    ("email", &email),
+                    ("password", PASSWORD),
+                    ("role", "bidder"),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(response.headers()[header::LOCATION], expected, "{next:?}");
+    }
+}
+
+/// `count` generated `next` values: any string, paths made of what escapes
+/// are made of (slashes, backslashes, tabs, newlines, control characters,
+/// `:`, `@`, `%`, non-ASCII), and two slashes broken up by tabs or newlines
+/// before a host.
+fn generated_nexts(count: usize) -> Vec<String> {
+    use proptest::{prelude::*, strategy::ValueTree, test_runner::TestRunner};
+    let mut runner = TestRunner::deterministic();
+    let strategy = prop_oneof![
+        any::<String>(),
+        "/[/\\\\\t\n\r .:@a-z%0-9\u{0}-\u{1f}\u{7f}é]{0,16}",
+        "(https?:)?[\t\n]{0,2}[/\\\\][\t\n]{0,2}[/\\\\][\t\n]{0,2}(evil\\.example|gavel\\.test)[/a-z]{0,4}",
+    ];
+    (0..count)
+        .map(|_| strategy.new_tree(&mut runner).unwrap().current())
+        .collect()
+}
+
+/// Where a browser on this site goes for `location` (it drops tabs and
+/// newlines as it resolves).
+fn lands_on(location: &str) -> url::Url {
+    url::Url::parse("http://gavel.test/signin")
+        .unwrap()
+        .join(location)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn whatever_next_says_no_form_sends_anyone_off_site_or_fails() {
+    let mut http = http_args();
+    http.limits.logins_per_ip = 100_000;
+    let app = spawn_app_with(http).await;
+    let user = app.user("bidder").await;
+    let site = url::Url::parse("http://gavel.test").unwrap().origin();
+    for (i, next) in generated_nexts(40).into_iter().enumerate() {
+        for form in ["/signin", "/signup"] {
+            let page = app
+                .http
+                .get(app.url(form))
+                .query(&[("next", &next)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(page.status(), StatusCode::OK, "{form} {next:?}");
+        }
+        let mut browser = Jar::default();
+        let signed_in = browser.sign_in(&app, &user.email, &next).await;
+        let mut browser = Jar::default();
+        let csrf = browser.token_of(&app, "/signup").await;
+        let email = format!("next{i}@example.com");
+        let signed_up = browser
+            .post(
+                &app,
+                "/signup",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "Ada Lovelace"),
+                    ("email", &email),
+                    ("password", PASSWORD),
+                    ("role", "bidder"),
+                    ("next", &next),
+                ],
+            )
+            .await;
+        for (form, response) in [("/signin", signed_in), ("/signup", signed_up)] {
+            assert_eq!(response.status(), StatusCode::SEE_OTHER, "{form} {next:?}");
+            let location = response.headers()[header::LOCATION].to_str().unwrap();
+            assert_eq!(
+                lands_on(location).origin(),
+                site,
+                "{form} {next:?} → {location:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn signing_in_again_in_one_browser_ends_the_session_it_replaces() {
+    let app = spawn_app().await;
+    let ada = app.user("bidder").await;
+    let bola = app.user("bidder").await;
+    let mut browser = Jar::default();
+    browser.sign_in(&app, &ada.email, "/").await;
+    let first = browser.session.clone().unwrap();
+    expect_status(app.me(&first).await, StatusCode::OK).await;
+    // Another account signs in at the same browser: Ada's cookie is gone
+    // from it, and a copy of it is refused too.
+    let answer = browser.sign_in(&app, &bola.email, "/").await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let second = browser.session.clone().unwrap();
+    assert_ne!(first, second);
+    expect_error(
+        app.me(&first).await,
+        StatusCode::UNAUTHORIZED,
+        "session_ended",
+    )
+    .await;
+    expect_status(app.me(&second).await, StatusCode::OK).await;
+    expect_status(app.me(&ada.token).await, StatusCode::OK).await;
+}
+
+/// The `sid` a token names.
+fn session_of(token: &str) -> uuid::Uuid {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["sid"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_fresh_token_for_the_same_session_keeps_the_session_alive_as_long() {
+    let app = spawn_app().await;
+    let user = app.user("bidder").await;
+    let sid = session_of(&user.token);
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    // Becoming a seller hands out a new token for the same session, expiring
+    // later than the first: the session must last as long as it.
+    let body = expect_status(
+        app.post_json("/api/v1/auth/seller", &json!({}), Some(&user.token))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let token = body["token"].as_str().unwrap();
+    assert_eq!(session_of(token), sid);
+    let expires_at: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(body["expires_at"].clone()).unwrap();
+    let session_ends: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT expires_at FROM sessions WHERE id = $1")
+            .bind(sid)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    // PostgreSQL keeps microseconds.
+    let expires_at = chrono::SubsecRound::trunc_subsecs(expires_at, 6);
+    assert!(
+        session_ends >= expires_at,
+        "the session ends at {session_ends}, before its token ({expires_at})"
+    );
+}
