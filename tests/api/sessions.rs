@@ -215,7 +215,7 @@ async fn signing_out_ends_that_session_at_once_here_and_soon_on_another_replica(
     // The API's clients find it in the contract.
     let spec = expect_status(a.get("/api/v1/openapi.json", None).await, StatusCode::OK).await;
     let logout = &spec["paths"]["/auth/logout"]["post"];
-    assert_eq!(logout["operationId"], "logout");
+    assert_eq!(logout["operationId"], "sign_out");
     for status in ["204", "401"] {
         assert!(
             logout["responses"][status].is_object(),

@@ -264,7 +264,7 @@ async fn same_session(
     Ok((token, expires_at))
 }
 
-#[utoipa::path(post, path = "/auth/logout", tag = "auth", operation_id = "logout",
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", operation_id = "sign_out",
     security(("bearer" = [])),
     responses(
         (status = 204, description = "the token's session is ended: this token (and the browser cookie holding it) is refused at once on this replica and within the revocation delay (`GAVEL_REVOCATION_SECS`, 30 s by default) on others; the account's other sessions go on"),
