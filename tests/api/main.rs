@@ -19,6 +19,7 @@ mod money;
 mod operators;
 mod pages;
 mod ping;
+mod refunds;
 mod replicas;
 mod resilience;
 mod settlement;

@@ -432,21 +432,52 @@ pub async fn confirm(
     }
 }
 
-/// Refunds a ledger payment in full, once. Paystack has no idempotency key
-/// for refunds: the request time is written first, and a retry after a lost
-/// answer looks for the refund on Paystack before asking again.
+/// Gives back a payment that could not be kept, in full, once.
 pub async fn refund(
     db: &PgPool,
     paystack: &Paystack,
     payment_id: i64,
 ) -> Result<(), ActivityError> {
-    let payment = ledger::find(db, payment_id)
+    let Some(refund_id) = ledger::whole_refund_of(db, payment_id)
         .await
         .map_err(database)?
-        .ok_or_else(|| failure("UnknownPayment", format!("no payment {payment_id}"), true))?;
-    if payment.state != ledger::PaymentState::Refunding || payment.refund_status.is_some() {
-        return Ok(());
+    else {
+        return Err(failure(
+            "UnknownRefund",
+            format!("payment {payment_id} has no refund to ask for"),
+            true,
+        ));
+    };
+    refund_one(db, paystack, refund_id).await.map(|_| ())
+}
+
+/// Asks Paystack for one refund of the ledger, once, and applies its answer
+/// at once (an immediate `processed` is final). Paystack has no idempotency
+/// key for refunds: the request time is written first, and a retry after a
+/// lost answer looks for the refund on Paystack before asking again. A
+/// refusal no retry will fix fails the refund, which frees its amount.
+pub async fn refund_one(
+    db: &PgPool,
+    paystack: &Paystack,
+    refund_id: i64,
+) -> Result<ledger::RefundState, ActivityError> {
+    let refund = ledger::refund(db, refund_id)
+        .await
+        .map_err(database)?
+        .ok_or_else(|| failure("UnknownRefund", format!("no refund {refund_id}"), true))?;
+    if refund.state != ledger::RefundState::Requested {
+        return Ok(refund.state);
     }
+    let payment = ledger::find(db, refund.payment_id)
+        .await
+        .map_err(database)?
+        .ok_or_else(|| {
+            failure(
+                "UnknownPayment",
+                format!("no payment {}", refund.payment_id),
+                true,
+            )
+        })?;
     let transaction_id = payment
         .paystack_id
         .map(u64::try_from)
@@ -454,30 +485,55 @@ pub async fn refund(
         .map_err(|_| {
             failure(
                 "BadData",
-                format!("payment {payment_id}: a negative Paystack id"),
+                format!("payment {}: a negative Paystack id", payment.id),
                 true,
             )
         })?;
-    if let Some(asked) = payment.refund_requested_at
-        && let Some(found) = paystack
-            .find_refund(&payment.reference, transaction_id, asked)
+    let moved = |id: Option<u64>, status: String| async move {
+        ledger::refund_moved(db, refund_id, id, &status)
+            .await
+            .map_err(database)?
+            .ok_or_else(|| failure("UnknownRefund", format!("no refund {refund_id}"), true))
+    };
+    if let Some(asked) = refund.requested_at {
+        let known: Vec<u64> = ledger::refunds_of(db, &[payment.id])
+            .await
+            .map_err(database)?
+            .iter()
+            .filter_map(|r| r.paystack_refund_id.and_then(|id| u64::try_from(id).ok()))
+            .collect();
+        if let Some(found) = paystack
+            .find_refund(
+                &payment.reference,
+                transaction_id,
+                asked,
+                Some(refund.amount),
+                &known,
+            )
             .await
             .map_err(provider_failure)?
-    {
-        let status = found.status.as_deref().unwrap_or("pending");
-        return ledger::refund_accepted(db, payment_id, found.id, status)
-            .await
-            .map_err(database);
+        {
+            let status = found.status.unwrap_or_else(|| "pending".into());
+            return moved(found.id, status).await;
+        }
     }
-    ledger::refund_requested(db, payment_id)
+    ledger::refund_requested(db, refund_id)
         .await
         .map_err(database)?;
-    match paystack.refund(&payment.reference, None).await {
-        Ok(refund) => {
-            let status = refund.status.as_deref().unwrap_or("pending");
-            ledger::refund_accepted(db, payment_id, refund.id, status)
-                .await
-                .map_err(database)
+    // The whole payment is asked for without an amount (Paystack's default).
+    let amount = (refund.amount < payment.amount).then_some(refund.amount);
+    match paystack.refund(&payment.reference, amount).await {
+        Ok(answer) => {
+            let status = answer.status.unwrap_or_else(|| "pending".into());
+            moved(answer.id, status).await
+        }
+        Err(err) if !err.is_retryable() => {
+            tracing::warn!(
+                refund = refund_id,
+                payment = payment.id,
+                "Paystack refused the refund: {err}"
+            );
+            moved(None, "failed".into()).await
         }
         Err(err) => Err(provider_failure(err)),
     }

@@ -8,4 +8,5 @@ pub mod events;
 pub mod health;
 pub mod images;
 pub mod invoices;
+pub mod refunds;
 pub mod webhooks;
