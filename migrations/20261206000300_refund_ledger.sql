@@ -91,7 +91,7 @@ CREATE FUNCTION payment_refresh(payment BIGINT) RETURNS void LANGUAGE sql AS $$
                bool_or(refund_rank(state) < 3) AS in_flight,
                bool_or(state = 'failed') AS failed,
                max(processed_at) AS last_processed,
-               (array_agg(COALESCE(paystack_status, state) ORDER BY updated_at DESC, id DESC))[1] AS latest
+               (array_agg(paystack_status ORDER BY updated_at DESC, id DESC))[1] AS latest
           FROM refunds WHERE payment_id = payment
     )
     UPDATE payments p SET
