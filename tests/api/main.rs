@@ -8,6 +8,7 @@ mod auth;
 mod batching;
 mod bidding;
 mod browser;
+mod cards;
 mod cli;
 mod errors;
 mod faults;

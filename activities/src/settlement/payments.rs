@@ -47,7 +47,7 @@ async fn buyer_email(db: &PgPool, user_id: Uuid) -> Result<String, ActivityError
         .ok_or_else(|| failure("UnknownRecipient", format!("no user {user_id}"), true))
 }
 
-/// A reusable card of `user_id`, newest first.
+/// A reusable card `user_id` agreed to keep for later wins, newest first.
 struct StoredCard {
     authorization_code: String,
     email: String,
@@ -57,7 +57,7 @@ async fn stored_card(db: &PgPool, user_id: Uuid) -> Result<Option<StoredCard>, A
     sqlx::query_as!(
         StoredCard,
         "SELECT authorization_code, email FROM payment_authorizations
-         WHERE user_id = $1 ORDER BY updated_at DESC LIMIT 1",
+         WHERE user_id = $1 AND consented_at IS NOT NULL ORDER BY updated_at DESC LIMIT 1",
         user_id
     )
     .fetch_optional(db)
@@ -65,20 +65,31 @@ async fn stored_card(db: &PgPool, user_id: Uuid) -> Result<Option<StoredCard>, A
     .map_err(database)
 }
 
+/// Keeps the card that paid `invoice` for its buyer's later wins, only when
+/// the buyer asked to when paying (a friend's card is not theirs to keep).
 async fn keep_card(
     db: &PgPool,
-    user_id: Uuid,
+    invoice: &Invoice,
     card: &Authorization,
     email: &str,
 ) -> Result<(), ActivityError> {
     let (Some(code), Some(signature)) = (card.reusable_code(), card.signature.as_deref()) else {
         return Ok(());
     };
+    let asked = sqlx::query_scalar!("SELECT save_card FROM invoices WHERE id = $1", invoice.id)
+        .fetch_one(db)
+        .await
+        .map_err(database)?;
+    if !asked {
+        return Ok(());
+    }
+    let user_id = invoice.buyer_id;
     sqlx::query!(
-        "INSERT INTO payment_authorizations (user_id, signature, authorization_code, email, last4, brand)
-         VALUES ($1, $2, $3, $4, $5, $6)
+        "INSERT INTO payment_authorizations (user_id, signature, authorization_code, email, last4,
+             brand, consented_at)
+         VALUES ($1, $2, $3, $4, $5, $6, now())
          ON CONFLICT (user_id, signature) DO UPDATE SET authorization_code = EXCLUDED.authorization_code,
-             email = EXCLUDED.email, updated_at = now()",
+             email = EXCLUDED.email, consented_at = now(), updated_at = now()",
         user_id,
         signature,
         code,
@@ -125,7 +136,7 @@ async fn account_for(
                     Some(email) => email,
                     None => buyer_email(db, invoice.buyer_id).await?,
                 };
-                keep_card(db, invoice.buyer_id, card, &email).await?;
+                keep_card(db, invoice, card, &email).await?;
             }
             Ok(Confirmation::Paid {
                 invoice_id: invoice.id,

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auctions;
 pub mod auth;
 pub mod bids;
+pub mod cards;
 pub mod events;
 pub mod health;
 pub mod images;
