@@ -187,3 +187,93 @@ async fn a_card_saved_with_consent_pays_the_next_win_until_it_is_removed() {
     assert!(third.pay_link.is_some());
     assert_eq!(card_charges(&s).await, 1, "a removed card is not charged");
 }
+
+#[tokio::test]
+async fn the_me_page_asks_before_the_pay_link_and_lists_and_removes_saved_cards() {
+    let s = scene().await;
+    let (_, reference) = awaiting_pay_link(&s, "https://checkout.paystack.com/web").await;
+    let invoice = bola_invoice(&s).await;
+    let csrf = "c0de".repeat(16);
+    let cookie = format!("gavel_session={}; gavel_csrf={csrf}", s.bola.token);
+    let me = || async {
+        s.app
+            .request(reqwest::Method::GET, "/me", None)
+            .header(reqwest::header::COOKIE, cookie.clone())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let page = me().await;
+    assert!(page.contains("Use this card for my future wins"), "{page}");
+    assert!(page.contains("My saved cards"));
+    let save_card = || async {
+        sqlx::query_scalar::<_, bool>("SELECT save_card FROM invoices WHERE id = $1")
+            .bind(invoice.id)
+            .fetch_one(&s.app.db)
+            .await
+            .unwrap()
+    };
+    // Without the page's token nothing is recorded.
+    let refused = s
+        .app
+        .http
+        .post(s.app.url(&format!("/me/invoices/{}/pay", invoice.id)))
+        .header(reqwest::header::COOKIE, cookie.clone())
+        .form(&[("csrf", "wrong"), ("save_card", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(!save_card().await);
+    let pay = s
+        .app
+        .http
+        .post(s.app.url(&format!("/me/invoices/{}/pay", invoice.id)))
+        .header(reqwest::header::COOKIE, cookie.clone())
+        .form(&[("csrf", csrf.as_str()), ("save_card", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pay.status(), StatusCode::OK);
+    assert!(pay.text().await.unwrap().contains("Continue to Paystack"));
+    assert!(save_card().await, "the box was ticked");
+
+    mount_verified(&s.paystack, &reference, invoice.total).await;
+    let body = charge_success(&reference, invoice.total);
+    expect_status(
+        post_webhook(&s.app, &body, Some(&sign(&body))).await,
+        StatusCode::OK,
+    )
+    .await;
+    let saved = eventually(30, || async {
+        let saved = cards(&s).await;
+        if saved.len() == 1 {
+            Ok(saved)
+        } else {
+            Err(format!("{saved:?}"))
+        }
+    })
+    .await;
+    let page = me().await;
+    assert!(page.contains("visa ending 4081"), "{page}");
+    let id = saved[0]["id"].as_i64().unwrap();
+    let removed = s
+        .app
+        .http
+        .post(s.app.url(&format!("/me/cards/{id}/remove")))
+        .header(reqwest::header::COOKIE, cookie.clone())
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        removed.headers()[reqwest::header::LOCATION],
+        "/me?said=card_removed"
+    );
+    assert!(cards(&s).await.is_empty());
+    assert!(!me().await.contains("visa ending 4081"));
+}

@@ -360,3 +360,56 @@ async fn an_admin_refunds_part_of_a_payment_once_and_the_amounts_add_up() {
         ));
     record_history(&followup, "followup_refund").await;
 }
+
+#[tokio::test]
+async fn a_refund_paystack_refuses_fails_and_frees_its_amount() {
+    let s = scene().await;
+    let admin = s.app.admin().await;
+    // Paystack refuses the first refund outright, then accepts.
+    Mock::given(method("POST"))
+        .and(path("/refund"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "status": false, "message": "Transaction has been fully reversed",
+            "type": "api_error", "code": "transaction_reversed" })))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&s.paystack)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/refund"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": true, "message": "Refund has been queued for processing",
+            "data": { "id": 3_018_285, "status": "processed" } })))
+        .with_priority(2)
+        .mount(&s.paystack)
+        .await;
+    let (_, total) = paid_by_bola(&s, &admin).await;
+    let payment_id = payments(&s, &admin).await[0]["id"].clone();
+    let ask = |key: &str| {
+        s.app
+            .request(
+                reqwest::Method::POST,
+                &format!("/api/v1/admin/payments/{payment_id}/refunds"),
+                Some(&admin.token),
+            )
+            .header("idempotency-key", key)
+            .json(&json!({ "amount": total, "reason": "lot never shipped" }))
+            .send()
+    };
+    expect_json::<Value>(ask("first").await.unwrap(), StatusCode::ACCEPTED).await;
+    let payment = eventually(30, || async {
+        let p = payments(&s, &admin).await.remove(0);
+        match refunds_of(&p).as_slice() {
+            [r] if r["state"] == "failed" => Ok(p),
+            _ => Err(format!("{p:?}")),
+        }
+    })
+    .await;
+    assert_eq!(payment["state"], "kept", "{payment:?}");
+    assert_eq!(payment["refunded"], 0);
+    // The failed refund holds nothing back: the whole amount can go again.
+    expect_json::<Value>(ask("second").await.unwrap(), StatusCode::ACCEPTED).await;
+    let payment = payment_in(&s, &admin, "refunded").await;
+    assert_eq!(payment["refunded"], total);
+    assert_eq!(refunds_of(&payment).len(), 2);
+}
