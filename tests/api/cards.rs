@@ -238,7 +238,12 @@ async fn the_me_page_asks_before_the_pay_link_and_lists_and_removes_saved_cards(
         .await
         .unwrap();
     assert_eq!(pay.status(), StatusCode::OK);
-    assert!(pay.text().await.unwrap().contains("Continue to Paystack"));
+    let checkout = pay.text().await.unwrap();
+    assert!(checkout.contains("Continue to Paystack"));
+    assert!(
+        checkout.contains("will be kept to pay your future wins"),
+        "{checkout}"
+    );
     assert!(save_card().await, "the box was ticked");
 
     mount_verified(&s.paystack, &reference, invoice.total).await;

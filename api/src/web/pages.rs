@@ -1127,6 +1127,8 @@ fn me_form_user(visitor: &Visitor, csrf: &str) -> Result<AuthUser, Box<Response>
 struct PayPage {
     chrome: Chrome,
     url: String,
+    /// Whether the buyer asked to keep the card that pays.
+    save_card: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1150,11 +1152,12 @@ pub async fn pay(
         Ok(user) => user,
         Err(answer) => return Ok(*answer),
     };
-    let save_card = Some(form.save_card.is_some());
-    match routes::invoices::pay_for(&state, user, id, save_card).await {
+    let save_card = form.save_card.is_some();
+    match routes::invoices::pay_for(&state, user, id, Some(save_card)).await {
         Ok(link) => Ok(page(&PayPage {
             chrome: Chrome::of(&visitor),
             url: link.authorization_url,
+            save_card,
         })),
         Err(err) if err.code == "payments_not_configured" => Ok(message(
             &visitor,
