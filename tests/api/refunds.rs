@@ -115,6 +115,12 @@ async fn a_pending_refund_leaves_a_kept_payment_kept() {
     let payment = payments(&s, &admin).await.remove(0);
     assert_eq!(payment["state"], "kept", "{payment:?}");
     assert_eq!(bola_invoice(&s).await.status, "paid");
+    // The refund made outside Gavel is in the ledger, under way.
+    let refunds = refunds_of(&payment);
+    assert_eq!(refunds.len(), 1, "{payment:?}");
+    assert_eq!(refunds[0]["amount"], 500);
+    assert_eq!(refunds[0]["state"], "pending");
+    assert_eq!(payment["refunded"], 0);
 }
 
 #[tokio::test]
@@ -128,7 +134,29 @@ async fn a_partial_refund_does_not_refund_the_whole_payment() {
         payment["state"], "refunded",
         "a refund of 500 does not refund {total}: {payment:?}"
     );
+    assert_eq!(payment["state"], "partly_refunded");
+    assert_eq!(payment["refunded"], 500);
     assert_eq!(bola_invoice(&s).await.status, "paid");
+    // Repeated, or late and behind, it changes nothing; and what is left is
+    // all an admin can still refund.
+    post_signed(&s, &refund_event("processed", &reference, 500)).await;
+    post_signed(&s, &refund_event("pending", &reference, 500)).await;
+    let payment = payments(&s, &admin).await.remove(0);
+    assert_eq!(payment["refunded"], 500, "{payment:?}");
+    assert_eq!(refunds_of(&payment).len(), 1, "{payment:?}");
+    let response = s
+        .app
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/admin/payments/{}/refunds", payment["id"]),
+            Some(&admin.token),
+        )
+        .header("idempotency-key", "rest-plus-one")
+        .json(&json!({ "amount": total - 499, "reason": "too much" }))
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::CONFLICT, "refund_exceeds_payment").await;
 }
 
 #[tokio::test]
@@ -355,7 +383,7 @@ async fn an_admin_refunds_part_of_a_payment_once_and_the_amounts_add_up() {
         .app
         .temporal
         .get_workflow_handle::<gavel_workflows::followup::PaymentFollowUpWorkflow>(format!(
-            "refund-{}",
+            "refund-{reference}.{}",
             first["id"]
         ));
     record_history(&followup, "followup_refund").await;

@@ -3,7 +3,7 @@
 //! its invoice can no longer use it, refunded with the payer told); a
 //! dispute is brought to every admin; a refund an admin asked for is asked of
 //! Paystack. The API starts one per Paystack event (`payment-{reference}`,
-//! `dispute-{reference}`) or per refund (`refund-{id}`), so redeliveries and
+//! `dispute-{reference}`) or per refund (`refund-{reference}.{id}`), so redeliveries and
 //! retried requests join it.
 
 use serde::{Deserialize, Serialize};

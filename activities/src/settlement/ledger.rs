@@ -408,42 +408,100 @@ pub async fn refund_moved(
     .await
 }
 
+/// What a refund webhook came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundReport {
+    /// It moved (or noted Paystack's word on) this refund of ours.
+    Moved(i64),
+    /// It is about a refund that is already further along: nothing changed.
+    Stale,
+    /// A refund made outside Gavel (Paystack's dashboard), recorded now.
+    Recorded(i64),
+    /// No payment of ours, or a refund that cannot be one of it (no amount,
+    /// or more than is left): stored only.
+    Unknown,
+}
+
 /// A refund webhook for the transaction `reference`: the refund it is about
 /// (by Paystack's refund id when the event has one, else by amount; the
-/// oldest that can still move) is moved forward. Returns the refund, if one
-/// of ours matched.
+/// oldest that can still move) is moved forward. An event about a refund
+/// that is already further along changes nothing; one about no refund of
+/// ours (made on Paystack's dashboard) records it, if it fits the payment.
 pub async fn refund_reported(
     db: &PgPool,
     reference: &str,
     status: &str,
     amount: Option<i64>,
     refund_id: Option<u64>,
-) -> sqlx::Result<Option<i64>> {
+) -> sqlx::Result<RefundReport> {
     let rank: i32 = match RefundState::from_paystack(status) {
         Some(RefundState::Requested) | None => 3,
         Some(RefundState::Pending) => 1,
         Some(RefundState::Processing) => 2,
         Some(RefundState::Processed | RefundState::Failed) => 3,
     };
-    let target = sqlx::query_scalar!(
-        "SELECT r.id FROM refunds r JOIN payments p ON p.id = r.payment_id
-          WHERE p.reference = $1
-            AND ($2::bigint IS NULL OR r.paystack_refund_id IS NULL OR r.paystack_refund_id = $2)
-            AND ($3::bigint IS NULL OR r.amount = $3)
-            AND refund_rank(r.state) < $4
-          ORDER BY (r.paystack_refund_id = $2) IS TRUE DESC, r.id LIMIT 1",
-        reference,
-        paystack_id(refund_id)?,
+    let raw_id = refund_id;
+    let refund_id = paystack_id(refund_id)?;
+    let mut tx = db.begin().await?;
+    // The payment locked: two events about one new refund record it once.
+    let Some(payment_id) = sqlx::query_scalar!(
+        "SELECT id FROM payments WHERE reference = $1 FOR UPDATE",
+        reference
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(RefundReport::Unknown);
+    };
+    let candidates = sqlx::query!(
+        r#"SELECT id, refund_rank(state) < $4 AS "movable!" FROM refunds
+          WHERE payment_id = $1
+            AND ($2::bigint IS NULL OR paystack_refund_id IS NULL OR paystack_refund_id = $2)
+            AND ($3::bigint IS NULL OR amount = $3)
+          ORDER BY (paystack_refund_id = $2) IS TRUE DESC, refund_rank(state) < $4 DESC, id"#,
+        payment_id,
+        refund_id,
         amount,
         rank
     )
-    .fetch_optional(db)
+    .fetch_all(&mut *tx)
     .await?;
-    let Some(id) = target else {
-        return Ok(None);
+    let id = match candidates.first() {
+        Some(first) if first.movable => first.id,
+        Some(_) => return Ok(RefundReport::Stale),
+        None => {
+            let Some(amount) = amount.filter(|a| *a > 0) else {
+                return Ok(RefundReport::Unknown);
+            };
+            let left = sqlx::query_scalar!(
+                r#"SELECT (p.amount - COALESCE(sum(r.amount) FILTER (WHERE r.state <> 'failed'), 0))::bigint
+                     AS "left!"
+                   FROM payments p LEFT JOIN refunds r ON r.payment_id = p.id
+                   WHERE p.id = $1 GROUP BY p.id"#,
+                payment_id
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if amount > left {
+                return Ok(RefundReport::Unknown);
+            }
+            let id = sqlx::query_scalar!(
+                "INSERT INTO refunds (payment_id, amount, reason, paystack_refund_id)
+                 VALUES ($1, $2, 'refunded outside Gavel (Paystack dashboard)', $3) RETURNING id",
+                payment_id,
+                amount,
+                refund_id
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            refund_moved(db, id, raw_id, status).await?;
+            return Ok(RefundReport::Recorded(id));
+        }
     };
-    refund_moved(db, id, refund_id, status).await?;
-    Ok(Some(id))
+    tx.commit().await?;
+    refund_moved(db, id, raw_id, status).await?;
+    Ok(RefundReport::Moved(id))
 }
 
 /// What asking for a refund of a payment came to.

@@ -1,7 +1,8 @@
 //! `POST /admin/payments/{id}/refunds`: an admin gives back part (or the
 //! rest) of a payment. The refund is recorded here, checked against what is
 //! left of the payment with it locked, and asked of Paystack by a workflow
-//! (`refund-{refund id}`); the API never calls Paystack itself. The
+//! (`refund-{payment reference}.{refund id}`); the API never calls Paystack
+//! itself. The
 //! `Idempotency-Key` makes a retried request find its first refund, so it
 //! refunds once.
 
@@ -103,12 +104,16 @@ pub async fn create(
             }
         };
     let refund_id = u64::try_from(refund.id).unwrap_or_default();
+    let payment = ledger::find(&state.db, payment_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("payment_not_found", "no such payment"))?;
     // Started again on a retry (it joins the first): a request whose start
-    // was lost still gets its refund asked for.
+    // was lost still gets its refund asked for. Named by the payment's
+    // reference too, which no other database's refund shares.
     gateway::follow_up(
         &state.temporal,
         &state.config.task_queue,
-        followup_id("refund", &refund.id.to_string()),
+        followup_id("refund", &format!("{}.{}", payment.reference, refund.id)),
         FollowUp::Refund { refund_id },
     )
     .await

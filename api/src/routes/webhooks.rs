@@ -207,12 +207,21 @@ pub async fn paystack(
                 _ => None,
             };
             let amount = gavel_activities::paystack::amount_of(&data);
-            if ledger::refund_reported(&state.db, &reference, refund_status, amount, refund_id)
+            match ledger::refund_reported(&state.db, &reference, refund_status, amount, refund_id)
                 .await?
-                .is_none()
             {
-                tracing::info!(%reference, refund_status,
-                    "refund event for no refund of ours that can still move; stored only");
+                ledger::RefundReport::Moved(_) => {}
+                ledger::RefundReport::Stale => {
+                    tracing::info!(%reference, refund_status, "a late refund event; nothing changed");
+                }
+                ledger::RefundReport::Recorded(id) => {
+                    tracing::warn!(%reference, refund = id, amount, refund_status,
+                        "a refund made outside Gavel; recorded");
+                }
+                ledger::RefundReport::Unknown => {
+                    tracing::warn!(%reference, refund_status, amount,
+                        "a refund event Gavel cannot place; stored only");
+                }
             }
         }
         "charge.dispute.create" => disputed(&state, &reference, &data).await?,
