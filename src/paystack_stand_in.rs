@@ -183,10 +183,14 @@ async fn charge_authorization(Json(body): Json<Value>) -> Response {
     )
 }
 
-async fn refund() -> Response {
+/// Every refund is done at once, each with an id of its own and the amount
+/// asked (a partial refund) or none (the whole transaction).
+async fn refund(Json(body): Json<Value>) -> Response {
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     ok(
         "Refund has been queued for processing",
-        json!({ "id": 1, "status": "processed" }),
+        json!({ "id": id, "status": "processed", "amount": body["amount"] }),
     )
 }
 

@@ -161,6 +161,7 @@ fn input_json(input: &ScheduleActivityInput) -> Value {
         as_json::<BidderEmail>,
         as_json::<Uuid>,
         as_json::<String>,
+        as_json::<u64>,
     ]
     .into_iter()
     .find_map(|convert| convert(input))

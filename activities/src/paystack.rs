@@ -365,20 +365,26 @@ impl Paystack {
 
     /// A refund of the transaction `reference` (numeric id `transaction_id`)
     /// created since `since`, if Paystack lists one: how a retry tells
-    /// whether a refund request whose answer was lost got through.
+    /// whether a refund request whose answer was lost got through. With
+    /// several (partial) refunds of one transaction, the one of `amount`
+    /// (when given) whose id is not among the `known` ones.
     pub async fn find_refund(
         &self,
         reference: &str,
         transaction_id: Option<u64>,
         since: chrono::DateTime<chrono::Utc>,
+        amount: Option<i64>,
+        known: &[u64],
     ) -> Result<Option<Refund>, PaystackError> {
         let from = (since - chrono::Duration::days(1)).format("%Y-%m-%d");
         let path = format!("/refund?perPage=100&from={from}");
         let refunds: Vec<Value> = self.call::<(), _>(Method::GET, &path, None).await?;
         Ok(refunds
             .into_iter()
-            .find(|refund| refund_concerns(refund, reference, transaction_id))
-            .and_then(|refund| serde_json::from_value(refund).ok()))
+            .filter(|refund| refund_concerns(refund, reference, transaction_id))
+            .filter(|refund| amount.is_none_or(|amount| amount_of(refund) == Some(amount)))
+            .filter_map(|refund| serde_json::from_value::<Refund>(refund).ok())
+            .find(|refund| refund.id.is_none_or(|id| !known.contains(&id))))
     }
 
     async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(
@@ -480,6 +486,16 @@ fn refund_concerns(refund: &Value, reference: &str, transaction_id: Option<u64>)
             .any(|t| t.as_u64() == Some(id))
     });
     by_reference || by_id
+}
+
+/// A refund's amount: a number in most of Paystack's answers, a string in
+/// some of its samples.
+pub fn amount_of(refund: &Value) -> Option<i64> {
+    match refund.get("amount")? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
 }
 
 /// Whether `reference` uses only what Paystack allows (`[A-Za-z0-9.=-]`).

@@ -37,6 +37,8 @@ pub fn router(state: AppState) -> Router {
     metrics::recorder();
     let api = Router::new()
         .merge(routes::admin::router())
+        .merge(routes::refunds::router())
+        .merge(routes::cards::router())
         .merge(routes::auth::router())
         .merge(routes::auctions::router())
         .merge(routes::bids::router())

@@ -38,6 +38,7 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         routes::invoices::accept, routes::invoices::decline,
         routes::invoices::mark_paid, routes::webhooks::paystack,
         routes::admin::payments, routes::admin::clear_strikes, routes::admin::set_role,
+        routes::refunds::create, routes::cards::list, routes::cards::remove,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, accounts::User, auth::Role)),
     modifiers(&BearerAuth, &CommonResponses),

@@ -79,8 +79,9 @@ async fn a_worker_killed_between_charge_and_verification_is_replaced_and_charges
         app.user("bidder").await,
     );
     sqlx::query(
-        "INSERT INTO payment_authorizations (user_id, signature, authorization_code, email)
-         VALUES ($1::uuid, 'SIG_card', 'AUTH_stored', 'bola-card@example.com')",
+        "INSERT INTO payment_authorizations (user_id, signature, authorization_code, email,
+             consented_at)
+         VALUES ($1::uuid, 'SIG_card', 'AUTH_stored', 'bola-card@example.com', now())",
     )
     .bind(&bola.id)
     .execute(&app.db)

@@ -120,8 +120,8 @@ async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
                 "SELECT count(*) FROM payment_authorizations WHERE authorization_code = 'AUTH_new'"
             )
             .await,
-        1,
-        "the reusable card is kept for next time"
+        0,
+        "the card is not kept: Bola did not ask to keep it"
     );
 
     // Every email of the lifecycle, once, to the right person, through Brevo.

@@ -153,11 +153,13 @@ pub(crate) async fn won_by_bola(s: &Scene) -> String {
     id
 }
 
-/// Bola paid before: a reusable card bound to `bola-card@example.com`.
+/// Bola paid before and kept his card: a reusable card bound to
+/// `bola-card@example.com`.
 pub(crate) async fn store_bolas_card(s: &Scene) {
     sqlx::query(
-        "INSERT INTO payment_authorizations (user_id, signature, authorization_code, email)
-         VALUES ($1::uuid, 'SIG_card', 'AUTH_stored', 'bola-card@example.com')",
+        "INSERT INTO payment_authorizations (user_id, signature, authorization_code, email,
+             consented_at)
+         VALUES ($1::uuid, 'SIG_card', 'AUTH_stored', 'bola-card@example.com', now())",
     )
     .bind(&s.bola.id)
     .execute(&s.app.db)

@@ -1,8 +1,10 @@
 //! `PaymentFollowUpWorkflow`: money news that arrives after an auction's
 //! workflow has ended. A payment on an old pay link is confirmed (and, since
 //! its invoice can no longer use it, refunded with the payer told); a
-//! dispute is brought to every admin. The API starts one per Paystack event
-//! (`payment-{reference}`, `dispute-{reference}`), so redeliveries join it.
+//! dispute is brought to every admin; a refund an admin asked for is asked of
+//! Paystack. The API starts one per Paystack event (`payment-{reference}`,
+//! `dispute-{reference}`) or per refund (`refund-{reference}.{id}`), so redeliveries and
+//! retried requests join it.
 
 use serde::{Deserialize, Serialize};
 use temporalio_macros::{workflow, workflow_methods};
@@ -29,6 +31,8 @@ pub enum FollowUp {
         invoice_id: Uuid,
         amount: Option<i64>,
     },
+    /// An admin asked for a refund (a row of the ledger, made by the API).
+    Refund { refund_id: u64 },
 }
 
 /// The workflow id for a follow-up of `event` on Paystack `reference`.
@@ -104,6 +108,16 @@ impl PaymentFollowUpWorkflow {
                     )
                     .await?;
                 Ok(format!("{told} admins told of the dispute"))
+            }
+            FollowUp::Refund { refund_id } => {
+                let state = ctx
+                    .execute_activity(
+                        SettlementActivities::refund_payment,
+                        refund_id,
+                        payment_options(),
+                    )
+                    .await?;
+                Ok(format!("refund {refund_id} is {state}"))
             }
         }
     }

@@ -344,6 +344,20 @@ pub fn format_money(amount: i64, currency: &str) -> String {
     format!("{currency} {sign}{grouped}.{minor:02}")
 }
 
+/// Records whether the buyer wants the card that pays `id` kept for later
+/// wins; only while the invoice can still be paid.
+pub async fn set_save_card(db: &PgPool, id: Uuid, save_card: bool) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE invoices SET save_card = $2, updated_at = now()
+         WHERE id = $1 AND status IN ('open', 'offered')",
+        id,
+        save_card
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,12 @@
-//! The ledger of verified payments (`payments`): every one is recorded once
-//! by its reference and either pays its invoice (`kept`) or is given back
-//! (`refunding` → `refunded`, or `refund_failed`). Deciding which happens in
-//! one transaction with the invoice locked, so two payments racing for one
+//! The ledger of verified payments (`payments`) and their refunds
+//! (`refunds`): every payment is recorded once by its reference and either
+//! pays its invoice or is given back whole. Deciding which happens in one
+//! transaction with the invoice locked, so two payments racing for one
 //! invoice cannot both pay it, and a payment racing its void cannot be kept
-//! by a void invoice.
+//! by a void invoice. Refunds are rows under a payment that only move
+//! forward (`requested` → `pending` → `processing` → `processed` | `failed`),
+//! never add up to more than the payment (a trigger checks, the payment
+//! locked), and the payment's state is derived from them (a trigger).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -30,10 +33,13 @@ use super::invoices::InvoiceStatus;
 #[strum(serialize_all = "snake_case")]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum PaymentState {
-    /// It paid its invoice.
+    /// It paid its invoice (a refund of it may be under way).
     Kept,
+    /// It paid its invoice and part of it was given back.
+    PartlyRefunded,
     /// It could not pay its invoice; a refund is under way.
     Refunding,
+    /// All of it was given back.
     Refunded,
     /// Paystack could not refund it: an admin settles it by hand.
     RefundFailed,
@@ -87,6 +93,73 @@ pub struct Payment {
     pub refunded_at: Option<DateTime<Utc>>,
     pub disputed_at: Option<DateTime<Utc>>,
     pub verified_at: DateTime<Utc>,
+    /// Whether it paid its invoice (else it is given back whole).
+    pub pays_invoice: bool,
+    /// How much of it went back (refunds `processed`).
+    pub refunded: i64,
+}
+
+/// Where a refund is: forward only, `processed` and `failed` final.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    sqlx::Type,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum RefundState {
+    /// Recorded; Paystack has not answered yet.
+    Requested,
+    Pending,
+    Processing,
+    Processed,
+    Failed,
+}
+
+impl RefundState {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Paystack's refund status as a step of ours; `None` for one that is
+    /// no step (`needs-attention`), which is noted but moves nothing.
+    pub fn from_paystack(status: &str) -> Option<Self> {
+        match status {
+            "pending" => Some(Self::Pending),
+            "processing" => Some(Self::Processing),
+            "processed" => Some(Self::Processed),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One refund of a payment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refund {
+    pub id: i64,
+    pub payment_id: i64,
+    pub amount: i64,
+    pub reason: String,
+    pub state: RefundState,
+    pub paystack_status: Option<String>,
+    pub paystack_refund_id: Option<i64>,
+    /// The admin who asked; `None` when Gavel gave back money it could not keep.
+    pub asked_by: Option<Uuid>,
+    pub requested_at: Option<DateTime<Utc>>,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub failed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
 }
 
 /// Paystack's ids are positive 64-bit numbers; one that does not fit a
@@ -121,7 +194,7 @@ pub async fn account(
     let mut tx = db.begin().await?;
     let (status, total, currency) = lock_invoice(&mut tx, invoice_id).await?;
     let earlier = sqlx::query!(
-        r#"SELECT id, state AS "state: PaymentState", amount, refund_reason
+        r#"SELECT id, pays_invoice, amount, refund_reason
            FROM payments WHERE reference = $1"#,
         paid.reference
     )
@@ -129,7 +202,7 @@ pub async fn account(
     .await?;
     if let Some(earlier) = earlier {
         tx.commit().await?;
-        return Ok(if earlier.state == PaymentState::Kept {
+        return Ok(if earlier.pays_invoice {
             Accounted::Kept
         } else {
             Accounted::Refund {
@@ -174,8 +247,8 @@ pub async fn account(
     };
     let payment_id = sqlx::query_scalar!(
         "INSERT INTO payments (invoice_id, reference, paystack_id, amount, currency, channel,
-             state, refund_reason)
-         VALUES ($1, $2, $3, $4, $5, 'paystack', 'refunding', $6) RETURNING id",
+             state, refund_reason, pays_invoice)
+         VALUES ($1, $2, $3, $4, $5, 'paystack', 'refunding', $6, false) RETURNING id",
         invoice_id,
         paid.reference,
         paystack_id(paid.paystack_id)?,
@@ -184,6 +257,14 @@ pub async fn account(
         &reason
     )
     .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO refunds (payment_id, amount, reason) VALUES ($1, $2, $3)",
+        payment_id,
+        paid.amount,
+        &reason
+    )
+    .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(Accounted::Refund {
@@ -235,9 +316,49 @@ pub async fn find(db: &PgPool, id: i64) -> sqlx::Result<Option<Payment>> {
         Payment,
         r#"SELECT id, invoice_id, reference, paystack_id, amount, currency, channel,
                state AS "state: PaymentState", refund_reason, refund_requested_at,
-               paystack_refund_id, refund_status, refunded_at, disputed_at, verified_at
+               paystack_refund_id, refund_status, refunded_at, disputed_at, verified_at,
+               pays_invoice,
+               (SELECT COALESCE(sum(r.amount), 0) FROM refunds r
+                 WHERE r.payment_id = payments.id AND r.state = 'processed')::bigint
+                 AS "refunded!"
            FROM payments WHERE id = $1"#,
         id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// One refund.
+pub async fn refund(db: &PgPool, id: i64) -> sqlx::Result<Option<Refund>> {
+    sqlx::query_as!(
+        Refund,
+        r#"SELECT id, payment_id, amount, reason, state AS "state: RefundState", paystack_status,
+               paystack_refund_id, asked_by, requested_at, processed_at, failed_at, created_at
+           FROM refunds WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The refunds of `payment_ids`, oldest first.
+pub async fn refunds_of(db: &PgPool, payment_ids: &[i64]) -> sqlx::Result<Vec<Refund>> {
+    sqlx::query_as!(
+        Refund,
+        r#"SELECT id, payment_id, amount, reason, state AS "state: RefundState", paystack_status,
+               paystack_refund_id, asked_by, requested_at, processed_at, failed_at, created_at
+           FROM refunds WHERE payment_id = ANY($1) ORDER BY payment_id, id"#,
+        payment_ids
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The refund Gavel makes of money it could not keep (the payment's first).
+pub async fn whole_refund_of(db: &PgPool, payment_id: i64) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        "SELECT id FROM refunds WHERE payment_id = $1 AND asked_by IS NULL ORDER BY id LIMIT 1",
+        payment_id
     )
     .fetch_optional(db)
     .await
@@ -247,8 +368,8 @@ pub async fn find(db: &PgPool, id: i64) -> sqlx::Result<Option<Payment>> {
 /// so a retry after a lost answer knows to look first).
 pub async fn refund_requested(db: &PgPool, id: i64) -> sqlx::Result<()> {
     sqlx::query!(
-        "UPDATE payments SET refund_requested_at = COALESCE(refund_requested_at, now()),
-             updated_at = now() WHERE id = $1",
+        "UPDATE refunds SET requested_at = COALESCE(requested_at, now()), updated_at = now()
+         WHERE id = $1",
         id
     )
     .execute(db)
@@ -256,50 +377,225 @@ pub async fn refund_requested(db: &PgPool, id: i64) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Paystack accepted the refund (`refund_id` when it said which).
-pub async fn refund_accepted(
+/// Moves refund `id` to Paystack's `status`, only ever forward: a step
+/// behind (or a repeat) changes nothing, and a final state stays. Paystack's
+/// own word is kept while the refund is not final. Returns the refund's state.
+pub async fn refund_moved(
     db: &PgPool,
     id: i64,
     refund_id: Option<u64>,
     status: &str,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "UPDATE payments SET paystack_refund_id = COALESCE($2, paystack_refund_id),
-             refund_status = $3, updated_at = now() WHERE id = $1",
+) -> sqlx::Result<Option<RefundState>> {
+    let to = RefundState::from_paystack(status).map(RefundState::as_str);
+    sqlx::query_scalar!(
+        r#"UPDATE refunds SET
+             state = CASE WHEN $3::text IS NOT NULL AND refund_rank($3) > refund_rank(state)
+                          THEN $3 ELSE state END,
+             paystack_status = CASE WHEN refund_rank(state) < 3 THEN $4 ELSE paystack_status END,
+             paystack_refund_id = COALESCE(paystack_refund_id, $2),
+             processed_at = CASE WHEN $3 = 'processed' AND refund_rank(state) < 3 THEN now()
+                                 ELSE processed_at END,
+             failed_at = CASE WHEN $3 = 'failed' AND refund_rank(state) < 3 THEN now()
+                              ELSE failed_at END,
+             updated_at = now()
+           WHERE id = $1 RETURNING state AS "state: RefundState""#,
         id,
         paystack_id(refund_id)?,
+        to,
         status
     )
-    .execute(db)
-    .await?;
-    Ok(())
+    .fetch_optional(db)
+    .await
 }
 
-/// A refund webhook: `refund.processed` → `refunded`, `refund.failed` →
-/// `refund_failed`, anything else only updates Paystack's status. Returns
-/// the payment it concerned, if any.
+/// What a refund webhook came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundReport {
+    /// It moved (or noted Paystack's word on) this refund of ours.
+    Moved(i64),
+    /// It is about a refund that is already further along: nothing changed.
+    Stale,
+    /// A refund made outside Gavel (Paystack's dashboard), recorded now.
+    Recorded(i64),
+    /// No payment of ours, or a refund that cannot be one of it (no amount,
+    /// or more than is left): stored only.
+    Unknown,
+}
+
+/// A refund webhook for the transaction `reference`: the refund it is about
+/// (by Paystack's refund id when the event has one, else by amount; the
+/// oldest that can still move) is moved forward. An event about a refund
+/// that is already further along changes nothing; one about no refund of
+/// ours (made on Paystack's dashboard) records it, if it fits the payment.
 pub async fn refund_reported(
     db: &PgPool,
     reference: &str,
     status: &str,
-) -> sqlx::Result<Option<i64>> {
-    let state = match status {
-        "processed" => Some(PaymentState::Refunded),
-        "failed" => Some(PaymentState::RefundFailed),
-        _ => None,
+    amount: Option<i64>,
+    refund_id: Option<u64>,
+) -> sqlx::Result<RefundReport> {
+    let rank: i32 = match RefundState::from_paystack(status) {
+        Some(RefundState::Requested) | None => 3,
+        Some(RefundState::Pending) => 1,
+        Some(RefundState::Processing) => 2,
+        Some(RefundState::Processed | RefundState::Failed) => 3,
     };
-    sqlx::query_scalar!(
-        "UPDATE payments SET refund_status = $2,
-             state = COALESCE($3, CASE WHEN state = 'kept' THEN 'refunding' ELSE state END),
-             refunded_at = CASE WHEN $3 = 'refunded' THEN now() ELSE refunded_at END,
-             updated_at = now()
-         WHERE reference = $1 RETURNING id",
-        reference,
-        status,
-        state.map(PaymentState::as_str)
+    let raw_id = refund_id;
+    let refund_id = paystack_id(refund_id)?;
+    let mut tx = db.begin().await?;
+    // The payment locked: two events about one new refund record it once.
+    let Some(payment_id) = sqlx::query_scalar!(
+        "SELECT id FROM payments WHERE reference = $1 FOR UPDATE",
+        reference
     )
-    .fetch_optional(db)
-    .await
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(RefundReport::Unknown);
+    };
+    let candidates = sqlx::query!(
+        r#"SELECT id, refund_rank(state) < $4 AS "movable!" FROM refunds
+          WHERE payment_id = $1
+            AND ($2::bigint IS NULL OR paystack_refund_id IS NULL OR paystack_refund_id = $2)
+            AND ($3::bigint IS NULL OR amount = $3)
+          ORDER BY (paystack_refund_id = $2) IS TRUE DESC, refund_rank(state) < $4 DESC, id"#,
+        payment_id,
+        refund_id,
+        amount,
+        rank
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let id = match candidates.first() {
+        Some(first) if first.movable => first.id,
+        Some(_) => return Ok(RefundReport::Stale),
+        None => {
+            let Some(amount) = amount.filter(|a| *a > 0) else {
+                return Ok(RefundReport::Unknown);
+            };
+            let left = sqlx::query_scalar!(
+                r#"SELECT (p.amount - COALESCE(sum(r.amount) FILTER (WHERE r.state <> 'failed'), 0))::bigint
+                     AS "left!"
+                   FROM payments p LEFT JOIN refunds r ON r.payment_id = p.id
+                   WHERE p.id = $1 GROUP BY p.id"#,
+                payment_id
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if amount > left {
+                return Ok(RefundReport::Unknown);
+            }
+            let id = sqlx::query_scalar!(
+                "INSERT INTO refunds (payment_id, amount, reason, paystack_refund_id)
+                 VALUES ($1, $2, 'refunded outside Gavel (Paystack dashboard)', $3) RETURNING id",
+                payment_id,
+                amount,
+                refund_id
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            refund_moved(db, id, raw_id, status).await?;
+            return Ok(RefundReport::Recorded(id));
+        }
+    };
+    tx.commit().await?;
+    refund_moved(db, id, raw_id, status).await?;
+    Ok(RefundReport::Moved(id))
+}
+
+/// What asking for a refund of a payment came to.
+#[derive(Debug)]
+pub enum RefundAsked {
+    /// Recorded now; a workflow is to ask Paystack.
+    Recorded(Refund),
+    /// Asked before with this key and the same amount and reason.
+    Again(Refund),
+    /// The key was used for another refund.
+    KeyReused,
+    /// More than what is left of the payment (`left`).
+    TooMuch {
+        left: i64,
+    },
+    /// Not money Paystack holds (offline), or given back whole already.
+    NotRefundable(&'static str),
+    NoPayment,
+}
+
+/// An admin asks for `amount` of payment `payment_id` back. Checked and
+/// recorded with the payment locked, so two requests cannot both fit.
+pub async fn ask_refund(
+    db: &PgPool,
+    payment_id: i64,
+    amount: i64,
+    reason: &str,
+    admin: Uuid,
+    key: &str,
+) -> sqlx::Result<RefundAsked> {
+    let mut tx = db.begin().await?;
+    let Some(payment) = sqlx::query!(
+        "SELECT amount, channel, pays_invoice FROM payments WHERE id = $1 FOR UPDATE",
+        payment_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(RefundAsked::NoPayment);
+    };
+    let earlier = sqlx::query_as!(
+        Refund,
+        r#"SELECT id, payment_id, amount, reason, state AS "state: RefundState", paystack_status,
+               paystack_refund_id, asked_by, requested_at, processed_at, failed_at, created_at
+           FROM refunds WHERE payment_id = $1 AND idempotency_key = $2"#,
+        payment_id,
+        key
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(earlier) = earlier {
+        tx.commit().await?;
+        return Ok(if earlier.amount == amount && earlier.reason == reason {
+            RefundAsked::Again(earlier)
+        } else {
+            RefundAsked::KeyReused
+        });
+    }
+    if payment.channel != "paystack" {
+        return Ok(RefundAsked::NotRefundable(
+            "an offline payment is given back by hand",
+        ));
+    }
+    if !payment.pays_invoice {
+        return Ok(RefundAsked::NotRefundable(
+            "this payment could not pay its invoice and is given back whole already",
+        ));
+    }
+    let taken = sqlx::query_scalar!(
+        r#"SELECT COALESCE(sum(amount), 0)::bigint AS "taken!" FROM refunds
+           WHERE payment_id = $1 AND state <> 'failed'"#,
+        payment_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let left = payment.amount - taken;
+    if amount > left {
+        return Ok(RefundAsked::TooMuch { left });
+    }
+    let id = sqlx::query_scalar!(
+        "INSERT INTO refunds (payment_id, amount, reason, asked_by, idempotency_key)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        payment_id,
+        amount,
+        reason,
+        admin,
+        key
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(RefundAsked::Recorded(
+        refund(db, id).await?.ok_or(sqlx::Error::RowNotFound)?,
+    ))
 }
 
 /// A dispute (chargeback) on `reference`: the payment and its invoice are
@@ -342,7 +638,11 @@ pub async fn list(
         Payment,
         r#"SELECT id, invoice_id, reference, paystack_id, amount, currency, channel,
                state AS "state: PaymentState", refund_reason, refund_requested_at,
-               paystack_refund_id, refund_status, refunded_at, disputed_at, verified_at
+               paystack_refund_id, refund_status, refunded_at, disputed_at, verified_at,
+               pays_invoice,
+               (SELECT COALESCE(sum(r.amount), 0) FROM refunds r
+                 WHERE r.payment_id = payments.id AND r.state = 'processed')::bigint
+                 AS "refunded!"
            FROM payments WHERE ($1::text IS NULL OR state = $1)
            ORDER BY verified_at DESC, id DESC LIMIT $2"#,
         state.map(PaymentState::as_str),

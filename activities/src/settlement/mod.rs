@@ -14,8 +14,8 @@ use gavel_workflows::settlement::{
     CloseInvoice, CloseInvoiceDefinition, ConfirmPaymentDefinition, Confirmation,
     CreateInvoiceDefinition, EmailAdminsDefinition, EmailBiddersDefinition, EmailJob,
     InvoiceClosed, InvoiceRef, InvoiceRequest, PaymentNotice, PaymentOpened, PaymentStart,
-    SendEmailDefinition, SendEmailsDefinition, StartPaymentDefinition, Verification,
-    VerifyPaymentDefinition, VoidInvoiceDefinition,
+    RefundPaymentDefinition, SendEmailDefinition, SendEmailsDefinition, StartPaymentDefinition,
+    Verification, VerifyPaymentDefinition, VoidInvoiceDefinition,
 };
 use sqlx::PgPool;
 use temporalio_macros::activities;
@@ -253,6 +253,26 @@ impl Settlement {
         heartbeating(&ctx, self.mailer.email_bidders(&request))
             .await
             .map_err(mail)
+    }
+
+    #[activity(definition = RefundPaymentDefinition)]
+    pub async fn refund_payment(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        refund_id: u64,
+    ) -> Result<String, ActivityError> {
+        let Some(paystack) = self.paystack.as_ref() else {
+            return Err(failure(
+                "PaymentsNotConfigured",
+                "PAYSTACK_SECRET_KEY is not set".into(),
+                false,
+            ));
+        };
+        let id = i64::try_from(refund_id)
+            .map_err(|_| failure("BadData", format!("refund id {refund_id}"), true))?;
+        heartbeating(&ctx, payments::refund_one(&self.db, paystack, id))
+            .await
+            .map(|state| state.as_str().to_owned())
     }
 
     #[activity(definition = EmailAdminsDefinition)]

@@ -47,7 +47,7 @@ async fn buyer_email(db: &PgPool, user_id: Uuid) -> Result<String, ActivityError
         .ok_or_else(|| failure("UnknownRecipient", format!("no user {user_id}"), true))
 }
 
-/// A reusable card of `user_id`, newest first.
+/// A reusable card `user_id` agreed to keep for later wins, newest first.
 struct StoredCard {
     authorization_code: String,
     email: String,
@@ -57,7 +57,7 @@ async fn stored_card(db: &PgPool, user_id: Uuid) -> Result<Option<StoredCard>, A
     sqlx::query_as!(
         StoredCard,
         "SELECT authorization_code, email FROM payment_authorizations
-         WHERE user_id = $1 ORDER BY updated_at DESC LIMIT 1",
+         WHERE user_id = $1 AND consented_at IS NOT NULL ORDER BY updated_at DESC LIMIT 1",
         user_id
     )
     .fetch_optional(db)
@@ -65,20 +65,31 @@ async fn stored_card(db: &PgPool, user_id: Uuid) -> Result<Option<StoredCard>, A
     .map_err(database)
 }
 
+/// Keeps the card that paid `invoice` for its buyer's later wins, only when
+/// the buyer asked to when paying (a friend's card is not theirs to keep).
 async fn keep_card(
     db: &PgPool,
-    user_id: Uuid,
+    invoice: &Invoice,
     card: &Authorization,
     email: &str,
 ) -> Result<(), ActivityError> {
     let (Some(code), Some(signature)) = (card.reusable_code(), card.signature.as_deref()) else {
         return Ok(());
     };
+    let asked = sqlx::query_scalar!("SELECT save_card FROM invoices WHERE id = $1", invoice.id)
+        .fetch_one(db)
+        .await
+        .map_err(database)?;
+    if !asked {
+        return Ok(());
+    }
+    let user_id = invoice.buyer_id;
     sqlx::query!(
-        "INSERT INTO payment_authorizations (user_id, signature, authorization_code, email, last4, brand)
-         VALUES ($1, $2, $3, $4, $5, $6)
+        "INSERT INTO payment_authorizations (user_id, signature, authorization_code, email, last4,
+             brand, consented_at)
+         VALUES ($1, $2, $3, $4, $5, $6, now())
          ON CONFLICT (user_id, signature) DO UPDATE SET authorization_code = EXCLUDED.authorization_code,
-             email = EXCLUDED.email, updated_at = now()",
+             email = EXCLUDED.email, consented_at = now(), updated_at = now()",
         user_id,
         signature,
         code,
@@ -125,7 +136,7 @@ async fn account_for(
                     Some(email) => email,
                     None => buyer_email(db, invoice.buyer_id).await?,
                 };
-                keep_card(db, invoice.buyer_id, card, &email).await?;
+                keep_card(db, invoice, card, &email).await?;
             }
             Ok(Confirmation::Paid {
                 invoice_id: invoice.id,
@@ -432,21 +443,52 @@ pub async fn confirm(
     }
 }
 
-/// Refunds a ledger payment in full, once. Paystack has no idempotency key
-/// for refunds: the request time is written first, and a retry after a lost
-/// answer looks for the refund on Paystack before asking again.
+/// Gives back a payment that could not be kept, in full, once.
 pub async fn refund(
     db: &PgPool,
     paystack: &Paystack,
     payment_id: i64,
 ) -> Result<(), ActivityError> {
-    let payment = ledger::find(db, payment_id)
+    let Some(refund_id) = ledger::whole_refund_of(db, payment_id)
         .await
         .map_err(database)?
-        .ok_or_else(|| failure("UnknownPayment", format!("no payment {payment_id}"), true))?;
-    if payment.state != ledger::PaymentState::Refunding || payment.refund_status.is_some() {
-        return Ok(());
+    else {
+        return Err(failure(
+            "UnknownRefund",
+            format!("payment {payment_id} has no refund to ask for"),
+            true,
+        ));
+    };
+    refund_one(db, paystack, refund_id).await.map(|_| ())
+}
+
+/// Asks Paystack for one refund of the ledger, once, and applies its answer
+/// at once (an immediate `processed` is final). Paystack has no idempotency
+/// key for refunds: the request time is written first, and a retry after a
+/// lost answer looks for the refund on Paystack before asking again. A
+/// refusal no retry will fix fails the refund, which frees its amount.
+pub async fn refund_one(
+    db: &PgPool,
+    paystack: &Paystack,
+    refund_id: i64,
+) -> Result<ledger::RefundState, ActivityError> {
+    let refund = ledger::refund(db, refund_id)
+        .await
+        .map_err(database)?
+        .ok_or_else(|| failure("UnknownRefund", format!("no refund {refund_id}"), true))?;
+    if refund.state != ledger::RefundState::Requested {
+        return Ok(refund.state);
     }
+    let payment = ledger::find(db, refund.payment_id)
+        .await
+        .map_err(database)?
+        .ok_or_else(|| {
+            failure(
+                "UnknownPayment",
+                format!("no payment {}", refund.payment_id),
+                true,
+            )
+        })?;
     let transaction_id = payment
         .paystack_id
         .map(u64::try_from)
@@ -454,30 +496,55 @@ pub async fn refund(
         .map_err(|_| {
             failure(
                 "BadData",
-                format!("payment {payment_id}: a negative Paystack id"),
+                format!("payment {}: a negative Paystack id", payment.id),
                 true,
             )
         })?;
-    if let Some(asked) = payment.refund_requested_at
-        && let Some(found) = paystack
-            .find_refund(&payment.reference, transaction_id, asked)
+    let moved = |id: Option<u64>, status: String| async move {
+        ledger::refund_moved(db, refund_id, id, &status)
+            .await
+            .map_err(database)?
+            .ok_or_else(|| failure("UnknownRefund", format!("no refund {refund_id}"), true))
+    };
+    if let Some(asked) = refund.requested_at {
+        let known: Vec<u64> = ledger::refunds_of(db, &[payment.id])
+            .await
+            .map_err(database)?
+            .iter()
+            .filter_map(|r| r.paystack_refund_id.and_then(|id| u64::try_from(id).ok()))
+            .collect();
+        if let Some(found) = paystack
+            .find_refund(
+                &payment.reference,
+                transaction_id,
+                asked,
+                Some(refund.amount),
+                &known,
+            )
             .await
             .map_err(provider_failure)?
-    {
-        let status = found.status.as_deref().unwrap_or("pending");
-        return ledger::refund_accepted(db, payment_id, found.id, status)
-            .await
-            .map_err(database);
+        {
+            let status = found.status.unwrap_or_else(|| "pending".into());
+            return moved(found.id, status).await;
+        }
     }
-    ledger::refund_requested(db, payment_id)
+    ledger::refund_requested(db, refund_id)
         .await
         .map_err(database)?;
-    match paystack.refund(&payment.reference, None).await {
-        Ok(refund) => {
-            let status = refund.status.as_deref().unwrap_or("pending");
-            ledger::refund_accepted(db, payment_id, refund.id, status)
-                .await
-                .map_err(database)
+    // The whole payment is asked for without an amount (Paystack's default).
+    let amount = (refund.amount < payment.amount).then_some(refund.amount);
+    match paystack.refund(&payment.reference, amount).await {
+        Ok(answer) => {
+            let status = answer.status.unwrap_or_else(|| "pending".into());
+            moved(answer.id, status).await
+        }
+        Err(err) if !err.is_retryable() => {
+            tracing::warn!(
+                refund = refund_id,
+                payment = payment.id,
+                "Paystack refused the refund: {err}"
+            );
+            moved(None, "failed".into()).await
         }
         Err(err) => Err(provider_failure(err)),
     }

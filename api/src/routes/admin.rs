@@ -1,12 +1,14 @@
-//! Admin views of the money: the payment ledger (kept and refunded), clearing
-//! a bidder's strikes, and changing a user's role. Admins only.
+//! Admin views of the money: the payment ledger (kept and refunded, with
+//! each payment's refunds), clearing a bidder's strikes, and changing a
+//! user's role. Admins only. Refunding part of a payment is in
+//! [`super::refunds`].
 
 use axum::{
     Router,
     extract::State,
     routing::{delete, get, put},
 };
-use gavel_activities::settlement::ledger::{self, Payment, PaymentState};
+use gavel_activities::settlement::ledger::{self, Payment, PaymentState, Refund};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -30,7 +32,8 @@ pub fn router() -> Router<AppState> {
 /// Ledger states: what became of a verified payment.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct PaymentsQuery {
-    /// `kept` (it paid its invoice), `refunding`, `refunded`, `refund_failed`.
+    /// `kept` (it paid its invoice), `partly_refunded` (it paid, and part of
+    /// it went back), `refunding`, `refunded`, `refund_failed`.
     pub state: Option<String>,
     /// 1 to 100; 20 by default.
     pub limit: Option<i64>,
@@ -47,18 +50,67 @@ pub struct PaymentResponse {
     pub currency: String,
     /// `paystack` or `offline`.
     pub channel: String,
+    /// `kept`, `partly_refunded`, `refunding`, `refunded` or `refund_failed`,
+    /// derived from `pays_invoice` and `refunds`.
     pub state: String,
+    /// Whether it paid its invoice (else it is given back whole).
+    pub pays_invoice: bool,
     /// Why the money could not pay its invoice.
     pub refund_reason: Option<String>,
-    /// Paystack's refund status (`pending`, `processed`, `failed`, …).
+    /// The latest refund's status as Paystack put it (`pending`,
+    /// `processed`, `failed`, `needs-attention`, …).
     pub refund_status: Option<String>,
+    /// When the last of it went back (once `refunded`).
     pub refunded_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Minor units given back so far (refunds `processed`).
+    pub refunded: i64,
+    /// Its refunds, oldest first.
+    pub refunds: Vec<RefundResponse>,
     pub disputed_at: Option<chrono::DateTime<chrono::Utc>>,
     pub verified_at: chrono::DateTime<chrono::Utc>,
 }
 
-impl From<Payment> for PaymentResponse {
-    fn from(p: Payment) -> Self {
+/// One refund of a payment.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RefundResponse {
+    pub id: i64,
+    pub payment_id: i64,
+    /// Minor units.
+    pub amount: i64,
+    pub reason: String,
+    /// `requested` (Paystack not answered yet), `pending`, `processing`,
+    /// `processed` or `failed`; only ever forward, the last two final.
+    pub state: String,
+    /// Paystack's own word for it.
+    pub paystack_status: Option<String>,
+    pub paystack_refund_id: Option<i64>,
+    /// The admin who asked; absent when Gavel gave back money it could not keep.
+    pub asked_by: Option<Uuid>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub processed_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub failed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<Refund> for RefundResponse {
+    fn from(r: Refund) -> Self {
+        Self {
+            id: r.id,
+            payment_id: r.payment_id,
+            amount: r.amount,
+            reason: r.reason,
+            state: r.state.as_str().to_owned(),
+            paystack_status: r.paystack_status,
+            paystack_refund_id: r.paystack_refund_id,
+            asked_by: r.asked_by,
+            created_at: r.created_at,
+            processed_at: r.processed_at,
+            failed_at: r.failed_at,
+        }
+    }
+}
+
+impl PaymentResponse {
+    fn new(p: Payment, refunds: Vec<RefundResponse>) -> Self {
         Self {
             id: p.id,
             invoice_id: p.invoice_id,
@@ -67,9 +119,12 @@ impl From<Payment> for PaymentResponse {
             currency: p.currency,
             channel: p.channel,
             state: p.state.as_str().to_owned(),
+            pays_invoice: p.pays_invoice,
             refund_reason: p.refund_reason,
             refund_status: p.refund_status,
             refunded_at: p.refunded_at,
+            refunded: p.refunded,
+            refunds,
             disputed_at: p.disputed_at,
             verified_at: p.verified_at,
         }
@@ -85,7 +140,7 @@ pub struct PaymentList {
     params(("state" = Option<String>, Query, description = "`kept` (it paid its invoice), `refunding`, `refunded`, `refund_failed`"),
         ("limit" = Option<i64>, Query, description = "1 to 100; 20 by default")),
     responses(
-        (status = 200, body = PaymentList, description = "newest first"),
+        (status = 200, body = PaymentList, description = "newest first, each with its refunds"),
         (status = 403, body = ErrorBody, description = "`forbidden`: admins only"),
         (status = 422, body = ErrorBody, description = "`invalid_state` (lists the states), `invalid_limit`"),
     ),
@@ -108,9 +163,17 @@ pub async fn payments(
     };
     let limit = page_limit(query.limit)?;
     let rows = ledger::list(&state.db, wanted, limit).await?;
-    Ok(ApiJson(PaymentList {
-        items: rows.into_iter().map(PaymentResponse::from).collect(),
-    }))
+    let ids: Vec<i64> = rows.iter().map(|p| p.id).collect();
+    let mut refunds = ledger::refunds_of(&state.db, &ids).await?;
+    let items = rows
+        .into_iter()
+        .map(|p| {
+            let (of, rest) = refunds.drain(..).partition(|r| r.payment_id == p.id);
+            refunds = rest;
+            PaymentResponse::new(p, of.into_iter().map(RefundResponse::from).collect())
+        })
+        .collect();
+    Ok(ApiJson(PaymentList { items }))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

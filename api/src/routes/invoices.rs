@@ -249,13 +249,27 @@ pub struct PayLinkResponse {
     pub reference: String,
 }
 
+/// What the buyer says when asking to pay (the body may be empty).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct PayRequest {
+    /// Keep the card that pays this checkout to pay my later wins and
+    /// accepted offers (listed at `GET /me/cards`, removable). Without it,
+    /// no card is kept and every win gets a pay link. Recorded until the
+    /// invoice is paid; the last answer counts.
+    #[serde(default)]
+    pub save_card: Option<bool>,
+}
+
 #[utoipa::path(post, path = "/invoices/{id}/pay", tag = "payments", operation_id = "pay_invoice",
     params(("id" = Uuid, Path)),
+    request_body(content = Option<PayRequest>, content_type = "application/json", description = "optional; `{\"save_card\": true}` keeps the card for later wins"),
     responses(
         (status = 200, body = PayLinkResponse, description = "the invoice's one Paystack checkout: the same link and reference for every call (made now if there was none)"),
         (status = 403, body = ErrorBody, description = "`not_the_buyer`"),
+        (status = 400, body = ErrorBody, description = "`malformed_json`"),
         (status = 404, body = ErrorBody, description = "`invoice_not_found`"),
         (status = 409, body = ErrorBody, description = "`invoice_paid`, `invoice_void`, `payment_pending` (a saved-card charge is in progress), `offer_not_accepted` (details.accept_by), `offer_declined`, `offer_expired`, `invoice_not_current`"),
+        (status = 422, body = ErrorBody, description = "`invalid_body` (`save_card` is not a boolean)"),
         (status = 501, body = ErrorBody, description = "`payments_not_configured`: pay offline"),
         (status = 503, body = ErrorBody, description = "`payment_unavailable` (Paystack), `service_unavailable` (Temporal or the database); retry after `Retry-After`"),
     ),
@@ -264,7 +278,31 @@ pub async fn pay(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
+    body: axum::body::Bytes,
 ) -> Result<ApiJson<PayLinkResponse>, ApiError> {
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        PayRequest::default()
+    } else {
+        serde_json::from_slice::<PayRequest>(&body).map_err(|err| match err.classify() {
+            serde_json::error::Category::Data => {
+                ApiError::unprocessable("invalid_body", err.to_string())
+            }
+            _ => ApiError::bad_request("malformed_json", "the request body is not valid JSON"),
+        })?
+    };
+    pay_for(&state, user, id, request.save_card)
+        .await
+        .map(ApiJson)
+}
+
+/// The invoice's checkout for its buyer, recording whether the card that
+/// pays it is to be kept (`save_card`; unchanged when `None`).
+pub async fn pay_for(
+    state: &AppState,
+    user: AuthUser,
+    id: Uuid,
+    save_card: Option<bool>,
+) -> Result<PayLinkResponse, ApiError> {
     let invoice = as_buyer(&state.db, id, &user).await?;
     if let Some(reason) = settled_refusal(&invoice) {
         return Err(refusal(&reason));
@@ -272,13 +310,16 @@ pub async fn pay(
     if state.config.paystack.is_none() {
         return Err(refusal(&PaymentRefusal::PaymentsNotConfigured));
     }
+    if let Some(save_card) = save_card {
+        invoices::set_save_card(&state.db, id, save_card).await?;
+    }
     // The workflow made this link; answering it from the read model keeps
     // repeated calls out of the auction's history.
     if let Some(url) = invoice.authorization_url {
-        return Ok(ApiJson(PayLinkResponse {
+        return Ok(PayLinkResponse {
             authorization_url: url,
             reference: invoice.reference,
-        }));
+        });
     }
     let request = PaymentRequest {
         invoice_id: id,
@@ -287,10 +328,10 @@ pub async fn pay(
     let link = gateway::request_payment(&state.temporal, invoice.auction_id, request)
         .await
         .map_err(workflow_error)?;
-    Ok(ApiJson(PayLinkResponse {
+    Ok(PayLinkResponse {
         authorization_url: link.authorization_url,
         reference: link.reference,
-    }))
+    })
 }
 
 async fn answer(

@@ -5,7 +5,8 @@
 //! - `charge.success` for a known reference goes to its auction's workflow
 //!   whatever the invoice's state (the workflow decides: pay, or refund), or,
 //!   if that workflow has ended, to a follow-up workflow that refunds it;
-//! - `refund.*` updates the refunded payment;
+//! - `refund.*` moves the refund it is about forward (never back), which
+//!   the payment's state follows;
 //! - `charge.dispute.create` flags the payment and invoice and tells admins.
 
 use std::borrow::Cow;
@@ -103,17 +104,22 @@ fn reference_of(data: &Value) -> String {
 }
 
 /// The key a redelivery shares with the first delivery: Paystack's id for
-/// the event's object, else the reference and status.
+/// the event's object, else the reference and status (and the amount, since
+/// a transaction may have several partial refunds).
 fn event_key(data: &Value, reference: &str) -> String {
     match data.get("id") {
         Some(Value::Number(id)) => id.to_string(),
         Some(Value::String(id)) if !id.is_empty() => id.clone(),
-        _ => format!(
-            "{reference}:{}",
-            data.get("status")
+        _ => {
+            let status = data
+                .get("status")
                 .and_then(Value::as_str)
-                .unwrap_or_default()
-        ),
+                .unwrap_or_default();
+            match gavel_activities::paystack::amount_of(data) {
+                Some(amount) => format!("{reference}:{status}:{amount}"),
+                None => format!("{reference}:{status}"),
+            }
+        }
     }
 }
 
@@ -193,11 +199,29 @@ pub async fn paystack(
                 .get("status")
                 .and_then(Value::as_str)
                 .unwrap_or_else(|| refund.trim_start_matches("refund."));
-            if ledger::refund_reported(&state.db, &reference, refund_status)
+            // Only `refund.needs-attention` names the refund; the others
+            // are told apart by their amount.
+            let refund_id = match data.get("id") {
+                Some(Value::Number(id)) => id.as_u64(),
+                Some(Value::String(id)) => id.parse().ok(),
+                _ => None,
+            };
+            let amount = gavel_activities::paystack::amount_of(&data);
+            match ledger::refund_reported(&state.db, &reference, refund_status, amount, refund_id)
                 .await?
-                .is_none()
             {
-                tracing::info!(%reference, "refund event for a payment we do not hold; stored only");
+                ledger::RefundReport::Moved(_) => {}
+                ledger::RefundReport::Stale => {
+                    tracing::info!(%reference, refund_status, "a late refund event; nothing changed");
+                }
+                ledger::RefundReport::Recorded(id) => {
+                    tracing::warn!(%reference, refund = id, amount, refund_status,
+                        "a refund made outside Gavel; recorded");
+                }
+                ledger::RefundReport::Unknown => {
+                    tracing::warn!(%reference, refund_status, amount,
+                        "a refund event Gavel cannot place; stored only");
+                }
             }
         }
         "charge.dispute.create" => disputed(&state, &reference, &data).await?,

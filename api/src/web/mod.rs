@@ -72,6 +72,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/me", get(pages::me))
         .route("/me/seller", post(pages::become_seller))
         .route("/me/invoices/{id}/pay", post(pages::pay))
+        .route("/me/cards/{id}/remove", post(pages::remove_card))
         .route("/me/invoices/{id}/accept", post(pages::accept))
         .route("/me/invoices/{id}/decline", post(pages::decline))
         .route("/payments/return", get(pages::payment_return))

@@ -999,6 +999,7 @@ struct MePage {
     bids: Vec<BidLine>,
     can_sell: bool,
     selling: Vec<LotLine>,
+    cards: Vec<routes::cards::SavedCard>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -1118,8 +1119,13 @@ pub async fn me(
             Chrome::of(&visitor).saying("Offer accepted: the invoice is yours to pay.", "good")
         }
         Some("declined") => Chrome::of(&visitor).saying("Offer declined.", ""),
+        Some("card_removed") => Chrome::of(&visitor).saying(
+            "Card removed: it will not be charged again; your next win gets a pay link.",
+            "good",
+        ),
         _ => Chrome::of(&visitor),
     };
+    let cards = routes::cards::saved_cards(&state.db, user.id).await?;
     Ok(page(&MePage {
         chrome,
         name: viewer.name.clone(),
@@ -1128,6 +1134,7 @@ pub async fn me(
         bids,
         can_sell: viewer.can_sell,
         selling,
+        cards,
     }))
 }
 
@@ -1158,23 +1165,37 @@ fn me_form_user(visitor: &Visitor, csrf: &str) -> Result<AuthUser, Box<Response>
 struct PayPage {
     chrome: Chrome,
     url: String,
+    /// Whether the buyer asked to keep the card that pays.
+    save_card: bool,
 }
 
-/// `POST /me/invoices/{id}/pay`: the invoice's checkout, to continue to.
+#[derive(Debug, Deserialize)]
+pub struct PayForm {
+    #[serde(default)]
+    pub csrf: String,
+    /// The "use this card for my future wins" box: present only when ticked.
+    #[serde(default)]
+    pub save_card: Option<String>,
+}
+
+/// `POST /me/invoices/{id}/pay`: the invoice's checkout, to continue to,
+/// with the buyer's answer about keeping the card recorded first.
 pub async fn pay(
     State(state): State<AppState>,
     visitor: Visitor,
     Path(id): Path<Uuid>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<PayForm>,
 ) -> Result<Response, ApiError> {
     let user = match me_form_user(&visitor, &form.csrf) {
         Ok(user) => user,
         Err(answer) => return Ok(*answer),
     };
-    match routes::invoices::pay(State(state.clone()), user, ApiPath(id)).await {
-        Ok(ApiJson(link)) => Ok(page(&PayPage {
+    let save_card = form.save_card.is_some();
+    match routes::invoices::pay_for(&state, user, id, Some(save_card)).await {
+        Ok(link) => Ok(page(&PayPage {
             chrome: Chrome::of(&visitor),
             url: link.authorization_url,
+            save_card,
         })),
         Err(err) if err.code == "payments_not_configured" => Ok(message(
             &visitor,
@@ -1190,6 +1211,30 @@ pub async fn pay(
             &sentence(&err, ""),
             "/me",
         )),
+    }
+}
+
+/// `POST /me/cards/{id}/remove`: forgets a saved card.
+pub async fn remove_card(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, ApiError> {
+    let user = match me_form_user(&visitor, &form.csrf) {
+        Ok(user) => user,
+        Err(answer) => return Ok(*answer),
+    };
+    if routes::cards::remove_card(&state.db, user.id, id).await? {
+        Ok(Redirect::to("/me?said=card_removed").into_response())
+    } else {
+        Ok(message(
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "Saved cards",
+            "No saved card of yours has this number: it may be removed already.",
+            "/me",
+        ))
     }
 }
 

@@ -346,15 +346,23 @@ impl SettlementActivities {
     pub fn email_admins(job: EmailJob) -> Result<u64, ActivityError> {
         unimplemented!()
     }
+
+    /// Asks Paystack for one refund of the ledger (by its id), once; returns
+    /// the refund's state after Paystack's answer.
+    #[activity(name = "refund_payment")]
+    pub fn refund_payment(refund_id: u64) -> Result<String, ActivityError> {
+        unimplemented!()
+    }
 }
 
 pub use settlement_activities::{
     AcceptOffer as AcceptOfferDefinition, BeginPayment as BeginPaymentDefinition,
     CloseInvoice as CloseInvoiceDefinition, ConfirmPayment as ConfirmPaymentDefinition,
     CreateInvoice as CreateInvoiceDefinition, EmailAdmins as EmailAdminsDefinition,
-    EmailBidders as EmailBiddersDefinition, SendEmail as SendEmailDefinition,
-    SendEmails as SendEmailsDefinition, StartPayment as StartPaymentDefinition,
-    VerifyPayment as VerifyPaymentDefinition, VoidInvoice as VoidInvoiceDefinition,
+    EmailBidders as EmailBiddersDefinition, RefundPayment as RefundPaymentDefinition,
+    SendEmail as SendEmailDefinition, SendEmails as SendEmailsDefinition,
+    StartPayment as StartPaymentDefinition, VerifyPayment as VerifyPaymentDefinition,
+    VoidInvoice as VoidInvoiceDefinition,
 };
 
 /// Failure types that no retry will fix (the activities name them).
