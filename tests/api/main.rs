@@ -18,6 +18,7 @@ mod hostile;
 mod money;
 mod operators;
 mod pages;
+mod photo_flood;
 mod ping;
 mod replicas;
 mod resilience;

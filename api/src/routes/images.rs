@@ -22,7 +22,7 @@ use crate::{
     extract::{ApiJson, ApiMultipart, ApiPath},
     state::AppState,
     web::{
-        images::{self, MAX_UPLOAD_BYTES},
+        images::{self, MAX_IMAGES, MAX_UPLOAD_BYTES},
         photos::{self, Photos},
     },
 };
@@ -94,8 +94,10 @@ pub async fn list(
         (status = 201, body = Photos, description = "stored, re-encoded as JPEG at two sizes; all the lot's photos after"),
         (status = 403, body = ErrorBody, description = "`forbidden`: only the lot's seller (or an admin)"),
         (status = 404, body = ErrorBody, description = "`auction_not_found`"),
+        (status = 413, body = ErrorBody, description = "`payload_too_large`: more than the lot's room in photos of 5 MB, refused as the bytes arrive"),
         (status = 415, body = ErrorBody, description = "`unsupported_media_type`: not `multipart/form-data`"),
-        (status = 422, body = ErrorBody, description = "`invalid_image` (not a JPEG, PNG or WebP by its content, over 5 MB, or unreadable), `too_many_images` (8 per lot), `no_images`"),
+        (status = 422, body = ErrorBody, description = "`invalid_image` (not a JPEG, PNG or WebP by its content, over 5 MB, over 40 megapixels or 256 MiB to decode, or unreadable), `too_many_images` (8 per lot), `no_images`"),
+        (status = 503, body = ErrorBody, description = "`busy`: too many photos being uploaded or decoded at once; retry after `Retry-After`"),
     ),
     security(("bearer" = [])))]
 pub async fn upload(
@@ -106,7 +108,13 @@ pub async fn upload(
 ) -> Result<(StatusCode, ApiJson<Photos>), ApiError> {
     user.require(&[Role::Seller, Role::Admin])?;
     seller_of(&state, &user, id).await?;
-    let upload = images::read_upload(&mut form, |_| false)
+    // Checked again when they are stored; this only spares reading files
+    // that could not be.
+    let room = MAX_IMAGES.saturating_sub(photos::of_auction(&state.db, id).await?.len());
+    if room == 0 {
+        return Err(photos::too_many_images(MAX_IMAGES));
+    }
+    let upload = images::read_upload(&mut form, |_| false, room, |_| Ok(()))
         .await
         .map_err(|(_, err)| err)?;
     if upload.photos.is_empty() {

@@ -46,6 +46,14 @@ fn image_not_found() -> ApiError {
     ApiError::not_found("image_not_found", "this lot has no such photo")
 }
 
+/// 422 `too_many_images` for a lot that has `have` photos.
+pub fn too_many_images(have: usize) -> ApiError {
+    ApiError::unprocessable(
+        "too_many_images",
+        format!("a lot has at most {MAX_IMAGES} photos; this one has {have}"),
+    )
+}
+
 /// Holds the lot's row for the rest of `tx`, so two changes to one lot's
 /// photos take turns and positions never collide.
 async fn lock_lot(tx: &mut Transaction<'_, Postgres>, auction_id: Uuid) -> Result<(), ApiError> {
@@ -103,10 +111,7 @@ pub async fn add(
     .await?;
     let have = usize::try_from(have).unwrap_or(MAX_IMAGES);
     if have + photos.len() > MAX_IMAGES {
-        return Err(ApiError::unprocessable(
-            "too_many_images",
-            format!("a lot has at most {MAX_IMAGES} photos; this one has {have}"),
-        ));
+        return Err(too_many_images(have));
     }
     for (i, photo) in photos.into_iter().enumerate() {
         let position = i16::try_from(have + i + 1).map_err(ApiError::internal)?;
