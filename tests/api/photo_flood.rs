@@ -275,3 +275,103 @@ async fn a_flood_of_crafted_photos_across_request_timeouts_keeps_memory_bounded_
     })
     .await;
 }
+
+/// A noisy PNG of `width`×`height`: it compresses to about its raw size.
+fn noisy_png(width: u32, height: u32) -> Vec<u8> {
+    let mut seed = 0x2545_f491_u32;
+    let image = image::RgbImage::from_fn(width, height, |_, _| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        let [a, b, c, _] = seed.to_le_bytes();
+        image::Rgb([a, b, c])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn a_photo_form_is_judged_by_its_token_and_role_before_any_file_is_read() {
+    let app = spawn_app().await;
+    let (seller, [bidder], lot) = app.scene(&auction_body(600)).await;
+    let csrf = "5eed".repeat(16);
+    let cookie = |user: &TestUser| format!("gavel_session={}; gavel_csrf={csrf}", user.token);
+    let not_a_picture =
+        || reqwest::multipart::Part::bytes(b"just text".to_vec()).file_name("p.png");
+
+    // The file before the token: refused for the token, the file unread
+    // (unread, it cannot be called "not a picture").
+    let form = reqwest::multipart::Form::new()
+        .part("images", not_a_picture())
+        .text("csrf", csrf.clone());
+    let response = app
+        .http
+        .post(app.url(&format!("/auctions/{}/photos", lot.id)))
+        .header(reqwest::header::COOKIE, cookie(&seller))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let page = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(page.contains("This form has expired"), "{page}");
+
+    // A bidder's sell form, token first: refused for the role before its
+    // photo is looked at.
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf.clone())
+        .text("title", "Stool")
+        .part("images", not_a_picture());
+    let page = app
+        .http
+        .post(app.url("/sell"))
+        .header(reqwest::header::COOKIE, cookie(&bidder))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Your account may not do that."), "{page}");
+    assert!(!page.contains("not a JPEG"), "{page}");
+}
+
+#[tokio::test]
+async fn an_upload_past_the_lots_room_is_refused_as_its_bytes_arrive() {
+    let app = spawn_app().await;
+    let (seller, [], lot) = app.scene(&auction_body(600)).await;
+    let lot = lot.id.to_string();
+    let small = png_with(64, 48, &black_rows(64, 48));
+    let status = upload(&app.http, &app.address, &lot, &seller.token, vec![small; 7]).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // Room for one photo: 5 MB and the form. A 3 MB photo and 4 MB of a
+    // field no one asked for pass it.
+    let big = tokio::task::spawn_blocking(|| noisy_png(1_000, 1_000))
+        .await
+        .unwrap();
+    assert!(big.len() > 2_900_000, "{}", big.len());
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "images",
+            reqwest::multipart::Part::bytes(big).file_name("p.png"),
+        )
+        .text("notes", "x".repeat(4 << 20));
+    let status = app
+        .http
+        .post(app.url(&format!("/api/v1/auctions/{lot}/images")))
+        .bearer_auth(&seller.token)
+        .multipart(form)
+        .send()
+        .await
+        .map_or(StatusCode::IM_A_TEAPOT, |r| r.status());
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let stored = app
+        .count(&format!(
+            "SELECT count(*) FROM auction_images WHERE auction_id = '{lot}'"
+        ))
+        .await;
+    assert_eq!(stored, 7);
+}

@@ -471,7 +471,7 @@ async fn read_text(
 
 /// Reads `form`: every non-empty `images` file is checked and re-encoded (at
 /// most `room`: what the lot can still take); text fields for which `keep`
-/// is true are kept, the rest skipped unread. Before the first byte of a
+/// is true are kept, the rest read past (counted, not kept). Before the first byte of a
 /// file is read, `before_files` judges the text fields read so far (a page's
 /// CSRF token): a form whose files come before what it needs is refused
 /// without a file read. Bytes are counted as they arrive: a file over 5 MB is
@@ -532,6 +532,19 @@ pub async fn read_upload(
                     upload.fields.insert(name, text);
                 }
                 Err(err) => return Err((upload, err)),
+            }
+        } else {
+            // Skipped, but its bytes count: they are the request's too.
+            loop {
+                match field.chunk().await {
+                    Ok(Some(chunk)) => {
+                        if let Err(err) = request.take(chunk.len()) {
+                            return Err((upload, err));
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(err) => return Err((upload, unreadable(err))),
+                }
             }
         }
     }
