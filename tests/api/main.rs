@@ -19,6 +19,7 @@ mod money;
 mod operators;
 mod pages;
 mod photo_flood;
+mod photo_removal;
 mod ping;
 mod replicas;
 mod resilience;

@@ -14,9 +14,12 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::auctions::{find_auction, present};
+use super::auctions::find_auction;
 use crate::{
-    auctions::store::AuctionRow,
+    auctions::{
+        gateway::{self, CallError},
+        store::AuctionRow,
+    },
     auth::{AuthUser, Role},
     error::{ApiError, ErrorBody},
     extract::{ApiJson, ApiMultipart, ApiPath},
@@ -155,7 +158,8 @@ pub async fn reorder(
         (status = 200, body = Photos, description = "removed; the lot's photos after"),
         (status = 403, body = ErrorBody, description = "`forbidden`: only the lot's seller (or an admin)"),
         (status = 404, body = ErrorBody, description = "`auction_not_found`, `image_not_found`"),
-        (status = 409, body = ErrorBody, description = "`auction_has_bids`: bidders bid on what they saw, so photos stay once a bid is in"),
+        (status = 409, body = ErrorBody, description = "`auction_has_bids`: bidders bid on what they saw, so photos stay once a bid is in (decided by the auction's workflow, in the order it takes bids)"),
+        (status = 503, body = ErrorBody, description = "`service_unavailable`: Temporal did not answer; nothing was removed"),
     ),
     security(("bearer" = [])))]
 pub async fn remove(
@@ -165,14 +169,37 @@ pub async fn remove(
 ) -> Result<ApiJson<Photos>, ApiError> {
     user.require(&[Role::Seller, Role::Admin])?;
     let row = seller_of(&state, &user, id).await?;
-    // The workflow's count, not the read model's, which may lag a bid.
-    let lot = present(&state, &row).await?;
-    if lot.bid_count > 0 {
-        return Err(ApiError::conflict(
-            "auction_has_bids",
-            "this lot has bids: its photos can be added and reordered, not removed",
-        ));
-    }
-    let images = photos::remove(&state.db, id, image).await?;
+    let images = photos::remove(&state.db, id, image, || may_remove(&state, row, image)).await?;
     Ok(ApiJson(Photos { images }))
+}
+
+fn has_bids() -> ApiError {
+    ApiError::conflict(
+        "auction_has_bids",
+        "this lot has bids: its photos can be added and reordered, not removed",
+    )
+}
+
+/// Whether a photo of lot `row` may go: asked of its workflow, which orders
+/// bids, so no bid can fall between this answer and the removal (held
+/// uncommitted meanwhile). Checking the bid count and deleting afterwards
+/// let a first bid land in between. Once the workflow has finished, no bid
+/// can come, and the read model's count is the last word.
+async fn may_remove(state: &AppState, row: AuctionRow, photo: Uuid) -> Result<(), ApiError> {
+    let finished = |row: &AuctionRow| {
+        if row.bid_count > 0 {
+            Err(has_bids())
+        } else {
+            Ok(())
+        }
+    };
+    if !row.status.is_live() {
+        return finished(&row);
+    }
+    match gateway::remove_photo(&state.temporal, row.id, photo).await {
+        Ok(_) => Ok(()),
+        Err(CallError::Refused(_)) => Err(has_bids()),
+        Err(CallError::Gone) => finished(&find_auction(&state.db, row.id).await?),
+        Err(CallError::Unavailable(err)) => Err(ApiError::unavailable("Temporal", err)),
+    }
 }

@@ -173,9 +173,21 @@ pub async fn reorder(
     Ok(all)
 }
 
-/// Removes one photo and closes the gap it leaves; 404 `image_not_found`
-/// when the lot has no such photo. The lot's photos after.
-pub async fn remove(db: &PgPool, auction_id: Uuid, photo: Uuid) -> Result<Vec<Photo>, ApiError> {
+/// Removes one photo and closes the gap it leaves, if `allowed` says it may
+/// go; 404 `image_not_found` when the lot has no such photo. `allowed` is
+/// asked with the removal made and not yet committed (the lot's row held),
+/// so its answer and the removal are one decision: refused, nothing
+/// changes. The lot's photos after.
+pub async fn remove<F, Fut>(
+    db: &PgPool,
+    auction_id: Uuid,
+    photo: Uuid,
+    allowed: F,
+) -> Result<Vec<Photo>, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(), ApiError>>,
+{
     let mut tx = db.begin().await?;
     lock_lot(&mut tx, auction_id).await?;
     let removed = sqlx::query!(
@@ -188,6 +200,7 @@ pub async fn remove(db: &PgPool, auction_id: Uuid, photo: Uuid) -> Result<Vec<Ph
     if removed.rows_affected() == 0 {
         return Err(image_not_found());
     }
+    allowed().await?;
     sqlx::query!(
         "UPDATE auction_images a SET position = r.n
          FROM (SELECT id, row_number() OVER (ORDER BY position) AS n
