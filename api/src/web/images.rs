@@ -549,3 +549,102 @@ pub async fn read_upload(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PNG whose header says `width`×`height` at `depth` bits in colour
+    /// type `kind`, with no pixel data worth the name: only the header can
+    /// be read.
+    fn png_header(width: u32, height: u32, depth: u8, kind: u8) -> Vec<u8> {
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut header = Vec::new();
+        header.extend(width.to_be_bytes());
+        header.extend(height.to_be_bytes());
+        header.extend([depth, kind, 0, 0, 0]);
+        for (kind, data) in [
+            (b"IHDR", header),
+            (b"IDAT", vec![0x78, 0x9C]),
+            (b"IEND", vec![]),
+        ] {
+            out.extend(u32::try_from(data.len()).unwrap().to_be_bytes());
+            let start = out.len();
+            out.extend(kind);
+            out.extend(&data);
+            let crc = crc32(&out[start..]);
+            out.extend(crc.to_be_bytes());
+        }
+        out
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for byte in bytes {
+            crc ^= u32::from(*byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn over_forty_megapixels_is_refused_from_the_header() {
+        let err = inspect("big.png", &png_header(7_000, 6_000, 8, 2)).unwrap_err();
+        assert_eq!(err.code, "invalid_image");
+        assert!(err.message.contains("40 megapixels"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_deep_picture_under_forty_megapixels_is_refused_for_its_memory() {
+        // 36 megapixels of 16-bit RGBA: 288 MB decoded.
+        let err = inspect("deep.png", &png_header(6_000, 6_000, 16, 6)).unwrap_err();
+        assert!(err.message.contains("256 MiB"), "{}", err.message);
+    }
+
+    #[test]
+    fn an_ordinary_forty_megapixel_photo_fits_the_budget() {
+        let header = inspect("ok.png", &png_header(7_300, 5_475, 8, 2)).unwrap();
+        let needed = memory_needed(&header, MAX_FILE_BYTES);
+        assert!(needed <= MEMORY_BUDGET, "{} MiB", needed / MIB);
+        let baseline = Header {
+            format: ImageFormat::Jpeg,
+            jpeg: Some(JpegFrame {
+                progressive: false,
+                components: 3,
+            }),
+            ..header
+        };
+        assert!(memory_needed(&baseline, MAX_FILE_BYTES) <= MEMORY_BUDGET);
+        // A progressive JPEG holds every coefficient while it decodes.
+        let progressive = Header {
+            jpeg: Some(JpegFrame {
+                progressive: true,
+                components: 3,
+            }),
+            ..baseline
+        };
+        assert!(memory_needed(&progressive, MAX_FILE_BYTES) > MEMORY_BUDGET);
+    }
+
+    #[test]
+    fn a_jpegs_frame_is_found_by_walking_its_segments() {
+        let image = DynamicImage::new_rgb8(64, 48);
+        let bytes = jpeg(&image).unwrap();
+        let frame = jpeg_frame(&bytes).unwrap();
+        assert!(!frame.progressive);
+        assert_eq!(frame.components, 3);
+        assert!(jpeg_frame(b"\xFF\xD8\xFF").is_none());
+    }
+
+    #[test]
+    fn a_large_picture_shrinks_to_the_display_size() {
+        let display = shrink(DynamicImage::new_rgb8(5_000, 2_500));
+        assert_eq!((display.width(), display.height()), (1_600, 800));
+    }
+}
