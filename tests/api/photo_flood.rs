@@ -14,9 +14,13 @@ use std::{
 };
 
 use flate2::{Compression, Crc, write::ZlibEncoder};
+use futures::StreamExt;
 use reqwest::StatusCode;
 
-use crate::helpers::{ApiProcess, TestUser, auction_body, eventually, settlement_args, spawn_app};
+use crate::helpers::{
+    ApiProcess, TestUser, auction_body, eventually, http_args, settlement_args, spawn_app,
+    spawn_app_with,
+};
 
 /// What the API process may grow by while the flood runs: two decodes at
 /// their 256 MiB budget, the bytes uploads may hold (96 MiB), and the
@@ -374,4 +378,75 @@ async fn an_upload_past_the_lots_room_is_refused_as_its_bytes_arrive() {
         ))
         .await;
     assert_eq!(stored, 7);
+}
+
+#[tokio::test]
+async fn uploads_holding_the_processs_bytes_turn_the_next_away_at_once() {
+    // Time enough for the held uploads to stay while the test fills up.
+    let mut http = http_args();
+    http.request_timeout_secs = 120;
+    let app = spawn_app_with(http).await;
+
+    let (seller, [], lot) = app.scene(&auction_body(600)).await;
+    let lot = lot.id.to_string();
+    let url = app.url(&format!("/api/v1/auctions/{lot}/images"));
+    // Uploads that send 4.9 MB of a file and then nothing more: their bytes
+    // are held while they wait. 19 at once, then one more each round, until
+    // 20 of them hold
+    // all but 2.6 MB of what the process allows uploads (96 MiB) and a
+    // 3 MB photo is turned away.
+    let hog = || {
+        let head = b"--hog\r\nContent-Disposition: form-data; name=\"images\"; filename=\"p.png\"\r\nContent-Type: image/png\r\n\r\n".to_vec();
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = std::iter::once(Ok(head))
+            .chain((0..49).map(|_| Ok(vec![7u8; 100_000])))
+            .collect();
+        let body = futures::stream::iter(chunks).chain(futures::stream::pending());
+        let request = app
+            .http
+            .post(&url)
+            .bearer_auth(&seller.token)
+            .header("content-type", "multipart/form-data; boundary=hog")
+            .body(reqwest::Body::wrap_stream(body));
+        tokio::spawn(request.send())
+    };
+    let photo = tokio::task::spawn_blocking(|| noisy_png(1_000, 1_000))
+        .await
+        .unwrap();
+    let hogs = std::sync::Mutex::new((0..19).map(|_| hog()).collect::<Vec<_>>());
+    let refused = eventually(60, || async {
+        hogs.lock().unwrap().push(hog());
+        // Its bytes on their way before the photo follows.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // A lot with room each time: a full one is refused before its bytes.
+        let lot = app.create_auction(&seller, &auction_body(600)).await.id;
+        let asked = Instant::now();
+        let form = reqwest::multipart::Form::new().part(
+            "images",
+            reqwest::multipart::Part::bytes(photo.clone()).file_name("p.png"),
+        );
+        let response = app
+            .http
+            .post(app.url(&format!("/api/v1/auctions/{lot}/images")))
+            .bearer_auth(&seller.token)
+            .multipart(form)
+            .timeout(Duration::from_secs(20))
+            .send()
+            .await
+            .map_err(|err| err.to_string())?;
+        let took = asked.elapsed();
+        match response.status() {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(took < QUICK, "turned away after {took:?}");
+                Ok(response)
+            }
+            other => Err(format!("answered {other} (not yet full)")),
+        }
+    })
+    .await;
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "busy", "{body}");
+    for hog in hogs.into_inner().unwrap() {
+        hog.abort();
+    }
 }
