@@ -20,6 +20,8 @@ mod hostile;
 mod money;
 mod operators;
 mod pages;
+mod photo_flood;
+mod photo_removal;
 mod ping;
 mod refunds;
 mod replicas;

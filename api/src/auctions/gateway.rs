@@ -11,7 +11,7 @@ use std::{
 use gavel_workflows::{
     auction::{
         AuctionInput, AuctionView, AuctionWorkflow, BatchReceipt, BatchRefused, CancelRefusal,
-        CancelRequest, PlaceBid,
+        CancelRequest, PhotoRefusal, PhotoRemoval, PlaceBid,
         publish::{search_attributes_of, status_of},
         workflow_id,
     },
@@ -199,6 +199,32 @@ pub async fn cancel(
             .execute_update(
                 AuctionWorkflow::cancel_auction,
                 request.clone(),
+                options.clone(),
+            )
+            .await
+            .map_err(classify_update)
+    })
+    .await;
+    outcome.map_err(finish_update_error)
+}
+
+/// Asks the workflow whether `photo` may go (the `remove_photo` update):
+/// granted before the first bid, in the order bids are taken.
+pub async fn remove_photo(
+    client: &Client,
+    auction_id: Uuid,
+    photo: Uuid,
+) -> Result<PhotoRemoval, CallError<PhotoRefusal>> {
+    let handle = client.get_workflow_handle::<AuctionWorkflow>(workflow_id(auction_id));
+    let options = WorkflowExecuteUpdateOptions::builder()
+        .update_id(format!("remove-photo:{}", Uuid::new_v4()))
+        .build();
+    let removal = PhotoRemoval { photo_id: photo };
+    let outcome = retrying(|| async {
+        handle
+            .execute_update(
+                AuctionWorkflow::remove_photo,
+                removal.clone(),
                 options.clone(),
             )
             .await

@@ -14,15 +14,18 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::auctions::{find_auction, present};
+use super::auctions::find_auction;
 use crate::{
-    auctions::store::AuctionRow,
+    auctions::{
+        gateway::{self, CallError},
+        store::AuctionRow,
+    },
     auth::{AuthUser, Role},
     error::{ApiError, ErrorBody},
     extract::{ApiJson, ApiMultipart, ApiPath},
     state::AppState,
     web::{
-        images::{self, MAX_UPLOAD_BYTES},
+        images::{self, MAX_IMAGES, MAX_UPLOAD_BYTES},
         photos::{self, Photos},
     },
 };
@@ -94,8 +97,10 @@ pub async fn list(
         (status = 201, body = Photos, description = "stored, re-encoded as JPEG at two sizes; all the lot's photos after"),
         (status = 403, body = ErrorBody, description = "`forbidden`: only the lot's seller (or an admin)"),
         (status = 404, body = ErrorBody, description = "`auction_not_found`"),
+        (status = 413, body = ErrorBody, description = "`payload_too_large`: more than the lot's room in photos of 5 MB, refused as the bytes arrive"),
         (status = 415, body = ErrorBody, description = "`unsupported_media_type`: not `multipart/form-data`"),
-        (status = 422, body = ErrorBody, description = "`invalid_image` (not a JPEG, PNG or WebP by its content, over 5 MB, or unreadable), `too_many_images` (8 per lot), `no_images`"),
+        (status = 422, body = ErrorBody, description = "`invalid_image` (not a JPEG, PNG or WebP by its content, over 5 MB, over 40 megapixels or 256 MiB to decode, or unreadable), `too_many_images` (8 per lot), `no_images`"),
+        (status = 503, body = ErrorBody, description = "`busy`: too many photos being uploaded or decoded at once; retry after `Retry-After`"),
     ),
     security(("bearer" = [])))]
 pub async fn upload(
@@ -106,7 +111,13 @@ pub async fn upload(
 ) -> Result<(StatusCode, ApiJson<Photos>), ApiError> {
     user.require(&[Role::Seller, Role::Admin])?;
     seller_of(&state, &user, id).await?;
-    let upload = images::read_upload(&mut form, |_| false)
+    // Checked again when they are stored; this only spares reading files
+    // that could not be.
+    let room = MAX_IMAGES.saturating_sub(photos::of_auction(&state.db, id).await?.len());
+    if room == 0 {
+        return Err(photos::too_many_images(MAX_IMAGES));
+    }
+    let upload = images::read_upload(&mut form, |_| false, room, |_| Ok(()))
         .await
         .map_err(|(_, err)| err)?;
     if upload.photos.is_empty() {
@@ -147,7 +158,8 @@ pub async fn reorder(
         (status = 200, body = Photos, description = "removed; the lot's photos after"),
         (status = 403, body = ErrorBody, description = "`forbidden`: only the lot's seller (or an admin)"),
         (status = 404, body = ErrorBody, description = "`auction_not_found`, `image_not_found`"),
-        (status = 409, body = ErrorBody, description = "`auction_has_bids`: bidders bid on what they saw, so photos stay once a bid is in"),
+        (status = 409, body = ErrorBody, description = "`auction_has_bids`: bidders bid on what they saw, so photos stay once a bid is in (decided by the auction's workflow, in the order it takes bids)"),
+        (status = 503, body = ErrorBody, description = "`service_unavailable`: Temporal did not answer; nothing was removed"),
     ),
     security(("bearer" = [])))]
 pub async fn remove(
@@ -157,14 +169,37 @@ pub async fn remove(
 ) -> Result<ApiJson<Photos>, ApiError> {
     user.require(&[Role::Seller, Role::Admin])?;
     let row = seller_of(&state, &user, id).await?;
-    // The workflow's count, not the read model's, which may lag a bid.
-    let lot = present(&state, &row).await?;
-    if lot.bid_count > 0 {
-        return Err(ApiError::conflict(
-            "auction_has_bids",
-            "this lot has bids: its photos can be added and reordered, not removed",
-        ));
-    }
-    let images = photos::remove(&state.db, id, image).await?;
+    let images = photos::remove(&state.db, id, image, || may_remove(&state, row, image)).await?;
     Ok(ApiJson(Photos { images }))
+}
+
+fn has_bids() -> ApiError {
+    ApiError::conflict(
+        "auction_has_bids",
+        "this lot has bids: its photos can be added and reordered, not removed",
+    )
+}
+
+/// Whether a photo of lot `row` may go: asked of its workflow, which orders
+/// bids, so no bid can fall between this answer and the removal (held
+/// uncommitted meanwhile). Checking the bid count and deleting afterwards
+/// let a first bid land in between. Once the workflow has finished, no bid
+/// can come, and the read model's count is the last word.
+async fn may_remove(state: &AppState, row: AuctionRow, photo: Uuid) -> Result<(), ApiError> {
+    let finished = |row: &AuctionRow| {
+        if row.bid_count > 0 {
+            Err(has_bids())
+        } else {
+            Ok(())
+        }
+    };
+    if !row.status.is_live() {
+        return finished(&row);
+    }
+    match gateway::remove_photo(&state.temporal, row.id, photo).await {
+        Ok(_) => Ok(()),
+        Err(CallError::Refused(_)) => Err(has_bids()),
+        Err(CallError::Gone) => finished(&find_auction(&state.db, row.id).await?),
+        Err(CallError::Unavailable(err)) => Err(ApiError::unavailable("Temporal", err)),
+    }
 }

@@ -1,15 +1,31 @@
-//! Uploaded pictures: read from a multipart form, checked by their content
-//! (JPEG, PNG or WebP, whatever the file is called), decoded under limits and
-//! re-encoded as JPEG at two sizes (a thumbnail for cards, a display size for
-//! the lot's page). Re-encoding drops whatever else the file carried (EXIF,
-//! location, scripts in odd formats). Storing them is [`super::photos`].
+//! Uploaded pictures: read from a multipart form as it streams in (counted
+//! per file, per request and per process, refused the moment a bound is
+//! passed), checked by their content (JPEG, PNG or WebP, whatever the file
+//! is called), measured from their header before a pixel is decoded, decoded
+//! under limits and re-encoded as JPEG at two sizes (a thumbnail for cards, a
+//! display size for the lot's page). Re-encoding drops whatever else the file
+//! carried (EXIF, location, scripts in odd formats). Storing them is
+//! [`super::photos`].
 
 use std::collections::HashMap;
-use std::{io::Cursor, sync::LazyLock};
+use std::{
+    io::Cursor,
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
-use axum::extract::{Multipart, multipart::MultipartError};
-use image::{DynamicImage, ImageFormat, ImageReader, Limits, codecs::jpeg::JpegEncoder};
-use tokio::sync::Semaphore;
+use axum::{
+    extract::{
+        Multipart,
+        multipart::{Field, MultipartError},
+    },
+    http::StatusCode,
+};
+use image::{
+    ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader, ImageResult, Limits,
+    codecs::jpeg::JpegEncoder, imageops::FilterType,
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
 
@@ -17,15 +33,42 @@ use crate::error::ApiError;
 pub const MAX_IMAGES: usize = 8;
 /// Largest file accepted, in bytes.
 pub const MAX_FILE_BYTES: usize = 5 * 1024 * 1024;
+/// The text of a form around its photos (a title, a description, prices).
+const FORM_BYTES: usize = 1024 * 1024;
 /// The body limit of an upload: every photo at once, and the form around them.
-pub const MAX_UPLOAD_BYTES: usize = MAX_IMAGES * MAX_FILE_BYTES + 1024 * 1024;
-/// Widest pixel count decoded (a tiny file can claim a huge picture).
+pub const MAX_UPLOAD_BYTES: usize = MAX_IMAGES * MAX_FILE_BYTES + FORM_BYTES;
+/// Longest text field kept (a description is at most 5,000 characters).
+const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Most pixels decoded (40 megapixels), whatever the file's size: a 0.5 MB
+/// PNG can claim 144 megapixels.
+pub const MAX_PIXELS: u64 = 40_000_000;
+/// Memory one photo may take, from decoding to its two JPEGs: the decoded
+/// picture, the decoder's own working memory and every buffer of the
+/// resize, reckoned from the header by [`memory_needed`] before anything is
+/// decoded. Two decodes at a time: at most 512 MiB for photos being decoded.
+pub const MEMORY_BUDGET: u64 = 256 * 1024 * 1024;
+/// Bytes uploads may hold at once in one API process: files read (whole or
+/// in part) and not yet stored, and their re-encoded copies. When it is
+/// full an upload is told to come back (503 `busy`) at once, not made to
+/// wait with what it holds.
+pub const IN_FLIGHT_BYTES: usize = 96 * 1024 * 1024;
+/// Decodes at once: decoding is CPU and memory heavy.
+const DECODES: usize = 2;
+/// Longest an upload waits for a turn at decoding before it is told to come
+/// back (inside the default request timeout).
+const LONGEST_WAIT: Duration = Duration::from_secs(10);
+/// Widest side decoded.
 const MAX_SIDE: u32 = 12_000;
 const THUMB: (u32, u32) = (480, 360);
 const DISPLAY: (u32, u32) = (1_600, 1_600);
+/// Pictures larger than this are first box-sampled down to it, and freed,
+/// before the Lanczos pass (whose float buffer is as wide as its source).
+const STEP: (u32, u32) = (2 * DISPLAY.0, 2 * DISPLAY.1);
+const MIB: u64 = 1024 * 1024;
 
-/// Decoding is CPU and memory heavy: two at a time.
-static DECODING: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(2));
+static DECODING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(DECODES)));
+static IN_FLIGHT: LazyLock<Arc<Semaphore>> =
+    LazyLock::new(|| Arc::new(Semaphore::new(IN_FLIGHT_BYTES)));
 
 /// One uploaded photo, ready to store.
 pub struct Processed {
@@ -33,10 +76,60 @@ pub struct Processed {
     pub display: Vec<u8>,
     pub width: u32,
     pub height: u32,
+    /// Its bytes' share of [`IN_FLIGHT_BYTES`], until it is stored.
+    _held: Reserved,
 }
 
 fn refused(message: impl Into<String>) -> ApiError {
     ApiError::unprocessable("invalid_image", message)
+}
+
+fn busy(limit: &'static str, message: &str) -> ApiError {
+    crate::limits::refused(limit);
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message).with_retry_after(5)
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!(
+            "an upload holds at most {MAX_IMAGES} photos of 5 MB each (fewer when the lot has some) and the form around them"
+        ),
+    )
+}
+
+/// A share of [`IN_FLIGHT_BYTES`], given back when dropped.
+#[derive(Default)]
+struct Reserved(Option<OwnedSemaphorePermit>);
+
+impl Reserved {
+    /// `bytes` more, or 503 `busy` at once when uploads hold all there is.
+    fn grow(&mut self, bytes: usize) -> Result<(), ApiError> {
+        let Ok(bytes) = u32::try_from(bytes) else {
+            return Err(too_large());
+        };
+        let more = IN_FLIGHT
+            .clone()
+            .try_acquire_many_owned(bytes)
+            .map_err(|_| {
+                busy(
+                    "upload_bytes",
+                    "too many photos are being uploaded at once; retry shortly",
+                )
+            })?;
+        match &mut self.0 {
+            Some(held) => held.merge(more),
+            None => self.0 = Some(more),
+        }
+        Ok(())
+    }
+}
+
+/// A file as read, with its share of [`IN_FLIGHT_BYTES`].
+pub struct Held {
+    bytes: Vec<u8>,
+    reserved: Reserved,
 }
 
 fn jpeg(image: &DynamicImage) -> Result<Vec<u8>, ApiError> {
@@ -47,8 +140,136 @@ fn jpeg(image: &DynamicImage) -> Result<Vec<u8>, ApiError> {
     Ok(out)
 }
 
-/// Checks and re-encodes one file (`name` only for messages).
-pub fn process(name: &str, bytes: &[u8]) -> Result<Processed, ApiError> {
+/// What a file's header says, read before any pixel is decoded.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    format: ImageFormat,
+    width: u32,
+    height: u32,
+    color: ColorType,
+    /// A JPEG's frame: progressive or not, and its components.
+    jpeg: Option<JpegFrame>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct JpegFrame {
+    progressive: bool,
+    components: u8,
+}
+
+/// The first frame header (SOF) of a JPEG, found by walking its segments.
+fn jpeg_frame(bytes: &[u8]) -> Option<JpegFrame> {
+    let mut at = 2; // after SOI
+    while at + 4 <= bytes.len() {
+        if bytes[at] != 0xFF {
+            return None;
+        }
+        let marker = bytes[at + 1];
+        if marker == 0xFF {
+            at += 1; // fill byte
+            continue;
+        }
+        let length = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+        // SOF0..SOF15, except DHT (C4), JPG (C8) and DAC (CC).
+        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+            let components = *bytes.get(at + 9)?;
+            return Some(JpegFrame {
+                progressive: [0xC2, 0xC6, 0xCA, 0xCE].contains(&marker),
+                components,
+            });
+        }
+        if marker == 0xDA || length < 2 {
+            return None;
+        }
+        at += 2 + length;
+    }
+    None
+}
+
+/// The width and height `(width, height)` takes to fit in `bound`, as
+/// `image`'s resizing reckons it (rounded up: this only sizes buffers).
+fn fit(width: u32, height: u32, bound: (u32, u32)) -> (u64, u64) {
+    let (w, h) = (f64::from(width), f64::from(height));
+    let ratio = (f64::from(bound.0) / w).min(f64::from(bound.1) / h);
+    if ratio >= 1.0 {
+        return (u64::from(width), u64::from(height));
+    }
+    // At most the bound (plus rounding), so these casts cannot truncate.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let fitted = ((w * ratio).ceil() as u64 + 1, (h * ratio).ceil() as u64 + 1);
+    fitted
+}
+
+/// The most memory turning a picture with `header` (from a file of
+/// `file_bytes`) into its two JPEGs takes at any one moment, in bytes: the
+/// larger of
+/// - decoding: the picture plus the decoder's working memory (a JPEG's copy
+///   of the file, and for a progressive one every coefficient, 2 bytes per
+///   component per pixel; a PNG's two rows; a WebP's planes, 4 bytes a pixel),
+/// - the first step down (to at most twice the display size, box-sampled) while
+///   the picture is still held,
+/// - the Lanczos pass from that step to the display size (its `f32` RGBA
+///   buffer, 16 bytes per pixel of the step's width by the display's
+///   height) and its result,
+/// - the thumbnail and both encodes (RGB copies and their JPEGs).
+fn memory_needed(header: &Header, file_bytes: usize) -> u64 {
+    let (width, height) = (u64::from(header.width), u64::from(header.height));
+    let pixel = u64::from(header.color.bytes_per_pixel());
+    let pixels = width * height;
+    let decoded = pixels * pixel;
+    let file = u64::try_from(file_bytes).unwrap_or(u64::MAX);
+    let working = MIB
+        + match (header.format, header.jpeg) {
+            (ImageFormat::Jpeg, Some(frame)) if !frame.progressive => {
+                file + width * 32 * u64::from(frame.components) * 2
+            }
+            // Progressive, or a frame this walk did not find: the worst.
+            (ImageFormat::Jpeg, frame) => {
+                file + pixels * 2 * u64::from(frame.map_or(4, |f| f.components.max(1)))
+            }
+            (ImageFormat::Png, _) => 2 * (width * pixel + 1),
+            _ => pixels * 4,
+        };
+    let stepped = header.width > STEP.0 || header.height > STEP.1;
+    let (step_w, step_h) = fit(header.width, header.height, STEP);
+    let step = if stepped { step_w * step_h * pixel } else { 0 };
+    let source = (
+        u32::try_from(step_w).unwrap_or(u32::MAX),
+        u32::try_from(step_h).unwrap_or(u32::MAX),
+    );
+    let (display_w, display_h) = fit(source.0, source.1, DISPLAY);
+    let display = display_w * display_h * pixel;
+    let resized = source.0 > DISPLAY.0 || source.1 > DISPLAY.1;
+    let lanczos = if resized { step_w * display_h * 16 } else { 0 };
+    let (thumb_w, thumb_h) = fit(source.0, source.1, THUMB);
+    let encodes = (display_w * display_h + thumb_w * thumb_h) * 3 * 2;
+    [
+        decoded + working,
+        decoded + step,
+        step + lanczos + display,
+        display + thumb_w * thumb_h * pixel + encodes,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(u64::MAX)
+}
+
+/// A decoder for `bytes`, limited to [`MAX_SIDE`] and [`MEMORY_BUDGET`];
+/// reading its header is all it has done.
+fn decoder(bytes: &[u8], format: ImageFormat) -> ImageResult<impl ImageDecoder + '_> {
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MEMORY_BUDGET);
+    reader.limits(limits);
+    reader.into_decoder()
+}
+
+/// Reads the header of file `name` and refuses what is not a JPEG, PNG or
+/// WebP, or is over [`MAX_PIXELS`] or [`MEMORY_BUDGET`]: cheap, no pixel
+/// decoded.
+fn inspect(name: &str, bytes: &[u8]) -> Result<Header, ApiError> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(refused(format!("{name} is over 5 MB")));
     }
@@ -56,35 +277,121 @@ pub fn process(name: &str, bytes: &[u8]) -> Result<Processed, ApiError> {
         .ok()
         .filter(|f| matches!(f, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP))
         .ok_or_else(|| refused(format!("{name} is not a JPEG, PNG or WebP picture")))?;
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(512 * 1024 * 1024);
-    reader.limits(limits);
-    let image = reader
-        .decode()
+    let decoder = decoder(bytes, format)
         .map_err(|err| refused(format!("{name} cannot be read as a picture: {err}")))?;
-    let thumb = image.thumbnail(THUMB.0, THUMB.1);
-    let display = if image.width() > DISPLAY.0 || image.height() > DISPLAY.1 {
-        image.resize(DISPLAY.0, DISPLAY.1, image::imageops::FilterType::Lanczos3)
+    let (width, height) = decoder.dimensions();
+    let header = Header {
+        format,
+        width,
+        height,
+        color: decoder.color_type(),
+        jpeg: (format == ImageFormat::Jpeg)
+            .then(|| jpeg_frame(bytes))
+            .flatten(),
+    };
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > MAX_PIXELS {
+        return Err(refused(format!(
+            "{name} is {width}×{height} pixels: photos are at most 40 megapixels"
+        )));
+    }
+    let memory = memory_needed(&header, bytes.len());
+    if memory > MEMORY_BUDGET {
+        return Err(refused(format!(
+            "{name} is {width}×{height} pixels in {:?}: too large to decode ({} MiB, at most 256 MiB)",
+            header.color,
+            memory.div_ceil(MIB)
+        )));
+    }
+    Ok(header)
+}
+
+/// To the display size: a box-sampled step first when the picture is much
+/// larger, freeing it before the Lanczos pass.
+fn shrink(image: DynamicImage) -> DynamicImage {
+    let image = if image.width() > STEP.0 || image.height() > STEP.1 {
+        let step = image.thumbnail(STEP.0, STEP.1);
+        drop(image);
+        step
     } else {
         image
     };
+    if image.width() > DISPLAY.0 || image.height() > DISPLAY.1 {
+        let display = image.resize(DISPLAY.0, DISPLAY.1, FilterType::Lanczos3);
+        drop(image);
+        display
+    } else {
+        image
+    }
+}
+
+/// The thumbnail and display JPEGs of one file (`name` only for messages),
+/// and the display size's width and height.
+fn reencode(name: &str, bytes: &[u8]) -> Result<(Vec<u8>, Vec<u8>, u32, u32), ApiError> {
+    let header = inspect(name, bytes)?;
+    let unreadable = |err| refused(format!("{name} cannot be read as a picture: {err}"));
+    let decoder = decoder(bytes, header.format).map_err(unreadable)?;
+    let image = DynamicImage::from_decoder(decoder).map_err(unreadable)?;
+    let display = shrink(image);
+    let thumb = display.thumbnail(THUMB.0, THUMB.1);
+    Ok((
+        jpeg(&thumb)?,
+        jpeg(&display)?,
+        display.width(),
+        display.height(),
+    ))
+}
+
+/// Checks and re-encodes one file (`name` only for messages), outside the
+/// in-flight accounting (tools and tests).
+pub fn process(name: &str, bytes: &[u8]) -> Result<Processed, ApiError> {
+    let (thumb, display, width, height) = reencode(name, bytes)?;
     Ok(Processed {
-        thumb: jpeg(&thumb)?,
-        width: display.width(),
-        height: display.height(),
-        display: jpeg(&display)?,
+        thumb,
+        display,
+        width,
+        height,
+        _held: Reserved::default(),
     })
 }
 
-/// [`process`] on the blocking pool, two at a time.
-pub async fn process_async(name: String, bytes: Vec<u8>) -> Result<Processed, ApiError> {
-    let _turn = DECODING.acquire().await.map_err(ApiError::internal)?;
-    tokio::task::spawn_blocking(move || process(&name, &bytes))
-        .await
-        .map_err(ApiError::internal)?
+/// A turn at decoding, or 503 `busy` when the queue is too long to wait out.
+async fn decode_turn() -> Result<OwnedSemaphorePermit, ApiError> {
+    match tokio::time::timeout(LONGEST_WAIT, DECODING.clone().acquire_owned()).await {
+        Ok(Ok(turn)) => Ok(turn),
+        _ => Err(busy(
+            "photo_decoding",
+            "too many photos are being processed at once; retry shortly",
+        )),
+    }
+}
+
+/// Re-encodes `file` on the blocking pool, [`DECODES`] at a time. The turn
+/// and the file's bytes travel with the work: a request dropped meanwhile
+/// (timed out) frees neither until the decode is over, so decodes left
+/// behind still count against both bounds.
+pub async fn process_async(name: String, file: Held) -> Result<Processed, ApiError> {
+    // Refused from its header before it waits for a turn.
+    inspect(&name, &file.bytes)?;
+    let turn = decode_turn().await?;
+    let (thumb, display, width, height) = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        let done = reencode(&name, &file.bytes);
+        drop(file);
+        done
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    // The file's share is back; its JPEGs take their own.
+    let mut held = Reserved::default();
+    held.grow(thumb.len() + display.len())?;
+    Ok(Processed {
+        thumb,
+        display,
+        width,
+        height,
+        _held: held,
+    })
 }
 
 /// A multipart form as read: its pictures (field `images`, processed) and the
@@ -95,53 +402,249 @@ pub struct Upload {
     pub fields: HashMap<String, String>,
 }
 
+/// What one upload request may still send, in bytes.
+struct RequestBytes(usize);
+
+impl RequestBytes {
+    fn take(&mut self, bytes: usize) -> Result<(), ApiError> {
+        self.0 = self.0.checked_sub(bytes).ok_or_else(too_large)?;
+        Ok(())
+    }
+}
+
+fn unreadable(err: MultipartError) -> ApiError {
+    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return too_large();
+    }
+    ApiError::unprocessable(
+        "invalid_image",
+        format!("the upload could not be read: {err}"),
+    )
+}
+
+/// Reads one file as it streams in, refusing it (and reading no further)
+/// the moment it passes 5 MB, the request's bytes or the process's.
+async fn read_file(
+    field: &mut Field<'_>,
+    name: &str,
+    request: &mut RequestBytes,
+) -> Result<Held, ApiError> {
+    let mut file = Held {
+        bytes: Vec::new(),
+        reserved: Reserved::default(),
+    };
+    while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+        request.take(chunk.len())?;
+        if file.bytes.len() + chunk.len() > MAX_FILE_BYTES {
+            return Err(refused(format!("{name} is over 5 MB")));
+        }
+        file.reserved.grow(chunk.len())?;
+        file.bytes.extend_from_slice(&chunk);
+    }
+    Ok(file)
+}
+
+/// Reads one text field, at most [`MAX_TEXT_BYTES`].
+async fn read_text(
+    field: &mut Field<'_>,
+    name: &str,
+    request: &mut RequestBytes,
+) -> Result<String, ApiError> {
+    let mut text = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+        request.take(chunk.len())?;
+        if text.len() + chunk.len() > MAX_TEXT_BYTES {
+            return Err(ApiError::unprocessable(
+                "invalid_body",
+                format!("the field `{name}` is over 64 KiB"),
+            ));
+        }
+        text.extend_from_slice(&chunk);
+    }
+    String::from_utf8(text).map_err(|_| {
+        ApiError::unprocessable(
+            "invalid_text",
+            format!("the field `{name}` is not valid UTF-8"),
+        )
+    })
+}
+
 /// Reads `form`: every non-empty `images` file is checked and re-encoded (at
-/// most [`MAX_IMAGES`]); text fields for which `keep` is true are kept, the
-/// rest skipped. On a refusal, what was read so far comes back with it (a
-/// page shows its form again as typed).
+/// most `room`: what the lot can still take); text fields for which `keep`
+/// is true are kept, the rest read past (counted, not kept). Before the first byte of a
+/// file is read, `before_files` judges the text fields read so far (a page's
+/// CSRF token): a form whose files come before what it needs is refused
+/// without a file read. Bytes are counted as they arrive: a file over 5 MB is
+/// 422 `invalid_image`, a request over `room` files' worth 413
+/// `payload_too_large`, all uploads in the process over
+/// [`IN_FLIGHT_BYTES`] 503 `busy`. On a refusal, what was read so far comes
+/// back with it (a page shows its form again as typed).
 pub async fn read_upload(
     form: &mut Multipart,
     keep: impl Fn(&str) -> bool,
+    room: usize,
+    mut before_files: impl FnMut(&HashMap<String, String>) -> Result<(), ApiError>,
 ) -> Result<Upload, (Upload, ApiError)> {
     let mut upload = Upload::default();
-    let unreadable = |err: MultipartError| {
-        ApiError::unprocessable(
-            "invalid_image",
-            format!("the upload could not be read: {err}"),
-        )
-    };
+    let mut request = RequestBytes(room.min(MAX_IMAGES) * MAX_FILE_BYTES + FORM_BYTES);
+    let mut judged = false;
     loop {
-        let field = match form.next_field().await {
+        let mut field = match form.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => return Ok(upload),
             Err(err) => return Err((upload, unreadable(err))),
         };
         let name = field.name().unwrap_or_default().to_owned();
         if name == "images" {
-            let file = field.file_name().unwrap_or("a file").to_owned();
-            let bytes = match field.bytes().await {
-                Ok(bytes) if bytes.is_empty() => continue,
-                Ok(bytes) => bytes,
-                Err(err) => return Err((upload, unreadable(err))),
-            };
-            if upload.photos.len() == MAX_IMAGES {
-                let err = ApiError::unprocessable(
-                    "too_many_images",
-                    format!("a lot has at most {MAX_IMAGES} photos"),
-                );
-                return Err((upload, err));
+            if !judged {
+                if let Err(err) = before_files(&upload.fields) {
+                    return Err((upload, err));
+                }
+                judged = true;
             }
-            match process_async(file, bytes.to_vec()).await {
+            let file = field.file_name().unwrap_or("a file").to_owned();
+            if upload.photos.len() >= room {
+                // An empty part is a file input left empty: not a photo.
+                match field.chunk().await {
+                    Ok(None) => continue,
+                    Ok(Some(_)) => {
+                        let err = ApiError::unprocessable(
+                            "too_many_images",
+                            format!("a lot has at most {MAX_IMAGES} photos"),
+                        );
+                        return Err((upload, err));
+                    }
+                    Err(err) => return Err((upload, unreadable(err))),
+                }
+            }
+            let held = match read_file(&mut field, &file, &mut request).await {
+                Ok(held) if held.bytes.is_empty() => continue,
+                Ok(held) => held,
+                Err(err) => return Err((upload, err)),
+            };
+            match process_async(file, held).await {
                 Ok(photo) => upload.photos.push(photo),
                 Err(err) => return Err((upload, err)),
             }
         } else if keep(&name) {
-            match field.text().await {
+            match read_text(&mut field, &name, &mut request).await {
                 Ok(text) => {
                     upload.fields.insert(name, text);
                 }
-                Err(err) => return Err((upload, unreadable(err))),
+                Err(err) => return Err((upload, err)),
+            }
+        } else {
+            // Skipped, but its bytes count: they are the request's too.
+            loop {
+                match field.chunk().await {
+                    Ok(Some(chunk)) => {
+                        if let Err(err) = request.take(chunk.len()) {
+                            return Err((upload, err));
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(err) => return Err((upload, unreadable(err))),
+                }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PNG whose header says `width`×`height` at `depth` bits in colour
+    /// type `kind`, with no pixel data worth the name: only the header can
+    /// be read.
+    fn png_header(width: u32, height: u32, depth: u8, kind: u8) -> Vec<u8> {
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut header = Vec::new();
+        header.extend(width.to_be_bytes());
+        header.extend(height.to_be_bytes());
+        header.extend([depth, kind, 0, 0, 0]);
+        for (kind, data) in [
+            (b"IHDR", header),
+            (b"IDAT", vec![0x78, 0x9C]),
+            (b"IEND", vec![]),
+        ] {
+            out.extend(u32::try_from(data.len()).unwrap().to_be_bytes());
+            let start = out.len();
+            out.extend(kind);
+            out.extend(&data);
+            let crc = crc32(&out[start..]);
+            out.extend(crc.to_be_bytes());
+        }
+        out
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for byte in bytes {
+            crc ^= u32::from(*byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn over_forty_megapixels_is_refused_from_the_header() {
+        let err = inspect("big.png", &png_header(7_000, 6_000, 8, 2)).unwrap_err();
+        assert_eq!(err.code, "invalid_image");
+        assert!(err.message.contains("40 megapixels"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_deep_picture_under_forty_megapixels_is_refused_for_its_memory() {
+        // 36 megapixels of 16-bit RGBA: 288 MB decoded.
+        let err = inspect("deep.png", &png_header(6_000, 6_000, 16, 6)).unwrap_err();
+        assert!(err.message.contains("256 MiB"), "{}", err.message);
+    }
+
+    #[test]
+    fn an_ordinary_forty_megapixel_photo_fits_the_budget() {
+        let header = inspect("ok.png", &png_header(7_300, 5_475, 8, 2)).unwrap();
+        let needed = memory_needed(&header, MAX_FILE_BYTES);
+        assert!(needed <= MEMORY_BUDGET, "{} MiB", needed / MIB);
+        let baseline = Header {
+            format: ImageFormat::Jpeg,
+            jpeg: Some(JpegFrame {
+                progressive: false,
+                components: 3,
+            }),
+            ..header
+        };
+        assert!(memory_needed(&baseline, MAX_FILE_BYTES) <= MEMORY_BUDGET);
+        // A progressive JPEG holds every coefficient while it decodes.
+        let progressive = Header {
+            jpeg: Some(JpegFrame {
+                progressive: true,
+                components: 3,
+            }),
+            ..baseline
+        };
+        assert!(memory_needed(&progressive, MAX_FILE_BYTES) > MEMORY_BUDGET);
+    }
+
+    #[test]
+    fn a_jpegs_frame_is_found_by_walking_its_segments() {
+        let image = DynamicImage::new_rgb8(64, 48);
+        let bytes = jpeg(&image).unwrap();
+        let frame = jpeg_frame(&bytes).unwrap();
+        assert!(!frame.progressive);
+        assert_eq!(frame.components, 3);
+        assert!(jpeg_frame(b"\xFF\xD8\xFF").is_none());
+    }
+
+    #[test]
+    fn a_large_picture_shrinks_to_the_display_size() {
+        let display = shrink(DynamicImage::new_rgb8(5_000, 2_500));
+        assert_eq!((display.width(), display.height()), (1_600, 800));
     }
 }

@@ -34,7 +34,7 @@ use crate::{
         store::{self, ListFilter},
         view::AuctionResponse,
     },
-    auth::AuthUser,
+    auth::{AuthUser, Role},
     error::ApiError,
     extract::{ApiJson, ApiMultipart, ApiPath},
     limits::ClientIp,
@@ -929,11 +929,21 @@ pub async fn sell(
             form.into(),
         )
     };
+    // The token and the role are judged before any photo is read (the form
+    // puts its token first); a form without photos is judged below.
+    let before_photos = |fields: &HashMap<String, String>| {
+        visitor.check_csrf(fields.get("csrf").map_or("", String::as_str))?;
+        user.require(&[Role::Seller])
+    };
+    let keep = |name: &str| SellForm::FIELDS.contains(&name);
     let (form, photos) =
-        match images::read_upload(&mut multipart, |name| SellForm::FIELDS.contains(&name)).await {
+        match images::read_upload(&mut multipart, keep, images::MAX_IMAGES, before_photos).await {
             Ok(upload) => (SellForm::from_fields(upload.fields), upload.photos),
             Err((upload, err)) => {
-                return Ok(again(&SellForm::from_fields(upload.fields), err.message));
+                return Ok(again(
+                    &SellForm::from_fields(upload.fields),
+                    sentence(&err, ""),
+                ));
             }
         };
     if let Err(err) = visitor.check_csrf(&form.csrf) {

@@ -2,6 +2,8 @@
 //! remove one. Each runs the JSON API's checks and handlers (the same
 //! refusals, in words) and goes back to the lot's page.
 
+use std::collections::HashMap;
+
 use axum::{
     Form,
     extract::{Path, State},
@@ -85,7 +87,13 @@ pub async fn add(
     if let Err(answer) = seller(&state, &visitor, id).await {
         return Ok(answer);
     }
-    let upload = match images::read_upload(&mut form, |name| name == "csrf").await {
+    let room = images::MAX_IMAGES.saturating_sub(photos::of_auction(&state.db, id).await?.len());
+    // The token is judged before any file is read (the form puts it first).
+    let csrf_first = |fields: &HashMap<String, String>| {
+        visitor.check_csrf(fields.get("csrf").map_or("", String::as_str))
+    };
+    let upload = match images::read_upload(&mut form, |name| name == "csrf", room, csrf_first).await
+    {
         Ok(upload) => upload,
         Err((_, err)) => return Ok(refused(&visitor, id, &err)),
     };

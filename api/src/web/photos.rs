@@ -46,6 +46,14 @@ fn image_not_found() -> ApiError {
     ApiError::not_found("image_not_found", "this lot has no such photo")
 }
 
+/// 422 `too_many_images` for a lot that has `have` photos.
+pub fn too_many_images(have: usize) -> ApiError {
+    ApiError::unprocessable(
+        "too_many_images",
+        format!("a lot has at most {MAX_IMAGES} photos; this one has {have}"),
+    )
+}
+
 /// Holds the lot's row for the rest of `tx`, so two changes to one lot's
 /// photos take turns and positions never collide.
 async fn lock_lot(tx: &mut Transaction<'_, Postgres>, auction_id: Uuid) -> Result<(), ApiError> {
@@ -103,10 +111,7 @@ pub async fn add(
     .await?;
     let have = usize::try_from(have).unwrap_or(MAX_IMAGES);
     if have + photos.len() > MAX_IMAGES {
-        return Err(ApiError::unprocessable(
-            "too_many_images",
-            format!("a lot has at most {MAX_IMAGES} photos; this one has {have}"),
-        ));
+        return Err(too_many_images(have));
     }
     for (i, photo) in photos.into_iter().enumerate() {
         let position = i16::try_from(have + i + 1).map_err(ApiError::internal)?;
@@ -168,9 +173,21 @@ pub async fn reorder(
     Ok(all)
 }
 
-/// Removes one photo and closes the gap it leaves; 404 `image_not_found`
-/// when the lot has no such photo. The lot's photos after.
-pub async fn remove(db: &PgPool, auction_id: Uuid, photo: Uuid) -> Result<Vec<Photo>, ApiError> {
+/// Removes one photo and closes the gap it leaves, if `allowed` says it may
+/// go; 404 `image_not_found` when the lot has no such photo. `allowed` is
+/// asked with the removal made and not yet committed (the lot's row held),
+/// so its answer and the removal are one decision: refused, nothing
+/// changes. The lot's photos after.
+pub async fn remove<F, Fut>(
+    db: &PgPool,
+    auction_id: Uuid,
+    photo: Uuid,
+    allowed: F,
+) -> Result<Vec<Photo>, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(), ApiError>>,
+{
     let mut tx = db.begin().await?;
     lock_lot(&mut tx, auction_id).await?;
     let removed = sqlx::query!(
@@ -183,6 +200,7 @@ pub async fn remove(db: &PgPool, auction_id: Uuid, photo: Uuid) -> Result<Vec<Ph
     if removed.rows_affected() == 0 {
         return Err(image_not_found());
     }
+    allowed().await?;
     sqlx::query!(
         "UPDATE auction_images a SET position = r.n
          FROM (SELECT id, row_number() OVER (ORDER BY position) AS n

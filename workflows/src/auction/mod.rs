@@ -13,7 +13,7 @@ pub mod workflow;
 pub use model::{
     AuctionInput, AuctionSettings, AuctionStatus, AuctionView, BatchReceipt, BatchRefused,
     BidOutcome, BidReceipt, CancelRefusal, CancelRequest, Listing, MAX_BATCH, MAX_WINDOW_SECS,
-    NoSaleReason, Outcome, PlaceBid, SettlementProblem,
+    NoSaleReason, Outcome, PhotoRefusal, PhotoRemoval, PlaceBid, SettlementProblem,
 };
 pub use workflow::{AuctionWorkflow, bid_id};
 

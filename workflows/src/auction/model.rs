@@ -246,6 +246,38 @@ impl CancelRefusal {
     }
 }
 
+/// A seller's (or an admin's) removal of one of the lot's photos, asked of
+/// the workflow because it is the one place that orders bids: granted, it
+/// comes before every bid accepted after it; refused once a bid is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoRemoval {
+    pub photo_id: Uuid,
+}
+
+/// Why a photo removal was refused. Codes are part of the public API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum PhotoRefusal {
+    #[error("this lot has bids: bidders bid on what they saw, so its photos stay")]
+    AuctionHasBids,
+}
+
+impl PhotoRefusal {
+    pub fn code(&self) -> &'static str {
+        match self {
+            PhotoRefusal::AuctionHasBids => "auction_has_bids",
+        }
+    }
+
+    /// `Ok` while no bid is in.
+    pub fn check(book: &Book) -> Result<(), PhotoRefusal> {
+        if book.bid_count > 0 {
+            return Err(PhotoRefusal::AuctionHasBids);
+        }
+        Ok(())
+    }
+}
+
 /// Why nothing was sold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]

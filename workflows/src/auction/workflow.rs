@@ -18,7 +18,7 @@ use super::{
     model::{
         AuctionInput, AuctionSettings, AuctionStatus, AuctionView, BatchReceipt, BatchRefused,
         BidOutcome, BidReceipt, CancelRefusal, CancelRequest, Carried, Listing, MAX_BATCH, Outcome,
-        PlaceBid, SettlementProblem,
+        PhotoRefusal, PhotoRemoval, PlaceBid, SettlementProblem,
     },
     open_phase::{take_bids_until_closed, wait_for_opening},
     publish::{
@@ -265,6 +265,31 @@ impl AuctionWorkflow {
         Ok(self.view())
     }
 
+    #[update_validator(remove_photo)]
+    pub fn validate_remove_photo(
+        &self,
+        _ctx: &WorkflowContextView,
+        _removal: &PhotoRemoval,
+    ) -> Result<(), HandlerError> {
+        PhotoRefusal::check(&self.book).map_err(photo_refused)
+    }
+
+    /// A photo may go until the first bid. The API asks here, where bids
+    /// are ordered, while it holds the removal uncommitted: granted, the
+    /// removal precedes every bid accepted after it; refused, nothing is
+    /// removed. Nothing in the workflow changes, so no command follows.
+    #[update(name = "remove_photo")]
+    pub fn remove_photo(
+        &mut self,
+        _ctx: &mut SyncWorkflowContext<Self>,
+        removal: PhotoRemoval,
+    ) -> Result<PhotoRemoval, HandlerError> {
+        // Counted toward continuing as new, as every update is.
+        self.messages_this_run = self.messages_this_run.saturating_add(1);
+        PhotoRefusal::check(&self.book).map_err(photo_refused)?;
+        Ok(removal)
+    }
+
     /// A payment to check: from the Paystack webhook or an admin's offline
     /// payment. Settlement confirms it (and refunds money it cannot use).
     #[signal(name = "payment_received")]
@@ -392,6 +417,10 @@ fn rejected(rejection: Rejection) -> HandlerError {
 }
 
 fn refused(refusal: CancelRefusal) -> HandlerError {
+    refusal::typed(refusal.code(), &refusal)
+}
+
+fn photo_refused(refusal: PhotoRefusal) -> HandlerError {
     refusal::typed(refusal.code(), &refusal)
 }
 
