@@ -193,8 +193,11 @@ async fn the_me_page_asks_before_the_pay_link_and_lists_and_removes_saved_cards(
     let s = scene().await;
     let (_, reference) = awaiting_pay_link(&s, "https://checkout.paystack.com/web").await;
     let invoice = bola_invoice(&s).await;
-    let csrf = "c0de".repeat(16);
-    let cookie = format!("gavel_session={}; gavel_csrf={csrf}", s.bola.token);
+    let cookie = format!(
+        "gavel_session={}; gavel_csrf={}",
+        s.bola.token,
+        "c0de".repeat(16)
+    );
     let me = || async {
         s.app
             .request(reqwest::Method::GET, "/me", None)
@@ -207,6 +210,8 @@ async fn the_me_page_asks_before_the_pay_link_and_lists_and_removes_saved_cards(
             .unwrap()
     };
     let page = me().await;
+    // Forms carry a token bound to the session: the page's, not the cookie's.
+    let csrf = crate::sessions::form_token(&page);
     assert!(page.contains("Use this card for my future wins"), "{page}");
     assert!(page.contains("My saved cards"));
     let save_card = || async {

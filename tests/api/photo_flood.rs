@@ -299,8 +299,22 @@ fn noisy_png(width: u32, height: u32) -> Vec<u8> {
 async fn a_photo_form_is_judged_by_its_token_and_role_before_any_file_is_read() {
     let app = spawn_app().await;
     let (seller, [bidder], lot) = app.scene(&auction_body(600)).await;
-    let csrf = "5eed".repeat(16);
-    let cookie = |user: &TestUser| format!("gavel_session={}; gavel_csrf={csrf}", user.token);
+    let cookie = |user: &TestUser| format!("gavel_session={}", user.token);
+    // Each form carries its viewer's token (bound to their session), read
+    // from a page as a browser would: so a refusal below is for the order or
+    // the role, never for a wrong token.
+    let token_on = |user: &TestUser, path: String| {
+        let request = app
+            .http
+            .get(app.url(&path))
+            .header(reqwest::header::COOKIE, cookie(user));
+        async move {
+            let page = request.send().await.unwrap().text().await.unwrap();
+            crate::sessions::form_token(&page)
+        }
+    };
+    let seller_token = token_on(&seller, format!("/auctions/{}", lot.id)).await;
+    let bidder_token = token_on(&bidder, "/".to_owned()).await;
     let not_a_picture =
         || reqwest::multipart::Part::bytes(b"just text".to_vec()).file_name("p.png");
 
@@ -308,7 +322,7 @@ async fn a_photo_form_is_judged_by_its_token_and_role_before_any_file_is_read() 
     // (unread, it cannot be called "not a picture").
     let form = reqwest::multipart::Form::new()
         .part("images", not_a_picture())
-        .text("csrf", csrf.clone());
+        .text("csrf", seller_token.clone());
     let response = app
         .http
         .post(app.url(&format!("/auctions/{}/photos", lot.id)))
@@ -325,7 +339,7 @@ async fn a_photo_form_is_judged_by_its_token_and_role_before_any_file_is_read() 
     // A bidder's sell form, token first: refused for the role before its
     // photo is looked at.
     let form = reqwest::multipart::Form::new()
-        .text("csrf", csrf.clone())
+        .text("csrf", bidder_token.clone())
         .text("title", "Stool")
         .part("images", not_a_picture());
     let page = app
