@@ -9,6 +9,7 @@ use gavel_api::{
     ApiConfig, AppState, StrikePolicy,
     auth::{JwtKeys, LoginLimits},
     limits::{StreamLimits, TrustedProxies, bidders::BidRate},
+    web::images::UploadLimits,
 };
 use gavel_workflows::auction::AuctionSettings;
 use secrecy::{ExposeSecret, SecretString};
@@ -126,6 +127,11 @@ fn api_state(
     gavel_api::auth::password::set_concurrency(
         usize::try_from(l.password_hashes).unwrap_or_default(),
     );
+    gavel_api::web::images::set_limits(UploadLimits {
+        // Both bounded by their flags' ranges: far inside usize.
+        decodes: l.photo_decodes as usize,
+        in_flight_bytes: l.upload_memory_mib as usize * 1024 * 1024,
+    });
     let config = ApiConfig {
         task_queue: task_queue.to_owned(),
         cors_origins: http.cors_origins.clone(),

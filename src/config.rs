@@ -218,6 +218,17 @@ pub struct LimitArgs {
     #[arg(long, env = "GAVEL_PASSWORD_HASHES", default_value_t = 0,
         value_parser = clap::value_parser!(u32).range(0..=64))]
     pub password_hashes: u32,
+    /// Photos decoded at once in one API process (each at most 256 MiB from
+    /// decode to its two JPEGs).
+    #[arg(long, env = "GAVEL_PHOTO_DECODES", default_value_t = 2,
+        value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub photo_decodes: u32,
+    /// MiB that photo uploads may hold at once in one API process (files
+    /// being read or decoded, and their JPEGs until stored); past it an
+    /// upload is told to come back (503 `busy`).
+    #[arg(long, env = "GAVEL_UPLOAD_MEMORY_MIB", default_value_t = 96,
+        value_parser = clap::value_parser!(u32).range(8..=4_096))]
+    pub upload_memory_mib: u32,
     /// Login attempts on one account from one address per login window.
     #[arg(long, env = "GAVEL_LOGINS_PER_ACCOUNT_IP", default_value_t = 5)]
     pub logins_per_account_ip: u32,

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::{
     io::Cursor,
-    sync::{Arc, LazyLock},
+    sync::{Arc, LazyLock, OnceLock},
     time::Duration,
 };
 
@@ -45,15 +45,45 @@ pub const MAX_PIXELS: u64 = 40_000_000;
 /// Memory one photo may take, from decoding to its two JPEGs: the decoded
 /// picture, the decoder's own working memory and every buffer of the
 /// resize, reckoned from the header by [`memory_needed`] before anything is
-/// decoded. Two decodes at a time: at most 512 MiB for photos being decoded.
+/// decoded. Photos being decoded take at most this times
+/// [`UploadLimits::decodes`] (512 MiB at the default two).
 pub const MEMORY_BUDGET: u64 = 256 * 1024 * 1024;
-/// Bytes uploads may hold at once in one API process: files read (whole or
-/// in part) and not yet stored, and their re-encoded copies. When it is
-/// full an upload is told to come back (503 `busy`) at once, not made to
-/// wait with what it holds.
-pub const IN_FLIGHT_BYTES: usize = 96 * 1024 * 1024;
-/// Decodes at once: decoding is CPU and memory heavy.
-const DECODES: usize = 2;
+
+/// What photo uploads may take of one API process.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadLimits {
+    /// Decodes at once (`GAVEL_PHOTO_DECODES`): decoding is CPU and memory
+    /// heavy, [`MEMORY_BUDGET`] each.
+    pub decodes: usize,
+    /// Bytes uploads may hold at once (`GAVEL_UPLOAD_BYTES_MIB`): files read
+    /// (whole or in part) and not yet stored, and their re-encoded copies.
+    /// When it is full an upload is told to come back (503 `busy`) at once,
+    /// not made to wait with what it holds.
+    pub in_flight_bytes: usize,
+}
+
+impl Default for UploadLimits {
+    fn default() -> Self {
+        Self {
+            decodes: 2,
+            in_flight_bytes: 96 * 1024 * 1024,
+        }
+    }
+}
+
+/// The process's upload limits, when set before the first upload.
+static LIMITS: OnceLock<UploadLimits> = OnceLock::new();
+
+/// Sets what photo uploads may take of this process. Only the first call
+/// counts, and only before the first upload (the limits are shared by every
+/// request, like the password-hashing turns).
+pub fn set_limits(limits: UploadLimits) {
+    let _ = LIMITS.set(limits);
+}
+
+fn limits() -> UploadLimits {
+    LIMITS.get().copied().unwrap_or_default()
+}
 /// Longest an upload waits for a turn at decoding before it is told to come
 /// back (inside the default request timeout).
 const LONGEST_WAIT: Duration = Duration::from_secs(10);
@@ -66,9 +96,12 @@ const DISPLAY: (u32, u32) = (1_600, 1_600);
 const STEP: (u32, u32) = (2 * DISPLAY.0, 2 * DISPLAY.1);
 const MIB: u64 = 1024 * 1024;
 
-static DECODING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(DECODES)));
-static IN_FLIGHT: LazyLock<Arc<Semaphore>> =
-    LazyLock::new(|| Arc::new(Semaphore::new(IN_FLIGHT_BYTES)));
+static DECODING: LazyLock<Arc<Semaphore>> =
+    LazyLock::new(|| Arc::new(Semaphore::new(limits().decodes.max(1))));
+static IN_FLIGHT: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+    let bytes = limits().in_flight_bytes.min(Semaphore::MAX_PERMITS);
+    Arc::new(Semaphore::new(bytes))
+});
 
 /// One uploaded photo, ready to store.
 pub struct Processed {
@@ -76,7 +109,7 @@ pub struct Processed {
     pub display: Vec<u8>,
     pub width: u32,
     pub height: u32,
-    /// Its bytes' share of [`IN_FLIGHT_BYTES`], until it is stored.
+    /// Its bytes' share of [`UploadLimits::in_flight_bytes`], until it is stored.
     _held: Reserved,
 }
 
@@ -99,7 +132,7 @@ fn too_large() -> ApiError {
     )
 }
 
-/// A share of [`IN_FLIGHT_BYTES`], given back when dropped.
+/// A share of [`UploadLimits::in_flight_bytes`], given back when dropped.
 #[derive(Default)]
 struct Reserved(Option<OwnedSemaphorePermit>);
 
@@ -126,7 +159,7 @@ impl Reserved {
     }
 }
 
-/// A file as read, with its share of [`IN_FLIGHT_BYTES`].
+/// A file as read, with its share of [`UploadLimits::in_flight_bytes`].
 pub struct Held {
     bytes: Vec<u8>,
     reserved: Reserved,
@@ -366,7 +399,7 @@ async fn decode_turn() -> Result<OwnedSemaphorePermit, ApiError> {
     }
 }
 
-/// Re-encodes `file` on the blocking pool, [`DECODES`] at a time. The turn
+/// Re-encodes `file` on the blocking pool, [`UploadLimits::decodes`] at a time. The turn
 /// and the file's bytes travel with the work: a request dropped meanwhile
 /// (timed out) frees neither until the decode is over, so decodes left
 /// behind still count against both bounds.
@@ -477,7 +510,7 @@ async fn read_text(
 /// without a file read. Bytes are counted as they arrive: a file over 5 MB is
 /// 422 `invalid_image`, a request over `room` files' worth 413
 /// `payload_too_large`, all uploads in the process over
-/// [`IN_FLIGHT_BYTES`] 503 `busy`. On a refusal, what was read so far comes
+/// [`UploadLimits::in_flight_bytes`] 503 `busy`. On a refusal, what was read so far comes
 /// back with it (a page shows its form again as typed).
 pub async fn read_upload(
     form: &mut Multipart,
