@@ -324,7 +324,29 @@ async fn signing_in_or_up_stays_on_this_site_whatever_next_says() {
         ("http://gavel.test/me", "/me"),
         ("/auctions?q=vase#top", "/auctions?q=vase#top"),
         ("/caf\u{e9}", "/caf%C3%A9"),
+        // Dot segments that collapse into an empty first segment.
+        ("/.//evil.example", "/"),
+        ("/..//evil.example", "/"),
+        ("/%2e//evil.example", "/"),
+        ("/a/..//evil.example", "/"),
+        ("\\.\\\\evil.example", "/"),
+        ("/./\\evil.example", "/"),
+        ("/%2e%2e//evil.example/y", "/"),
+        ("../../..//evil.example", "/"),
+        ("http://gavel.test/.//evil.example", "/"),
+        ("/a/./b/../c", "/a/c"),
     ];
+    // The form itself never carries such a path either.
+    let form = app
+        .http
+        .get(app.url("/signin?next=%2F%2E%2F%2Fevil.example"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!form.contains("//evil.example"), "{form}");
     for (next, expected) in tricks {
         let mut browser = Jar::default();
         let response = browser.sign_in(&app, &user.email, next).await;
@@ -357,8 +379,9 @@ async fn signing_in_or_up_stays_on_this_site_whatever_next_says() {
 
 /// `count` generated `next` values: any string, paths made of what escapes
 /// are made of (slashes, backslashes, tabs, newlines, control characters,
-/// `:`, `@`, `%`, non-ASCII), and two slashes broken up by tabs or newlines
-/// before a host.
+/// `:`, `@`, `%`, non-ASCII), two slashes broken up by tabs or newlines
+/// before a host, and dot segments (plain, percent-encoded) among slashes
+/// and backslashes.
 fn generated_nexts(count: usize) -> Vec<String> {
     use proptest::{prelude::*, strategy::ValueTree, test_runner::TestRunner};
     let mut runner = TestRunner::deterministic();
@@ -366,6 +389,7 @@ fn generated_nexts(count: usize) -> Vec<String> {
         any::<String>(),
         "/[/\\\\\t\n\r .:@a-z%0-9\u{0}-\u{1f}\u{7f}é]{0,16}",
         "(https?:)?[\t\n]{0,2}[/\\\\][\t\n]{0,2}[/\\\\][\t\n]{0,2}(evil\\.example|gavel\\.test)[/a-z]{0,4}",
+        "((http://gavel\\.test)?|[./\\\\]{0,3})([/\\\\]|\\.|\\.\\.|%2[eE]|%2[eE]%2[eE]|[a-z]){0,8}([/\\\\]{1,3}evil\\.example)?",
     ];
     (0..count)
         .map(|_| strategy.new_tree(&mut runner).unwrap().current())

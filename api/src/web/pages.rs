@@ -202,6 +202,9 @@ fn encode(path: &str) -> String {
 /// kept only when it lands on this origin and holds no control character;
 /// else `/`. What is kept is the URL's own serialization (path, query,
 /// fragment), percent-encoded ASCII, so it is always a valid `Location`.
+/// Resolving collapses dot segments, which can leave an empty first segment
+/// (`/.//host` becomes `//host`): a browser reads that as another host, so
+/// a serialization starting `//`, or holding any `\`, is not kept either.
 fn safe_next(next: &str, public_url: &str) -> String {
     let home = || "/".to_owned();
     if next.chars().any(char::is_control) {
@@ -212,7 +215,12 @@ fn safe_next(next: &str, public_url: &str) -> String {
     };
     match base.join(next) {
         Ok(target) if target.origin() == base.origin() => {
-            target[url::Position::BeforePath..].to_owned()
+            let kept = &target[url::Position::BeforePath..];
+            if kept.starts_with("//") || kept.contains('\\') {
+                home()
+            } else {
+                kept.to_owned()
+            }
         }
         _ => home(),
     }
@@ -1606,6 +1614,28 @@ mod tests {
         }
     }
 
+    /// Dot segments collapse while the URL is resolved: what is left may
+    /// begin with an empty segment, which a browser reads as `//host`.
+    #[test]
+    fn dot_segments_never_leave_a_scheme_relative_path() {
+        for collapsing in [
+            "/.//evil.example",
+            "/..//evil.example",
+            "/%2e//evil.example",
+            "/a/..//evil.example",
+            "\\.\\\\evil.example",
+            "/./\\evil.example",
+            "/%2e%2e//evil.example/y",
+            "../../..//evil.example",
+            "https://gavel.example/.//evil.example",
+            ".\\\\",
+        ] {
+            let target = safe_next(collapsing, SITE);
+            assert_eq!(target, "/", "{collapsing:?} gave {target:?}");
+        }
+        assert_eq!(safe_next("/a/./b/../c", SITE), "/a/c");
+    }
+
     /// What a browser does with a `Location`: resolves it against the page
     /// (dropping tabs and newlines on the way).
     fn followed(location: &str) -> url::Url {
@@ -1627,10 +1657,14 @@ mod tests {
 
         #[test]
         fn paths_that_look_like_escapes_stay_on_this_site(
-            next in "[/\\\\\t\n\r .:@a-z%0-9\u{0}-\u{1f}\u{7f}é]{0,24}"
+            next in proptest::prop_oneof![
+                "[/\\\\\t\n\r .:@a-z%0-9\u{0}-\u{1f}\u{7f}é]{0,24}",
+                "((https://gavel\\.example)?|[./\\\\]{0,3})([/\\\\]|\\.|\\.\\.|%2[eE]|%2[eE]%2[eE]|[a-z]){0,8}([/\\\\]{1,3}evil\\.example[/a-z]{0,3})?",
+            ]
         ) {
             let target = safe_next(&next, SITE);
             proptest::prop_assert!(HeaderValue::from_str(&target).is_ok(), "{target:?}");
+            proptest::prop_assert!(target.starts_with('/') && !target.starts_with("//") && !target.contains('\\'), "{target:?}");
             proptest::prop_assert_eq!(followed(&target).origin(), url::Url::parse(SITE).unwrap().origin());
         }
     }
