@@ -523,3 +523,159 @@ async fn a_fresh_token_for_the_same_session_keeps_the_session_alive_as_long() {
         "the session ends at {session_ends}, before its token ({expires_at})"
     );
 }
+
+/// Login CSRF: a page on another site plants a `gavel_csrf` cookie, learns
+/// that cookie's form token from `GET /signin`, and posts the attacker's
+/// email and password with it. The browser says where the form came from
+/// (`Origin`, `Sec-Fetch-Site`): such a post is refused, so the visitor is
+/// not signed in to the attacker's account, and no form from elsewhere
+/// changes anything for a signed-in visitor either.
+#[tokio::test]
+async fn a_form_posted_from_another_site_is_refused_even_with_a_planted_cookie() {
+    let app = spawn_app().await;
+    let attacker = app.user("bidder").await;
+    let planted = "5eed".repeat(16);
+    let cookie = format!("gavel_csrf={planted}");
+    let page = app
+        .http
+        .get(app.url("/signin"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    let token = form_token(&page.text().await.unwrap());
+    let cross_site = [
+        ("origin", "http://evil.example"),
+        ("origin", "null"),
+        ("origin", "https://gavel.test"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+    ];
+    for (name, value) in cross_site {
+        let signed_in = app
+            .http
+            .post(app.url("/signin"))
+            .header(header::COOKIE, &cookie)
+            .header(name, value)
+            .form(&[
+                ("csrf", token.as_str()),
+                ("email", attacker.email.as_str()),
+                ("password", PASSWORD),
+                ("next", "/"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            set_cookie(&signed_in, "gavel_session"),
+            None,
+            "{name}: {value}"
+        );
+        expect_error(signed_in, StatusCode::FORBIDDEN, "csrf_failed").await;
+        let signed_up = app
+            .http
+            .post(app.url("/signup"))
+            .header(header::COOKIE, &cookie)
+            .header(name, value)
+            .form(&[
+                ("csrf", token.as_str()),
+                ("name", "Mallory"),
+                ("email", "planted@example.com"),
+                ("password", PASSWORD),
+                ("role", "bidder"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            set_cookie(&signed_up, "gavel_session"),
+            None,
+            "{name}: {value}"
+        );
+        expect_error(signed_up, StatusCode::FORBIDDEN, "csrf_failed").await;
+    }
+    let accounts: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE email = 'planted@example.com'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(accounts, 0, "no account made from another site");
+    // A signed-in visitor's own form token does not help another site.
+    let victim = app.user("bidder").await;
+    let mut browser = Jar::default();
+    browser.sign_in(&app, &victim.email, "/").await;
+    let csrf = browser.token_of(&app, "/me").await;
+    let forged = app
+        .http
+        .post(app.url("/me/seller"))
+        .header(header::COOKIE, browser.header())
+        .header("origin", "http://evil.example")
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    expect_error(forged, StatusCode::FORBIDDEN, "csrf_failed").await;
+    // This site's own forms, as a browser sends them, still work.
+    for (name, value) in [
+        ("origin", "http://gavel.test"),
+        ("sec-fetch-site", "same-origin"),
+        ("sec-fetch-site", "none"),
+    ] {
+        let mut browser = Jar::default();
+        let csrf = browser.token_of(&app, "/signin").await;
+        let response = app
+            .http
+            .post(app.url("/signin"))
+            .header(header::COOKIE, browser.header())
+            .header(name, value)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", victim.email.as_str()),
+                ("password", PASSWORD),
+                ("next", "/me"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{name}: {value}");
+        assert!(
+            set_cookie(&response, "gavel_session").is_some(),
+            "{name}: {value}"
+        );
+    }
+}
+
+/// A cookie planted for a parent domain (or a longer path) is sent beside
+/// this site's own under the same name, and first: two session cookies are
+/// read as none, so neither the planted session nor the real one is used.
+#[tokio::test]
+async fn two_session_cookies_are_read_as_none() {
+    let app = spawn_app().await;
+    let (attacker, victim) = (app.user("bidder").await, app.user("bidder").await);
+    let mut browser = Jar::default();
+    browser.sign_in(&app, &victim.email, "/").await;
+    let real = browser.session.clone().unwrap();
+    let mut theirs = Jar::default();
+    theirs.sign_in(&app, &attacker.email, "/").await;
+    let planted = theirs.session.clone().unwrap();
+    for cookies in [
+        format!("gavel_session={planted}; gavel_session={real}"),
+        format!("gavel_session=x; gavel_session={real}"),
+    ] {
+        let me = app
+            .http
+            .get(app.url("/me"))
+            .header(header::COOKIE, &cookies)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), StatusCode::SEE_OTHER, "{cookies}");
+        assert!(
+            me.headers()[header::LOCATION]
+                .to_str()
+                .unwrap()
+                .starts_with("/signin"),
+            "{cookies}"
+        );
+    }
+}
