@@ -39,13 +39,13 @@ pub(crate) fn form_token(html: &str) -> String {
 
 /// A browser's cookies, as it would send them.
 #[derive(Default, Clone)]
-struct Jar {
-    csrf: Option<String>,
-    session: Option<String>,
+pub(crate) struct Jar {
+    pub(crate) csrf: Option<String>,
+    pub(crate) session: Option<String>,
 }
 
 impl Jar {
-    fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         let mut parts = Vec::new();
         if let Some(csrf) = &self.csrf {
             parts.push(format!("gavel_csrf={csrf}"));
@@ -66,7 +66,7 @@ impl Jar {
     }
 
     /// Opens `path` and returns the token its forms carry.
-    async fn token_of(&mut self, app: &TestApp, path: &str) -> String {
+    pub(crate) async fn token_of(&mut self, app: &TestApp, path: &str) -> String {
         let response = app
             .http
             .get(app.url(path))
@@ -79,7 +79,7 @@ impl Jar {
         form_token(&response.text().await.unwrap())
     }
 
-    async fn post(
+    pub(crate) async fn post(
         &mut self,
         app: &TestApp,
         path: &str,
@@ -98,7 +98,12 @@ impl Jar {
     }
 
     /// Signs in through the real form; the answer (a redirect when it worked).
-    async fn sign_in(&mut self, app: &TestApp, email: &str, next: &str) -> reqwest::Response {
+    pub(crate) async fn sign_in(
+        &mut self,
+        app: &TestApp,
+        email: &str,
+        next: &str,
+    ) -> reqwest::Response {
         let csrf = self.token_of(app, "/signin").await;
         self.post(
             app,
@@ -678,4 +683,31 @@ async fn two_session_cookies_are_read_as_none() {
             "{cookies}"
         );
     }
+}
+
+/// A sign-out whose form had expired (its token no longer matches) must not
+/// look like it worked: the visitor is still signed in, so they are told so
+/// and given a fresh form, and the session lives on until they use it.
+#[tokio::test]
+async fn a_sign_out_that_fails_says_so_and_offers_a_fresh_form() {
+    let app = spawn_app().await;
+    let user = app.user("bidder").await;
+    let mut browser = Jar::default();
+    browser.sign_in(&app, &user.email, "/").await;
+    let session = browser.session.clone().unwrap();
+    let stale = browser.post(&app, "/signout", &[("csrf", "0ld")]).await;
+    assert_eq!(stale.status(), StatusCode::FORBIDDEN);
+    assert_eq!(set_cookie(&stale, "gavel_session"), None, "still signed in");
+    let fresh = form_token(&stale.text().await.unwrap());
+    assert_eq!(
+        status_at(&app, &app.address, &session).await,
+        StatusCode::OK
+    );
+    let done = browser.post(&app, "/signout", &[("csrf", &fresh)]).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(set_cookie(&done, "gavel_session").as_deref(), Some(""));
+    assert_eq!(
+        status_at(&app, &app.address, &session).await,
+        StatusCode::UNAUTHORIZED
+    );
 }

@@ -132,6 +132,18 @@ pub(super) fn message(
     (status, body).into_response()
 }
 
+/// `response` answered as `err` is: its status, and its `Retry-After` when
+/// the house is unavailable for a moment.
+fn failed_as(mut response: Response, err: &ApiError) -> Response {
+    *response.status_mut() = err.status;
+    if let Some(secs) = err.retry_after_secs {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
 /// The sentence a person reads for an API refusal.
 pub fn sentence(error: &ApiError, currency: &str) -> String {
     let detail = |key: &str| {
@@ -1473,6 +1485,7 @@ pub async fn sign_up(
                 &form.next,
             ))
         }
+        Err(err) if err.status.is_server_error() => Ok(failed_as(again(sentence(&err, "")), &err)),
         Err(err) => Ok(again(err.message.clone())),
     }
 }
@@ -1523,33 +1536,61 @@ pub async fn sign_in(
         Err(err) if err.code == "too_many_attempts" => Ok(again(
             "Too many attempts: wait a few minutes and try again.".into(),
         )),
-        Err(_) => Ok(again(
+        Err(err) if err.code == "invalid_credentials" => Ok(again(
             "That email and password do not match an account.".into(),
         )),
+        Err(err) if err.status.is_server_error() => Ok(failed_as(again(sentence(&err, "")), &err)),
+        Err(err) => Ok(again(sentence(&err, ""))),
     }
 }
 
-/// `POST /signout`.
+/// `POST /signout`. A sign-out that did not end the session never looks
+/// like one that did: the visitor is told, and (signed in) given a fresh form.
 pub async fn sign_out(
     State(state): State<AppState>,
-    visitor: Visitor,
+    visitor: Result<Visitor, ApiError>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
+    let unavailable = |visitor: &Visitor, err: &ApiError| {
+        failed_as(
+            message(
+                visitor,
+                err.status,
+                "Sign out",
+                "You are still signed in: signing out failed, as the auction house is unavailable. Try again in a moment.",
+                "/",
+            ),
+            err,
+        )
+    };
+    let visitor = match visitor {
+        Ok(visitor) => visitor,
+        Err(err) => return unavailable(&Visitor::unknown(), &err),
+    };
     if visitor.check_csrf(&form.csrf).is_err() {
-        return Redirect::to("/").into_response();
+        if visitor.user.is_some() {
+            // The page's header carries a fresh sign-out form.
+            return message(
+                &visitor,
+                StatusCode::FORBIDDEN,
+                "Sign out",
+                "You are still signed in: that sign-out form had expired. Sign out again with the button above.",
+                "/",
+            );
+        }
+        // No live session here: nothing to end, only the cookie to drop.
+        let mut response = Redirect::to("/").into_response();
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, session::ended_session(&state));
+        return response;
     }
     // The session ends on the server, not just in this browser: a copied
     // cookie (or the same token as a bearer) is refused from now on.
     if let Some(user) = visitor.user
         && let Err(err) = routes::auth::end_session(&state, user).await
     {
-        return message(
-            &visitor,
-            err.status,
-            "Sign out",
-            "Signing out failed; try again in a moment.",
-            "/",
-        );
+        return unavailable(&visitor, &err);
     }
     let mut response = Redirect::to("/").into_response();
     response

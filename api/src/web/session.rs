@@ -176,6 +176,16 @@ pub struct Visitor {
 }
 
 impl Visitor {
+    /// A visitor the request could not be read for (the database is
+    /// unavailable): shown as signed out, with no form that could pass.
+    pub fn unknown() -> Self {
+        Visitor {
+            user: None,
+            viewer: None,
+            csrf: String::new(),
+        }
+    }
+
     /// Passes when `given` is this browser's CSRF token, else 403 `csrf_failed`.
     pub fn check_csrf(&self, given: &str) -> Result<(), ApiError> {
         let same: bool = given.as_bytes().ct_eq(self.csrf.as_bytes()).into();
@@ -208,12 +218,17 @@ impl FromRequestParts<AppState> for Visitor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        // A stale or revoked session is simply no session.
-        let user = match cookie(
-            &parts.headers,
-            &cookie_name(state.config.cookie_secure, SESSION_COOKIE),
-        ) {
-            Some(token) if !token.is_empty() => AuthUser::from_token(state, token).await.ok(),
+        // A stale, ended or revoked session (a 401) is simply no session;
+        // a database that cannot say (a 503) is not: read as signed out, the
+        // visitor's forms would carry the wrong token and a sign-out would
+        // end nothing, so the page says the house is unavailable instead.
+        let session_cookie = cookie_name(state.config.cookie_secure, SESSION_COOKIE);
+        let user = match cookie(&parts.headers, &session_cookie) {
+            Some(token) if !token.is_empty() => match AuthUser::from_token(state, token).await {
+                Ok(user) => Some(user),
+                Err(err) if err.status.is_server_error() => return Err(err),
+                Err(_) => None,
+            },
             _ => None,
         };
         let anonymous = parts.extensions.get::<AnonymousSession>();
