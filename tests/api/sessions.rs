@@ -711,3 +711,59 @@ async fn a_sign_out_that_fails_says_so_and_offers_a_fresh_form() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// A sign-up is one decision: when its session cannot be recorded, no
+/// account is left behind (a retry signs up, not `email_taken`); and the
+/// pruning of expired sessions a sign-in does on the side never fails it.
+#[tokio::test]
+async fn a_sign_up_whose_session_fails_leaves_no_account_and_pruning_fails_no_sign_in() {
+    let app = spawn_app().await;
+    let other = app.user("bidder").await;
+    let email = format!("whole-{}@example.com", uuid::Uuid::new_v4().simple());
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_session() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'no' USING ERRCODE = '40001'; END $$;
+         CREATE TRIGGER refuse_session BEFORE INSERT ON sessions
+         FOR EACH ROW EXECUTE FUNCTION refuse_session();",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let refused = app
+        .register(&email, PASSWORD, "Ada Lovelace", "bidder")
+        .await;
+    expect_error(
+        refused,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    )
+    .await;
+    let accounts: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE email = $1")
+        .bind(&email)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 0, "no account without its session");
+    // Pruning now fails; signing up and in must not.
+    sqlx::raw_sql(
+        "DROP TRIGGER refuse_session ON sessions;
+         CREATE TRIGGER refuse_prune BEFORE DELETE ON sessions
+         FOR EACH ROW EXECUTE FUNCTION refuse_session();
+         INSERT INTO sessions (id, user_id, expires_at)
+         SELECT gen_random_uuid(), id, now() - interval '1 day' FROM users;",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let created = app
+        .register(&email, PASSWORD, "Ada Lovelace", "bidder")
+        .await;
+    expect_status(created, StatusCode::CREATED).await;
+    let signed_in = app.login(&other.email, PASSWORD).await;
+    expect_status(signed_in, StatusCode::OK).await;
+    let expired: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE expires_at < now()")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(expired >= 1, "the prune really failed");
+}
