@@ -64,11 +64,6 @@ impl TokenVersions {
         }
     }
 
-    /// How long this replica may take to see a revocation made elsewhere.
-    pub fn delay(&self) -> Duration {
-        self.fresh_for
-    }
-
     /// The standing of `user`'s session `session`; `None` when there is no
     /// such user. One query per session per revocation delay.
     pub async fn current(&self, user: Uuid, session: Uuid) -> Result<Option<Standing>, ApiError> {
