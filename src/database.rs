@@ -14,7 +14,14 @@ pub async fn connect(url: &SecretString) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(20)
         .acquire_timeout(Duration::from_secs(5))
-        .test_before_acquire(false)
+        // A pooled connection may have died with the server (a restart, a
+        // failover): each would fail one request after PostgreSQL is back.
+        // Pinging an idle connection before handing it out costs one round
+        // trip per acquire (well under a millisecond on a local network, next
+        // to a request's own queries); retrying failed queries instead would
+        // mean a retry at every query site, and is unsafe for a query that
+        // may have run. A dead connection is dropped and a new one opened.
+        .test_before_acquire(true)
         .connect(url.expose_secret())
         .await
         .context("cannot connect to PostgreSQL (is it running, and is DATABASE_URL right?)")

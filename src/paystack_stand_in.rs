@@ -6,6 +6,10 @@
 //! back to Gavel. No money moves and nothing leaves the machine. Its secret
 //! key (which signs the webhooks) is made for each run and handed to the API
 //! in-process, never logged: no one who reaches a dev API can sign events.
+//! Its API answers only that key as a bearer token, as Paystack's does, so
+//! no one else on the machine can start a checkout (and with it a signed
+//! webhook); the checkout page is the buyer's and open, but only for
+//! references Gavel started.
 
 use std::{
     collections::HashMap,
@@ -14,8 +18,9 @@ use std::{
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
-    http::StatusCode,
+    extract::{Path, Request, State},
+    http::{StatusCode, header},
+    middleware::{self, Next},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
 };
@@ -90,6 +95,7 @@ pub async fn start(api: Arc<OnceLock<String>>) -> anyhow::Result<StandIn> {
             post(charge_authorization),
         )
         .route("/refund", post(refund).get(refunds))
+        .route_layer(middleware::from_fn_with_state(shared.clone(), run_key_only))
         .route("/checkout/{reference}", get(checkout).post(pay))
         .with_state(shared);
     tokio::spawn(async move {
@@ -101,6 +107,28 @@ pub async fn start(api: Arc<OnceLock<String>>) -> anyhow::Result<StandIn> {
         base_url: base,
         key,
     })
+}
+
+/// Lets through only requests bearing this run's key (compared in constant
+/// time), else 401 as Paystack answers a wrong key.
+async fn run_key_only(State(shared): State<Shared>, request: Request, next: Next) -> Response {
+    let expected = format!("Bearer {}", shared.key.expose_secret());
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    let same = given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected.as_bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0;
+    if same {
+        next.run(request).await
+    } else {
+        refused(StatusCode::UNAUTHORIZED, "Invalid key")
+    }
 }
 
 fn ok(message: &str, data: Value) -> Response {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
+use sqlx::{Acquire, PgPool, Postgres, Transaction};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -37,8 +37,23 @@ pub struct NewUser {
 /// Creates a user; 409 `email_taken` when the email exists in any letter case.
 pub async fn create(db: &PgPool, new: NewUser) -> Result<User, ApiError> {
     let hash = password::hash(&new.password).await?;
+    let mut tx = db.begin().await?;
+    let user = insert(&mut tx, &new, &hash).await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// Inserts a user whose password hashes to `hash` within `tx` (each attempt
+/// under a savepoint, so a handle collision leaves the transaction usable);
+/// 409 `email_taken` when the email exists in any letter case.
+pub async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    new: &NewUser,
+    hash: &str,
+) -> Result<User, ApiError> {
     // A handle collision is astronomically rare but cheap to retry.
     for _ in 0..3 {
+        let mut attempt = tx.begin().await?;
         let row = sqlx::query_as!(
             User,
             r#"INSERT INTO users (id, email, name, handle, password_hash, role)
@@ -48,13 +63,16 @@ pub async fn create(db: &PgPool, new: NewUser) -> Result<User, ApiError> {
             new.email.as_str(),
             new.name.as_str(),
             handle_for(&new.name),
-            &hash,
+            hash,
             new.role.as_str(),
         )
-        .fetch_one(db)
+        .fetch_one(&mut *attempt)
         .await;
         match row {
-            Ok(user) => return Ok(user),
+            Ok(user) => {
+                attempt.commit().await?;
+                return Ok(user);
+            }
             Err(err) => match violated_constraint(&err) {
                 Some("users_email_lower_key") => {
                     return Err(ApiError::conflict(

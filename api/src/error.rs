@@ -200,7 +200,10 @@ impl From<sqlx::Error> for ApiError {
 /// wrong: refused or cut connections, an exhausted pool, and the SQLSTATEs
 /// PostgreSQL sends when it stops (57P01 to every open connection), crashes,
 /// is still starting (57P03), loses a connection (class 08) or is out of
-/// connections or resources (class 53).
+/// connections or resources (class 53); and a statement a retry can get past:
+/// cancelled (57014: `pg_cancel_backend`, a statement timeout), refused by a
+/// server turned read-only standby in a failover (25006), or losing a lock
+/// (55P03), a serialization race (40001) or a deadlock (40P01).
 pub fn database_unavailable(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::PoolTimedOut
@@ -211,7 +214,18 @@ pub fn database_unavailable(err: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             code.starts_with("08")
                 || code.starts_with("53")
-                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "57P05")
+                || matches!(
+                    code.as_ref(),
+                    "57P01"
+                        | "57P02"
+                        | "57P03"
+                        | "57P05"
+                        | "57014"
+                        | "25006"
+                        | "55P03"
+                        | "40001"
+                        | "40P01"
+                )
         }),
         _ => false,
     }

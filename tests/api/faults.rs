@@ -613,6 +613,24 @@ async fn refused_while_the_database_is_down(what: &str, response: reqwest::Respo
     assert!(secs >= 1, "{what}: Retry-After {secs}");
 }
 
+/// A page form answered while PostgreSQL is down: a page (not a redirect,
+/// not a 200 that blames the visitor) with 503 and `Retry-After`.
+async fn page_while_the_database_is_down(what: &str, response: reqwest::Response) {
+    let status = response.status();
+    let retry_after = response.headers().get("retry-after").cloned();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what}: {body}");
+    assert!(body.contains("<html"), "{what}: a page: {body}");
+    assert!(!body.contains("do not match"), "{what}: {body}");
+    let secs: u64 = retry_after
+        .unwrap_or_else(|| panic!("{what}: 503 without Retry-After"))
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(secs >= 1, "{what}: Retry-After {secs}");
+}
+
 #[tokio::test]
 async fn a_database_outage_across_a_close_answers_503_and_loses_nothing() {
     let postgres = crate::helpers::PrivatePostgres::start();
@@ -621,6 +639,15 @@ async fn a_database_outage_across_a_close_answers_503_and_loses_nothing() {
     let id = lot.id.to_string();
     let accepted = app.bid_ok(&ada, &id, 1_000, None).await;
     assert_eq!(accepted.status, Standing::Leading);
+    // Ada in the browser, and a visitor about to sign in or up.
+    let mut browser = crate::sessions::Jar::default();
+    browser.sign_in(&app, &ada.email, "/").await;
+    let sign_out_token = browser.token_of(&app, "/me").await;
+    let mut visitor = crate::sessions::Jar::default();
+    let visitor_token = visitor.token_of(&app, "/signin").await;
+    // A busy server's pool holds many connections; the stop kills them all.
+    let warm = futures::future::join_all((0..24).map(|_| app.get("/api/v1/auctions", None))).await;
+    assert!(warm.iter().all(|r| r.status() == StatusCode::OK));
 
     postgres.stop();
     // The first request after the stop meets the pool's dead connections.
@@ -646,6 +673,42 @@ async fn a_database_outage_across_a_close_answers_503_and_loses_nothing() {
     refused_while_the_database_is_down("the listing page", page).await;
     let ready = expect_status(ready, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(ready["error"]["code"], "not_ready", "{ready}");
+    // The pages' forms say the house is unavailable, not that the password
+    // is wrong, and a sign-out that could not end the session says so.
+    let signed_in = visitor
+        .post(
+            &app,
+            "/signin",
+            &[
+                ("csrf", &visitor_token),
+                ("email", &seller.email),
+                ("password", crate::helpers::PASSWORD),
+            ],
+        )
+        .await;
+    page_while_the_database_is_down("the sign-in form", signed_in).await;
+    let signed_up = visitor
+        .post(
+            &app,
+            "/signup",
+            &[
+                ("csrf", &visitor_token),
+                ("name", "Ada Lovelace"),
+                ("email", "outage@example.com"),
+                ("password", crate::helpers::PASSWORD),
+                ("role", "bidder"),
+            ],
+        )
+        .await;
+    page_while_the_database_is_down("the sign-up form", signed_up).await;
+    let signed_out = browser
+        .post(&app, "/signout", &[("csrf", &sign_out_token)])
+        .await;
+    assert!(
+        browser.session.is_some(),
+        "a sign-out that failed keeps the cookie of the session still alive"
+    );
+    page_while_the_database_is_down("sign-out", signed_out).await;
 
     // The auction closes (in its workflow) while the database is down.
     let closes = lot.ends_at + chrono::Duration::seconds(2);
@@ -656,6 +719,22 @@ async fn a_database_outage_across_a_close_answers_503_and_loses_nothing() {
     let again = app.bid(&bola, &id, 2_500, None, None).await;
     refused_while_the_database_is_down("a bid after the close", again).await;
     postgres.start_again();
+    // No request after the restart meets a connection the stop killed.
+    for _ in 0..8 {
+        expect_status(app.get("/api/v1/auctions", None).await, StatusCode::OK).await;
+    }
+    // The sign-out that failed can be done now, and it ends the session.
+    let session = browser.session.clone().unwrap();
+    let signed_out = browser
+        .post(&app, "/signout", &[("csrf", &sign_out_token)])
+        .await;
+    assert_eq!(signed_out.status(), StatusCode::SEE_OTHER);
+    assert!(browser.session.is_none(), "signed out");
+    expect_status(
+        app.get("/api/v1/auth/me", Some(&session)).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
 
     // Once it is back: the auction is closed and invoiced, to the one bid
     // that was accepted, and nothing was recorded twice.

@@ -607,3 +607,68 @@ async fn the_paystack_stand_in_signs_with_a_key_of_its_own_run() {
         "the run's own key signs"
     );
 }
+
+/// The stand-in's API answers only who holds the run's key, as Paystack's
+/// does: no one else on the machine can start a checkout and so have the
+/// stand-in send a correctly signed webhook. Its checkout page (the buyer's
+/// browser page) is open, but only for references Gavel started.
+#[tokio::test]
+async fn the_paystack_stand_in_answers_only_its_run_key() {
+    use secrecy::ExposeSecret;
+    let api_url = std::sync::Arc::new(std::sync::OnceLock::new());
+    let stand_in = gavel::paystack_stand_in::start(api_url).await.unwrap();
+    let key = stand_in.secret_key();
+    let http = reqwest::Client::new();
+    let base = &stand_in.base_url;
+    let initialize = |auth: Option<String>| {
+        let mut request = http
+            .post(format!("{base}/transaction/initialize"))
+            .json(&json!({ "reference": "mine-1", "amount": 5_000, "email": "a@example.com" }));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        request.send()
+    };
+    for auth in [
+        None,
+        Some("Bearer sk_test_guess".to_owned()),
+        Some(key.expose_secret().to_owned()),
+    ] {
+        let refused = initialize(auth.clone()).await.unwrap();
+        assert_eq!(
+            refused.status(),
+            StatusCode::UNAUTHORIZED,
+            "{:?}",
+            auth.map(|a| a.len())
+        );
+    }
+    for path in ["/transaction/verify/mine-1", "/refund"] {
+        let refused = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let refused = http
+        .post(format!("{base}/refund"))
+        .json(&json!({ "transaction": "mine-1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    // A reference no one with the key started has no checkout to pay.
+    let paid = http
+        .post(format!("{base}/checkout/mine-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), StatusCode::NOT_FOUND);
+    // Gavel, with the key, starts one; the buyer's page then opens.
+    let started = initialize(Some(format!("Bearer {}", key.expose_secret())))
+        .await
+        .unwrap();
+    assert_eq!(started.status(), StatusCode::OK);
+    let page = http
+        .get(format!("{base}/checkout/mine-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+}

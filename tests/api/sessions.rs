@@ -39,13 +39,13 @@ pub(crate) fn form_token(html: &str) -> String {
 
 /// A browser's cookies, as it would send them.
 #[derive(Default, Clone)]
-struct Jar {
-    csrf: Option<String>,
-    session: Option<String>,
+pub(crate) struct Jar {
+    pub(crate) csrf: Option<String>,
+    pub(crate) session: Option<String>,
 }
 
 impl Jar {
-    fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         let mut parts = Vec::new();
         if let Some(csrf) = &self.csrf {
             parts.push(format!("gavel_csrf={csrf}"));
@@ -66,7 +66,7 @@ impl Jar {
     }
 
     /// Opens `path` and returns the token its forms carry.
-    async fn token_of(&mut self, app: &TestApp, path: &str) -> String {
+    pub(crate) async fn token_of(&mut self, app: &TestApp, path: &str) -> String {
         let response = app
             .http
             .get(app.url(path))
@@ -79,7 +79,7 @@ impl Jar {
         form_token(&response.text().await.unwrap())
     }
 
-    async fn post(
+    pub(crate) async fn post(
         &mut self,
         app: &TestApp,
         path: &str,
@@ -98,7 +98,12 @@ impl Jar {
     }
 
     /// Signs in through the real form; the answer (a redirect when it worked).
-    async fn sign_in(&mut self, app: &TestApp, email: &str, next: &str) -> reqwest::Response {
+    pub(crate) async fn sign_in(
+        &mut self,
+        app: &TestApp,
+        email: &str,
+        next: &str,
+    ) -> reqwest::Response {
         let csrf = self.token_of(app, "/signin").await;
         self.post(
             app,
@@ -324,7 +329,29 @@ async fn signing_in_or_up_stays_on_this_site_whatever_next_says() {
         ("http://gavel.test/me", "/me"),
         ("/auctions?q=vase#top", "/auctions?q=vase#top"),
         ("/caf\u{e9}", "/caf%C3%A9"),
+        // Dot segments that collapse into an empty first segment.
+        ("/.//evil.example", "/"),
+        ("/..//evil.example", "/"),
+        ("/%2e//evil.example", "/"),
+        ("/a/..//evil.example", "/"),
+        ("\\.\\\\evil.example", "/"),
+        ("/./\\evil.example", "/"),
+        ("/%2e%2e//evil.example/y", "/"),
+        ("../../..//evil.example", "/"),
+        ("http://gavel.test/.//evil.example", "/"),
+        ("/a/./b/../c", "/a/c"),
     ];
+    // The form itself never carries such a path either.
+    let form = app
+        .http
+        .get(app.url("/signin?next=%2F%2E%2F%2Fevil.example"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!form.contains("//evil.example"), "{form}");
     for (next, expected) in tricks {
         let mut browser = Jar::default();
         let response = browser.sign_in(&app, &user.email, next).await;
@@ -357,8 +384,9 @@ async fn signing_in_or_up_stays_on_this_site_whatever_next_says() {
 
 /// `count` generated `next` values: any string, paths made of what escapes
 /// are made of (slashes, backslashes, tabs, newlines, control characters,
-/// `:`, `@`, `%`, non-ASCII), and two slashes broken up by tabs or newlines
-/// before a host.
+/// `:`, `@`, `%`, non-ASCII), two slashes broken up by tabs or newlines
+/// before a host, and dot segments (plain, percent-encoded) among slashes
+/// and backslashes.
 fn generated_nexts(count: usize) -> Vec<String> {
     use proptest::{prelude::*, strategy::ValueTree, test_runner::TestRunner};
     let mut runner = TestRunner::deterministic();
@@ -366,6 +394,7 @@ fn generated_nexts(count: usize) -> Vec<String> {
         any::<String>(),
         "/[/\\\\\t\n\r .:@a-z%0-9\u{0}-\u{1f}\u{7f}é]{0,16}",
         "(https?:)?[\t\n]{0,2}[/\\\\][\t\n]{0,2}[/\\\\][\t\n]{0,2}(evil\\.example|gavel\\.test)[/a-z]{0,4}",
+        "((http://gavel\\.test)?|[./\\\\]{0,3})([/\\\\]|\\.|\\.\\.|%2[eE]|%2[eE]%2[eE]|[a-z]){0,8}([/\\\\]{1,3}evil\\.example)?",
     ];
     (0..count)
         .map(|_| strategy.new_tree(&mut runner).unwrap().current())
@@ -498,4 +527,243 @@ async fn a_fresh_token_for_the_same_session_keeps_the_session_alive_as_long() {
         session_ends >= expires_at,
         "the session ends at {session_ends}, before its token ({expires_at})"
     );
+}
+
+/// Login CSRF: a page on another site plants a `gavel_csrf` cookie, learns
+/// that cookie's form token from `GET /signin`, and posts the attacker's
+/// email and password with it. The browser says where the form came from
+/// (`Origin`, `Sec-Fetch-Site`): such a post is refused, so the visitor is
+/// not signed in to the attacker's account, and no form from elsewhere
+/// changes anything for a signed-in visitor either.
+#[tokio::test]
+async fn a_form_posted_from_another_site_is_refused_even_with_a_planted_cookie() {
+    let app = spawn_app().await;
+    let attacker = app.user("bidder").await;
+    let planted = "5eed".repeat(16);
+    let cookie = format!("gavel_csrf={planted}");
+    let page = app
+        .http
+        .get(app.url("/signin"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    let token = form_token(&page.text().await.unwrap());
+    let cross_site = [
+        ("origin", "http://evil.example"),
+        ("origin", "null"),
+        ("origin", "https://gavel.test"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+    ];
+    for (name, value) in cross_site {
+        let signed_in = app
+            .http
+            .post(app.url("/signin"))
+            .header(header::COOKIE, &cookie)
+            .header(name, value)
+            .form(&[
+                ("csrf", token.as_str()),
+                ("email", attacker.email.as_str()),
+                ("password", PASSWORD),
+                ("next", "/"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            set_cookie(&signed_in, "gavel_session"),
+            None,
+            "{name}: {value}"
+        );
+        expect_error(signed_in, StatusCode::FORBIDDEN, "csrf_failed").await;
+        let signed_up = app
+            .http
+            .post(app.url("/signup"))
+            .header(header::COOKIE, &cookie)
+            .header(name, value)
+            .form(&[
+                ("csrf", token.as_str()),
+                ("name", "Mallory"),
+                ("email", "planted@example.com"),
+                ("password", PASSWORD),
+                ("role", "bidder"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            set_cookie(&signed_up, "gavel_session"),
+            None,
+            "{name}: {value}"
+        );
+        expect_error(signed_up, StatusCode::FORBIDDEN, "csrf_failed").await;
+    }
+    let accounts: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE email = 'planted@example.com'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(accounts, 0, "no account made from another site");
+    // A signed-in visitor's own form token does not help another site.
+    let victim = app.user("bidder").await;
+    let mut browser = Jar::default();
+    browser.sign_in(&app, &victim.email, "/").await;
+    let csrf = browser.token_of(&app, "/me").await;
+    let forged = app
+        .http
+        .post(app.url("/me/seller"))
+        .header(header::COOKIE, browser.header())
+        .header("origin", "http://evil.example")
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    expect_error(forged, StatusCode::FORBIDDEN, "csrf_failed").await;
+    // This site's own forms, as a browser sends them, still work.
+    for (name, value) in [
+        ("origin", "http://gavel.test"),
+        ("sec-fetch-site", "same-origin"),
+        ("sec-fetch-site", "none"),
+    ] {
+        let mut browser = Jar::default();
+        let csrf = browser.token_of(&app, "/signin").await;
+        let response = app
+            .http
+            .post(app.url("/signin"))
+            .header(header::COOKIE, browser.header())
+            .header(name, value)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", victim.email.as_str()),
+                ("password", PASSWORD),
+                ("next", "/me"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{name}: {value}");
+        assert!(
+            set_cookie(&response, "gavel_session").is_some(),
+            "{name}: {value}"
+        );
+    }
+}
+
+/// A cookie planted for a parent domain (or a longer path) is sent beside
+/// this site's own under the same name, and first: two session cookies are
+/// read as none, so neither the planted session nor the real one is used.
+#[tokio::test]
+async fn two_session_cookies_are_read_as_none() {
+    let app = spawn_app().await;
+    let (attacker, victim) = (app.user("bidder").await, app.user("bidder").await);
+    let mut browser = Jar::default();
+    browser.sign_in(&app, &victim.email, "/").await;
+    let real = browser.session.clone().unwrap();
+    let mut theirs = Jar::default();
+    theirs.sign_in(&app, &attacker.email, "/").await;
+    let planted = theirs.session.clone().unwrap();
+    for cookies in [
+        format!("gavel_session={planted}; gavel_session={real}"),
+        format!("gavel_session=x; gavel_session={real}"),
+    ] {
+        let me = app
+            .http
+            .get(app.url("/me"))
+            .header(header::COOKIE, &cookies)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), StatusCode::SEE_OTHER, "{cookies}");
+        assert!(
+            me.headers()[header::LOCATION]
+                .to_str()
+                .unwrap()
+                .starts_with("/signin"),
+            "{cookies}"
+        );
+    }
+}
+
+/// A sign-out whose form had expired (its token no longer matches) must not
+/// look like it worked: the visitor is still signed in, so they are told so
+/// and given a fresh form, and the session lives on until they use it.
+#[tokio::test]
+async fn a_sign_out_that_fails_says_so_and_offers_a_fresh_form() {
+    let app = spawn_app().await;
+    let user = app.user("bidder").await;
+    let mut browser = Jar::default();
+    browser.sign_in(&app, &user.email, "/").await;
+    let session = browser.session.clone().unwrap();
+    let stale = browser.post(&app, "/signout", &[("csrf", "0ld")]).await;
+    assert_eq!(stale.status(), StatusCode::FORBIDDEN);
+    assert_eq!(set_cookie(&stale, "gavel_session"), None, "still signed in");
+    let fresh = form_token(&stale.text().await.unwrap());
+    assert_eq!(
+        status_at(&app, &app.address, &session).await,
+        StatusCode::OK
+    );
+    let done = browser.post(&app, "/signout", &[("csrf", &fresh)]).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(set_cookie(&done, "gavel_session").as_deref(), Some(""));
+    assert_eq!(
+        status_at(&app, &app.address, &session).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// A sign-up is one decision: when its session cannot be recorded, no
+/// account is left behind (a retry signs up, not `email_taken`); and the
+/// pruning of expired sessions a sign-in does on the side never fails it.
+#[tokio::test]
+async fn a_sign_up_whose_session_fails_leaves_no_account_and_pruning_fails_no_sign_in() {
+    let app = spawn_app().await;
+    let other = app.user("bidder").await;
+    let email = format!("whole-{}@example.com", uuid::Uuid::new_v4().simple());
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_session() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'no' USING ERRCODE = '40001'; END $$;
+         CREATE TRIGGER refuse_session BEFORE INSERT ON sessions
+         FOR EACH ROW EXECUTE FUNCTION refuse_session();",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let refused = app
+        .register(&email, PASSWORD, "Ada Lovelace", "bidder")
+        .await;
+    expect_error(
+        refused,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    )
+    .await;
+    let accounts: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE email = $1")
+        .bind(&email)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 0, "no account without its session");
+    // Pruning now fails; signing up and in must not.
+    sqlx::raw_sql(
+        "DROP TRIGGER refuse_session ON sessions;
+         CREATE TRIGGER refuse_prune BEFORE DELETE ON sessions
+         FOR EACH ROW EXECUTE FUNCTION refuse_session();
+         INSERT INTO sessions (id, user_id, expires_at)
+         SELECT gen_random_uuid(), id, now() - interval '1 day' FROM users;",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let created = app
+        .register(&email, PASSWORD, "Ada Lovelace", "bidder")
+        .await;
+    expect_status(created, StatusCode::CREATED).await;
+    let signed_in = app.login(&other.email, PASSWORD).await;
+    expect_status(signed_in, StatusCode::OK).await;
+    let expired: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE expires_at < now()")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(expired >= 1, "the prune really failed");
 }

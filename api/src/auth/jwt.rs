@@ -59,7 +59,11 @@ impl JwtKeys {
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        // No leeway: tokens are issued and checked by Gavel's own servers,
+        // and a token's session ends at its expiry (by the database's clock),
+        // so a token accepted past its expiry would only meet an ended
+        // session and be refused for the wrong reason.
+        validation.leeway = 0;
         Self {
             encoding: EncodingKey::from_secret(bytes),
             decoding: DecodingKey::from_secret(bytes),
@@ -152,6 +156,24 @@ mod tests {
                 0,
                 Uuid::new_v4(),
                 Utc::now() - Duration::hours(2),
+            )
+            .unwrap();
+        assert_eq!(keys().verify(&token).unwrap_err().code, "token_expired");
+    }
+
+    /// A token just past its expiry is expired, not accepted for a few more
+    /// seconds: its session (which ends with it) would then be refused as
+    /// `session_ended`, a code that tells a client to sign in for the wrong
+    /// reason.
+    #[test]
+    fn a_token_just_past_its_expiry_is_expired() {
+        let (token, _) = keys()
+            .issue(
+                Uuid::new_v4(),
+                Role::Bidder,
+                0,
+                Uuid::new_v4(),
+                Utc::now() - Duration::hours(1) - Duration::seconds(2),
             )
             .unwrap();
         assert_eq!(keys().verify(&token).unwrap_err().code, "token_expired");

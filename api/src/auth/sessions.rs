@@ -13,9 +13,9 @@ use crate::error::ApiError;
 const PRUNE_PER_START: i64 = 100;
 
 /// Records session `id` of `user`, valid until `expires_at` (its tokens'
-/// expiry), and prunes a few expired ones.
-pub async fn start(
-    db: &PgPool,
+/// expiry).
+pub async fn record<'e>(
+    db: impl sqlx::PgExecutor<'e>,
     id: Uuid,
     user: Uuid,
     expires_at: DateTime<Utc>,
@@ -28,14 +28,22 @@ pub async fn start(
     )
     .execute(db)
     .await?;
-    sqlx::query!(
+    Ok(())
+}
+
+/// Deletes a few expired sessions. Housekeeping on the side of a sign-in:
+/// when it fails, the sign-in still stands (the next one prunes).
+pub async fn prune(db: &PgPool) {
+    let pruned = sqlx::query!(
         "DELETE FROM sessions WHERE id IN
             (SELECT id FROM sessions WHERE expires_at < now() LIMIT $1)",
         PRUNE_PER_START,
     )
     .execute(db)
-    .await?;
-    Ok(())
+    .await;
+    if let Err(err) = pruned {
+        tracing::warn!(error = %err, "expired sessions were not pruned");
+    }
 }
 
 /// Keeps session `id` of `user` alive until at least `expires_at`: a fresh

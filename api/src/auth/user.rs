@@ -55,6 +55,14 @@ impl AuthUser {
                     "the password or role changed since this token was issued; sign in again",
                 ));
             }
+            // The session ends with its token: within the token's last
+            // second (expiry is in whole seconds) it is the token that expired.
+            Some(current) if !current.live && claims.exp <= chrono::Utc::now().timestamp() => {
+                return Err(ApiError::unauthorized(
+                    "token_expired",
+                    "the access token has expired",
+                ));
+            }
             Some(current) if !current.live => {
                 return Err(ApiError::unauthorized(
                     "session_ended",

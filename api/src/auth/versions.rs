@@ -64,11 +64,6 @@ impl TokenVersions {
         }
     }
 
-    /// How long this replica may take to see a revocation made elsewhere.
-    pub fn delay(&self) -> Duration {
-        self.fresh_for
-    }
-
     /// The standing of `user`'s session `session`; `None` when there is no
     /// such user. One query per session per revocation delay.
     pub async fn current(&self, user: Uuid, session: Uuid) -> Result<Option<Standing>, ApiError> {
@@ -141,8 +136,20 @@ impl TokenVersions {
     /// this replica); false when it was not live.
     pub async fn end_session(&self, user: Uuid, session: Uuid) -> Result<bool, ApiError> {
         let ended = sessions::end(&self.db, session, user).await?;
-        self.forget(|entry| entry.user == user);
+        self.session_ended(user, session);
         Ok(ended)
+    }
+
+    /// Forgets what is known of `user`'s session `session` once it ended:
+    /// one entry, looked up by key (the user's other sessions are still
+    /// good, and a scan of the whole cache under the lock would stall every
+    /// request on each sign-out).
+    fn session_ended(&self, user: Uuid, session: Uuid) {
+        let mut known = self.lock();
+        if known.sessions.get(&session).is_some_and(|e| e.user == user) {
+            known.sessions.remove(&session);
+        }
+        known.changes = known.changes.wrapping_add(1);
     }
 
     /// Drops what `stale` picks, after the change committed, and turns away
@@ -155,5 +162,47 @@ impl TokenVersions {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Known> {
         self.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached(versions: &TokenVersions, user: Uuid, session: Uuid) {
+        versions.lock().sessions.insert(
+            session,
+            Entry {
+                user,
+                standing: Standing {
+                    version: 0,
+                    live: true,
+                },
+                read: Instant::now(),
+            },
+        );
+    }
+
+    /// Signing out of one device touches that session only: the user's
+    /// other sessions stay cached (no re-read, no scan of every entry).
+    #[tokio::test]
+    async fn ending_a_session_forgets_that_session_only() {
+        let db = PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
+        let versions = TokenVersions::new(db, FRESH_FOR);
+        let (user, other_user) = (Uuid::new_v4(), Uuid::new_v4());
+        let (ended, phone, theirs) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        cached(&versions, user, ended);
+        cached(&versions, user, phone);
+        cached(&versions, other_user, theirs);
+        let changes = versions.lock().changes;
+        versions.session_ended(user, ended);
+        let known = versions.lock();
+        assert!(!known.sessions.contains_key(&ended));
+        assert!(
+            known.sessions.contains_key(&phone),
+            "the user's other session"
+        );
+        assert!(known.sessions.contains_key(&theirs));
+        assert_ne!(known.changes, changes, "reads under way are not cached");
     }
 }

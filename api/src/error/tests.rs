@@ -93,3 +93,20 @@ fn other_database_errors_stay_internal() {
         StatusCode::INTERNAL_SERVER_ERROR
     );
 }
+
+/// Errors a retry can get past: the statement was cancelled (an operator's
+/// `pg_cancel_backend`, a statement timeout), the server became a read-only
+/// standby in a failover, a lock was not free, or the transaction lost a
+/// serialization race or a deadlock.
+#[test]
+fn a_cancelled_read_only_or_contended_statement_is_unavailable() {
+    for (code, what) in [
+        ("57014", "query_canceled"),
+        ("25006", "read_only_sql_transaction"),
+        ("55P03", "lock_not_available"),
+        ("40001", "serialization_failure"),
+        ("40P01", "deadlock_detected"),
+    ] {
+        assert_unavailable(&from_server(code), what);
+    }
+}

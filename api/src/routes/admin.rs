@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
 
 /// Ledger states: what became of a verified payment.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PaymentsQuery {
     /// `kept` (it paid its invoice), `partly_refunded` (it paid, and part of
     /// it went back), `refunding`, `refunded`, `refund_failed`.
@@ -137,8 +138,7 @@ pub struct PaymentList {
 }
 
 #[utoipa::path(get, path = "/admin/payments", tag = "admin", operation_id = "list_payments",
-    params(("state" = Option<String>, Query, description = "`kept` (it paid its invoice), `refunding`, `refunded`, `refund_failed`"),
-        ("limit" = Option<i64>, Query, description = "1 to 100; 20 by default")),
+    params(PaymentsQuery),
     responses(
         (status = 200, body = PaymentList, description = "newest first, each with its refunds"),
         (status = 403, body = ErrorBody, description = "`forbidden`: admins only"),

@@ -86,9 +86,19 @@ pub async fn register(
     // Counted after the fields are checked (a typo costs no sign-up) and
     // before the password is hashed (the expensive part).
     state.login_limiter.sign_up(ip).await?;
-    let user = accounts::create(&state.db, new).await?;
+    let hash = password::hash(&new.password).await?;
+    // The account and its first session are one decision: an account left
+    // without its session would turn the retry into `email_taken`.
+    let mut tx = state.db.begin().await?;
+    let user = accounts::insert(&mut tx, &new, &hash).await?;
+    let session = Uuid::new_v4();
+    let (token, expires_at) = state
+        .jwt
+        .issue(user.id, user.role, 0, session, Utc::now())?;
+    sessions::record(&mut *tx, session, user.id, expires_at).await?;
+    tx.commit().await?;
     tracing::info!(user_id = %user.id, role = user.role.as_str(), "user registered");
-    let (token, expires_at) = new_session(&state, &user, 0).await?;
+    sessions::prune(&state.db).await;
     Ok((
         StatusCode::CREATED,
         ApiJson(AuthResponse {
@@ -244,7 +254,8 @@ async fn new_session(
     let (token, expires_at) = state
         .jwt
         .issue(user.id, user.role, version, session, Utc::now())?;
-    sessions::start(&state.db, session, user.id, expires_at).await?;
+    sessions::record(&state.db, session, user.id, expires_at).await?;
+    sessions::prune(&state.db).await;
     Ok((token, expires_at))
 }
 

@@ -132,6 +132,18 @@ pub(super) fn message(
     (status, body).into_response()
 }
 
+/// `response` answered as `err` is: its status, and its `Retry-After` when
+/// the house is unavailable for a moment.
+fn failed_as(mut response: Response, err: &ApiError) -> Response {
+    *response.status_mut() = err.status;
+    if let Some(secs) = err.retry_after_secs {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
 /// The sentence a person reads for an API refusal.
 pub fn sentence(error: &ApiError, currency: &str) -> String {
     let detail = |key: &str| {
@@ -202,6 +214,9 @@ fn encode(path: &str) -> String {
 /// kept only when it lands on this origin and holds no control character;
 /// else `/`. What is kept is the URL's own serialization (path, query,
 /// fragment), percent-encoded ASCII, so it is always a valid `Location`.
+/// Resolving collapses dot segments, which can leave an empty first segment
+/// (`/.//host` becomes `//host`): a browser reads that as another host, so
+/// a serialization starting `//`, or holding any `\`, is not kept either.
 fn safe_next(next: &str, public_url: &str) -> String {
     let home = || "/".to_owned();
     if next.chars().any(char::is_control) {
@@ -212,7 +227,12 @@ fn safe_next(next: &str, public_url: &str) -> String {
     };
     match base.join(next) {
         Ok(target) if target.origin() == base.origin() => {
-            target[url::Position::BeforePath..].to_owned()
+            let kept = &target[url::Position::BeforePath..];
+            if kept.starts_with("//") || kept.contains('\\') {
+                home()
+            } else {
+                kept.to_owned()
+            }
         }
         _ => home(),
     }
@@ -1465,6 +1485,7 @@ pub async fn sign_up(
                 &form.next,
             ))
         }
+        Err(err) if err.status.is_server_error() => Ok(failed_as(again(sentence(&err, "")), &err)),
         Err(err) => Ok(again(err.message.clone())),
     }
 }
@@ -1515,33 +1536,61 @@ pub async fn sign_in(
         Err(err) if err.code == "too_many_attempts" => Ok(again(
             "Too many attempts: wait a few minutes and try again.".into(),
         )),
-        Err(_) => Ok(again(
+        Err(err) if err.code == "invalid_credentials" => Ok(again(
             "That email and password do not match an account.".into(),
         )),
+        Err(err) if err.status.is_server_error() => Ok(failed_as(again(sentence(&err, "")), &err)),
+        Err(err) => Ok(again(sentence(&err, ""))),
     }
 }
 
-/// `POST /signout`.
+/// `POST /signout`. A sign-out that did not end the session never looks
+/// like one that did: the visitor is told, and (signed in) given a fresh form.
 pub async fn sign_out(
     State(state): State<AppState>,
-    visitor: Visitor,
+    visitor: Result<Visitor, ApiError>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
+    let unavailable = |visitor: &Visitor, err: &ApiError| {
+        failed_as(
+            message(
+                visitor,
+                err.status,
+                "Sign out",
+                "You are still signed in: signing out failed, as the auction house is unavailable. Try again in a moment.",
+                "/",
+            ),
+            err,
+        )
+    };
+    let visitor = match visitor {
+        Ok(visitor) => visitor,
+        Err(err) => return unavailable(&Visitor::unknown(), &err),
+    };
     if visitor.check_csrf(&form.csrf).is_err() {
-        return Redirect::to("/").into_response();
+        if visitor.user.is_some() {
+            // The page's header carries a fresh sign-out form.
+            return message(
+                &visitor,
+                StatusCode::FORBIDDEN,
+                "Sign out",
+                "You are still signed in: that sign-out form had expired. Sign out again with the button above.",
+                "/",
+            );
+        }
+        // No live session here: nothing to end, only the cookie to drop.
+        let mut response = Redirect::to("/").into_response();
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, session::ended_session(&state));
+        return response;
     }
     // The session ends on the server, not just in this browser: a copied
     // cookie (or the same token as a bearer) is refused from now on.
     if let Some(user) = visitor.user
         && let Err(err) = routes::auth::end_session(&state, user).await
     {
-        return message(
-            &visitor,
-            err.status,
-            "Sign out",
-            "Signing out failed; try again in a moment.",
-            "/",
-        );
+        return unavailable(&visitor, &err);
     }
     let mut response = Redirect::to("/").into_response();
     response
@@ -1606,6 +1655,28 @@ mod tests {
         }
     }
 
+    /// Dot segments collapse while the URL is resolved: what is left may
+    /// begin with an empty segment, which a browser reads as `//host`.
+    #[test]
+    fn dot_segments_never_leave_a_scheme_relative_path() {
+        for collapsing in [
+            "/.//evil.example",
+            "/..//evil.example",
+            "/%2e//evil.example",
+            "/a/..//evil.example",
+            "\\.\\\\evil.example",
+            "/./\\evil.example",
+            "/%2e%2e//evil.example/y",
+            "../../..//evil.example",
+            "https://gavel.example/.//evil.example",
+            ".\\\\",
+        ] {
+            let target = safe_next(collapsing, SITE);
+            assert_eq!(target, "/", "{collapsing:?} gave {target:?}");
+        }
+        assert_eq!(safe_next("/a/./b/../c", SITE), "/a/c");
+    }
+
     /// What a browser does with a `Location`: resolves it against the page
     /// (dropping tabs and newlines on the way).
     fn followed(location: &str) -> url::Url {
@@ -1627,10 +1698,14 @@ mod tests {
 
         #[test]
         fn paths_that_look_like_escapes_stay_on_this_site(
-            next in "[/\\\\\t\n\r .:@a-z%0-9\u{0}-\u{1f}\u{7f}é]{0,24}"
+            next in proptest::prop_oneof![
+                "[/\\\\\t\n\r .:@a-z%0-9\u{0}-\u{1f}\u{7f}é]{0,24}",
+                "((https://gavel\\.example)?|[./\\\\]{0,3})([/\\\\]|\\.|\\.\\.|%2[eE]|%2[eE]%2[eE]|[a-z]){0,8}([/\\\\]{1,3}evil\\.example[/a-z]{0,3})?",
+            ]
         ) {
             let target = safe_next(&next, SITE);
             proptest::prop_assert!(HeaderValue::from_str(&target).is_ok(), "{target:?}");
+            proptest::prop_assert!(target.starts_with('/') && !target.starts_with("//") && !target.contains('\\'), "{target:?}");
             proptest::prop_assert_eq!(followed(&target).origin(), url::Url::parse(SITE).unwrap().origin());
         }
     }

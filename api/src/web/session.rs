@@ -3,14 +3,19 @@
 //! CSRF protection: every form (and the page's script) must echo a token that
 //! is a MAC, under a key derived from the JWT secret, of the session it is
 //! for: the signed-in session's id, or for a visitor not signed in the random
-//! value of the `gavel_csrf` cookie. A cross-site page cannot read the token,
-//! and a cookie planted by a sibling domain cannot make one.
+//! value of the `gavel_csrf` cookie. A cross-site page cannot read the token.
+//! A cookie planted by a sibling domain could be read back through the
+//! sign-in page's token (login CSRF), so every form post must also come from
+//! this site as the browser tells it (`Origin`, `Sec-Fetch-Site`); over https
+//! the cookies are `__Host-` ones, which no other host can set at all.
+
+use std::borrow::Cow;
 
 use axum::{
     extract::{FromRequestParts, Request},
-    http::{HeaderMap, HeaderValue, header, request::Parts},
+    http::{HeaderMap, HeaderValue, Method, header, request::Parts},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use hmac::{Hmac, Mac};
 use rand::RngCore;
@@ -28,16 +33,56 @@ use crate::{
 pub const SESSION_COOKIE: &str = "gavel_session";
 pub const CSRF_COOKIE: &str = "gavel_csrf";
 
-/// The value of cookie `name` in `headers`, if sent.
+/// The name cookie `name` goes by: over https `__Host-{name}`, which a
+/// browser accepts only from this very host (Secure, `Path=/`, no `Domain`),
+/// so a sibling or parent domain cannot plant one.
+fn cookie_name(secure: bool, name: &'static str) -> Cow<'static, str> {
+    if secure {
+        Cow::Owned(format!("__Host-{name}"))
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
+/// The value of cookie `name` in `headers`, if sent exactly once.
+///
+/// A browser sends every cookie whose domain and path match, so a second
+/// cookie of the same name is one set by another host (a parent domain) or
+/// for a longer path, and it is sent first. Neither can be told to be ours:
+/// taking either would let a planted session sign the visitor in as someone
+/// else, or hide the real one. So two are read as none: the visitor is not
+/// signed in (and a fresh anonymous value is issued), which is safe; forms
+/// then fail until the planted cookie goes, which is the most a planter can
+/// do, and over https the `__Host-` names rule planting out.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
+    let mut found = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
+        .filter(|(key, _)| *key == name)
+        .map(|(_, value)| value);
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
+}
+
+/// Whether the browser says this request comes from another site: an
+/// `Origin` that is not `public_url`'s (including `null`), or a
+/// `Sec-Fetch-Site` other than `same-origin` or `none` (typed or
+/// bookmarked). Browsers send at least one of them with every form post;
+/// a request with neither is not a browser's, and has no cookie to abuse.
+pub fn from_another_site(headers: &HeaderMap, public_url: &str) -> bool {
+    let ours = url::Url::parse(public_url)
+        .map(|url| url.origin().ascii_serialization())
+        .ok();
+    let origin_elsewhere = headers
+        .get(header::ORIGIN)
+        .is_some_and(|origin| Some(origin.as_bytes()) != ours.as_deref().map(str::as_bytes));
+    let fetched_elsewhere = headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| !matches!(site.as_bytes(), b"same-origin" | b"none"));
+    origin_elsewhere || fetched_elsewhere
 }
 
 /// This browser's anonymous-session value (from its `gavel_csrf` cookie, or
@@ -53,7 +98,14 @@ pub async fn ensure_csrf(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let existing = cookie(request.headers(), CSRF_COOKIE)
+    if !matches!(*request.method(), Method::GET | Method::HEAD)
+        && from_another_site(request.headers(), &state.config.public_url)
+    {
+        return ApiError::forbidden("csrf_failed", "this form was not sent from this site")
+            .into_response();
+    }
+    let csrf_cookie = cookie_name(state.config.cookie_secure, CSRF_COOKIE);
+    let existing = cookie(request.headers(), &csrf_cookie)
         .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_owned);
     let fresh = existing.is_none();
@@ -68,7 +120,7 @@ pub async fn ensure_csrf(
     let mut response = next.run(request).await;
     if fresh {
         let value = format!(
-            "{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{}",
+            "{csrf_cookie}={token}; Path=/; HttpOnly; SameSite=Strict{}",
             secure(&state)
         );
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -90,7 +142,8 @@ fn secure(state: &AppState) -> &'static str {
 /// (an empty token and 0 end it).
 fn session_header(state: &AppState, token: &str, max_age_secs: i64) -> HeaderValue {
     let value = format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
+        "{}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
+        cookie_name(state.config.cookie_secure, SESSION_COOKIE),
         secure(state)
     );
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
@@ -123,6 +176,16 @@ pub struct Visitor {
 }
 
 impl Visitor {
+    /// A visitor the request could not be read for (the database is
+    /// unavailable): shown as signed out, with no form that could pass.
+    pub fn unknown() -> Self {
+        Visitor {
+            user: None,
+            viewer: None,
+            csrf: String::new(),
+        }
+    }
+
     /// Passes when `given` is this browser's CSRF token, else 403 `csrf_failed`.
     pub fn check_csrf(&self, given: &str) -> Result<(), ApiError> {
         let same: bool = given.as_bytes().ct_eq(self.csrf.as_bytes()).into();
@@ -155,9 +218,17 @@ impl FromRequestParts<AppState> for Visitor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        // A stale or revoked session is simply no session.
-        let user = match cookie(&parts.headers, SESSION_COOKIE) {
-            Some(token) if !token.is_empty() => AuthUser::from_token(state, token).await.ok(),
+        // A stale, ended or revoked session (a 401) is simply no session;
+        // a database that cannot say (a 503) is not: read as signed out, the
+        // visitor's forms would carry the wrong token and a sign-out would
+        // end nothing, so the page says the house is unavailable instead.
+        let session_cookie = cookie_name(state.config.cookie_secure, SESSION_COOKIE);
+        let user = match cookie(&parts.headers, &session_cookie) {
+            Some(token) if !token.is_empty() => match AuthUser::from_token(state, token).await {
+                Ok(user) => Some(user),
+                Err(err) if err.status.is_server_error() => return Err(err),
+                Err(_) => None,
+            },
             _ => None,
         };
         let anonymous = parts.extensions.get::<AnonymousSession>();
@@ -199,6 +270,64 @@ mod tests {
         );
         assert_eq!(cookie(&headers, SESSION_COOKIE), Some("tok"));
         assert_eq!(cookie(&headers, "missing"), None);
+    }
+
+    #[test]
+    fn over_https_the_cookies_are_host_only_by_name() {
+        assert_eq!(cookie_name(true, SESSION_COOKIE), "__Host-gavel_session");
+        assert_eq!(cookie_name(true, CSRF_COOKIE), "__Host-gavel_csrf");
+        assert_eq!(cookie_name(false, SESSION_COOKIE), "gavel_session");
+    }
+
+    #[test]
+    fn a_cookie_sent_twice_is_read_as_none() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            "gavel_session=planted; a=1; gavel_session=ours"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(cookie(&headers, SESSION_COOKIE), None);
+        assert_eq!(cookie(&headers, "a"), Some("1"));
+        headers.insert(header::COOKIE, "gavel_session=ours".parse().unwrap());
+        headers.append(header::COOKIE, "gavel_session=planted".parse().unwrap());
+        assert_eq!(cookie(&headers, SESSION_COOKIE), None, "across headers too");
+    }
+
+    #[test]
+    fn a_form_is_from_another_site_when_the_browser_says_so() {
+        let site = "https://gavel.example";
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.insert(*name, HeaderValue::from_static(value));
+            }
+            from_another_site(&headers, site)
+        };
+        assert!(!with(&[]), "not a browser: nothing to go by");
+        assert!(!with(&[("origin", "https://gavel.example")]));
+        assert!(!with(&[("sec-fetch-site", "same-origin")]));
+        assert!(!with(&[("sec-fetch-site", "none")]));
+        assert!(!with(&[
+            ("origin", "https://gavel.example"),
+            ("sec-fetch-site", "same-origin")
+        ]));
+        for elsewhere in [
+            &[("origin", "https://evil.example")][..],
+            &[("origin", "null")],
+            &[("origin", "http://gavel.example")],
+            &[("origin", "https://gavel.example:8443")],
+            &[("origin", "https://sub.gavel.example")],
+            &[("sec-fetch-site", "cross-site")],
+            &[("sec-fetch-site", "same-site")],
+            &[
+                ("origin", "https://gavel.example"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+        ] {
+            assert!(with(elsewhere), "{elsewhere:?}");
+        }
     }
 
     #[test]
