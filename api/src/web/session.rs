@@ -68,17 +68,26 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Whether the browser says this request comes from another site: an
-/// `Origin` that is not `public_url`'s (including `null`), or a
+/// `Origin` (including `null`) that is neither `public_url`'s nor this
+/// request's own (the `Host` it was sent to, under `public_url`'s scheme, so
+/// `localhost` works as well as `127.0.0.1` and a page of another site,
+/// whose requests carry our `Host` but its own `Origin`, does not), or a
 /// `Sec-Fetch-Site` other than `same-origin` or `none` (typed or
 /// bookmarked). Browsers send at least one of them with every form post;
 /// a request with neither is not a browser's, and has no cookie to abuse.
 pub fn from_another_site(headers: &HeaderMap, public_url: &str) -> bool {
-    let ours = url::Url::parse(public_url)
-        .map(|url| url.origin().ascii_serialization())
-        .ok();
-    let origin_elsewhere = headers
-        .get(header::ORIGIN)
-        .is_some_and(|origin| Some(origin.as_bytes()) != ours.as_deref().map(str::as_bytes));
+    let public = url::Url::parse(public_url).ok();
+    let ours = public
+        .as_ref()
+        .map(|url| url.origin().ascii_serialization());
+    let own = public.as_ref().and_then(|url| {
+        let host = headers.get(header::HOST)?.to_str().ok()?;
+        Some(format!("{}://{host}", url.scheme()))
+    });
+    let origin_elsewhere = headers.get(header::ORIGIN).is_some_and(|origin| {
+        let origin = Some(origin.as_bytes());
+        origin != ours.as_deref().map(str::as_bytes) && origin != own.as_deref().map(str::as_bytes)
+    });
     let fetched_elsewhere = headers
         .get("sec-fetch-site")
         .is_some_and(|site| !matches!(site.as_bytes(), b"same-origin" | b"none"));
@@ -309,6 +318,20 @@ mod tests {
         assert!(!with(&[("origin", "https://gavel.example")]));
         assert!(!with(&[("sec-fetch-site", "same-origin")]));
         assert!(!with(&[("sec-fetch-site", "none")]));
+        // The page as this request's own host names it (localhost for
+        // 127.0.0.1), under the public scheme.
+        assert!(!with(&[
+            ("host", "localhost:3000"),
+            ("origin", "https://localhost:3000")
+        ]));
+        assert!(with(&[
+            ("host", "localhost:3000"),
+            ("origin", "http://localhost:3000")
+        ]));
+        assert!(with(&[
+            ("host", "gavel.example"),
+            ("origin", "https://evil.example")
+        ]));
         assert!(!with(&[
             ("origin", "https://gavel.example"),
             ("sec-fetch-site", "same-origin")
