@@ -132,13 +132,23 @@ fn too_large() -> ApiError {
     )
 }
 
+/// The answer when uploads hold all [`UploadLimits::in_flight_bytes`].
+pub(super) fn uploads_full() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "too many photos are being uploaded at once; retry shortly",
+    )
+    .with_retry_after(5)
+}
+
 /// A share of [`UploadLimits::in_flight_bytes`], given back when dropped.
 #[derive(Default)]
-struct Reserved(Option<OwnedSemaphorePermit>);
+pub(super) struct Reserved(Option<OwnedSemaphorePermit>);
 
 impl Reserved {
     /// `bytes` more, or 503 `busy` at once when uploads hold all there is.
-    fn grow(&mut self, bytes: usize) -> Result<(), ApiError> {
+    pub(super) fn grow(&mut self, bytes: usize) -> Result<(), ApiError> {
         let Ok(bytes) = u32::try_from(bytes) else {
             return Err(too_large());
         };
@@ -146,10 +156,8 @@ impl Reserved {
             .clone()
             .try_acquire_many_owned(bytes)
             .map_err(|_| {
-                busy(
-                    "upload_bytes",
-                    "too many photos are being uploaded at once; retry shortly",
-                )
+                crate::limits::refused("upload_bytes");
+                uploads_full()
             })?;
         match &mut self.0 {
             Some(held) => held.merge(more),
@@ -439,6 +447,9 @@ impl RequestBytes {
 }
 
 fn unreadable(err: MultipartError) -> ApiError {
+    if let Some(refusal) = super::upload_body::Refusal::of(&err) {
+        return refusal.answer();
+    }
     if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return too_large();
     }
