@@ -560,3 +560,73 @@ async fn a_bidders_sell_form_is_refused_before_its_body_is_read() {
     assert!(page.contains("Selling needs a seller account"), "{page}");
     assert!(took < Duration::from_secs(1), "answered after {took:?}");
 }
+
+#[tokio::test]
+async fn a_sell_form_with_photos_goes_through_the_watch_and_its_refusals_carry_their_status() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let cookie = format!("gavel_session={}", seller.token);
+    let page = app
+        .http
+        .get(app.url("/sell"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = crate::sessions::form_token(&page);
+    let photo = || {
+        reqwest::multipart::Part::bytes(png_with(64, 48, &black_rows(64, 48))).file_name("p.png")
+    };
+    let form = |price: &str| {
+        reqwest::multipart::Form::new()
+            .text("csrf", token.clone())
+            .text("key", uuid::Uuid::new_v4().to_string())
+            .text("title", "Stool")
+            .text("description", "Three legs.")
+            .text("currency", "NGN")
+            .text("starting_price", price.to_owned())
+            .text("ends_in_minutes", "600")
+    };
+    let post = |form: reqwest::multipart::Form| {
+        app.http
+            .post(app.url("/sell"))
+            .header(reqwest::header::COOKIE, &cookie)
+            .multipart(form)
+            .send()
+    };
+
+    // Refusals answer the form again, with their status.
+    let response = post(form("a lot").part("images", photo())).await.unwrap();
+    let status = response.status();
+    let page = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("Starting price"), "{page}");
+    let not_a_picture = reqwest::multipart::Part::bytes(b"text".to_vec()).file_name("p.png");
+    let response = post(form("5000").part("images", not_a_picture))
+        .await
+        .unwrap();
+    let status = response.status();
+    let page = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("not a JPEG"), "{page}");
+
+    // Two photos and the form around them: the lot, with both.
+    let response = post(form("5000").part("images", photo()).part("images", photo()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let lot = response.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .unwrap()
+        .trim_start_matches("/auctions/")
+        .to_owned();
+    let stored = app
+        .count(&format!(
+            "SELECT count(*) FROM auction_images WHERE auction_id = '{lot}'"
+        ))
+        .await;
+    assert_eq!(stored, 2);
+}
