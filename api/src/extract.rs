@@ -90,14 +90,16 @@ impl From<QueryRejection> for ApiError {
 }
 
 /// `axum::extract::Multipart` with Gavel's error shape on rejection (a body
-/// that is not `multipart/form-data`, or has no boundary).
+/// that is not `multipart/form-data`, or has no boundary), its body watched
+/// by [`crate::web::upload_body`].
 pub struct ApiMultipart(pub Multipart);
 
 impl<S: Send + Sync> FromRequest<S> for ApiMultipart {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        Multipart::from_request(request, state)
+        // Its headers are bounded before multer buffers them.
+        Multipart::from_request(crate::web::upload_body::watched(request), state)
             .await
             .map(ApiMultipart)
             .map_err(|rejection| {

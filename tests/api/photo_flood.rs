@@ -336,24 +336,24 @@ async fn a_photo_form_is_judged_by_its_token_and_role_before_any_file_is_read() 
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
     assert!(page.contains("This form has expired"), "{page}");
 
-    // A bidder's sell form, token first: refused for the role before its
-    // photo is looked at.
+    // A bidder's sell form, token first: refused for the role (before any
+    // of it is read) with the status the photo form gives.
     let form = reqwest::multipart::Form::new()
         .text("csrf", bidder_token.clone())
         .text("title", "Stool")
         .part("images", not_a_picture());
-    let page = app
+    let response = app
         .http
         .post(app.url("/sell"))
         .header(reqwest::header::COOKIE, cookie(&bidder))
         .multipart(form)
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
-    assert!(page.contains("Your account may not do that."), "{page}");
+    let status = response.status();
+    let page = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(page.contains("Selling needs a seller account"), "{page}");
     assert!(!page.contains("not a JPEG"), "{page}");
 }
 
@@ -463,4 +463,170 @@ async fn uploads_holding_the_processs_bytes_turn_the_next_away_at_once() {
     for hog in hogs.into_inner().unwrap() {
         hog.abort();
     }
+}
+
+/// A multipart body that sends `head`, then `pad` bytes of `a` (64 KiB at a
+/// time), then nothing more, never ending: answered at all, it was answered
+/// before its end.
+fn endless_body(head: &[u8], pad: usize) -> reqwest::Body {
+    let chunk = 64 * 1024;
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = std::iter::once(Ok(head.to_vec()))
+        .chain((0..pad.div_ceil(chunk)).map(move |_| Ok(vec![b'a'; chunk])))
+        .collect();
+    reqwest::Body::wrap_stream(futures::stream::iter(chunks).chain(futures::stream::pending()))
+}
+
+/// How long `request` takes to be answered, and its status and body (none
+/// when it was not answered within 10 s).
+async fn timed(request: reqwest::RequestBuilder) -> (Duration, Option<(StatusCode, String)>) {
+    let asked = Instant::now();
+    let answer = match request.timeout(Duration::from_secs(10)).send().await {
+        Ok(response) => {
+            let status = response.status();
+            Some((status, response.text().await.unwrap_or_default()))
+        }
+        Err(_) => None,
+    };
+    (asked.elapsed(), answer)
+}
+
+#[tokio::test]
+async fn a_part_header_or_preamble_that_never_ends_is_refused_after_a_few_kib() {
+    let app = spawn_app().await;
+    let (seller, [], lot) = app.scene(&auction_body(600)).await;
+    let cookie = format!("gavel_session={}", seller.token);
+    let endless_header =
+        b"--b\r\nContent-Disposition: form-data; name=\"images\"; filename=\"a.jpg\"\r\nX-Pad: ";
+    let forty_mib = 40 << 20;
+    let api = format!("/api/v1/auctions/{}/images", lot.id);
+    let cases = [
+        ("a header on the API", api.clone(), &endless_header[..]),
+        ("a header on /sell", "/sell".to_owned(), &endless_header[..]),
+        ("a preamble on the API", api, &b""[..]),
+        ("a preamble on /sell", "/sell".to_owned(), &b""[..]),
+    ];
+    for (case, path, head) in cases {
+        let request = app
+            .http
+            .post(app.url(&path))
+            .bearer_auth(&seller.token)
+            .header(reqwest::header::COOKIE, &cookie)
+            .header("content-type", "multipart/form-data; boundary=b")
+            .body(endless_body(head, forty_mib));
+        let (took, answer) = timed(request).await;
+        let (status, body) = answer.unwrap_or_else(|| panic!("{case}: no answer in {took:?}"));
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{case}: {body}");
+        assert!(
+            took < Duration::from_secs(1),
+            "{case}: answered after {took:?}"
+        );
+        if path.starts_with("/api") {
+            let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(body["error"]["code"], "payload_too_large", "{case}: {body}");
+        } else {
+            assert!(body.contains("16 KiB"), "{case}: {body}");
+        }
+    }
+    // Nothing of them is held: a photo goes in at once afterwards.
+    let photo = png_with(64, 48, &black_rows(64, 48));
+    let status = upload(
+        &app.http,
+        &app.address,
+        &lot.id.to_string(),
+        &seller.token,
+        vec![photo],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_bidders_sell_form_is_refused_before_its_body_is_read() {
+    let app = spawn_app().await;
+    let (_, [bidder], _) = app.scene(&auction_body(600)).await;
+    // A body that never comes: only a refusal that reads none of it answers.
+    let request = app
+        .http
+        .post(app.url("/sell"))
+        .header(
+            reqwest::header::COOKIE,
+            format!("gavel_session={}", bidder.token),
+        )
+        .header("content-type", "multipart/form-data; boundary=b")
+        .body(endless_body(b"--b\r\n", 0));
+    let (took, answer) = timed(request).await;
+    let (status, page) = answer.unwrap_or_else(|| panic!("no answer in {took:?}"));
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(page.contains("Selling needs a seller account"), "{page}");
+    assert!(took < Duration::from_secs(1), "answered after {took:?}");
+}
+
+#[tokio::test]
+async fn a_sell_form_with_photos_goes_through_the_watch_and_its_refusals_carry_their_status() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let cookie = format!("gavel_session={}", seller.token);
+    let page = app
+        .http
+        .get(app.url("/sell"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = crate::sessions::form_token(&page);
+    let photo = || {
+        reqwest::multipart::Part::bytes(png_with(64, 48, &black_rows(64, 48))).file_name("p.png")
+    };
+    let form = |price: &str| {
+        reqwest::multipart::Form::new()
+            .text("csrf", token.clone())
+            .text("key", uuid::Uuid::new_v4().to_string())
+            .text("title", "Stool")
+            .text("description", "Three legs.")
+            .text("currency", "NGN")
+            .text("starting_price", price.to_owned())
+            .text("ends_in_minutes", "600")
+    };
+    let post = |form: reqwest::multipart::Form| {
+        app.http
+            .post(app.url("/sell"))
+            .header(reqwest::header::COOKIE, &cookie)
+            .multipart(form)
+            .send()
+    };
+
+    // Refusals answer the form again, with their status.
+    let response = post(form("a lot").part("images", photo())).await.unwrap();
+    let status = response.status();
+    let page = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("Starting price"), "{page}");
+    let not_a_picture = reqwest::multipart::Part::bytes(b"text".to_vec()).file_name("p.png");
+    let response = post(form("5000").part("images", not_a_picture))
+        .await
+        .unwrap();
+    let status = response.status();
+    let page = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("not a JPEG"), "{page}");
+
+    // Two photos and the form around them: the lot, with both.
+    let response = post(form("5000").part("images", photo()).part("images", photo()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let lot = response.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .unwrap()
+        .trim_start_matches("/auctions/")
+        .to_owned();
+    let stored = app
+        .count(&format!(
+            "SELECT count(*) FROM auction_images WHERE auction_id = '{lot}'"
+        ))
+        .await;
+    assert_eq!(stored, 2);
 }

@@ -97,7 +97,7 @@ pub async fn list(
         (status = 201, body = Photos, description = "stored, re-encoded as JPEG at two sizes; all the lot's photos after"),
         (status = 403, body = ErrorBody, description = "`forbidden`: only the lot's seller (or an admin)"),
         (status = 404, body = ErrorBody, description = "`auction_not_found`"),
-        (status = 413, body = ErrorBody, description = "`payload_too_large`: more than the lot's room in photos of 5 MB, refused as the bytes arrive"),
+        (status = 413, body = ErrorBody, description = "`payload_too_large`: more than the lot's room in photos of 5 MB, or over 16 KiB of part headers (and what precedes the first part), refused as the bytes arrive"),
         (status = 415, body = ErrorBody, description = "`unsupported_media_type`: not `multipart/form-data`"),
         (status = 422, body = ErrorBody, description = "`invalid_image` (not a JPEG, PNG or WebP by its content, over 5 MB, over 40 megapixels or 256 MiB to decode, or unreadable), `too_many_images` (8 per lot), `no_images`"),
         (status = 503, body = ErrorBody, description = "`busy`: too many photos being uploaded or decoded at once; retry after `Retry-After`"),

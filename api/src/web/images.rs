@@ -132,13 +132,23 @@ fn too_large() -> ApiError {
     )
 }
 
+/// The answer when uploads hold all [`UploadLimits::in_flight_bytes`].
+pub(super) fn uploads_full() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "too many photos are being uploaded at once; retry shortly",
+    )
+    .with_retry_after(5)
+}
+
 /// A share of [`UploadLimits::in_flight_bytes`], given back when dropped.
 #[derive(Default)]
-struct Reserved(Option<OwnedSemaphorePermit>);
+pub(super) struct Reserved(Option<OwnedSemaphorePermit>);
 
 impl Reserved {
     /// `bytes` more, or 503 `busy` at once when uploads hold all there is.
-    fn grow(&mut self, bytes: usize) -> Result<(), ApiError> {
+    pub(super) fn grow(&mut self, bytes: usize) -> Result<(), ApiError> {
         let Ok(bytes) = u32::try_from(bytes) else {
             return Err(too_large());
         };
@@ -146,10 +156,8 @@ impl Reserved {
             .clone()
             .try_acquire_many_owned(bytes)
             .map_err(|_| {
-                busy(
-                    "upload_bytes",
-                    "too many photos are being uploaded at once; retry shortly",
-                )
+                crate::limits::refused("upload_bytes");
+                uploads_full()
             })?;
         match &mut self.0 {
             Some(held) => held.merge(more),
@@ -190,33 +198,26 @@ struct JpegFrame {
     components: u8,
 }
 
-/// The first frame header (SOF) of a JPEG, found by walking its segments.
+/// A JPEG's frame as the decoder that will decode it reads it (the same
+/// crate `image` decodes with, and as leniently: it skips fill bytes and
+/// stray bytes between segments). A walk of our own could read markers
+/// otherwise and be shown a decoy frame the decoder skips (a progressive
+/// picture priced as a baseline one).
 fn jpeg_frame(bytes: &[u8]) -> Option<JpegFrame> {
-    let mut at = 2; // after SOI
-    while at + 4 <= bytes.len() {
-        if bytes[at] != 0xFF {
-            return None;
-        }
-        let marker = bytes[at + 1];
-        if marker == 0xFF {
-            at += 1; // fill byte
-            continue;
-        }
-        let length = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
-        // SOF0..SOF15, except DHT (C4), JPG (C8) and DAC (CC).
-        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
-            let components = *bytes.get(at + 9)?;
-            return Some(JpegFrame {
-                progressive: [0xC2, 0xC6, 0xCA, 0xCE].contains(&marker),
-                components,
-            });
-        }
-        if marker == 0xDA || length < 2 {
-            return None;
-        }
-        at += 2 + length;
-    }
-    None
+    let options = zune_jpeg::zune_core::options::DecoderOptions::default()
+        .set_strict_mode(false)
+        .set_max_width(MAX_SIDE as usize)
+        .set_max_height(MAX_SIDE as usize);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(
+        zune_jpeg::zune_core::bytestream::ZCursor::new(bytes),
+        options,
+    );
+    decoder.decode_headers().ok()?;
+    let info = decoder.info()?;
+    Some(JpegFrame {
+        progressive: !info.sof.is_sequential_dct(),
+        components: info.components,
+    })
 }
 
 /// The width and height `(width, height)` takes to fit in `bound`, as
@@ -446,6 +447,9 @@ impl RequestBytes {
 }
 
 fn unreadable(err: MultipartError) -> ApiError {
+    if let Some(refusal) = super::upload_body::Refusal::of(&err) {
+        return refusal.answer();
+    }
     if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return too_large();
     }
@@ -666,13 +670,70 @@ mod tests {
     }
 
     #[test]
-    fn a_jpegs_frame_is_found_by_walking_its_segments() {
+    fn a_jpegs_frame_is_read_as_the_decoder_reads_it() {
         let image = DynamicImage::new_rgb8(64, 48);
         let bytes = jpeg(&image).unwrap();
         let frame = jpeg_frame(&bytes).unwrap();
         assert!(!frame.progressive);
         assert_eq!(frame.components, 3);
         assert!(jpeg_frame(b"\xFF\xD8\xFF").is_none());
+    }
+
+    /// A progressive 7300×5475 three-component JPEG's headers, disguised as
+    /// a review found: `SOI | FF 00 | SOF2 | COM(65533 bytes) | DQT | DHT |
+    /// SOS | …`, the COM holding a one-component baseline frame (SOF0) just
+    /// where a walk that reads `FF 00` as a segment (length `FF C2`) lands.
+    /// The decoder skips `FF 00` as filler, sees the SOF2 and skips the COM.
+    fn disguised_progressive_jpeg(disguised: bool) -> Vec<u8> {
+        let (width, height) = (7_300u16, 5_475u16);
+        let mut out = vec![0xFF, 0xD8];
+        if disguised {
+            out.extend([0xFF, 0x00]);
+        }
+        out.extend([0xFF, 0xC2, 0x00, 0x11, 0x08]);
+        out.extend(height.to_be_bytes());
+        out.extend(width.to_be_bytes());
+        out.extend([0x03, 0x01, 0x11, 0x00, 0x02, 0x11, 0x00, 0x03, 0x11, 0x00]);
+        if disguised {
+            let com = out.len();
+            out.extend([0xFF, 0xFE, 0xFF, 0xFF]);
+            out.resize(com + 2 + 0xFFFF, b' ');
+            // Where the walk lands: 2 (SOI) + 2 + 0xFFC2.
+            let fake = 2 + 2 + 0xFFC2;
+            assert!(fake > com + 4 && fake + 19 < out.len());
+            let mut frame = vec![0xFF, 0xC0, 0x00, 0x0B, 0x08];
+            frame.extend(height.to_be_bytes());
+            frame.extend(width.to_be_bytes());
+            frame.extend([0x01, 0x01, 0x11, 0x00]);
+            out[fake..fake + frame.len()].copy_from_slice(&frame);
+        }
+        // One quantisation table of ones, one DC Huffman table (one code).
+        out.extend([0xFF, 0xDB, 0x00, 0x43, 0x00]);
+        out.extend([1u8; 64]);
+        out.extend([0xFF, 0xC4, 0x00, 0x14, 0x00, 0x01]);
+        out.extend([0u8; 15]);
+        out.push(0x00);
+        // The first DC scan of all three components.
+        out.extend([
+            0xFF, 0xDA, 0x00, 0x0C, 0x03, 0x01, 0x00, 0x02, 0x00, 0x03, 0x00,
+        ]);
+        out.extend([0x00, 0x00, 0x00]);
+        out.extend([0u8; 64]);
+        out.extend([0xFF, 0xD9]);
+        out
+    }
+
+    #[test]
+    fn a_progressive_jpeg_disguised_as_baseline_is_priced_as_progressive() {
+        // The plain file: refused for what its coefficients take.
+        let plain = inspect("plain.jpg", &disguised_progressive_jpeg(false)).unwrap_err();
+        assert!(plain.message.contains("256 MiB"), "{}", plain.message);
+        // The disguised one is the same picture to the decoder.
+        let err = inspect("disguised.jpg", &disguised_progressive_jpeg(true))
+            .map(|header| format!("accepted as {header:?}"))
+            .unwrap_err();
+        assert_eq!(err.code, "invalid_image");
+        assert!(err.message.contains("256 MiB"), "{}", err.message);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod pages;
 pub mod photo_forms;
 pub mod photos;
 pub mod session;
+pub mod upload_body;
 
 use axum::{
     Router,

@@ -809,19 +809,24 @@ fn sell_page(chrome: Chrome, key: String, form: SellFields) -> Response {
     })
 }
 
+/// The answer to a bidder at the sell form.
+fn needs_seller(visitor: &Visitor) -> Response {
+    message(
+        visitor,
+        StatusCode::FORBIDDEN,
+        "Selling needs a seller account",
+        "Your account bids. Start selling from your page (one click), then come back here.",
+        "/me",
+    )
+}
+
 /// `GET /sell`: the form to put something up.
 pub async fn sell_form(visitor: Visitor) -> Response {
     if let Err(to_sign_in) = signed_in(&visitor, "/sell") {
         return to_sign_in.into_response();
     }
     if !visitor.viewer.as_ref().is_some_and(|v| v.can_sell) {
-        return message(
-            &visitor,
-            StatusCode::FORBIDDEN,
-            "Selling needs a seller account",
-            "Your account bids. Start selling from your page (one click), then come back here.",
-            "/me",
-        );
+        return needs_seller(&visitor);
     }
     let blank = SellForm {
         currency: "NGN".into(),
@@ -942,18 +947,23 @@ pub async fn sell(
         Ok(user) => user,
         Err(to_sign_in) => return Ok(to_sign_in.into_response()),
     };
-    let again = |form: &SellForm, text: String| {
-        sell_page(
+    // A bidder's form is refused before a byte of it is read.
+    if user.require(&[Role::Seller]).is_err() {
+        return Ok(needs_seller(&visitor));
+    }
+    // The form again, saying what is wrong, with the refusal's status.
+    let again = |form: &SellForm, status: StatusCode, text: String| {
+        let page = sell_page(
             Chrome::of(&visitor).saying(text, "bad"),
             form.key.clone(),
             form.into(),
-        )
+        );
+        (status, page).into_response()
     };
-    // The token and the role are judged before any photo is read (the form
-    // puts its token first); a form without photos is judged below.
+    // The token is judged before any photo is read (the form puts it
+    // first); a form without photos is judged below.
     let before_photos = |fields: &HashMap<String, String>| {
-        visitor.check_csrf(fields.get("csrf").map_or("", String::as_str))?;
-        user.require(&[Role::Seller])
+        visitor.check_csrf(fields.get("csrf").map_or("", String::as_str))
     };
     let keep = |name: &str| SellForm::FIELDS.contains(&name);
     let (form, photos) =
@@ -962,16 +972,17 @@ pub async fn sell(
             Err((upload, err)) => {
                 return Ok(again(
                     &SellForm::from_fields(upload.fields),
+                    err.status,
                     sentence(&err, ""),
                 ));
             }
         };
     if let Err(err) = visitor.check_csrf(&form.csrf) {
-        return Ok(again(&form, sentence(&err, "")));
+        return Ok(again(&form, err.status, sentence(&err, "")));
     }
     let request = match form.request(Utc::now()) {
         Ok(request) => request,
-        Err(text) => return Ok(again(&form, text)),
+        Err(text) => return Ok(again(&form, StatusCode::UNPROCESSABLE_ENTITY, text)),
     };
     let mut headers = HeaderMap::new();
     if let Ok(key) = HeaderValue::from_str(form.key.trim()) {
@@ -981,7 +992,7 @@ pub async fn sell(
         match routes::auctions::create(State(state.clone()), user, headers, ApiJson(request)).await
         {
             Ok((_, ApiJson(created))) => created,
-            Err(err) => return Ok(again(&form, sentence(&err, &form.currency))),
+            Err(err) => return Ok(again(&form, err.status, sentence(&err, &form.currency))),
         };
     // A retried form finds its auction again; its photos are already there.
     if !photos.is_empty() && photos::of_auction(&state.db, created.id).await?.is_empty() {
