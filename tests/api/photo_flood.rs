@@ -26,8 +26,17 @@ use crate::helpers::{
 /// their 256 MiB budget, the bytes uploads may hold (96 MiB), and the
 /// allocator's slack.
 const GROWTH_BOUND_MIB: u64 = 700;
-/// Slowest answer allowed to a health check or a bid during the flood.
-const QUICK: Duration = Duration::from_secs(1);
+/// Slowest answer allowed to a health check or a bid during the flood: a
+/// little over this API's own 2 s request timeout, past which it answers
+/// 503 anyway. Tighter bounds measure how busy the test machine's other
+/// tests keep its two cores, not the flood (a bid goes through Temporal and
+/// a worker shared with them); starved, the probes answered 503 or not at
+/// all.
+const QUICK: Duration = Duration::from_millis(2_500);
+/// An answer that read (almost) nothing of a body that never ends: before
+/// the watch there was none at all within the client's 10 s; a few seconds
+/// leave room for a busy test machine.
+const PROMPT: Duration = Duration::from_secs(5);
 
 fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend(u32::try_from(data.len()).unwrap().to_be_bytes());
@@ -516,10 +525,7 @@ async fn a_part_header_or_preamble_that_never_ends_is_refused_after_a_few_kib() 
         let (took, answer) = timed(request).await;
         let (status, body) = answer.unwrap_or_else(|| panic!("{case}: no answer in {took:?}"));
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{case}: {body}");
-        assert!(
-            took < Duration::from_secs(1),
-            "{case}: answered after {took:?}"
-        );
+        assert!(took < PROMPT, "{case}: answered after {took:?}");
         if path.starts_with("/api") {
             let body: serde_json::Value = serde_json::from_str(&body).unwrap();
             assert_eq!(body["error"]["code"], "payload_too_large", "{case}: {body}");
@@ -558,7 +564,7 @@ async fn a_bidders_sell_form_is_refused_before_its_body_is_read() {
     let (status, page) = answer.unwrap_or_else(|| panic!("no answer in {took:?}"));
     assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
     assert!(page.contains("Selling needs a seller account"), "{page}");
-    assert!(took < Duration::from_secs(1), "answered after {took:?}");
+    assert!(took < PROMPT, "answered after {took:?}");
 }
 
 #[tokio::test]
