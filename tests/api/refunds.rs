@@ -694,3 +694,31 @@ async fn a_late_event_never_moves_a_refund_paystack_has_not_accepted() {
     );
     assert!(asked().await >= 3);
 }
+
+#[tokio::test]
+async fn a_refund_reason_with_hidden_characters_is_refused_and_records_nothing() {
+    let s = scene().await;
+    let admin = s.app.admin().await;
+    let (_, total) = paid_by_bola(&s, &admin).await;
+    let payment_id = payments(&s, &admin).await[0]["id"].clone();
+    for (key, reason) in [
+        ("r1", "ok\u{202e}gnp.exe\u{7}\u{200b}"),
+        ("r2", "refund\u{2066}x\u{2069}"),
+        ("r3", "bom\u{feff}"),
+    ] {
+        let response = s
+            .app
+            .request(
+                reqwest::Method::POST,
+                &format!("/api/v1/admin/payments/{payment_id}/refunds"),
+                Some(&admin.token),
+            )
+            .header("idempotency-key", key)
+            .json(&json!({ "amount": total, "reason": reason }))
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_text").await;
+    }
+    assert_eq!(s.app.count("SELECT count(*) FROM refunds").await, 0);
+}
