@@ -722,3 +722,68 @@ async fn a_refund_reason_with_hidden_characters_is_refused_and_records_nothing()
     }
     assert_eq!(s.app.count("SELECT count(*) FROM refunds").await, 0);
 }
+
+#[tokio::test]
+async fn a_refund_asked_while_temporal_is_down_is_started_by_the_retry_with_its_key() {
+    use gavel::dev_server::{self, DevServer, DevServerOptions};
+    use std::time::Duration;
+
+    let dir = std::env::temp_dir().join(format!("gavel-refund-outage-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = dev_server::free_port().unwrap();
+    let start = || {
+        let options = DevServerOptions {
+            port,
+            ui_port: None,
+            db_file: Some(dir.join("temporal.sqlite")),
+            namespace: "default".into(),
+            log_file: Some(dir.join("temporal.log")),
+            extra_args: crate::helpers::search_attribute_args(),
+        };
+        let mut server = DevServer::start(&dev_server::find_cli().unwrap(), &options).unwrap();
+        server.wait_ready(Duration::from_secs(60)).unwrap();
+        server
+    };
+    let server = start();
+    let s = scene_at(server.address).await;
+    let admin = s.app.admin().await;
+    let paystack = FakeRefunds::mount(&s, 9_001).await;
+    let (_, total) = paid_by_bola(&s, &admin).await;
+
+    server.stop(Duration::from_secs(5));
+    expect_error(
+        ask_refund(&s, &admin, total, "while-down").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    )
+    .await;
+    // Recorded, not yet asked of Paystack.
+    let payment = payments(&s, &admin).await.remove(0);
+    assert_eq!(states(&refunds_of(&payment)), ["requested"], "{payment:?}");
+
+    let _server = start();
+    // The admin retries with the same key until Temporal answers: the same
+    // refund, asked of Paystack once.
+    let retried: Value = eventually(60, || async {
+        let response = ask_refund(&s, &admin, total, "while-down").await;
+        match response.status() {
+            StatusCode::ACCEPTED => Ok(response.json().await.unwrap()),
+            other => Err(format!("retry answered {other}")),
+        }
+    })
+    .await;
+    assert_eq!(retried["id"], refunds_of(&payment)[0]["id"]);
+    let refunds = accepted_refunds(&s, &admin, 1).await;
+    assert_eq!(refunds[0]["paystack_refund_id"], 9_001);
+    let asked = s
+        .paystack
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/refund")
+        .count();
+    assert_eq!(asked, 1);
+    drop(paystack);
+    let _ = std::fs::remove_dir_all(&dir);
+}
