@@ -454,6 +454,8 @@ struct FakeRefunds(std::sync::Arc<std::sync::Mutex<Refunds>>);
 struct Refunds {
     next_id: i64,
     down: bool,
+    /// `GET /refund/{id}` answers 500.
+    fetch_down: bool,
     /// id → (transaction, amount, status)
     made: std::collections::BTreeMap<i64, (String, i64, String)>,
 }
@@ -463,6 +465,7 @@ impl FakeRefunds {
         let fake = Self(std::sync::Arc::new(std::sync::Mutex::new(Refunds {
             next_id: first_id,
             down: false,
+            fetch_down: false,
             made: Default::default(),
         })));
         Mock::given(path_regex("^/refund(/[0-9]+)?$"))
@@ -474,6 +477,10 @@ impl FakeRefunds {
 
     fn set_down(&self, down: bool) {
         self.0.lock().unwrap().down = down;
+    }
+
+    fn set_fetch_down(&self, down: bool) {
+        self.0.lock().unwrap().fetch_down = down;
     }
 
     fn set_status(&self, id: i64, status: &str) {
@@ -519,6 +526,8 @@ impl wiremock::Respond for FakeRefunds {
                     .map(|(id, r)| refund_json(*id, r))
                     .collect(),
             )),
+            ("GET", _) if refunds.fetch_down => ResponseTemplate::new(500)
+                .set_body_json(json!({ "status": false, "message": "An error occurred" })),
             ("GET", one) => {
                 let id: i64 = one.trim_start_matches("/refund/").parse().unwrap();
                 match refunds.made.get(&id) {
@@ -786,4 +795,55 @@ async fn a_refund_asked_while_temporal_is_down_is_started_by_the_retry_with_its_
     assert_eq!(asked, 1);
     drop(paystack);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_refund_event_not_applied_for_want_of_paystack_is_applied_when_redelivered() {
+    let s = scene().await;
+    let admin = s.app.admin().await;
+    let paystack = FakeRefunds::mount(&s, 6_001).await;
+    let (reference, total) = paid_by_bola(&s, &admin).await;
+    let part = total / 2;
+    for key in ["claim-1", "claim-2"] {
+        expect_json::<Value>(
+            ask_refund(&s, &admin, part, key).await,
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    }
+    let ids: Vec<i64> = accepted_refunds(&s, &admin, 2)
+        .await
+        .iter()
+        .map(|r| r["paystack_refund_id"].as_i64().unwrap())
+        .collect();
+    paystack.set_status(ids[1], "processed");
+    // Which of the two it is about needs Paystack, which is down: 503 (so
+    // Paystack sends it again), and nothing changed.
+    paystack.set_fetch_down(true);
+    let processed = json!({ "event": "refund.processed", "data": {
+        "status": "processed", "transaction_reference": reference,
+        "refund_reference": "132013318399", "amount": part.to_string(), "currency": "NGN" } });
+    let bytes = serde_json::to_vec(&processed).unwrap();
+    expect_error(
+        post_webhook(&s.app, &bytes, Some(&sign(&bytes))).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    )
+    .await;
+    let payment = payments(&s, &admin).await.remove(0);
+    assert_eq!(
+        states(&refunds_of(&payment)),
+        ["pending", "pending"],
+        "{payment:?}"
+    );
+    // Paystack's redelivery is applied, not taken for a duplicate.
+    paystack.set_fetch_down(false);
+    assert_eq!(post_signed(&s, &processed).await, "stored");
+    let payment = payments(&s, &admin).await.remove(0);
+    assert_eq!(
+        states(&refunds_of(&payment)),
+        ["pending", "processed"],
+        "{payment:?}"
+    );
+    assert_eq!(post_signed(&s, &processed).await, "duplicate");
 }
