@@ -458,9 +458,10 @@ pub struct RefundNamed<'a> {
 /// the one with the event's Paystack id or refund reference; else, among
 /// refunds Paystack has accepted (never one still waiting for Paystack's
 /// answer) and not yet tied to another id or reference, the one of that
-/// amount that can still move, which the event's id and reference are then
-/// tied to. Several such refunds are not guessed between
-/// ([`RefundReport::Ambiguous`]). An event about a refund that is already
+/// amount, which the event's id and reference are then tied to. When
+/// several are of that amount, none is guessed
+/// ([`RefundReport::Ambiguous`]: Paystack is asked about each that can
+/// still move). An event about a refund that is already
 /// further along changes nothing; one about no refund of ours (made on
 /// Paystack's dashboard) records it, if it fits the payment.
 pub async fn refund_reported(
@@ -540,12 +541,15 @@ async fn report_refund(
     .fetch_all(&mut *tx)
     .await?;
     let movable: Vec<_> = candidates.iter().filter(|c| c.movable).collect();
+    // Only a refund that is the one of its amount is taken on the event's
+    // word: with another of that amount (even one further along, whose
+    // event this may be), Paystack is asked instead.
     match movable.as_slice() {
-        [one] => {
+        [one] if candidates.len() == 1 => {
             move_refund(tx, one.id, refund_id, refund_ref, status).await?;
             return Ok(RefundReport::Moved(one.id));
         }
-        [_, _, ..] => {
+        [_, ..] => {
             return Ok(RefundReport::Ambiguous(
                 movable
                     .iter()
