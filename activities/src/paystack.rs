@@ -363,6 +363,12 @@ impl Paystack {
         .await
     }
 
+    /// Refund `id` as Paystack has it now (`GET /refund/{id}`).
+    pub async fn fetch_refund(&self, id: u64) -> Result<Refund, PaystackError> {
+        self.call::<(), _>(Method::GET, &format!("/refund/{id}"), None)
+            .await
+    }
+
     /// A refund of the transaction `reference` (numeric id `transaction_id`)
     /// created since `since`, if Paystack lists one: how a retry tells
     /// whether a refund request whose answer was lost got through. With
@@ -406,7 +412,7 @@ impl Paystack {
         // metric's cardinality): `transaction/verify`, `refund`, …
         let endpoint = path
             .split(['?', '/'])
-            .filter(|part| !part.is_empty())
+            .filter(|part| !part.is_empty() && !part.bytes().all(|b| b.is_ascii_digit()))
             .take(2)
             .collect::<Vec<_>>()
             .join("/");

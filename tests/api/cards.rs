@@ -11,7 +11,7 @@ use wiremock::{
 };
 
 use crate::{
-    helpers::{eventually, expect_json, expect_status},
+    helpers::{eventually, expect_error, expect_json, expect_status},
     stand_ins::*,
 };
 
@@ -286,4 +286,35 @@ async fn the_me_page_asks_before_the_pay_link_and_lists_and_removes_saved_cards(
     );
     assert!(cards(&s).await.is_empty());
     assert!(!me().await.contains("visa ending 4081"));
+}
+
+#[tokio::test]
+async fn asking_to_pay_takes_an_object_or_nothing() {
+    let s = scene().await;
+    awaiting_pay_link(&s, "https://checkout.paystack.com/shape").await;
+    let invoice = bola_invoice(&s).await;
+    let pay = format!("/api/v1/invoices/{}/pay", invoice.id);
+    // A list is not the object the route documents, even when serde could
+    // read `[true]` as `{"save_card": true}`.
+    for body in [
+        json!([]),
+        json!([true]),
+        json!(true),
+        json!("yes"),
+        json!(null),
+    ] {
+        let response = s.app.post_json(&pay, &body, Some(&s.bola.token)).await;
+        expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
+    }
+    assert_eq!(
+        s.app
+            .count("SELECT count(*) FROM invoices WHERE save_card")
+            .await,
+        0,
+        "a refused body recorded nothing"
+    );
+    for body in [json!({}), json!({ "save_card": false })] {
+        let response = s.app.post_json(&pay, &body, Some(&s.bola.token)).await;
+        expect_status(response, StatusCode::OK).await;
+    }
 }

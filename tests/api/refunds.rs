@@ -441,3 +441,418 @@ async fn a_refund_paystack_refuses_fails_and_frees_its_amount() {
     assert_eq!(payment["refunded"], total);
     assert_eq!(refunds_of(&payment).len(), 2);
 }
+
+/// Paystack's refunds, as these tests set them: each refund request is
+/// accepted (`pending`) with an id of its own, counting up from the first,
+/// or answered 500 while Paystack is `down`; `GET /refund/{id}` and the
+/// list `GET /refund` tell each accepted refund as it is now. (One stateful
+/// mock: wiremock's scoped mocks are not used, as dropping one can retire
+/// another mock of a different priority.)
+#[derive(Clone)]
+struct FakeRefunds(std::sync::Arc<std::sync::Mutex<Refunds>>);
+
+struct Refunds {
+    next_id: i64,
+    down: bool,
+    /// `GET /refund/{id}` answers 500.
+    fetch_down: bool,
+    /// id → (transaction, amount, status)
+    made: std::collections::BTreeMap<i64, (String, i64, String)>,
+}
+
+impl FakeRefunds {
+    async fn mount(s: &Scene, first_id: i64) -> Self {
+        let fake = Self(std::sync::Arc::new(std::sync::Mutex::new(Refunds {
+            next_id: first_id,
+            down: false,
+            fetch_down: false,
+            made: Default::default(),
+        })));
+        Mock::given(path_regex("^/refund(/[0-9]+)?$"))
+            .respond_with(fake.clone())
+            .mount(&s.paystack)
+            .await;
+        fake
+    }
+
+    fn set_down(&self, down: bool) {
+        self.0.lock().unwrap().down = down;
+    }
+
+    fn set_fetch_down(&self, down: bool) {
+        self.0.lock().unwrap().fetch_down = down;
+    }
+
+    fn set_status(&self, id: i64, status: &str) {
+        if let Some(refund) = self.0.lock().unwrap().made.get_mut(&id) {
+            refund.2 = status.to_owned();
+        }
+    }
+}
+
+fn refund_json(id: i64, (transaction, amount, status): &(String, i64, String)) -> Value {
+    json!({ "id": id, "transaction_reference": transaction, "amount": amount,
+            "status": status, "currency": "NGN",
+            "createdAt": chrono::Utc::now().to_rfc3339() })
+}
+
+impl wiremock::Respond for FakeRefunds {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let mut refunds = self.0.lock().unwrap();
+        let ok = |data: Value| {
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "status": true, "message": "ok", "data": data }))
+        };
+        match (request.method.as_str(), request.url.path()) {
+            ("POST", _) if refunds.down => ResponseTemplate::new(500)
+                .set_body_json(json!({ "status": false, "message": "An error occurred" })),
+            ("POST", _) => {
+                let body: Value = serde_json::from_slice(&request.body).unwrap();
+                let id = refunds.next_id;
+                refunds.next_id += 1;
+                let refund = (
+                    body["transaction"].as_str().unwrap_or_default().to_owned(),
+                    body["amount"].as_i64().unwrap_or_default(),
+                    "pending".to_owned(),
+                );
+                let answer = refund_json(id, &refund);
+                refunds.made.insert(id, refund);
+                ok(answer)
+            }
+            ("GET", "/refund") => ok(Value::Array(
+                refunds
+                    .made
+                    .iter()
+                    .map(|(id, r)| refund_json(*id, r))
+                    .collect(),
+            )),
+            ("GET", _) if refunds.fetch_down => ResponseTemplate::new(500)
+                .set_body_json(json!({ "status": false, "message": "An error occurred" })),
+            ("GET", one) => {
+                let id: i64 = one.trim_start_matches("/refund/").parse().unwrap();
+                match refunds.made.get(&id) {
+                    Some(refund) => ok(refund_json(id, refund)),
+                    None => ResponseTemplate::new(404)
+                        .set_body_json(json!({ "status": false, "message": "Refund not found" })),
+                }
+            }
+            _ => ResponseTemplate::new(405),
+        }
+    }
+}
+
+/// An admin asks for `amount` of the one payment back under `key`.
+async fn ask_refund(s: &Scene, admin: &TestUser, amount: i64, key: &str) -> reqwest::Response {
+    let payment_id = payments(s, admin).await[0]["id"].clone();
+    s.app
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/admin/payments/{payment_id}/refunds"),
+            Some(&admin.token),
+        )
+        .header("idempotency-key", key)
+        .json(&json!({ "amount": amount, "reason": "a claim" }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The one payment's refunds once there are `count`, all accepted by
+/// Paystack (`pending`, with Paystack's id).
+async fn accepted_refunds(s: &Scene, admin: &TestUser, count: usize) -> Vec<Value> {
+    eventually(30, || async {
+        let p = payments(s, admin).await.remove(0);
+        let refunds = refunds_of(&p);
+        if refunds.len() == count
+            && refunds
+                .iter()
+                .all(|r| r["state"] == "pending" && r["paystack_refund_id"].is_i64())
+        {
+            Ok(refunds)
+        } else {
+            Err(format!("waiting for {count} accepted refunds: {p:?}"))
+        }
+    })
+    .await
+}
+
+fn states(refunds: &[Value]) -> Vec<String> {
+    refunds
+        .iter()
+        .map(|r| r["state"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn redelivered_events_about_one_of_several_equal_refunds_move_only_that_one() {
+    let s = scene().await;
+    let admin = s.app.admin().await;
+    let paystack = FakeRefunds::mount(&s, 7_001).await;
+    let (reference, total) = paid_by_bola(&s, &admin).await;
+    let part = total / 4;
+    for key in ["claim-1", "claim-2", "claim-3"] {
+        expect_json::<Value>(
+            ask_refund(&s, &admin, part, key).await,
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    }
+    let ids: Vec<i64> = accepted_refunds(&s, &admin, 3)
+        .await
+        .iter()
+        .map(|r| r["paystack_refund_id"].as_i64().unwrap())
+        .collect();
+
+    // Paystack processed the first; the event cannot say which of the three
+    // it is about, and comes three times.
+    paystack.set_status(ids[0], "processed");
+    let processed = json!({ "event": "refund.processed", "data": {
+        "status": "processed", "transaction_reference": reference,
+        "refund_reference": "132013318360", "amount": part.to_string(), "currency": "NGN",
+        "customer": { "email": "bola@example.com" }, "domain": "test" } });
+    let mut acks = Vec::new();
+    for _ in 0..3 {
+        acks.push(post_signed(&s, &processed).await);
+    }
+    assert_eq!(acks, ["stored", "duplicate", "duplicate"]);
+    let payment = payments(&s, &admin).await.remove(0);
+    assert_eq!(
+        states(&refunds_of(&payment)),
+        ["processed", "pending", "pending"],
+        "{payment:?}"
+    );
+    assert_eq!(payment["refunded"], part);
+
+    // The second failed at Paystack; its event comes twice.
+    paystack.set_status(ids[1], "failed");
+    let failed = json!({ "event": "refund.failed", "data": {
+        "status": "failed", "transaction_reference": reference,
+        "refund_reference": "TRF_1ptvuv321ahaa7q", "amount": part, "currency": "NGN",
+        "customer": { "email": "bola@example.com" }, "domain": "test" } });
+    let mut acks = Vec::new();
+    for _ in 0..2 {
+        acks.push(post_signed(&s, &failed).await);
+    }
+    assert_eq!(acks, ["stored", "duplicate"]);
+    let payment = payments(&s, &admin).await.remove(0);
+    assert_eq!(
+        states(&refunds_of(&payment)),
+        ["processed", "failed", "pending"],
+        "{payment:?}"
+    );
+    // A late `refund.processing` (no reference) may be about any of them:
+    // the one still pending is not moved on its word (Paystack has it pending).
+    post_signed(&s, &refund_event("processing", &reference, part)).await;
+    let payment = payments(&s, &admin).await.remove(0);
+    assert_eq!(
+        states(&refunds_of(&payment)),
+        ["processed", "failed", "pending"],
+        "{payment:?}"
+    );
+    // The third may still go through at Paystack: its amount stays taken.
+    expect_error(
+        ask_refund(&s, &admin, total - 2 * part + 1, "claim-4").await,
+        StatusCode::CONFLICT,
+        "refund_exceeds_payment",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_late_event_never_moves_a_refund_paystack_has_not_accepted() {
+    let s = scene().await;
+    let admin = s.app.admin().await;
+    let paystack = FakeRefunds::mount(&s, 8_001).await;
+    let (reference, total) = paid_by_bola(&s, &admin).await;
+    let part = total / 4;
+    expect_json::<Value>(
+        ask_refund(&s, &admin, part, "claim-a").await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    accepted_refunds(&s, &admin, 1).await;
+
+    // Paystack fails while the second of the same amount is asked for.
+    paystack.set_down(true);
+    expect_json::<Value>(
+        ask_refund(&s, &admin, part, "claim-b").await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    let asked = || async {
+        s.paystack
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/refund")
+            .count()
+    };
+    eventually(30, || async {
+        match asked().await {
+            n if n >= 2 => Ok(()),
+            n => Err(format!("{n} refund requests")),
+        }
+    })
+    .await;
+
+    // A late `refund.pending` about the first arrives meanwhile.
+    post_signed(&s, &refund_event("pending", &reference, part)).await;
+    let payment = payments(&s, &admin).await.remove(0);
+    let second = refunds_of(&payment).remove(1);
+    assert_eq!(second["state"], "requested", "{payment:?}");
+    assert!(second["paystack_refund_id"].is_null(), "{payment:?}");
+
+    // Paystack is back: the second is asked for and accepted.
+    paystack.set_down(false);
+    let refunds = accepted_refunds(&s, &admin, 2).await;
+    assert_ne!(
+        refunds[0]["paystack_refund_id"],
+        refunds[1]["paystack_refund_id"]
+    );
+    assert!(asked().await >= 3);
+}
+
+#[tokio::test]
+async fn a_refund_reason_with_hidden_characters_is_refused_and_records_nothing() {
+    let s = scene().await;
+    let admin = s.app.admin().await;
+    let (_, total) = paid_by_bola(&s, &admin).await;
+    let payment_id = payments(&s, &admin).await[0]["id"].clone();
+    for (key, reason) in [
+        ("r1", "ok\u{202e}gnp.exe\u{7}\u{200b}"),
+        ("r2", "refund\u{2066}x\u{2069}"),
+        ("r3", "bom\u{feff}"),
+    ] {
+        let response = s
+            .app
+            .request(
+                reqwest::Method::POST,
+                &format!("/api/v1/admin/payments/{payment_id}/refunds"),
+                Some(&admin.token),
+            )
+            .header("idempotency-key", key)
+            .json(&json!({ "amount": total, "reason": reason }))
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_text").await;
+    }
+    assert_eq!(s.app.count("SELECT count(*) FROM refunds").await, 0);
+}
+
+#[tokio::test]
+async fn a_refund_asked_while_temporal_is_down_is_started_by_the_retry_with_its_key() {
+    use gavel::dev_server::{self, DevServer, DevServerOptions};
+    use std::time::Duration;
+
+    let dir = std::env::temp_dir().join(format!("gavel-refund-outage-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = dev_server::free_port().unwrap();
+    let start = || {
+        let options = DevServerOptions {
+            port,
+            ui_port: None,
+            db_file: Some(dir.join("temporal.sqlite")),
+            namespace: "default".into(),
+            log_file: Some(dir.join("temporal.log")),
+            extra_args: crate::helpers::search_attribute_args(),
+        };
+        let mut server = DevServer::start(&dev_server::find_cli().unwrap(), &options).unwrap();
+        server.wait_ready(Duration::from_secs(60)).unwrap();
+        server
+    };
+    let server = start();
+    let s = scene_at(server.address).await;
+    let admin = s.app.admin().await;
+    let paystack = FakeRefunds::mount(&s, 9_001).await;
+    let (_, total) = paid_by_bola(&s, &admin).await;
+
+    server.stop(Duration::from_secs(5));
+    expect_error(
+        ask_refund(&s, &admin, total, "while-down").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    )
+    .await;
+    // Recorded, not yet asked of Paystack.
+    let payment = payments(&s, &admin).await.remove(0);
+    assert_eq!(states(&refunds_of(&payment)), ["requested"], "{payment:?}");
+
+    let _server = start();
+    // The admin retries with the same key until Temporal answers: the same
+    // refund, asked of Paystack once.
+    let retried: Value = eventually(60, || async {
+        let response = ask_refund(&s, &admin, total, "while-down").await;
+        match response.status() {
+            StatusCode::ACCEPTED => Ok(response.json().await.unwrap()),
+            other => Err(format!("retry answered {other}")),
+        }
+    })
+    .await;
+    assert_eq!(retried["id"], refunds_of(&payment)[0]["id"]);
+    let refunds = accepted_refunds(&s, &admin, 1).await;
+    assert_eq!(refunds[0]["paystack_refund_id"], 9_001);
+    let asked = s
+        .paystack
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/refund")
+        .count();
+    assert_eq!(asked, 1);
+    drop(paystack);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_refund_event_not_applied_for_want_of_paystack_is_applied_when_redelivered() {
+    let s = scene().await;
+    let admin = s.app.admin().await;
+    let paystack = FakeRefunds::mount(&s, 6_001).await;
+    let (reference, total) = paid_by_bola(&s, &admin).await;
+    let part = total / 2;
+    for key in ["claim-1", "claim-2"] {
+        expect_json::<Value>(
+            ask_refund(&s, &admin, part, key).await,
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    }
+    let ids: Vec<i64> = accepted_refunds(&s, &admin, 2)
+        .await
+        .iter()
+        .map(|r| r["paystack_refund_id"].as_i64().unwrap())
+        .collect();
+    paystack.set_status(ids[1], "processed");
+    // Which of the two it is about needs Paystack, which is down: 503 (so
+    // Paystack sends it again), and nothing changed.
+    paystack.set_fetch_down(true);
+    let processed = json!({ "event": "refund.processed", "data": {
+        "status": "processed", "transaction_reference": reference,
+        "refund_reference": "132013318399", "amount": part.to_string(), "currency": "NGN" } });
+    let bytes = serde_json::to_vec(&processed).unwrap();
+    expect_error(
+        post_webhook(&s.app, &bytes, Some(&sign(&bytes))).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    )
+    .await;
+    let payment = payments(&s, &admin).await.remove(0);
+    assert_eq!(
+        states(&refunds_of(&payment)),
+        ["pending", "pending"],
+        "{payment:?}"
+    );
+    // Paystack's redelivery is applied, not taken for a duplicate.
+    paystack.set_fetch_down(false);
+    assert_eq!(post_signed(&s, &processed).await, "stored");
+    let payment = payments(&s, &admin).await.remove(0);
+    assert_eq!(
+        states(&refunds_of(&payment)),
+        ["pending", "processed"],
+        "{payment:?}"
+    );
+    assert_eq!(post_signed(&s, &processed).await, "duplicate");
+}

@@ -47,7 +47,21 @@ pub(crate) async fn skipping_paystack_scene() -> Scene {
     scene
 }
 
+/// The stand-ins and the app on the Temporal server at `temporal` (one the
+/// test stops and starts).
+pub(crate) async fn scene_at(temporal: std::net::SocketAddr) -> Scene {
+    scene_with(Some(temporal), None).await
+}
+
 async fn scene_on(server: Option<TimeSkippingServer>) -> Scene {
+    let address = server.as_ref().map(|server| server.address);
+    scene_with(address, server).await
+}
+
+async fn scene_with(
+    temporal: Option<std::net::SocketAddr>,
+    server: Option<TimeSkippingServer>,
+) -> Scene {
     let paystack = MockServer::start().await;
     let brevo = MockServer::start().await;
     Mock::given(method("POST"))
@@ -68,8 +82,8 @@ async fn scene_on(server: Option<TimeSkippingServer>) -> Scene {
     settlement.paystack_base_url = paystack.uri();
     settlement.brevo_api_key = Some(SecretString::from("xkeysib-test"));
     settlement.brevo_base_url = brevo.uri();
-    let app = match &server {
-        Some(server) => spawn_app_on(server.address, http_args(), settlement).await,
+    let app = match temporal {
+        Some(address) => spawn_app_on(address, http_args(), settlement).await,
         None => spawn_app_with_settlement(settlement).await,
     };
     let seller = app.user("seller").await;

@@ -386,6 +386,19 @@ pub async fn refund_moved(
     refund_id: Option<u64>,
     status: &str,
 ) -> sqlx::Result<Option<RefundState>> {
+    let mut conn = db.acquire().await?;
+    move_refund(&mut conn, id, paystack_id(refund_id)?, None, status).await
+}
+
+/// [`refund_moved`] on `conn`; Paystack's id and event reference, once
+/// known, stick.
+async fn move_refund(
+    conn: &mut sqlx::PgConnection,
+    id: i64,
+    refund_id: Option<i64>,
+    reference: Option<&str>,
+    status: &str,
+) -> sqlx::Result<Option<RefundState>> {
     let to = RefundState::from_paystack(status).map(RefundState::as_str);
     sqlx::query_scalar!(
         r#"UPDATE refunds SET
@@ -393,6 +406,7 @@ pub async fn refund_moved(
                           THEN $3 ELSE state END,
              paystack_status = CASE WHEN refund_rank(state) < 3 THEN $4 ELSE paystack_status END,
              paystack_refund_id = COALESCE(paystack_refund_id, $2),
+             paystack_reference = COALESCE(paystack_reference, $5),
              processed_at = CASE WHEN $3 = 'processed' AND refund_rank(state) < 3 THEN now()
                                  ELSE processed_at END,
              failed_at = CASE WHEN $3 = 'failed' AND refund_rank(state) < 3 THEN now()
@@ -400,16 +414,17 @@ pub async fn refund_moved(
              updated_at = now()
            WHERE id = $1 RETURNING state AS "state: RefundState""#,
         id,
-        paystack_id(refund_id)?,
+        refund_id,
         to,
-        status
+        status,
+        reference
     )
-    .fetch_optional(db)
+    .fetch_optional(conn)
     .await
 }
 
 /// What a refund webhook came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefundReport {
     /// It moved (or noted Paystack's word on) this refund of ours.
     Moved(i64),
@@ -417,22 +432,43 @@ pub enum RefundReport {
     Stale,
     /// A refund made outside Gavel (Paystack's dashboard), recorded now.
     Recorded(i64),
+    /// It could be about any of these refunds (ours, with Paystack's id
+    /// when known): nothing changed; Paystack is to be asked about each.
+    Ambiguous(Vec<(i64, Option<u64>)>),
+    /// It may be about a refund Paystack has not answered us for yet:
+    /// nothing changed; asking for that refund finds it on Paystack.
+    NotAnswered,
     /// No payment of ours, or a refund that cannot be one of it (no amount,
     /// or more than is left): stored only.
     Unknown,
 }
 
-/// A refund webhook for the transaction `reference`: the refund it is about
-/// (by Paystack's refund id when the event has one, else by amount; the
-/// oldest that can still move) is moved forward. An event about a refund
-/// that is already further along changes nothing; one about no refund of
-/// ours (made on Paystack's dashboard) records it, if it fits the payment.
+/// Which refund a webhook is about, as Paystack names it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RefundNamed<'a> {
+    /// This refund's amount (minor units).
+    pub amount: Option<i64>,
+    /// Paystack's refund id (`id`, only in `refund.needs-attention`).
+    pub id: Option<u64>,
+    /// The event's `refund_reference`.
+    pub reference: Option<&'a str>,
+}
+
+/// A refund webhook for the transaction `reference`. The refund it is about:
+/// the one with the event's Paystack id or refund reference; else, among
+/// refunds Paystack has accepted (never one still waiting for Paystack's
+/// answer) and not yet tied to another id or reference, the one of that
+/// amount, which the event's id and reference are then tied to. When
+/// several are of that amount, none is guessed
+/// ([`RefundReport::Ambiguous`]: Paystack is asked about each that can
+/// still move). An event about a refund that is already
+/// further along changes nothing; one about no refund of ours (made on
+/// Paystack's dashboard) records it, if it fits the payment.
 pub async fn refund_reported(
     db: &PgPool,
     reference: &str,
     status: &str,
-    amount: Option<i64>,
-    refund_id: Option<u64>,
+    named: RefundNamed<'_>,
 ) -> sqlx::Result<RefundReport> {
     let rank: i32 = match RefundState::from_paystack(status) {
         Some(RefundState::Requested) | None => 3,
@@ -440,10 +476,25 @@ pub async fn refund_reported(
         Some(RefundState::Processing) => 2,
         Some(RefundState::Processed | RefundState::Failed) => 3,
     };
-    let raw_id = refund_id;
-    let refund_id = paystack_id(refund_id)?;
+    // Every answer ends the transaction at once: a payment left locked
+    // would hold up the refund's own activity.
     let mut tx = db.begin().await?;
-    // The payment locked: two events about one new refund record it once.
+    let report = report_refund(&mut tx, reference, status, rank, named).await?;
+    tx.commit().await?;
+    Ok(report)
+}
+
+async fn report_refund(
+    tx: &mut sqlx::PgConnection,
+    reference: &str,
+    status: &str,
+    rank: i32,
+    named: RefundNamed<'_>,
+) -> sqlx::Result<RefundReport> {
+    let refund_id = paystack_id(named.id)?;
+    let refund_ref = named.reference.filter(|r| !r.is_empty());
+    let amount = named.amount;
+    // The payment locked: events about one refund are matched one at a time.
     let Some(payment_id) = sqlx::query_scalar!(
         "SELECT id FROM payments WHERE reference = $1 FOR UPDATE",
         reference
@@ -453,55 +504,106 @@ pub async fn refund_reported(
     else {
         return Ok(RefundReport::Unknown);
     };
-    let candidates = sqlx::query!(
+    let by_name = sqlx::query!(
         r#"SELECT id, refund_rank(state) < $4 AS "movable!" FROM refunds
-          WHERE payment_id = $1
-            AND ($2::bigint IS NULL OR paystack_refund_id IS NULL OR paystack_refund_id = $2)
-            AND ($3::bigint IS NULL OR amount = $3)
-          ORDER BY (paystack_refund_id = $2) IS TRUE DESC, refund_rank(state) < $4 DESC, id"#,
+           WHERE payment_id = $1 AND (paystack_refund_id = $2 OR paystack_reference = $3)
+           ORDER BY (paystack_refund_id = $2) IS TRUE DESC, id LIMIT 1"#,
         payment_id,
         refund_id,
+        refund_ref,
+        rank
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(found) = by_name {
+        if !found.movable {
+            return Ok(RefundReport::Stale);
+        }
+        move_refund(tx, found.id, refund_id, refund_ref, status).await?;
+        return Ok(RefundReport::Moved(found.id));
+    }
+    // Paystack accepted it: it answered with an id, or the refund is
+    // already under way (recorded from Paystack's own events).
+    let candidates = sqlx::query!(
+        r#"SELECT id, paystack_refund_id, refund_rank(state) < $5 AS "movable!" FROM refunds
+           WHERE payment_id = $1
+             AND (paystack_refund_id IS NOT NULL OR state <> 'requested')
+             AND ($2::bigint IS NULL OR paystack_refund_id IS NULL)
+             AND ($3::text IS NULL OR paystack_reference IS NULL)
+             AND ($4::bigint IS NULL OR amount = $4)
+           ORDER BY id"#,
+        payment_id,
+        refund_id,
+        refund_ref,
         amount,
         rank
     )
     .fetch_all(&mut *tx)
     .await?;
-    let id = match candidates.first() {
-        Some(first) if first.movable => first.id,
-        Some(_) => return Ok(RefundReport::Stale),
-        None => {
-            let Some(amount) = amount.filter(|a| *a > 0) else {
-                return Ok(RefundReport::Unknown);
-            };
-            let left = sqlx::query_scalar!(
-                r#"SELECT (p.amount - COALESCE(sum(r.amount) FILTER (WHERE r.state <> 'failed'), 0))::bigint
-                     AS "left!"
-                   FROM payments p LEFT JOIN refunds r ON r.payment_id = p.id
-                   WHERE p.id = $1 GROUP BY p.id"#,
-                payment_id
-            )
-            .fetch_one(&mut *tx)
-            .await?;
-            if amount > left {
-                return Ok(RefundReport::Unknown);
-            }
-            let id = sqlx::query_scalar!(
-                "INSERT INTO refunds (payment_id, amount, reason, paystack_refund_id)
-                 VALUES ($1, $2, 'refunded outside Gavel (Paystack dashboard)', $3) RETURNING id",
-                payment_id,
-                amount,
-                refund_id
-            )
-            .fetch_one(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            refund_moved(db, id, raw_id, status).await?;
-            return Ok(RefundReport::Recorded(id));
+    let movable: Vec<_> = candidates.iter().filter(|c| c.movable).collect();
+    // Only a refund that is the one of its amount is taken on the event's
+    // word: with another of that amount (even one further along, whose
+    // event this may be), Paystack is asked instead.
+    match movable.as_slice() {
+        [one] if candidates.len() == 1 => {
+            move_refund(tx, one.id, refund_id, refund_ref, status).await?;
+            return Ok(RefundReport::Moved(one.id));
         }
+        [_, ..] => {
+            return Ok(RefundReport::Ambiguous(
+                movable
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.id,
+                            c.paystack_refund_id.and_then(|id| u64::try_from(id).ok()),
+                        )
+                    })
+                    .collect(),
+            ));
+        }
+        [] if !candidates.is_empty() => return Ok(RefundReport::Stale),
+        [] => {}
+    }
+    let Some(amount) = amount.filter(|a| *a > 0) else {
+        return Ok(RefundReport::Unknown);
     };
-    tx.commit().await?;
-    refund_moved(db, id, raw_id, status).await?;
-    Ok(RefundReport::Moved(id))
+    // A refund of ours still waiting for Paystack's answer may be this one:
+    // recording another would count it twice.
+    let unanswered = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM refunds
+           WHERE payment_id = $1 AND state = 'requested' AND paystack_refund_id IS NULL
+             AND amount = $2"#,
+        payment_id,
+        amount
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if unanswered > 0 {
+        return Ok(RefundReport::NotAnswered);
+    }
+    let left = sqlx::query_scalar!(
+        r#"SELECT (p.amount - COALESCE(sum(r.amount) FILTER (WHERE r.state <> 'failed'), 0))::bigint
+             AS "left!"
+           FROM payments p LEFT JOIN refunds r ON r.payment_id = p.id
+           WHERE p.id = $1 GROUP BY p.id"#,
+        payment_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if amount > left {
+        return Ok(RefundReport::Unknown);
+    }
+    let id = sqlx::query_scalar!(
+        "INSERT INTO refunds (payment_id, amount, reason) VALUES ($1, $2,
+             'refunded outside Gavel (Paystack dashboard)') RETURNING id",
+        payment_id,
+        amount
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    move_refund(tx, id, refund_id, refund_ref, status).await?;
+    Ok(RefundReport::Recorded(id))
 }
 
 /// What asking for a refund of a payment came to.

@@ -476,7 +476,14 @@ pub async fn refund_one(
         .await
         .map_err(database)?
         .ok_or_else(|| failure("UnknownRefund", format!("no refund {refund_id}"), true))?;
-    if refund.state != ledger::RefundState::Requested {
+    // Whether Paystack accepted the request decides, not the state alone:
+    // Paystack's id is there once it answered; a final refund is settled;
+    // one under way that Gavel never asked for came from Paystack's events.
+    // Anything else asked for before is looked for on Paystack first.
+    let final_state = refund.state >= ledger::RefundState::Processed;
+    let from_paystack =
+        refund.state != ledger::RefundState::Requested && refund.requested_at.is_none();
+    if refund.paystack_refund_id.is_some() || final_state || from_paystack {
         return Ok(refund.state);
     }
     let payment = ledger::find(db, refund.payment_id)

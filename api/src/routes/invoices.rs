@@ -269,7 +269,7 @@ pub struct PayRequest {
         (status = 400, body = ErrorBody, description = "`malformed_json`"),
         (status = 404, body = ErrorBody, description = "`invoice_not_found`"),
         (status = 409, body = ErrorBody, description = "`invoice_paid`, `invoice_void`, `payment_pending` (a saved-card charge is in progress), `offer_not_accepted` (details.accept_by), `offer_declined`, `offer_expired`, `invoice_not_current`"),
-        (status = 422, body = ErrorBody, description = "`invalid_body` (`save_card` is not a boolean)"),
+        (status = 422, body = ErrorBody, description = "`invalid_body` (the body is not an object, or `save_card` is not a boolean)"),
         (status = 501, body = ErrorBody, description = "`payments_not_configured`: pay offline"),
         (status = 503, body = ErrorBody, description = "`payment_unavailable` (Paystack), `service_unavailable` (Temporal or the database); retry after `Retry-After`"),
     ),
@@ -283,12 +283,18 @@ pub async fn pay(
     let request = if body.iter().all(u8::is_ascii_whitespace) {
         PayRequest::default()
     } else {
-        serde_json::from_slice::<PayRequest>(&body).map_err(|err| match err.classify() {
-            serde_json::error::Category::Data => {
-                ApiError::unprocessable("invalid_body", err.to_string())
-            }
-            _ => ApiError::bad_request("malformed_json", "the request body is not valid JSON"),
-        })?
+        let value = serde_json::from_slice::<serde_json::Value>(&body).map_err(|_| {
+            ApiError::bad_request("malformed_json", "the request body is not valid JSON")
+        })?;
+        // Only an object: serde would read a list (`[true]`) into the struct.
+        if !value.is_object() {
+            return Err(ApiError::unprocessable(
+                "invalid_body",
+                "the body is a JSON object (or empty)",
+            ));
+        }
+        serde_json::from_value::<PayRequest>(value)
+            .map_err(|err| ApiError::unprocessable("invalid_body", err.to_string()))?
     };
     pay_for(&state, user, id, request.save_card)
         .await

@@ -19,6 +19,7 @@ use crate::{
     error::{ApiError, ErrorBody},
     extract::{ApiJson, ApiPath},
     state::AppState,
+    text::{self, Lines},
 };
 
 /// The longest reason kept with a refund.
@@ -48,7 +49,7 @@ pub struct RefundRequest {
         (status = 403, body = ErrorBody, description = "`forbidden`: admins only"),
         (status = 404, body = ErrorBody, description = "`payment_not_found`"),
         (status = 409, body = ErrorBody, description = "`refund_exceeds_payment` (says what is left), `not_refundable` (offline, or given back whole already), `idempotency_key_reused` (the key was used for another refund)"),
-        (status = 422, body = ErrorBody, description = "`idempotency_key_required`, `invalid_idempotency_key`, `invalid_amount`, `invalid_reason`"),
+        (status = 422, body = ErrorBody, description = "`idempotency_key_required`, `invalid_idempotency_key`, `invalid_amount`, `invalid_reason` (empty or too long), `invalid_text` (a hidden or reordering character in the reason)"),
         (status = 503, body = ErrorBody, description = "Temporal or the database unavailable: retry with the same key"),
     ),
     security(("bearer" = [])))]
@@ -74,12 +75,14 @@ pub async fn create(
         ));
     }
     let reason = body.reason.trim();
-    if reason.is_empty() || reason.chars().count() > REASON_MAX || reason.contains('\0') {
+    if reason.is_empty() || reason.chars().count() > REASON_MAX {
         return Err(ApiError::unprocessable(
             "invalid_reason",
             format!("reason is 1 to {REASON_MAX} characters"),
         ));
     }
+    // Admins and the payer read it: no hidden or reordering characters.
+    text::check("reason", reason, Lines::Many)?;
     let refund =
         match ledger::ask_refund(&state.db, payment_id, body.amount, reason, admin.id, &key).await?
         {

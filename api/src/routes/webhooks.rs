@@ -5,8 +5,8 @@
 //! - `charge.success` for a known reference goes to its auction's workflow
 //!   whatever the invoice's state (the workflow decides: pay, or refund), or,
 //!   if that workflow has ended, to a follow-up workflow that refunds it;
-//! - `refund.*` moves the refund it is about forward (never back), which
-//!   the payment's state follows;
+//! - `refund.*` (its first delivery only) moves the refund it is about
+//!   forward (never back), which the payment's state follows;
 //! - `charge.dispute.create` flags the payment and invoice and tells admins.
 
 use std::borrow::Cow;
@@ -104,8 +104,9 @@ fn reference_of(data: &Value) -> String {
 }
 
 /// The key a redelivery shares with the first delivery: Paystack's id for
-/// the event's object, else the reference and status (and the amount, since
-/// a transaction may have several partial refunds).
+/// the event's object, else the reference and status and, for a refund,
+/// Paystack's `refund_reference` when the event has one (else the amount,
+/// since a transaction may have several partial refunds).
 fn event_key(data: &Value, reference: &str) -> String {
     match data.get("id") {
         Some(Value::Number(id)) => id.to_string(),
@@ -115,6 +116,13 @@ fn event_key(data: &Value, reference: &str) -> String {
                 .get("status")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
+            if let Some(refund) = data
+                .get("refund_reference")
+                .and_then(Value::as_str)
+                .filter(|r| !r.is_empty())
+            {
+                return format!("{reference}:{status}:ref:{refund}");
+            }
             match gavel_activities::paystack::amount_of(data) {
                 Some(amount) => format!("{reference}:{status}:{amount}"),
                 None => format!("{reference}:{status}"),
@@ -137,7 +145,7 @@ pub struct WebhookAck {
         (status = 400, body = ErrorBody, description = "`malformed_event`"),
         (status = 401, body = ErrorBody, description = "`invalid_signature`: nothing stored"),
         (status = 501, body = ErrorBody, description = "`payments_not_configured`: no Paystack key on this server"),
-        (status = 503, body = ErrorBody, description = "`service_unavailable`: Temporal or the database is unavailable (Paystack retries)"),
+        (status = 503, body = ErrorBody, description = "`service_unavailable`: Temporal, the database or Paystack (asked which refund an event is about) is unavailable; nothing was applied and Paystack retries"),
     ))]
 pub async fn paystack(
     State(state): State<AppState>,
@@ -195,33 +203,21 @@ pub async fn paystack(
     match event.as_str() {
         "charge.success" => charge_succeeded(&state, &reference, first).await?,
         refund if refund.starts_with("refund.") => {
-            let refund_status = data
-                .get("status")
-                .and_then(Value::as_str)
-                .unwrap_or_else(|| refund.trim_start_matches("refund."));
-            // Only `refund.needs-attention` names the refund; the others
-            // are told apart by their amount.
-            let refund_id = match data.get("id") {
-                Some(Value::Number(id)) => id.as_u64(),
-                Some(Value::String(id)) => id.parse().ok(),
-                _ => None,
-            };
-            let amount = gavel_activities::paystack::amount_of(&data);
-            match ledger::refund_reported(&state.db, &reference, refund_status, amount, refund_id)
-                .await?
-            {
-                ledger::RefundReport::Moved(_) => {}
-                ledger::RefundReport::Stale => {
-                    tracing::info!(%reference, refund_status, "a late refund event; nothing changed");
+            if !first {
+                tracing::info!(%reference, event = %event, "a redelivered refund event; the ledger is not touched again");
+            } else if let Err(err) = refund_reported(&state, &reference, refund, &data).await {
+                // Not applied: the event is forgotten, so Paystack's
+                // redelivery (it retries a non-200) is applied instead of
+                // being taken for a duplicate.
+                if let Some(id) = stored {
+                    let forgot = sqlx::query!("DELETE FROM paystack_events WHERE id = $1", id)
+                        .execute(&state.db)
+                        .await;
+                    if let Err(forget) = forgot {
+                        tracing::error!(%reference, "a refund event not applied stays stored: {forget}");
+                    }
                 }
-                ledger::RefundReport::Recorded(id) => {
-                    tracing::warn!(%reference, refund = id, amount, refund_status,
-                        "a refund made outside Gavel; recorded");
-                }
-                ledger::RefundReport::Unknown => {
-                    tracing::warn!(%reference, refund_status, amount,
-                        "a refund event Gavel cannot place; stored only");
-                }
+                return Err(err);
             }
         }
         "charge.dispute.create" => disputed(&state, &reference, &data).await?,
@@ -230,6 +226,71 @@ pub async fn paystack(
     Ok(ApiJson(WebhookAck {
         status: status.into(),
     }))
+}
+
+/// Applies a refund event (its first delivery) to the ledger. An event that
+/// could be about several equal refunds is not guessed: each is updated to
+/// what Paystack says of it (`GET /refund/{id}`).
+async fn refund_reported(
+    state: &AppState,
+    reference: &str,
+    event: &str,
+    data: &Value,
+) -> Result<(), ApiError> {
+    let refund_status = data
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| event.trim_start_matches("refund."));
+    // Only `refund.needs-attention` carries Paystack's refund id; the
+    // others name the refund by `refund_reference` (when not null) and amount.
+    let named = ledger::RefundNamed {
+        amount: gavel_activities::paystack::amount_of(data),
+        id: match data.get("id") {
+            Some(Value::Number(id)) => id.as_u64(),
+            Some(Value::String(id)) => id.parse().ok(),
+            _ => None,
+        },
+        reference: data.get("refund_reference").and_then(Value::as_str),
+    };
+    let amount = named.amount;
+    match ledger::refund_reported(&state.db, reference, refund_status, named).await? {
+        ledger::RefundReport::Moved(_) => {}
+        ledger::RefundReport::Stale => {
+            tracing::info!(%reference, refund_status, "a late refund event; nothing changed");
+        }
+        ledger::RefundReport::Recorded(id) => {
+            tracing::warn!(%reference, refund = id, amount, refund_status,
+                "a refund made outside Gavel; recorded");
+        }
+        ledger::RefundReport::NotAnswered => {
+            tracing::info!(%reference, refund_status, amount,
+                "a refund event that may be about a refund Paystack has not answered yet; asking for it settles it");
+        }
+        ledger::RefundReport::Unknown => {
+            tracing::warn!(%reference, refund_status, amount,
+                "a refund event Gavel cannot place; stored only");
+        }
+        ledger::RefundReport::Ambiguous(candidates) => {
+            tracing::info!(%reference, refund_status, amount, candidates = candidates.len(),
+                "a refund event that fits several refunds; asking Paystack about each");
+            let Some(paystack) = &state.config.paystack else {
+                return Ok(());
+            };
+            for (id, paystack_id) in candidates {
+                let Some(paystack_id) = paystack_id else {
+                    continue;
+                };
+                let found = paystack
+                    .fetch_refund(paystack_id)
+                    .await
+                    .map_err(|err| ApiError::unavailable("Paystack", err))?;
+                if let Some(status) = &found.status {
+                    ledger::refund_moved(&state.db, id, Some(paystack_id), status).await?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Hands a successful charge to the auction's workflow (or, once that has
@@ -352,6 +413,19 @@ mod tests {
         let refund = json!({ "transaction_reference": "gavel-1", "status": "processed" });
         assert_eq!(reference_of(&refund), "gavel-1");
         assert_eq!(event_key(&refund, "gavel-1"), "gavel-1:processed");
+        // Two equal partial refunds are told apart by Paystack's reference.
+        let named = |r: &str| {
+            json!({ "transaction_reference": "gavel-1", "status": "processed",
+                    "refund_reference": r, "amount": "500" })
+        };
+        assert_eq!(
+            event_key(&named("132013318360"), "gavel-1"),
+            "gavel-1:processed:ref:132013318360"
+        );
+        assert_ne!(
+            event_key(&named("132013318360"), "gavel-1"),
+            event_key(&named("132013318361"), "gavel-1")
+        );
         let dispute = json!({ "id": "77", "transaction": { "reference": "gavel-2" } });
         assert_eq!(reference_of(&dispute), "gavel-2");
         assert_eq!(event_key(&dispute, "gavel-2"), "77");
