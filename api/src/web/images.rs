@@ -300,6 +300,28 @@ fn decoder(bytes: &[u8], format: ImageFormat) -> ImageResult<impl ImageDecoder +
     reader.into_decoder()
 }
 
+/// Most multi-segment metadata pieces (extended XMP, ICC profile chunks) a
+/// JPEG may carry. The JPEG decoder re-assembles what it has gathered of
+/// them after every segment it reads, so thousands of tiny ones in a 5 MB
+/// file make reading the header alone quadratic (seconds of CPU); a camera
+/// or editor writes a handful.
+const MAX_JPEG_METADATA_PIECES: usize = 64;
+
+/// Whether `bytes` carry more metadata pieces than any real photo does. The
+/// pieces are counted by their signatures anywhere in the file, not by a
+/// walk of its segments, so no way of hiding a segment from a walk (fill
+/// bytes, stray bytes) hides it from the count.
+fn too_much_jpeg_metadata(bytes: &[u8]) -> bool {
+    let pieces = [
+        &b"http://ns.adobe.com/xmp/extension/\0"[..],
+        &b"ICC_PROFILE\0"[..],
+    ]
+    .iter()
+    .map(|signature| memchr::memmem::find_iter(bytes, signature).count())
+    .sum::<usize>();
+    pieces > MAX_JPEG_METADATA_PIECES
+}
+
 /// Reads the header of file `name` and refuses what is not a JPEG, PNG or
 /// WebP, or is over [`MAX_PIXELS`] or [`MEMORY_BUDGET`]: cheap, no pixel
 /// decoded.
@@ -311,6 +333,11 @@ fn inspect(name: &str, bytes: &[u8]) -> Result<Header, ApiError> {
         .ok()
         .filter(|f| matches!(f, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP))
         .ok_or_else(|| refused(format!("{name} is not a JPEG, PNG or WebP picture")))?;
+    if format == ImageFormat::Jpeg && too_much_jpeg_metadata(bytes) {
+        return Err(refused(format!(
+            "{name} carries more than {MAX_JPEG_METADATA_PIECES} metadata segments"
+        )));
+    }
     let decoder = decoder(bytes, format)
         .map_err(|err| refused(format!("{name} cannot be read as a picture: {err}")))?;
     let (width, height) = decoder.dimensions();
@@ -734,6 +761,40 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code, "invalid_image");
         assert!(err.message.contains("256 MiB"), "{}", err.message);
+        // Priced so because the decoder's view was read, not because no
+        // view could be had (the worst case would be refused as well).
+        let frame = jpeg_frame(&disguised_progressive_jpeg(true)).expect("the decoder's view");
+        assert!(frame.progressive, "{frame:?}");
+        assert_eq!(frame.components, 3, "{frame:?}");
+    }
+
+    #[test]
+    fn a_jpeg_stuffed_with_metadata_pieces_is_refused_before_its_header_is_read() {
+        // 63,000 empty extended-XMP segments (79 bytes each, ~5 MB) made the
+        // decoder's header read quadratic; a real photo has a few.
+        let mut bytes = vec![0xFF, 0xD8];
+        let piece: Vec<u8> = [
+            &[0xFF, 0xE1, 0x00, 0x4D][..],
+            b"http://ns.adobe.com/xmp/extension/\0",
+            &[b'0'; 32],
+            &[0, 0, 0, 1, 0, 0, 0, 0],
+        ]
+        .concat();
+        for _ in 0..63_000 {
+            bytes.extend(&piece);
+        }
+        bytes.extend([0xFF, 0xD9]);
+        let started = std::time::Instant::now();
+        let err = inspect("stuffed.jpg", &bytes).unwrap_err();
+        assert!(err.message.contains("metadata segments"), "{}", err.message);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "took {:?}",
+            started.elapsed()
+        );
+        // A handful, as cameras write, is no reason to refuse.
+        let few = [&bytes[..2 + 4 * piece.len()], &[0xFF, 0xD9][..]].concat();
+        assert!(!too_much_jpeg_metadata(&few));
     }
 
     #[test]
