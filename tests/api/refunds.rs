@@ -696,11 +696,20 @@ async fn a_late_event_never_moves_a_refund_paystack_has_not_accepted() {
     })
     .await;
 
-    // A late `refund.pending` about the first arrives meanwhile.
-    post_signed(&s, &refund_event("pending", &reference, part)).await;
+    // A late `refund.processed` of that amount arrives meanwhile: it may
+    // be about either, so it is not applied (503, forgotten) and waits for
+    // Paystack's redelivery instead of being pinned on the first.
+    let late = serde_json::to_vec(&refund_event("processed", &reference, part)).unwrap();
+    let response = post_webhook(&s.app, &late, Some(&sign(&late))).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
     let payment = payments(&s, &admin).await.remove(0);
+    assert_eq!(
+        states(&refunds_of(&payment)),
+        ["pending", "requested"],
+        "{payment:?}"
+    );
     let second = refunds_of(&payment).remove(1);
-    assert_eq!(second["state"], "requested", "{payment:?}");
     assert!(second["paystack_refund_id"].is_null(), "{payment:?}");
 
     // Paystack is back: the second is asked for and accepted.
@@ -711,6 +720,11 @@ async fn a_late_event_never_moves_a_refund_paystack_has_not_accepted() {
         refunds[1]["paystack_refund_id"]
     );
     assert!(asked().await >= 3);
+    // The redelivery is applied now: stored, not a duplicate.
+    let redelivered = post_webhook(&s.app, &late, Some(&sign(&late))).await;
+    assert_eq!(redelivered.status(), StatusCode::OK);
+    let ack: Value = redelivered.json().await.unwrap();
+    assert_eq!(ack["status"], "stored");
 }
 
 #[tokio::test]

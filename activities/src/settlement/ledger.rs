@@ -540,6 +540,24 @@ async fn report_refund(
     )
     .fetch_all(&mut *tx)
     .await?;
+    // A refund of ours asked of Paystack whose answer has not been recorded
+    // (lost, or still on its way) may be the one this event is about: the
+    // event waits (Paystack redelivers it) until that answer is in, rather
+    // than be pinned on another refund of the same amount or recorded twice.
+    if let Some(amount) = amount {
+        let unanswered = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM refunds
+               WHERE payment_id = $1 AND state = 'requested' AND paystack_refund_id IS NULL
+                 AND requested_at IS NOT NULL AND amount = $2"#,
+            payment_id,
+            amount
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if unanswered > 0 {
+            return Ok(RefundReport::NotAnswered);
+        }
+    }
     let movable: Vec<_> = candidates.iter().filter(|c| c.movable).collect();
     // Only a refund that is the one of its amount is taken on the event's
     // word: with another of that amount (even one further along, whose
@@ -568,20 +586,6 @@ async fn report_refund(
     let Some(amount) = amount.filter(|a| *a > 0) else {
         return Ok(RefundReport::Unknown);
     };
-    // A refund of ours still waiting for Paystack's answer may be this one:
-    // recording another would count it twice.
-    let unanswered = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM refunds
-           WHERE payment_id = $1 AND state = 'requested' AND paystack_refund_id IS NULL
-             AND amount = $2"#,
-        payment_id,
-        amount
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    if unanswered > 0 {
-        return Ok(RefundReport::NotAnswered);
-    }
     let left = sqlx::query_scalar!(
         r#"SELECT (p.amount - COALESCE(sum(r.amount) FILTER (WHERE r.state <> 'failed'), 0))::bigint
              AS "left!"

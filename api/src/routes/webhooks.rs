@@ -263,8 +263,14 @@ async fn refund_reported(
                 "a refund made outside Gavel; recorded");
         }
         ledger::RefundReport::NotAnswered => {
+            // Not applied: answered 503 and forgotten (see the caller), so
+            // Paystack's redelivery comes once the refund's answer is in.
             tracing::info!(%reference, refund_status, amount,
-                "a refund event that may be about a refund Paystack has not answered yet; asking for it settles it");
+                "a refund event that may be about a refund Paystack has not answered yet; waiting for its redelivery");
+            return Err(ApiError::unavailable(
+                "Paystack's answer to an equal refund",
+                anyhow::anyhow!("a refund of this amount awaits Paystack's answer"),
+            ));
         }
         ledger::RefundReport::Unknown => {
             tracing::warn!(%reference, refund_status, amount,
