@@ -94,10 +94,28 @@ impl From<QueryRejection> for ApiError {
 /// by [`crate::web::upload_body`].
 pub struct ApiMultipart(pub Multipart);
 
+/// Longest multipart boundary accepted (RFC 2046, section 5.1.1).
+const MAX_BOUNDARY: usize = 70;
+
 impl<S: Send + Sync> FromRequest<S> for ApiMultipart {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        // Every chunk is searched for the boundary (by multer and by the
+        // watch): a boundary as long as the headers allow would make each
+        // byte cost kilobytes of work. RFC 2046 allows at most 70.
+        let boundary_len = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| multer::parse_boundary(value).ok())
+            .map_or(0, |boundary| boundary.len());
+        if boundary_len > MAX_BOUNDARY {
+            return Err(ApiError::bad_request(
+                "invalid_boundary",
+                format!("a multipart boundary is at most {MAX_BOUNDARY} characters"),
+            ));
+        }
         // Its headers are bounded before multer buffers them.
         Multipart::from_request(crate::web::upload_body::watched(request), state)
             .await

@@ -636,3 +636,28 @@ async fn a_sell_form_with_photos_goes_through_the_watch_and_its_refusals_carry_t
         .await;
     assert_eq!(stored, 2);
 }
+
+#[tokio::test]
+async fn a_multipart_boundary_longer_than_the_rfc_allows_is_refused_unread() {
+    let app = spawn_app().await;
+    let (seller, [_bidder], lot) = app.scene(&auction_body(600)).await;
+    let boundary = "b".repeat(71);
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"images\"; filename=\"a.png\"\r\n\r\nx\r\n--{boundary}--\r\n"
+    );
+    let response = app
+        .http
+        .post(app.url(&format!("/api/v1/auctions/{}/images", lot.id)))
+        .bearer_auth(&seller.token)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_boundary", "{body}");
+}
