@@ -211,7 +211,7 @@ async fn the_me_page_asks_before_the_pay_link_and_lists_and_removes_saved_cards(
     };
     let page = me().await;
     // Forms carry a token bound to the session: the page's, not the cookie's.
-    let csrf = crate::sessions::form_token(&page);
+    let csrf = crate::helpers::form_token(&page);
     assert!(page.contains("Use this card for my future wins"), "{page}");
     assert!(page.contains("My saved cards"));
     let save_card = || async {

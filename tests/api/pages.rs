@@ -107,7 +107,7 @@ async fn forms_need_the_csrf_token_and_a_sign_up_sets_a_safe_session_cookie() {
     let html = page.text().await.unwrap();
     // The form carries a token bound to this browser's cookie, not the
     // cookie's own value.
-    let token = crate::sessions::form_token(&html);
+    let token = crate::helpers::form_token(&html);
     assert_eq!(token.len(), 64);
     assert_ne!(token, anonymous);
 
@@ -582,8 +582,8 @@ async fn the_lot_page_lets_its_seller_add_photos_choose_the_cover_and_remove_one
             .send()
     };
     // Each session's forms carry a token of its own.
-    let csrf = crate::sessions::form_token(&html_for(&seller).await);
-    let bidder_csrf = crate::sessions::form_token(&html_for(&bidder).await);
+    let csrf = crate::helpers::form_token(&html_for(&seller).await);
+    let bidder_csrf = crate::helpers::form_token(&html_for(&bidder).await);
     assert_ne!(csrf, bidder_csrf);
     let count_sql = format!("SELECT count(*) FROM auction_images WHERE auction_id = '{lot}'");
     let stored = || app.count(&count_sql);

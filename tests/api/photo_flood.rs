@@ -319,7 +319,7 @@ async fn a_photo_form_is_judged_by_its_token_and_role_before_any_file_is_read() 
             .header(reqwest::header::COOKIE, cookie(user));
         async move {
             let page = request.send().await.unwrap().text().await.unwrap();
-            crate::sessions::form_token(&page)
+            crate::helpers::form_token(&page)
         }
     };
     let seller_token = token_on(&seller, format!("/auctions/{}", lot.id)).await;
@@ -582,7 +582,7 @@ async fn a_sell_form_with_photos_goes_through_the_watch_and_its_refusals_carry_t
         .text()
         .await
         .unwrap();
-    let token = crate::sessions::form_token(&page);
+    let token = crate::helpers::form_token(&page);
     let photo = || {
         reqwest::multipart::Part::bytes(png_with(64, 48, &black_rows(64, 48))).file_name("p.png")
     };

@@ -13,29 +13,9 @@ use reqwest::{StatusCode, header};
 use serde_json::json;
 
 use crate::helpers::{
-    ApiProcess, PASSWORD, TestApp, eventually, expect_error, expect_status, http_args,
-    settlement_args, spawn_app, spawn_app_with,
+    ApiProcess, PASSWORD, TestApp, eventually, expect_error, expect_status, form_token, http_args,
+    set_cookie, settlement_args, spawn_app, spawn_app_with,
 };
-
-/// The `Set-Cookie` value of cookie `name` in `response`, if it sets one.
-fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with(&format!("{name}=")))
-        .map(|c| c[name.len() + 1..].split(';').next().unwrap().to_owned())
-}
-
-/// The CSRF token the page's forms carry.
-pub(crate) fn form_token(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF token");
-    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
-    rest[..rest.find('"').unwrap()].to_owned()
-}
 
 /// A browser's cookies, as it would send them.
 #[derive(Default, Clone)]

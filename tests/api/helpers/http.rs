@@ -129,3 +129,23 @@ pub async fn expect_error(response: Response, status: StatusCode, code: &str) ->
     assert_eq!(body.error.code, code, "body: {body:?}");
     body
 }
+
+/// The `Set-Cookie` value of cookie `name` in `response`, if it sets one.
+pub fn set_cookie(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| c[name.len() + 1..].split(';').next().unwrap().to_owned())
+}
+
+/// The CSRF token a page's forms carry (bound to the viewer's session).
+pub fn form_token(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token");
+    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
