@@ -14,12 +14,14 @@
 //! - [`followup`]: payments and disputes that arrive after an auction ended.
 //! - [`lenient`]: signal payloads decoded without trusting the sender.
 //! - [`refusal`]: refusals as typed Temporal failures (code and data).
+//! - [`ids`]: `AuctionId`, `UserId` and `Minor`, transparent on the wire.
 //! - [`text`]: which characters typed text may hold (shared with the API).
 //! - [`names`]: the task queue default, workflow types and search-attribute keys
 //!   that outlive any refactoring because they are recorded in history.
 
 pub mod auction;
 pub mod followup;
+pub mod ids;
 pub mod lenient;
 pub mod names;
 pub mod ping;
