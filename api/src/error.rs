@@ -156,6 +156,9 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// So the service layer's error enums can carry it as a source.
+impl std::error::Error for ApiError {}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match (&self.source, self.status.is_server_error()) {

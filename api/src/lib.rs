@@ -7,7 +7,9 @@
 //!   versions, the login and sign-up limits.
 //! - [`limits`]: shared rate windows, the client address, stream slots, bid rates.
 //! - [`auctions`]: auction input, read model, workflow gateway, live events.
-//! - [`routes`]: one module per resource.
+//! - [`service`]: the operations routes and pages share, with typed errors.
+//! - [`routes`]: one module per resource, thin callers of [`service`].
+//! - [`cards`]: saved cards in PostgreSQL.
 //! - [`openapi`]: the OpenAPI document and the offline docs page.
 //! - [`web`]: the pages for bidders and sellers (templates, session cookie,
 //!   CSRF, CSP, embedded assets, photos).
@@ -17,12 +19,14 @@ pub mod accounts;
 pub mod app;
 pub mod auctions;
 pub mod auth;
+pub mod cards;
 pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod service;
 pub mod state;
 pub mod text;
 pub mod web;

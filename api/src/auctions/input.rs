@@ -344,7 +344,11 @@ pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let key = value.to_str().unwrap_or_default();
+    check_idempotency_key(value.to_str().unwrap_or_default()).map(Some)
+}
+
+/// An `Idempotency-Key` as sent: 1 to 200 visible ASCII characters.
+pub fn check_idempotency_key(key: &str) -> Result<String, ApiError> {
     if key.is_empty()
         || key.len() > IDEMPOTENCY_KEY_MAX
         || !key.bytes().all(|b| b.is_ascii_graphic())
@@ -354,7 +358,7 @@ pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>
             format!("Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters"),
         ));
     }
-    Ok(Some(key.to_owned()))
+    Ok(key.to_owned())
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The API's reads of the auction read model: listing, detail, bid history,
 //! bid retries and SSE. Its writes live in `gavel_activities::read_model`.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use gavel_workflows::{
     auction::{AuctionStatus, Outcome},
@@ -292,6 +294,44 @@ pub async fn events_after(
         after,
         limit
     )
+    .fetch_all(db)
+    .await
+}
+
+/// Public handles of `ids`.
+pub async fn handles(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<HashMap<Uuid, String>> {
+    let rows = sqlx::query!("SELECT id, handle FROM users WHERE id = ANY($1)", ids)
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.handle)).collect())
+}
+
+/// One auction a bidder bid on, with their highest maximum there.
+#[derive(Debug, sqlx::FromRow)]
+pub struct BidderLot {
+    pub auction_id: Uuid,
+    pub title: String,
+    pub currency: String,
+    pub status: AuctionStatus,
+    /// The price now (the starting price before the first bid).
+    pub price: i64,
+    pub leader_id: Option<Uuid>,
+    /// The winner named by the outcome, as its JSON text.
+    pub winner_id: Option<String>,
+    pub my_max: i64,
+}
+
+/// The auctions `bidder_id` bid on, the most recently bid on first (50 at most).
+pub async fn lots_bid_on(db: &PgPool, bidder_id: Uuid) -> sqlx::Result<Vec<BidderLot>> {
+    sqlx::query_as(
+        "SELECT a.id AS auction_id, a.title, a.currency, a.status,
+                COALESCE(a.current_price, a.starting_price) AS price, a.leader_id,
+                a.outcome->>'winner_id' AS winner_id, max(b.max_amount) AS my_max
+         FROM bids b JOIN auctions a ON a.id = b.auction_id
+         WHERE b.bidder_id = $1
+         GROUP BY a.id ORDER BY max(b.placed_at) DESC LIMIT 50",
+    )
+    .bind(bidder_id)
     .fetch_all(db)
     .await
 }

@@ -48,9 +48,33 @@ pub struct LoginLimiter {
     windows: Arc<RateWindows>,
 }
 
-fn too_many(limit: &'static str, secs: u64) -> ApiError {
+/// Why a login or sign-up may not proceed.
+#[derive(Debug, thiserror::Error)]
+pub enum LimitError {
+    /// Over a limit: retry after this many seconds.
+    #[error("too many attempts; retry in {retry_after_secs} s")]
+    TooMany { retry_after_secs: u64 },
+    /// The counts could not be read.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<LimitError> for ApiError {
+    fn from(err: LimitError) -> Self {
+        match err {
+            LimitError::TooMany { retry_after_secs } => {
+                ApiError::too_many_requests("too_many_attempts", retry_after_secs)
+            }
+            LimitError::Database(err) => err.into(),
+        }
+    }
+}
+
+fn too_many(limit: &'static str, secs: u64) -> LimitError {
     limits::refused(limit);
-    ApiError::too_many_requests("too_many_attempts", secs)
+    LimitError::TooMany {
+        retry_after_secs: secs,
+    }
 }
 
 impl LoginLimiter {
@@ -70,7 +94,7 @@ impl LoginLimiter {
     /// so only the address is counted); 429 `too_many_attempts` when over.
     /// The account's overall count only sees attempts the narrower limits
     /// let through: a stranger's refused flood does not lock the owner out.
-    pub async fn begin(&self, ip: IpAddr, account: Option<&Email>) -> Result<(), ApiError> {
+    pub async fn begin(&self, ip: IpAddr, account: Option<&Email>) -> Result<(), LimitError> {
         let l = self.limits;
         let mut keys = vec![format!("login:ip:{ip}")];
         let mut ceilings = vec![l.per_ip];
@@ -96,7 +120,7 @@ impl LoginLimiter {
     }
 
     /// A correct password: the account's counts start again.
-    pub async fn succeeded(&self, ip: IpAddr, account: &Email) -> Result<(), ApiError> {
+    pub async fn succeeded(&self, ip: IpAddr, account: &Email) -> Result<(), LimitError> {
         for key in Self::account_keys(account, ip) {
             self.windows.clear(&key).await?;
         }
@@ -104,7 +128,7 @@ impl LoginLimiter {
     }
 
     /// Counts a sign-up from `ip`; 429 `too_many_attempts` when over.
-    pub async fn sign_up(&self, ip: IpAddr) -> Result<(), ApiError> {
+    pub async fn sign_up(&self, ip: IpAddr) -> Result<(), LimitError> {
         let hits = self
             .windows
             .hit(&[format!("signup:ip:{ip}")], Duration::from_secs(3_600))

@@ -12,6 +12,6 @@ pub mod versions;
 
 pub use fields::{DisplayName, Email, Password, Role};
 pub use jwt::JwtKeys;
-pub use limiter::{LoginLimiter, LoginLimits};
+pub use limiter::{LimitError, LoginLimiter, LoginLimits};
 pub use user::AuthUser;
 pub use versions::TokenVersions;

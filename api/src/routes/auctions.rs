@@ -1,8 +1,6 @@
 //! `/auctions`: create, list, detail, cancel (bids: [`super::bids`]; the live
 //! stream: [`super::events`]).
 
-use std::collections::HashMap;
-
 use axum::{
     Router,
     extract::State,
@@ -10,11 +8,7 @@ use axum::{
     routing::{get, post},
 };
 use chrono::{DateTime, Utc};
-use gavel_activities::read_model;
-use gavel_workflows::{
-    auction::{AuctionInput, AuctionStatus, CancelRefusal, CancelRequest, publish::view_of},
-    rules::{Book, Phase},
-};
+use gavel_workflows::auction::{AuctionStatus, CancelRefusal, CancelRequest};
 use serde::Deserialize;
 use sqlx::PgPool;
 use utoipa::IntoParams;
@@ -23,13 +17,17 @@ use uuid::Uuid;
 use crate::{
     auctions::{
         gateway::{self, CallError},
-        input::{CancelAuctionRequest, CreateAuctionRequest, idempotency_key},
+        input::{CancelAuctionRequest, CreateAuctionRequest},
         store::{self, AuctionRow, ListFilter},
         view::{AuctionPage, AuctionResponse},
     },
     auth::{AuthUser, Role},
     error::{ApiError, ErrorBody},
     extract::{ApiJson, ApiPath, ApiQuery},
+    service::{
+        lots,
+        selling::{self, CreateError, NewAuction},
+    },
     state::AppState,
 };
 
@@ -52,41 +50,27 @@ pub(super) async fn find_auction(db: &PgPool, id: Uuid) -> Result<AuctionRow, Ap
     store::find(db, id).await?.ok_or_else(auction_not_found)
 }
 
-/// Public handles of `ids`.
-async fn handles(db: &PgPool, ids: &[Uuid]) -> Result<HashMap<Uuid, String>, ApiError> {
-    let rows = sqlx::query!("SELECT id, handle FROM users WHERE id = ANY($1)", ids)
-        .fetch_all(db)
-        .await?;
-    Ok(rows.into_iter().map(|r| (r.id, r.handle)).collect())
-}
-
 /// The row overlaid with the live view when the workflow answers.
 pub(crate) async fn present(
     state: &AppState,
     row: &AuctionRow,
 ) -> Result<AuctionResponse, ApiError> {
-    if !row.status.is_live() {
-        return Ok(AuctionResponse::from_row(row));
-    }
-    match gateway::live_state(&state.temporal, row.id).await {
-        Some(view) => present_view(state, row, &view).await,
-        None => Ok(AuctionResponse::from_row(row)),
-    }
+    Ok(lots::present(state, row).await?)
 }
 
-async fn present_view(
-    state: &AppState,
-    row: &AuctionRow,
-    view: &gavel_workflows::auction::AuctionView,
-) -> Result<AuctionResponse, ApiError> {
-    let mut ids: Vec<Uuid> = view.leader_id.into_iter().collect();
-    if let Some(gavel_workflows::auction::Outcome::Sold { winner_id, .. }) = &view.outcome {
-        ids.push(*winner_id);
+impl From<CreateError> for ApiError {
+    fn from(err: CreateError) -> Self {
+        match err {
+            CreateError::Api(err) => err,
+            CreateError::KeyReused => ApiError::conflict(
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a different auction",
+            ),
+            CreateError::NotFound => auction_not_found(),
+            CreateError::Unavailable(err) => ApiError::unavailable("Temporal", err),
+            CreateError::Database(err) => err.into(),
+        }
     }
-    let names = handles(&state.db, &ids).await?;
-    Ok(AuctionResponse::live(row, view, |id| {
-        names.get(&id).cloned()
-    }))
 }
 
 #[utoipa::path(post, path = "/auctions", tag = "auctions", operation_id = "create_auction",
@@ -106,67 +90,12 @@ pub async fn create(
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateAuctionRequest>,
 ) -> Result<(StatusCode, ApiJson<AuctionResponse>), ApiError> {
-    user.require(&[Role::Seller])?;
-    let key = idempotency_key(&headers)?;
-    let now = Utc::now();
-    let auction = body.validate(user.id, now)?;
-    // The same seller and key always name the same auction, so a retried
-    // create can only ever find the first one.
-    let auction_id = key
-        .as_ref()
-        .map_or_else(Uuid::new_v4, |k| Uuid::new_v5(&user.id, k.as_bytes()));
-    let status = if auction.terms.starts_at > now {
-        AuctionStatus::Scheduled
-    } else {
-        AuctionStatus::Open
-    };
-    let fingerprint = body.fingerprint();
-    let inserted = read_model::create_auction(
-        &state.db,
-        auction_id,
-        &auction.listing,
-        &auction.terms,
-        status,
-        &fingerprint,
-    )
-    .await?;
-    if !inserted {
-        let existing = find_auction(&state.db, auction_id).await?;
-        if existing.create_fingerprint.as_deref() != Some(fingerprint.as_str()) {
-            return Err(ApiError::conflict(
-                "idempotency_key_reused",
-                "this Idempotency-Key was used for a different auction",
-            ));
-        }
-    }
-    let mut book = Book::new(auction.terms);
-    if status == AuctionStatus::Open {
-        // Open from the first instant: a bid may reach the workflow before
-        // its first task has run.
-        book.phase = Phase::Open;
-    }
-    // What the workflow will say the moment it starts.
-    let view = view_of(auction_id, &book, None, None, 0);
-    let input = AuctionInput {
-        auction_id,
-        listing: auction.listing,
-        book,
-        settings: state.config.auction_settings,
-        carried: None,
-    };
-    if let Err(err) = gateway::start(&state.temporal, &state.config.task_queue, input).await {
-        if inserted {
-            let _ = read_model::delete_unstarted(&state.db, auction_id).await;
-        }
-        return Err(ApiError::unavailable("Temporal", err));
-    }
-    let row = find_auction(&state.db, auction_id).await?;
-    let response = if inserted {
-        AuctionResponse::live(&row, &view, |_| None)
-    } else {
-        present(&state, &row).await?
-    };
-    Ok((StatusCode::CREATED, ApiJson(response)))
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().unwrap_or_default().to_owned());
+    let new = NewAuction { key, request: body };
+    let created = selling::create_auction(&state, &user, new).await?;
+    Ok((StatusCode::CREATED, ApiJson(created)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -329,7 +258,7 @@ pub async fn cancel(
         reason,
     };
     match gateway::cancel(&state.temporal, id, request).await {
-        Ok(view) => Ok(ApiJson(present_view(&state, &row, &view).await?)),
+        Ok(view) => Ok(ApiJson(lots::present_view(&state, &row, &view).await?)),
         Err(CallError::Refused(CancelRefusal::NotAllowed)) => Err(not_allowed()),
         Err(CallError::Refused(refusal @ CancelRefusal::InvalidText)) => {
             Err(ApiError::unprocessable(refusal.code(), refusal.to_string()))

@@ -10,16 +10,16 @@ use axum::{
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use gavel_workflows::rules::strikes::suspended_until;
 
 use crate::{
-    accounts::{self, NewUser, Strike, User},
-    auth::{AuthUser, DisplayName, Email, Password, Role, password, sessions},
+    accounts::{self, Strike, User},
+    auth::AuthUser,
     error::{ApiError, ErrorBody},
     extract::ApiJson,
     limits::ClientIp,
+    service::accounts::{self as service, AccountError, Registration, SignedIn},
     state::AppState,
 };
 
@@ -67,46 +67,14 @@ pub async fn register(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, ApiJson<AuthResponse>), ApiError> {
-    let role = match Role::parse(&body.role) {
-        Some(role @ (Role::Bidder | Role::Seller)) => role,
-        _ => {
-            return Err(ApiError::unprocessable(
-                "invalid_role",
-                "role must be `bidder` or `seller`",
-            ));
-        }
+    let form = Registration {
+        email: body.email,
+        password: body.password,
+        name: body.name,
+        role: body.role,
     };
-    let email = Email::parse(&body.email)?;
-    let new = NewUser {
-        password: Password::parse(&body.password, &email)?,
-        name: DisplayName::parse(&body.name)?,
-        email,
-        role,
-    };
-    // Counted after the fields are checked (a typo costs no sign-up) and
-    // before the password is hashed (the expensive part).
-    state.login_limiter.sign_up(ip).await?;
-    let hash = password::hash(&new.password).await?;
-    // The account and its first session are one decision: an account left
-    // without its session would turn the retry into `email_taken`.
-    let mut tx = state.db.begin().await?;
-    let user = accounts::insert(&mut tx, &new, &hash).await?;
-    let session = Uuid::new_v4();
-    let (token, expires_at) = state
-        .jwt
-        .issue(user.id, user.role, 0, session, Utc::now())?;
-    sessions::record(&mut *tx, session, user.id, expires_at).await?;
-    tx.commit().await?;
-    tracing::info!(user_id = %user.id, role = user.role.as_str(), "user registered");
-    sessions::prune(&state.db).await;
-    Ok((
-        StatusCode::CREATED,
-        ApiJson(AuthResponse {
-            user,
-            token,
-            expires_at,
-        }),
-    ))
+    let signed_in = service::register(&state, ip, form).await?;
+    Ok((StatusCode::CREATED, ApiJson(signed_in.into())))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -128,28 +96,8 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<ApiJson<AuthResponse>, ApiError> {
-    let invalid = || ApiError::unauthorized("invalid_credentials", "email or password is wrong");
-    let email = Email::parse(&body.email).ok();
-    state.login_limiter.begin(ip, email.as_ref()).await?;
-    let found = match &email {
-        Some(email) => accounts::find_for_login(&state.db, email).await?,
-        None => None,
-    };
-    let hash = found.as_ref().map(|c| c.password_hash.clone());
-    if !password::verify(body.password, hash).await? {
-        return Err(invalid());
-    }
-    let (Some(found), Some(email)) = (found, email) else {
-        return Err(invalid());
-    };
-    state.login_limiter.succeeded(ip, &email).await?;
-    let user = found.user;
-    let (token, expires_at) = new_session(&state, &user, found.token_version).await?;
-    Ok(ApiJson(AuthResponse {
-        user,
-        token,
-        expires_at,
-    }))
+    let signed_in = service::login(&state, ip, &body.email, body.password).await?;
+    Ok(ApiJson(signed_in.into()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -174,32 +122,10 @@ pub async fn change_password(
     auth: AuthUser,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
 ) -> Result<ApiJson<AuthResponse>, ApiError> {
-    let user = accounts::find_by_id(&state.db, auth.id)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("invalid_token", "this account no longer exists"))?;
-    let email = Email::parse(&user.email)?;
-    // Guessing the current password through here is a login attempt too.
-    state.login_limiter.begin(ip, Some(&email)).await?;
-    let stored = accounts::password_hash(&state.db, auth.id).await?;
-    if !password::verify(body.current_password, stored).await? {
-        return Err(ApiError::unauthorized(
-            "invalid_credentials",
-            "the current password is wrong",
-        ));
-    }
-    let new = Password::parse(&body.new_password, &email)?;
-    let hash = password::hash(&new).await?;
-    let mut tx = state.db.begin().await?;
-    accounts::set_password_hash(&mut tx, auth.id, &hash).await?;
-    let version = state.token_versions.bump_and_commit(tx, auth.id).await?;
-    state.login_limiter.succeeded(ip, &email).await?;
-    tracing::info!(user_id = %auth.id, "password changed; older tokens revoked");
-    let (token, expires_at) = same_session(&state, auth, &user, version).await?;
-    Ok(ApiJson(AuthResponse {
-        user,
-        token,
-        expires_at,
-    }))
+    let signed_in =
+        service::change_password(&state, ip, auth, body.current_password, &body.new_password)
+            .await?;
+    Ok(ApiJson(signed_in.into()))
 }
 
 #[utoipa::path(post, path = "/auth/seller", tag = "auth", operation_id = "become_seller",
@@ -212,67 +138,43 @@ pub async fn become_seller(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> Result<ApiJson<AuthResponse>, ApiError> {
-    let gone = || ApiError::unauthorized("invalid_token", "this account no longer exists");
-    let (user, version) = match auth.role {
-        Role::Bidder => {
-            let mut tx = state.db.begin().await?;
-            let user = accounts::set_role(&mut tx, auth.id, Role::Seller)
-                .await?
-                .ok_or_else(gone)?;
-            let version = state.token_versions.bump_and_commit(tx, auth.id).await?;
-            tracing::info!(user_id = %auth.id, "a bidder became a seller");
-            (user, version)
-        }
-        Role::Seller | Role::Admin => {
-            let user = accounts::find_by_id(&state.db, auth.id)
-                .await?
-                .ok_or_else(gone)?;
-            let version = state
-                .token_versions
-                .current(auth.id, auth.session)
-                .await?
-                .ok_or_else(gone)?
-                .version;
-            (user, version)
-        }
-    };
-    let (token, expires_at) = same_session(&state, auth, &user, version).await?;
-    Ok(ApiJson(AuthResponse {
-        user,
-        token,
-        expires_at,
-    }))
+    Ok(ApiJson(service::become_seller(&state, auth).await?.into()))
 }
 
-/// A new session for `user` and its first token.
-async fn new_session(
-    state: &AppState,
-    user: &User,
-    version: i32,
-) -> Result<(String, DateTime<Utc>), ApiError> {
-    let session = Uuid::new_v4();
-    let (token, expires_at) = state
-        .jwt
-        .issue(user.id, user.role, version, session, Utc::now())?;
-    sessions::record(&state.db, session, user.id, expires_at).await?;
-    sessions::prune(&state.db).await;
-    Ok((token, expires_at))
+impl From<SignedIn> for AuthResponse {
+    fn from(signed_in: SignedIn) -> Self {
+        Self {
+            user: signed_in.user,
+            token: signed_in.token,
+            expires_at: signed_in.expires_at,
+        }
+    }
 }
 
-/// A fresh token for `auth`'s session (after a password or role change),
-/// the session kept alive as long as the token.
-async fn same_session(
-    state: &AppState,
-    auth: AuthUser,
-    user: &User,
-    version: i32,
-) -> Result<(String, DateTime<Utc>), ApiError> {
-    let (token, expires_at) =
-        state
-            .jwt
-            .issue(user.id, user.role, version, auth.session, Utc::now())?;
-    sessions::extend(&state.db, auth.session, user.id, expires_at).await?;
-    Ok((token, expires_at))
+impl From<AccountError> for ApiError {
+    fn from(err: AccountError) -> Self {
+        match err {
+            AccountError::Api(err) => err,
+            AccountError::InvalidRole => {
+                ApiError::unprocessable("invalid_role", "role must be `bidder` or `seller`")
+            }
+            AccountError::TooManyAttempts { retry_after_secs } => {
+                ApiError::too_many_requests("too_many_attempts", retry_after_secs)
+            }
+            AccountError::InvalidCredentials => {
+                ApiError::unauthorized("invalid_credentials", "email or password is wrong")
+            }
+            AccountError::WrongPassword => {
+                ApiError::unauthorized("invalid_credentials", "the current password is wrong")
+            }
+            AccountError::AccountGone => gone(),
+            AccountError::Database(err) => err.into(),
+        }
+    }
+}
+
+fn gone() -> ApiError {
+    ApiError::unauthorized("invalid_token", "this account no longer exists")
 }
 
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", operation_id = "sign_out",
@@ -282,18 +184,8 @@ async fn same_session(
         (status = 401, body = ErrorBody, description = "`unauthenticated`, `invalid_token`, `token_expired`, `token_revoked`, `session_ended` (already signed out)"),
     ))]
 pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<StatusCode, ApiError> {
-    end_session(&state, auth).await?;
+    service::end_session(&state, auth).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Ends `auth`'s session (API logout and the page's sign-out).
-pub async fn end_session(state: &AppState, auth: AuthUser) -> Result<(), ApiError> {
-    state
-        .token_versions
-        .end_session(auth.id, auth.session)
-        .await?;
-    tracing::info!(user_id = %auth.id, "signed out; the session is ended");
-    Ok(())
 }
 
 /// The signed-in user, with the strikes that count against them.
@@ -320,7 +212,7 @@ pub async fn me(
 ) -> Result<ApiJson<MeResponse>, ApiError> {
     let user = accounts::find_by_id(&state.db, auth.id)
         .await?
-        .ok_or_else(|| ApiError::unauthorized("invalid_token", "this account no longer exists"))?;
+        .ok_or_else(gone)?;
     let policy = state.config.strikes;
     let strikes = accounts::strikes(&state.db, auth.id, policy.ttl).await?;
     let times: Vec<DateTime<Utc>> = strikes.iter().map(|s| s.created_at).collect();

@@ -8,32 +8,80 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::post,
 };
-use chrono::Utc;
-use gavel_workflows::{
-    auction::PlaceBid,
-    rules::{Rejection, strikes::suspended_until},
-};
+use gavel_workflows::rules::Rejection;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::auctions::{auction_closed, auction_not_found, find_auction, invalid_query, page_limit};
+use super::auctions::{find_auction, invalid_query, page_limit};
 use crate::{
     auctions::{
-        batcher::{BidAnswer, BidFailure},
         input::{PlaceBidRequest, required_idempotency_key},
-        store::{self, StoredBid},
+        store,
         view::{BidHistoryItem, BidPage, BidResponse},
     },
     auth::AuthUser,
     error::{ApiError, ErrorBody},
     extract::{ApiJson, ApiPath, ApiQuery},
+    service::bidding::{self, BidError, NewBid},
     state::AppState,
 };
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/auctions/{id}/bids", post(place_bid).get(bid_history))
+}
+
+impl From<BidError> for ApiError {
+    fn from(err: BidError) -> Self {
+        use axum::http::StatusCode;
+        let too_many_bids = |secs: u64, why: &str| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_bids",
+                why.to_owned(),
+            )
+            .with_retry_after(secs)
+        };
+        match err {
+            BidError::Api(err) => err,
+            BidError::TooFast { retry_after_secs } => too_many_bids(
+                retry_after_secs,
+                "you are bidding faster than allowed; slow down",
+            ),
+            BidError::NotFound => crate::routes::auctions::auction_not_found(),
+            BidError::KeyReused { amount, max_amount } => ApiError::conflict(
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for another bid; use a new key for a new bid",
+            )
+            .with_details(json!({ "amount": amount, "max_amount": max_amount })),
+            BidError::Suspended { until, strikes } => ApiError::forbidden(
+                "bidding_suspended",
+                format!("you left {strikes} won auctions unpaid; you may bid again from {until}"),
+            )
+            .with_details(json!({ "until": until, "strikes": strikes })),
+            BidError::Closed => crate::routes::auctions::auction_closed(),
+            BidError::Refused(rejection) => rejection_error(&rejection),
+            BidError::InProgress => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "bid_in_progress",
+                "a bid with this Idempotency-Key is still being placed; retry shortly",
+            )
+            .with_retry_after(1),
+            BidError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "auction_busy",
+                "this auction is taking many bids at once; retry shortly with the same Idempotency-Key",
+            )
+            .with_retry_after(1),
+            BidError::TooManyQueued => too_many_bids(
+                1,
+                "you have several bids waiting for this auction; wait for their answers",
+            ),
+            BidError::Unavailable(err) => ApiError::unavailable("Temporal", err),
+            BidError::Database(err) => err.into(),
+        }
+    }
 }
 
 fn rejection_error(rejection: &Rejection) -> ApiError {
@@ -54,59 +102,6 @@ fn rejection_error(rejection: &Rejection) -> ApiError {
         Some(map) if !map.is_empty() => error.with_details(details),
         _ => error,
     }
-}
-
-fn busy() -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "auction_busy",
-        "this auction is taking many bids at once; retry shortly with the same Idempotency-Key",
-    )
-    .with_retry_after(1)
-}
-
-fn too_many_bids(secs: u64, why: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_bids",
-        why.to_owned(),
-    )
-    .with_retry_after(secs)
-}
-
-fn key_reused(amount: i64, max_amount: i64) -> ApiError {
-    ApiError::conflict(
-        "idempotency_key_reused",
-        "this Idempotency-Key was used for another bid; use a new key for a new bid",
-    )
-    .with_details(json!({ "amount": amount, "max_amount": max_amount }))
-}
-
-/// A retried key must carry the bid it was first used for: answering another
-/// body with the first verdict would tell the bidder something untrue.
-fn same_bid(stored: &StoredBid, amount: i64, max_amount: Option<i64>) -> Result<(), ApiError> {
-    if stored.amount == amount && stored.max_amount == max_amount.unwrap_or(amount) {
-        return Ok(());
-    }
-    Err(key_reused(stored.amount, stored.max_amount))
-}
-
-/// The answer for a key accepted before: the stored bid, if it is this one.
-async fn answer_stored(
-    state: &AppState,
-    auction_id: Uuid,
-    key: &str,
-    amount: i64,
-    max_amount: Option<i64>,
-) -> Result<Option<(StatusCode, ApiJson<BidResponse>)>, ApiError> {
-    let Some(stored) = store::bid_by_key(&state.db, auction_id, key).await? else {
-        return Ok(None);
-    };
-    same_bid(&stored, amount, max_amount)?;
-    Ok(Some((
-        StatusCode::CREATED,
-        ApiJson(BidResponse::from_stored(&stored)),
-    )))
 }
 
 #[utoipa::path(post, path = "/auctions/{id}/bids", tag = "bids", operation_id = "place_bid",
@@ -130,97 +125,10 @@ pub async fn place_bid(
     headers: HeaderMap,
     ApiJson(body): ApiJson<PlaceBidRequest>,
 ) -> Result<(StatusCode, ApiJson<BidResponse>), ApiError> {
-    // Any account bids (sellers too, on others' lots: the rules refuse a
-    // seller's bid on their own with `own_auction`).
     let key = required_idempotency_key(&headers)?;
-    let (amount, max_amount, currency) = body.validate()?;
-    // Before anything costs a database read or a Temporal call.
-    state.bidder_rates.take(user.id).map_err(|secs| {
-        crate::limits::refused("bids_per_sec");
-        too_many_bids(secs, "you are bidding faster than allowed; slow down")
-    })?;
-    // Keys are per bidder: two bidders may pick the same one.
-    let scoped_key = format!("{}:{key}", user.id);
-    // One query on the hot path: does the auction exist, is it live, was
-    // this key's bid accepted before, and may this bidder bid?
-    let policy = state.config.strikes;
-    let now = Utc::now();
-    let lookup = store::bid_lookup(&state.db, id, &scoped_key, user.id, now - policy.ttl)
-        .await?
-        .ok_or_else(auction_not_found)?;
-    if let Some(stored) = lookup.stored {
-        same_bid(&stored, amount, max_amount)?;
-        return Ok((
-            StatusCode::CREATED,
-            ApiJson(BidResponse::from_stored(&stored)),
-        ));
-    }
-    if let Some(until) = suspended_until(&lookup.strikes, policy.limit, policy.ttl, now) {
-        return Err(ApiError::forbidden(
-            "bidding_suspended",
-            format!(
-                "you left {} won auctions unpaid; you may bid again from {until}",
-                lookup.strikes.len()
-            ),
-        )
-        .with_details(json!({ "until": until, "strikes": lookup.strikes.len() })));
-    }
-    if !lookup.status.is_live() {
-        return Err(auction_closed());
-    }
-    let bid = PlaceBid {
-        bidder_id: user.id,
-        amount,
-        max_amount,
-        currency,
-        idempotency_key: scoped_key.clone(),
-    };
-    let answer = state.bids.place(id, bid).await;
-    let code = match &answer {
-        Ok(BidAnswer::Accepted(_)) => "accepted",
-        Ok(BidAnswer::Refused(rejection)) => rejection.code(),
-        Err(BidFailure::Gone) => "gone",
-        Err(BidFailure::Unavailable(_)) => "unavailable",
-        Ok(BidAnswer::Repeated(_)) => "repeated",
-        Ok(BidAnswer::KeyReused { .. }) => "idempotency_key_reused",
-        Err(BidFailure::Busy) => "auction_busy",
-        Err(BidFailure::TooManyQueued) => "too_many_bids",
-    };
-    metrics::counter!("gavel_bids_total", "verdict" => code).increment(1);
-    match answer {
-        Ok(BidAnswer::Accepted(receipt)) => Ok((
-            StatusCode::CREATED,
-            ApiJson(BidResponse::from_receipt(
-                &receipt,
-                amount,
-                max_amount.unwrap_or(amount),
-            )),
-        )),
-        Ok(BidAnswer::Refused(rejection)) => Err(rejection_error(&rejection)),
-        Ok(BidAnswer::KeyReused { amount, max_amount }) => Err(key_reused(amount, max_amount)),
-        // Written by whichever request placed it first; until then, retry.
-        Ok(BidAnswer::Repeated(_)) => answer_stored(&state, id, &scoped_key, amount, max_amount)
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "bid_in_progress",
-                    "a bid with this Idempotency-Key is still being placed; retry shortly",
-                )
-                .with_retry_after(1)
-            }),
-        Err(BidFailure::Gone) => answer_stored(&state, id, &scoped_key, amount, max_amount)
-            .await?
-            .ok_or_else(auction_closed),
-        Err(BidFailure::Unavailable(reason)) => {
-            Err(ApiError::unavailable("Temporal", anyhow::anyhow!(reason)))
-        }
-        Err(BidFailure::Busy) => Err(busy()),
-        Err(BidFailure::TooManyQueued) => Err(too_many_bids(
-            1,
-            "you have several bids waiting for this auction; wait for their answers",
-        )),
-    }
+    let placed =
+        bidding::place_bid(&state, &user, id.into(), NewBid { key, request: body }).await?;
+    Ok((StatusCode::CREATED, ApiJson(placed)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

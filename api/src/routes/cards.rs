@@ -8,16 +8,15 @@ use axum::{
     http::StatusCode,
     routing::{delete, get},
 };
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
+pub use crate::cards::SavedCard;
 use crate::{
     auth::AuthUser,
     error::{ApiError, ErrorBody},
     extract::{ApiJson, ApiPath},
+    service::invoices::{self, CardError},
     state::AppState,
 };
 
@@ -27,44 +26,9 @@ pub fn router() -> Router<AppState> {
         .route("/me/cards/{id}", delete(remove))
 }
 
-/// A saved card, as its owner sees it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
-pub struct SavedCard {
-    pub id: i64,
-    /// `visa`, `mastercard`, `verve`, … as Paystack names it.
-    pub brand: Option<String>,
-    pub last4: Option<String>,
-    /// When its owner agreed to keep it.
-    pub saved_at: DateTime<Utc>,
-}
-
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SavedCardList {
     pub items: Vec<SavedCard>,
-}
-
-/// The cards `user_id` agreed to keep, newest first (the one charged first).
-pub async fn saved_cards(db: &PgPool, user_id: Uuid) -> sqlx::Result<Vec<SavedCard>> {
-    sqlx::query_as!(
-        SavedCard,
-        r#"SELECT id, brand, last4, consented_at AS "saved_at!" FROM payment_authorizations
-           WHERE user_id = $1 AND consented_at IS NOT NULL ORDER BY updated_at DESC, id DESC"#,
-        user_id
-    )
-    .fetch_all(db)
-    .await
-}
-
-/// Removes card `id` of `user_id`; whether there was one.
-pub async fn remove_card(db: &PgPool, user_id: Uuid, id: i64) -> sqlx::Result<bool> {
-    let removed = sqlx::query!(
-        "DELETE FROM payment_authorizations WHERE user_id = $1 AND id = $2",
-        user_id,
-        id
-    )
-    .execute(db)
-    .await?;
-    Ok(removed.rows_affected() > 0)
 }
 
 #[utoipa::path(get, path = "/me/cards", tag = "payments", operation_id = "list_saved_cards",
@@ -77,7 +41,7 @@ pub async fn list(
     user: AuthUser,
 ) -> Result<ApiJson<SavedCardList>, ApiError> {
     Ok(ApiJson(SavedCardList {
-        items: saved_cards(&state.db, user.id).await?,
+        items: invoices::saved_cards(&state, user.id.into()).await?,
     }))
 }
 
@@ -93,13 +57,17 @@ pub async fn remove(
     user: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
-    if remove_card(&state.db, user.id, id).await? {
-        tracing::info!(user_id = %user.id, card = id, "saved card removed");
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(
-            "card_not_found",
-            "no saved card of yours has this id",
-        ))
+    invoices::remove_card(&state, user.id.into(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+impl From<CardError> for ApiError {
+    fn from(err: CardError) -> Self {
+        match err {
+            CardError::NotFound => {
+                ApiError::not_found("card_not_found", "no saved card of yours has this id")
+            }
+            CardError::Database(err) => err.into(),
+        }
     }
 }

@@ -16,13 +16,10 @@ use uuid::Uuid;
 
 use super::auctions::find_auction;
 use crate::{
-    auctions::{
-        gateway::{self, CallError},
-        store::AuctionRow,
-    },
-    auth::{AuthUser, Role},
+    auth::AuthUser,
     error::{ApiError, ErrorBody},
     extract::{ApiJson, ApiMultipart, ApiPath},
+    service::photos::{self as service, PhotoError},
     state::AppState,
     web::{
         images::{self, MAX_IMAGES, MAX_UPLOAD_BYTES},
@@ -59,20 +56,22 @@ pub struct PhotoOrder {
     pub order: Vec<Uuid>,
 }
 
-/// The lot, to its seller or an admin; 403 to anyone else.
-pub(crate) async fn seller_of(
-    state: &AppState,
-    user: &AuthUser,
-    id: Uuid,
-) -> Result<AuctionRow, ApiError> {
-    let row = find_auction(&state.db, id).await?;
-    if user.role != Role::Admin && row.seller_id != user.id {
-        return Err(ApiError::forbidden(
-            "forbidden",
-            "only the lot's seller changes its photos",
-        ));
+impl From<PhotoError> for ApiError {
+    fn from(err: PhotoError) -> Self {
+        match err {
+            PhotoError::Api(err) => err,
+            PhotoError::NotFound => super::auctions::auction_not_found(),
+            PhotoError::NotTheSeller => {
+                ApiError::forbidden("forbidden", "only the lot's seller changes its photos")
+            }
+            PhotoError::HasBids => ApiError::conflict(
+                "auction_has_bids",
+                "this lot has bids: its photos can be added and reordered, not removed",
+            ),
+            PhotoError::Unavailable(err) => ApiError::unavailable("Temporal", err),
+            PhotoError::Database(err) => err.into(),
+        }
     }
-    Ok(row)
 }
 
 #[utoipa::path(get, path = "/auctions/{id}/images", tag = "auctions", operation_id = "list_auction_images",
@@ -109,8 +108,7 @@ pub async fn upload(
     ApiPath(id): ApiPath<Uuid>,
     ApiMultipart(mut form): ApiMultipart,
 ) -> Result<(StatusCode, ApiJson<Photos>), ApiError> {
-    user.require(&[Role::Seller, Role::Admin])?;
-    seller_of(&state, &user, id).await?;
+    service::seller_of(&state, &user, id.into()).await?;
     // Checked again when they are stored; this only spares reading files
     // that could not be.
     let room = MAX_IMAGES.saturating_sub(photos::of_auction(&state.db, id).await?.len());
@@ -146,9 +144,7 @@ pub async fn reorder(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PhotoOrder>,
 ) -> Result<ApiJson<Photos>, ApiError> {
-    user.require(&[Role::Seller, Role::Admin])?;
-    seller_of(&state, &user, id).await?;
-    let images = photos::reorder(&state.db, id, &body.order).await?;
+    let images = service::reorder(&state, &user, id.into(), &body.order).await?;
     Ok(ApiJson(Photos { images }))
 }
 
@@ -167,39 +163,6 @@ pub async fn remove(
     user: AuthUser,
     ApiPath((id, image)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<ApiJson<Photos>, ApiError> {
-    user.require(&[Role::Seller, Role::Admin])?;
-    let row = seller_of(&state, &user, id).await?;
-    let images = photos::remove(&state.db, id, image, || may_remove(&state, row, image)).await?;
+    let images = service::remove(&state, &user, id.into(), image).await?;
     Ok(ApiJson(Photos { images }))
-}
-
-fn has_bids() -> ApiError {
-    ApiError::conflict(
-        "auction_has_bids",
-        "this lot has bids: its photos can be added and reordered, not removed",
-    )
-}
-
-/// Whether a photo of lot `row` may go: asked of its workflow, which orders
-/// bids, so no bid can fall between this answer and the removal (held
-/// uncommitted meanwhile). Checking the bid count and deleting afterwards
-/// let a first bid land in between. Once the workflow has finished, no bid
-/// can come, and the read model's count is the last word.
-async fn may_remove(state: &AppState, row: AuctionRow, photo: Uuid) -> Result<(), ApiError> {
-    let finished = |row: &AuctionRow| {
-        if row.bid_count > 0 {
-            Err(has_bids())
-        } else {
-            Ok(())
-        }
-    };
-    if !row.status.is_live() {
-        return finished(&row);
-    }
-    match gateway::remove_photo(&state.temporal, row.id, photo).await {
-        Ok(_) => Ok(()),
-        Err(CallError::Refused(_)) => Err(has_bids()),
-        Err(CallError::Gone) => finished(&find_auction(&state.db, row.id).await?),
-        Err(CallError::Unavailable(err)) => Err(ApiError::unavailable("Temporal", err)),
-    }
 }

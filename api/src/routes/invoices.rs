@@ -15,21 +15,18 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use gavel_activities::settlement::invoices::{self, Invoice, InvoiceStatus, LineItem};
-use gavel_workflows::settlement::{
-    PaymentNotice, PaymentSource,
-    desk::{OfferAnswer, PaymentRefusal, PaymentRequest},
-};
+use gavel_workflows::settlement::{PaymentNotice, PaymentSource, desk::PaymentRefusal};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    auctions::gateway::{self, CallError},
+    auctions::gateway,
     auth::{AuthUser, Role},
     error::{ApiError, ErrorBody},
     extract::{ApiJson, ApiPath},
+    service::invoices::{self as service, InvoiceError, settled_refusal},
     state::AppState,
 };
 
@@ -131,31 +128,6 @@ fn invoice_not_found() -> ApiError {
     ApiError::not_found("invoice_not_found", "no such invoice")
 }
 
-/// The invoice if `viewer` may see it; 404 otherwise.
-async fn visible(db: &PgPool, id: Uuid, viewer: &AuthUser) -> Result<Invoice, ApiError> {
-    let invoice = invoices::find(db, id)
-        .await?
-        .ok_or_else(invoice_not_found)?;
-    let allowed = viewer.role == Role::Admin
-        || viewer.id == invoice.buyer_id
-        || viewer.id == invoice.seller_id;
-    if allowed {
-        Ok(invoice)
-    } else {
-        Err(invoice_not_found())
-    }
-}
-
-/// The invoice if `viewer` is its buyer (others who may see it get 403).
-async fn as_buyer(db: &PgPool, id: Uuid, viewer: &AuthUser) -> Result<Invoice, ApiError> {
-    let invoice = visible(db, id, viewer).await?;
-    if viewer.id == invoice.buyer_id {
-        Ok(invoice)
-    } else {
-        Err(refusal(&PaymentRefusal::NotTheBuyer))
-    }
-}
-
 /// A refusal of the payment desk as an HTTP error.
 fn refusal(refusal: &PaymentRefusal) -> ApiError {
     let error = match refusal {
@@ -182,26 +154,14 @@ fn refusal(refusal: &PaymentRefusal) -> ApiError {
     }
 }
 
-/// What the read model already says about paying `invoice`, without asking
-/// the workflow.
-fn settled_refusal(invoice: &Invoice) -> Option<PaymentRefusal> {
-    match invoice.status {
-        InvoiceStatus::Paid => Some(PaymentRefusal::InvoicePaid),
-        InvoiceStatus::Void => Some(PaymentRefusal::InvoiceVoid),
-        InvoiceStatus::Declined => Some(PaymentRefusal::OfferDeclined),
-        InvoiceStatus::Expired => Some(PaymentRefusal::OfferExpired),
-        InvoiceStatus::Offered => Some(PaymentRefusal::OfferNotAccepted {
-            accept_by: invoice.due_at,
-        }),
-        InvoiceStatus::Open => None,
-    }
-}
-
-fn workflow_error(err: CallError<PaymentRefusal>) -> ApiError {
-    match err {
-        CallError::Refused(reason) => refusal(&reason),
-        CallError::Gone => refusal(&PaymentRefusal::InvoiceNotCurrent),
-        CallError::Unavailable(err) => ApiError::unavailable("Temporal", err),
+impl From<InvoiceError> for ApiError {
+    fn from(err: InvoiceError) -> Self {
+        match err {
+            InvoiceError::NotFound => invoice_not_found(),
+            InvoiceError::Refused(reason) => refusal(&reason),
+            InvoiceError::Unavailable(err) => ApiError::unavailable("Temporal", err),
+            InvoiceError::Database(err) => err.into(),
+        }
     }
 }
 
@@ -217,7 +177,7 @@ pub async fn show(
     user: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<ApiJson<InvoiceResponse>, ApiError> {
-    let invoice = visible(&state.db, id, &user).await?;
+    let invoice = service::visible(&state, id, &user).await?;
     Ok(ApiJson(InvoiceResponse::for_viewer(invoice, &user)))
 }
 
@@ -296,48 +256,11 @@ pub async fn pay(
         serde_json::from_value::<PayRequest>(value)
             .map_err(|err| ApiError::unprocessable("invalid_body", err.to_string()))?
     };
-    pay_for(&state, user, id, request.save_card)
-        .await
-        .map(ApiJson)
-}
-
-/// The invoice's checkout for its buyer, recording whether the card that
-/// pays it is to be kept (`save_card`; unchanged when `None`).
-pub async fn pay_for(
-    state: &AppState,
-    user: AuthUser,
-    id: Uuid,
-    save_card: Option<bool>,
-) -> Result<PayLinkResponse, ApiError> {
-    let invoice = as_buyer(&state.db, id, &user).await?;
-    if let Some(reason) = settled_refusal(&invoice) {
-        return Err(refusal(&reason));
-    }
-    if state.config.paystack.is_none() {
-        return Err(refusal(&PaymentRefusal::PaymentsNotConfigured));
-    }
-    if let Some(save_card) = save_card {
-        invoices::set_save_card(&state.db, id, save_card).await?;
-    }
-    // The workflow made this link; answering it from the read model keeps
-    // repeated calls out of the auction's history.
-    if let Some(url) = invoice.authorization_url {
-        return Ok(PayLinkResponse {
-            authorization_url: url,
-            reference: invoice.reference,
-        });
-    }
-    let request = PaymentRequest {
-        invoice_id: id,
-        buyer_id: user.id,
-    };
-    let link = gateway::request_payment(&state.temporal, invoice.auction_id, request)
-        .await
-        .map_err(workflow_error)?;
-    Ok(PayLinkResponse {
+    let link = service::pay(&state, &user, id, request.save_card).await?;
+    Ok(ApiJson(PayLinkResponse {
         authorization_url: link.authorization_url,
         reference: link.reference,
-    })
+    }))
 }
 
 async fn answer(
@@ -346,18 +269,7 @@ async fn answer(
     id: Uuid,
     accept: bool,
 ) -> Result<ApiJson<InvoiceResponse>, ApiError> {
-    let invoice = as_buyer(&state.db, id, user).await?;
-    let answer = OfferAnswer {
-        invoice_id: id,
-        buyer_id: user.id,
-        accept,
-    };
-    gateway::answer_offer(&state.temporal, invoice.auction_id, answer)
-        .await
-        .map_err(workflow_error)?;
-    let current = invoices::find(&state.db, id)
-        .await?
-        .ok_or_else(invoice_not_found)?;
+    let current = service::answer_offer(state, user, id, accept).await?;
     Ok(ApiJson(InvoiceResponse::for_viewer(current, user)))
 }
 

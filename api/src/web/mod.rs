@@ -2,7 +2,8 @@
 //! templates compiled into the binary (every value escaped), a stylesheet and
 //! a script embedded and served by content hash, the session in an HttpOnly
 //! cookie with CSRF checks on every form, and a Content-Security-Policy that
-//! allows no inline script. The pages call the JSON API's own handlers.
+//! allows no inline script. The pages call the same service layer as the
+//! JSON API ([`crate::service`]).
 
 pub mod assets;
 pub mod images;

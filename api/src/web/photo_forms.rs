@@ -1,6 +1,6 @@
 //! The seller's photo forms on a lot's page: add photos, make one the cover,
-//! remove one. Each runs the JSON API's checks and handlers (the same
-//! refusals, in words) and goes back to the lot's page.
+//! remove one. Each goes through the photos service the JSON API calls (the
+//! same refusals, in words) and back to the lot's page.
 
 use std::collections::HashMap;
 
@@ -13,15 +13,15 @@ use uuid::Uuid;
 
 use super::{
     images,
-    pages::{CsrfForm, message, sentence, signed_in},
+    pages::shared::{BUSY, CsrfForm, database_sentence, message, sentence, signed_in},
     photos,
     session::Visitor,
 };
 use crate::{
-    auth::{AuthUser, Role},
+    auth::AuthUser,
     error::ApiError,
-    extract::{ApiJson, ApiMultipart, ApiPath},
-    routes::{self, images::PhotoOrder},
+    extract::ApiMultipart,
+    service::photos::{self as photo_service, PhotoError},
     state::AppState,
 };
 
@@ -31,26 +31,38 @@ fn lot_page(id: Uuid) -> String {
 
 /// The answer when a photo form is refused: why, in words, and a way back.
 fn refused(visitor: &Visitor, id: Uuid, err: &ApiError) -> Response {
-    message(
-        visitor,
-        err.status,
-        "Photos",
-        &sentence(err, ""),
-        &lot_page(id),
-    )
+    message(visitor, err.status, "Photos", &sentence(err), &lot_page(id))
+}
+
+/// The sentence a seller reads for a photo change refused.
+fn photo_sentence(error: &PhotoError) -> String {
+    match error {
+        PhotoError::Api(err) => sentence(err),
+        PhotoError::NotFound => "no such auction".to_owned(),
+        // The role check and this one share the `forbidden` code, and words.
+        PhotoError::NotTheSeller => "Your account may not do that.".to_owned(),
+        PhotoError::HasBids => {
+            "this lot has bids: its photos can be added and reordered, not removed".to_owned()
+        }
+        PhotoError::Unavailable(_) => BUSY.to_owned(),
+        PhotoError::Database(err) => database_sentence(err),
+    }
+}
+
+/// The answer when the photos service refuses: why, in words, and a way back.
+fn refused_by(visitor: &Visitor, id: Uuid, err: PhotoError) -> Response {
+    let text = photo_sentence(&err);
+    let status = ApiError::from(err).status;
+    message(visitor, status, "Photos", &text, &lot_page(id))
 }
 
 /// The signed-in seller behind a photo form on lot `id`, or the answer to
 /// give instead (sign in; not theirs).
 async fn seller(state: &AppState, visitor: &Visitor, id: Uuid) -> Result<AuthUser, Response> {
     let user = signed_in(visitor, &lot_page(id)).map_err(IntoResponse::into_response)?;
-    let checked = async {
-        user.require(&[Role::Seller, Role::Admin])?;
-        routes::images::seller_of(state, &user, id).await
-    };
-    match checked.await {
+    match photo_service::seller_of(state, &user, id.into()).await {
         Ok(_) => Ok(user),
-        Err(err) => Err(refused(visitor, id, &err)),
+        Err(err) => Err(refused_by(visitor, id, err)),
     }
 }
 
@@ -70,10 +82,10 @@ async fn seller_form(
 }
 
 /// Back to the lot's page when `done`, else why not.
-fn back<T>(visitor: &Visitor, id: Uuid, done: Result<T, ApiError>) -> Response {
+fn back<T>(visitor: &Visitor, id: Uuid, done: Result<T, PhotoError>) -> Response {
     match done {
         Ok(_) => Redirect::to(&lot_page(id)).into_response(),
-        Err(err) => refused(visitor, id, &err),
+        Err(err) => refused_by(visitor, id, err),
     }
 }
 
@@ -105,11 +117,8 @@ pub async fn add(
         let err = ApiError::unprocessable("no_images", "Choose one or more photos to add.");
         return Ok(refused(&visitor, id, &err));
     }
-    Ok(back(
-        &visitor,
-        id,
-        photos::add(&state.db, id, upload.photos).await,
-    ))
+    let added = photos::add(&state.db, id, upload.photos).await;
+    Ok(back(&visitor, id, added.map_err(PhotoError::from)))
 }
 
 /// `POST /auctions/{id}/photos/{photo}/cover`: that photo first, the rest
@@ -129,14 +138,8 @@ pub async fn cover(
         .into_iter()
         .map(|p| p.id)
         .filter(|p| *p != photo);
-    let order = std::iter::once(photo).chain(rest).collect();
-    let done = routes::images::reorder(
-        State(state),
-        user,
-        ApiPath(id),
-        ApiJson(PhotoOrder { order }),
-    )
-    .await;
+    let order: Vec<Uuid> = std::iter::once(photo).chain(rest).collect();
+    let done = photo_service::reorder(&state, &user, id.into(), &order).await;
     Ok(back(&visitor, id, done))
 }
 
@@ -151,6 +154,6 @@ pub async fn remove(
         Ok(user) => user,
         Err(answer) => return Ok(answer),
     };
-    let done = routes::images::remove(State(state), user, ApiPath((id, photo))).await;
+    let done = photo_service::remove(&state, &user, id.into(), photo).await;
     Ok(back(&visitor, id, done))
 }

@@ -1,0 +1,158 @@
+//! Reading lots: one lot as anyone sees it (live from its workflow while it
+//! runs), and a bidder's lots with where they stand in each.
+
+use gavel_workflows::{
+    auction::{AuctionStatus, AuctionView, Outcome},
+    ids::UserId,
+};
+use uuid::Uuid;
+
+use crate::{
+    auctions::{
+        gateway,
+        store::{self, AuctionRow, BidderLot},
+        view::AuctionResponse,
+    },
+    state::AppState,
+};
+
+/// The row overlaid with the live view when the workflow answers.
+pub async fn present(state: &AppState, row: &AuctionRow) -> sqlx::Result<AuctionResponse> {
+    if !row.status.is_live() {
+        return Ok(AuctionResponse::from_row(row));
+    }
+    match gateway::live_state(&state.temporal, row.id).await {
+        Some(view) => present_view(state, row, &view).await,
+        None => Ok(AuctionResponse::from_row(row)),
+    }
+}
+
+/// The row overlaid with `view`, the leader's and winner's handles joined in.
+pub async fn present_view(
+    state: &AppState,
+    row: &AuctionRow,
+    view: &AuctionView,
+) -> sqlx::Result<AuctionResponse> {
+    let mut ids: Vec<Uuid> = view.leader_id.into_iter().collect();
+    if let Some(Outcome::Sold { winner_id, .. }) = &view.outcome {
+        ids.push(*winner_id);
+    }
+    let names = store::handles(&state.db, &ids).await?;
+    Ok(AuctionResponse::live(row, view, |id| {
+        names.get(&id).cloned()
+    }))
+}
+
+/// Where a bidder stands in a lot they bid on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MyStanding {
+    Leading,
+    Outbid,
+    Cancelled,
+    NoSale,
+    Won,
+    Lost,
+}
+
+impl MyStanding {
+    /// `bidder`'s standing in `lot`: while it runs, whether they lead; once
+    /// closed, whether they won (the leader at the close, or the winner the
+    /// outcome names, a second-chance buyer included).
+    pub fn of(lot: &BidderLot, bidder: UserId) -> Self {
+        let leads = lot.leader_id == Some(bidder.uuid());
+        let named_winner = lot
+            .winner_id
+            .as_deref()
+            .is_some_and(|w| w == bidder.to_string());
+        match lot.status {
+            AuctionStatus::Open | AuctionStatus::Scheduled if leads => MyStanding::Leading,
+            AuctionStatus::Open | AuctionStatus::Scheduled => MyStanding::Outbid,
+            AuctionStatus::Cancelled => MyStanding::Cancelled,
+            AuctionStatus::NoSale => MyStanding::NoSale,
+            AuctionStatus::Closed if leads => MyStanding::Won,
+            AuctionStatus::Closed
+            | AuctionStatus::AwaitingPayment
+            | AuctionStatus::Settled
+            | AuctionStatus::Unsold => {
+                if named_winner {
+                    MyStanding::Won
+                } else {
+                    MyStanding::Lost
+                }
+            }
+        }
+    }
+}
+
+/// The lots `bidder` bid on, the most recently bid on first, each with
+/// where they stand.
+pub async fn lots_bid_on(
+    state: &AppState,
+    bidder: UserId,
+) -> sqlx::Result<Vec<(BidderLot, MyStanding)>> {
+    let lots = store::lots_bid_on(&state.db, bidder.uuid()).await?;
+    Ok(lots
+        .into_iter()
+        .map(|lot| {
+            let standing = MyStanding::of(&lot, bidder);
+            (lot, standing)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lot(status: AuctionStatus, leader: Option<Uuid>, winner: Option<Uuid>) -> BidderLot {
+        BidderLot {
+            auction_id: Uuid::nil(),
+            title: String::new(),
+            currency: "NGN".into(),
+            status,
+            price: 0,
+            leader_id: leader,
+            winner_id: winner.map(|w| w.to_string()),
+            my_max: 0,
+        }
+    }
+
+    #[test]
+    fn a_bidder_wins_by_leading_at_the_close_or_being_named_winner() {
+        let me = Uuid::new_v4();
+        let other = Uuid::new_v4();
+        let of = |l: BidderLot| MyStanding::of(&l, UserId::new(me));
+        assert_eq!(
+            of(lot(AuctionStatus::Open, Some(me), None)),
+            MyStanding::Leading
+        );
+        assert_eq!(
+            of(lot(AuctionStatus::Scheduled, Some(other), None)),
+            MyStanding::Outbid
+        );
+        assert_eq!(
+            of(lot(AuctionStatus::Closed, Some(me), None)),
+            MyStanding::Won
+        );
+        assert_eq!(
+            of(lot(AuctionStatus::Closed, Some(other), None)),
+            MyStanding::Lost
+        );
+        assert_eq!(
+            of(lot(AuctionStatus::AwaitingPayment, Some(other), Some(me))),
+            MyStanding::Won
+        );
+        assert_eq!(
+            of(lot(AuctionStatus::Settled, Some(me), Some(other))),
+            MyStanding::Lost
+        );
+        assert_eq!(
+            of(lot(AuctionStatus::Cancelled, Some(me), Some(me))),
+            MyStanding::Cancelled
+        );
+        assert_eq!(
+            of(lot(AuctionStatus::NoSale, Some(me), None)),
+            MyStanding::NoSale
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! Putting a lot up: the seller's auction checked, recorded and its workflow
+//! started, idempotent by the seller's key.
+
+use chrono::Utc;
+use gavel_activities::read_model;
+use gavel_workflows::{
+    auction::{AuctionInput, AuctionStatus, publish::view_of},
+    rules::{Book, Phase},
+};
+use uuid::Uuid;
+
+use super::lots::present;
+use crate::{
+    auctions::{
+        gateway,
+        input::{CreateAuctionRequest, check_idempotency_key},
+        store,
+        view::AuctionResponse,
+    },
+    auth::{AuthUser, Role},
+    error::ApiError,
+    state::AppState,
+};
+
+/// Why an auction was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// Not a seller, a malformed key, or a field the checks refuse.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("this key was used for a different auction")]
+    KeyReused,
+    #[error("the auction vanished after it was recorded")]
+    NotFound,
+    #[error("Temporal is unavailable: {0}")]
+    Unavailable(anyhow::Error),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// A new auction as its seller sends it, with the key that makes a retried
+/// create find the first one (as sent: checked here).
+#[derive(Debug, Clone)]
+pub struct NewAuction {
+    pub key: Option<String>,
+    pub request: CreateAuctionRequest,
+}
+
+/// Creates `new` for `user` (sellers only) and starts its workflow.
+pub async fn create_auction(
+    state: &AppState,
+    user: &AuthUser,
+    new: NewAuction,
+) -> Result<AuctionResponse, CreateError> {
+    user.require(&[Role::Seller])?;
+    let key = new.key.as_deref().map(check_idempotency_key).transpose()?;
+    let body = new.request;
+    let now = Utc::now();
+    let auction = body.validate(user.id, now)?;
+    // The same seller and key always name the same auction, so a retried
+    // create can only ever find the first one.
+    let auction_id = key
+        .as_ref()
+        .map_or_else(Uuid::new_v4, |k| Uuid::new_v5(&user.id, k.as_bytes()));
+    let status = if auction.terms.starts_at > now {
+        AuctionStatus::Scheduled
+    } else {
+        AuctionStatus::Open
+    };
+    let fingerprint = body.fingerprint();
+    let inserted = read_model::create_auction(
+        &state.db,
+        auction_id,
+        &auction.listing,
+        &auction.terms,
+        status,
+        &fingerprint,
+    )
+    .await?;
+    if !inserted {
+        let existing = store::find(&state.db, auction_id)
+            .await?
+            .ok_or(CreateError::NotFound)?;
+        if existing.create_fingerprint.as_deref() != Some(fingerprint.as_str()) {
+            return Err(CreateError::KeyReused);
+        }
+    }
+    let mut book = Book::new(auction.terms);
+    if status == AuctionStatus::Open {
+        // Open from the first instant: a bid may reach the workflow before
+        // its first task has run.
+        book.phase = Phase::Open;
+    }
+    // What the workflow will say the moment it starts.
+    let view = view_of(auction_id, &book, None, None, 0);
+    let input = AuctionInput {
+        auction_id,
+        listing: auction.listing,
+        book,
+        settings: state.config.auction_settings,
+        carried: None,
+    };
+    if let Err(err) = gateway::start(&state.temporal, &state.config.task_queue, input).await {
+        if inserted {
+            let _ = read_model::delete_unstarted(&state.db, auction_id).await;
+        }
+        return Err(CreateError::Unavailable(err));
+    }
+    let row = store::find(&state.db, auction_id)
+        .await?
+        .ok_or(CreateError::NotFound)?;
+    Ok(if inserted {
+        AuctionResponse::live(&row, &view, |_| None)
+    } else {
+        present(state, &row).await?
+    })
+}

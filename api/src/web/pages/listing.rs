@@ -1,0 +1,137 @@
+//! `GET /`: the listing, soonest end first, with search, a status filter
+//! and paging.
+
+use askama::Template;
+use axum::{
+    extract::{Query, State},
+    response::Response,
+};
+use chrono::Utc;
+use gavel_workflows::auction::AuctionStatus;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::shared::{Chrome, encode, page, status_words, time_left};
+use crate::{
+    auctions::store::{self, ListFilter},
+    error::ApiError,
+    routes::auctions::{decode_cursor, encode_cursor},
+    state::AppState,
+    web::{money, photos, session::Visitor},
+};
+
+pub struct Card {
+    pub id: Uuid,
+    pub title: String,
+    pub price: String,
+    pub bids: String,
+    pub ends_at: String,
+    pub ends_text: String,
+    pub image: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "web/index.html")]
+struct IndexPage {
+    chrome: Chrome,
+    heading: String,
+    q: String,
+    status: String,
+    statuses: Vec<(&'static str, &'static str)>,
+    cards: Vec<Card>,
+    next_page: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IndexQuery {
+    pub q: Option<String>,
+    pub status: Option<String>,
+    pub after: Option<String>,
+}
+
+const PAGE_SIZE: i64 = 24;
+
+/// `GET /`: auctions, soonest end first, with search, a status filter and paging.
+pub async fn index(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(query): Query<IndexQuery>,
+) -> Result<Response, ApiError> {
+    let status_word = query.status.clone().unwrap_or_else(|| "open".to_owned());
+    let status = AuctionStatus::parse(&status_word).unwrap_or(AuctionStatus::Open);
+    let q: String = query
+        .q
+        .clone()
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(100)
+        .collect();
+    let after = query.after.as_deref().and_then(decode_cursor);
+    let filter = ListFilter {
+        status: Some(status),
+        text: (!q.is_empty()).then(|| q.clone()),
+        after,
+        limit: PAGE_SIZE + 1,
+        ending_first: true,
+        ..ListFilter::default()
+    };
+    let mut rows = store::list(&state.db, &filter).await?;
+    let more = rows.len() > PAGE_SIZE as usize;
+    rows.truncate(PAGE_SIZE as usize);
+    let now = Utc::now();
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let covers = photos::covers(&state.db, &ids).await?;
+    let cards = rows
+        .iter()
+        .map(|row| {
+            let shown = row.current_price.unwrap_or(row.starting_price);
+            Card {
+                id: row.id,
+                title: row.title.clone(),
+                price: money::format(shown, &row.currency),
+                bids: match row.bid_count {
+                    0 => "no bids yet".to_owned(),
+                    1 => "1 bid".to_owned(),
+                    n => format!("{n} bids"),
+                },
+                ends_at: row.ends_at.to_rfc3339(),
+                ends_text: time_left(row.ends_at, now),
+                image: covers
+                    .iter()
+                    .find(|(id, _)| *id == row.id)
+                    .map(|(_, src)| src.clone()),
+            }
+        })
+        .collect();
+    let next_page = more.then(|| {
+        let last = rows.last().map(|r| (r.ends_at, r.id));
+        let cursor = last.map_or_else(String::new, |(at, id)| encode_cursor(at, id));
+        format!(
+            "/?status={}&q={}&after={cursor}",
+            status.as_str(),
+            encode(&q)
+        )
+    });
+    let heading = match status {
+        AuctionStatus::Open => "On sale now".to_owned(),
+        other => status_words(Some(other)).to_owned(),
+    };
+    Ok(page(&IndexPage {
+        chrome: Chrome::of(&visitor),
+        heading,
+        q,
+        status: status.as_str().to_owned(),
+        statuses: vec![
+            ("open", "Open"),
+            ("scheduled", "Opening soon"),
+            ("awaiting_payment", "Sold, awaiting payment"),
+            ("settled", "Sold"),
+            ("no_sale", "No sale"),
+            ("unsold", "Unsold"),
+            ("cancelled", "Cancelled"),
+        ],
+        cards,
+        next_page,
+    }))
+}
