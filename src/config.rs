@@ -285,6 +285,13 @@ fn flag_defaults<T: Args + FromArgMatches>() -> T {
         .expect("every flag of these settings has a default or is optional")
 }
 
+/// `T` as an empty command line and the environment give it (what a
+/// `gavel` process started with that environment would read).
+pub fn from_env<T: Args + FromArgMatches>() -> anyhow::Result<T> {
+    let matches = T::augment_args(clap::Command::new("gavel")).try_get_matches_from(["gavel"])?;
+    Ok(T::from_arg_matches(&matches)?)
+}
+
 /// `Default` as the flags' own defaults (see [`flag_defaults`]).
 macro_rules! default_from_flags {
     ($($settings:ty),* $(,)?) => {$(
