@@ -27,7 +27,7 @@ use crate::{
 const VERDICTS_CARRIED: u64 = 1_000;
 /// Outbid notices waiting at most (one per recipient); the oldest go first
 /// when a bidding war outruns the mailer.
-pub const OUTBID_QUEUE_MAX: usize = 1_000;
+pub(crate) const OUTBID_QUEUE_MAX: usize = 1_000;
 
 /// One auction. Its id is `auction-{uuid}`.
 #[workflow]
