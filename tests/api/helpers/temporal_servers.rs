@@ -2,6 +2,7 @@
 //! workers (in-process and as `gavel worker` processes) and recorded histories.
 
 use gavel_testkit::processes::GavelProcess;
+use temporalio_client::WorkflowExecutionStatus;
 
 use super::*;
 
@@ -271,6 +272,19 @@ pub async fn record_history<W: temporalio_common::HasWorkflowDefinition>(
 ) {
     if std::env::var_os("GAVEL_RECORD_HISTORIES").is_none() {
         return;
+    }
+    // A run about to end (its last email on its way) is recorded whole, so
+    // the history does not stop wherever the test happened to look; one
+    // that stays open is recorded as it is after a few seconds.
+    for _ in 0..50 {
+        let running = handle
+            .describe(Default::default())
+            .await
+            .is_ok_and(|d| d.status() == WorkflowExecutionStatus::Running);
+        if !running {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let bytes = handle
         .fetch_history(Default::default())
