@@ -10,7 +10,6 @@ use axum::{
     routing::{get, post},
 };
 use chrono::{DateTime, Utc};
-use gavel_activities::read_model;
 use gavel_workflows::{
     auction::{AuctionInput, AuctionStatus, CancelRefusal, CancelRequest, publish::view_of},
     rules::{Book, Phase},
@@ -54,10 +53,7 @@ pub(super) async fn find_auction(db: &PgPool, id: Uuid) -> Result<AuctionRow, Ap
 
 /// Public handles of `ids`.
 async fn handles(db: &PgPool, ids: &[Uuid]) -> Result<HashMap<Uuid, String>, ApiError> {
-    let rows = sqlx::query!("SELECT id, handle FROM users WHERE id = ANY($1)", ids)
-        .fetch_all(db)
-        .await?;
-    Ok(rows.into_iter().map(|r| (r.id, r.handle)).collect())
+    Ok(store::handles(db, ids).await?)
 }
 
 /// The row overlaid with the live view when the workflow answers.
@@ -121,7 +117,7 @@ pub async fn create(
         AuctionStatus::Open
     };
     let fingerprint = body.fingerprint();
-    let inserted = read_model::create_auction(
+    let inserted = store::create_auction(
         &state.db,
         auction_id,
         &auction.listing,
@@ -156,7 +152,7 @@ pub async fn create(
     };
     if let Err(err) = gateway::start(&state.temporal, &state.config.task_queue, input).await {
         if inserted {
-            let _ = read_model::delete_unstarted(&state.db, auction_id).await;
+            let _ = store::delete_unstarted(&state.db, auction_id).await;
         }
         return Err(ApiError::unavailable("Temporal", err));
     }

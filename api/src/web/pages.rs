@@ -13,7 +13,8 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
 };
 use chrono::{DateTime, Duration, Utc};
-use gavel_activities::settlement::invoices::{self, InvoiceStatus};
+use gavel_store::invoices::{self, InvoiceStatus};
+use gavel_workflows::ids::UserId;
 use gavel_workflows::{
     auction::AuctionStatus,
     rules::{INCREMENT_BANDS, Standing, TOP_INCREMENT},
@@ -1043,18 +1044,6 @@ struct MePage {
     cards: Vec<routes::cards::SavedCard>,
 }
 
-#[derive(sqlx::FromRow)]
-struct MyBid {
-    auction_id: Uuid,
-    title: String,
-    currency: String,
-    status: String,
-    price: i64,
-    leader_id: Option<Uuid>,
-    winner_id: Option<String>,
-    my_max: i64,
-}
-
 /// `GET /me`: my invoices (with Pay and offer buttons), my bids, my lots.
 pub async fn me(
     State(state): State<AppState>,
@@ -1097,17 +1086,7 @@ pub async fn me(
             offered: i.status == InvoiceStatus::Offered,
         })
         .collect();
-    let my_bids: Vec<MyBid> = sqlx::query_as(
-        "SELECT a.id AS auction_id, a.title, a.currency, a.status,
-                COALESCE(a.current_price, a.starting_price) AS price, a.leader_id,
-                a.outcome->>'winner_id' AS winner_id, max(b.max_amount) AS my_max
-         FROM bids b JOIN auctions a ON a.id = b.auction_id
-         WHERE b.bidder_id = $1
-         GROUP BY a.id ORDER BY max(b.placed_at) DESC LIMIT 50",
-    )
-    .bind(user.id)
-    .fetch_all(&state.db)
-    .await?;
+    let my_bids = store::bid_on_by(&state.db, UserId(user.id)).await?;
     let mine = user.id.to_string();
     let bids = my_bids
         .into_iter()

@@ -4,6 +4,8 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::Result;
+
 /// Where to write to a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailAddress {
@@ -11,7 +13,7 @@ pub struct MailAddress {
     pub name: String,
 }
 
-pub async fn mail_address(db: &PgPool, id: Uuid) -> sqlx::Result<Option<MailAddress>> {
+pub async fn mail_address(db: &PgPool, id: Uuid) -> Result<Option<MailAddress>> {
     sqlx::query_as!(
         MailAddress,
         "SELECT email, name FROM users WHERE id = $1",
@@ -19,9 +21,10 @@ pub async fn mail_address(db: &PgPool, id: Uuid) -> sqlx::Result<Option<MailAddr
     )
     .fetch_optional(db)
     .await
+    .map_err(Into::into)
 }
 
-pub async fn is_admin(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
+pub async fn is_admin(db: &PgPool, id: Uuid) -> Result<bool> {
     let found = sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'admin') AS "found!""#,
         id
@@ -32,8 +35,9 @@ pub async fn is_admin(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
 }
 
 /// Every admin, oldest account first.
-pub async fn admins(db: &PgPool) -> sqlx::Result<Vec<Uuid>> {
+pub async fn admins(db: &PgPool) -> Result<Vec<Uuid>> {
     sqlx::query_scalar!("SELECT id FROM users WHERE role = 'admin' ORDER BY created_at, id")
         .fetch_all(db)
         .await
+        .map_err(Into::into)
 }
