@@ -12,6 +12,7 @@ use std::{
 
 use gavel::dev_server::{self, DevServer, DevServerOptions};
 use gavel_api::auth::{JwtKeys, Role};
+use gavel_store::users;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use sqlx::{PgPool, migrate::MigrateDatabase};
@@ -230,26 +231,20 @@ impl Stack {
     /// `n` users of `role`, written straight into the database.
     pub async fn users(&self, role: Role, n: usize) -> Vec<User> {
         let ids: Vec<Uuid> = (0..n).map(|_| Uuid::now_v7()).collect();
-        let handles: Vec<String> = ids
+        let rows: Vec<users::BulkUser> = ids
             .iter()
-            .map(|id| format!("bench-{}", id.simple()))
+            .map(|id| {
+                let handle = format!("bench-{}", id.simple());
+                users::BulkUser {
+                    id: *id,
+                    email: format!("{handle}@bench.example"),
+                    handle,
+                }
+            })
             .collect();
-        let emails: Vec<String> = handles
-            .iter()
-            .map(|h| format!("{h}@bench.example"))
-            .collect();
-        sqlx::query(
-            "INSERT INTO users (id, email, name, handle, password_hash, role)
-             SELECT id, email, 'Bench User', handle, 'not-a-hash', $4
-             FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, email, handle)",
-        )
-        .bind(&ids)
-        .bind(&emails)
-        .bind(&handles)
-        .bind(role.as_str())
-        .execute(&self.db)
-        .await
-        .unwrap();
+        users::insert_many(&self.db, &rows, "Bench User", "not-a-hash", role.as_str())
+            .await
+            .unwrap();
         // Each user signed in once: a session row and its token.
         let sessions: Vec<Uuid> = ids.iter().map(|_| Uuid::new_v4()).collect();
         let tokens: Vec<(String, chrono::DateTime<chrono::Utc>)> = ids
@@ -262,16 +257,9 @@ impl Stack {
             })
             .collect();
         let expiries: Vec<chrono::DateTime<chrono::Utc>> = tokens.iter().map(|t| t.1).collect();
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, expires_at)
-             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[])",
-        )
-        .bind(&sessions)
-        .bind(&ids)
-        .bind(&expiries)
-        .execute(&self.db)
-        .await
-        .unwrap();
+        gavel_store::sessions::record_many(&self.db, &sessions, &ids, &expiries)
+            .await
+            .unwrap();
         ids.into_iter()
             .zip(tokens)
             .map(|(id, (token, _))| User { id, token })
@@ -281,14 +269,9 @@ impl Stack {
     /// Gives each user a stored card (so a win is charged at once).
     pub async fn cards(&self, users: &[User]) {
         let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
-        sqlx::query(
-            "INSERT INTO payment_authorizations (user_id, signature, authorization_code, email)
-             SELECT id, 'SIG_' || id, 'AUTH_' || id, 'card@bench.example' FROM unnest($1::uuid[]) AS u(id)",
-        )
-        .bind(&ids)
-        .execute(&self.db)
-        .await
-        .unwrap();
+        gavel_store::cards::insert_placeholders(&self.db, &ids, "card@bench.example")
+            .await
+            .unwrap();
     }
 
     /// Creates an auction as `seller`; returns its id.

@@ -662,3 +662,30 @@ pub async fn bidders(db: &PgPool, id: AuctionId, except: &[Uuid]) -> Result<Vec<
     .await?;
     Ok(bidders)
 }
+
+/// How many of auctions `ids` are not settled yet (benchmarks wait for 0).
+pub async fn unsettled_among(db: &PgPool, ids: &[Uuid]) -> Result<i64> {
+    let left = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "left!" FROM auctions WHERE id = ANY($1) AND status <> 'settled'"#,
+        ids
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(left)
+}
+
+/// When each of auctions `ids` was due to end and when it closed, for those
+/// that closed.
+pub async fn ends_and_closes(
+    db: &PgPool,
+    ids: &[Uuid],
+) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+    let rows = sqlx::query!(
+        "SELECT a.ends_at, e.at FROM auctions a JOIN auction_events e ON e.auction_id = a.id
+         WHERE a.id = ANY($1) AND e.kind = 'closed'",
+        ids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.ends_at, r.at)).collect())
+}

@@ -94,3 +94,17 @@ pub async fn keep(db: &PgPool, user_id: UserId, card: CardToKeep<'_>) -> Result<
     .await?;
     Ok(())
 }
+
+/// Stores a placeholder card (`SIG_<id>`, `AUTH_<id>`, `email`) for each of
+/// `users`, without recording consent (benchmarks seed these).
+pub async fn insert_placeholders(db: &PgPool, users: &[uuid::Uuid], email: &str) -> Result<()> {
+    sqlx::query!(
+        "INSERT INTO payment_authorizations (user_id, signature, authorization_code, email)
+         SELECT id, 'SIG_' || id, 'AUTH_' || id, $2 FROM unnest($1::uuid[]) AS u(id)",
+        users,
+        email,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}

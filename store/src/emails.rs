@@ -110,3 +110,16 @@ pub async fn mark(
     .await?;
     Ok(())
 }
+
+/// How many (auction, kind, recipient, round) among auctions `ids` have
+/// more than one email: each should have one.
+pub async fn duplicates_among(db: &PgPool, auctions: &[Uuid]) -> Result<i64> {
+    let duplicates = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "duplicates!" FROM (SELECT auction_id, kind, recipient_id, round
+           FROM emails WHERE auction_id = ANY($1) GROUP BY 1, 2, 3, 4 HAVING count(*) > 1) d"#,
+        auctions
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(duplicates)
+}

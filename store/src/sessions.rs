@@ -75,3 +75,52 @@ pub async fn end(db: &PgPool, id: Uuid, user: Uuid) -> Result<bool> {
     .await?;
     Ok(ended.is_some())
 }
+
+/// What the database says of a token's user and session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// The user's current token version.
+    pub version: i32,
+    /// The session exists, belongs to the user, is not ended or expired.
+    pub live: bool,
+}
+
+/// The standing of `user`'s session `session`; `None` when there is no such
+/// user.
+pub async fn standing(db: &PgPool, user: Uuid, session: Uuid) -> Result<Option<Standing>> {
+    let row = sqlx::query!(
+        r#"SELECT u.token_version AS "version!",
+                  (s.id IS NOT NULL AND s.ended_at IS NULL AND s.expires_at > now()) AS "live!"
+           FROM users u
+           LEFT JOIN sessions s ON s.id = $2 AND s.user_id = u.id
+           WHERE u.id = $1"#,
+        user,
+        session,
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| Standing {
+        version: r.version,
+        live: r.live,
+    }))
+}
+
+/// Records many sessions at once, one per (id, user, expiry) (benchmarks
+/// sign many users in).
+pub async fn record_many(
+    db: &PgPool,
+    ids: &[Uuid],
+    users: &[Uuid],
+    expires_at: &[DateTime<Utc>],
+) -> Result<()> {
+    sqlx::query!(
+        "INSERT INTO sessions (id, user_id, expires_at)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[])",
+        ids,
+        users,
+        expires_at,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
