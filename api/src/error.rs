@@ -9,7 +9,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use gavel_store::StoreError;
-pub use gavel_store::database_unavailable;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -197,18 +196,10 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A transaction the API opens itself: classified as the store would.
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         StoreError::from(err).into()
-    }
-}
-
-/// The name of the unique or check constraint a database error violated, if any;
-/// lets handlers turn a race on a unique key into a 409 instead of a 500.
-pub fn violated_constraint(err: &sqlx::Error) -> Option<&str> {
-    match err {
-        sqlx::Error::Database(db) => db.constraint(),
-        _ => None,
     }
 }
 

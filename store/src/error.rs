@@ -146,3 +146,93 @@ pub fn is_bad_data(err: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{borrow::Cow, error::Error as StdError, fmt};
+
+    use sqlx::error::{DatabaseError, ErrorKind};
+
+    use super::*;
+
+    /// A PostgreSQL error with a SQLSTATE and maybe a constraint.
+    #[derive(Debug)]
+    struct ServerSaid(&'static str, Option<&'static str>);
+
+    impl fmt::Display for ServerSaid {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl StdError for ServerSaid {}
+
+    impl DatabaseError for ServerSaid {
+        fn message(&self) -> &str {
+            "the server said no"
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn constraint(&self) -> Option<&str> {
+            self.1
+        }
+        fn as_error(&self) -> &(dyn StdError + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn StdError + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn StdError + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> ErrorKind {
+            ErrorKind::Other
+        }
+    }
+
+    fn from_server(code: &'static str, constraint: Option<&'static str>) -> StoreError {
+        sqlx::Error::Database(Box::new(ServerSaid(code, constraint))).into()
+    }
+
+    #[test]
+    fn each_failure_is_classified_once() {
+        assert!(StoreError::from(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(from_server("57P01", None).is_unavailable());
+        assert!(from_server("40P01", None).is_unavailable());
+        assert!(from_server("22P05", None).is_bad_data());
+        let check = from_server("23514", Some("auctions_price_check"));
+        assert!(check.is_bad_data());
+        assert_eq!(check.constraint(), Some("auctions_price_check"));
+        let taken = from_server("23505", Some("users_email_lower_key"));
+        assert!(matches!(taken, StoreError::Conflict { .. }), "{taken:?}");
+        assert_eq!(taken.constraint(), Some("users_email_lower_key"));
+        assert!(matches!(
+            StoreError::from(sqlx::Error::RowNotFound),
+            StoreError::NotFound(_)
+        ));
+        assert!(matches!(from_server("42P01", None), StoreError::Other(_)));
+    }
+
+    #[test]
+    fn a_named_constraint_becomes_the_callers_error() {
+        #[derive(Debug, PartialEq)]
+        enum Mine {
+            Taken,
+            Store,
+        }
+        impl From<StoreError> for Mine {
+            fn from(_: StoreError) -> Self {
+                Mine::Store
+            }
+        }
+        let taken = sqlx::Error::Database(Box::new(ServerSaid("23505", Some("users_handle_key"))));
+        let mapped: std::result::Result<(), Mine> = on_constraint(Err(taken), |name| {
+            (name == "users_handle_key").then_some(Mine::Taken)
+        });
+        assert_eq!(mapped, Err(Mine::Taken));
+        let other: std::result::Result<(), Mine> =
+            on_constraint(Err(sqlx::Error::PoolClosed), |_| Some(Mine::Taken));
+        assert_eq!(other, Err(Mine::Store));
+    }
+}
