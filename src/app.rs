@@ -124,17 +124,23 @@ fn api_state(
     jwt_secret: &SecretString,
 ) -> AppState {
     let l = &http.limits;
-    gavel_api::auth::password::set_concurrency(
-        usize::try_from(l.password_hashes).unwrap_or_default(),
-    );
     gavel_api::web::images::set_limits(UploadLimits {
         // Both bounded by their flags' ranges: far inside usize.
         decodes: l.photo_decodes as usize,
         in_flight_bytes: l.upload_memory_mib as usize * 1024 * 1024,
     });
-    let config = ApiConfig {
+    let jwt = JwtKeys::new(jwt_secret, ChronoDuration::seconds(http.jwt_ttl_secs));
+    AppState::new(db, temporal, jwt, api_config(http, settlement, task_queue))
+}
+
+/// The HTTP layer's settings, from the flags (where their defaults live).
+pub fn api_config(http: &HttpArgs, settlement: &SettlementArgs, task_queue: &str) -> ApiConfig {
+    let l = &http.limits;
+    ApiConfig {
         task_queue: task_queue.to_owned(),
         cors_origins: http.cors_origins.clone(),
+        // Bounded by its flag's range: far inside usize.
+        password_hashes: l.password_hashes as usize,
         request_timeout: http.request_timeout(),
         sse_poll: std::time::Duration::from_secs(http.sse_poll_secs),
         auction_settings: AuctionSettings {
@@ -172,10 +178,7 @@ fn api_state(
             .metrics_token
             .clone()
             .filter(|t| !t.expose_secret().is_empty()),
-        ..ApiConfig::default()
-    };
-    let jwt = JwtKeys::new(jwt_secret, ChronoDuration::seconds(http.jwt_ttl_secs));
-    AppState::new(db, temporal, jwt, config)
+    }
 }
 
 /// Runs `worker` on the current task until `shutdown` resolves, then lets it

@@ -304,7 +304,9 @@ async fn create_user(args: CreateUserArgs) -> anyhow::Result<()> {
         role,
     };
     let db = database::prepare(&args.database.database_url).await?;
-    let user = accounts::create(&db, new)
+    // One hash: one turn is all this process needs.
+    let hashing = gavel_api::auth::password::Hashing::new(1);
+    let user = accounts::create(&db, &hashing, new)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     println!(

@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, FromArgMatches, Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::telemetry::LogFormat;
@@ -273,19 +273,44 @@ pub struct LimitArgs {
     pub trusted_proxies: Vec<gavel_api::limits::client_ip::Cidr>,
 }
 
-impl Default for LimitArgs {
-    /// The defaults declared above, as an empty command line gives them
-    /// (without reading the environment).
-    fn default() -> Self {
-        use clap::FromArgMatches;
-        let command =
-            Self::augment_args(clap::Command::new("defaults")).mut_args(|arg| arg.env(None));
-        let matches = command
-            .try_get_matches_from(["defaults"])
-            .expect("every limit has a default");
-        Self::from_arg_matches(&matches).expect("every limit has a default")
-    }
+/// The defaults declared on `T`'s flags, as an empty command line gives
+/// them (the environment not read): the one place a default is written, so
+/// tests start from these and override a field or two.
+fn flag_defaults<T: Args + FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new("defaults")).mut_args(|arg| arg.env(None));
+    let matches = command
+        .try_get_matches_from(["defaults"])
+        .expect("every flag of these settings has a default or is optional");
+    T::from_arg_matches(&matches)
+        .expect("every flag of these settings has a default or is optional")
 }
+
+/// `T` as an empty command line and the environment give it (what a
+/// `gavel` process started with that environment would read).
+pub fn from_env<T: Args + FromArgMatches>() -> anyhow::Result<T> {
+    let matches = T::augment_args(clap::Command::new("gavel")).try_get_matches_from(["gavel"])?;
+    Ok(T::from_arg_matches(&matches)?)
+}
+
+/// `Default` as the flags' own defaults (see [`flag_defaults`]).
+macro_rules! default_from_flags {
+    ($($settings:ty),* $(,)?) => {$(
+        impl Default for $settings {
+            fn default() -> Self {
+                flag_defaults()
+            }
+        }
+    )*};
+}
+
+default_from_flags!(
+    DatabaseArgs,
+    TemporalArgs,
+    HttpArgs,
+    LimitArgs,
+    SettlementArgs,
+    WorkerTuning,
+);
 
 #[derive(Debug, Clone, Args)]
 pub struct SettlementArgs {
@@ -459,17 +484,6 @@ pub struct WorkerTuning {
     /// task latency, schedule-to-start, sticky cache…); none when unset.
     #[arg(long, env = "GAVEL_WORKER_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
-}
-
-impl Default for WorkerTuning {
-    fn default() -> Self {
-        Self {
-            workflow_cache: 1_000,
-            workflow_pollers: 10,
-            activity_pollers: 10,
-            metrics_addr: None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Args)]

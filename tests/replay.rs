@@ -117,7 +117,7 @@ async fn a_changed_auction_workflow_fails_replay() {
         .register_workflow::<altered::AlteredAuction>()
         .unwrap()
         .build();
-    replay_fails("legacy/auction_sniping_extension.json", options).await;
+    replay_fails("auction_sniping_extension.json", options).await;
 }
 
 /// The `n`th scheduled activity named `name` in `history`.

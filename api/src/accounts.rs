@@ -60,8 +60,12 @@ pub struct NewUser {
 }
 
 /// Creates a user; 409 `email_taken` when the email exists in any letter case.
-pub async fn create(db: &PgPool, new: NewUser) -> Result<User, ApiError> {
-    let hash = password::hash(&new.password).await?;
+pub async fn create(
+    db: &PgPool,
+    hashing: &password::Hashing,
+    new: NewUser,
+) -> Result<User, ApiError> {
+    let hash = password::hash(hashing, &new.password).await?;
     let mut tx = db.begin().await?;
     let user = insert(&mut tx, &new, &hash).await?;
     tx.commit().await?;

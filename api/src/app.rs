@@ -81,7 +81,7 @@ pub fn with_middleware(routes: Router, config: &ApiConfig) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(cors(&config.cors_origins))
-        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(DefaultBodyLimit::max(BODY_MAX))
         .layer(middleware::from_fn(limit_request_head))
         .layer(middleware::from_fn_with_state(
             config.request_timeout,
@@ -136,6 +136,9 @@ fn cors(origins: &[String]) -> CorsLayer {
         .expose_headers([REQUEST_ID, HeaderName::from_static("retry-after")])
 }
 
+/// Largest request body, in bytes (photo uploads are read by a route of
+/// their own, with their own limits).
+pub const BODY_MAX: usize = 64 * 1024;
 /// Longest path and query a request may have, in bytes.
 pub const URI_MAX: usize = 8 * 1024;
 /// Most header bytes (names and values) a request may carry.

@@ -12,13 +12,14 @@ use gavel_workflows::auction::AuctionSettings;
 
 use crate::{
     auctions::{batcher::BidBatcher, hub::EventHub},
-    auth::{JwtKeys, LoginLimiter, LoginLimits, TokenVersions},
+    auth::{JwtKeys, LoginLimiter, LoginLimits, TokenVersions, password::Hashing},
     limits::{
         BidderRates, RateWindows, StreamLimits, StreamSlots, TrustedProxies, bidders::BidRate,
     },
 };
 
-/// Settings of the HTTP layer; everything else comes from the process config.
+/// Settings of the HTTP layer, made from the process's flags (their defaults
+/// live there, in `gavel`'s `config`).
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
     /// Task queue the API starts workflows on.
@@ -30,8 +31,8 @@ pub struct ApiConfig {
     /// How often a quiet live stream re-reads anyway (a lost notification
     /// is found this late at worst).
     pub sse_poll: Duration,
-    /// Largest accepted request body, in bytes.
-    pub body_limit: usize,
+    /// Passwords hashed at once (`GAVEL_PASSWORD_HASHES`; 0: one per core).
+    pub password_hashes: usize,
     pub login_limits: LoginLimits,
     pub stream_limits: StreamLimits,
     pub bid_rate: BidRate,
@@ -65,39 +66,6 @@ pub struct StrikePolicy {
     pub ttl: chrono::Duration,
 }
 
-impl Default for StrikePolicy {
-    fn default() -> Self {
-        Self {
-            limit: 2,
-            ttl: chrono::Duration::days(365),
-        }
-    }
-}
-
-impl Default for ApiConfig {
-    fn default() -> Self {
-        Self {
-            task_queue: gavel_workflows::names::DEFAULT_TASK_QUEUE.to_owned(),
-            cors_origins: Vec::new(),
-            request_timeout: Duration::from_secs(15),
-            sse_poll: Duration::from_secs(5),
-            body_limit: 64 * 1024,
-            login_limits: LoginLimits::default(),
-            stream_limits: StreamLimits::default(),
-            bid_rate: BidRate::default(),
-            bids_queued_per_bidder: 4,
-            trusted_proxies: TrustedProxies::default(),
-            metrics_token: None,
-            cookie_secure: false,
-            public_url: "http://localhost".to_owned(),
-            revocation_delay: crate::auth::versions::FRESH_FOR,
-            auction_settings: AuctionSettings::default(),
-            paystack: None,
-            strikes: StrikePolicy::default(),
-        }
-    }
-}
-
 /// Cheap to clone: everything sits behind one `Arc`.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -108,6 +76,8 @@ pub struct Inner {
     pub temporal: Client,
     pub jwt: JwtKeys,
     pub login_limiter: LoginLimiter,
+    /// Turns at password hashing, shared by every request of this process.
+    pub hashing: Hashing,
     /// Each session's standing (token version, live), re-read at most every
     /// revocation delay.
     pub token_versions: TokenVersions,
@@ -136,6 +106,7 @@ impl AppState {
                 config.login_limits,
                 Arc::new(RateWindows::new(db.clone())),
             ),
+            hashing: Hashing::new(config.password_hashes),
             token_versions: TokenVersions::new(db.clone(), config.revocation_delay),
             streams: StreamSlots::new(config.stream_limits),
             bidder_rates: BidderRates::new(config.bid_rate),

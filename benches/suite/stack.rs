@@ -1,28 +1,30 @@
 //! The system under test, started for the run: a Temporal dev server, a
 //! fresh PostgreSQL database, `gavel api` and `gavel worker` as processes of
 //! their own (so each one's memory can be read), and Paystack and Brevo
-//! stand-ins. Users are written straight into the database and their tokens
-//! signed with the API's secret: the benchmark measures bidding, not sign-up.
+//! stand-ins. Users are made by the API's account code without a password
+//! hash, their tokens signed with the API's secret: the benchmark measures
+//! bidding, not sign-up.
 
 use std::{
-    path::PathBuf,
-    process::{Child, Command},
+    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
-use gavel::dev_server::{self, DevServer, DevServerOptions};
-use gavel_api::auth::{JwtKeys, Role};
-use gavel_store::users;
+use gavel::{
+    config::WorkerTuning,
+    dev_server::{self, DevServer},
+};
+use gavel_api::{
+    accounts::{self, NewUser},
+    auth::{DisplayName, Email, JwtKeys, Password, Role, sessions},
+};
+use gavel_testkit::processes::GavelProcess;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use sqlx::{PgPool, migrate::MigrateDatabase};
 use temporalio_client::Client;
-use temporalio_common::protos::temporal::api::enums::v1::IndexedValueType;
 use uuid::Uuid;
-use wiremock::{
-    Mock, MockServer, Request, ResponseTemplate,
-    matchers::{method, path, path_regex},
-};
+use wiremock::MockServer;
 
 const JWT_SECRET: &str = "benchmark-secret-that-is-at-least-32-bytes";
 pub const PAYSTACK_KEY: &str = "sk_test_benchmark";
@@ -43,102 +45,23 @@ pub struct Stack {
     /// Kept alive for the worker's email.
     _brevo: MockServer,
     pub workflow_cache: usize,
-    api: Child,
-    worker: Child,
+    api: GavelProcess,
+    worker: GavelProcess,
     jwt: JwtKeys,
     db_url: String,
     dir: PathBuf,
     _server: DevServer,
 }
 
-fn search_attribute_args() -> Vec<String> {
-    gavel_workflows::names::search_attributes()
-        .iter()
-        .flat_map(|(name, kind)| {
-            let kind = match kind {
-                IndexedValueType::Keyword => "Keyword",
-                IndexedValueType::Int => "Int",
-                _ => "Datetime",
-            };
-            ["--search-attribute".to_owned(), format!("{name}={kind}")]
-        })
-        .collect()
-}
-
-/// Paystack charges every stored card and confirms what it charged.
-async fn paystack() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/transaction/charge_authorization"))
-        .respond_with(|request: &Request| {
-            let body: Value = serde_json::from_slice(&request.body).unwrap();
-            ResponseTemplate::new(200).set_body_json(json!({
-                "status": true, "message": "Charge attempted",
-                "data": { "id": 4_099_490_251_u64, "status": "success", "reference": body["reference"],
-                          "amount": body["amount"], "currency": body["currency"], "metadata": "" }
-            }))
-        })
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/transaction/initialize"))
-        .respond_with(|request: &Request| {
-            let body: Value = serde_json::from_slice(&request.body).unwrap();
-            ResponseTemplate::new(200).set_body_json(json!({
-                "status": true, "message": "Authorization URL created",
-                "data": { "authorization_url": "https://checkout.paystack.com/bench",
-                          "reference": body["reference"] }
-            }))
-        })
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path_regex("^/transaction/verify/.*"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(
-            json!({ "status": false, "message": "Transaction reference not found" }),
-        ))
-        .mount(&server)
-        .await;
-    server
-}
-
-async fn brevo() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v3/smtp/email"))
-        .respond_with(|request: &Request| {
-            let body: Value = serde_json::from_slice(&request.body).unwrap();
-            let key = body["headers"]["idempotencyKey"]
-                .as_str()
-                .unwrap_or("x")
-                .to_owned();
-            ResponseTemplate::new(201)
-                .set_body_json(json!({ "messageId": format!("<{key}@bench>") }))
-        })
-        .mount(&server)
-        .await;
-    server
-}
-
 impl Stack {
     pub async fn start() -> Stack {
         let dir = std::env::temp_dir().join(format!("gavel-bench-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
-        let cli = dev_server::find_cli().expect("the temporal CLI (scripts/setup installs it)");
         let port = dev_server::free_port().unwrap();
-        let mut server = DevServer::start(
-            &cli,
-            &DevServerOptions {
-                port,
-                ui_port: None,
-                db_file: None,
-                namespace: "default".into(),
-                log_file: Some(dir.join("temporal.log")),
-                extra_args: search_attribute_args(),
-            },
-        )
-        .unwrap();
-        server.wait_ready(Duration::from_secs(60)).unwrap();
+        let server = gavel_testkit::temporal::start_dev_server(&gavel_testkit::temporal::options(
+            port,
+            dir.join("temporal.log"),
+        ));
         let temporal_address = server.address.to_string();
 
         let base = std::env::var("BENCH_DATABASE_URL")
@@ -146,41 +69,45 @@ impl Stack {
         let db_url = SecretString::from(format!("{base}/gavel_bench_{}", std::process::id()));
         let db = gavel::database::prepare(&db_url).await.unwrap();
 
-        let (paystack, brevo) = (paystack().await, brevo().await);
+        let (paystack, brevo) = (
+            gavel_testkit::paystack::charging_every_card().await,
+            gavel_testkit::mail::brevo().await,
+        );
         let http_port = dev_server::free_port().unwrap();
-        let workflow_cache: usize = std::env::var("GAVEL_WORKFLOW_CACHE")
-            .ok()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1_000);
+        // The worker's own flag, read as it reads it (default included).
+        let workflow_cache = gavel::config::from_env::<WorkerTuning>()
+            .expect("GAVEL_WORKFLOW_CACHE is a number")
+            .workflow_cache;
+        let env = [
+            ("DATABASE_URL", db_url.expose_secret().to_owned()),
+            ("TEMPORAL_ADDRESS", temporal_address.clone()),
+            ("GAVEL_TASK_QUEUE", "gavel-bench".to_owned()),
+            ("GAVEL_HTTP_ADDR", format!("127.0.0.1:{http_port}")),
+            ("GAVEL_JWT_SECRET", JWT_SECRET.to_owned()),
+            ("GAVEL_WORKFLOW_CACHE", workflow_cache.to_string()),
+            ("PAYSTACK_SECRET_KEY", PAYSTACK_KEY.to_owned()),
+            ("PAYSTACK_BASE_URL", paystack.uri()),
+            ("BREVO_API_KEY", "xkeysib-bench".to_owned()),
+            ("BREVO_BASE_URL", brevo.uri()),
+            ("GAVEL_BIDS_PER_RUN", "1500".to_owned()),
+            // Every simulated client comes from 127.0.0.1 and bids flat
+            // out: the per-client limits would measure themselves.
+            ("GAVEL_SIGNUPS_PER_IP_HOUR", "1000000".to_owned()),
+            ("GAVEL_LOGINS_PER_IP", "1000000".to_owned()),
+            ("GAVEL_SSE_PER_IP", "100000".to_owned()),
+            ("GAVEL_SSE_MAX", "100000".to_owned()),
+            ("GAVEL_BIDS_PER_SEC", "100000".to_owned()),
+            ("GAVEL_BIDS_BURST", "100000".to_owned()),
+            ("GAVEL_BIDS_QUEUED_PER_BIDDER", "1024".to_owned()),
+            ("RUST_LOG", "warn".to_owned()),
+        ];
         let spawn = |command: &str| {
-            let log = std::fs::File::create(dir.join(format!("{command}.log"))).unwrap();
-            Command::new(env!("CARGO_BIN_EXE_gavel"))
-                .arg(command)
-                .env("DATABASE_URL", db_url.expose_secret())
-                .env("TEMPORAL_ADDRESS", &temporal_address)
-                .env("GAVEL_TASK_QUEUE", "gavel-bench")
-                .env("GAVEL_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
-                .env("GAVEL_JWT_SECRET", JWT_SECRET)
-                .env("GAVEL_WORKFLOW_CACHE", workflow_cache.to_string())
-                .env("PAYSTACK_SECRET_KEY", PAYSTACK_KEY)
-                .env("PAYSTACK_BASE_URL", paystack.uri())
-                .env("BREVO_API_KEY", "xkeysib-bench")
-                .env("BREVO_BASE_URL", brevo.uri())
-                .env("GAVEL_BIDS_PER_RUN", "1500")
-                // Every simulated client comes from 127.0.0.1 and bids flat
-                // out: the per-client limits would measure themselves.
-                .env("GAVEL_SIGNUPS_PER_IP_HOUR", "1000000")
-                .env("GAVEL_LOGINS_PER_IP", "1000000")
-                .env("GAVEL_SSE_PER_IP", "100000")
-                .env("GAVEL_SSE_MAX", "100000")
-                .env("GAVEL_BIDS_PER_SEC", "100000")
-                .env("GAVEL_BIDS_BURST", "100000")
-                .env("GAVEL_BIDS_QUEUED_PER_BIDDER", "1024")
-                .env("RUST_LOG", "warn")
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap()
+            GavelProcess::spawn(
+                Path::new(env!("CARGO_BIN_EXE_gavel")),
+                command,
+                env.clone(),
+                dir.join(format!("{command}.log")),
+            )
         };
         let worker = spawn("worker");
         let api = spawn("api");
@@ -228,42 +155,34 @@ impl Stack {
         }
     }
 
-    /// `n` users of `role`, written straight into the database.
+    /// `n` users of `role`, made by the API's own account code (without
+    /// hashing a password: they never sign in), each with a session.
     pub async fn users(&self, role: Role, n: usize) -> Vec<User> {
-        let ids: Vec<Uuid> = (0..n).map(|_| Uuid::now_v7()).collect();
-        let rows: Vec<users::BulkUser> = ids
-            .iter()
-            .map(|id| {
-                let handle = format!("bench-{}", id.simple());
-                users::BulkUser {
-                    id: *id,
-                    email: format!("{handle}@bench.example"),
-                    handle,
-                }
-            })
-            .collect();
-        users::insert_many(&self.db, &rows, "Bench User", "not-a-hash", role.as_str())
-            .await
-            .unwrap();
-        // Each user signed in once: a session row and its token.
-        let sessions: Vec<Uuid> = ids.iter().map(|_| Uuid::new_v4()).collect();
-        let tokens: Vec<(String, chrono::DateTime<chrono::Utc>)> = ids
-            .iter()
-            .zip(&sessions)
-            .map(|(id, sid)| {
-                self.jwt
-                    .issue(*id, role, 0, *sid, chrono::Utc::now())
-                    .unwrap()
-            })
-            .collect();
-        let expiries: Vec<chrono::DateTime<chrono::Utc>> = tokens.iter().map(|t| t.1).collect();
-        gavel_store::sessions::record_many(&self.db, &sessions, &ids, &expiries)
-            .await
-            .unwrap();
-        ids.into_iter()
-            .zip(tokens)
-            .map(|(id, (token, _))| User { id, token })
-            .collect()
+        let mut tx = self.db.begin().await.unwrap();
+        let mut users = Vec::with_capacity(n);
+        for _ in 0..n {
+            let email =
+                Email::parse(&format!("bench-{}@bench.example", Uuid::new_v4().simple())).unwrap();
+            let new = NewUser {
+                password: Password::parse("never used by the benchmark", &email).unwrap(),
+                name: DisplayName::parse("Bench User").unwrap(),
+                email,
+                role,
+            };
+            let user = accounts::insert(&mut tx, &new, "not-a-hash").await.unwrap();
+            // Each user signed in once: a session row and its token.
+            let session = Uuid::new_v4();
+            let (token, expires_at) = self
+                .jwt
+                .issue(user.id, role, 0, session, chrono::Utc::now())
+                .unwrap();
+            sessions::record(&mut *tx, session, user.id, expires_at)
+                .await
+                .unwrap();
+            users.push(User { id: user.id, token });
+        }
+        tx.commit().await.unwrap();
+        users
     }
 
     /// Gives each user a stored card (so a win is charged at once).
@@ -327,7 +246,7 @@ impl Stack {
 
     /// Resident memory of the API and the worker processes, in MiB.
     pub fn rss_mib(&self) -> (f64, f64) {
-        (rss_mib(self.api.id()), rss_mib(self.worker.id()))
+        (rss_mib(self.api.pid()), rss_mib(self.worker.pid()))
     }
 
     pub fn logs(&self) -> PathBuf {
@@ -345,10 +264,8 @@ impl Stack {
     }
 
     fn stop_processes(&mut self) {
-        for child in [&mut self.api, &mut self.worker] {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.api.kill();
+        self.worker.kill();
     }
 }
 

@@ -1,6 +1,8 @@
 //! Fixed-window counters in PostgreSQL (`rate_windows`), shared by every API
 //! replica. One statement counts a hit on each key and returns the counts, so
 //! concurrent attempts are counted exactly and cannot slip past a check.
+//! Hand-written rather than `governor`: its counters live in one process,
+//! and login limits must hold across every replica.
 
 use std::{
     sync::atomic::{AtomicU64, Ordering},

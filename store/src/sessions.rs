@@ -104,23 +104,3 @@ pub async fn standing(db: &PgPool, user: Uuid, session: Uuid) -> Result<Option<S
         live: r.live,
     }))
 }
-
-/// Records many sessions at once, one per (id, user, expiry) (benchmarks
-/// sign many users in).
-pub async fn record_many(
-    db: &PgPool,
-    ids: &[Uuid],
-    users: &[Uuid],
-    expires_at: &[DateTime<Utc>],
-) -> Result<()> {
-    sqlx::query!(
-        "INSERT INTO sessions (id, user_id, expires_at)
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[])",
-        ids,
-        users,
-        expires_at,
-    )
-    .execute(db)
-    .await?;
-    Ok(())
-}

@@ -91,42 +91,6 @@ pub async fn insert(conn: &mut PgConnection, new: NewUserRow<'_>) -> Result<User
     Ok(user)
 }
 
-/// A user who signs in with a password (benchmarks make many at once).
-#[derive(Debug, Clone)]
-pub struct BulkUser {
-    pub id: Uuid,
-    pub email: String,
-    pub handle: String,
-}
-
-/// Inserts `users` in one statement, each named `name`, with `password_hash`
-/// and `role`.
-pub async fn insert_many(
-    db: &PgPool,
-    users: &[BulkUser],
-    name: &str,
-    password_hash: &str,
-    role: &str,
-) -> Result<()> {
-    let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
-    let emails: Vec<String> = users.iter().map(|u| u.email.clone()).collect();
-    let handles: Vec<String> = users.iter().map(|u| u.handle.clone()).collect();
-    sqlx::query!(
-        "INSERT INTO users (id, email, name, handle, password_hash, role)
-         SELECT id, email, $4, handle, $5, $6
-         FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, email, handle)",
-        &ids,
-        &emails,
-        &handles,
-        name,
-        password_hash,
-        role,
-    )
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
 /// What a login checks: the user, their password hash and token version.
 #[derive(Debug, Clone)]
 pub struct LoginRow {

@@ -145,6 +145,15 @@ async fn every_response_carries_a_request_id_and_cors_follows_config() {
 }
 
 /// Serves `routes` with the production middleware on a real port.
+/// The HTTP layer's settings as `gavel api` makes them from default flags.
+fn default_config() -> ApiConfig {
+    gavel::app::api_config(
+        &gavel::config::HttpArgs::default(),
+        &gavel::config::SettlementArgs::default(),
+        "errors",
+    )
+}
+
 async fn serve_with_middleware(routes: Router, config: ApiConfig) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
@@ -163,7 +172,7 @@ async fn a_panicking_handler_answers_a_bare_json_500() {
         panic!("db password is hunter2")
     }
     let routes = Router::new().route("/boom", get(|| async { leaky() }));
-    let address = serve_with_middleware(routes, ApiConfig::default()).await;
+    let address = serve_with_middleware(routes, default_config()).await;
     let response = reqwest::get(format!("{address}/boom")).await.unwrap();
     let body = expect_error(response, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
     assert_eq!(body.error.message, "internal error");
@@ -181,7 +190,7 @@ async fn a_slow_handler_is_cut_off_with_503_and_retry_after() {
     );
     let config = ApiConfig {
         request_timeout: Duration::from_millis(200),
-        ..ApiConfig::default()
+        ..default_config()
     };
     let address = serve_with_middleware(routes, config).await;
     let response = reqwest::get(format!("{address}/slow")).await.unwrap();

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gavel::dev_server::{self, DevServer, DevServerOptions};
+use gavel::dev_server::{self, DevServerOptions};
 use gavel_api::{
     auctions::view::{AuctionResponse, BidResponse},
     routes::auth::AuthResponse,
@@ -32,31 +32,10 @@ use crate::{
 };
 
 /// Brevo accepts every email (echoing its idempotency key as the id).
-async fn brevo() -> MockServer {
-    let brevo = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v3/smtp/email"))
-        .respond_with(|request: &Request| {
-            let body: Value = serde_json::from_slice(&request.body).unwrap();
-            let key = body["headers"]["idempotencyKey"]
-                .as_str()
-                .unwrap_or("x")
-                .to_owned();
-            ResponseTemplate::new(201)
-                .set_body_json(json!({ "messageId": format!("<{key}@relay>") }))
-        })
-        .mount(&brevo)
-        .await;
-    brevo
-}
+use gavel_testkit::mail::brevo;
 
 fn wired(paystack: &MockServer, brevo: &MockServer) -> gavel::config::SettlementArgs {
-    let mut settlement = settlement_args();
-    settlement.paystack_secret_key = Some(SecretString::from(KEY));
-    settlement.paystack_base_url = paystack.uri();
-    settlement.brevo_api_key = Some(SecretString::from("xkeysib-test"));
-    settlement.brevo_base_url = brevo.uri();
-    settlement
+    gavel_testkit::paystack::wired(settlement_args(), paystack, brevo)
 }
 
 /// Emails of `kind` written for the auction (one row per person and occasion).
@@ -226,14 +205,7 @@ async fn gavel_dev_killed_mid_settlement_finishes_it_after_a_restart() {
     Mock::given(method("POST"))
         .and(path("/v3/smtp/email"))
         .respond_with(|request: &Request| {
-            let body: Value = serde_json::from_slice(&request.body).unwrap();
-            let key = body["headers"]["idempotencyKey"]
-                .as_str()
-                .unwrap_or("x")
-                .to_owned();
-            ResponseTemplate::new(201)
-                .set_delay(Duration::from_millis(1_500))
-                .set_body_json(json!({ "messageId": format!("<{key}@relay>") }))
+            gavel_testkit::mail::accepted(request).set_delay(Duration::from_millis(1_500))
         })
         .mount(&brevo)
         .await;
@@ -397,18 +369,15 @@ async fn temporal_restarted_on_its_database_file_loses_no_bid_and_doubles_none()
     std::fs::create_dir_all(&dir).unwrap();
     let port = dev_server::free_port().unwrap();
     let start = || {
-        let cli = dev_server::find_cli().unwrap();
         let options = DevServerOptions {
             port,
             ui_port: None,
             db_file: Some(dir.join("temporal.sqlite")),
             namespace: "default".into(),
             log_file: Some(dir.join("temporal.log")),
-            extra_args: crate::helpers::search_attribute_args(),
+            extra_args: Vec::new(),
         };
-        let mut server = DevServer::start(&cli, &options).unwrap();
-        server.wait_ready(Duration::from_secs(60)).unwrap();
-        server
+        gavel_testkit::temporal::start_dev_server(&options)
     };
     let server = start();
     let app = spawn_app_on(server.address, http_args(), settlement_args()).await;
@@ -503,15 +472,7 @@ async fn paystack_and_brevo_failing_for_a_while_are_retried_and_settle_once() {
         .await;
     Mock::given(method("POST"))
         .and(path("/v3/smtp/email"))
-        .respond_with(|request: &Request| {
-            let body: Value = serde_json::from_slice(&request.body).unwrap();
-            let key = body["headers"]["idempotencyKey"]
-                .as_str()
-                .unwrap_or("x")
-                .to_owned();
-            ResponseTemplate::new(201)
-                .set_body_json(json!({ "messageId": format!("<{key}@relay>") }))
-        })
+        .respond_with(gavel_testkit::mail::accepted)
         .with_priority(2)
         .mount(&brevo)
         .await;

@@ -757,7 +757,7 @@ async fn a_refund_reason_with_hidden_characters_is_refused_and_records_nothing()
 
 #[tokio::test]
 async fn a_refund_asked_while_temporal_is_down_is_started_by_the_retry_with_its_key() {
-    use gavel::dev_server::{self, DevServer, DevServerOptions};
+    use gavel::dev_server::{self, DevServerOptions};
     use std::time::Duration;
 
     let dir = std::env::temp_dir().join(format!("gavel-refund-outage-{}", uuid::Uuid::new_v4()));
@@ -770,11 +770,9 @@ async fn a_refund_asked_while_temporal_is_down_is_started_by_the_retry_with_its_
             db_file: Some(dir.join("temporal.sqlite")),
             namespace: "default".into(),
             log_file: Some(dir.join("temporal.log")),
-            extra_args: crate::helpers::search_attribute_args(),
+            extra_args: Vec::new(),
         };
-        let mut server = DevServer::start(&dev_server::find_cli().unwrap(), &options).unwrap();
-        server.wait_ready(Duration::from_secs(60)).unwrap();
-        server
+        gavel_testkit::temporal::start_dev_server(&options)
     };
     let server = start();
     let s = scene_at(server.address).await;

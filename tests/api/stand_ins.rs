@@ -4,10 +4,9 @@
 //! share (signed webhooks, verify answers, pay links, refunds).
 
 use reqwest::StatusCode;
-use secrecy::SecretString;
-use serde_json::{Value, json};
+use serde_json::json;
 use wiremock::{
-    Mock, MockServer, Request, ResponseTemplate,
+    Mock, MockServer, ResponseTemplate,
     matchers::{method, path},
 };
 
@@ -18,7 +17,9 @@ use crate::helpers::{
     settlement_args, spawn_app_on, spawn_app_with_settlement,
 };
 
-pub(crate) const KEY: &str = "sk_test_gavel_0123456789";
+pub(crate) use gavel_testkit::paystack::{
+    KEY, charge_success, checkout, sign, transaction_id, verified,
+};
 
 /// Paystack and Brevo mocks and an app wired to them.
 pub(crate) struct Scene {
@@ -63,25 +64,8 @@ async fn scene_with(
     server: Option<TimeSkippingServer>,
 ) -> Scene {
     let paystack = MockServer::start().await;
-    let brevo = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v3/smtp/email"))
-        .respond_with(|request: &Request| {
-            let body: Value = serde_json::from_slice(&request.body).unwrap();
-            let key = body["headers"]["idempotencyKey"]
-                .as_str()
-                .unwrap_or("x")
-                .to_owned();
-            ResponseTemplate::new(201)
-                .set_body_json(json!({ "messageId": format!("<{key}@relay>") }))
-        })
-        .mount(&brevo)
-        .await;
-    let mut settlement = settlement_args();
-    settlement.paystack_secret_key = Some(SecretString::from(KEY));
-    settlement.paystack_base_url = paystack.uri();
-    settlement.brevo_api_key = Some(SecretString::from("xkeysib-test"));
-    settlement.brevo_base_url = brevo.uri();
+    let brevo = gavel_testkit::mail::brevo().await;
+    let settlement = gavel_testkit::paystack::wired(settlement_args(), &paystack, &brevo);
     let app = match temporal {
         Some(address) => spawn_app_on(address, http_args(), settlement).await,
         None => spawn_app_with_settlement(settlement).await,
@@ -98,45 +82,6 @@ async fn scene_with(
         bola,
         _server: server,
     }
-}
-
-pub(crate) fn sign(body: &[u8]) -> String {
-    gavel::webhook::sign(KEY, body).unwrap()
-}
-
-/// Paystack's transaction id for `reference` in these stand-ins (stable).
-pub(crate) fn transaction_id(reference: &str) -> u64 {
-    reference.bytes().fold(302_961_u64, |id, b| {
-        id.wrapping_mul(31).wrapping_add(u64::from(b))
-    }) % 9_000_000_000
-}
-
-pub(crate) fn charge_success(reference: &str, amount: i64) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "event": "charge.success",
-        "data": {
-            "id": transaction_id(reference), "domain": "test", "status": "success", "reference": reference,
-            "amount": amount, "currency": "NGN", "gateway_response": "Successful",
-            "paid_at": "2026-11-21T10:00:00.000Z", "channel": "card", "metadata": 0,
-            "customer": { "email": "someone@example.com" },
-            "authorization": { "authorization_code": "AUTH_test1", "reusable": true,
-                               "signature": "SIG_test1", "last4": "4081", "brand": "visa" }
-        }
-    }))
-    .unwrap()
-}
-
-pub(crate) fn verified(reference: &str, amount: i64) -> Value {
-    json!({
-        "status": true, "message": "Verification successful",
-        "data": {
-            "id": 4_099_260_516_u64, "status": "success", "reference": reference,
-            "amount": amount, "currency": "NGN", "gateway_response": "Successful",
-            "metadata": "", "customer": { "email": "bola@example.com" },
-            "authorization": { "authorization_code": "AUTH_new", "reusable": true,
-                               "signature": "SIG_card", "last4": "4081", "brand": "visa" }
-        }
-    })
 }
 
 pub(crate) async fn post_webhook(
@@ -179,14 +124,6 @@ pub(crate) async fn store_bolas_card(s: &Scene) {
     .execute(&s.app.db)
     .await
     .unwrap();
-}
-
-/// Paystack's answer to `transaction/initialize`.
-pub(crate) fn checkout(url: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(json!({
-        "status": true, "message": "Authorization URL created",
-        "data": { "authorization_url": url, "reference": "as-sent" }
-    }))
 }
 
 /// The one invoice's Paystack reference.

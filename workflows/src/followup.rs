@@ -12,8 +12,10 @@ use temporalio_sdk::{WorkflowContext, WorkflowResult};
 use uuid::Uuid;
 
 use crate::{
-    auction::steps::{external_options, payment_options},
-    settlement::{Confirmation, EmailJob, EmailKind, PaymentNotice, SettlementActivities},
+    contract::settlement::{
+        Confirmation, EmailJob, EmailKind, PaymentNotice, SettlementActivities,
+    },
+    steps::{external_options, payment_options},
 };
 
 /// What to follow up.

@@ -4,22 +4,31 @@
 //! Nothing in this crate performs I/O or reads the system clock: workflow code is
 //! replayed from history and must take the same decisions every time.
 //!
-//! - [`ping`]: a trivial workflow + activity pair that proves a worker is wired to
-//!   the server (used by the health tests and by operators after a deploy).
-//! - [`auction`]: `AuctionWorkflow` and the types it shares with the API and
-//!   the activities.
-//! - [`rules`]: the bidding rules, pure and Temporal-free.
-//! - [`settlement`]: what happens after a sale: the settlement saga, the
-//!   payment desk buyers talk to, and the contract of its activities.
-//! - [`followup`]: payments and disputes that arrive after an auction ended.
-//! - [`lenient`]: signal payloads decoded without trusting the sender.
-//! - [`refusal`]: refusals as typed Temporal failures (code and data).
-//! - [`ids`]: `AuctionId`, `UserId` and `Minor`, transparent on the wire.
-//! - [`text`]: which characters typed text may hold (shared with the API).
-//! - [`names`]: the task queue default, workflow types and search-attribute keys
-//!   that outlive any refactoring because they are recorded in history.
+//! The modules form a graph without cycles; read them in this order (each
+//! uses only those above it, `scripts/workflow-modules` checks it):
+//!
+//! 1. Leaves: [`ids`] (`AuctionId`, `UserId`, `Minor`, transparent on the
+//!    wire), [`text`] (which characters typed text may hold), [`names`]
+//!    (task queue, workflow types, search attributes and patch ids recorded
+//!    in history), [`refusal`] (refusals as typed Temporal failures) and
+//!    [`lenient`] (signal payloads decoded without trusting the sender).
+//! 2. [`rules`]: the bidding rules, pure and Temporal-free.
+//! 3. [`contract`]: every value the API and the activities exchange with the
+//!    workflows, and the activity definitions (`view` < `read_model` <
+//!    `refusals` < `settlement` < `auction`).
+//! 4. `steps`: workflow time, timer lengths, activity options and retry
+//!    policies, shared by every workflow.
+//! 5. [`ping`]: a trivial workflow + activity pair that proves a worker is
+//!    wired to the server; [`followup`]: payments and disputes that arrive
+//!    after an auction ended.
+//! 6. [`settlement`]: what happens after a sale (`desk` < `state` < `saga`),
+//!    knowing the auction only through [`settlement::SettlementHost`].
+//! 7. [`auction`]: `AuctionWorkflow` (`state` < `publishing` < `lanes` <
+//!    `open_phase` < `workflow`), which owns a [`settlement::Settlement`]
+//!    and hands a sale to the saga.
 
 pub mod auction;
+pub mod contract;
 pub mod followup;
 pub mod ids;
 pub mod lenient;
@@ -28,4 +37,5 @@ pub mod ping;
 pub mod refusal;
 pub mod rules;
 pub mod settlement;
+pub(crate) mod steps;
 pub mod text;

@@ -33,3 +33,15 @@ pub fn search_attributes() -> [(&'static str, IndexedValueType); 4] {
         (CURRENT_BID.name(), CURRENT_BID.indexed_value_type()),
     ]
 }
+
+// Patch ids: none yet in 0.1.0 (the patches of the November test histories
+// were folded before the first release).
+//
+// A change to the commands a workflow task produces (a new, removed or
+// reordered activity, timer or search-attribute update, or another activity
+// input) must not reach running workflows unguarded: add a constant here,
+// `pub const PATCH_<WHAT>: &str = "<what>";`, branch on
+// `ctx.patched(names::PATCH_<WHAT>)`, and record a history for both paths.
+// Once `gavel replay --query` finds no open run on the old path, switch the
+// call to `ctx.deprecate_patch(..)`; once no open run carries the marker,
+// remove the call and the constant. See docs/operations.md.

@@ -29,18 +29,6 @@ pub struct LoginLimits {
     pub signups_per_ip_hour: u32,
 }
 
-impl Default for LoginLimits {
-    fn default() -> Self {
-        Self {
-            per_account_ip: 5,
-            per_account: 50,
-            per_ip: 30,
-            window: Duration::from_secs(15 * 60),
-            signups_per_ip_hour: 20,
-        }
-    }
-}
-
 /// Decides whether a login or sign-up may proceed.
 #[derive(Debug)]
 pub struct LoginLimiter {

@@ -5,7 +5,8 @@
 //! The 19 MiB of working memory is kept and reused between hashes. Freed, a
 //! block that large stays with the allocator (glibc raises its mmap threshold
 //! after the first free), and 300 concurrent sign-ups grew the process by
-//! 800 MiB; reused, it is one block per hash running at once.
+//! 800 MiB; reused, it is one block per hash running at once. Hand-written
+//! because the `argon2` crate's own hashing allocates afresh every time.
 
 use argon2::{
     Algorithm, Argon2, Block, Params, PasswordHash, Version,
@@ -13,45 +14,39 @@ use argon2::{
 };
 
 use std::{
-    sync::{LazyLock, Mutex, OnceLock},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Password;
 use crate::error::ApiError;
 
-/// Hashes at once (`GAVEL_PASSWORD_HASHES`), when set before the first one.
-static CONCURRENCY: OnceLock<usize> = OnceLock::new();
+/// Turns at hashing, shared by everything in one process that hashes
+/// (`GAVEL_PASSWORD_HASHES`). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Hashing(Arc<Semaphore>);
 
-/// Sets how many passwords may be hashed at once (0: one per core). Only
-/// the first call counts, and only before the first hash.
-pub fn set_concurrency(hashes: usize) {
-    let _ = CONCURRENCY.set(hashes);
+impl Hashing {
+    /// `hashes` at once; 0 means one per core, since more concurrent hashes
+    /// only queue for the CPU while holding their memory.
+    pub fn new(hashes: usize) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let hashes = if hashes > 0 { hashes } else { cores };
+        Self(Arc::new(Semaphore::new(hashes)))
+    }
 }
-
-/// One permit per core by default: more concurrent hashes only queue for the
-/// CPU while holding their memory.
-static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let hashes = CONCURRENCY
-        .get()
-        .copied()
-        .filter(|n| *n > 0)
-        .unwrap_or(cores);
-    Semaphore::new(hashes)
-});
 
 /// Longest a request waits for a turn before it is told to come back (well
 /// inside the request timeout).
 const LONGEST_WAIT: Duration = Duration::from_secs(10);
 
 /// A turn at hashing, or 503 `busy` when the queue is too long to wait out.
-async fn turn() -> Result<SemaphorePermit<'static>, ApiError> {
+async fn turn(hashing: &Hashing) -> Result<OwnedSemaphorePermit, ApiError> {
     let asked = Instant::now();
     metrics::gauge!("gavel_password_hash_waiting").increment(1.0);
-    let permit = tokio::time::timeout(LONGEST_WAIT, HASHING.acquire()).await;
+    let permit = tokio::time::timeout(LONGEST_WAIT, hashing.0.clone().acquire_owned()).await;
     metrics::gauge!("gavel_password_hash_waiting").decrement(1.0);
     metrics::histogram!("gavel_password_hash_wait_seconds").record(asked.elapsed().as_secs_f64());
     match permit {
@@ -111,10 +106,10 @@ fn argon2_output(
 }
 
 /// Hashes a password with Argon2id and a random salt (PHC string format).
-pub async fn hash(password: &Password) -> Result<String, ApiError> {
+pub async fn hash(hashing: &Hashing, password: &Password) -> Result<String, ApiError> {
     let password = password.expose().to_owned();
     // Held by the hashing itself, which runs on even if the caller leaves.
-    let turn = turn().await?;
+    let turn = turn(hashing).await?;
     tokio::task::spawn_blocking(move || {
         let _turn = turn;
         let salt = SaltString::generate(&mut OsRng);
@@ -168,8 +163,12 @@ fn matches(candidate: &[u8], stored: &str) -> anyhow::Result<bool> {
 }
 
 /// Checks `candidate` against a stored hash (or against nothing, in equal time).
-pub async fn verify(candidate: String, stored: Option<String>) -> Result<bool, ApiError> {
-    let turn = turn().await?;
+pub async fn verify(
+    hashing: &Hashing,
+    candidate: String,
+    stored: Option<String>,
+) -> Result<bool, ApiError> {
+    let turn = turn(hashing).await?;
     tokio::task::spawn_blocking(move || {
         let _turn = turn;
         let known = stored.is_some();
@@ -190,19 +189,27 @@ mod tests {
     async fn a_hash_verifies_only_its_password() {
         let email = Email::parse("ada@example.com").unwrap();
         let password = Password::parse("correct horse battery", &email).unwrap();
-        let stored = hash(&password).await.unwrap();
+        let stored = hash(&Hashing::new(0), &password).await.unwrap();
         assert!(stored.starts_with("$argon2id$"));
         assert!(
-            verify("correct horse battery".into(), Some(stored.clone()))
+            verify(
+                &Hashing::new(0),
+                "correct horse battery".into(),
+                Some(stored.clone())
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            !verify(&Hashing::new(0), "wrong horse battery".into(), Some(stored))
                 .await
                 .unwrap()
         );
         assert!(
-            !verify("wrong horse battery".into(), Some(stored))
+            !verify(&Hashing::new(0), "correct horse battery".into(), None)
                 .await
                 .unwrap()
         );
-        assert!(!verify("correct horse battery".into(), None).await.unwrap());
     }
 
     #[tokio::test]
@@ -214,15 +221,22 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(
-            verify("an older stored password".into(), Some(theirs))
-                .await
-                .unwrap(),
+            verify(
+                &Hashing::new(0),
+                "an older stored password".into(),
+                Some(theirs)
+            )
+            .await
+            .unwrap(),
             "hashes stored before keep working"
         );
         let email = Email::parse("ada@example.com").unwrap();
-        let ours = hash(&Password::parse("a newer stored password", &email).unwrap())
-            .await
-            .unwrap();
+        let ours = hash(
+            &Hashing::new(0),
+            &Password::parse("a newer stored password", &email).unwrap(),
+        )
+        .await
+        .unwrap();
         let parsed = PasswordHash::new(&ours).unwrap();
         assert!(
             Argon2::default()

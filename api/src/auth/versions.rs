@@ -2,7 +2,7 @@
 //! issue (changing the password or the role bumps it) and its session id
 //! (signing out ends the session). Each replica re-reads a session's standing
 //! (version and whether the session is live) at most every revocation delay
-//! (`GAVEL_REVOCATION_SECS`, [`FRESH_FOR`] by default), so a revoked token
+//! (`GAVEL_REVOCATION_SECS`), so a revoked token
 //! stops working everywhere within that time, and at once on the replica
 //! that made the change: the cache is cleared after the change commits, and
 //! a read that began before the clear is not cached.
@@ -19,8 +19,6 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use gavel_store::{sessions, users};
 
-/// How long a standing read from the database is trusted, by default.
-pub const FRESH_FOR: Duration = Duration::from_secs(30);
 /// Sessions whose standing is remembered before the cache starts over.
 const REMEMBERED: usize = 100_000;
 
@@ -162,7 +160,7 @@ mod tests {
     #[tokio::test]
     async fn ending_a_session_forgets_that_session_only() {
         let db = PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
-        let versions = TokenVersions::new(db, FRESH_FOR);
+        let versions = TokenVersions::new(db, Duration::from_secs(30));
         let (user, other_user) = (Uuid::new_v4(), Uuid::new_v4());
         let (ended, phone, theirs) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         cached(&versions, user, ended);

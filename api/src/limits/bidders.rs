@@ -1,16 +1,20 @@
-//! Each bidder's bid rate in this replica: a token bucket per bidder, so one
-//! bidder's flood is refused here, before it costs a database read or a
-//! Temporal call, while everyone else bids on.
+//! Each bidder's bid rate in this replica: `governor`'s keyed limiter (a
+//! token bucket per bidder, GCRA), so one bidder's flood is refused here,
+//! before it costs a database read or a Temporal call, while everyone else
+//! bids on.
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
+use std::num::NonZeroU32;
+
+use governor::{
+    Quota, RateLimiter,
+    clock::{Clock, DefaultClock},
+    middleware::NoOpMiddleware,
+    state::keyed::DefaultKeyedStateStore,
 };
-
 use uuid::Uuid;
 
-/// Buckets kept before the full (idle) ones are dropped.
+/// Bidders remembered before the idle ones (whose bucket has refilled) are
+/// forgotten: bounds the limiter's memory.
 const KEEP_BUCKETS: usize = 10_000;
 
 #[derive(Debug, Clone, Copy)]
@@ -21,85 +25,76 @@ pub struct BidRate {
     pub burst: u32,
 }
 
-impl Default for BidRate {
-    fn default() -> Self {
-        Self {
-            per_sec: 5,
-            burst: 10,
-        }
+pub struct BidderRates<C: Clock = DefaultClock> {
+    limiter: RateLimiter<Uuid, DefaultKeyedStateStore<Uuid>, C, NoOpMiddleware<C::Instant>>,
+}
+
+impl std::fmt::Debug for BidderRates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BidderRates")
+            .field("bidders", &self.limiter.len())
+            .finish()
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-#[derive(Debug)]
-pub struct BidderRates {
-    rate: BidRate,
-    buckets: Mutex<HashMap<Uuid, Bucket>>,
+/// `rate` as a quota; a zero is read as one, as the flags' ranges rule out.
+fn quota(rate: BidRate) -> Quota {
+    let per_sec = NonZeroU32::new(rate.per_sec).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(rate.burst).unwrap_or(NonZeroU32::MIN);
+    Quota::per_second(per_sec).allow_burst(burst)
 }
 
 impl BidderRates {
     pub fn new(rate: BidRate) -> Self {
+        Self::with_clock(rate, DefaultClock::default())
+    }
+}
+
+impl<C: Clock> BidderRates<C> {
+    fn with_clock(rate: BidRate, clock: C) -> Self {
         Self {
-            rate,
-            buckets: Mutex::default(),
+            limiter: RateLimiter::new(quota(rate), DefaultKeyedStateStore::default(), clock),
         }
     }
 
     /// Takes a token for `bidder`; `Err(secs)` to wait when none is left.
     pub fn take(&self, bidder: Uuid) -> Result<(), u64> {
-        self.take_at(bidder, Instant::now())
-    }
-
-    fn take_at(&self, bidder: Uuid, now: Instant) -> Result<(), u64> {
-        let burst = f64::from(self.rate.burst.max(1));
-        let per_sec = f64::from(self.rate.per_sec.max(1));
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() > KEEP_BUCKETS {
-            let refill = Duration::from_secs_f64(burst / per_sec);
-            buckets.retain(|_, b| now.duration_since(b.at) < refill);
+        if self.limiter.len() > KEEP_BUCKETS {
+            self.limiter.retain_recent();
         }
-        let bucket = buckets.entry(bidder).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
-        let earned = now.duration_since(bucket.at).as_secs_f64() * per_sec;
-        bucket.tokens = (bucket.tokens + earned).min(burst);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - bucket.tokens) / per_sec).ceil().max(1.0) as u64)
-        }
+        self.limiter.check_key(&bidder).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.limiter.clock().now());
+            wait.as_secs_f64().ceil().max(1.0) as u64
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use governor::clock::FakeRelativeClock;
+
     use super::*;
 
     #[test]
     fn a_burst_is_allowed_then_the_rate_holds_per_bidder() {
-        let rates = BidderRates::new(BidRate {
-            per_sec: 2,
-            burst: 3,
-        });
+        let clock = FakeRelativeClock::default();
+        let rates = BidderRates::with_clock(
+            BidRate {
+                per_sec: 2,
+                burst: 3,
+            },
+            clock.clone(),
+        );
         let (flooder, rival) = (Uuid::new_v4(), Uuid::new_v4());
-        let start = Instant::now();
         for _ in 0..3 {
-            rates.take_at(flooder, start).unwrap();
+            rates.take(flooder).unwrap();
         }
-        assert_eq!(rates.take_at(flooder, start), Err(1));
-        rates
-            .take_at(rival, start)
-            .expect("another bidder is unaffected");
-        let later = start + Duration::from_millis(500);
-        rates.take_at(flooder, later).expect("a token came back");
-        assert!(rates.take_at(flooder, later).is_err());
+        assert_eq!(rates.take(flooder), Err(1));
+        rates.take(rival).expect("another bidder is unaffected");
+        clock.advance(Duration::from_millis(500));
+        rates.take(flooder).expect("a token came back");
+        assert!(rates.take(flooder).is_err());
     }
 }

@@ -8,6 +8,8 @@ use std::{
     str::FromStr,
 };
 
+use ipnet::{IpNet, Ipv4Net};
+
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
     http::{HeaderMap, request::Parts},
@@ -15,30 +17,15 @@ use axum::{
 
 use crate::{error::ApiError, state::AppState};
 
-/// An address block such as `10.0.0.0/8`, `::1/128` or a bare address.
+/// An address block such as `10.0.0.0/8`, `::1/128` or a bare address (a
+/// block of one): `ipnet` parses and matches blocks; a bare address and
+/// IPv4-mapped IPv6 are what this adds, as `GAVEL_TRUSTED_PROXIES` accepts them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
+pub struct Cidr(IpNet);
 
 impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.network, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
+        self.0.contains(&ip.to_canonical())
     }
 }
 
@@ -47,21 +34,31 @@ impl FromStr for Cidr {
 
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
-        let (address, prefix) = s.split_once('/').unwrap_or((s, ""));
-        let network = IpAddr::from_str(address)
-            .map_err(|_| format!("{s:?} is not an address or address block"))?
-            .to_canonical();
-        let longest = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = if prefix.is_empty() {
-            longest
+        let block = if s.contains('/') {
+            IpNet::from_str(s).map_err(|_| {
+                format!("{s:?} is not an address block (the prefix must fit the address)")
+            })?
         } else {
-            prefix
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= longest)
-                .ok_or_else(|| format!("{s:?}: the prefix must be 0 to {longest}"))?
+            IpNet::from(
+                IpAddr::from_str(s)
+                    .map_err(|_| format!("{s:?} is not an address or address block"))?,
+            )
         };
-        Ok(Self { network, prefix })
+        Ok(Self(canonical(block)))
+    }
+}
+
+/// An IPv4-mapped IPv6 block (`::ffff:10.0.0.0/104`) as the IPv4 block it
+/// is, since peers are matched in their canonical form.
+fn canonical(block: IpNet) -> IpNet {
+    match block {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => Ipv4Net::new(v4, v6.prefix_len() - 96)
+                .map(IpNet::V4)
+                .unwrap_or(block),
+            None => block,
+        },
+        _ => block,
     }
 }
 
@@ -180,5 +177,9 @@ mod tests {
         assert!(v6.contains(ip("2001:db8::1")));
         assert!("10.0.0.0/33".parse::<Cidr>().is_err());
         assert!("nonsense".parse::<Cidr>().is_err());
+        let host: Cidr = "10.1.2.3".parse().unwrap();
+        assert!(host.contains(ip("10.1.2.3")) && !host.contains(ip("10.1.2.4")));
+        let mapped: Cidr = "::ffff:10.0.0.0/104".parse().unwrap();
+        assert!(mapped.contains(ip("10.9.9.9")));
     }
 }

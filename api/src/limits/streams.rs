@@ -17,15 +17,6 @@ pub struct StreamLimits {
     pub total: u32,
 }
 
-impl Default for StreamLimits {
-    fn default() -> Self {
-        Self {
-            per_ip: 50,
-            total: 10_000,
-        }
-    }
-}
-
 #[derive(Debug, Default)]
 struct Open {
     total: u32,
@@ -33,7 +24,7 @@ struct Open {
 }
 
 /// The open streams, counted.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StreamSlots {
     limits: StreamLimits,
     open: Arc<Mutex<Open>>,

@@ -86,7 +86,7 @@ pub async fn register(
     // Counted after the fields are checked (a typo costs no sign-up) and
     // before the password is hashed (the expensive part).
     state.login_limiter.sign_up(ip).await?;
-    let hash = password::hash(&new.password).await?;
+    let hash = password::hash(&state.hashing, &new.password).await?;
     // The account and its first session are one decision: an account left
     // without its session would turn the retry into `email_taken`.
     let mut tx = state.db.begin().await?;
@@ -136,7 +136,7 @@ pub async fn login(
         None => None,
     };
     let hash = found.as_ref().map(|c| c.password_hash.clone());
-    if !password::verify(body.password, hash).await? {
+    if !password::verify(&state.hashing, body.password, hash).await? {
         return Err(invalid());
     }
     let (Some(found), Some(email)) = (found, email) else {
@@ -181,14 +181,14 @@ pub async fn change_password(
     // Guessing the current password through here is a login attempt too.
     state.login_limiter.begin(ip, Some(&email)).await?;
     let stored = accounts::password_hash(&state.db, auth.id).await?;
-    if !password::verify(body.current_password, stored).await? {
+    if !password::verify(&state.hashing, body.current_password, stored).await? {
         return Err(ApiError::unauthorized(
             "invalid_credentials",
             "the current password is wrong",
         ));
     }
     let new = Password::parse(&body.new_password, &email)?;
-    let hash = password::hash(&new).await?;
+    let hash = password::hash(&state.hashing, &new).await?;
     let mut tx = state.db.begin().await?;
     accounts::set_password_hash(&mut tx, auth.id, &hash).await?;
     let version = state.token_versions.bump_and_commit(tx, auth.id).await?;

@@ -17,6 +17,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use axum_extra::extract::cookie::{Cookie, SameSite};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
@@ -54,15 +55,18 @@ fn cookie_name(secure: bool, name: &'static str) -> Cow<'static, str> {
 /// signed in (and a fresh anonymous value is issued), which is safe; forms
 /// then fail until the planted cookie goes, which is the most a planter can
 /// do, and over https the `__Host-` names rule planting out.
+///
+/// `axum_extra`'s `CookieJar` keeps one cookie per name and drops the other
+/// silently, so the cookies are parsed with its `Cookie` and counted here.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     let mut found = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(key, _)| *key == name)
-        .map(|(_, value)| value);
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter(|cookie| cookie.name_raw() == Some(name))
+        .filter_map(|cookie| cookie.value_raw());
     let first = found.next()?;
     found.next().is_none().then_some(first)
 }
@@ -128,34 +132,33 @@ pub async fn ensure_csrf(
         .insert(AnonymousSession(token.clone()));
     let mut response = next.run(request).await;
     if fresh {
-        let value = format!(
-            "{csrf_cookie}={token}; Path=/; HttpOnly; SameSite=Strict{}",
-            secure(&state)
-        );
-        if let Ok(value) = HeaderValue::from_str(&value) {
+        let cookie = Cookie::build((csrf_cookie, token))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .secure(state.config.cookie_secure)
+            .build();
+        if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
     }
     response
 }
 
-fn secure(state: &AppState) -> &'static str {
-    if state.config.cookie_secure {
-        "; Secure"
-    } else {
-        ""
-    }
-}
-
 /// `Set-Cookie` for the session cookie holding `token` for `max_age_secs`
 /// (an empty token and 0 end it).
 fn session_header(state: &AppState, token: &str, max_age_secs: i64) -> HeaderValue {
-    let value = format!(
-        "{}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
+    let cookie = Cookie::build((
         cookie_name(state.config.cookie_secure, SESSION_COOKIE),
-        secure(state)
-    );
-    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+        token.to_owned(),
+    ))
+    .path("/")
+    .http_only(true)
+    .same_site(SameSite::Lax)
+    .max_age(time::Duration::seconds(max_age_secs))
+    .secure(state.config.cookie_secure)
+    .build();
+    HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// `Set-Cookie` for a new session holding `token` for `max_age_secs`.
@@ -211,7 +214,8 @@ impl Visitor {
 
 /// What a session's forms must echo: HMAC-SHA256 under `key` of the
 /// signed-in `session`, else of the browser's `anonymous` value; empty (no
-/// form passes) when there is neither.
+/// form passes) when there is neither. Not a signed cookie jar: the token
+/// is echoed in forms, not stored in a cookie, and must bind the session id.
 pub fn csrf_token(key: &[u8; 32], session: Option<Uuid>, anonymous: Option<&str>) -> String {
     let bound = match (session, anonymous) {
         (Some(session), _) => format!("session:{session}"),

@@ -27,22 +27,15 @@ pub(super) fn temporal_args(address: SocketAddr, task_queue: &str) -> TemporalAr
     }
 }
 
+/// The flags' defaults (see `gavel::config`), but what tests need.
 pub fn http_args() -> HttpArgs {
     HttpArgs {
         http_addr: "127.0.0.1:0".parse().unwrap(),
-        jwt_secret: None,
-        jwt_secret_file: None,
         jwt_ttl_secs: 3600,
         cors_origins: vec!["http://shop.example".into()],
-        request_timeout_secs: 15,
-        bids_per_run: 500,
         // Long: live events must arrive by NOTIFY, not by the re-read.
         sse_poll_secs: 60,
-        strike_limit: 2,
-        strike_ttl_days: 365,
         metrics_token: Some(SecretString::from(METRICS_TOKEN)),
-        metrics_token_file: None,
-        api_metrics_addr: None,
         // Every test client is 127.0.0.1: the per-address sign-up limit and
         // the bid rate are raised so tests are not limited by one another;
         // the limits' own tests set them back.
@@ -53,6 +46,7 @@ pub fn http_args() -> HttpArgs {
             bids_queued_per_bidder: 1_024,
             ..LimitArgs::default()
         },
+        ..HttpArgs::default()
     }
 }
 
@@ -61,21 +55,15 @@ pub const METRICS_TOKEN: &str = "test-metrics-token";
 pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 
 /// Settlement without Paystack or Brevo: offline payment only, emails
-/// recorded in the `emails` table.
+/// recorded in the `emails` table (the flags' defaults otherwise).
 pub fn settlement_args() -> SettlementArgs {
     SettlementArgs {
-        paystack_secret_key: None,
-        paystack_secret_key_file: None,
+        // Nothing answers here: a test that needs them sets its mocks.
         paystack_base_url: "http://127.0.0.1:9".into(),
-        brevo_api_key: None,
-        brevo_api_key_file: None,
         brevo_base_url: "http://127.0.0.1:9".into(),
         mail_from: "Gavel <no-reply@gavel.test>".into(),
-        payment_window_secs: 172_800,
-        offer_rounds: 3,
-        offer_window_secs: 86_400,
         public_url: "http://gavel.test".into(),
-        provider_timeout_secs: 20,
+        ..SettlementArgs::default()
     }
 }
 

@@ -14,7 +14,7 @@ use gavel::{
     app::{self, ApiParts, Application},
     config::{HttpArgs, LimitArgs, SettlementArgs, TemporalArgs},
     database,
-    dev_server::{self, DevServer, DevServerOptions},
+    dev_server::{self, DevServer},
     temporal,
 };
 use std::any::type_name;
@@ -30,12 +30,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, PgPool};
 use temporalio_client::Client;
-use temporalio_common::protos::temporal::api::enums::v1::IndexedValueType;
 use tokio_util::sync::CancellationToken;
 
 mod app_under_test;
 mod http;
-mod private_postgres;
 mod python_tools;
 mod scene;
 mod sse;
@@ -43,8 +41,8 @@ mod temporal_servers;
 mod test_database;
 
 pub use app_under_test::*;
+pub use gavel_testkit::{postgres::*, temporal::TimeSkippingServer};
 pub use http::*;
-pub use private_postgres::*;
 pub use python_tools::*;
 pub use scene::*;
 pub use sse::*;

@@ -43,6 +43,7 @@ impl TestApp {
         let parsed = Email::parse(&email).unwrap();
         let user = accounts::create(
             &self.db,
+            &gavel_api::auth::password::Hashing::new(1),
             accounts::NewUser {
                 password: Password::parse(PASSWORD, &parsed).unwrap(),
                 email: parsed,

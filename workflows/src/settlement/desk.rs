@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::contract::{CloseReason, PaymentOpened};
+use crate::contract::settlement::{CloseReason, PaymentOpened};
 
 /// `request_payment`: a buyer asks how to pay an invoice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,16 +1,20 @@
-//! Settlement: what happens to a sale after the close.
+//! Settlement: what happens to a sale after the close. It knows nothing of
+//! the auction workflow's fields: the workflow owns a [`Settlement`] value,
+//! hands the saga a [`Sale`] and answers the few questions of
+//! [`SettlementHost`].
 //!
-//! - [`contract`]: the types and activity definitions shared with the
-//!   activities (invoice, payment, confirmation, close, email).
 //! - [`desk`]: what the workflow knows about each invoice, and the answers
 //!   it gives a buyer who asks to pay or answers an offer.
-//! - [`saga`]: today's settlement, one [`Settlement`] per sale.
-//! - [`legacy`]: the first settlement, kept so recorded auctions replay.
+//! - [`state`]: settlement's own state and its interface to the workflow.
+//! - [`saga`]: the settlement of one sale, one [`Saga`] per sale.
+//!
+//! Its contract with the activities is [`crate::contract::settlement`],
+//! re-exported here.
 
-pub mod contract;
 pub mod desk;
-pub(crate) mod legacy;
 pub(crate) mod saga;
+pub mod state;
 
-pub use contract::*;
-pub(crate) use saga::Settlement;
+pub use crate::contract::settlement::*;
+pub(crate) use saga::Saga;
+pub use state::{Sale, Settlement, SettlementHost};

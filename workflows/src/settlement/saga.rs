@@ -20,20 +20,21 @@ use temporalio_sdk::{CancellableFuture, WorkflowContext, WorkflowResult, workflo
 use uuid::Uuid;
 
 use super::{
-    contract::{
-        AcceptOffer, BeginPayment, BidderEmail, CloseInvoice, CloseReason, Confirmation, EmailJob,
-        EmailKind, InvoiceClosed, InvoiceRef, InvoiceRequest, PaymentNotice, PaymentOpened,
-        PaymentSource, SettlementActivities,
-    },
     desk::{InvoicePhase, PaymentState},
+    state::{Sale, SettlementHost},
 };
-use crate::auction::{
-    AuctionStatus,
-    steps::{
-        bulk_options, db_options, email, failure_summary, now, payment_options, send, set_status,
-        until,
+use crate::{
+    contract::{
+        settlement::{
+            AcceptOffer, BeginPayment, BidderEmail, CloseInvoice, CloseReason, Confirmation,
+            EmailJob, EmailKind, InvoiceClosed, InvoiceRef, InvoiceRequest, PaymentNotice,
+            PaymentOpened, PaymentSource, SettlementActivities,
+        },
+        view::AuctionStatus,
     },
-    workflow::AuctionWorkflow,
+    steps::{
+        bulk_options, db_options, external_options, failure_summary, now, payment_options, until,
+    },
 };
 
 /// How soon a pending card charge is first checked with Paystack, and how
@@ -55,8 +56,9 @@ struct Offer {
 }
 
 /// The settlement of one sale, holding what every step needs.
-pub(crate) struct Settlement {
-    ctx: WorkflowContext<AuctionWorkflow>,
+pub(crate) struct Saga<H> {
+    ctx: WorkflowContext<H>,
+    sale: Sale,
     seller: Uuid,
     rounds: u32,
     offers_allowed: bool,
@@ -67,29 +69,17 @@ pub(crate) struct Settlement {
     verify_again: Option<(DateTime<Utc>, usize)>,
 }
 
-impl Settlement {
-    pub(crate) fn new(ctx: &WorkflowContext<AuctionWorkflow>) -> Self {
-        let (seller, settings, offers_allowed) = ctx.state(|s| {
-            (
-                s.book.terms.seller_id,
-                s.settings,
-                s.book.terms.second_chance_offers,
-            )
-        });
-        // The settings are bounded where they are read (2 s to a year); a
-        // recorded input outside that is held to the same bounds.
-        let seconds = |secs: u64| {
-            let secs = secs.clamp(2, crate::auction::MAX_WINDOW_SECS);
-            chrono::Duration::seconds(i64::try_from(secs).expect("a year of seconds fits"))
-        };
+impl<H: SettlementHost> Saga<H> {
+    pub(crate) fn new(ctx: &WorkflowContext<H>, sale: Sale) -> Self {
         Self {
             ctx: ctx.clone(),
-            seller,
-            rounds: settings.offer_rounds.max(1),
-            offers_allowed,
-            payment_window: seconds(settings.payment_window_secs.max(2)),
-            offer_window: seconds(settings.offer_window_secs.max(2)),
+            seller: sale.seller_id,
+            rounds: sale.settings.offer_rounds.max(1),
+            offers_allowed: sale.second_chance_offers,
+            payment_window: Sale::window(sale.settings.payment_window_secs),
+            offer_window: Sale::window(sale.settings.offer_window_secs),
             verify_again: None,
+            sale,
         }
     }
 
@@ -122,7 +112,7 @@ impl Settlement {
             if self.offers_allowed && round < self.rounds {
                 next = self
                     .ctx
-                    .state(|s| s.book.next_offer(&offered))
+                    .state(|s| s.next_offer(&offered))
                     .map(|(buyer, amount)| Offer {
                         round: round + 1,
                         buyer,
@@ -132,25 +122,24 @@ impl Settlement {
         }
         send(
             &self.ctx,
-            email(&self.ctx, EmailKind::Unsold, self.seller, u64::from(round)),
+            self.email(EmailKind::Unsold, self.seller, u64::from(round)),
         )
         .await;
         self.finish(AuctionStatus::Unsold, round).await
     }
 
     /// No sale: the seller and every bidder are told.
-    pub(crate) async fn no_sale(ctx: &WorkflowContext<AuctionWorkflow>) {
-        let seller = ctx.state(|s| s.book.terms.seller_id);
-        let to_seller = send(ctx, email(ctx, EmailKind::NoSale, seller, 1));
-        let to_bidders = email_bidders(ctx, EmailKind::NoSale, Vec::new());
+    pub(crate) async fn no_sale(ctx: &WorkflowContext<H>, sale: &Sale) {
+        let to_seller = send(ctx, email(sale, EmailKind::NoSale, sale.seller_id, 1));
+        let to_bidders = email_bidders(ctx, sale, EmailKind::NoSale, Vec::new());
         futures::join!(to_seller, to_bidders);
     }
 
     /// A cancelled auction: its bidders are told (the seller or an admin
     /// cancelled it, so they know).
-    pub(crate) async fn cancelled(ctx: &WorkflowContext<AuctionWorkflow>) {
-        if ctx.state(|s| s.book.bid_count > 0) {
-            email_bidders(ctx, EmailKind::AuctionCancelled, Vec::new()).await;
+    pub(crate) async fn cancelled(ctx: &WorkflowContext<H>, sale: &Sale) {
+        if sale.has_bids {
+            email_bidders(ctx, sale, EmailKind::AuctionCancelled, Vec::new()).await;
         }
     }
 
@@ -163,17 +152,17 @@ impl Settlement {
             } else {
                 self.payment_window
             };
-        let request = self.ctx.state(|s| InvoiceRequest {
-            auction_id: s.auction_id,
+        let request = InvoiceRequest {
+            auction_id: self.sale.auction_id,
             round: offer.round,
             buyer_id: offer.buyer,
-            seller_id: s.book.terms.seller_id,
-            currency: s.book.terms.currency,
+            seller_id: self.sale.seller_id,
+            currency: self.sale.currency,
             amount: offer.amount,
-            title: s.listing.title.clone(),
+            title: self.sale.title.clone(),
             due_at,
             offer: is_offer,
-        });
+        };
         let invoice = self
             .ctx
             .execute_activity(SettlementActivities::create_invoice, request, db_options())
@@ -183,18 +172,23 @@ impl Settlement {
         } else {
             InvoicePhase::Open
         };
-        self.ctx
-            .state_mut(|s| s.desk.track(invoice.invoice_id, offer.buyer, phase));
+        self.ctx.state_mut(|s| {
+            s.settlement_mut()
+                .desk
+                .track(invoice.invoice_id, offer.buyer, phase)
+        });
         Ok(invoice)
     }
 
     /// A second-chance offer: the runner-up is told it is optional and has
     /// until the accept-by time; `true` once they accept.
     async fn await_consent(&mut self, invoice: &InvoiceRef, offer: Offer) -> WorkflowResult<bool> {
-        let accept_by = match self
-            .ctx
-            .state(|s| s.desk.invoice(invoice.invoice_id).map(|i| i.phase))
-        {
+        let accept_by = match self.ctx.state(|s| {
+            s.settlement()
+                .desk
+                .invoice(invoice.invoice_id)
+                .map(|i| i.phase)
+        }) {
             Some(InvoicePhase::Offered { accept_by }) => accept_by,
             _ => return Ok(true),
         };
@@ -205,7 +199,7 @@ impl Settlement {
             self.handle_notices(None, false).await?;
             if let Some(answer) = self
                 .ctx
-                .state_mut(|s| s.desk.take_answer(invoice.invoice_id))
+                .state_mut(|s| s.settlement_mut().desk.take_answer(invoice.invoice_id))
             {
                 if answer.accept {
                     let due_at = now(&self.ctx)? + self.payment_window;
@@ -219,8 +213,11 @@ impl Settlement {
                             db_options(),
                         )
                         .await?;
-                    self.ctx
-                        .state_mut(|s| s.desk.set_phase(invoice.invoice_id, InvoicePhase::Open));
+                    self.ctx.state_mut(|s| {
+                        s.settlement_mut()
+                            .desk
+                            .set_phase(invoice.invoice_id, InvoicePhase::Open)
+                    });
                     return Ok(true);
                 }
                 self.close(invoice, CloseReason::Declined).await?;
@@ -276,15 +273,19 @@ impl Settlement {
             )
             .await;
         self.ctx.state_mut(|s| {
-            s.desk.link_attempts += 1;
-            s.desk.version += 1;
+            s.settlement_mut().desk.link_attempts += 1;
+            s.settlement_mut().desk.version += 1;
             match &started {
-                Ok(PaymentOpened::Charged) => {
-                    s.desk.set_phase(invoice.invoice_id, InvoicePhase::Paid)
-                }
-                Ok(opened) => s.desk.set_payment(invoice.invoice_id, opened.into()),
+                Ok(PaymentOpened::Charged) => s
+                    .settlement_mut()
+                    .desk
+                    .set_phase(invoice.invoice_id, InvoicePhase::Paid),
+                Ok(opened) => s
+                    .settlement_mut()
+                    .desk
+                    .set_payment(invoice.invoice_id, opened.into()),
                 Err(err) => {
-                    s.settlement_problem = Some(format!("payment: {}", failure_summary(err)));
+                    s.settlement_mut().problem = Some(format!("payment: {}", failure_summary(err)));
                 }
             }
         });
@@ -300,10 +301,16 @@ impl Settlement {
         let mut reminded = false;
         let mut card_check_at = self
             .ctx
-            .state(|s| s.desk.pending_card(invoice.invoice_id).is_some())
+            .state(|s| {
+                s.settlement()
+                    .desk
+                    .pending_card(invoice.invoice_id)
+                    .is_some()
+            })
             .then(|| started + CARD_CHECK_FIRST);
         loop {
-            if self.ctx.state(|s| s.desk.link_wanted) && self.open_link(invoice, offer, false).await
+            if self.ctx.state(|s| s.settlement().desk.link_wanted)
+                && self.open_link(invoice, offer, false).await
             {
                 return Ok(true);
             }
@@ -320,9 +327,12 @@ impl Settlement {
                 return Ok(true);
             }
             if card_check_at.is_some()
-                && self
-                    .ctx
-                    .state(|s| s.desk.pending_card(invoice.invoice_id).is_none())
+                && self.ctx.state(|s| {
+                    s.settlement()
+                        .desk
+                        .pending_card(invoice.invoice_id)
+                        .is_none()
+                })
             {
                 // The charge failed: the buyer gets a pay link instead.
                 card_check_at = None;
@@ -340,7 +350,12 @@ impl Settlement {
                 reminded = true;
                 let mut reminder = self.email_about(EmailKind::PaymentReminder, offer, invoice);
                 reminder.pay_link = self.ctx.state(|s| {
-                    match s.desk.invoice(invoice.invoice_id).map(|i| &i.payment) {
+                    match s
+                        .settlement()
+                        .desk
+                        .invoice(invoice.invoice_id)
+                        .map(|i| &i.payment)
+                    {
                         Some(PaymentState::PayLink {
                             authorization_url, ..
                         }) => Some(authorization_url.clone()),
@@ -365,10 +380,15 @@ impl Settlement {
     /// when there is no pending charge any more.
     fn check_card(&self, invoice: &InvoiceRef) -> bool {
         self.ctx.state_mut(|s| {
-            let Some(reference) = s.desk.pending_card(invoice.invoice_id).map(str::to_owned) else {
+            let Some(reference) = s
+                .settlement_mut()
+                .desk
+                .pending_card(invoice.invoice_id)
+                .map(str::to_owned)
+            else {
                 return false;
             };
-            s.notices.push(PaymentNotice {
+            s.settlement_mut().notices.push(PaymentNotice {
                 invoice_id: invoice.invoice_id,
                 source: PaymentSource::Paystack { reference },
             });
@@ -381,8 +401,9 @@ impl Settlement {
     /// out to be paid already.
     async fn open_link(&mut self, invoice: &InvoiceRef, offer: Offer, tell: bool) -> bool {
         let started = self.ctx.state_mut(|s| {
-            s.desk.link_wanted = false;
-            s.desk
+            s.settlement_mut().desk.link_wanted = false;
+            s.settlement()
+                .desk
                 .invoice(invoice.invoice_id)
                 .is_some_and(|i| i.payment != PaymentState::NotStarted)
         });
@@ -413,7 +434,7 @@ impl Settlement {
         last_try: bool,
     ) -> WorkflowResult<bool> {
         let at = now(&self.ctx)?;
-        let waiting = self.ctx.state(|s| s.notices.len());
+        let waiting = self.ctx.state(|s| s.settlement().notices.len());
         if let Some((again, seen)) = self.verify_again {
             if waiting <= seen && at < again && !last_try {
                 return Ok(false);
@@ -421,10 +442,9 @@ impl Settlement {
             self.verify_again = None;
         }
         let mut paid = false;
-        while let Some(notice) = self
-            .ctx
-            .state_mut(|s| (!s.notices.is_empty()).then(|| s.notices.remove(0)))
-        {
+        while let Some(notice) = self.ctx.state_mut(|s| {
+            (!s.settlement_mut().notices.is_empty()).then(|| s.settlement_mut().notices.remove(0))
+        }) {
             let confirmed = self
                 .ctx
                 .execute_activity(
@@ -435,8 +455,11 @@ impl Settlement {
                 .await;
             match confirmed {
                 Ok(Confirmation::Paid { invoice_id }) => {
-                    self.ctx
-                        .state_mut(|s| s.desk.set_phase(invoice_id, InvoicePhase::Paid));
+                    self.ctx.state_mut(|s| {
+                        s.settlement_mut()
+                            .desk
+                            .set_phase(invoice_id, InvoicePhase::Paid)
+                    });
                     if Some(invoice_id) == current {
                         paid = true;
                         break;
@@ -449,17 +472,21 @@ impl Settlement {
                     amount,
                     reason,
                 }) => {
-                    let mut letter = email(&self.ctx, EmailKind::Refund, payer_id, payment_id);
+                    let mut letter = self.email(EmailKind::Refund, payer_id, payment_id);
                     letter.invoice_id = Some(invoice_id);
                     letter.amount = Some(amount);
                     self.ctx.state_mut(|s| {
-                        s.settlement_problem = Some(format!("refunded {amount}: {reason}"));
+                        s.settlement_mut().problem = Some(format!("refunded {amount}: {reason}"));
                     });
                     send(&self.ctx, letter).await;
                 }
                 Ok(Confirmation::NotPaid { reason, status }) => {
                     self.ctx.state_mut(|s| {
-                        let card = s.desk.pending_card(notice.invoice_id).map(str::to_owned);
+                        let card = s
+                            .settlement_mut()
+                            .desk
+                            .pending_card(notice.invoice_id)
+                            .map(str::to_owned);
                         let named = match &notice.source {
                             PaymentSource::Paystack { reference } => Some(reference.clone()),
                             PaymentSource::Offline { .. } => None,
@@ -470,25 +497,27 @@ impl Settlement {
                                 .as_deref()
                                 .is_some_and(|st| CHARGE_DEAD.contains(&st))
                         {
-                            s.desk
+                            s.settlement_mut()
+                                .desk
                                 .set_payment(notice.invoice_id, PaymentState::NotStarted);
                         }
-                        s.settlement_problem = Some(format!("not paid: {reason}"));
+                        s.settlement_mut().problem = Some(format!("not paid: {reason}"));
                     });
                 }
                 Ok(Confirmation::Refused { reason }) => {
                     let at = now(&self.ctx).ok();
                     self.ctx.state_mut(|s| {
-                        s.settlement_problem = Some(format!("refused: {reason}"));
+                        s.settlement_mut().problem = Some(format!("refused: {reason}"));
                         s.refuse("payment_received", reason, at);
                     });
                 }
                 Err(err) => {
                     let again = now(&self.ctx)? + VERIFY_AGAIN_AFTER;
                     let waiting = self.ctx.state_mut(|s| {
-                        s.settlement_problem = Some(format!("verify: {}", failure_summary(&err)));
-                        s.notices.insert(0, notice);
-                        s.notices.len()
+                        s.settlement_mut().problem =
+                            Some(format!("verify: {}", failure_summary(&err)));
+                        s.settlement_mut().notices.insert(0, notice);
+                        s.settlement_mut().notices.len()
                     });
                     self.verify_again = Some((again, waiting));
                     break;
@@ -521,7 +550,7 @@ impl Settlement {
             InvoiceClosed::Closed => InvoicePhase::Closed { reason },
         };
         self.ctx
-            .state_mut(|s| s.desk.set_phase(invoice.invoice_id, phase));
+            .state_mut(|s| s.settlement_mut().desk.set_phase(invoice.invoice_id, phase));
         Ok(closed)
     }
 
@@ -531,26 +560,26 @@ impl Settlement {
         let Ok(at) = now(&self.ctx) else {
             return;
         };
-        let seen = self.ctx.state(|s| s.notices.len());
+        let seen = self.ctx.state(|s| s.settlement().notices.len());
         let timer = self.ctx.timer(until(at, wake));
         futures::pin_mut!(timer);
         select! {
             _ = timer => {}
             _ = self.ctx.wait_condition(|s| {
-                s.notices.len() > seen
-                    || s.desk.link_wanted
-                    || offer.is_some_and(|id| s.desk.has_answer(id))
+                s.settlement().notices.len() > seen
+                    || s.settlement().desk.link_wanted
+                    || offer.is_some_and(|id| s.settlement().desk.has_answer(id))
             }).fuse() => timer.cancel(),
         }
     }
 
     /// The seller hears the lot sold; every other bidder that it has ended.
     async fn announce_sale(&self, winner: Uuid, price: i64) {
-        let mut sold = email(&self.ctx, EmailKind::Sold, self.seller, 1);
+        let mut sold = self.email(EmailKind::Sold, self.seller, 1);
         sold.amount = Some(price);
         futures::join!(
             send(&self.ctx, sold),
-            email_bidders(&self.ctx, EmailKind::AuctionLost, vec![winner])
+            email_bidders(&self.ctx, &self.sale, EmailKind::AuctionLost, vec![winner])
         );
     }
 
@@ -558,8 +587,7 @@ impl Settlement {
     async fn complete(&self, invoice: &InvoiceRef, offer: Offer) {
         let mut receipt = self.email_about(EmailKind::Receipt, offer, invoice);
         receipt.amount = Some(invoice.total);
-        let mut completed = email(
-            &self.ctx,
+        let mut completed = self.email(
             EmailKind::SaleCompleted,
             self.seller,
             u64::from(offer.round),
@@ -573,7 +601,7 @@ impl Settlement {
     /// still waiting (late money is refunded before the workflow ends).
     async fn finish(mut self, status: AuctionStatus, round: u32) -> WorkflowResult<()> {
         set_status(&self.ctx, status, round).await?;
-        while self.ctx.state(|s| !s.notices.is_empty()) {
+        while self.ctx.state(|s| !s.settlement().notices.is_empty()) {
             self.handle_notices(None, true).await?;
             if let Some((again, _)) = self.verify_again {
                 self.pause(again, None).await;
@@ -582,20 +610,73 @@ impl Settlement {
         Ok(())
     }
 
+    /// An email of `kind` to `recipient_id` about this auction.
+    fn email(&self, kind: EmailKind, recipient_id: Uuid, occasion: u64) -> EmailJob {
+        email(&self.sale, kind, recipient_id, occasion)
+    }
+
     /// An email to the offer's buyer about its invoice.
     fn email_about(&self, kind: EmailKind, offer: Offer, invoice: &InvoiceRef) -> EmailJob {
-        let mut job = email(&self.ctx, kind, offer.buyer, u64::from(offer.round));
+        let mut job = self.email(kind, offer.buyer, u64::from(offer.round));
         job.invoice_id = Some(invoice.invoice_id);
         job.amount = Some(invoice.total);
         job
     }
 }
 
+/// An email of `kind` to `recipient_id` about the sale's auction.
+fn email(sale: &Sale, kind: EmailKind, recipient_id: Uuid, occasion: u64) -> EmailJob {
+    EmailJob {
+        kind,
+        auction_id: sale.auction_id,
+        recipient_id,
+        occasion,
+        invoice_id: None,
+        pay_link: None,
+        amount: None,
+        card_pending: false,
+    }
+}
+
+/// Settlement moved on: its status is recorded, then published and indexed
+/// by the workflow.
+async fn set_status<H: SettlementHost>(
+    ctx: &WorkflowContext<H>,
+    status: AuctionStatus,
+    round: u32,
+) -> WorkflowResult<()> {
+    let at = now(ctx)?;
+    ctx.state_mut(|s| s.settlement_mut().status = Some(status));
+    H::publish_status(ctx, status, round, at).await
+}
+
+/// Notes what went wrong for the `settlement_problem` query.
+fn note_problem<H: SettlementHost>(ctx: &WorkflowContext<H>, problem: String) {
+    ctx.state_mut(|s| s.settlement_mut().problem = Some(problem));
+}
+
+/// Sends (or records) one email. A permanent failure is visible in the
+/// history and noted for the `settlement_problem` query; it never blocks
+/// the sale.
+async fn send<H: SettlementHost>(ctx: &WorkflowContext<H>, job: EmailJob) {
+    if let Err(err) = ctx
+        .execute_activity(SettlementActivities::send_email, job, external_options())
+        .await
+    {
+        note_problem(ctx, format!("email: {}", failure_summary(&err)));
+    }
+}
+
 /// One email of `kind` to every bidder but `except`, from one activity
 /// (any number of bidders; a failure is noted, never blocks the sale).
-async fn email_bidders(ctx: &WorkflowContext<AuctionWorkflow>, kind: EmailKind, except: Vec<Uuid>) {
+async fn email_bidders<H: SettlementHost>(
+    ctx: &WorkflowContext<H>,
+    sale: &Sale,
+    kind: EmailKind,
+    except: Vec<Uuid>,
+) {
     let request = BidderEmail {
-        auction_id: ctx.state(|s| s.auction_id),
+        auction_id: sale.auction_id,
         kind,
         occasion: 1,
         except,
@@ -604,6 +685,6 @@ async fn email_bidders(ctx: &WorkflowContext<AuctionWorkflow>, kind: EmailKind, 
         .execute_activity(SettlementActivities::email_bidders, request, bulk_options())
         .await
     {
-        ctx.state_mut(|s| s.settlement_problem = Some(format!("email: {}", failure_summary(&err))));
+        note_problem(ctx, format!("email: {}", failure_summary(&err)));
     }
 }

@@ -1,83 +1,17 @@
-//! The values that cross the workflow's edges: its input, the bids and cancels
-//! it receives, the view its `state` query answers, and its outcome.
+//! The messages the auction workflow takes and gives: its input (and what
+//! one run carries to the next), its settings, the bids, cancels and photo
+//! removals it receives, and its answers and refusals.
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    inbox::Refusals,
-    publish::{AuctionEvent, BidRecord, LiveDelta},
+    read_model::{AuctionEvent, BidRecord, LiveDelta},
+    refusals::Refusals,
+    settlement::EmailJob,
+    view::Listing,
 };
-use crate::rules::{BidRequest, Book, Currency, Phase, Rejection, Verdict};
-use crate::settlement::EmailJob;
-
-/// Public auction status: the same words in the API, the read model and the
-/// `AuctionStatus` search attribute. Serde, strum and sqlx each spell a
-/// variant in snake_case; a test holds them to the same word.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
-#[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "snake_case"))]
-pub enum AuctionStatus {
-    Scheduled,
-    Open,
-    Closed,
-    AwaitingPayment,
-    Settled,
-    NoSale,
-    Unsold,
-    Cancelled,
-}
-
-impl AuctionStatus {
-    pub const ALL: &[AuctionStatus] = <AuctionStatus as strum::VariantArray>::VARIANTS;
-
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn parse(word: &str) -> Option<Self> {
-        word.parse().ok()
-    }
-
-    /// Whether the auction is over for good: nothing follows (settled,
-    /// unsold, no sale, cancelled).
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            AuctionStatus::NoSale
-                | AuctionStatus::Settled
-                | AuctionStatus::Unsold
-                | AuctionStatus::Cancelled
-        )
-    }
-
-    /// Whether bids may still change the auction (the state lives in the
-    /// workflow, not yet final in the read model).
-    pub fn is_live(self) -> bool {
-        matches!(self, AuctionStatus::Scheduled | AuctionStatus::Open)
-    }
-}
-
-/// What the seller wrote about the lot: shown, never used by the rules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Listing {
-    pub title: String,
-    pub description: String,
-}
+use crate::rules::{BidRequest, Book, Phase, Rejection, Verdict};
 
 /// The longest payment or offer window a setting may ask for (a year).
 pub const MAX_WINDOW_SECS: u64 = 366 * 24 * 3_600;
@@ -278,87 +212,15 @@ impl PhotoRefusal {
     }
 }
 
-/// Why nothing was sold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum NoSaleReason {
-    NoBids,
-    ReserveNotMet,
-}
-
-impl NoSaleReason {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
-
-/// How the bidding ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum Outcome {
-    Sold { winner_id: Uuid, price: i64 },
-    NoSale { reason: NoSaleReason },
-    Cancelled { reason: String },
-}
-
-impl Outcome {
-    /// The outcome of a book whose bidding has ended.
-    pub fn of_closed(book: &Book) -> Outcome {
-        match (book.leader, book.price) {
-            (Some(winner_id), Some(price)) if book.reserve_met() => {
-                Outcome::Sold { winner_id, price }
-            }
-            (Some(_), _) => Outcome::NoSale {
-                reason: NoSaleReason::ReserveNotMet,
-            },
-            (None, _) => Outcome::NoSale {
-                reason: NoSaleReason::NoBids,
-            },
-        }
-    }
-
-    pub fn status(&self) -> AuctionStatus {
-        match self {
-            Outcome::Sold { .. } => AuctionStatus::Closed,
-            Outcome::NoSale { .. } => AuctionStatus::NoSale,
-            Outcome::Cancelled { .. } => AuctionStatus::Cancelled,
-        }
-    }
-}
-
-/// The live view the `state` query answers (and the API shows while open).
-/// Carries no hidden data: no reserve amount, no one's maximum.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuctionView {
-    pub auction_id: Uuid,
-    pub status: AuctionStatus,
-    pub seller_id: Uuid,
-    pub currency: Currency,
-    pub starting_price: i64,
-    pub current_price: Option<i64>,
-    /// The smallest amount the next bid may have.
-    pub minimum_bid: i64,
-    pub has_reserve: bool,
-    pub reserve_met: bool,
-    pub leader_id: Option<Uuid>,
-    pub bid_count: u64,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub hard_close_at: Option<DateTime<Utc>>,
-    pub buy_now_price: Option<i64>,
-    pub buy_now_available: bool,
-    pub outcome: Option<Outcome>,
-    /// Runs before the current one (continue-as-new).
-    pub runs_before: u32,
-}
-
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::rules::{AntiSniping, Terms};
+    use crate::{
+        contract::view::{AuctionStatus, NoSaleReason, Outcome},
+        rules::{AntiSniping, Currency, Terms},
+    };
 
     const SELLER: Uuid = Uuid::from_u128(1);
     const ALICE: Uuid = Uuid::from_u128(2);
@@ -455,27 +317,5 @@ mod tests {
             CancelRefusal::check(&auction, &cancel(ADMIN, true)),
             Err(CancelRefusal::AuctionClosed)
         );
-    }
-
-    #[test]
-    fn statuses_round_trip_their_words() {
-        for &status in AuctionStatus::ALL {
-            assert_eq!(AuctionStatus::parse(status.as_str()), Some(status));
-            assert_eq!(
-                serde_json::to_value(status).unwrap(),
-                serde_json::json!(status.as_str())
-            );
-        }
-        assert_eq!(AuctionStatus::parse("sold"), None);
-    }
-
-    #[test]
-    fn no_sale_reasons_say_the_word_they_serialize_as() {
-        for reason in [NoSaleReason::NoBids, NoSaleReason::ReserveNotMet] {
-            assert_eq!(
-                serde_json::to_value(reason).unwrap(),
-                serde_json::json!(reason.as_str())
-            );
-        }
     }
 }

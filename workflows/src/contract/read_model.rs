@@ -4,16 +4,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use temporalio_common::search_attributes::{SearchAttributeUpdate, Timestamp};
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 use uuid::Uuid;
 
-use super::model::{AuctionStatus, AuctionView, Listing, Outcome};
-use crate::{
-    names,
-    rules::{AcceptedBid, Book, Phase, Standing, Terms},
-};
+use super::view::{AuctionStatus, AuctionView, Listing, Outcome};
+use crate::rules::{AcceptedBid, Standing, Terms};
 
 /// The auction row as the workflow knows it. `revision` only grows: the read
 /// model ignores a snapshot older than the one it has.
@@ -129,70 +125,6 @@ pub struct LiveDelta {
     /// The rules' revision (callers may refuse hopeless bids themselves only
     /// under rules that refuse every bid below the minimum).
     pub rules: u32,
-}
-
-/// The public status: settlement's word once it has one, else the outcome's,
-/// else the bidding phase's.
-pub fn status_of(
-    book: &Book,
-    outcome: Option<&Outcome>,
-    settlement: Option<AuctionStatus>,
-) -> AuctionStatus {
-    settlement.unwrap_or(match (book.phase, outcome) {
-        (_, Some(outcome)) => outcome.status(),
-        (Phase::Scheduled, None) => AuctionStatus::Scheduled,
-        (Phase::Open, None) => AuctionStatus::Open,
-        (Phase::Closed, None) => AuctionStatus::Closed,
-        (Phase::Cancelled, None) => AuctionStatus::Cancelled,
-    })
-}
-
-/// The search attributes operators filter on, for an auction in `status`
-/// (`CurrentBid` only once there is a price).
-pub fn search_attributes_of(book: &Book, status: AuctionStatus) -> Vec<SearchAttributeUpdate> {
-    let mut updates = vec![
-        names::AUCTION_STATUS.value_set(status.as_str().to_owned()),
-        names::SELLER_ID.value_set(book.terms.seller_id.to_string()),
-        names::AUCTION_ENDS_AT.value_set(Timestamp::new(
-            book.ends_at.timestamp(),
-            i32::try_from(book.ends_at.timestamp_subsec_nanos())
-                .expect("sub-second nanoseconds fit an i32"),
-        )),
-    ];
-    if let Some(price) = book.price {
-        updates.push(names::CURRENT_BID.value_set(price));
-    }
-    updates
-}
-
-/// Builds the public view of a book.
-pub fn view_of(
-    auction_id: Uuid,
-    book: &Book,
-    outcome: Option<&Outcome>,
-    settlement: Option<AuctionStatus>,
-    runs_before: u32,
-) -> AuctionView {
-    AuctionView {
-        auction_id,
-        status: status_of(book, outcome, settlement),
-        seller_id: book.terms.seller_id,
-        currency: book.terms.currency,
-        starting_price: book.terms.starting_price,
-        current_price: book.price,
-        minimum_bid: book.minimum_bid(),
-        has_reserve: book.terms.reserve_price.is_some(),
-        reserve_met: book.reserve_met(),
-        leader_id: book.leader,
-        bid_count: book.bid_count,
-        starts_at: book.terms.starts_at,
-        ends_at: book.ends_at,
-        hard_close_at: book.terms.hard_close_at,
-        buy_now_price: book.terms.buy_now_price,
-        buy_now_available: book.buy_now_available(),
-        outcome: outcome.cloned(),
-        runs_before,
-    }
 }
 
 /// The read-model activity the auction workflow calls.

@@ -2,18 +2,15 @@
 //! payment, confirmation, closing an invoice, email) and what it hears back.
 //! Only ids and amounts cross here: emails and names stay in the database.
 //!
-//! Activity names and these shapes are recorded in history. The first
-//! settlement (`create_invoice`, `start_payment`, `verify_payment`,
-//! `void_invoice`, `send_email`) stays registered for auctions recorded
-//! before the money rules; the rest is what today's settlement calls.
-
-use std::time::Duration;
+//! Activity names and these shapes are recorded in history. `start_payment`,
+//! `verify_payment` and `void_invoice` belonged to the first settlement,
+//! folded away before 0.1.0: no workflow calls them any more, and they stay
+//! defined only until the activities crate drops them.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
-use temporalio_workflow::RetryPolicy;
 use uuid::Uuid;
 
 use crate::rules::Currency;
@@ -372,18 +369,6 @@ pub const PERMANENT_FAILURES: [&str; 4] = [
     "BrevoBadKey",
     "BrevoRejected",
 ];
-
-/// Retries for calls to Paystack and Brevo: quick at first, then patient;
-/// permanent failures stop at once.
-pub fn external_retry_policy() -> RetryPolicy {
-    RetryPolicy::builder()
-        .initial_interval(Duration::from_secs(1))
-        .backoff_coefficient(2.0)
-        .maximum_interval(Duration::from_secs(60))
-        .maximum_attempts(20)
-        .non_retryable_error_types(PERMANENT_FAILURES)
-        .build()
-}
 
 #[cfg(test)]
 mod tests {

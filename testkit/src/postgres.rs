@@ -45,14 +45,6 @@ fn as_server_user(program: &Path) -> Command {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn check(command: &mut Command, what: &str) {
     let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(
@@ -81,7 +73,7 @@ impl PrivatePostgres {
         let server = Self {
             bin,
             dir,
-            port: free_port(),
+            port: gavel::dev_server::free_port().unwrap(),
         };
         check(
             as_server_user(&server.bin.join("initdb"))

@@ -1,0 +1,234 @@
+//! The lanes of the open phase, each a small piece of state with its one
+//! future: the close [`Alarm`], the read-model [`Publisher`] and the outbid
+//! [`Mailer`]. The phase arms them in that order (the order their commands
+//! reach the history), then waits on all of them and on news at once.
+
+use std::pin::Pin;
+
+use chrono::{DateTime, Utc};
+use futures::future::LocalBoxFuture;
+use temporalio_sdk::{
+    ActivityExecutionError, CancellableFuture, TimerResult, WorkflowContext, WorkflowResult,
+};
+
+use super::state::AuctionWorkflow;
+use crate::{
+    contract::{
+        read_model::ReadModelActivities,
+        settlement::{EmailJob, SettlementActivities},
+    },
+    steps::{external_options, publish_options, until},
+};
+
+/// Outbid notices sent by one `send_emails` activity at most.
+pub(crate) const OUTBID_BATCH: usize = 50;
+/// The durable read-model publication goes out at most this often while
+/// bidding (the API writes each batch of bids itself at once).
+const PUBLISH_EVERY: chrono::Duration = chrono::Duration::seconds(1);
+
+type Ctx = WorkflowContext<AuctionWorkflow>;
+type Activity<'a> = LocalBoxFuture<'a, Result<(), ActivityExecutionError>>;
+type Timer<'a> = Pin<Box<dyn CancellableFuture<Output = TimerResult> + 'a>>;
+
+/// A timer for one moment, armed again only when the moment moves.
+#[derive(Default)]
+pub(crate) struct Alarm<'a> {
+    armed: Option<(DateTime<Utc>, Timer<'a>)>,
+}
+
+impl<'a> Alarm<'a> {
+    pub(crate) fn is_armed(&self) -> bool {
+        self.armed.is_some()
+    }
+
+    /// Rings at `at`; an alarm armed for another moment is cancelled first.
+    pub(crate) fn arm(&mut self, ctx: &'a Ctx, now: DateTime<Utc>, at: DateTime<Utc>) {
+        if self.armed.as_ref().is_some_and(|(armed, _)| *armed == at) {
+            return;
+        }
+        self.cancel();
+        self.armed = Some((at, Box::pin(ctx.timer(until(now, at)))));
+    }
+
+    /// Cancels an armed timer, so history shows it cancelled rather than
+    /// firing later for nothing.
+    pub(crate) fn cancel(&mut self) {
+        if let Some((_, timer)) = self.armed.take() {
+            timer.cancel();
+        }
+    }
+
+    /// Waits for the alarm to ring (forever while it is not armed).
+    pub(crate) async fn rung(&mut self) {
+        match &mut self.armed {
+            Some((_, timer)) => {
+                timer.await;
+                self.armed = None;
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// The durable copy of the auction in the read model: one write at a time,
+/// at most one per [`PUBLISH_EVERY`] (a throttle alarm holds the next one
+/// back), so bidding does not cost a workflow task per bid.
+#[derive(Default)]
+pub(crate) struct Publisher<'a> {
+    in_flight: Option<Activity<'a>>,
+    last: Option<DateTime<Utc>>,
+    throttle: Alarm<'a>,
+}
+
+impl<'a> Publisher<'a> {
+    /// Starts a write of what is waiting, or arms the throttle for it.
+    pub(crate) fn publish(&mut self, ctx: &'a Ctx, at: DateTime<Utc>) {
+        if self.in_flight.is_some() || !ctx.state(|s| s.has_unpublished()) {
+            return;
+        }
+        match self.last.map(|last| last + PUBLISH_EVERY) {
+            Some(next) if at < next => {
+                if !self.throttle.is_armed() {
+                    self.throttle.arm(ctx, at, next);
+                }
+            }
+            _ => {
+                self.throttle.cancel();
+                self.last = Some(at);
+                let publication = ctx.state_mut(|s| s.take_publication());
+                self.in_flight = Some(Box::pin(ctx.execute_activity(
+                    ReadModelActivities::publish_auction,
+                    publication,
+                    publish_options(),
+                )));
+            }
+        }
+    }
+
+    /// Waits for the write in flight to land (a failure stops the run), or
+    /// for the throttle to let the next one go.
+    pub(crate) async fn landed(&mut self) -> WorkflowResult<()> {
+        if let Some(write) = &mut self.in_flight {
+            let written = write.await;
+            self.in_flight = None;
+            written?;
+        } else {
+            self.throttle.rung().await;
+        }
+        Ok(())
+    }
+
+    /// Stops the lane: the throttle is cancelled and the write in flight
+    /// lands (an abandoned activity of a finished run is not retried).
+    pub(crate) async fn stop(&mut self) -> WorkflowResult<()> {
+        self.throttle.cancel();
+        if let Some(write) = self.in_flight.take() {
+            write.await?;
+        }
+        Ok(())
+    }
+}
+
+/// Outbid notices: one `send_emails` activity at a time, each a batch of
+/// at most [`OUTBID_BATCH`] recipients.
+#[derive(Default)]
+pub(crate) struct Mailer<'a> {
+    sending: Option<Activity<'a>>,
+}
+
+impl<'a> Mailer<'a> {
+    /// Sends the next batch of waiting notices, unless one is on its way.
+    pub(crate) fn mail(&mut self, ctx: &'a Ctx) {
+        if self.sending.is_some() {
+            return;
+        }
+        let batch = ctx.state_mut(|s| take_outbid_batch(&mut s.unsent_emails));
+        if !batch.is_empty() {
+            self.sending = Some(Box::pin(ctx.execute_activity(
+                SettlementActivities::send_emails,
+                batch,
+                external_options(),
+            )));
+        }
+    }
+
+    /// Waits for the batch on its way. A failed email shows in the history;
+    /// it never stops the auction.
+    pub(crate) async fn sent(&mut self) {
+        match &mut self.sending {
+            Some(sending) => {
+                let _ = sending.await;
+                self.sending = None;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Lets the batch on its way finish.
+    pub(crate) async fn stop(&mut self) {
+        if let Some(sending) = self.sending.take() {
+            let _ = sending.await;
+        }
+    }
+}
+
+/// The next outbid notices to send: one per recipient (the latest price),
+/// at most [`OUTBID_BATCH`].
+fn take_outbid_batch(queue: &mut Vec<EmailJob>) -> Vec<EmailJob> {
+    let mut batch: Vec<EmailJob> = Vec::new();
+    let mut kept = Vec::new();
+    for job in queue.drain(..) {
+        if let Some(same) = batch
+            .iter_mut()
+            .find(|b| b.recipient_id == job.recipient_id)
+        {
+            *same = job;
+        } else if batch.len() < OUTBID_BATCH {
+            batch.push(job);
+        } else {
+            kept.push(job);
+        }
+    }
+    *queue = kept;
+    batch
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::contract::settlement::EmailKind;
+
+    fn notice(recipient: u128, seq: u64) -> EmailJob {
+        EmailJob {
+            kind: EmailKind::Outbid,
+            auction_id: Uuid::nil(),
+            recipient_id: Uuid::from_u128(recipient),
+            occasion: seq,
+            invoice_id: None,
+            pay_link: None,
+            amount: Some(i64::try_from(seq).unwrap()),
+            card_pending: false,
+        }
+    }
+
+    #[test]
+    fn a_batch_holds_one_notice_per_recipient_with_the_latest_price() {
+        let mut queue = vec![notice(1, 1), notice(2, 2), notice(1, 3)];
+        let batch = take_outbid_batch(&mut queue);
+        assert!(queue.is_empty());
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch[0].occasion, 3, "the latest notice for recipient 1");
+        assert_eq!(batch[1].occasion, 2);
+    }
+
+    #[test]
+    fn batches_are_bounded_and_the_rest_waits() {
+        let mut queue: Vec<EmailJob> = (0..120)
+            .map(|i| notice(i, u64::try_from(i).unwrap()))
+            .collect();
+        assert_eq!(take_outbid_batch(&mut queue).len(), OUTBID_BATCH);
+        assert_eq!(queue.len(), 120 - OUTBID_BATCH);
+    }
+}

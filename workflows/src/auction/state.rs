@@ -1,0 +1,298 @@
+//! The auction workflow's state and what changes it without Temporal: bids
+//! through the rules, cancels, opening and closing, the live events and
+//! outbid notices they make, and what waits for the read model. The handlers
+//! ([`super::workflow`]) and phases ([`super::open_phase`]) drive it.
+
+use chrono::{DateTime, Utc};
+use temporalio_macros::workflow;
+use temporalio_sdk::SyncWorkflowContext;
+use uuid::Uuid;
+
+use crate::{
+    contract::{
+        auction::{
+            AuctionInput, AuctionSettings, BidReceipt, CancelRefusal, CancelRequest, Carried,
+            PlaceBid,
+        },
+        read_model::{AuctionEvent, AuctionSnapshot, BidRecord, EventData, Publication},
+        settlement::{EmailJob, EmailKind},
+        view::{AuctionStatus, AuctionView, Listing, Outcome, view_of},
+    },
+    rules::{Book, Phase, Rejection},
+    settlement::{Sale, Settlement},
+};
+
+/// Verdicts kept in the carried state; older retries are answered by the API
+/// from the read model.
+const VERDICTS_CARRIED: u64 = 1_000;
+/// Outbid notices waiting at most (one per recipient); the oldest go first
+/// when a bidding war outruns the mailer.
+pub(crate) const OUTBID_QUEUE_MAX: usize = 1_000;
+
+/// One auction. Its id is `auction-{uuid}`.
+#[workflow]
+pub struct AuctionWorkflow {
+    pub(crate) auction_id: Uuid,
+    pub(crate) listing: Listing,
+    pub(crate) settings: AuctionSettings,
+    pub(crate) book: Book,
+    pub(crate) outcome: Option<Outcome>,
+    pub(super) carried: Carried,
+    /// Bid and cancel messages handled in this run (continue-as-new trigger).
+    pub(crate) messages_this_run: u32,
+    /// Bumped by every handler, so the main loop wakes on any change.
+    pub(crate) changes: u64,
+    /// Accepted in this run; published again in full at the close, so the
+    /// read model is whole even if an earlier write was lost.
+    pub(super) run_bids: Vec<BidRecord>,
+    pub(super) unpublished_bids: Vec<BidRecord>,
+    pub(super) unpublished_events: Vec<AuctionEvent>,
+    pub(super) snapshot_dirty: bool,
+    /// What the search attributes last said: (status, ends_at, price).
+    pub(crate) indexed: Option<(AuctionStatus, DateTime<Utc>, Option<i64>)>,
+    /// Outbid notices waiting for the mailer.
+    pub(crate) unsent_emails: Vec<EmailJob>,
+    /// Outbid notices are coalesced per recipient and bounded once the run
+    /// reaches the open phase; bids handled before that (in the run's first
+    /// activation, after continue-as-new) queue theirs as they come, and
+    /// the mailer coalesces them. Recorded runs hold to this order.
+    pub(crate) coalesce_outbid: bool,
+    /// What happens after the close: its status, payment notices and desk.
+    pub(crate) settlement: Settlement,
+}
+
+/// The bid's id: stable for (auction, sequence number), so every retry and
+/// every replay names the same bid.
+pub fn bid_id(auction_id: Uuid, seq: u64) -> Uuid {
+    Uuid::new_v5(&auction_id, format!("bid-{seq}").as_bytes())
+}
+
+impl AuctionWorkflow {
+    pub(crate) fn received_message(&mut self) {
+        self.messages_this_run = self.messages_this_run.saturating_add(1);
+        self.changes += 1;
+    }
+
+    /// Counts a refused message for the `refusals` query.
+    pub(crate) fn refuse(&mut self, message: &str, reason: String, at: Option<DateTime<Utc>>) {
+        self.carried.refusals.record(message, reason, at);
+    }
+
+    /// [`Self::refuse`], and a log line the first time (not on replay).
+    pub(super) fn refuse_logged(
+        &mut self,
+        ctx: &SyncWorkflowContext<Self>,
+        message: &str,
+        reason: String,
+        at: Option<DateTime<Utc>>,
+    ) {
+        if !ctx.is_replaying() {
+            tracing::warn!(auction_id = %self.auction_id, message, %reason, "refused a message");
+        }
+        self.refuse(message, reason, at);
+    }
+
+    pub(crate) fn view(&self) -> AuctionView {
+        view_of(
+            self.auction_id,
+            &self.book,
+            self.outcome.as_ref(),
+            self.settlement.status(),
+            self.carried.runs_before,
+        )
+    }
+
+    fn push_event(&mut self, at: DateTime<Utc>, data: EventData) {
+        self.carried.event_seq += 1;
+        self.unpublished_events.push(AuctionEvent {
+            seq: self.carried.event_seq,
+            at,
+            data,
+        });
+        self.snapshot_dirty = true;
+    }
+
+    /// The one door for bids, whether signal or update.
+    pub(super) fn accept(
+        &mut self,
+        bid: &PlaceBid,
+        at: DateTime<Utc>,
+    ) -> Result<BidReceipt, Rejection> {
+        let (verdict, accepted) = self.book.place(bid, at)?;
+        let bid_id = bid_id(self.auction_id, verdict.seq);
+        if let Some(accepted) = accepted {
+            let record = BidRecord {
+                bid_id,
+                standing: verdict.standing,
+                ends_at_after: verdict.ends_at,
+                extended: verdict.extended,
+                bought_now: verdict.bought_now,
+                reserve_met: verdict.reserve_met,
+                bid: accepted,
+            };
+            self.run_bids.push(record.clone());
+            self.unpublished_bids.push(record);
+            self.push_event(
+                at,
+                EventData::Bid {
+                    bid_id,
+                    bid_seq: verdict.seq,
+                    amount: bid.amount,
+                    current_price: verdict.current_price,
+                    leader_id: self.book.leader,
+                    bid_count: self.book.bid_count,
+                    reserve_met: verdict.reserve_met,
+                    ends_at: verdict.ends_at,
+                },
+            );
+            if let Some(outbid) = verdict.outbid {
+                self.queue_outbid(EmailJob {
+                    kind: EmailKind::Outbid,
+                    auction_id: self.auction_id,
+                    recipient_id: outbid,
+                    occasion: verdict.seq,
+                    invoice_id: None,
+                    pay_link: None,
+                    amount: Some(verdict.current_price),
+                    card_pending: false,
+                });
+            }
+            if verdict.extended {
+                self.push_event(
+                    at,
+                    EventData::Extended {
+                        ends_at: verdict.ends_at,
+                    },
+                );
+            }
+            if verdict.bought_now {
+                self.close(at);
+            }
+        }
+        Ok(BidReceipt { bid_id, verdict })
+    }
+
+    /// Queues an outbid notice: one per recipient (the latest price wins)
+    /// and at most [`OUTBID_QUEUE_MAX`] recipients, once coalescing is on.
+    fn queue_outbid(&mut self, job: EmailJob) {
+        if self.coalesce_outbid {
+            self.unsent_emails
+                .retain(|queued| queued.recipient_id != job.recipient_id);
+            if self.unsent_emails.len() >= OUTBID_QUEUE_MAX {
+                self.unsent_emails.remove(0);
+            }
+        }
+        self.unsent_emails.push(job);
+    }
+
+    pub(super) fn apply_cancel(
+        &mut self,
+        request: &CancelRequest,
+        at: DateTime<Utc>,
+    ) -> Result<(), CancelRefusal> {
+        CancelRefusal::check(&self.book, request)?;
+        self.book.phase = Phase::Cancelled;
+        let outcome = Outcome::Cancelled {
+            reason: request.reason.clone(),
+        };
+        self.outcome = Some(outcome);
+        self.push_event(
+            at,
+            EventData::Cancelled {
+                reason: request.reason.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    pub(crate) fn open(&mut self, at: DateTime<Utc>) {
+        self.book.phase = Phase::Open;
+        self.push_event(
+            at,
+            EventData::Opened {
+                ends_at: self.book.ends_at,
+            },
+        );
+    }
+
+    pub(crate) fn close(&mut self, at: DateTime<Utc>) {
+        self.book.phase = Phase::Closed;
+        let outcome = Outcome::of_closed(&self.book);
+        self.push_event(
+            at,
+            EventData::Closed {
+                status: outcome.status(),
+                outcome: outcome.clone(),
+            },
+        );
+        self.outcome = Some(outcome);
+    }
+
+    pub(crate) fn has_unpublished(&self) -> bool {
+        self.snapshot_dirty
+            || !self.unpublished_bids.is_empty()
+            || !self.unpublished_events.is_empty()
+    }
+
+    /// Takes what is waiting for the read model.
+    pub(crate) fn take_publication(&mut self) -> Publication {
+        self.carried.revision += 1;
+        self.snapshot_dirty = false;
+        Publication {
+            snapshot: AuctionSnapshot {
+                auction_id: self.auction_id,
+                revision: self.carried.revision,
+                listing: self.listing.clone(),
+                terms: self.book.terms.clone(),
+                view: self.view(),
+            },
+            bids: std::mem::take(&mut self.unpublished_bids),
+            events: std::mem::take(&mut self.unpublished_events),
+        }
+    }
+
+    /// Settlement moved on: a live event says so.
+    pub(super) fn settlement_moved(
+        &mut self,
+        status: AuctionStatus,
+        round: u32,
+        at: DateTime<Utc>,
+    ) {
+        self.push_event(at, EventData::Status { status, round });
+    }
+
+    /// What settlement is told of the auction at the close.
+    pub(super) fn sale(&self) -> Sale {
+        Sale {
+            auction_id: self.auction_id,
+            seller_id: self.book.terms.seller_id,
+            currency: self.book.terms.currency,
+            title: self.listing.title.clone(),
+            settings: self.settings,
+            second_chance_offers: self.book.terms.second_chance_offers,
+            has_bids: self.book.bid_count > 0,
+        }
+    }
+
+    pub(super) fn republish_run_bids(&mut self) {
+        self.unpublished_bids = self.run_bids.clone();
+        self.snapshot_dirty = true;
+    }
+
+    pub(crate) fn continue_as_new_input(&mut self) -> AuctionInput {
+        let mut book = self.book.clone();
+        book.forget_old_verdicts(VERDICTS_CARRIED);
+        let mut carried = self.carried.clone();
+        carried.runs_before += 1;
+        carried.unpublished_bids = std::mem::take(&mut self.unpublished_bids);
+        carried.unpublished_events = std::mem::take(&mut self.unpublished_events);
+        carried.unsent_emails = std::mem::take(&mut self.unsent_emails);
+        AuctionInput {
+            auction_id: self.auction_id,
+            listing: self.listing.clone(),
+            book,
+            settings: self.settings,
+            carried: Some(carried),
+        }
+    }
+}
