@@ -4,7 +4,7 @@
 //! machine. The workflow still verifies the payment with Paystack.
 
 use anyhow::Context;
-use gavel_activities::settlement::invoices;
+use gavel_store::invoices;
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};

@@ -5,16 +5,18 @@
 
 use askama::Template;
 use futures::StreamExt;
+use gavel_store::{
+    StoreError, auctions,
+    emails::{self, EmailStatus, NewEmail},
+    invoices::{self, Invoice, InvoiceStatus, format_money},
+    users,
+};
+use gavel_workflows::ids::{AuctionId, UserId};
 use gavel_workflows::settlement::{BidderEmail, EmailJob, EmailKind};
-use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{
-    brevo::{Brevo, BrevoError, Mailbox, OutgoingEmail, Sent},
-    settlement::invoices::{self, Invoice, InvoiceStatus, format_money},
-    users,
-};
+use crate::brevo::{Brevo, BrevoError, Mailbox, OutgoingEmail, Sent};
 
 /// Emails sent at once by a bulk send (Brevo allows far more; this keeps one
 /// worker from hogging the database pool).
@@ -23,7 +25,7 @@ const BULK_CONCURRENCY: usize = 8;
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(#[from] StoreError),
     #[error(transparent)]
     Brevo(#[from] BrevoError),
     #[error("no user {0} to write to")]
@@ -32,37 +34,6 @@ pub enum MailError {
     Template(#[from] askama::Error),
     #[error("{0} does not fit its column")]
     TooLarge(&'static str),
-}
-
-/// Where an email stands (stored in `emails.status`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    sqlx::Type,
-    strum::IntoStaticStr,
-    strum::EnumString,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
-pub enum EmailStatus {
-    /// Stored, not yet handed to Brevo.
-    Pending,
-    /// Brevo accepted it.
-    Sent,
-    /// Kept in the table only (no `BREVO_API_KEY`).
-    Recorded,
-}
-
-impl EmailStatus {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
 }
 
 /// What an email says, shared by its HTML and plain-text bodies.
@@ -150,12 +121,7 @@ impl Mailer {
     /// Sends `job` once: a repeat (a retried activity) finds it sent.
     pub async fn deliver(&self, job: &EmailJob) -> Result<(), MailError> {
         let key = job.idempotency_key();
-        let done = sqlx::query_scalar!(
-            r#"SELECT status AS "status: EmailStatus" FROM emails WHERE idempotency_key = $1"#,
-            &key
-        )
-        .fetch_optional(&self.db)
-        .await?;
+        let done = emails::status(&self.db, &key).await?;
         if done.is_some_and(|status| status != EmailStatus::Pending) {
             return Ok(());
         }
@@ -172,24 +138,22 @@ impl Mailer {
         };
         let occasion =
             i64::try_from(job.occasion).map_err(|_| MailError::TooLarge("the occasion"))?;
-        sqlx::query!(
-            "INSERT INTO emails (id, idempotency_key, kind, recipient_id, recipient_email,
-                 auction_id, round, occasion, subject, html_body, text_body, status)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending')
-             ON CONFLICT (idempotency_key) DO NOTHING",
-            id,
-            &key,
-            job.kind.as_str(),
-            job.recipient_id,
-            &to,
-            job.auction_id,
-            round,
-            occasion,
-            &rendered.subject,
-            &rendered.html,
-            &rendered.text
+        emails::store_pending(
+            &self.db,
+            NewEmail {
+                id,
+                idempotency_key: &key,
+                kind: job.kind.as_str(),
+                recipient_id: UserId(job.recipient_id),
+                recipient_email: &to,
+                auction_id: AuctionId(job.auction_id),
+                round,
+                occasion,
+                subject: &rendered.subject,
+                html_body: &rendered.html,
+                text_body: &rendered.text,
+            },
         )
-        .execute(&self.db)
         .await?;
 
         let (status, message_id) = match &self.brevo {
@@ -218,15 +182,7 @@ impl Mailer {
                 }
             }
         };
-        sqlx::query!(
-            "UPDATE emails SET status = $2, message_id = COALESCE($3, message_id), sent_at = now()
-             WHERE idempotency_key = $1",
-            &key,
-            status.as_str(),
-            message_id
-        )
-        .execute(&self.db)
-        .await?;
+        emails::mark(&self.db, &key, status, message_id).await?;
         Ok(())
     }
 
@@ -249,14 +205,8 @@ impl Mailer {
 
     /// One email to every bidder of the auction but `except`, in chunks.
     pub async fn email_bidders(&self, request: &BidderEmail) -> Result<u64, MailError> {
-        let bidders = sqlx::query_scalar!(
-            "SELECT DISTINCT bidder_id FROM bids WHERE auction_id = $1 AND bidder_id <> ALL($2)
-             ORDER BY bidder_id",
-            request.auction_id,
-            &request.except
-        )
-        .fetch_all(&self.db)
-        .await?;
+        let bidders =
+            auctions::bidders(&self.db, AuctionId(request.auction_id), &request.except).await?;
         let mut sent = 0;
         for chunk in bidders.chunks(100) {
             let jobs: Vec<EmailJob> = chunk
@@ -291,16 +241,9 @@ impl Mailer {
     }
 
     async fn render(&self, job: &EmailJob, name: &str) -> Result<Rendered, MailError> {
-        let (title, currency) = sqlx::query!(
-            "SELECT title, currency FROM auctions WHERE id = $1",
-            job.auction_id
-        )
-        .fetch_optional(&self.db)
-        .await?
-        .map_or_else(
-            || ("your auction".into(), "NGN".into()),
-            |row| (row.title, row.currency),
-        );
+        let (title, currency) = auctions::title_and_currency(&self.db, AuctionId(job.auction_id))
+            .await?
+            .unwrap_or_else(|| ("your auction".into(), "NGN".into()));
         let invoice = match job.invoice_id {
             Some(id) => invoices::find(&self.db, id).await?,
             None => None,

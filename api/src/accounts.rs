@@ -1,16 +1,17 @@
-//! Users in PostgreSQL: creation (shared by registration and the admin CLI) and
-//! look-ups. Plain functions with SQL checked at compile time.
+//! Users as the API sees them: creation (shared by registration and the
+//! admin CLI) and look-ups, over the store's `users` table.
 
 use chrono::{DateTime, Utc};
+use gavel_store::users::{self, NewUserRow, StrikeRow, UserRow};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sqlx::{Acquire, PgPool, Postgres, Transaction};
+use sqlx::{PgPool, Postgres, Transaction};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
     auth::{DisplayName, Email, Password, Role, password},
-    error::{ApiError, violated_constraint},
+    error::ApiError,
 };
 
 /// A user as the API shows it to that user (never the password hash).
@@ -23,6 +24,30 @@ pub struct User {
     pub handle: String,
     pub role: Role,
     pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = ApiError;
+
+    /// A role the API does not know is a bug: 500, as when it was decoded
+    /// with the row.
+    fn try_from(row: UserRow) -> Result<Self, ApiError> {
+        let role = Role::parse(&row.role).ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("user {} has role {:?}", row.id, row.role))
+        })?;
+        Ok(User {
+            id: row.id,
+            email: row.email,
+            name: row.name,
+            handle: row.handle,
+            role,
+            created_at: row.created_at,
+        })
+    }
+}
+
+fn user(row: Option<UserRow>) -> Result<Option<User>, ApiError> {
+    row.map(User::try_from).transpose()
 }
 
 /// The fields of a new account, already parsed.
@@ -57,27 +82,17 @@ pub async fn insert(
 ) -> Result<User, ApiError> {
     // A handle collision is astronomically rare but cheap to retry.
     for _ in 0..3 {
-        let mut attempt = tx.begin().await?;
-        let row = sqlx::query_as!(
-            User,
-            r#"INSERT INTO users (id, email, name, handle, password_hash, role)
-               VALUES ($1, $2, $3, $4, $5, $6)
-               RETURNING id, email, name, handle, role AS "role: Role", created_at"#,
-            Uuid::now_v7(),
-            new.email.as_str(),
-            new.name.as_str(),
-            handle_for(&new.name),
-            hash,
-            new.role.as_str(),
-        )
-        .fetch_one(&mut *attempt)
-        .await;
-        match row {
-            Ok(user) => {
-                attempt.commit().await?;
-                return Ok(user);
-            }
-            Err(err) => match violated_constraint(&err) {
+        let handle = handle_for(&new.name);
+        let row = NewUserRow {
+            email: new.email.as_str(),
+            name: new.name.as_str(),
+            handle: &handle,
+            password_hash: hash,
+            role: new.role.as_str(),
+        };
+        match users::insert(tx, row).await {
+            Ok(user) => return user.try_into(),
+            Err(err) => match err.constraint() {
                 Some("users_email_lower_key") => {
                     return Err(ApiError::conflict(
                         "email_taken",
@@ -146,35 +161,19 @@ pub struct Credentials {
 
 /// The user's credentials for a login, by email in any letter case.
 pub async fn find_for_login(db: &PgPool, email: &Email) -> Result<Option<Credentials>, ApiError> {
-    let row = sqlx::query!(
-        r#"SELECT id, email, name, handle, role AS "role: Role", created_at, password_hash,
-               token_version
-           FROM users WHERE lower(email) = lower($1)"#,
-        email.as_str(),
-    )
-    .fetch_optional(db)
-    .await?;
-    Ok(row.map(|r| Credentials {
-        user: User {
-            id: r.id,
-            email: r.email,
-            name: r.name,
-            handle: r.handle,
-            role: r.role,
-            created_at: r.created_at,
-        },
-        password_hash: r.password_hash,
-        token_version: r.token_version,
+    let Some(row) = users::find_for_login(db, email.as_str()).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Credentials {
+        user: row.user.try_into()?,
+        password_hash: row.password_hash,
+        token_version: row.token_version,
     }))
 }
 
 /// A user's password hash by id (to check the current password).
 pub async fn password_hash(db: &PgPool, id: Uuid) -> Result<Option<String>, ApiError> {
-    Ok(
-        sqlx::query_scalar!("SELECT password_hash FROM users WHERE id = $1", id)
-            .fetch_optional(db)
-            .await?,
-    )
+    Ok(users::password_hash(db, id).await?)
 }
 
 /// Stores a new password hash (from [`password::hash`]) in `tx`.
@@ -183,14 +182,7 @@ pub async fn set_password_hash(
     id: Uuid,
     hash: &str,
 ) -> Result<(), ApiError> {
-    sqlx::query!(
-        "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
-        id,
-        hash,
-    )
-    .execute(tx)
-    .await?;
-    Ok(())
+    Ok(users::set_password_hash(tx, id, hash).await?)
 }
 
 /// Changes a user's role in `tx`; the user as now, `None` if there is none.
@@ -199,34 +191,29 @@ pub async fn set_role(
     id: Uuid,
     role: Role,
 ) -> Result<Option<User>, ApiError> {
-    Ok(sqlx::query_as!(
-        User,
-        r#"UPDATE users SET role = $2, updated_at = now() WHERE id = $1
-           RETURNING id, email, name, handle, role AS "role: Role", created_at"#,
-        id,
-        role.as_str(),
-    )
-    .fetch_optional(tx)
-    .await?)
+    user(users::set_role(tx, id, role.as_str()).await?)
 }
 
 pub async fn find_by_id(db: &PgPool, id: Uuid) -> Result<Option<User>, ApiError> {
-    Ok(sqlx::query_as!(
-        User,
-        r#"SELECT id, email, name, handle, role AS "role: Role", created_at
-           FROM users WHERE id = $1"#,
-        id,
-    )
-    .fetch_optional(db)
-    .await?)
+    user(users::find_by_id(db, id).await?)
 }
 
 /// A strike: a won auction the user did not pay for in time.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Strike {
     pub invoice_id: Uuid,
     pub auction_id: Uuid,
     pub created_at: DateTime<Utc>,
+}
+
+impl From<StrikeRow> for Strike {
+    fn from(row: StrikeRow) -> Self {
+        Strike {
+            invoice_id: row.invoice_id,
+            auction_id: row.auction_id,
+            created_at: row.created_at,
+        }
+    }
 }
 
 /// The user's strikes that still count (younger than `ttl`, not cleared),
@@ -236,29 +223,13 @@ pub async fn strikes(
     user_id: Uuid,
     ttl: chrono::Duration,
 ) -> Result<Vec<Strike>, ApiError> {
-    Ok(sqlx::query_as!(
-        Strike,
-        "SELECT invoice_id, auction_id, created_at FROM strikes
-         WHERE user_id = $1 AND cleared_at IS NULL AND created_at > $2
-         ORDER BY created_at DESC",
-        user_id,
-        Utc::now() - ttl,
-    )
-    .fetch_all(db)
-    .await?)
+    let rows = users::strikes(db, user_id, Utc::now() - ttl).await?;
+    Ok(rows.into_iter().map(Strike::from).collect())
 }
 
 /// Clears every strike of `user_id` (an admin's decision); returns how many.
 pub async fn clear_strikes(db: &PgPool, user_id: Uuid, admin_id: Uuid) -> Result<u64, ApiError> {
-    Ok(sqlx::query!(
-        "UPDATE strikes SET cleared_at = now(), cleared_by = $2
-         WHERE user_id = $1 AND cleared_at IS NULL",
-        user_id,
-        admin_id,
-    )
-    .execute(db)
-    .await?
-    .rows_affected())
+    Ok(users::clear_strikes(db, user_id, admin_id).await?)
 }
 
 #[cfg(test)]

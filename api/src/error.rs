@@ -8,6 +8,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use gavel_store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -188,9 +189,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(err: sqlx::Error) -> Self {
-        if database_unavailable(&err) {
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        if err.is_unavailable() {
             ApiError::unavailable("the database", err)
         } else {
             ApiError::internal(err)
@@ -198,48 +199,10 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-/// Whether `err` says the database cannot be reached or is going down or
-/// coming up (a retry later can succeed), rather than that the query is
-/// wrong: refused or cut connections, an exhausted pool, and the SQLSTATEs
-/// PostgreSQL sends when it stops (57P01 to every open connection), crashes,
-/// is still starting (57P03), loses a connection (class 08) or is out of
-/// connections or resources (class 53); and a statement a retry can get past:
-/// cancelled (57014: `pg_cancel_backend`, a statement timeout), refused by a
-/// server turned read-only standby in a failover (25006), or losing a lock
-/// (55P03), a serialization race (40001) or a deadlock (40P01).
-pub fn database_unavailable(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08")
-                || code.starts_with("53")
-                || matches!(
-                    code.as_ref(),
-                    "57P01"
-                        | "57P02"
-                        | "57P03"
-                        | "57P05"
-                        | "57014"
-                        | "25006"
-                        | "55P03"
-                        | "40001"
-                        | "40P01"
-                )
-        }),
-        _ => false,
-    }
-}
-
-/// The name of the unique or check constraint a database error violated, if any;
-/// lets handlers turn a race on a unique key into a 409 instead of a 500.
-pub fn violated_constraint(err: &sqlx::Error) -> Option<&str> {
-    match err {
-        sqlx::Error::Database(db) => db.constraint(),
-        _ => None,
+/// A transaction the API opens itself: classified as the store would.
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        StoreError::from(err).into()
     }
 }
 

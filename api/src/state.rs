@@ -6,7 +6,8 @@ use tokio_util::sync::CancellationToken;
 use sqlx::PgPool;
 use temporalio_client::Client;
 
-use gavel_activities::{paystack::Paystack, read_model::ReadModel};
+use gavel_paystack::Paystack;
+use gavel_store::auctions::ReadModel;
 use gavel_workflows::auction::AuctionSettings;
 
 use crate::{

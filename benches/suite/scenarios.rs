@@ -11,6 +11,7 @@ use std::{
 
 use futures::StreamExt;
 use gavel_api::auth::Role;
+use gavel_store::{auctions, emails};
 use gavel_workflows::auction::{AuctionWorkflow, PlaceBid};
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
@@ -305,13 +306,7 @@ pub async fn closing_wave(stack: &Arc<Stack>, n: usize) -> Wave {
     let deadline = Instant::now() + Duration::from_secs(1_800);
     let mut unsettled;
     loop {
-        let (left,): (i64,) = sqlx::query_as(
-            "SELECT count(*) FROM auctions WHERE id = ANY($1) AND status <> 'settled'",
-        )
-        .bind(&made)
-        .fetch_one(&stack.db)
-        .await
-        .unwrap();
+        let left = auctions::unsettled_among(&stack.db, &made).await.unwrap();
         unsettled = left;
         if left == 0 || Instant::now() > deadline {
             break;
@@ -339,22 +334,8 @@ pub async fn closing_wave(stack: &Arc<Stack>, n: usize) -> Wave {
         .values()
         .map(|refs| i64::try_from(refs.len()).unwrap() - 1)
         .sum();
-    let (duplicate_emails,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM (SELECT auction_id, kind, recipient_id, round FROM emails
-         WHERE auction_id = ANY($1) GROUP BY 1, 2, 3, 4 HAVING count(*) > 1) d",
-    )
-    .bind(&made)
-    .fetch_one(&stack.db)
-    .await
-    .unwrap();
-    let rows: Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
-        "SELECT a.ends_at, e.at FROM auctions a JOIN auction_events e ON e.auction_id = a.id
-         WHERE a.id = ANY($1) AND e.kind = 'closed'",
-    )
-    .bind(&made)
-    .fetch_all(&stack.db)
-    .await
-    .unwrap();
+    let duplicate_emails = emails::duplicates_among(&stack.db, &made).await.unwrap();
+    let rows = auctions::ends_and_closes(&stack.db, &made).await.unwrap();
     let mut lateness: Vec<Duration> = rows
         .iter()
         .map(|(ends, closed)| (*closed - *ends).to_std().unwrap_or_default())

@@ -188,14 +188,9 @@ impl Stack {
     /// Gives each user a stored card (so a win is charged at once).
     pub async fn cards(&self, users: &[User]) {
         let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
-        sqlx::query(
-            "INSERT INTO payment_authorizations (user_id, signature, authorization_code, email)
-             SELECT id, 'SIG_' || id, 'AUTH_' || id, 'card@bench.example' FROM unnest($1::uuid[]) AS u(id)",
-        )
-        .bind(&ids)
-        .execute(&self.db)
-        .await
-        .unwrap();
+        gavel_store::cards::insert_placeholders(&self.db, &ids, "card@bench.example")
+            .await
+            .unwrap();
     }
 
     /// Creates an auction as `seller`; returns its id.

@@ -551,19 +551,16 @@ async fn text_postgresql_refuses_is_bad_data_not_a_reason_to_retry() {
         .execute(&app.db)
         .await
         .unwrap_err();
-    assert!(gavel_activities::is_bad_data(&nul), "{nul:?}");
+    assert!(gavel_store::is_bad_data(&nul), "{nul:?}");
     let nul_json = sqlx::query("SELECT $1::text::jsonb")
         .bind(r#"{"reason": "\u0000"}"#)
         .execute(&app.db)
         .await
         .unwrap_err();
-    assert!(gavel_activities::is_bad_data(&nul_json), "{nul_json:?}");
+    assert!(gavel_store::is_bad_data(&nul_json), "{nul_json:?}");
     app.db.close().await;
     let closed = sqlx::query("SELECT 1").execute(&app.db).await.unwrap_err();
-    assert!(
-        !gavel_activities::is_bad_data(&closed),
-        "an outage is retried"
-    );
+    assert!(!gavel_store::is_bad_data(&closed), "an outage is retried");
 }
 
 /// `gavel dev`'s Paystack stand-in signs webhooks with a key made for the

@@ -50,7 +50,7 @@ async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
         Some("https://checkout.paystack.com/abc123")
     );
     let reference = invoice_reference(&s.app).await;
-    assert!(gavel_activities::paystack::valid_reference(&reference));
+    assert!(gavel_paystack::valid_reference(&reference));
     let init = &s.paystack.received_requests().await.unwrap()[0];
     let sent: Value = serde_json::from_slice(&init.body).unwrap();
     assert_eq!(sent["amount"], 1_500, "an integer amount in minor units");

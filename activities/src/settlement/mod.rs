@@ -1,14 +1,13 @@
-//! The settlement activities: invoices ([`invoices`]), the ledger of
-//! verified payments ([`ledger`]), Paystack charges, confirmation, voids and
-//! refunds ([`payments`]), and lifecycle emails. Each is idempotent by the
+//! The settlement activities: invoices and the ledger of verified payments
+//! (their tables are `gavel_store`'s), Paystack charges, confirmation, voids
+//! and refunds ([`payments`]), and lifecycle emails. Each is idempotent by the
 //! invoice, payment reference or email key the workflow passes.
 
-pub mod invoices;
-pub mod ledger;
 pub mod payments;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use gavel_store::{StoreError, invoices};
 use gavel_workflows::settlement::{
     AcceptOffer, AcceptOfferDefinition, BeginPayment, BeginPaymentDefinition, BidderEmail,
     CloseInvoice, CloseInvoiceDefinition, ConfirmPaymentDefinition, Confirmation,
@@ -87,9 +86,9 @@ fn provider_failure(err: impl ProviderError) -> ActivityError {
     )
 }
 
-fn database(err: sqlx::Error) -> ActivityError {
+fn database(err: StoreError) -> ActivityError {
     // Data that does not fit or read back will not fit on a retry either.
-    if crate::is_bad_data(&err) {
+    if err.is_bad_data() {
         failure(crate::BAD_DATA, err.to_string(), true)
     } else {
         failure("DatabaseUnavailable", err.to_string(), false)

@@ -17,20 +17,19 @@ use sqlx::PgPool;
 use temporalio_sdk::activities::ActivityError;
 use uuid::Uuid;
 
-use super::{
-    database, failure,
+use gavel_paystack::{
+    Authorization, ChargeRequest, InitializeRequest, PaymentCheck, Paystack, PaystackError,
+    Transaction, TransactionState, provider::ProviderError,
+};
+use gavel_store::{
+    cards::{self, CardToKeep, StoredCard},
     invoices::{self, Invoice, InvoiceStatus, OfferEnd},
     ledger::{self, Accounted, Verified},
-    provider_failure,
-};
-use crate::{
-    paystack::{
-        Authorization, ChargeRequest, InitializeRequest, PaymentCheck, Paystack, PaystackError,
-        Transaction, TransactionState,
-    },
-    provider::ProviderError,
     users,
 };
+use gavel_workflows::ids::UserId;
+
+use super::{database, failure, provider_failure};
 
 async fn invoice(db: &PgPool, id: Uuid) -> Result<Invoice, ActivityError> {
     invoices::find(db, id)
@@ -47,22 +46,10 @@ async fn buyer_email(db: &PgPool, user_id: Uuid) -> Result<String, ActivityError
         .ok_or_else(|| failure("UnknownRecipient", format!("no user {user_id}"), true))
 }
 
-/// A reusable card `user_id` agreed to keep for later wins, newest first.
-struct StoredCard {
-    authorization_code: String,
-    email: String,
-}
-
 async fn stored_card(db: &PgPool, user_id: Uuid) -> Result<Option<StoredCard>, ActivityError> {
-    sqlx::query_as!(
-        StoredCard,
-        "SELECT authorization_code, email FROM payment_authorizations
-         WHERE user_id = $1 AND consented_at IS NOT NULL ORDER BY updated_at DESC LIMIT 1",
-        user_id
-    )
-    .fetch_optional(db)
-    .await
-    .map_err(database)
+    cards::to_charge(db, UserId(user_id))
+        .await
+        .map_err(database)
 }
 
 /// Keeps the card that paid `invoice` for its buyer's later wins, only when
@@ -76,28 +63,24 @@ async fn keep_card(
     let (Some(code), Some(signature)) = (card.reusable_code(), card.signature.as_deref()) else {
         return Ok(());
     };
-    let asked = sqlx::query_scalar!("SELECT save_card FROM invoices WHERE id = $1", invoice.id)
-        .fetch_one(db)
+    let asked = invoices::save_card(db, invoice.id)
         .await
         .map_err(database)?;
     if !asked {
         return Ok(());
     }
     let user_id = invoice.buyer_id;
-    sqlx::query!(
-        "INSERT INTO payment_authorizations (user_id, signature, authorization_code, email, last4,
-             brand, consented_at)
-         VALUES ($1, $2, $3, $4, $5, $6, now())
-         ON CONFLICT (user_id, signature) DO UPDATE SET authorization_code = EXCLUDED.authorization_code,
-             email = EXCLUDED.email, consented_at = now(), updated_at = now()",
-        user_id,
-        signature,
-        code,
-        email,
-        card.last4.as_deref(),
-        card.brand.as_deref()
+    cards::keep(
+        db,
+        UserId(user_id),
+        CardToKeep {
+            signature,
+            authorization_code: code,
+            email,
+            last4: card.last4.as_deref(),
+            brand: card.brand.as_deref(),
+        },
     )
-    .execute(db)
     .await
     .map_err(database)?;
     Ok(())

@@ -17,7 +17,7 @@ use std::{
     },
 };
 
-use gavel_activities::read_model::ReadModel;
+use gavel_store::auctions::ReadModel;
 use gavel_workflows::{
     auction::{BatchRefused, BidOutcome, BidReceipt, MAX_BATCH, PlaceBid, publish::LiveDelta},
     rules::{RULES, Rejection},

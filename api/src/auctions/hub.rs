@@ -60,7 +60,7 @@ impl EventHub {
 
     /// The feed of `auction_id`, started with its first subscriber (and the
     /// replica's `LISTEN` connection with the first feed).
-    pub async fn feed(&self, auction_id: Uuid) -> Result<Arc<Feed>, sqlx::Error> {
+    pub async fn feed(&self, auction_id: Uuid) -> Result<Arc<Feed>, gavel_store::StoreError> {
         self.started
             .get_or_init(|| async {
                 tokio::spawn(listen(self.db.clone(), self.notifications.clone()));

@@ -6,5 +6,6 @@ pub mod batcher;
 pub mod gateway;
 pub mod hub;
 pub mod input;
-pub mod store;
+/// The read model's tables are `gavel_store`'s; `store` keeps its old path.
+pub use gavel_store::auctions as store;
 pub mod view;

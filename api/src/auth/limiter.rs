@@ -44,7 +44,7 @@ pub enum LimitError {
     TooMany { retry_after_secs: u64 },
     /// The counts could not be read.
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(#[from] gavel_store::StoreError),
 }
 
 impl From<LimitError> for ApiError {

@@ -6,7 +6,8 @@ pub mod fields;
 pub mod jwt;
 pub mod limiter;
 pub mod password;
-pub mod sessions;
+/// Session rows are `gavel_store`'s.
+pub use gavel_store::sessions;
 pub mod user;
 pub mod versions;
 

@@ -16,20 +16,14 @@ use std::{
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::sessions;
 use crate::error::ApiError;
+use gavel_store::{sessions, users};
 
 /// Sessions whose standing is remembered before the cache starts over.
 const REMEMBERED: usize = 100_000;
 
 /// What the database says of a token's user and session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Standing {
-    /// The user's current token version.
-    pub version: i32,
-    /// The session exists, belongs to the user, is not ended or expired.
-    pub live: bool,
-}
+pub use gavel_store::sessions::Standing;
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -76,21 +70,7 @@ impl TokenVersions {
             }
             known.changes
         };
-        let row = sqlx::query!(
-            r#"SELECT u.token_version AS "version!",
-                      (s.id IS NOT NULL AND s.ended_at IS NULL AND s.expires_at > now()) AS "live!"
-               FROM users u
-               LEFT JOIN sessions s ON s.id = $2 AND s.user_id = u.id
-               WHERE u.id = $1"#,
-            user,
-            session,
-        )
-        .fetch_optional(&self.db)
-        .await?;
-        let standing = row.map(|r| Standing {
-            version: r.version,
-            live: r.live,
-        });
+        let standing = sessions::standing(&self.db, user, session).await?;
         if let Some(standing) = standing {
             let mut known = self.lock();
             if known.changes == changes {
@@ -118,13 +98,7 @@ impl TokenVersions {
         mut tx: Transaction<'_, Postgres>,
         user: Uuid,
     ) -> Result<i32, ApiError> {
-        let version = sqlx::query_scalar!(
-            "UPDATE users SET token_version = token_version + 1, updated_at = now()
-             WHERE id = $1 RETURNING token_version",
-            user,
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+        let version = users::bump_token_version(&mut tx, user).await?;
         tx.commit().await?;
         self.forget(|entry| entry.user == user);
         Ok(version)

@@ -6,7 +6,8 @@
 pub mod bidders;
 pub mod client_ip;
 pub mod streams;
-pub mod windows;
+/// The counters' table is `gavel_store`'s.
+pub use gavel_store::login_windows as windows;
 
 pub use bidders::BidderRates;
 pub use client_ip::{ClientIp, TrustedProxies};

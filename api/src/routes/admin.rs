@@ -8,7 +8,7 @@ use axum::{
     extract::State,
     routing::{delete, get, put},
 };
-use gavel_activities::settlement::ledger::{self, Payment, PaymentState, Refund};
+use gavel_store::ledger::{self, Payment, PaymentState, Refund};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;

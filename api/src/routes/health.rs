@@ -59,7 +59,7 @@ pub async fn ready(State(state): State<AppState>) -> Result<ApiJson<Status>, Api
 }
 
 async fn database_answers(state: &AppState) -> bool {
-    let probe = sqlx::query!("SELECT 1 AS one").fetch_one(&state.db);
+    let probe = gavel_store::health::ping(&state.db);
     matches!(tokio::time::timeout(PROBE_TIMEOUT, probe).await, Ok(Ok(_)))
 }
 

@@ -14,7 +14,7 @@ use axum::{
     routing::{get, post},
 };
 use chrono::{DateTime, Utc};
-use gavel_activities::settlement::invoices::{self, Invoice, InvoiceStatus, LineItem};
+use gavel_store::invoices::{self, Invoice, InvoiceStatus, LineItem};
 use gavel_workflows::settlement::{PaymentNotice, PaymentSource, desk::PaymentRefusal};
 use serde::{Deserialize, Serialize};
 use serde_json::json;

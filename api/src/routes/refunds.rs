@@ -7,7 +7,7 @@
 //! refunds once.
 
 use axum::{Router, extract::State, http::HeaderMap, http::StatusCode, routing::post};
-use gavel_activities::settlement::ledger::{self, RefundAsked};
+use gavel_store::ledger::{self, RefundAsked};
 use gavel_workflows::followup::{FollowUp, followup_id};
 use serde::Deserialize;
 use utoipa::ToSchema;

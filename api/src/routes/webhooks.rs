@@ -18,9 +18,9 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::post,
 };
-use gavel_activities::settlement::{
+use gavel_store::{
     invoices::{self, InvoiceStatus},
-    ledger,
+    ledger, paystack_events,
 };
 use gavel_workflows::{
     followup::{FollowUp, followup_id},
@@ -123,7 +123,7 @@ fn event_key(data: &Value, reference: &str) -> String {
             {
                 return format!("{reference}:{status}:ref:{refund}");
             }
-            match gavel_activities::paystack::amount_of(data) {
+            match gavel_paystack::amount_of(data) {
                 Some(amount) => format!("{reference}:{status}:{amount}"),
                 None => format!("{reference}:{status}"),
             }
@@ -184,16 +184,7 @@ pub async fn paystack(
     let data = raw.get("data").cloned().unwrap_or(Value::Null);
     let reference = reference_of(&data);
     let key = event_key(&data, &reference);
-    let stored = sqlx::query_scalar!(
-        "INSERT INTO paystack_events (event, reference, event_key, body) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (event, event_key) DO NOTHING RETURNING id",
-        &event,
-        &reference,
-        &key,
-        redact(&raw)
-    )
-    .fetch_optional(&state.db)
-    .await?;
+    let stored = paystack_events::record(&state.db, &event, &reference, &key, redact(&raw)).await?;
     let first = stored.is_some();
     let status = if first { "stored" } else { "duplicate" };
     tracing::info!(event = %event, %reference, status, "Paystack webhook");
@@ -210,9 +201,7 @@ pub async fn paystack(
                 // redelivery (it retries a non-200) is applied instead of
                 // being taken for a duplicate.
                 if let Some(id) = stored {
-                    let forgot = sqlx::query!("DELETE FROM paystack_events WHERE id = $1", id)
-                        .execute(&state.db)
-                        .await;
+                    let forgot = paystack_events::forget(&state.db, id).await;
                     if let Err(forget) = forgot {
                         tracing::error!(%reference, "a refund event not applied stays stored: {forget}");
                     }
@@ -244,7 +233,7 @@ async fn refund_reported(
     // Only `refund.needs-attention` carries Paystack's refund id; the
     // others name the refund by `refund_reference` (when not null) and amount.
     let named = ledger::RefundNamed {
-        amount: gavel_activities::paystack::amount_of(data),
+        amount: gavel_paystack::amount_of(data),
         id: match data.get("id") {
             Some(Value::Number(id)) => id.as_u64(),
             Some(Value::String(id)) => id.parse().ok(),

@@ -35,7 +35,14 @@ pub enum AccountError {
     #[error("this account no longer exists")]
     AccountGone,
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(#[from] gavel_store::StoreError),
+}
+
+/// The transactions this service opens itself fail as the store's calls do.
+impl From<sqlx::Error> for AccountError {
+    fn from(err: sqlx::Error) -> Self {
+        AccountError::Database(err.into())
+    }
 }
 
 impl From<LimitError> for AccountError {

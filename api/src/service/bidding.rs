@@ -16,7 +16,7 @@ use crate::{
         view::BidResponse,
     },
     auth::AuthUser,
-    error::{ApiError, database_unavailable},
+    error::ApiError,
     state::AppState,
 };
 
@@ -51,7 +51,7 @@ pub enum BidError {
     #[error("Temporal is unavailable: {0}")]
     Unavailable(anyhow::Error),
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(#[from] gavel_store::StoreError),
 }
 
 impl BidError {
@@ -68,7 +68,7 @@ impl BidError {
             BidError::InProgress => "bid_in_progress",
             BidError::Busy => "auction_busy",
             BidError::Unavailable(_) => "service_unavailable",
-            BidError::Database(err) if database_unavailable(err) => "service_unavailable",
+            BidError::Database(err) if err.is_unavailable() => "service_unavailable",
             BidError::Database(_) => "internal",
         }
     }

@@ -3,7 +3,7 @@
 //! cards that pay later wins. Only the buyer, the seller and admins see an
 //! invoice; to anyone else it does not exist.
 
-use gavel_activities::settlement::invoices::{self, Invoice, InvoiceStatus};
+use gavel_store::invoices::{self, Invoice, InvoiceStatus};
 use gavel_workflows::{
     ids::UserId,
     settlement::desk::{OfferAnswer, PaymentRefusal, PaymentRequest},
@@ -29,7 +29,7 @@ pub enum InvoiceError {
     #[error("Temporal is unavailable: {0}")]
     Unavailable(anyhow::Error),
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(#[from] gavel_store::StoreError),
 }
 
 impl From<CallError<PaymentRefusal>> for InvoiceError {
@@ -156,11 +156,11 @@ pub enum CardError {
     #[error("no saved card of yours has this id")]
     NotFound,
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(#[from] gavel_store::StoreError),
 }
 
 /// The cards `user` agreed to keep, newest (the one charged first) first.
-pub async fn saved_cards(state: &AppState, user: UserId) -> sqlx::Result<Vec<SavedCard>> {
+pub async fn saved_cards(state: &AppState, user: UserId) -> gavel_store::Result<Vec<SavedCard>> {
     cards::saved_cards(&state.db, user.uuid()).await
 }
 

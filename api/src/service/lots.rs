@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// The row overlaid with the live view when the workflow answers.
-pub async fn present(state: &AppState, row: &AuctionRow) -> sqlx::Result<AuctionResponse> {
+pub async fn present(state: &AppState, row: &AuctionRow) -> gavel_store::Result<AuctionResponse> {
     if !row.status.is_live() {
         return Ok(AuctionResponse::from_row(row));
     }
@@ -32,7 +32,7 @@ pub async fn present_view(
     state: &AppState,
     row: &AuctionRow,
     view: &AuctionView,
-) -> sqlx::Result<AuctionResponse> {
+) -> gavel_store::Result<AuctionResponse> {
     let mut ids: Vec<Uuid> = view.leader_id.into_iter().collect();
     if let Some(Outcome::Sold { winner_id, .. }) = &view.outcome {
         ids.push(*winner_id);
@@ -89,8 +89,8 @@ impl MyStanding {
 pub async fn lots_bid_on(
     state: &AppState,
     bidder: UserId,
-) -> sqlx::Result<Vec<(BidderLot, MyStanding)>> {
-    let lots = store::lots_bid_on(&state.db, bidder.uuid()).await?;
+) -> gavel_store::Result<Vec<(BidderLot, MyStanding)>> {
+    let lots = store::lots_bid_on(&state.db, bidder).await?;
     Ok(lots
         .into_iter()
         .map(|lot| {

@@ -33,7 +33,7 @@ pub enum PhotoError {
     #[error("Temporal is unavailable: {0}")]
     Unavailable(anyhow::Error),
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(#[from] gavel_store::StoreError),
 }
 
 /// The lot, to its seller or an admin (sellers and admins only).

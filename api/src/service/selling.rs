@@ -2,7 +2,7 @@
 //! started, idempotent by the seller's key.
 
 use chrono::Utc;
-use gavel_activities::read_model;
+use gavel_store::auctions as read_model;
 use gavel_workflows::{
     auction::{AuctionInput, AuctionStatus, publish::view_of},
     rules::{Book, Phase},
@@ -35,7 +35,7 @@ pub enum CreateError {
     #[error("Temporal is unavailable: {0}")]
     Unavailable(anyhow::Error),
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(#[from] gavel_store::StoreError),
 }
 
 /// A new auction as its seller sends it, with the key that makes a retried

@@ -1,16 +1,16 @@
-//! A lot's photos in PostgreSQL (`auction_images`): adding, listing,
-//! reordering and removing them, and serving each under its own id. A
-//! photo's bytes never change once stored, so its URL is cached for a year;
-//! `position` (1..n, no gaps) only orders a lot's photos, the first being its
-//! cover.
+//! A lot's photos as the API shows them (stored by `gavel_store::photos`):
+//! adding, listing, reordering and removing them, and serving each under its
+//! own id. A photo's bytes never change once stored, so its URL is cached
+//! for a year; the first of a lot's photos is its cover.
 
 use axum::{
     extract::{Path, State},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use gavel_store::photos::{self as store, NewPhoto, PhotoError, PhotoRow};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -54,31 +54,23 @@ pub fn too_many_images(have: usize) -> ApiError {
     )
 }
 
-/// Holds the lot's row for the rest of `tx`, so two changes to one lot's
-/// photos take turns and positions never collide.
-async fn lock_lot(tx: &mut Transaction<'_, Postgres>, auction_id: Uuid) -> Result<(), ApiError> {
-    sqlx::query!(
-        "SELECT id FROM auctions WHERE id = $1 FOR UPDATE",
-        auction_id
-    )
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(crate::routes::auctions::auction_not_found)?;
-    Ok(())
+impl From<PhotoError> for ApiError {
+    fn from(err: PhotoError) -> Self {
+        match err {
+            PhotoError::AuctionNotFound => crate::routes::auctions::auction_not_found(),
+            PhotoError::TooMany { have } => too_many_images(have),
+            PhotoError::BadOrder { have } => ApiError::unprocessable(
+                "invalid_photo_order",
+                format!("list each of the lot's {have} photos once, by id, in the order wanted"),
+            ),
+            PhotoError::PhotoNotFound => image_not_found(),
+            PhotoError::Store(err) => err.into(),
+        }
+    }
 }
 
-async fn list_in(
-    executor: impl sqlx::PgExecutor<'_>,
-    auction_id: Uuid,
-) -> Result<Vec<Photo>, ApiError> {
-    let rows = sqlx::query!(
-        "SELECT id, width, height FROM auction_images WHERE auction_id = $1 ORDER BY position",
-        auction_id
-    )
-    .fetch_all(executor)
-    .await?;
-    Ok(rows
-        .into_iter()
+fn shown(rows: Vec<PhotoRow>) -> Vec<Photo> {
+    rows.into_iter()
         .map(|r| Photo {
             id: r.id,
             display: url(r.id, "display"),
@@ -86,12 +78,12 @@ async fn list_in(
             width: r.width,
             height: r.height,
         })
-        .collect())
+        .collect()
 }
 
 /// The lot's photos, the cover first.
 pub async fn of_auction(db: &PgPool, auction_id: Uuid) -> Result<Vec<Photo>, ApiError> {
-    list_in(db, auction_id).await
+    Ok(shown(store::of_auction(db, auction_id).await?))
 }
 
 /// Stores `photos` after the lot's existing ones; 422 `too_many_images`
@@ -101,36 +93,16 @@ pub async fn add(
     auction_id: Uuid,
     photos: Vec<Processed>,
 ) -> Result<Vec<Photo>, ApiError> {
-    let mut tx = db.begin().await?;
-    lock_lot(&mut tx, auction_id).await?;
-    let have = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "have!" FROM auction_images WHERE auction_id = $1"#,
-        auction_id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let have = usize::try_from(have).unwrap_or(MAX_IMAGES);
-    if have + photos.len() > MAX_IMAGES {
-        return Err(too_many_images(have));
-    }
-    for (i, photo) in photos.into_iter().enumerate() {
-        let position = i16::try_from(have + i + 1).map_err(ApiError::internal)?;
-        sqlx::query!(
-            "INSERT INTO auction_images (auction_id, position, thumb, display, width, height)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            auction_id,
-            position,
-            photo.thumb,
-            photo.display,
-            i32::try_from(photo.width).unwrap_or(i32::MAX),
-            i32::try_from(photo.height).unwrap_or(i32::MAX),
-        )
-        .execute(&mut *tx)
-        .await?;
-    }
-    let all = list_in(&mut *tx, auction_id).await?;
-    tx.commit().await?;
-    Ok(all)
+    let new: Vec<NewPhoto<'_>> = photos
+        .iter()
+        .map(|p| NewPhoto {
+            thumb: &p.thumb,
+            display: &p.display,
+            width: p.width,
+            height: p.height,
+        })
+        .collect();
+    Ok(shown(store::add(db, auction_id, &new, MAX_IMAGES).await?))
 }
 
 /// Puts the lot's photos in `order` (every one of its photos, once each);
@@ -140,37 +112,7 @@ pub async fn reorder(
     auction_id: Uuid,
     order: &[Uuid],
 ) -> Result<Vec<Photo>, ApiError> {
-    let mut tx = db.begin().await?;
-    lock_lot(&mut tx, auction_id).await?;
-    let mut have: Vec<Uuid> = list_in(&mut *tx, auction_id)
-        .await?
-        .into_iter()
-        .map(|p| p.id)
-        .collect();
-    let mut wanted = order.to_vec();
-    have.sort_unstable();
-    wanted.sort_unstable();
-    if have != wanted {
-        return Err(ApiError::unprocessable(
-            "invalid_photo_order",
-            format!(
-                "list each of the lot's {} photos once, by id, in the order wanted",
-                have.len()
-            ),
-        ));
-    }
-    sqlx::query!(
-        "UPDATE auction_images a SET position = o.position
-         FROM unnest($2::uuid[]) WITH ORDINALITY AS o(id, position)
-         WHERE a.auction_id = $1 AND a.id = o.id",
-        auction_id,
-        order
-    )
-    .execute(&mut *tx)
-    .await?;
-    let all = list_in(&mut *tx, auction_id).await?;
-    tx.commit().await?;
-    Ok(all)
+    Ok(shown(store::reorder(db, auction_id, order).await?))
 }
 
 /// Removes one photo and closes the gap it leaves, if `allowed` says it may
@@ -188,44 +130,15 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<(), ApiError>>,
 {
-    let mut tx = db.begin().await?;
-    lock_lot(&mut tx, auction_id).await?;
-    let removed = sqlx::query!(
-        "DELETE FROM auction_images WHERE auction_id = $1 AND id = $2",
-        auction_id,
-        photo
-    )
-    .execute(&mut *tx)
-    .await?;
-    if removed.rows_affected() == 0 {
-        return Err(image_not_found());
-    }
-    allowed().await?;
-    sqlx::query!(
-        "UPDATE auction_images a SET position = r.n
-         FROM (SELECT id, row_number() OVER (ORDER BY position) AS n
-               FROM auction_images WHERE auction_id = $1) r
-         WHERE a.id = r.id AND a.position <> r.n",
-        auction_id
-    )
-    .execute(&mut *tx)
-    .await?;
-    let all = list_in(&mut *tx, auction_id).await?;
-    tx.commit().await?;
-    Ok(all)
+    Ok(shown(store::remove(db, auction_id, photo, allowed).await?))
 }
 
 /// The cover's thumbnail of each of `auctions` that has a photo.
 pub async fn covers(db: &PgPool, auctions: &[Uuid]) -> Result<Vec<(Uuid, String)>, ApiError> {
-    let rows = sqlx::query!(
-        "SELECT auction_id, id FROM auction_images WHERE auction_id = ANY($1) AND position = 1",
-        auctions
-    )
-    .fetch_all(db)
-    .await?;
-    Ok(rows
+    let covers = store::covers(db, auctions).await?;
+    Ok(covers
         .into_iter()
-        .map(|r| (r.auction_id, url(r.id, "thumb")))
+        .map(|(auction, photo)| (auction, url(photo, "thumb")))
         .collect())
 }
 
@@ -240,14 +153,7 @@ pub async fn serve(
         "display.jpg" => false,
         _ => return Err(image_not_found()),
     };
-    let bytes = sqlx::query_scalar!(
-        r#"SELECT CASE WHEN $2 THEN thumb ELSE display END AS "bytes!"
-           FROM auction_images WHERE id = $1"#,
-        photo,
-        thumb
-    )
-    .fetch_optional(&state.db)
-    .await?;
+    let bytes = store::bytes(&state.db, photo, thumb).await?;
     let bytes = bytes.ok_or_else(image_not_found)?;
     Ok((
         StatusCode::OK,

@@ -9,7 +9,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
-use gavel_activities::settlement::invoices::{self as stored_invoices, InvoiceStatus};
+use gavel_store::invoices::{self as stored_invoices, InvoiceStatus};
 use gavel_workflows::settlement::desk::PaymentRefusal;
 use serde::Deserialize;
 use uuid::Uuid;

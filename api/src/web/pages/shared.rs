@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::{
     auth::AuthUser,
-    error::{ApiError, database_unavailable},
+    error::ApiError,
     web::{
         assets,
         session::{Viewer, Visitor},
@@ -147,8 +147,8 @@ pub fn sentence(error: &ApiError) -> String {
 
 /// What a person reads when the database failed: busy when it is
 /// unreachable for a moment, else that something went wrong inside.
-pub fn database_sentence(err: &sqlx::Error) -> String {
-    if database_unavailable(err) {
+pub fn database_sentence(err: &gavel_store::StoreError) -> String {
+    if err.is_unavailable() {
         BUSY.to_owned()
     } else {
         "internal error".to_owned()

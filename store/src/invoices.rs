@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, types::Json};
 use uuid::Uuid;
 
+use crate::Result;
+
 /// One line of an invoice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineItem {
@@ -91,7 +93,7 @@ pub fn first_reference(id: Uuid) -> String {
 }
 
 /// Creates the invoice if it does not exist; returns it either way.
-pub async fn create(db: &PgPool, request: &InvoiceRequest) -> sqlx::Result<InvoiceRef> {
+pub async fn create(db: &PgPool, request: &InvoiceRequest) -> Result<InvoiceRef> {
     let id = invoice_id(request.auction_id, request.round);
     let items = vec![LineItem {
         description: format!("{} (auction lot)", request.title),
@@ -135,7 +137,7 @@ pub async fn create(db: &PgPool, request: &InvoiceRequest) -> sqlx::Result<Invoi
     })
 }
 
-pub async fn find(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Invoice>> {
+pub async fn find(db: &PgPool, id: Uuid) -> Result<Option<Invoice>> {
     sqlx::query_as!(
         Invoice,
         r#"SELECT id, auction_id, round, number, buyer_id, seller_id, currency, total,
@@ -147,9 +149,10 @@ pub async fn find(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Invoice>> {
     )
     .fetch_optional(db)
     .await
+    .map_err(Into::into)
 }
 
-async fn find_some(db: &PgPool, id: Option<Uuid>) -> sqlx::Result<Option<Invoice>> {
+async fn find_some(db: &PgPool, id: Option<Uuid>) -> Result<Option<Invoice>> {
     match id {
         Some(id) => find(db, id).await,
         None => Ok(None),
@@ -157,7 +160,7 @@ async fn find_some(db: &PgPool, id: Option<Uuid>) -> sqlx::Result<Option<Invoice
 }
 
 /// Invoices `user_id` pays or is paid by, newest first.
-pub async fn of_user(db: &PgPool, user_id: Uuid, limit: i64) -> sqlx::Result<Vec<Invoice>> {
+pub async fn of_user(db: &PgPool, user_id: Uuid, limit: i64) -> Result<Vec<Invoice>> {
     sqlx::query_as!(
         Invoice,
         r#"SELECT id, auction_id, round, number, buyer_id, seller_id, currency, total,
@@ -171,10 +174,11 @@ pub async fn of_user(db: &PgPool, user_id: Uuid, limit: i64) -> sqlx::Result<Vec
     )
     .fetch_all(db)
     .await
+    .map_err(Into::into)
 }
 
 /// The invoice whose id or number (`GV-…`) is `text`.
-pub async fn find_by_id_or_number(db: &PgPool, text: &str) -> sqlx::Result<Option<Invoice>> {
+pub async fn find_by_id_or_number(db: &PgPool, text: &str) -> Result<Option<Invoice>> {
     let id = sqlx::query_scalar!(
         "SELECT id FROM invoices WHERE id::text = $1 OR number = $1",
         text
@@ -185,7 +189,7 @@ pub async fn find_by_id_or_number(db: &PgPool, text: &str) -> sqlx::Result<Optio
 }
 
 /// The invoice any of whose references is `reference`.
-pub async fn find_by_reference(db: &PgPool, reference: &str) -> sqlx::Result<Option<Invoice>> {
+pub async fn find_by_reference(db: &PgPool, reference: &str) -> Result<Option<Invoice>> {
     let id = sqlx::query_scalar!(
         "SELECT invoice_id FROM invoice_references WHERE reference = $1",
         reference
@@ -195,7 +199,7 @@ pub async fn find_by_reference(db: &PgPool, reference: &str) -> sqlx::Result<Opt
     find_some(db, id).await
 }
 
-async fn remember_reference(db: &PgPool, id: Uuid, reference: &str) -> sqlx::Result<()> {
+async fn remember_reference(db: &PgPool, id: Uuid, reference: &str) -> Result<()> {
     sqlx::query!(
         "INSERT INTO invoice_references (reference, invoice_id) VALUES ($1, $2)
          ON CONFLICT DO NOTHING",
@@ -209,7 +213,7 @@ async fn remember_reference(db: &PgPool, id: Uuid, reference: &str) -> sqlx::Res
 
 /// Moves the invoice to a fresh reference (the old one was used by a charge
 /// or a checkout whose link was lost); the old one still finds the invoice.
-pub async fn use_reference(db: &PgPool, id: Uuid, reference: &str) -> sqlx::Result<()> {
+pub async fn use_reference(db: &PgPool, id: Uuid, reference: &str) -> Result<()> {
     remember_reference(db, id, reference).await?;
     sqlx::query!(
         "UPDATE invoices SET reference = $2, updated_at = now() WHERE id = $1",
@@ -222,7 +226,7 @@ pub async fn use_reference(db: &PgPool, id: Uuid, reference: &str) -> sqlx::Resu
 }
 
 /// How many references the invoice has had.
-pub async fn references_used(db: &PgPool, id: Uuid) -> sqlx::Result<i64> {
+pub async fn references_used(db: &PgPool, id: Uuid) -> Result<i64> {
     let used = sqlx::query_scalar!(
         r#"SELECT count(*) AS "used!" FROM invoice_references WHERE invoice_id = $1"#,
         id
@@ -233,7 +237,7 @@ pub async fn references_used(db: &PgPool, id: Uuid) -> sqlx::Result<i64> {
 }
 
 /// Whether `reference` is one of the invoice's.
-pub async fn has_reference(db: &PgPool, id: Uuid, reference: &str) -> sqlx::Result<bool> {
+pub async fn has_reference(db: &PgPool, id: Uuid, reference: &str) -> Result<bool> {
     let found = sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM invoice_references
                           WHERE reference = $1 AND invoice_id = $2) AS "found!""#,
@@ -245,7 +249,7 @@ pub async fn has_reference(db: &PgPool, id: Uuid, reference: &str) -> sqlx::Resu
     Ok(found)
 }
 
-pub async fn set_pay_link(db: &PgPool, id: Uuid, url: &str) -> sqlx::Result<()> {
+pub async fn set_pay_link(db: &PgPool, id: Uuid, url: &str) -> Result<()> {
     sqlx::query!(
         "UPDATE invoices SET authorization_url = $2, updated_at = now() WHERE id = $1",
         id,
@@ -258,7 +262,7 @@ pub async fn set_pay_link(db: &PgPool, id: Uuid, url: &str) -> sqlx::Result<()> 
 
 /// Turns an accepted offer into an open invoice due at `due_at` (again
 /// harmless: an open invoice stays as it is).
-pub async fn accept_offer(db: &PgPool, id: Uuid, due_at: DateTime<Utc>) -> sqlx::Result<()> {
+pub async fn accept_offer(db: &PgPool, id: Uuid, due_at: DateTime<Utc>) -> Result<()> {
     sqlx::query!(
         "UPDATE invoices SET status = 'open', due_at = $2, accepted_at = now(), updated_at = now()
          WHERE id = $1 AND status = 'offered'",
@@ -277,7 +281,7 @@ pub enum OfferEnd {
     Expired,
 }
 
-pub async fn close_offer(db: &PgPool, id: Uuid, end: OfferEnd) -> sqlx::Result<()> {
+pub async fn close_offer(db: &PgPool, id: Uuid, end: OfferEnd) -> Result<()> {
     let status = match end {
         OfferEnd::Declined => InvoiceStatus::Declined,
         OfferEnd::Expired => InvoiceStatus::Expired,
@@ -303,7 +307,7 @@ pub enum Voided {
 
 /// Voids an open invoice and records the buyer's strike, in one
 /// transaction; an invoice that is paid stays paid.
-pub async fn void(db: &PgPool, id: Uuid) -> sqlx::Result<Voided> {
+pub async fn void(db: &PgPool, id: Uuid) -> Result<Voided> {
     let mut tx = db.begin().await?;
     let voided = sqlx::query!(
         "UPDATE invoices SET status = 'void', updated_at = now()
@@ -346,7 +350,7 @@ pub fn format_money(amount: i64, currency: &str) -> String {
 
 /// Records whether the buyer wants the card that pays `id` kept for later
 /// wins; only while the invoice can still be paid.
-pub async fn set_save_card(db: &PgPool, id: Uuid, save_card: bool) -> sqlx::Result<()> {
+pub async fn set_save_card(db: &PgPool, id: Uuid, save_card: bool) -> Result<()> {
     sqlx::query!(
         "UPDATE invoices SET save_card = $2, updated_at = now()
          WHERE id = $1 AND status IN ('open', 'offered')",
@@ -356,6 +360,14 @@ pub async fn set_save_card(db: &PgPool, id: Uuid, save_card: bool) -> sqlx::Resu
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// Whether the buyer asked, when paying invoice `id`, to keep their card.
+pub async fn save_card(db: &PgPool, id: Uuid) -> Result<bool> {
+    let asked = sqlx::query_scalar!("SELECT save_card FROM invoices WHERE id = $1", id)
+        .fetch_one(db)
+        .await?;
+    Ok(asked)
 }
 
 #[cfg(test)]
@@ -374,7 +386,7 @@ mod tests {
         let id = invoice_id(Uuid::from_u128(7), 2);
         assert_eq!(id, invoice_id(Uuid::from_u128(7), 2));
         assert_ne!(id, invoice_id(Uuid::from_u128(7), 3));
-        assert!(crate::paystack::valid_reference(&first_reference(id)));
+        assert!(gavel_paystack::valid_reference(&first_reference(id)));
         assert!(number_for(id).starts_with("GV-"));
     }
 }

@@ -1,12 +1,12 @@
 //! Session rows: one per sign-in (API login, sign-up, the page's forms),
 //! named by the `sid` of its tokens, ended by signing out. Whether a token's
-//! session is still live is read through [`super::TokenVersions`].
+//! session is still live is read through the API's `TokenVersions`.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::Result;
 
 /// Expired rows deleted per new session: enough to keep up with sign-ins,
 /// small enough that no sign-in waits on a big delete.
@@ -19,7 +19,7 @@ pub async fn record<'e>(
     id: Uuid,
     user: Uuid,
     expires_at: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<()> {
     sqlx::query!(
         "INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, $3)",
         id,
@@ -49,12 +49,7 @@ pub async fn prune(db: &PgPool) {
 /// Keeps session `id` of `user` alive until at least `expires_at`: a fresh
 /// token for the same session (after a password or role change) expires
 /// later than the first.
-pub async fn extend(
-    db: &PgPool,
-    id: Uuid,
-    user: Uuid,
-    expires_at: DateTime<Utc>,
-) -> Result<(), ApiError> {
+pub async fn extend(db: &PgPool, id: Uuid, user: Uuid, expires_at: DateTime<Utc>) -> Result<()> {
     sqlx::query!(
         "UPDATE sessions SET expires_at = GREATEST(expires_at, $3)
          WHERE id = $1 AND user_id = $2",
@@ -68,7 +63,7 @@ pub async fn extend(
 }
 
 /// Ends session `id` of `user`; false when it was not live.
-pub(super) async fn end(db: &PgPool, id: Uuid, user: Uuid) -> Result<bool, ApiError> {
+pub async fn end(db: &PgPool, id: Uuid, user: Uuid) -> Result<bool> {
     let ended = sqlx::query_scalar!(
         "UPDATE sessions SET ended_at = now()
          WHERE id = $1 AND user_id = $2 AND ended_at IS NULL AND expires_at > now()
@@ -79,4 +74,33 @@ pub(super) async fn end(db: &PgPool, id: Uuid, user: Uuid) -> Result<bool, ApiEr
     .fetch_optional(db)
     .await?;
     Ok(ended.is_some())
+}
+
+/// What the database says of a token's user and session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// The user's current token version.
+    pub version: i32,
+    /// The session exists, belongs to the user, is not ended or expired.
+    pub live: bool,
+}
+
+/// The standing of `user`'s session `session`; `None` when there is no such
+/// user.
+pub async fn standing(db: &PgPool, user: Uuid, session: Uuid) -> Result<Option<Standing>> {
+    let row = sqlx::query!(
+        r#"SELECT u.token_version AS "version!",
+                  (s.id IS NOT NULL AND s.ended_at IS NULL AND s.expires_at > now()) AS "live!"
+           FROM users u
+           LEFT JOIN sessions s ON s.id = $2 AND s.user_id = u.id
+           WHERE u.id = $1"#,
+        user,
+        session,
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| Standing {
+        version: r.version,
+        live: r.live,
+    }))
 }

@@ -1,9 +1,13 @@
 //! A small Paystack client: initialize, charge_authorization, verify, refund,
 //! with every outcome classified as success, worth retrying, or permanent
 //! (with a failure type an operator can read in the Temporal UI).
-//! Paystack's contract is summarised in `docs/payments.md`.
+//! Paystack's contract is summarised in `docs/payments.md`. Both the API (pay
+//! links, webhook checks) and the worker's activities use it; [`provider`] is
+//! what it shares with the worker's other provider clients.
 
 use std::time::Duration;
+
+pub mod provider;
 
 use crate::provider::{ProviderError, http_client};
 use reqwest::{Method, StatusCode, header::HeaderMap};

@@ -15,6 +15,8 @@ use uuid::Uuid;
 
 use super::invoices::InvoiceStatus;
 
+use crate::Result;
+
 /// What became of a payment (stored in `payments.state`).
 #[derive(
     Debug,
@@ -164,15 +166,15 @@ pub struct Refund {
 
 /// Paystack's ids are positive 64-bit numbers; one that does not fit a
 /// BIGINT is an error, never dropped.
-fn paystack_id(id: Option<u64>) -> sqlx::Result<Option<i64>> {
-    id.map(crate::fits).transpose()
+fn paystack_id(id: Option<u64>) -> Result<Option<i64>> {
+    Ok(id.map(crate::fits).transpose()?)
 }
 
 /// The invoice's status, total and currency, locked until the transaction ends.
 async fn lock_invoice(
     tx: &mut sqlx::PgConnection,
     invoice_id: Uuid,
-) -> sqlx::Result<(InvoiceStatus, i64, String)> {
+) -> Result<(InvoiceStatus, i64, String)> {
     let row = sqlx::query!(
         r#"SELECT status AS "status: InvoiceStatus", total, currency
            FROM invoices WHERE id = $1 FOR UPDATE"#,
@@ -186,11 +188,7 @@ async fn lock_invoice(
 /// Records a verified Paystack payment against `invoice_id` and decides
 /// whether it pays the invoice. Running it again for the same reference
 /// returns the first decision.
-pub async fn account(
-    db: &PgPool,
-    invoice_id: Uuid,
-    paid: &Verified<'_>,
-) -> sqlx::Result<Accounted> {
+pub async fn account(db: &PgPool, invoice_id: Uuid, paid: &Verified<'_>) -> Result<Accounted> {
     let mut tx = db.begin().await?;
     let (status, total, currency) = lock_invoice(&mut tx, invoice_id).await?;
     let earlier = sqlx::query!(
@@ -276,7 +274,7 @@ pub async fn account(
 
 /// Records an admin's offline payment; `Ok(true)` when the invoice is paid
 /// (now or already), `Ok(false)` when it is not open for payment.
-pub async fn pay_offline(db: &PgPool, invoice_id: Uuid) -> sqlx::Result<bool> {
+pub async fn pay_offline(db: &PgPool, invoice_id: Uuid) -> Result<bool> {
     let mut tx = db.begin().await?;
     let (status, total, currency) = lock_invoice(&mut tx, invoice_id).await?;
     match status {
@@ -311,7 +309,7 @@ pub async fn pay_offline(db: &PgPool, invoice_id: Uuid) -> sqlx::Result<bool> {
     Ok(true)
 }
 
-pub async fn find(db: &PgPool, id: i64) -> sqlx::Result<Option<Payment>> {
+pub async fn find(db: &PgPool, id: i64) -> Result<Option<Payment>> {
     sqlx::query_as!(
         Payment,
         r#"SELECT id, invoice_id, reference, paystack_id, amount, currency, channel,
@@ -326,10 +324,11 @@ pub async fn find(db: &PgPool, id: i64) -> sqlx::Result<Option<Payment>> {
     )
     .fetch_optional(db)
     .await
+    .map_err(Into::into)
 }
 
 /// One refund.
-pub async fn refund(db: &PgPool, id: i64) -> sqlx::Result<Option<Refund>> {
+pub async fn refund(db: &PgPool, id: i64) -> Result<Option<Refund>> {
     sqlx::query_as!(
         Refund,
         r#"SELECT id, payment_id, amount, reason, state AS "state: RefundState", paystack_status,
@@ -339,10 +338,11 @@ pub async fn refund(db: &PgPool, id: i64) -> sqlx::Result<Option<Refund>> {
     )
     .fetch_optional(db)
     .await
+    .map_err(Into::into)
 }
 
 /// The refunds of `payment_ids`, oldest first.
-pub async fn refunds_of(db: &PgPool, payment_ids: &[i64]) -> sqlx::Result<Vec<Refund>> {
+pub async fn refunds_of(db: &PgPool, payment_ids: &[i64]) -> Result<Vec<Refund>> {
     sqlx::query_as!(
         Refund,
         r#"SELECT id, payment_id, amount, reason, state AS "state: RefundState", paystack_status,
@@ -352,21 +352,23 @@ pub async fn refunds_of(db: &PgPool, payment_ids: &[i64]) -> sqlx::Result<Vec<Re
     )
     .fetch_all(db)
     .await
+    .map_err(Into::into)
 }
 
 /// The refund Gavel makes of money it could not keep (the payment's first).
-pub async fn whole_refund_of(db: &PgPool, payment_id: i64) -> sqlx::Result<Option<i64>> {
+pub async fn whole_refund_of(db: &PgPool, payment_id: i64) -> Result<Option<i64>> {
     sqlx::query_scalar!(
         "SELECT id FROM refunds WHERE payment_id = $1 AND asked_by IS NULL ORDER BY id LIMIT 1",
         payment_id
     )
     .fetch_optional(db)
     .await
+    .map_err(Into::into)
 }
 
 /// Notes that a refund is about to be asked for (committed before the call,
 /// so a retry after a lost answer knows to look first).
-pub async fn refund_requested(db: &PgPool, id: i64) -> sqlx::Result<()> {
+pub async fn refund_requested(db: &PgPool, id: i64) -> Result<()> {
     sqlx::query!(
         "UPDATE refunds SET requested_at = COALESCE(requested_at, now()), updated_at = now()
          WHERE id = $1",
@@ -385,7 +387,7 @@ pub async fn refund_moved(
     id: i64,
     refund_id: Option<u64>,
     status: &str,
-) -> sqlx::Result<Option<RefundState>> {
+) -> Result<Option<RefundState>> {
     let mut conn = db.acquire().await?;
     move_refund(&mut conn, id, paystack_id(refund_id)?, None, status).await
 }
@@ -398,7 +400,7 @@ async fn move_refund(
     refund_id: Option<i64>,
     reference: Option<&str>,
     status: &str,
-) -> sqlx::Result<Option<RefundState>> {
+) -> Result<Option<RefundState>> {
     let to = RefundState::from_paystack(status).map(RefundState::as_str);
     sqlx::query_scalar!(
         r#"UPDATE refunds SET
@@ -421,6 +423,7 @@ async fn move_refund(
     )
     .fetch_optional(conn)
     .await
+    .map_err(Into::into)
 }
 
 /// What a refund webhook came to.
@@ -469,7 +472,7 @@ pub async fn refund_reported(
     reference: &str,
     status: &str,
     named: RefundNamed<'_>,
-) -> sqlx::Result<RefundReport> {
+) -> Result<RefundReport> {
     let rank: i32 = match RefundState::from_paystack(status) {
         Some(RefundState::Requested) | None => 3,
         Some(RefundState::Pending) => 1,
@@ -490,7 +493,7 @@ async fn report_refund(
     status: &str,
     rank: i32,
     named: RefundNamed<'_>,
-) -> sqlx::Result<RefundReport> {
+) -> Result<RefundReport> {
     let refund_id = paystack_id(named.id)?;
     let refund_ref = named.reference.filter(|r| !r.is_empty());
     let amount = named.amount;
@@ -637,7 +640,7 @@ pub async fn ask_refund(
     reason: &str,
     admin: Uuid,
     key: &str,
-) -> sqlx::Result<RefundAsked> {
+) -> Result<RefundAsked> {
     let mut tx = db.begin().await?;
     let Some(payment) = sqlx::query!(
         "SELECT amount, channel, pays_invoice FROM payments WHERE id = $1 FOR UPDATE",
@@ -706,7 +709,7 @@ pub async fn ask_refund(
 
 /// A dispute (chargeback) on `reference`: the payment and its invoice are
 /// flagged. Returns the invoice, if the reference is known.
-pub async fn disputed(db: &PgPool, reference: &str) -> sqlx::Result<Option<Uuid>> {
+pub async fn disputed(db: &PgPool, reference: &str) -> Result<Option<Uuid>> {
     let mut tx = db.begin().await?;
     let invoice = sqlx::query_scalar!(
         "SELECT invoice_id FROM invoice_references WHERE reference = $1",
@@ -735,11 +738,7 @@ pub async fn disputed(db: &PgPool, reference: &str) -> sqlx::Result<Option<Uuid>
 }
 
 /// Payments in `state` (all when `None`), newest first.
-pub async fn list(
-    db: &PgPool,
-    state: Option<PaymentState>,
-    limit: i64,
-) -> sqlx::Result<Vec<Payment>> {
+pub async fn list(db: &PgPool, state: Option<PaymentState>, limit: i64) -> Result<Vec<Payment>> {
     sqlx::query_as!(
         Payment,
         r#"SELECT id, invoice_id, reference, paystack_id, amount, currency, channel,
@@ -756,4 +755,5 @@ pub async fn list(
     )
     .fetch_all(db)
     .await
+    .map_err(Into::into)
 }

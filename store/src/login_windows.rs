@@ -11,6 +11,8 @@ use std::{
 
 use sqlx::PgPool;
 
+use crate::Result;
+
 /// Windows older than this are deleted (every window is shorter).
 pub const LONGEST_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -44,7 +46,7 @@ impl RateWindows {
 
     /// Counts one hit on each of `keys` in windows of `window`; the counts,
     /// in the order of `keys`.
-    pub async fn hit(&self, keys: &[String], window: Duration) -> sqlx::Result<Vec<Hit>> {
+    pub async fn hit(&self, keys: &[String], window: Duration) -> Result<Vec<Hit>> {
         let window_secs = window.min(LONGEST_WINDOW).as_secs_f64();
         // Rows are locked in key order, so two hits on the same keys never
         // deadlock.
@@ -82,14 +84,14 @@ impl RateWindows {
     }
 
     /// Forgets `key` (a successful login clears its failures).
-    pub async fn clear(&self, key: &str) -> sqlx::Result<()> {
+    pub async fn clear(&self, key: &str) -> Result<()> {
         sqlx::query!("DELETE FROM rate_windows WHERE key = $1", key)
             .execute(&self.db)
             .await?;
         Ok(())
     }
 
-    async fn sweep(&self) -> sqlx::Result<()> {
+    async fn sweep(&self) -> Result<()> {
         let deleted = sqlx::query!(
             "DELETE FROM rate_windows WHERE started_at < now() - make_interval(secs => $1)",
             LONGEST_WINDOW.as_secs_f64(),

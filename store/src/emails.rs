@@ -1,0 +1,125 @@
+//! The `emails` table: every lifecycle email, stored once per idempotency
+//! key before it is sent, then marked sent (or only recorded).
+
+use gavel_workflows::ids::{AuctionId, UserId};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::Result;
+
+/// Where an email stands (stored in `emails.status`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    sqlx::Type,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum EmailStatus {
+    /// Stored, not yet handed to Brevo.
+    Pending,
+    /// Brevo accepted it.
+    Sent,
+    /// Kept in the table only (no `BREVO_API_KEY`).
+    Recorded,
+}
+
+impl EmailStatus {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// The status of the email under `key`, if one is stored.
+pub async fn status(db: &PgPool, key: &str) -> Result<Option<EmailStatus>> {
+    let status = sqlx::query_scalar!(
+        r#"SELECT status AS "status: EmailStatus" FROM emails WHERE idempotency_key = $1"#,
+        key
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(status)
+}
+
+/// A rendered email, to store before sending.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEmail<'a> {
+    pub id: Uuid,
+    pub idempotency_key: &'a str,
+    pub kind: &'a str,
+    pub recipient_id: UserId,
+    pub recipient_email: &'a str,
+    pub auction_id: AuctionId,
+    pub round: i32,
+    pub occasion: i64,
+    pub subject: &'a str,
+    pub html_body: &'a str,
+    pub text_body: &'a str,
+}
+
+/// Stores `email` as pending; an email already stored under its key stays
+/// as it is.
+pub async fn store_pending(db: &PgPool, email: NewEmail<'_>) -> Result<()> {
+    sqlx::query!(
+        "INSERT INTO emails (id, idempotency_key, kind, recipient_id, recipient_email,
+             auction_id, round, occasion, subject, html_body, text_body, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending')
+         ON CONFLICT (idempotency_key) DO NOTHING",
+        email.id,
+        email.idempotency_key,
+        email.kind,
+        email.recipient_id.0,
+        email.recipient_email,
+        email.auction_id.0,
+        email.round,
+        email.occasion,
+        email.subject,
+        email.html_body,
+        email.text_body
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Marks the email under `key` as handed over (`status`), with Brevo's
+/// message id when there is one.
+pub async fn mark(
+    db: &PgPool,
+    key: &str,
+    status: EmailStatus,
+    message_id: Option<String>,
+) -> Result<()> {
+    sqlx::query!(
+        "UPDATE emails SET status = $2, message_id = COALESCE($3, message_id), sent_at = now()
+         WHERE idempotency_key = $1",
+        key,
+        status.as_str(),
+        message_id
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// How many (auction, kind, recipient, round) among auctions `ids` have
+/// more than one email: each should have one.
+pub async fn duplicates_among(db: &PgPool, auctions: &[Uuid]) -> Result<i64> {
+    let duplicates = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "duplicates!" FROM (SELECT auction_id, kind, recipient_id, round
+           FROM emails WHERE auction_id = ANY($1) GROUP BY 1, 2, 3, 4 HAVING count(*) > 1) d"#,
+        auctions
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(duplicates)
+}

@@ -1,0 +1,41 @@
+//! Gavel's PostgreSQL tables, reads and writes, one module per table or
+//! tight group; the API and the worker's activities call these functions and
+//! never write SQL on the tables themselves:
+//! - [`auctions`] — `auctions`, `bids` and `auction_events` (the read model the
+//!   workflows publish, and the API's reads of it);
+//! - [`users`] — `users`, and `strikes` (given by [`invoices`] when one is voided);
+//! - [`sessions`] — `sessions`;
+//! - [`login_windows`] — `rate_windows`, the shared fixed-window counters;
+//! - [`photos`] — `auction_images`;
+//! - [`invoices`] — `invoices` and `invoice_references`;
+//! - [`ledger`] — `payments` and `refunds`;
+//! - [`cards`] — `payment_authorizations`, the cards kept for later wins;
+//! - [`emails`] — `emails`;
+//! - [`paystack_events`] — `paystack_events`, the webhook deliveries;
+//! - [`health`] — the readiness probe.
+//!
+//! Every database error is classified next to its query as a [`StoreError`].
+
+pub mod auctions;
+pub mod cards;
+pub mod emails;
+mod error;
+pub mod health;
+pub mod invoices;
+pub mod ledger;
+pub mod login_windows;
+pub mod paystack_events;
+pub mod photos;
+pub mod sessions;
+pub mod users;
+
+pub use error::{Result, StoreError, database_unavailable, is_bad_data, on_constraint};
+pub use sqlx::PgPool;
+
+/// A number that must fit its column: too big is an error, never a clamp.
+pub(crate) fn fits<T, S>(value: S) -> sqlx::Result<T>
+where
+    T: TryFrom<S, Error = std::num::TryFromIntError>,
+{
+    T::try_from(value).map_err(|err| sqlx::Error::Encode(Box::new(err)))
+}
