@@ -11,7 +11,7 @@ use gavel_api::{
     limits::{StreamLimits, TrustedProxies, bidders::BidRate},
     web::images::UploadLimits,
 };
-use gavel_workflows::auction::AuctionSettings;
+use gavel_workflows::contract::auction::AuctionSettings;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use temporalio_client::Client;

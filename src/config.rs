@@ -347,7 +347,7 @@ pub struct SettlementArgs {
     pub mail_from: String,
     /// How long a winner has to pay, in seconds.
     #[arg(long, env = "GAVEL_PAYMENT_WINDOW_SECS", default_value_t = 172_800,
-        value_parser = clap::value_parser!(u64).range(2..=gavel_workflows::auction::MAX_WINDOW_SECS))]
+        value_parser = clap::value_parser!(u64).range(2..=gavel_workflows::contract::auction::MAX_WINDOW_SECS))]
     pub payment_window_secs: u64,
     /// Offers per sale: the winner's, then second-chance offers to the next
     /// bidders when a buyer does not pay.
@@ -356,7 +356,7 @@ pub struct SettlementArgs {
     pub offer_rounds: u32,
     /// How long a runner-up has to accept a second-chance offer, in seconds.
     #[arg(long, env = "GAVEL_OFFER_WINDOW_SECS", default_value_t = 86_400,
-        value_parser = clap::value_parser!(u64).range(2..=gavel_workflows::auction::MAX_WINDOW_SECS))]
+        value_parser = clap::value_parser!(u64).range(2..=gavel_workflows::contract::auction::MAX_WINDOW_SECS))]
     pub offer_window_secs: u64,
     /// Where people reach Gavel (links in emails).
     #[arg(
@@ -400,8 +400,8 @@ impl SettlementArgs {
     }
 
     /// The Paystack client, when a secret key is configured.
-    pub fn paystack(&self) -> Option<gavel_activities::paystack::Paystack> {
-        use gavel_activities::paystack::{Paystack, PaystackConfig};
+    pub fn paystack(&self) -> Option<gavel_paystack::Paystack> {
+        use gavel_paystack::{Paystack, PaystackConfig};
         let key = set(&self.paystack_secret_key)?;
         Some(Paystack::new(PaystackConfig {
             base_url: self.paystack_base_url.clone(),

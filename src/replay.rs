@@ -12,8 +12,8 @@ use std::{
 
 use anyhow::Context;
 use futures::StreamExt;
-use gavel_workflows::{
-    auction::publish::Publication,
+use gavel_workflows::contract::{
+    read_model::Publication,
     settlement::{
         AcceptOffer, BeginPayment, BidderEmail, CloseInvoice, EmailJob, InvoiceRequest,
         PaymentNotice,

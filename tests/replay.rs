@@ -49,7 +49,10 @@ async fn every_recorded_history_replays_with_the_same_commands_and_inputs() {
 mod altered {
     use std::time::Duration;
 
-    use gavel_workflows::auction::{AuctionInput, NoSaleReason, Outcome};
+    use gavel_workflows::contract::{
+        auction::AuctionInput,
+        view::{NoSaleReason, Outcome},
+    };
     use temporalio_macros::{workflow, workflow_methods};
     use temporalio_sdk::{WorkflowContext, WorkflowResult};
 

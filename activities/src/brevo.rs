@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::provider::{ProviderError, http_client};
+use gavel_paystack::provider::{ProviderError, http_client};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};

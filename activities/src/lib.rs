@@ -1,15 +1,13 @@
 //! Gavel's side effects, run by the worker as Temporal activities: thin
 //! adapters over the tables (`gavel_store`) and the providers. Publishing to
 //! the read model ([`read_model`]), settlement ([`settlement`]: invoices,
-//! Paystack payments, emails via [`mailer`]), and the [`paystack`] (its own
-//! crate, shared with the API) and [`brevo`] clients.
+//! Paystack payments through `gavel_paystack`, its own crate shared with the
+//! API, and emails via [`mailer`]) and the [`brevo`] client.
 //!
 //! Every activity is idempotent, keyed by the ids the workflow passes in, because
 //! Temporal retries it after any failure, including one after it did its work.
 
 pub mod brevo;
-/// The Paystack client lives in its own crate, shared with the API.
-pub use gavel_paystack::{self as paystack, provider};
 pub mod mailer;
 pub mod ping;
 pub mod read_model;

@@ -11,8 +11,8 @@ use gavel_store::{
     invoices::{self, Invoice, InvoiceStatus, format_money},
     users,
 };
+use gavel_workflows::contract::settlement::{BidderEmail, EmailJob, EmailKind};
 use gavel_workflows::ids::{AuctionId, UserId};
-use gavel_workflows::settlement::{BidderEmail, EmailJob, EmailKind};
 use sqlx::PgPool;
 use uuid::Uuid;
 

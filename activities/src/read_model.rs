@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use gavel_workflows::auction::publish::{Publication, PublishAuctionDefinition};
+use gavel_workflows::contract::read_model::{Publication, PublishAuctionDefinition};
 use sqlx::PgPool;
 use temporalio_macros::activities;
 use temporalio_sdk::{

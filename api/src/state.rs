@@ -1,5 +1,6 @@
 //! Shared state handed to every handler: pools, clients, keys and settings.
 
+use gavel_store::login_windows::RateWindows;
 use std::{sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
 
@@ -8,14 +9,12 @@ use temporalio_client::Client;
 
 use gavel_paystack::Paystack;
 use gavel_store::auctions::ReadModel;
-use gavel_workflows::auction::AuctionSettings;
+use gavel_workflows::contract::auction::AuctionSettings;
 
 use crate::{
     auctions::{batcher::BidBatcher, hub::EventHub},
     auth::{JwtKeys, LoginLimiter, LoginLimits, TokenVersions, password::Hashing},
-    limits::{
-        BidderRates, RateWindows, StreamLimits, StreamSlots, TrustedProxies, bidders::BidRate,
-    },
+    limits::{BidderRates, StreamLimits, StreamSlots, TrustedProxies, bidders::BidRate},
 };
 
 /// Settings of the HTTP layer, made from the process's flags (their defaults

@@ -12,7 +12,7 @@ use std::{
 use futures::StreamExt;
 use gavel_api::auth::Role;
 use gavel_store::{auctions, emails};
-use gavel_workflows::auction::{AuctionWorkflow, PlaceBid};
+use gavel_workflows::{auction::AuctionWorkflow, contract::auction::PlaceBid};
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
 use temporalio_client::WorkflowExecuteUpdateOptions;

@@ -5,6 +5,7 @@
 //! hash, their tokens signed with the API's secret: the benchmark measures
 //! bidding, not sign-up.
 
+use gavel_store::sessions;
 use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -16,7 +17,7 @@ use gavel::{
 };
 use gavel_api::{
     accounts::{self, NewUser},
-    auth::{DisplayName, Email, JwtKeys, Password, Role, sessions},
+    auth::{DisplayName, Email, JwtKeys, Password, Role},
 };
 use gavel_testkit::processes::GavelProcess;
 use secrecy::{ExposeSecret, SecretString};

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use gavel_workflows::{
-    auction::{
-        AuctionStatus, Listing, Outcome,
-        publish::{AuctionEvent, BidRecord, LiveDelta, Publication},
+    contract::{
+        read_model::{AuctionEvent, BidRecord, LiveDelta, Publication},
+        view::{AuctionStatus, Listing, Outcome},
     },
     ids::{AuctionId, UserId},
     names::EVENTS_CHANNEL,

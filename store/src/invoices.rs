@@ -3,7 +3,7 @@
 //! or closed exactly once. Payments against them are in [`super::ledger`].
 
 use chrono::{DateTime, Utc};
-use gavel_workflows::settlement::{InvoiceRef, InvoiceRequest};
+use gavel_workflows::contract::settlement::{InvoiceRef, InvoiceRequest};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, types::Json};
 use uuid::Uuid;

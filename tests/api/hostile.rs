@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use gavel::config::{HttpArgs, LimitArgs};
-use gavel_api::auctions::store::{self, ListFilter};
+use gavel_store::auctions::{self as store, ListFilter};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -599,8 +599,8 @@ async fn two_recent_strikes_suspend_bidding_until_they_age_and_an_admin_can_clea
 async fn an_offline_payment_from_someone_who_is_not_an_admin_is_refused_and_visible() {
     use gavel_workflows::{
         auction::AuctionWorkflow,
+        contract::settlement::{PaymentNotice, PaymentSource},
         lenient::Lenient,
-        settlement::{PaymentNotice, PaymentSource},
     };
     let s = scene().await;
     mount_checkouts(&s.paystack, 2).await;

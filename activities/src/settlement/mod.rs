@@ -7,8 +7,9 @@ pub mod payments;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use gavel_paystack::{Paystack, provider::ProviderError};
 use gavel_store::{StoreError, invoices};
-use gavel_workflows::settlement::{
+use gavel_workflows::contract::settlement::{
     AcceptOffer, AcceptOfferDefinition, BeginPayment, BeginPaymentDefinition, BidderEmail,
     CloseInvoice, CloseInvoiceDefinition, ConfirmPaymentDefinition, Confirmation,
     CreateInvoiceDefinition, EmailAdminsDefinition, EmailBiddersDefinition, EmailJob,
@@ -24,11 +25,7 @@ use temporalio_sdk::{
 };
 use uuid::Uuid;
 
-use crate::{
-    mailer::{MailError, Mailer},
-    paystack::Paystack,
-    provider::ProviderError,
-};
+use crate::mailer::{MailError, Mailer};
 
 /// How often a long activity tells Temporal it is alive (the workflow sets
 /// a heartbeat timeout a few times this).

@@ -8,7 +8,7 @@
 //! is made only after Paystack reports the transaction on the current one
 //! failed or abandoned. Every reference used stays linked to its invoice.
 
-use gavel_workflows::settlement::{
+use gavel_workflows::contract::settlement::{
     BeginPayment, CloseInvoice, CloseReason, Confirmation, InvoiceClosed, PaymentNotice,
     PaymentOpened, PaymentSource, PaymentStart, Verification,
 };

@@ -19,7 +19,10 @@ use std::{
 
 use gavel_store::auctions::ReadModel;
 use gavel_workflows::{
-    auction::{BatchRefused, BidOutcome, BidReceipt, MAX_BATCH, PlaceBid, publish::LiveDelta},
+    contract::{
+        auction::{BatchRefused, BidOutcome, BidReceipt, MAX_BATCH, PlaceBid},
+        read_model::LiveDelta,
+    },
     rules::{RULES, Rejection},
 };
 use temporalio_client::Client;
@@ -301,7 +304,7 @@ fn checked(accepted: BidReceipt, sent: &PlaceBid, live: &LiveDelta) -> BidAnswer
 mod tests {
     use chrono::{TimeZone, Utc};
     use gavel_workflows::{
-        auction::publish::view_of,
+        contract::view::view_of,
         rules::{AntiSniping, BidRequest, Book, Currency, Phase, Terms},
     };
     use proptest::prelude::*;

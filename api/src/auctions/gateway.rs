@@ -9,19 +9,19 @@ use std::{
 };
 
 use gavel_workflows::{
-    auction::{
-        AuctionInput, AuctionView, AuctionWorkflow, BatchReceipt, BatchRefused, CancelRefusal,
-        CancelRequest, PhotoRefusal, PhotoRemoval, PlaceBid,
-        publish::{search_attributes_of, status_of},
-        workflow_id,
+    auction::{AuctionWorkflow, workflow_id},
+    contract::{
+        auction::{
+            AuctionInput, BatchReceipt, BatchRefused, CancelRefusal, CancelRequest, PhotoRefusal,
+            PhotoRemoval, PlaceBid,
+        },
+        settlement::PaymentNotice,
+        view::{AuctionView, search_attributes_of, status_of},
     },
     followup::{FollowUp, PaymentFollowUpWorkflow},
     lenient::Lenient,
     refusal,
-    settlement::{
-        PaymentNotice,
-        desk::{OfferAnswer, OfferOutcome, PayLink, PaymentRefusal, PaymentRequest},
-    },
+    settlement::desk::{OfferAnswer, OfferOutcome, PayLink, PaymentRefusal, PaymentRequest},
 };
 use temporalio_client::{
     Client, WorkflowExecuteUpdateOptions, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,

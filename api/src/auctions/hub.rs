@@ -18,7 +18,9 @@ use sqlx::{PgPool, postgres::PgListener};
 use tokio::sync::{OnceCell, broadcast};
 use uuid::Uuid;
 
-use super::{store, view::PublicEvent};
+use gavel_store::auctions as store;
+
+use super::view::PublicEvent;
 
 /// Sent to every feed when notifications may have been missed.
 pub const RESYNC: Uuid = Uuid::nil();

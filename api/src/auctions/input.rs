@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use gavel_workflows::{
-    auction::Listing,
+    contract::view::Listing,
     rules::{AntiSniping, Currency, MAX_AMOUNT, Terms, valid_amount},
 };
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,11 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use gavel_workflows::{
-    auction::{AuctionView, BidReceipt, Outcome, publish::EventData},
+    contract::{
+        auction::BidReceipt,
+        read_model::EventData,
+        view::{AuctionView, Outcome},
+    },
     rules::{Standing, minimum_next_bid},
 };
 use serde::{Deserialize, Serialize};
@@ -13,10 +17,9 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{
-    input::AntiSnipingInput,
-    store::{AuctionRow, BidRow, EventRow, StoredBid},
-};
+use gavel_store::auctions::{AuctionRow, BidRow, EventRow, StoredBid};
+
+use super::input::AntiSnipingInput;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SellerRef {

@@ -7,13 +7,11 @@
 //! higher ceiling against guesses from many addresses), and per address
 //! across accounts. A successful login clears its account's counts.
 
+use gavel_store::login_windows::{RateWindows, over};
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use super::Email;
-use crate::{
-    error::ApiError,
-    limits::{self, RateWindows, windows::over},
-};
+use crate::{error::ApiError, limits};
 
 /// How many attempts are tolerated, and for how long a limit holds.
 #[derive(Debug, Clone, Copy)]

@@ -6,8 +6,6 @@ pub mod fields;
 pub mod jwt;
 pub mod limiter;
 pub mod password;
-/// Session rows are `gavel_store`'s.
-pub use gavel_store::sessions;
 pub mod user;
 pub mod versions;
 

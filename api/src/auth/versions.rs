@@ -17,13 +17,13 @@ use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use gavel_store::{sessions, users};
+use gavel_store::{
+    sessions::{self, Standing},
+    users,
+};
 
 /// Sessions whose standing is remembered before the cache starts over.
 const REMEMBERED: usize = 100_000;
-
-/// What the database says of a token's user and session.
-pub use gavel_store::sessions::Standing;
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {

@@ -6,13 +6,10 @@
 pub mod bidders;
 pub mod client_ip;
 pub mod streams;
-/// The counters' table is `gavel_store`'s.
-pub use gavel_store::login_windows as windows;
 
 pub use bidders::BidderRates;
 pub use client_ip::{ClientIp, TrustedProxies};
 pub use streams::{StreamLimits, StreamSlots};
-pub use windows::RateWindows;
 
 /// Counts one refusal by the named limit.
 pub fn refused(limit: &'static str) {

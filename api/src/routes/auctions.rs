@@ -8,7 +8,11 @@ use axum::{
     routing::{get, post},
 };
 use chrono::{DateTime, Utc};
-use gavel_workflows::auction::{AuctionStatus, CancelRefusal, CancelRequest};
+use gavel_store::auctions::{self as store, AuctionRow, ListFilter};
+use gavel_workflows::contract::{
+    auction::{CancelRefusal, CancelRequest},
+    view::AuctionStatus,
+};
 use serde::Deserialize;
 use sqlx::PgPool;
 use utoipa::IntoParams;
@@ -18,7 +22,6 @@ use crate::{
     auctions::{
         gateway::{self, CallError},
         input::{CancelAuctionRequest, CreateAuctionRequest},
-        store::{self, AuctionRow, ListFilter},
         view::{AuctionPage, AuctionResponse},
     },
     auth::{AuthUser, Role},

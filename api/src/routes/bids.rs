@@ -8,6 +8,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::post,
 };
+use gavel_store::auctions as store;
 use gavel_workflows::rules::Rejection;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -18,7 +19,6 @@ use super::auctions::{find_auction, invalid_query, page_limit};
 use crate::{
     auctions::{
         input::{PlaceBidRequest, required_idempotency_key},
-        store,
         view::{BidHistoryItem, BidPage, BidResponse},
     },
     auth::AuthUser,

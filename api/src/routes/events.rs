@@ -3,6 +3,7 @@
 //! `Last-Event-ID` misses nothing), then follows the auction's feed, which
 //! reads each new event once for every client of this replica.
 
+use gavel_store::auctions as store;
 use std::{collections::VecDeque, convert::Infallible, sync::Arc};
 
 use axum::{
@@ -21,7 +22,7 @@ use uuid::Uuid;
 
 use super::auctions::{find_auction, invalid_query};
 use crate::{
-    auctions::{hub::Feed, store, view::PublicEvent},
+    auctions::{hub::Feed, view::PublicEvent},
     error::{ApiError, ErrorBody},
     extract::{ApiPath, ApiQuery},
     limits::{ClientIp, streams::StreamSlot},

@@ -15,7 +15,10 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use gavel_store::invoices::{self, Invoice, InvoiceStatus, LineItem};
-use gavel_workflows::settlement::{PaymentNotice, PaymentSource, desk::PaymentRefusal};
+use gavel_workflows::{
+    contract::settlement::{PaymentNotice, PaymentSource},
+    settlement::desk::PaymentRefusal,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;

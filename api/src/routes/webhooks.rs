@@ -23,8 +23,8 @@ use gavel_store::{
     ledger, paystack_events,
 };
 use gavel_workflows::{
+    contract::settlement::{PaymentNotice, PaymentSource},
     followup::{FollowUp, followup_id},
-    settlement::{PaymentNotice, PaymentSource},
 };
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};

@@ -2,6 +2,7 @@
 //! signing in, changing the password, becoming a seller, and ending a
 //! session. Each hands back the token of the session it leaves signed in.
 
+use gavel_store::sessions;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
@@ -9,7 +10,7 @@ use uuid::Uuid;
 
 use crate::{
     accounts::{self, NewUser, User},
-    auth::{AuthUser, DisplayName, Email, LimitError, Password, Role, password, sessions},
+    auth::{AuthUser, DisplayName, Email, LimitError, Password, Role, password},
     error::ApiError,
     state::AppState,
 };

@@ -2,8 +2,9 @@
 //! group commit into the auction's workflow; and each verdict as a type.
 
 use chrono::{DateTime, Utc};
+use gavel_store::auctions::{self as store, StoredBid};
 use gavel_workflows::{
-    auction::PlaceBid,
+    contract::auction::PlaceBid,
     ids::AuctionId,
     rules::{Rejection, strikes::suspended_until},
 };
@@ -12,7 +13,6 @@ use crate::{
     auctions::{
         batcher::{BidAnswer, BidFailure},
         input::PlaceBidRequest,
-        store::{self, StoredBid},
         view::BidResponse,
     },
     auth::AuthUser,

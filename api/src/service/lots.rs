@@ -1,18 +1,15 @@
 //! Reading lots: one lot as anyone sees it (live from its workflow while it
 //! runs), and a bidder's lots with where they stand in each.
 
+use gavel_store::auctions::{self as store, AuctionRow, BidderLot};
 use gavel_workflows::{
-    auction::{AuctionStatus, AuctionView, Outcome},
+    contract::view::{AuctionStatus, AuctionView, Outcome},
     ids::UserId,
 };
 use uuid::Uuid;
 
 use crate::{
-    auctions::{
-        gateway,
-        store::{self, AuctionRow, BidderLot},
-        view::AuctionResponse,
-    },
+    auctions::{gateway, view::AuctionResponse},
     state::AppState,
 };
 

@@ -2,14 +2,12 @@
 //! order, and a removal the auction's workflow agrees to (none once a bid
 //! is in). Reading and re-encoding uploads is [`crate::web::images`].
 
+use gavel_store::auctions::{self as store, AuctionRow};
 use gavel_workflows::ids::AuctionId;
 use uuid::Uuid;
 
 use crate::{
-    auctions::{
-        gateway::{self, CallError},
-        store::{self, AuctionRow},
-    },
+    auctions::gateway::{self, CallError},
     auth::{AuthUser, Role},
     error::ApiError,
     state::AppState,

@@ -4,7 +4,10 @@
 use chrono::Utc;
 use gavel_store::auctions as read_model;
 use gavel_workflows::{
-    auction::{AuctionInput, AuctionStatus, publish::view_of},
+    contract::{
+        auction::AuctionInput,
+        view::{AuctionStatus, view_of},
+    },
     rules::{Book, Phase},
 };
 use uuid::Uuid;
@@ -14,7 +17,6 @@ use crate::{
     auctions::{
         gateway,
         input::{CreateAuctionRequest, check_idempotency_key},
-        store,
         view::AuctionResponse,
     },
     auth::{AuthUser, Role},
@@ -78,7 +80,7 @@ pub async fn create_auction(
     )
     .await?;
     if !inserted {
-        let existing = store::find(&state.db, auction_id)
+        let existing = read_model::find(&state.db, auction_id)
             .await?
             .ok_or(CreateError::NotFound)?;
         if existing.create_fingerprint.as_deref() != Some(fingerprint.as_str()) {
@@ -106,7 +108,7 @@ pub async fn create_auction(
         }
         return Err(CreateError::Unavailable(err));
     }
-    let row = store::find(&state.db, auction_id)
+    let row = read_model::find(&state.db, auction_id)
         .await?
         .ok_or(CreateError::NotFound)?;
     Ok(if inserted {

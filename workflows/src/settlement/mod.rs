@@ -8,13 +8,11 @@
 //! - [`state`]: settlement's own state and its interface to the workflow.
 //! - [`saga`]: the settlement of one sale, one [`Saga`] per sale.
 //!
-//! Its contract with the activities is [`crate::contract::settlement`],
-//! re-exported here.
+//! Its contract with the activities is [`crate::contract::settlement`].
 
 pub mod desk;
 pub(crate) mod saga;
 pub mod state;
 
-pub use crate::contract::settlement::*;
 pub(crate) use saga::Saga;
 pub use state::{Sale, Settlement, SettlementHost};

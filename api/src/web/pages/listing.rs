@@ -7,13 +7,13 @@ use axum::{
     response::Response,
 };
 use chrono::Utc;
-use gavel_workflows::auction::AuctionStatus;
+use gavel_store::auctions::{self as store, ListFilter};
+use gavel_workflows::contract::view::AuctionStatus;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::shared::{Chrome, encode, page, status_words, time_left};
 use crate::{
-    auctions::store::{self, ListFilter},
     error::ApiError,
     routes::auctions::{decode_cursor, encode_cursor},
     state::AppState,

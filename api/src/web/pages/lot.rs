@@ -9,8 +9,9 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use chrono::Utc;
+use gavel_store::auctions as store;
 use gavel_workflows::{
-    auction::AuctionStatus,
+    contract::view::AuctionStatus,
     rules::{INCREMENT_BANDS, Rejection, Standing, TOP_INCREMENT},
 };
 use serde::Deserialize;
@@ -25,7 +26,6 @@ use super::shared::{
 use crate::{
     auctions::{
         input::{PlaceBidRequest, check_idempotency_key},
-        store,
         view::AuctionResponse,
     },
     auth::AuthUser,

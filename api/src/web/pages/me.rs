@@ -9,6 +9,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
+use gavel_store::auctions::{self as store, ListFilter};
 use gavel_store::invoices::{self as stored_invoices, InvoiceStatus};
 use gavel_workflows::settlement::desk::PaymentRefusal;
 use serde::Deserialize;
@@ -22,10 +23,7 @@ use super::{
     },
 };
 use crate::{
-    auctions::{
-        store::{self, ListFilter},
-        view::AuctionResponse,
-    },
+    auctions::view::AuctionResponse,
     auth::AuthUser,
     cards::SavedCard,
     error::ApiError,

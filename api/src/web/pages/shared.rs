@@ -8,7 +8,7 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
 };
 use chrono::{DateTime, Utc};
-use gavel_workflows::auction::AuctionStatus;
+use gavel_workflows::contract::view::AuctionStatus;
 use serde::Deserialize;
 
 use crate::{
