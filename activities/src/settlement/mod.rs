@@ -13,9 +13,8 @@ use gavel_workflows::contract::settlement::{
     AcceptOffer, AcceptOfferDefinition, BeginPayment, BeginPaymentDefinition, BidderEmail,
     CloseInvoice, CloseInvoiceDefinition, ConfirmPaymentDefinition, Confirmation,
     CreateInvoiceDefinition, EmailAdminsDefinition, EmailBiddersDefinition, EmailJob,
-    InvoiceClosed, InvoiceRef, InvoiceRequest, PaymentNotice, PaymentOpened, PaymentStart,
-    RefundPaymentDefinition, SendEmailDefinition, SendEmailsDefinition, StartPaymentDefinition,
-    Verification, VerifyPaymentDefinition, VoidInvoiceDefinition,
+    InvoiceClosed, InvoiceRef, InvoiceRequest, PaymentNotice, PaymentOpened,
+    RefundPaymentDefinition, SendEmailDefinition, SendEmailsDefinition,
 };
 use sqlx::PgPool;
 use temporalio_macros::activities;
@@ -23,7 +22,6 @@ use temporalio_sdk::{
     ApplicationFailure,
     activities::{ActivityContext, ActivityError},
 };
-use uuid::Uuid;
 
 use crate::mailer::{MailError, Mailer};
 
@@ -127,44 +125,6 @@ impl Settlement {
         request: InvoiceRequest,
     ) -> Result<InvoiceRef, ActivityError> {
         invoices::create(&self.db, &request).await.map_err(database)
-    }
-
-    #[activity(definition = StartPaymentDefinition)]
-    pub async fn start_payment(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        invoice_id: Uuid,
-    ) -> Result<PaymentStart, ActivityError> {
-        heartbeating(
-            &ctx,
-            payments::start_legacy(&self.db, self.paystack.as_ref(), invoice_id),
-        )
-        .await
-    }
-
-    #[activity(definition = VerifyPaymentDefinition)]
-    pub async fn verify_payment(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        notice: PaymentNotice,
-    ) -> Result<Verification, ActivityError> {
-        heartbeating(
-            &ctx,
-            payments::verify_legacy(&self.db, self.paystack.as_ref(), &notice),
-        )
-        .await
-    }
-
-    #[activity(definition = VoidInvoiceDefinition)]
-    pub async fn void_invoice(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        invoice_id: Uuid,
-    ) -> Result<(), ActivityError> {
-        invoices::void(&self.db, invoice_id)
-            .await
-            .map(|_| ())
-            .map_err(database)
     }
 
     #[activity(definition = SendEmailDefinition)]

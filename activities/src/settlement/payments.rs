@@ -10,7 +10,7 @@
 
 use gavel_workflows::contract::settlement::{
     BeginPayment, CloseInvoice, CloseReason, Confirmation, InvoiceClosed, PaymentNotice,
-    PaymentOpened, PaymentSource, PaymentStart, Verification,
+    PaymentOpened, PaymentSource,
 };
 use serde_json::json;
 use sqlx::PgPool;
@@ -586,43 +586,4 @@ async fn void(
         invoices::Voided::Paid => Ok(InvoiceClosed::AlreadyPaid),
         invoices::Voided::Voided => Ok(InvoiceClosed::Closed),
     }
-}
-
-/// The first settlement's `start_payment`, for auctions recorded before the
-/// money rules: the same start, in its old shape.
-pub async fn start_legacy(
-    db: &PgPool,
-    paystack: Option<&Paystack>,
-    invoice_id: Uuid,
-) -> Result<PaymentStart, ActivityError> {
-    let request = BeginPayment {
-        invoice_id,
-        stored_card: true,
-    };
-    Ok(match begin(db, paystack, &request).await? {
-        PaymentOpened::Charged => PaymentStart::Charged,
-        PaymentOpened::PayLink {
-            authorization_url, ..
-        } => PaymentStart::PayLink { authorization_url },
-        PaymentOpened::CardPending { .. } => PaymentStart::CardPending,
-        PaymentOpened::OfflineOnly => PaymentStart::OfflineOnly,
-    })
-}
-
-/// The first settlement's `verify_payment`: [`confirm`] in its old shape
-/// (money it cannot keep is refunded all the same).
-pub async fn verify_legacy(
-    db: &PgPool,
-    paystack: Option<&Paystack>,
-    notice: &PaymentNotice,
-) -> Result<Verification, ActivityError> {
-    Ok(match confirm(db, paystack, notice).await? {
-        Confirmation::Paid { .. } => Verification::Paid,
-        Confirmation::NotPaid { reason, .. } | Confirmation::Refused { reason } => {
-            Verification::NotPaid { reason }
-        }
-        Confirmation::Refunded { reason, .. } => Verification::NotPaid {
-            reason: format!("refunded: {reason}"),
-        },
-    })
 }

@@ -2,10 +2,7 @@
 //! payment, confirmation, closing an invoice, email) and what it hears back.
 //! Only ids and amounts cross here: emails and names stay in the database.
 //!
-//! Activity names and these shapes are recorded in history. `start_payment`,
-//! `verify_payment` and `void_invoice` belonged to the first settlement,
-//! folded away before 0.1.0: no workflow calls them any more, and they stay
-//! defined only until the activities crate drops them.
+//! Activity names and these shapes are recorded in history.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -39,21 +36,6 @@ pub struct InvoiceRef {
     pub invoice_id: Uuid,
     pub number: String,
     pub total: i64,
-}
-
-/// How the buyer is to pay (the first settlement's `start_payment`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "how", rename_all = "snake_case")]
-pub enum PaymentStart {
-    /// A stored card was charged and the charge verified.
-    Charged,
-    /// A Paystack checkout link to email.
-    PayLink { authorization_url: String },
-    /// No online payment configured (no Paystack key): offline only.
-    OfflineOnly,
-    /// A stored card was charged and Paystack has not finished: wait for its
-    /// `charge.success` rather than offer a link that could take the money twice.
-    CardPending,
 }
 
 /// `begin_payment`: start the one live way to pay an open invoice.
@@ -98,14 +80,6 @@ pub enum PaymentSource {
 pub struct PaymentNotice {
     pub invoice_id: Uuid,
     pub source: PaymentSource,
-}
-
-/// What the first settlement's verification concluded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum Verification {
-    Paid,
-    NotPaid { reason: String },
 }
 
 /// What `confirm_payment` concluded about a notice. Every verified payment
@@ -275,25 +249,6 @@ impl SettlementActivities {
         unimplemented!()
     }
 
-    /// The first settlement's payment start: charges a stored card, or
-    /// creates a pay link.
-    #[activity(name = "start_payment")]
-    pub fn start_payment(invoice_id: Uuid) -> Result<PaymentStart, ActivityError> {
-        unimplemented!()
-    }
-
-    /// The first settlement's verification (kept for recorded auctions).
-    #[activity(name = "verify_payment")]
-    pub fn verify_payment(notice: PaymentNotice) -> Result<Verification, ActivityError> {
-        unimplemented!()
-    }
-
-    /// The first settlement's void (kept for recorded auctions).
-    #[activity(name = "void_invoice")]
-    pub fn void_invoice(invoice_id: Uuid) -> Result<(), ActivityError> {
-        unimplemented!()
-    }
-
     #[activity(name = "send_email")]
     pub fn send_email(job: EmailJob) -> Result<(), ActivityError> {
         unimplemented!()
@@ -358,8 +313,6 @@ pub use settlement_activities::{
     CreateInvoice as CreateInvoiceDefinition, EmailAdmins as EmailAdminsDefinition,
     EmailBidders as EmailBiddersDefinition, RefundPayment as RefundPaymentDefinition,
     SendEmail as SendEmailDefinition, SendEmails as SendEmailsDefinition,
-    StartPayment as StartPaymentDefinition, VerifyPayment as VerifyPaymentDefinition,
-    VoidInvoice as VoidInvoiceDefinition,
 };
 
 /// Failure types that no retry will fix (the activities name them).
