@@ -123,12 +123,6 @@ fn api_state(
     task_queue: &str,
     jwt_secret: &SecretString,
 ) -> AppState {
-    let l = &http.limits;
-    gavel_api::web::images::set_limits(UploadLimits {
-        // Both bounded by their flags' ranges: far inside usize.
-        decodes: l.photo_decodes as usize,
-        in_flight_bytes: l.upload_memory_mib as usize * 1024 * 1024,
-    });
     let jwt = JwtKeys::new(jwt_secret, ChronoDuration::seconds(http.jwt_ttl_secs));
     AppState::new(db, temporal, jwt, api_config(http, settlement, task_queue))
 }
@@ -141,6 +135,11 @@ pub fn api_config(http: &HttpArgs, settlement: &SettlementArgs, task_queue: &str
         cors_origins: http.cors_origins.clone(),
         // Bounded by its flag's range: far inside usize.
         password_hashes: l.password_hashes as usize,
+        upload_limits: UploadLimits {
+            // Both bounded by their flags' ranges: far inside usize.
+            decodes: l.photo_decodes as usize,
+            in_flight_bytes: l.upload_memory_mib as usize * 1024 * 1024,
+        },
         request_timeout: http.request_timeout(),
         sse_poll: std::time::Duration::from_secs(http.sse_poll_secs),
         auction_settings: AuctionSettings {

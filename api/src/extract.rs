@@ -4,7 +4,7 @@
 
 use axum::{
     extract::{
-        FromRequest, FromRequestParts, Multipart, Request,
+        FromRef, FromRequest, FromRequestParts, Multipart, Request,
         rejection::{JsonRejection, PathRejection, QueryRejection},
     },
     http::StatusCode,
@@ -12,7 +12,7 @@ use axum::{
 };
 use serde::Serialize;
 
-use crate::error::ApiError;
+use crate::{error::ApiError, state::AppState};
 
 /// `axum::Json` with Gavel's error shape on rejection.
 #[derive(Debug, Clone, Copy, Default, FromRequest)]
@@ -97,7 +97,11 @@ pub struct ApiMultipart(pub Multipart);
 /// Longest multipart boundary accepted (RFC 2046, section 5.1.1).
 const MAX_BOUNDARY: usize = 70;
 
-impl<S: Send + Sync> FromRequest<S> for ApiMultipart {
+impl<S> FromRequest<S> for ApiMultipart
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
@@ -117,7 +121,8 @@ impl<S: Send + Sync> FromRequest<S> for ApiMultipart {
             ));
         }
         // Its headers are bounded before multer buffers them.
-        Multipart::from_request(crate::web::upload_body::watched(request), state)
+        let uploads = &AppState::from_ref(state).uploads;
+        Multipart::from_request(crate::web::upload_body::watched(request, uploads), state)
             .await
             .map(ApiMultipart)
             .map_err(|rejection| {

@@ -15,6 +15,7 @@ use crate::{
     auctions::{batcher::BidBatcher, hub::EventHub},
     auth::{JwtKeys, LoginLimiter, LoginLimits, TokenVersions, password::Hashing},
     limits::{BidderRates, StreamLimits, StreamSlots, TrustedProxies, bidders::BidRate},
+    web::images::{UploadLimits, Uploads},
 };
 
 /// Settings of the HTTP layer, made from the process's flags (their defaults
@@ -32,6 +33,8 @@ pub struct ApiConfig {
     pub sse_poll: Duration,
     /// Passwords hashed at once (`GAVEL_PASSWORD_HASHES`; 0: one per core).
     pub password_hashes: usize,
+    /// What photo uploads may take of this process.
+    pub upload_limits: UploadLimits,
     pub login_limits: LoginLimits,
     pub stream_limits: StreamLimits,
     pub bid_rate: BidRate,
@@ -84,6 +87,9 @@ pub struct Inner {
     pub bidder_rates: BidderRates,
     /// Live auction events from PostgreSQL, for SSE.
     pub events: EventHub,
+    /// Turns at decoding photos and the bytes uploads hold, shared by every
+    /// request of this process.
+    pub uploads: Uploads,
     /// Group commit for bids, per auction.
     pub bids: Arc<BidBatcher>,
     pub config: ApiConfig,
@@ -106,6 +112,7 @@ impl AppState {
                 Arc::new(RateWindows::new(db.clone())),
             ),
             hashing: Hashing::new(config.password_hashes),
+            uploads: Uploads::new(config.upload_limits),
             token_versions: TokenVersions::new(db.clone(), config.revocation_delay),
             streams: StreamSlots::new(config.stream_limits),
             bidder_rates: BidderRates::new(config.bid_rate),

@@ -115,7 +115,7 @@ pub async fn upload(
     if room == 0 {
         return Err(photos::too_many_images(MAX_IMAGES));
     }
-    let upload = images::read_upload(&mut form, |_| false, room, |_| Ok(()))
+    let upload = images::read_upload(&state.uploads, &mut form, |_| false, room, |_| Ok(()))
         .await
         .map_err(|(_, err)| err)?;
     if upload.photos.is_empty() {

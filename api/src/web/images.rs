@@ -8,11 +8,7 @@
 //! [`super::photos`].
 
 use std::collections::HashMap;
-use std::{
-    io::Cursor,
-    sync::{Arc, LazyLock, OnceLock},
-    time::Duration,
-};
+use std::{io::Cursor, sync::Arc, time::Duration};
 
 use axum::{
     extract::{
@@ -49,41 +45,48 @@ pub const MAX_PIXELS: u64 = 40_000_000;
 /// [`UploadLimits::decodes`] (512 MiB at the default two).
 pub const MEMORY_BUDGET: u64 = 256 * 1024 * 1024;
 
-/// What photo uploads may take of one API process.
+/// What photo uploads may take of one API process (from `gavel`'s flags,
+/// where their defaults live).
 #[derive(Debug, Clone, Copy)]
 pub struct UploadLimits {
     /// Decodes at once (`GAVEL_PHOTO_DECODES`): decoding is CPU and memory
     /// heavy, [`MEMORY_BUDGET`] each.
     pub decodes: usize,
-    /// Bytes uploads may hold at once (`GAVEL_UPLOAD_BYTES_MIB`): files read
+    /// Bytes uploads may hold at once (`GAVEL_UPLOAD_MEMORY_MIB`): files read
     /// (whole or in part) and not yet stored, and their re-encoded copies.
     /// When it is full an upload is told to come back (503 `busy`) at once,
     /// not made to wait with what it holds.
     pub in_flight_bytes: usize,
 }
 
-impl Default for UploadLimits {
-    fn default() -> Self {
+/// The turns at decoding and the bytes uploads may hold, shared by every
+/// request of the process (held in the app state, built from its
+/// [`UploadLimits`]).
+#[derive(Debug, Clone)]
+pub struct Uploads {
+    decoding: Arc<Semaphore>,
+    in_flight: Arc<Semaphore>,
+}
+
+impl Uploads {
+    pub fn new(limits: UploadLimits) -> Self {
         Self {
-            decodes: 2,
-            in_flight_bytes: 96 * 1024 * 1024,
+            decoding: Arc::new(Semaphore::new(limits.decodes.max(1))),
+            in_flight: Arc::new(Semaphore::new(
+                limits.in_flight_bytes.min(Semaphore::MAX_PERMITS),
+            )),
+        }
+    }
+
+    /// Nothing held yet of the process's upload bytes.
+    pub(super) fn reserve(&self) -> Reserved {
+        Reserved {
+            pool: Some(self.in_flight.clone()),
+            held: None,
         }
     }
 }
 
-/// The process's upload limits, when set before the first upload.
-static LIMITS: OnceLock<UploadLimits> = OnceLock::new();
-
-/// Sets what photo uploads may take of this process. Only the first call
-/// counts, and only before the first upload (the limits are shared by every
-/// request, like the password-hashing turns).
-pub fn set_limits(limits: UploadLimits) {
-    let _ = LIMITS.set(limits);
-}
-
-fn limits() -> UploadLimits {
-    LIMITS.get().copied().unwrap_or_default()
-}
 /// Longest an upload waits for a turn at decoding before it is told to come
 /// back (inside the default request timeout).
 const LONGEST_WAIT: Duration = Duration::from_secs(10);
@@ -95,13 +98,6 @@ const DISPLAY: (u32, u32) = (1_600, 1_600);
 /// before the Lanczos pass (whose float buffer is as wide as its source).
 const STEP: (u32, u32) = (2 * DISPLAY.0, 2 * DISPLAY.1);
 const MIB: u64 = 1024 * 1024;
-
-static DECODING: LazyLock<Arc<Semaphore>> =
-    LazyLock::new(|| Arc::new(Semaphore::new(limits().decodes.max(1))));
-static IN_FLIGHT: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
-    let bytes = limits().in_flight_bytes.min(Semaphore::MAX_PERMITS);
-    Arc::new(Semaphore::new(bytes))
-});
 
 /// One uploaded photo, ready to store.
 pub struct Processed {
@@ -143,25 +139,30 @@ pub(super) fn uploads_full() -> ApiError {
 }
 
 /// A share of [`UploadLimits::in_flight_bytes`], given back when dropped.
+/// The default one counts against nothing (a photo processed outside the
+/// upload accounting).
 #[derive(Default)]
-pub(super) struct Reserved(Option<OwnedSemaphorePermit>);
+pub(super) struct Reserved {
+    pool: Option<Arc<Semaphore>>,
+    held: Option<OwnedSemaphorePermit>,
+}
 
 impl Reserved {
     /// `bytes` more, or 503 `busy` at once when uploads hold all there is.
     pub(super) fn grow(&mut self, bytes: usize) -> Result<(), ApiError> {
+        let Some(pool) = &self.pool else {
+            return Ok(());
+        };
         let Ok(bytes) = u32::try_from(bytes) else {
             return Err(too_large());
         };
-        let more = IN_FLIGHT
-            .clone()
-            .try_acquire_many_owned(bytes)
-            .map_err(|_| {
-                crate::limits::refused("upload_bytes");
-                uploads_full()
-            })?;
-        match &mut self.0 {
+        let more = pool.clone().try_acquire_many_owned(bytes).map_err(|_| {
+            crate::limits::refused("upload_bytes");
+            uploads_full()
+        })?;
+        match &mut self.held {
             Some(held) => held.merge(more),
-            None => self.0 = Some(more),
+            None => self.held = Some(more),
         }
         Ok(())
     }
@@ -417,8 +418,8 @@ pub fn process(name: &str, bytes: &[u8]) -> Result<Processed, ApiError> {
 }
 
 /// A turn at decoding, or 503 `busy` when the queue is too long to wait out.
-async fn decode_turn() -> Result<OwnedSemaphorePermit, ApiError> {
-    match tokio::time::timeout(LONGEST_WAIT, DECODING.clone().acquire_owned()).await {
+async fn decode_turn(uploads: &Uploads) -> Result<OwnedSemaphorePermit, ApiError> {
+    match tokio::time::timeout(LONGEST_WAIT, uploads.decoding.clone().acquire_owned()).await {
         Ok(Ok(turn)) => Ok(turn),
         _ => Err(busy(
             "photo_decoding",
@@ -431,10 +432,14 @@ async fn decode_turn() -> Result<OwnedSemaphorePermit, ApiError> {
 /// and the file's bytes travel with the work: a request dropped meanwhile
 /// (timed out) frees neither until the decode is over, so decodes left
 /// behind still count against both bounds.
-pub async fn process_async(name: String, file: Held) -> Result<Processed, ApiError> {
+pub async fn process_async(
+    uploads: &Uploads,
+    name: String,
+    file: Held,
+) -> Result<Processed, ApiError> {
     // Refused from its header before it waits for a turn.
     inspect(&name, &file.bytes)?;
-    let turn = decode_turn().await?;
+    let turn = decode_turn(uploads).await?;
     let (thumb, display, width, height) = tokio::task::spawn_blocking(move || {
         let _turn = turn;
         let done = reencode(&name, &file.bytes);
@@ -444,7 +449,7 @@ pub async fn process_async(name: String, file: Held) -> Result<Processed, ApiErr
     .await
     .map_err(ApiError::internal)??;
     // The file's share is back; its JPEGs take their own.
-    let mut held = Reserved::default();
+    let mut held = uploads.reserve();
     held.grow(thumb.len() + display.len())?;
     Ok(Processed {
         thumb,
@@ -489,13 +494,14 @@ fn unreadable(err: MultipartError) -> ApiError {
 /// Reads one file as it streams in, refusing it (and reading no further)
 /// the moment it passes 5 MB, the request's bytes or the process's.
 async fn read_file(
+    uploads: &Uploads,
     field: &mut Field<'_>,
     name: &str,
     request: &mut RequestBytes,
 ) -> Result<Held, ApiError> {
     let mut file = Held {
         bytes: Vec::new(),
-        reserved: Reserved::default(),
+        reserved: uploads.reserve(),
     };
     while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
         request.take(chunk.len())?;
@@ -544,6 +550,7 @@ async fn read_text(
 /// [`UploadLimits::in_flight_bytes`] 503 `busy`. On a refusal, what was read so far comes
 /// back with it (a page shows its form again as typed).
 pub async fn read_upload(
+    uploads: &Uploads,
     form: &mut Multipart,
     keep: impl Fn(&str) -> bool,
     room: usize,
@@ -581,12 +588,12 @@ pub async fn read_upload(
                     Err(err) => return Err((upload, unreadable(err))),
                 }
             }
-            let held = match read_file(&mut field, &file, &mut request).await {
+            let held = match read_file(uploads, &mut field, &file, &mut request).await {
                 Ok(held) if held.bytes.is_empty() => continue,
                 Ok(held) => held,
                 Err(err) => return Err((upload, err)),
             };
-            match process_async(file, held).await {
+            match process_async(uploads, file, held).await {
                 Ok(photo) => upload.photos.push(photo),
                 Err(err) => return Err((upload, err)),
             }

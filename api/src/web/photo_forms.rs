@@ -104,7 +104,14 @@ pub async fn add(
     let csrf_first = |fields: &HashMap<String, String>| {
         visitor.check_csrf(fields.get("csrf").map_or("", String::as_str))
     };
-    let upload = match images::read_upload(&mut form, |name| name == "csrf", room, csrf_first).await
+    let upload = match images::read_upload(
+        &state.uploads,
+        &mut form,
+        |name| name == "csrf",
+        room,
+        csrf_first,
+    )
+    .await
     {
         Ok(upload) => upload,
         Err((_, err)) => return Ok(refused(&visitor, id, &err)),

@@ -19,7 +19,7 @@ use axum::{
 };
 use futures::Stream;
 
-use super::images::Reserved;
+use super::images::{Reserved, Uploads};
 use crate::error::ApiError;
 
 /// Most bytes a request may send outside its parts' data: a form's parts
@@ -102,14 +102,14 @@ struct Watch {
 }
 
 impl Watch {
-    fn new(boundary: &str) -> Self {
+    fn new(boundary: &str, held: Reserved) -> Self {
         Self {
             stage: Stage::Preamble,
             delimiter: format!("--{boundary}").into_bytes(),
             end_of_data: format!("\r\n--{boundary}").into_bytes(),
             recent: Vec::new(),
             outside: 0,
-            held: Reserved::default(),
+            held,
         }
     }
 
@@ -219,7 +219,7 @@ impl Watch {
 
 /// The body of `request` watched as it is read, when it is a multipart form
 /// (what is not is left as it is, for the extractor to refuse).
-pub fn watched(request: Request) -> Request {
+pub fn watched(request: Request, uploads: &Uploads) -> Request {
     let boundary = request
         .headers()
         .get(CONTENT_TYPE)
@@ -231,7 +231,7 @@ pub fn watched(request: Request) -> Request {
     let (parts, body) = request.into_parts();
     let body = Body::from_stream(Watched {
         inner: body.into_data_stream(),
-        watch: Watch::new(&boundary),
+        watch: Watch::new(&boundary, uploads.reserve()),
         done: false,
     });
     Request::from_parts(parts, body)
@@ -299,7 +299,7 @@ mod tests {
 
     /// Reads `body` in chunks of `size`: what it counted, or the refusal.
     fn count(body: &[u8], size: usize) -> Result<(usize, Stage), Refusal> {
-        let mut watch = Watch::new("b0undary");
+        let mut watch = Watch::new("b0undary", Reserved::default());
         for chunk in body.chunks(size) {
             watch.read(chunk)?;
         }

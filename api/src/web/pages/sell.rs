@@ -286,17 +286,24 @@ pub async fn sell(
         visitor.check_csrf(fields.get("csrf").map_or("", String::as_str))
     };
     let keep = |name: &str| SellForm::FIELDS.contains(&name);
-    let (form, photos) =
-        match images::read_upload(&mut multipart, keep, images::MAX_IMAGES, before_photos).await {
-            Ok(upload) => (SellForm::from_fields(upload.fields), upload.photos),
-            Err((upload, err)) => {
-                return Ok(again(
-                    &SellForm::from_fields(upload.fields),
-                    err.status,
-                    sentence(&err),
-                ));
-            }
-        };
+    let (form, photos) = match images::read_upload(
+        &state.uploads,
+        &mut multipart,
+        keep,
+        images::MAX_IMAGES,
+        before_photos,
+    )
+    .await
+    {
+        Ok(upload) => (SellForm::from_fields(upload.fields), upload.photos),
+        Err((upload, err)) => {
+            return Ok(again(
+                &SellForm::from_fields(upload.fields),
+                err.status,
+                sentence(&err),
+            ));
+        }
+    };
     if let Err(err) = visitor.check_csrf(&form.csrf) {
         return Ok(again(&form, err.status, sentence(&err)));
     }
