@@ -8,7 +8,7 @@ use chrono::Duration as ChronoDuration;
 use gavel_api::{
     ApiConfig, AppState, StrikePolicy,
     auth::{JwtKeys, LoginLimits},
-    limits::{StreamLimits, TrustedProxies, bidders::BidRate},
+    limits::TrustedProxies,
     web::images::UploadLimits,
 };
 use gavel_workflows::contract::auction::AuctionSettings;
@@ -160,14 +160,8 @@ pub fn api_config(http: &HttpArgs, settlement: &SettlementArgs, task_queue: &str
             window: Duration::from_secs(l.login_window_secs),
             signups_per_ip_hour: l.signups_per_ip_hour,
         },
-        stream_limits: StreamLimits {
-            per_ip: l.sse_per_ip,
-            total: l.sse_max,
-        },
-        bid_rate: BidRate {
-            per_sec: l.bids_per_sec,
-            burst: l.bids_burst,
-        },
+        stream_limits: l.streams,
+        bid_rate: l.bid_rate,
         bids_queued_per_bidder: usize::try_from(l.bids_queued_per_bidder).unwrap_or(usize::MAX),
         trusted_proxies: TrustedProxies::new(l.trusted_proxies.clone()),
         cookie_secure: settlement.public_url.starts_with("https://"),

@@ -248,24 +248,17 @@ pub struct LimitArgs {
     #[arg(long, env = "GAVEL_REVOCATION_SECS", default_value_t = 30,
         value_parser = clap::value_parser!(u64).range(1..=300))]
     pub revocation_secs: u64,
-    /// Open live streams per client address.
-    #[arg(long, env = "GAVEL_SSE_PER_IP", default_value_t = 50)]
-    pub sse_per_ip: u32,
-    /// Open live streams in one API process.
-    #[arg(long, env = "GAVEL_SSE_MAX", default_value_t = 10_000)]
-    pub sse_max: u32,
+    // Open live streams per client address and in all
+    // (`GAVEL_SSE_PER_IP`, `GAVEL_SSE_MAX`).
+    #[command(flatten)]
+    pub streams: gavel_api::limits::StreamLimits,
     /// One bidder's bids waiting for one auction at a time (in one process).
     #[arg(long, env = "GAVEL_BIDS_QUEUED_PER_BIDDER", default_value_t = 4,
         value_parser = clap::value_parser!(u32).range(1..=1_024))]
     pub bids_queued_per_bidder: u32,
-    /// Bids a second one bidder may keep up (in one process).
-    #[arg(long, env = "GAVEL_BIDS_PER_SEC", default_value_t = 5,
-        value_parser = clap::value_parser!(u32).range(1..))]
-    pub bids_per_sec: u32,
-    /// Bids one bidder may place at once after a pause.
-    #[arg(long, env = "GAVEL_BIDS_BURST", default_value_t = 10,
-        value_parser = clap::value_parser!(u32).range(1..))]
-    pub bids_burst: u32,
+    // One bidder's bid rate (`GAVEL_BIDS_PER_SEC`, `GAVEL_BIDS_BURST`).
+    #[command(flatten)]
+    pub bid_rate: gavel_api::limits::bidders::BidRate,
     /// Reverse proxies (addresses or blocks like `10.0.0.0/8`, comma-
     /// separated) whose `X-Forwarded-For` names the client. Without any, the
     /// TCP peer is the client and the header is ignored.

@@ -207,7 +207,7 @@ async fn a_strangers_wrong_logins_are_counted_exactly_and_lock_only_the_stranger
 
 #[tokio::test]
 async fn an_address_holds_at_most_its_streams_and_bidding_goes_on() {
-    let app = spawn_app_with(with_limits(|l| l.sse_per_ip = 50)).await;
+    let app = spawn_app_with(with_limits(|l| l.streams.per_ip = 50)).await;
     let (_, [ada], auction) = app.scene(&auction_body(600)).await;
     let id = auction.id.to_string();
     let url = app.url(&format!("/api/v1/auctions/{id}/events"));

@@ -17,11 +17,19 @@ use uuid::Uuid;
 /// forgotten: bounds the limiter's memory.
 const KEEP_BUCKETS: usize = 10_000;
 
-#[derive(Debug, Clone, Copy)]
+/// One bidder's bid rate, read from `gavel`'s flags (their doc comments
+/// are the flags' help).
+#[derive(Debug, Clone, Copy, clap::Args)]
 pub struct BidRate {
-    /// Bids a second one bidder may keep up (`GAVEL_BIDS_PER_SEC`).
+    /// Bids a second one bidder may keep up (in one process).
+    #[arg(id = "bids_per_sec", long = "bids-per-sec", value_name = "BIDS_PER_SEC",
+        env = "GAVEL_BIDS_PER_SEC", default_value_t = 5,
+        value_parser = clap::value_parser!(u32).range(1..))]
     pub per_sec: u32,
     /// Bids one bidder may place at once after a pause.
+    #[arg(id = "bids_burst", long = "bids-burst", value_name = "BIDS_BURST",
+        env = "GAVEL_BIDS_BURST", default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..))]
     pub burst: u32,
 }
 

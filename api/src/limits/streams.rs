@@ -9,11 +9,27 @@ use std::{
 
 use crate::error::ApiError;
 
-#[derive(Debug, Clone, Copy)]
+/// How many live streams may be open, read from `gavel`'s flags (their doc
+/// comments are the flags' help).
+#[derive(Debug, Clone, Copy, clap::Args)]
 pub struct StreamLimits {
-    /// Open streams one client address may hold (`GAVEL_SSE_PER_IP`).
+    /// Open live streams per client address.
+    #[arg(
+        id = "sse_per_ip",
+        long = "sse-per-ip",
+        value_name = "SSE_PER_IP",
+        env = "GAVEL_SSE_PER_IP",
+        default_value_t = 50
+    )]
     pub per_ip: u32,
-    /// Open streams in this replica (`GAVEL_SSE_MAX`).
+    /// Open live streams in one API process.
+    #[arg(
+        id = "sse_max",
+        long = "sse-max",
+        value_name = "SSE_MAX",
+        env = "GAVEL_SSE_MAX",
+        default_value_t = 10_000
+    )]
     pub total: u32,
 }
 

@@ -41,8 +41,10 @@ pub fn http_args() -> HttpArgs {
         // the limits' own tests set them back.
         limits: LimitArgs {
             signups_per_ip_hour: 100_000,
-            bids_per_sec: 10_000,
-            bids_burst: 10_000,
+            bid_rate: BidRate {
+                per_sec: 10_000,
+                burst: 10_000,
+            },
             bids_queued_per_bidder: 1_024,
             ..LimitArgs::default()
         },

@@ -22,6 +22,7 @@ use std::any::type_name;
 use gavel_api::{
     auctions::view::{AuctionResponse, BidResponse},
     error::ErrorBody,
+    limits::bidders::BidRate,
     routes::auth::AuthResponse,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
