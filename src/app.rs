@@ -162,7 +162,7 @@ pub fn api_config(http: &HttpArgs, settlement: &SettlementArgs, task_queue: &str
         },
         stream_limits: l.streams,
         bid_rate: l.bid_rate,
-        bids_queued_per_bidder: usize::try_from(l.bids_queued_per_bidder).unwrap_or(usize::MAX),
+        bids_queued_per_bidder: l.bids_queued_per_bidder,
         trusted_proxies: TrustedProxies::new(l.trusted_proxies.clone()),
         cookie_secure: settlement.public_url.starts_with("https://"),
         public_url: settlement.public_url.clone(),

@@ -39,7 +39,7 @@ pub struct ApiConfig {
     pub stream_limits: StreamLimits,
     pub bid_rate: BidRate,
     /// One bidder's bids waiting for one auction at a time.
-    pub bids_queued_per_bidder: usize,
+    pub bids_queued_per_bidder: u32,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
     /// The bearer token `/metrics` requires; `None`: not served on this

@@ -95,7 +95,7 @@ pub async fn add(
     )
     .fetch_one(&mut *tx)
     .await?;
-    let have = usize::try_from(have).unwrap_or(max);
+    let have = crate::fits::<usize, _>(have)?;
     if have + photos.len() > max {
         return Err(PhotoError::TooMany { have });
     }
@@ -108,8 +108,8 @@ pub async fn add(
             position,
             photo.thumb,
             photo.display,
-            i32::try_from(photo.width).unwrap_or(i32::MAX),
-            i32::try_from(photo.height).unwrap_or(i32::MAX),
+            crate::fits::<i32, _>(photo.width)?,
+            crate::fits::<i32, _>(photo.height)?,
         )
         .execute(&mut *tx)
         .await?;

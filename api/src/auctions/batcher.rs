@@ -84,7 +84,7 @@ struct Queued {
 struct Lane {
     queue: Mutex<VecDeque<Queued>>,
     /// Each bidder's bids queued or in flight, so one cannot fill the queue.
-    waiting: Mutex<HashMap<Uuid, usize>>,
+    waiting: Mutex<HashMap<Uuid, u32>>,
     draining: AtomicBool,
     floor: Mutex<Option<Floor>>,
 }
@@ -113,7 +113,7 @@ impl Lane {
     }
 
     /// Counts a bid of `bidder` in, unless they have `most` waiting.
-    fn enter(&self, bidder: Uuid, most: usize) -> bool {
+    fn enter(&self, bidder: Uuid, most: u32) -> bool {
         let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
         let mine = waiting.entry(bidder).or_default();
         if *mine >= most {
@@ -155,11 +155,11 @@ pub struct BidBatcher {
     temporal: Client,
     read_model: ReadModel,
     /// One bidder's bids waiting for one auction at most.
-    per_bidder: usize,
+    per_bidder: u32,
 }
 
 impl BidBatcher {
-    pub fn new(temporal: Client, read_model: ReadModel, per_bidder: usize) -> Self {
+    pub fn new(temporal: Client, read_model: ReadModel, per_bidder: u32) -> Self {
         Self {
             lanes: Mutex::default(),
             temporal,

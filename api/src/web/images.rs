@@ -223,16 +223,26 @@ fn jpeg_frame(bytes: &[u8]) -> Option<JpegFrame> {
 
 /// The width and height `(width, height)` takes to fit in `bound`, as
 /// `image`'s resizing reckons it (rounded up: this only sizes buffers).
-fn fit(width: u32, height: u32, bound: (u32, u32)) -> (u64, u64) {
+fn fit(width: u32, height: u32, bound: (u32, u32)) -> (u32, u32) {
     let (w, h) = (f64::from(width), f64::from(height));
     let ratio = (f64::from(bound.0) / w).min(f64::from(bound.1) / h);
     if ratio >= 1.0 {
-        return (u64::from(width), u64::from(height));
+        return (width, height);
     }
-    // At most the bound (plus rounding), so these casts cannot truncate.
+    // Under 1, the ratio makes each side at most the original one (a u32),
+    // so these casts cannot truncate.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let fitted = ((w * ratio).ceil() as u64 + 1, (h * ratio).ceil() as u64 + 1);
+    let fitted = (
+        ((w * ratio).ceil() as u32).saturating_add(1),
+        ((h * ratio).ceil() as u32).saturating_add(1),
+    );
     fitted
+}
+
+/// `width` × `height` × `bytes` a pixel, saturating: a picture whose
+/// buffers would not fit a u64 is over every budget anyway.
+fn area(width: u32, height: u32, bytes: u64) -> u64 {
+    (u64::from(width) * u64::from(height)).saturating_mul(bytes)
 }
 
 /// The most memory turning a picture with `header` (from a file of
@@ -247,46 +257,49 @@ fn fit(width: u32, height: u32, bound: (u32, u32)) -> (u64, u64) {
 ///   buffer, 16 bytes per pixel of the step's width by the display's
 ///   height) and its result,
 /// - the thumbnail and both encodes (RGB copies and their JPEGs).
-fn memory_needed(header: &Header, file_bytes: usize) -> u64 {
-    let (width, height) = (u64::from(header.width), u64::from(header.height));
+///
+/// Sums saturate: an overflow means "too large", which the budget refuses.
+fn memory_needed(header: &Header, file_bytes: u64) -> u64 {
+    let (width, height) = (header.width, header.height);
     let pixel = u64::from(header.color.bytes_per_pixel());
-    let pixels = width * height;
-    let decoded = pixels * pixel;
-    let file = u64::try_from(file_bytes).unwrap_or(u64::MAX);
-    let working = MIB
-        + match (header.format, header.jpeg) {
-            (ImageFormat::Jpeg, Some(frame)) if !frame.progressive => {
-                file + width * 32 * u64::from(frame.components) * 2
-            }
-            // Progressive, or a frame this walk did not find: the worst.
-            (ImageFormat::Jpeg, frame) => {
-                file + pixels * 2 * u64::from(frame.map_or(4, |f| f.components.max(1)))
-            }
-            (ImageFormat::Png, _) => 2 * (width * pixel + 1),
-            _ => pixels * 4,
-        };
-    let stepped = header.width > STEP.0 || header.height > STEP.1;
-    let (step_w, step_h) = fit(header.width, header.height, STEP);
-    let step = if stepped { step_w * step_h * pixel } else { 0 };
-    let source = (
-        u32::try_from(step_w).unwrap_or(u32::MAX),
-        u32::try_from(step_h).unwrap_or(u32::MAX),
-    );
-    let (display_w, display_h) = fit(source.0, source.1, DISPLAY);
-    let display = display_w * display_h * pixel;
-    let resized = source.0 > DISPLAY.0 || source.1 > DISPLAY.1;
-    let lanczos = if resized { step_w * display_h * 16 } else { 0 };
-    let (thumb_w, thumb_h) = fit(source.0, source.1, THUMB);
-    let encodes = (display_w * display_h + thumb_w * thumb_h) * 3 * 2;
-    [
-        decoded + working,
-        decoded + step,
-        step + lanczos + display,
-        display + thumb_w * thumb_h * pixel + encodes,
-    ]
-    .into_iter()
-    .max()
-    .unwrap_or(u64::MAX)
+    let decoded = area(width, height, pixel);
+    let working = MIB.saturating_add(match (header.format, header.jpeg) {
+        (ImageFormat::Jpeg, Some(frame)) if !frame.progressive => {
+            file_bytes.saturating_add(area(width, 32, u64::from(frame.components) * 2))
+        }
+        // Progressive, or a frame this walk did not find: the worst.
+        (ImageFormat::Jpeg, frame) => file_bytes.saturating_add(area(
+            width,
+            height,
+            2 * u64::from(frame.map_or(4, |f| f.components.max(1))),
+        )),
+        (ImageFormat::Png, _) => area(width, 1, pixel).saturating_add(1).saturating_mul(2),
+        _ => area(width, height, 4),
+    });
+    let stepped = width > STEP.0 || height > STEP.1;
+    let (step_w, step_h) = fit(width, height, STEP);
+    let step = if stepped {
+        area(step_w, step_h, pixel)
+    } else {
+        0
+    };
+    let (display_w, display_h) = fit(step_w, step_h, DISPLAY);
+    let display = area(display_w, display_h, pixel);
+    let resized = step_w > DISPLAY.0 || step_h > DISPLAY.1;
+    let lanczos = if resized {
+        area(step_w, display_h, 16)
+    } else {
+        0
+    };
+    let (thumb_w, thumb_h) = fit(step_w, step_h, THUMB);
+    let encodes = area(display_w, display_h, 6).saturating_add(area(thumb_w, thumb_h, 6));
+    let decoding = decoded.saturating_add(working);
+    let stepping = decoded.saturating_add(step);
+    let resizing = step.saturating_add(lanczos).saturating_add(display);
+    let encoding = display
+        .saturating_add(area(thumb_w, thumb_h, pixel))
+        .saturating_add(encodes);
+    decoding.max(stepping).max(resizing).max(encoding)
 }
 
 /// A decoder for `bytes`, limited to [`MAX_SIDE`] and [`MEMORY_BUDGET`];
@@ -357,7 +370,10 @@ fn inspect(name: &str, bytes: &[u8]) -> Result<Header, ApiError> {
             "{name} is {width}×{height} pixels: photos are at most 40 megapixels"
         )));
     }
-    let memory = memory_needed(&header, bytes.len());
+    // At most MAX_FILE_BYTES (checked above): it fits a u64.
+    let file_bytes =
+        u64::try_from(bytes.len()).map_err(|_| refused(format!("{name} is over 5 MB")))?;
+    let memory = memory_needed(&header, file_bytes);
     if memory > MEMORY_BUDGET {
         return Err(refused(format!(
             "{name} is {width}×{height} pixels in {:?}: too large to decode ({} MiB, at most 256 MiB)",
@@ -625,6 +641,9 @@ pub async fn read_upload(
 mod tests {
     use super::*;
 
+    /// The largest file, as `memory_needed` takes it.
+    const FILE_BYTES: u64 = MAX_FILE_BYTES as u64;
+
     /// A PNG whose header says `width`×`height` at `depth` bits in colour
     /// type `kind`, with no pixel data worth the name: only the header can
     /// be read.
@@ -681,7 +700,7 @@ mod tests {
     #[test]
     fn an_ordinary_forty_megapixel_photo_fits_the_budget() {
         let header = inspect("ok.png", &png_header(7_300, 5_475, 8, 2)).unwrap();
-        let needed = memory_needed(&header, MAX_FILE_BYTES);
+        let needed = memory_needed(&header, FILE_BYTES);
         assert!(needed <= MEMORY_BUDGET, "{} MiB", needed / MIB);
         let baseline = Header {
             format: ImageFormat::Jpeg,
@@ -691,7 +710,7 @@ mod tests {
             }),
             ..header
         };
-        assert!(memory_needed(&baseline, MAX_FILE_BYTES) <= MEMORY_BUDGET);
+        assert!(memory_needed(&baseline, FILE_BYTES) <= MEMORY_BUDGET);
         // A progressive JPEG holds every coefficient while it decodes.
         let progressive = Header {
             jpeg: Some(JpegFrame {
@@ -700,7 +719,7 @@ mod tests {
             }),
             ..baseline
         };
-        assert!(memory_needed(&progressive, MAX_FILE_BYTES) > MEMORY_BUDGET);
+        assert!(memory_needed(&progressive, FILE_BYTES) > MEMORY_BUDGET);
     }
 
     #[test]
