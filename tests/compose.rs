@@ -206,7 +206,12 @@ fn the_dashboard_uses_only_metrics_gavel_records() {
     )
     .expect("the dashboard is JSON");
     let mut source = String::new();
-    for dir in ["api/src", "activities/src", "activities/paystack/src", "store/src"] {
+    for dir in [
+        "api/src",
+        "activities/src",
+        "activities/paystack/src",
+        "store/src",
+    ] {
         for entry in walk(&std::path::Path::new(root).join(dir)) {
             source.push_str(&std::fs::read_to_string(entry).unwrap());
         }
