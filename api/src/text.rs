@@ -6,8 +6,7 @@ use serde_json::json;
 
 use crate::error::ApiError;
 
-pub use gavel_workflows::text::Lines;
-use gavel_workflows::text::forbidden;
+use gavel_workflows::text::{Lines, forbidden};
 
 /// Refuses `text` (the request's `field`) if it holds a character people
 /// should not be shown.

@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use gavel_workflows::{
     contract::view::Listing,
     rules::{AntiSniping, Currency, MAX_AMOUNT, Terms, valid_amount},
+    text::Lines,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -12,10 +13,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{
-    error::ApiError,
-    text::{self, Lines},
-};
+use crate::{error::ApiError, text};
 
 pub const TITLE_MAX: usize = 120;
 pub const DESCRIPTION_MAX: usize = 5_000;

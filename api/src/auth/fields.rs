@@ -96,7 +96,7 @@ pub struct DisplayName(String);
 impl DisplayName {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         let name = raw.trim();
-        crate::text::check("name", name, crate::text::Lines::One)?;
+        crate::text::check("name", name, gavel_workflows::text::Lines::One)?;
         let len = name.chars().count();
         if len == 0 || len > 100 {
             return Err(ApiError::unprocessable(

@@ -11,7 +11,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-pub use crate::cards::SavedCard;
+use crate::cards::SavedCard;
 use crate::{
     auth::AuthUser,
     error::{ApiError, ErrorBody},

@@ -8,7 +8,10 @@
 
 use axum::{Router, extract::State, http::HeaderMap, http::StatusCode, routing::post};
 use gavel_store::ledger::{self, RefundAsked};
-use gavel_workflows::followup::{FollowUp, followup_id};
+use gavel_workflows::{
+    followup::{FollowUp, followup_id},
+    text::Lines,
+};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -19,7 +22,7 @@ use crate::{
     error::{ApiError, ErrorBody},
     extract::{ApiJson, ApiPath},
     state::AppState,
-    text::{self, Lines},
+    text,
 };
 
 /// The longest reason kept with a refund.
