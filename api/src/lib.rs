@@ -22,6 +22,7 @@ pub mod auth;
 pub mod cards;
 pub mod error;
 pub mod extract;
+pub mod input_error;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;

@@ -2,25 +2,23 @@
 //! Characters [`gavel_workflows::text`] forbids are refused with 422
 //! `invalid_text`, naming the field.
 
-use serde_json::json;
-
-use crate::error::ApiError;
+use crate::input_error::{InputError, InputKind};
 
 use gavel_workflows::text::{Lines, forbidden};
 
 /// Refuses `text` (the request's `field`) if it holds a character people
 /// should not be shown.
-pub fn check(field: &str, text: &str, lines: Lines) -> Result<(), ApiError> {
+pub fn check(field: &str, text: &str, lines: Lines) -> Result<(), InputError> {
     match forbidden(text, lines) {
         None => Ok(()),
-        Some(c) => Err(ApiError::unprocessable(
-            "invalid_text",
+        Some(c) => Err(InputError::of(
+            InputKind::InvalidText,
+            field,
             format!(
                 "{field} holds U+{:04X}, a character that is not allowed in text",
                 u32::from(c)
             ),
-        )
-        .with_details(json!({ "field": field }))),
+        )),
     }
 }
 
@@ -54,7 +52,7 @@ mod tests {
             "escape\u{1B}[31m",
         ] {
             let err = check("title", text, Lines::Many).unwrap_err();
-            assert_eq!(err.code, "invalid_text", "{text:?}");
+            assert_eq!(err.code(), "invalid_text", "{text:?}");
         }
         assert!(check("title", "two\nlines", Lines::One).is_err());
     }
@@ -85,8 +83,8 @@ mod tests {
             ) {
                 let text = format!("{before}{hidden}{after}");
                 let err = check("reason", &text, lines).unwrap_err();
-                prop_assert_eq!(err.code, "invalid_text");
-                prop_assert_eq!(&err.details.unwrap()["field"], "reason");
+                prop_assert_eq!(err.code(), "invalid_text");
+                prop_assert_eq!(err.field.as_deref(), Some("reason"));
             }
 
             /// Newlines and tabs: only where text may have lines.

@@ -8,12 +8,14 @@ use gavel_workflows::{
     text::Lines,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{error::ApiError, text};
+use crate::{
+    input_error::{InputError, InputKind},
+    text,
+};
 
 pub const TITLE_MAX: usize = 120;
 pub const DESCRIPTION_MAX: usize = 5_000;
@@ -101,16 +103,16 @@ pub struct NewAuction {
     pub terms: Terms,
 }
 
-fn invalid(code: &'static str, field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::unprocessable(code, message).with_details(json!({ "field": field }))
+fn invalid(kind: InputKind, field: &str, message: impl Into<String>) -> InputError {
+    InputError::of(kind, field, message)
 }
 
-fn amount(value: i64, code: &'static str, field: &str) -> Result<i64, ApiError> {
+fn amount(value: i64, kind: InputKind, field: &str) -> Result<i64, InputError> {
     if valid_amount(value) {
         Ok(value)
     } else {
         Err(invalid(
-            code,
+            kind,
             field,
             format!("{field} must be a whole number of minor units between 1 and {MAX_AMOUNT}"),
         ))
@@ -119,7 +121,7 @@ fn amount(value: i64, code: &'static str, field: &str) -> Result<i64, ApiError> 
 
 impl CreateAuctionRequest {
     /// Checks every field against `now` and builds the auction's terms.
-    pub fn validate(&self, seller_id: Uuid, now: DateTime<Utc>) -> Result<NewAuction, ApiError> {
+    pub fn validate(&self, seller_id: Uuid, now: DateTime<Utc>) -> Result<NewAuction, InputError> {
         // PostgreSQL keeps microseconds; so do the terms, so both agree.
         let now = now.trunc_subsecs(6);
         let ends_at = self.ends_at.trunc_subsecs(6);
@@ -129,7 +131,7 @@ impl CreateAuctionRequest {
         let title_len = title.chars().count();
         if !(3..=TITLE_MAX).contains(&title_len) {
             return Err(invalid(
-                "invalid_title",
+                InputKind::InvalidTitle,
                 "title",
                 format!("title must be 3 to {TITLE_MAX} characters"),
             ));
@@ -138,7 +140,7 @@ impl CreateAuctionRequest {
         text::check("description", description, Lines::Many)?;
         if description.chars().count() > DESCRIPTION_MAX {
             return Err(invalid(
-                "invalid_description",
+                InputKind::InvalidDescription,
                 "description",
                 format!("description must be at most {DESCRIPTION_MAX} characters"),
             ));
@@ -146,18 +148,22 @@ impl CreateAuctionRequest {
         let currency = Currency::parse(&self.currency).ok_or_else(|| {
             let codes: Vec<&str> = Currency::ALL.iter().map(|c| c.code()).collect();
             invalid(
-                "invalid_currency",
+                InputKind::InvalidCurrency,
                 "currency",
                 format!("currency must be one of {}", codes.join(", ")),
             )
         })?;
-        let starting_price = amount(self.starting_price, "invalid_amount", "starting_price")?;
+        let starting_price = amount(
+            self.starting_price,
+            InputKind::InvalidAmount,
+            "starting_price",
+        )?;
         let reserve_price = match self.reserve_price {
             None => None,
             Some(r) if valid_amount(r) && r >= starting_price => Some(r),
             Some(_) => {
                 return Err(invalid(
-                    "invalid_reserve_price",
+                    InputKind::InvalidReservePrice,
                     "reserve_price",
                     "reserve_price must be an amount no lower than starting_price",
                 ));
@@ -174,7 +180,7 @@ impl CreateAuctionRequest {
             }
             Some(_) => {
                 return Err(invalid(
-                    "invalid_buy_now_price",
+                    InputKind::InvalidBuyNowPrice,
                     "buy_now_price",
                     "buy_now_price must be above starting_price and no lower than the reserve",
                 ));
@@ -182,19 +188,19 @@ impl CreateAuctionRequest {
         };
         let min_increment = self
             .min_increment
-            .map(|i| amount(i, "invalid_min_increment", "min_increment"))
+            .map(|i| amount(i, InputKind::InvalidMinIncrement, "min_increment"))
             .transpose()?;
         let starts_at = self.starts_at.map_or(now, |s| s.trunc_subsecs(6).max(now));
         if ends_at <= now || ends_at <= starts_at {
             return Err(invalid(
-                "invalid_ends_at",
+                InputKind::InvalidEndsAt,
                 "ends_at",
                 "ends_at must be in the future and after starts_at",
             ));
         }
         if ends_at > now + Duration::days(LONGEST_AUCTION_DAYS) {
             return Err(invalid(
-                "invalid_ends_at",
+                InputKind::InvalidEndsAt,
                 "ends_at",
                 format!("an auction may run at most {LONGEST_AUCTION_DAYS} days"),
             ));
@@ -212,7 +218,7 @@ impl CreateAuctionRequest {
             }
             Some(_) => {
                 return Err(invalid(
-                    "invalid_anti_sniping",
+                    InputKind::InvalidAntiSniping,
                     "anti_sniping",
                     format!(
                         "window_secs must be 0 to {ANTI_SNIPING_MAX_SECS} and extension_secs 1 to {ANTI_SNIPING_MAX_SECS}"
@@ -222,7 +228,7 @@ impl CreateAuctionRequest {
         };
         if hard_close_at.is_some_and(|h| h < ends_at) {
             return Err(invalid(
-                "invalid_hard_close_at",
+                InputKind::InvalidHardCloseAt,
                 "hard_close_at",
                 "hard_close_at must not be before ends_at",
             ));
@@ -271,14 +277,14 @@ pub struct PlaceBidRequest {
 
 impl PlaceBidRequest {
     /// Checks the amounts before anything reaches the workflow.
-    pub fn validate(&self) -> Result<(i64, Option<i64>, Option<Currency>), ApiError> {
-        let amount = amount(self.amount, "invalid_amount", "amount")?;
+    pub fn validate(&self) -> Result<(i64, Option<i64>, Option<Currency>), InputError> {
+        let amount = amount(self.amount, InputKind::InvalidAmount, "amount")?;
         let max_amount = match self.max_amount {
             None => None,
             Some(m) if valid_amount(m) && m >= amount => Some(m),
             Some(_) => {
                 return Err(invalid(
-                    "invalid_amount",
+                    InputKind::InvalidAmount,
                     "max_amount",
                     "max_amount must be an amount no lower than amount",
                 ));
@@ -288,7 +294,7 @@ impl PlaceBidRequest {
             None => None,
             Some(code) => Some(Currency::parse(code).ok_or_else(|| {
                 invalid(
-                    "invalid_currency",
+                    InputKind::InvalidCurrency,
                     "currency",
                     "currency must be one of NGN, GHS, ZAR, KES, USD",
                 )
@@ -307,12 +313,12 @@ pub struct CancelAuctionRequest {
 }
 
 impl CancelAuctionRequest {
-    pub fn validate(&self) -> Result<String, ApiError> {
+    pub fn validate(&self) -> Result<String, InputError> {
         let reason = self.reason.trim();
         text::check("reason", reason, Lines::Many)?;
         if reason.chars().count() > REASON_MAX {
             return Err(invalid(
-                "invalid_reason",
+                InputKind::InvalidReason,
                 "reason",
                 format!("reason must be at most {REASON_MAX} characters"),
             ));
@@ -323,13 +329,13 @@ impl CancelAuctionRequest {
 
 /// The `Idempotency-Key` a bid must carry: missing or empty is refused, so
 /// a retried bid can never count twice.
-pub fn required_idempotency_key(headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+pub fn required_idempotency_key(headers: &axum::http::HeaderMap) -> Result<String, InputError> {
     let missing = headers
         .get("idempotency-key")
         .is_none_or(|v| v.as_bytes().iter().all(u8::is_ascii_whitespace));
     if missing {
-        return Err(ApiError::unprocessable(
-            "idempotency_key_required",
+        return Err(InputError::new(
+            InputKind::IdempotencyKeyRequired,
             "a bid needs an Idempotency-Key header: any unique string, sent again unchanged \
              when you retry the same bid",
         ));
@@ -338,7 +344,7 @@ pub fn required_idempotency_key(headers: &axum::http::HeaderMap) -> Result<Strin
 }
 
 /// Reads an `Idempotency-Key` header value: 1 to 200 visible ASCII characters.
-pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, InputError> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -346,13 +352,13 @@ pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>
 }
 
 /// An `Idempotency-Key` as sent: 1 to 200 visible ASCII characters.
-pub fn check_idempotency_key(key: &str) -> Result<String, ApiError> {
+pub fn check_idempotency_key(key: &str) -> Result<String, InputError> {
     if key.is_empty()
         || key.len() > IDEMPOTENCY_KEY_MAX
         || !key.bytes().all(|b| b.is_ascii_graphic())
     {
-        return Err(ApiError::unprocessable(
-            "invalid_idempotency_key",
+        return Err(InputError::new(
+            InputKind::InvalidIdempotencyKey,
             format!("Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters"),
         ));
     }
@@ -395,7 +401,7 @@ mod properties {
                 }
                 Err(err) => {
                     prop_assert!(!valid);
-                    prop_assert_eq!(err.code, "invalid_amount");
+                    prop_assert_eq!(err.code(), "invalid_amount");
                 }
             }
         }
@@ -419,7 +425,7 @@ mod properties {
                 }
                 Err(err) => {
                     prop_assert!(!listed, "{code:?} refused");
-                    prop_assert_eq!(err.code, "invalid_currency");
+                    prop_assert_eq!(err.code(), "invalid_currency");
                 }
             }
         }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::input_error::{InputError, InputKind};
 
 /// A syntactically valid email address, trimmed; compared case-insensitively by
 /// the database.
@@ -17,9 +17,9 @@ impl Email {
     /// RFC 5321/5322 syntax (the `email_address` crate), without display
     /// names or address literals, and a domain with a dot: an address mail
     /// can reach on the internet.
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
         let email = raw.trim();
-        let invalid = || ApiError::unprocessable("invalid_email", "email is not a valid address");
+        let invalid = || InputError::new(InputKind::InvalidEmail, "email is not a valid address");
         if email.len() > Self::MAX_LEN {
             return Err(invalid());
         }
@@ -58,9 +58,9 @@ impl Password {
     pub const MIN_LEN: usize = 10;
     pub const MAX_LEN: usize = 128;
 
-    pub fn parse(raw: &str, email: &Email) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str, email: &Email) -> Result<Self, InputError> {
         let len = raw.chars().count();
-        let weak = |msg: &str| ApiError::unprocessable("weak_password", msg.to_owned());
+        let weak = |msg: &str| InputError::new(InputKind::WeakPassword, msg);
         if len < Self::MIN_LEN {
             return Err(weak("password must be at least 10 characters"));
         }
@@ -94,13 +94,13 @@ impl std::fmt::Debug for Password {
 pub struct DisplayName(String);
 
 impl DisplayName {
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
         let name = raw.trim();
         crate::text::check("name", name, gavel_workflows::text::Lines::One)?;
         let len = name.chars().count();
         if len == 0 || len > 100 {
-            return Err(ApiError::unprocessable(
-                "invalid_name",
+            return Err(InputError::new(
+                InputKind::InvalidName,
                 "name must be 1 to 100 printable characters",
             ));
         }
@@ -170,7 +170,7 @@ mod tests {
             "ada@.x.io",
         ] {
             assert_eq!(
-                Email::parse(bad).unwrap_err().code,
+                Email::parse(bad).unwrap_err().code(),
                 "invalid_email",
                 "{bad:?}"
             );
@@ -183,7 +183,7 @@ mod tests {
         assert!(Password::parse("correct horse battery", &e).is_ok());
         for bad in ["short", "aaaaaaaaaaaa", "ADA@example.com", &"x1".repeat(65)] {
             assert_eq!(
-                Password::parse(bad, &e).unwrap_err().code,
+                Password::parse(bad, &e).unwrap_err().code(),
                 "weak_password",
                 "{bad:?}"
             );

@@ -12,5 +12,5 @@ pub mod versions;
 pub use fields::{DisplayName, Email, Password, Role};
 pub use jwt::JwtKeys;
 pub use limiter::{LimitError, LoginLimiter, LoginLimits};
-pub use user::AuthUser;
+pub use user::{AuthUser, RoleError};
 pub use versions::TokenVersions;

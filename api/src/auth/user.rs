@@ -17,17 +17,31 @@ pub struct AuthUser {
 }
 
 impl AuthUser {
-    /// Passes when the caller has one of `roles`, else 403 `forbidden`.
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+    /// Passes when the caller has one of `roles`, else [`RoleError`].
+    pub fn require(&self, roles: &[Role]) -> Result<(), RoleError> {
         if roles.contains(&self.role) {
             Ok(())
         } else {
-            let allowed: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-            Err(
-                ApiError::forbidden("forbidden", "your role may not do this")
-                    .with_details(serde_json::json!({ "allowed_roles": allowed })),
-            )
+            Err(RoleError {
+                allowed: roles.to_vec(),
+            })
         }
+    }
+}
+
+/// The caller's role may not do this; `allowed` are the roles that may.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("your role may not do this")]
+pub struct RoleError {
+    pub allowed: Vec<Role>,
+}
+
+/// 403 `forbidden`, naming the roles that may.
+impl From<RoleError> for ApiError {
+    fn from(err: RoleError) -> Self {
+        let allowed: Vec<&str> = err.allowed.iter().map(|r| r.as_str()).collect();
+        ApiError::forbidden("forbidden", err.to_string())
+            .with_details(serde_json::json!({ "allowed_roles": allowed }))
     }
 }
 

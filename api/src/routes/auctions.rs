@@ -64,7 +64,8 @@ pub(crate) async fn present(
 impl From<CreateError> for ApiError {
     fn from(err: CreateError) -> Self {
         match err {
-            CreateError::Api(err) => err,
+            CreateError::Invalid(err) => err.into(),
+            CreateError::Forbidden(err) => err.into(),
             CreateError::KeyReused => ApiError::conflict(
                 "idempotency_key_reused",
                 "this Idempotency-Key was used for a different auction",

@@ -154,7 +154,8 @@ impl From<SignedIn> for AuthResponse {
 impl From<AccountError> for ApiError {
     fn from(err: AccountError) -> Self {
         match err {
-            AccountError::Api(err) => err,
+            AccountError::Invalid(err) => err.into(),
+            AccountError::Auth(err) => err,
             AccountError::InvalidRole => {
                 ApiError::unprocessable("invalid_role", "role must be `bidder` or `seller`")
             }

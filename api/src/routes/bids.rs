@@ -44,7 +44,7 @@ impl From<BidError> for ApiError {
             .with_retry_after(secs)
         };
         match err {
-            BidError::Api(err) => err,
+            BidError::Invalid(err) => err.into(),
             BidError::TooFast { retry_after_secs } => too_many_bids(
                 retry_after_secs,
                 "you are bidding faster than allowed; slow down",

@@ -59,7 +59,8 @@ pub struct PhotoOrder {
 impl From<PhotoError> for ApiError {
     fn from(err: PhotoError) -> Self {
         match err {
-            PhotoError::Api(err) => err,
+            PhotoError::Forbidden(err) => err.into(),
+            PhotoError::Store(err) => err,
             PhotoError::NotFound => super::auctions::auction_not_found(),
             PhotoError::NotTheSeller => {
                 ApiError::forbidden("forbidden", "only the lot's seller changes its photos")

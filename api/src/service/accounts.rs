@@ -12,16 +12,20 @@ use crate::{
     accounts::{self, NewUser, User},
     auth::{AuthUser, DisplayName, Email, LimitError, Password, Role, password},
     error::ApiError,
+    input_error::InputError,
     state::AppState,
 };
 
 /// Why an account operation did not go through.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
-    /// A field the checks refuse (`invalid_email`, `weak_password`, …),
+    /// A field the checks refuse (`invalid_email`, `weak_password`, …).
+    #[error(transparent)]
+    Invalid(#[from] InputError),
+    /// What the auth layer below still answers as the API does:
     /// `email_taken`, the password hasher being busy, or a token not made.
     #[error(transparent)]
-    Api(#[from] ApiError),
+    Auth(#[from] ApiError),
     #[error("role must be `bidder` or `seller`")]
     InvalidRole,
     #[error("too many attempts; retry in {retry_after_secs} s")]

@@ -16,7 +16,7 @@ use crate::{
         view::BidResponse,
     },
     auth::AuthUser,
-    error::ApiError,
+    input_error::InputError,
     state::AppState,
 };
 
@@ -25,7 +25,7 @@ use crate::{
 pub enum BidError {
     /// The amounts or currency fail the checks made before anything else.
     #[error(transparent)]
-    Api(#[from] ApiError),
+    Invalid(#[from] InputError),
     #[error("this bidder bids faster than allowed")]
     TooFast { retry_after_secs: u64 },
     #[error("no such auction")]
@@ -58,7 +58,7 @@ impl BidError {
     /// The stable code the API answers with (also the lot page's `said=`).
     pub fn code(&self) -> &'static str {
         match self {
-            BidError::Api(err) => err.code,
+            BidError::Invalid(err) => err.code(),
             BidError::TooFast { .. } | BidError::TooManyQueued => "too_many_bids",
             BidError::NotFound => "auction_not_found",
             BidError::KeyReused { .. } => "idempotency_key_reused",

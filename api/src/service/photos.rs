@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     auctions::gateway::{self, CallError},
-    auth::{AuthUser, Role},
+    auth::{AuthUser, Role, RoleError},
     error::ApiError,
     state::AppState,
     web::photos::{self, Photo},
@@ -17,10 +17,13 @@ use crate::{
 /// Why a photo change was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PhotoError {
-    /// Refused by the photo store or the role check (`forbidden`,
-    /// `image_not_found`, `invalid_photo_order`, `too_many_images`, …).
+    /// Only sellers and admins manage photos.
     #[error(transparent)]
-    Api(#[from] ApiError),
+    Forbidden(#[from] RoleError),
+    /// Refused by the photo store (`image_not_found`, `invalid_photo_order`,
+    /// …): it lives in the web layer and still answers as the API does.
+    #[error(transparent)]
+    Store(#[from] ApiError),
     #[error("no such auction")]
     NotFound,
     #[error("only the lot's seller changes its photos")]

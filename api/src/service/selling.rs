@@ -19,17 +19,20 @@ use crate::{
         input::{CreateAuctionRequest, check_idempotency_key},
         view::AuctionResponse,
     },
-    auth::{AuthUser, Role},
-    error::ApiError,
+    auth::{AuthUser, Role, RoleError},
+    input_error::InputError,
     state::AppState,
 };
 
 /// Why an auction was not created.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
-    /// Not a seller, a malformed key, or a field the checks refuse.
+    /// A malformed key or a field the checks refuse.
     #[error(transparent)]
-    Api(#[from] ApiError),
+    Invalid(#[from] InputError),
+    /// Only sellers put lots up.
+    #[error(transparent)]
+    Forbidden(#[from] RoleError),
     #[error("this key was used for a different auction")]
     KeyReused,
     #[error("the auction vanished after it was recorded")]

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{
     images,
-    pages::shared::{BUSY, CsrfForm, database_sentence, message, sentence, signed_in},
+    pages::shared::{BUSY, CsrfForm, FORBIDDEN, database_sentence, message, sentence, signed_in},
     photos,
     session::Visitor,
 };
@@ -37,10 +37,11 @@ fn refused(visitor: &Visitor, id: Uuid, err: &ApiError) -> Response {
 /// The sentence a seller reads for a photo change refused.
 fn photo_sentence(error: &PhotoError) -> String {
     match error {
-        PhotoError::Api(err) => sentence(err),
+        PhotoError::Forbidden(_) => FORBIDDEN.to_owned(),
+        PhotoError::Store(err) => sentence(err),
         PhotoError::NotFound => "no such auction".to_owned(),
         // The role check and this one share the `forbidden` code, and words.
-        PhotoError::NotTheSeller => "Your account may not do that.".to_owned(),
+        PhotoError::NotTheSeller => FORBIDDEN.to_owned(),
         PhotoError::HasBids => {
             "this lot has bids: its photos can be added and reordered, not removed".to_owned()
         }

@@ -11,7 +11,9 @@ use axum::{
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::shared::{Chrome, CsrfForm, database_sentence, failed_as, message, page, sentence};
+use super::shared::{
+    Chrome, CsrfForm, database_sentence, failed_as, input_sentence, message, page, sentence,
+};
 use crate::{
     error::ApiError,
     limits::ClientIp,
@@ -187,7 +189,8 @@ pub async fn sign_up(
         Err(err) => {
             // A field to fix reads as the check's own words.
             let text = match &err {
-                AccountError::Api(api) if !api.status.is_server_error() => api.message.clone(),
+                AccountError::Invalid(invalid) => invalid.message.clone(),
+                AccountError::Auth(api) if !api.status.is_server_error() => api.message.clone(),
                 other => account_sentence(other),
             };
             Ok(answered_as(again(text), err))
@@ -198,7 +201,8 @@ pub async fn sign_up(
 /// The sentence a person reads for an account refusal.
 pub fn account_sentence(error: &AccountError) -> String {
     match error {
-        AccountError::Api(err) => sentence(err),
+        AccountError::Invalid(err) => input_sentence(err),
+        AccountError::Auth(err) => sentence(err),
         AccountError::InvalidRole => "role must be `bidder` or `seller`".to_owned(),
         AccountError::TooManyAttempts { .. } => "too many requests; retry later".to_owned(),
         AccountError::InvalidCredentials => "email or password is wrong".to_owned(),
@@ -217,7 +221,8 @@ fn sign_in_sentence(error: &AccountError) -> String {
         AccountError::InvalidCredentials => {
             "That email and password do not match an account.".to_owned()
         }
-        AccountError::Api(_)
+        AccountError::Invalid(_)
+        | AccountError::Auth(_)
         | AccountError::InvalidRole
         | AccountError::WrongPassword
         | AccountError::AccountGone

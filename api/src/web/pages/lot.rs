@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::shared::{
     BUSY, Chrome, FORM_EXPIRED, INVALID_AMOUNT, SaidQuery, database_sentence, duration_words,
-    message, page, sentence, status_words, time_left,
+    input_sentence, message, page, sentence, status_words, time_left,
 };
 use crate::{
     auctions::{
@@ -251,7 +251,7 @@ pub fn bid_sentence(error: &BidError, currency: &str) -> String {
         BidError::Busy | BidError::InProgress | BidError::Unavailable(_) => BUSY.to_owned(),
         BidError::KeyReused { .. } => "That bid was already placed.".to_owned(),
         BidError::NotFound => "no such auction".to_owned(),
-        BidError::Api(err) => sentence(err),
+        BidError::Invalid(err) => input_sentence(err),
         BidError::Database(err) => database_sentence(err),
     }
 }
@@ -372,6 +372,8 @@ async fn place(
 mod tests {
     use chrono::Utc;
 
+    use crate::input_error::{InputError, InputKind};
+
     use super::*;
 
     /// One of each refusal a bid can get: `bid_sentence` matches on every
@@ -403,11 +405,10 @@ mod tests {
                 amount: 1,
                 max_amount: 1,
             },
-            BidError::Api(ApiError::unprocessable("invalid_amount", "RAW API MESSAGE")),
-            BidError::Api(ApiError::forbidden("csrf_failed", "RAW API MESSAGE")),
-            BidError::Api(ApiError::unavailable(
-                "the database",
-                anyhow::anyhow!("down"),
+            BidError::Invalid(InputError::of(
+                InputKind::InvalidAmount,
+                "amount",
+                "RAW API MESSAGE",
             )),
         ];
         for refusal in refusals {

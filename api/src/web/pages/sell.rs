@@ -14,7 +14,9 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::shared::{BUSY, Chrome, database_sentence, message, page, sentence, signed_in};
+use super::shared::{
+    BUSY, Chrome, FORBIDDEN, database_sentence, input_sentence, message, page, sentence, signed_in,
+};
 use crate::{
     auctions::input::{AntiSnipingInput, CreateAuctionRequest},
     auth::Role,
@@ -247,7 +249,8 @@ impl SellForm {
 /// The sentence a seller reads for an auction not created.
 fn create_sentence(error: &CreateError) -> String {
     match error {
-        CreateError::Api(err) => sentence(err),
+        CreateError::Invalid(err) => input_sentence(err),
+        CreateError::Forbidden(_) => FORBIDDEN.to_owned(),
         // The words the form has always given a reused key.
         CreateError::KeyReused => "That bid was already placed.".to_owned(),
         CreateError::NotFound => "no such auction".to_owned(),

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::{
     auth::AuthUser,
     error::ApiError,
+    input_error::{InputError, InputKind},
     web::{
         assets,
         session::{Viewer, Visitor},
@@ -129,14 +130,41 @@ pub const FORM_EXPIRED: &str = "This form has expired; reload the page and try a
 /// What a person reads for an amount that is not one.
 pub const INVALID_AMOUNT: &str = "Enter an amount such as 5000 or 5,000.50.";
 
-/// The sentence a person reads for a refusal from below the service layer
-/// (field checks, the session, the CSRF check, the database): the few codes
-/// those give that need words, else the API's own message.
+/// What a person reads when their role may not do something.
+pub const FORBIDDEN: &str = "Your account may not do that.";
+
+/// The sentence a person reads for a field the checks refuse: the check's
+/// own words, but for an amount, which the form words its own way.
+pub fn input_sentence(err: &InputError) -> String {
+    match err.kind {
+        InputKind::InvalidAmount => INVALID_AMOUNT.to_owned(),
+        InputKind::InvalidText
+        | InputKind::InvalidTitle
+        | InputKind::InvalidDescription
+        | InputKind::InvalidCurrency
+        | InputKind::InvalidReservePrice
+        | InputKind::InvalidBuyNowPrice
+        | InputKind::InvalidMinIncrement
+        | InputKind::InvalidEndsAt
+        | InputKind::InvalidAntiSniping
+        | InputKind::InvalidHardCloseAt
+        | InputKind::InvalidReason
+        | InputKind::InvalidIdempotencyKey
+        | InputKind::IdempotencyKeyRequired
+        | InputKind::InvalidEmail
+        | InputKind::WeakPassword
+        | InputKind::InvalidName => err.message.clone(),
+    }
+}
+
+/// The sentence a person reads for what still arrives as an [`ApiError`]
+/// (the session, the CSRF check, reading uploads, the photo store, the auth
+/// layer below the accounts service): the few codes those give that need
+/// words, else the API's own message. Field checks and the role guard are
+/// typed: [`input_sentence`], [`FORBIDDEN`].
 pub fn sentence(error: &ApiError) -> String {
     match error.code {
         "auction_busy" | "service_unavailable" | "timeout" | "bid_in_progress" => BUSY.to_owned(),
-        "invalid_amount" => INVALID_AMOUNT.to_owned(),
-        "forbidden" => "Your account may not do that.".to_owned(),
         "unauthenticated" | "invalid_token" | "token_expired" | "token_revoked" => {
             "Please sign in again.".to_owned()
         }
