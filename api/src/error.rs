@@ -93,6 +93,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
+    /// 404 `auction_not_found`: no such auction (or not one the caller may see).
+    pub fn auction_not_found() -> Self {
+        Self::not_found("auction_not_found", "no such auction")
+    }
+
     /// 409: the request conflicts with the current state.
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)

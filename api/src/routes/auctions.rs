@@ -7,7 +7,6 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::{get, post},
 };
-use chrono::{DateTime, Utc};
 use gavel_store::auctions::{self as store, AuctionRow, ListFilter};
 use gavel_workflows::contract::{
     auction::{CancelRefusal, CancelRequest},
@@ -41,16 +40,14 @@ pub fn router() -> Router<AppState> {
         .route("/auctions/{id}/cancel", post(cancel))
 }
 
-pub(crate) fn auction_not_found() -> ApiError {
-    ApiError::not_found("auction_not_found", "no such auction")
-}
-
 pub(super) fn auction_closed() -> ApiError {
     ApiError::conflict("auction_closed", "the auction is closed")
 }
 
 pub(super) async fn find_auction(db: &PgPool, id: Uuid) -> Result<AuctionRow, ApiError> {
-    store::find(db, id).await?.ok_or_else(auction_not_found)
+    store::find(db, id)
+        .await?
+        .ok_or_else(ApiError::auction_not_found)
 }
 
 /// The row overlaid with the live view when the workflow answers.
@@ -70,7 +67,7 @@ impl From<CreateError> for ApiError {
                 "idempotency_key_reused",
                 "this Idempotency-Key was used for a different auction",
             ),
-            CreateError::NotFound => auction_not_found(),
+            CreateError::NotFound => ApiError::auction_not_found(),
             CreateError::Unavailable(err) => ApiError::unavailable("Temporal", err),
             CreateError::Database(err) => err.into(),
         }
@@ -118,19 +115,6 @@ pub struct ListQuery {
 
 pub(super) fn invalid_query(code: &'static str, message: &str) -> ApiError {
     ApiError::unprocessable(code, message)
-}
-
-pub(crate) fn encode_cursor(created_at: DateTime<Utc>, id: Uuid) -> String {
-    hex::encode(format!("{}|{id}", created_at.timestamp_micros()))
-}
-
-pub(crate) fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
-    let text = String::from_utf8(hex::decode(cursor).ok()?).ok()?;
-    let (micros, id) = text.split_once('|')?;
-    Some((
-        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-        id.parse().ok()?,
-    ))
 }
 
 pub(super) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
@@ -183,7 +167,7 @@ pub async fn list(
         .cursor
         .as_deref()
         .map(|c| {
-            decode_cursor(c)
+            lots::decode_cursor(c)
                 .ok_or_else(|| invalid_query("invalid_cursor", "cursor is not one we gave out"))
         })
         .transpose()?;
@@ -199,7 +183,7 @@ pub async fn list(
     let page = usize::try_from(limit).map_err(ApiError::internal)?;
     let next_cursor = if rows.len() > page {
         rows.truncate(page);
-        rows.last().map(|r| encode_cursor(r.created_at, r.id))
+        rows.last().map(|r| lots::encode_cursor(r.created_at, r.id))
     } else {
         None
     };

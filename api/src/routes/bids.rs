@@ -49,7 +49,7 @@ impl From<BidError> for ApiError {
                 retry_after_secs,
                 "you are bidding faster than allowed; slow down",
             ),
-            BidError::NotFound => crate::routes::auctions::auction_not_found(),
+            BidError::NotFound => ApiError::auction_not_found(),
             BidError::KeyReused { amount, max_amount } => ApiError::conflict(
                 "idempotency_key_reused",
                 "this Idempotency-Key was used for another bid; use a new key for a new bid",

@@ -61,7 +61,7 @@ impl From<PhotoError> for ApiError {
         match err {
             PhotoError::Forbidden(err) => err.into(),
             PhotoError::Store(err) => err,
-            PhotoError::NotFound => super::auctions::auction_not_found(),
+            PhotoError::NotFound => ApiError::auction_not_found(),
             PhotoError::NotTheSeller => {
                 ApiError::forbidden("forbidden", "only the lot's seller changes its photos")
             }

@@ -1,6 +1,7 @@
 //! Reading lots: one lot as anyone sees it (live from its workflow while it
 //! runs), and a bidder's lots with where they stand in each.
 
+use chrono::{DateTime, Utc};
 use gavel_store::auctions::{self as store, AuctionRow, BidderLot};
 use gavel_workflows::{
     contract::view::{AuctionStatus, AuctionView, Outcome},
@@ -95,6 +96,21 @@ pub async fn lots_bid_on(
             (lot, standing)
         })
         .collect())
+}
+
+/// The opaque cursor a listing page hands out: where the next page starts.
+pub fn encode_cursor(created_at: DateTime<Utc>, id: Uuid) -> String {
+    hex::encode(format!("{}|{id}", created_at.timestamp_micros()))
+}
+
+/// The position a cursor names; `None` for one this house did not make.
+pub fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    let text = String::from_utf8(hex::decode(cursor).ok()?).ok()?;
+    let (micros, id) = text.split_once('|')?;
+    Some((
+        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        id.parse().ok()?,
+    ))
 }
 
 #[cfg(test)]

@@ -57,7 +57,7 @@ pub fn too_many_images(have: usize) -> ApiError {
 impl From<PhotoError> for ApiError {
     fn from(err: PhotoError) -> Self {
         match err {
-            PhotoError::AuctionNotFound => crate::routes::auctions::auction_not_found(),
+            PhotoError::AuctionNotFound => ApiError::auction_not_found(),
             PhotoError::TooMany { have } => too_many_images(have),
             PhotoError::BadOrder { have } => ApiError::unprocessable(
                 "invalid_photo_order",

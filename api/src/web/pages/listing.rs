@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::shared::{Chrome, encode, page, status_words, time_left};
 use crate::{
     error::ApiError,
-    routes::auctions::{decode_cursor, encode_cursor},
+    service::lots::{decode_cursor, encode_cursor},
     state::AppState,
     web::{money, photos, session::Visitor},
 };

@@ -31,7 +31,6 @@ use crate::{
     auth::AuthUser,
     error::ApiError,
     extract::ApiPath,
-    routes::auctions::auction_not_found,
     service::{
         bidding::{self, BidError, NewBid},
         lots,
@@ -281,7 +280,7 @@ pub async fn bid(
     let back = format!("/auctions/{id}");
     let row = store::find(&state.db, id)
         .await?
-        .ok_or_else(auction_not_found)?;
+        .ok_or_else(ApiError::auction_not_found)?;
     let currency = row.currency.clone();
     // The script gets the verdict as JSON (with the price of an accepted
     // bid, so the page knows which live event was this bid); a browser
