@@ -8,7 +8,8 @@
 //! - [`login_windows`] — `rate_windows`, the shared fixed-window counters;
 //! - [`photos`] — `auction_images`;
 //! - [`invoices`] — `invoices` and `invoice_references`;
-//! - [`ledger`] — `payments` and `refunds`;
+//! - [`ledger`] — `payments`;
+//! - [`refunds`] — `refunds`, each under a payment;
 //! - [`cards`] — `payment_authorizations`, the cards kept for later wins;
 //! - [`emails`] — `emails`;
 //! - [`paystack_events`] — `paystack_events`, the webhook deliveries;
@@ -26,6 +27,7 @@ pub mod ledger;
 pub mod login_windows;
 pub mod paystack_events;
 pub mod photos;
+pub mod refunds;
 pub mod sessions;
 pub mod users;
 

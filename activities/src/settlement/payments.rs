@@ -25,7 +25,7 @@ use gavel_store::{
     cards::{self, CardToKeep, StoredCard},
     invoices::{self, Invoice, InvoiceStatus, OfferEnd},
     ledger::{self, Accounted, Verified},
-    users,
+    refunds, users,
 };
 use gavel_workflows::ids::UserId;
 
@@ -432,7 +432,7 @@ pub async fn refund(
     paystack: &Paystack,
     payment_id: i64,
 ) -> Result<(), ActivityError> {
-    let Some(refund_id) = ledger::whole_refund_of(db, payment_id)
+    let Some(refund_id) = refunds::whole_refund_of(db, payment_id)
         .await
         .map_err(database)?
     else {
@@ -454,8 +454,8 @@ pub async fn refund_one(
     db: &PgPool,
     paystack: &Paystack,
     refund_id: i64,
-) -> Result<ledger::RefundState, ActivityError> {
-    let refund = ledger::refund(db, refund_id)
+) -> Result<refunds::RefundState, ActivityError> {
+    let refund = refunds::refund(db, refund_id)
         .await
         .map_err(database)?
         .ok_or_else(|| failure("UnknownRefund", format!("no refund {refund_id}"), true))?;
@@ -463,9 +463,9 @@ pub async fn refund_one(
     // Paystack's id is there once it answered; a final refund is settled;
     // one under way that Gavel never asked for came from Paystack's events.
     // Anything else asked for before is looked for on Paystack first.
-    let final_state = refund.state >= ledger::RefundState::Processed;
+    let final_state = refund.state >= refunds::RefundState::Processed;
     let from_paystack =
-        refund.state != ledger::RefundState::Requested && refund.requested_at.is_none();
+        refund.state != refunds::RefundState::Requested && refund.requested_at.is_none();
     if refund.paystack_refund_id.is_some() || final_state || from_paystack {
         return Ok(refund.state);
     }
@@ -491,13 +491,13 @@ pub async fn refund_one(
             )
         })?;
     let moved = |id: Option<u64>, status: String| async move {
-        ledger::refund_moved(db, refund_id, id, &status)
+        refunds::refund_moved(db, refund_id, id, &status)
             .await
             .map_err(database)?
             .ok_or_else(|| failure("UnknownRefund", format!("no refund {refund_id}"), true))
     };
     if let Some(asked) = refund.requested_at {
-        let known: Vec<u64> = ledger::refunds_of(db, &[payment.id])
+        let known: Vec<u64> = refunds::refunds_of(db, &[payment.id])
             .await
             .map_err(database)?
             .iter()
@@ -518,7 +518,7 @@ pub async fn refund_one(
             return moved(found.id, status).await;
         }
     }
-    ledger::refund_requested(db, refund_id)
+    refunds::refund_requested(db, refund_id)
         .await
         .map_err(database)?;
     // The whole payment is asked for without an amount (Paystack's default).

@@ -8,7 +8,10 @@ use axum::{
     extract::State,
     routing::{delete, get, put},
 };
-use gavel_store::ledger::{self, Payment, PaymentState, Refund};
+use gavel_store::{
+    ledger::{self, Payment, PaymentState},
+    refunds::{self, Refund},
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -164,7 +167,7 @@ pub async fn payments(
     let limit = page_limit(query.limit)?;
     let rows = ledger::list(&state.db, wanted, limit).await?;
     let ids: Vec<i64> = rows.iter().map(|p| p.id).collect();
-    let mut refunds = ledger::refunds_of(&state.db, &ids).await?;
+    let mut refunds = refunds::refunds_of(&state.db, &ids).await?;
     let items = rows
         .into_iter()
         .map(|p| {

@@ -22,8 +22,9 @@ use crate::{
     service::photos::{self as service, PhotoError},
     state::AppState,
     web::{
-        images::{self, MAX_IMAGES, MAX_UPLOAD_BYTES},
+        images::{MAX_IMAGES, MAX_UPLOAD_BYTES},
         photos::{self, Photos},
+        upload_reader,
     },
 };
 
@@ -116,7 +117,7 @@ pub async fn upload(
     if room == 0 {
         return Err(photos::too_many_images(MAX_IMAGES));
     }
-    let upload = images::read_upload(&state.uploads, &mut form, |_| false, room, |_| Ok(()))
+    let upload = upload_reader::read_upload(&state.uploads, &mut form, |_| false, room, |_| Ok(()))
         .await
         .map_err(|(_, err)| err)?;
     if upload.photos.is_empty() {

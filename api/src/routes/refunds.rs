@@ -7,7 +7,10 @@
 //! refunds once.
 
 use axum::{Router, extract::State, http::HeaderMap, http::StatusCode, routing::post};
-use gavel_store::ledger::{self, RefundAsked};
+use gavel_store::{
+    ledger,
+    refunds::{self, RefundAsked},
+};
 use gavel_workflows::{
     followup::{FollowUp, followup_id},
     text::Lines,
@@ -87,7 +90,8 @@ pub async fn create(
     // Admins and the payer read it: no hidden or reordering characters.
     text::check("reason", reason, Lines::Many)?;
     let refund =
-        match ledger::ask_refund(&state.db, payment_id, body.amount, reason, admin.id, &key).await?
+        match refunds::ask_refund(&state.db, payment_id, body.amount, reason, admin.id, &key)
+            .await?
         {
             RefundAsked::Recorded(refund) | RefundAsked::Again(refund) => refund,
             RefundAsked::NoPayment => {

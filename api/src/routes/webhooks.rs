@@ -20,7 +20,7 @@ use axum::{
 };
 use gavel_store::{
     invoices::{self, InvoiceStatus},
-    ledger, paystack_events,
+    ledger, paystack_events, refunds,
 };
 use gavel_workflows::{
     contract::settlement::{PaymentNotice, PaymentSource},
@@ -232,7 +232,7 @@ async fn refund_reported(
         .unwrap_or_else(|| event.trim_start_matches("refund."));
     // Only `refund.needs-attention` carries Paystack's refund id; the
     // others name the refund by `refund_reference` (when not null) and amount.
-    let named = ledger::RefundNamed {
+    let named = refunds::RefundNamed {
         amount: gavel_paystack::amount_of(data),
         id: match data.get("id") {
             Some(Value::Number(id)) => id.as_u64(),
@@ -242,16 +242,16 @@ async fn refund_reported(
         reference: data.get("refund_reference").and_then(Value::as_str),
     };
     let amount = named.amount;
-    match ledger::refund_reported(&state.db, reference, refund_status, named).await? {
-        ledger::RefundReport::Moved(_) => {}
-        ledger::RefundReport::Stale => {
+    match refunds::refund_reported(&state.db, reference, refund_status, named).await? {
+        refunds::RefundReport::Moved(_) => {}
+        refunds::RefundReport::Stale => {
             tracing::info!(%reference, refund_status, "a late refund event; nothing changed");
         }
-        ledger::RefundReport::Recorded(id) => {
+        refunds::RefundReport::Recorded(id) => {
             tracing::warn!(%reference, refund = id, amount, refund_status,
                 "a refund made outside Gavel; recorded");
         }
-        ledger::RefundReport::NotAnswered => {
+        refunds::RefundReport::NotAnswered => {
             // Not applied: answered 503 and forgotten (see the caller), so
             // Paystack's redelivery comes once the refund's answer is in.
             tracing::info!(%reference, refund_status, amount,
@@ -261,11 +261,11 @@ async fn refund_reported(
                 anyhow::anyhow!("a refund of this amount awaits Paystack's answer"),
             ));
         }
-        ledger::RefundReport::Unknown => {
+        refunds::RefundReport::Unknown => {
             tracing::warn!(%reference, refund_status, amount,
                 "a refund event Gavel cannot place; stored only");
         }
-        ledger::RefundReport::Ambiguous(candidates) => {
+        refunds::RefundReport::Ambiguous(candidates) => {
             tracing::info!(%reference, refund_status, amount, candidates = candidates.len(),
                 "a refund event that fits several refunds; asking Paystack about each");
             let Some(paystack) = &state.config.paystack else {
@@ -280,7 +280,7 @@ async fn refund_reported(
                     .await
                     .map_err(|err| ApiError::unavailable("Paystack", err))?;
                 if let Some(status) = &found.status {
-                    ledger::refund_moved(&state.db, id, Some(paystack_id), status).await?;
+                    refunds::refund_moved(&state.db, id, Some(paystack_id), status).await?;
                 }
             }
         }

@@ -1,22 +1,15 @@
-//! Uploaded pictures: read from a multipart form as it streams in (counted
-//! per file, per request and per process, refused the moment a bound is
-//! passed), checked by their content (JPEG, PNG or WebP, whatever the file
-//! is called), measured from their header before a pixel is decoded, decoded
-//! under limits and re-encoded as JPEG at two sizes (a thumbnail for cards, a
-//! display size for the lot's page). Re-encoding drops whatever else the file
-//! carried (EXIF, location, scripts in odd formats). Storing them is
-//! [`super::photos`].
+//! Uploaded pictures, once read: the bounds on what uploads may hold (per
+//! file, per request, per process), checked by their content (JPEG, PNG or
+//! WebP, whatever the file is called), measured from their header before a
+//! pixel is decoded, decoded under limits and re-encoded as JPEG at two sizes
+//! (a thumbnail for cards, a display size for the lot's page). Re-encoding
+//! drops whatever else the file carried (EXIF, location, scripts in odd
+//! formats). Reading them from a multipart form is [`super::upload_reader`];
+//! storing them is [`super::photos`].
 
-use std::collections::HashMap;
 use std::{io::Cursor, sync::Arc, time::Duration};
 
-use axum::{
-    extract::{
-        Multipart,
-        multipart::{Field, MultipartError},
-    },
-    http::StatusCode,
-};
+use axum::http::StatusCode;
 use image::{
     ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader, ImageResult, Limits,
     codecs::jpeg::JpegEncoder, imageops::FilterType,
@@ -30,11 +23,9 @@ pub const MAX_IMAGES: usize = 8;
 /// Largest file accepted, in bytes.
 pub const MAX_FILE_BYTES: usize = 5 * 1024 * 1024;
 /// The text of a form around its photos (a title, a description, prices).
-const FORM_BYTES: usize = 1024 * 1024;
+pub(super) const FORM_BYTES: usize = 1024 * 1024;
 /// The body limit of an upload: every photo at once, and the form around them.
 pub const MAX_UPLOAD_BYTES: usize = MAX_IMAGES * MAX_FILE_BYTES + FORM_BYTES;
-/// Longest text field kept (a description is at most 5,000 characters).
-const MAX_TEXT_BYTES: usize = 64 * 1024;
 /// Most pixels decoded (40 megapixels), whatever the file's size: a 0.5 MB
 /// PNG can claim 144 megapixels.
 pub const MAX_PIXELS: u64 = 40_000_000;
@@ -109,7 +100,7 @@ pub struct Processed {
     _held: Reserved,
 }
 
-fn refused(message: impl Into<String>) -> ApiError {
+pub(super) fn refused(message: impl Into<String>) -> ApiError {
     ApiError::unprocessable("invalid_image", message)
 }
 
@@ -118,7 +109,7 @@ fn busy(limit: &'static str, message: &str) -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message).with_retry_after(5)
 }
 
-fn too_large() -> ApiError {
+pub(super) fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
@@ -170,8 +161,8 @@ impl Reserved {
 
 /// A file as read, with its share of [`UploadLimits::in_flight_bytes`].
 pub struct Held {
-    bytes: Vec<u8>,
-    reserved: Reserved,
+    pub(super) bytes: Vec<u8>,
+    pub(super) reserved: Reserved,
 }
 
 fn jpeg(image: &DynamicImage) -> Result<Vec<u8>, ApiError> {
@@ -474,167 +465,6 @@ pub async fn process_async(
         height,
         _held: held,
     })
-}
-
-/// A multipart form as read: its pictures (field `images`, processed) and the
-/// text fields asked for.
-#[derive(Default)]
-pub struct Upload {
-    pub photos: Vec<Processed>,
-    pub fields: HashMap<String, String>,
-}
-
-/// What one upload request may still send, in bytes.
-struct RequestBytes(usize);
-
-impl RequestBytes {
-    fn take(&mut self, bytes: usize) -> Result<(), ApiError> {
-        self.0 = self.0.checked_sub(bytes).ok_or_else(too_large)?;
-        Ok(())
-    }
-}
-
-fn unreadable(err: MultipartError) -> ApiError {
-    if let Some(refusal) = super::upload_body::Refusal::of(&err) {
-        return refusal.answer();
-    }
-    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return too_large();
-    }
-    ApiError::unprocessable(
-        "invalid_image",
-        format!("the upload could not be read: {err}"),
-    )
-}
-
-/// Reads one file as it streams in, refusing it (and reading no further)
-/// the moment it passes 5 MB, the request's bytes or the process's.
-async fn read_file(
-    uploads: &Uploads,
-    field: &mut Field<'_>,
-    name: &str,
-    request: &mut RequestBytes,
-) -> Result<Held, ApiError> {
-    let mut file = Held {
-        bytes: Vec::new(),
-        reserved: uploads.reserve(),
-    };
-    while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
-        request.take(chunk.len())?;
-        if file.bytes.len() + chunk.len() > MAX_FILE_BYTES {
-            return Err(refused(format!("{name} is over 5 MB")));
-        }
-        file.reserved.grow(chunk.len())?;
-        file.bytes.extend_from_slice(&chunk);
-    }
-    Ok(file)
-}
-
-/// Reads one text field, at most [`MAX_TEXT_BYTES`].
-async fn read_text(
-    field: &mut Field<'_>,
-    name: &str,
-    request: &mut RequestBytes,
-) -> Result<String, ApiError> {
-    let mut text = Vec::new();
-    while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
-        request.take(chunk.len())?;
-        if text.len() + chunk.len() > MAX_TEXT_BYTES {
-            return Err(ApiError::unprocessable(
-                "invalid_body",
-                format!("the field `{name}` is over 64 KiB"),
-            ));
-        }
-        text.extend_from_slice(&chunk);
-    }
-    String::from_utf8(text).map_err(|_| {
-        ApiError::unprocessable(
-            "invalid_text",
-            format!("the field `{name}` is not valid UTF-8"),
-        )
-    })
-}
-
-/// Reads `form`: every non-empty `images` file is checked and re-encoded (at
-/// most `room`: what the lot can still take); text fields for which `keep`
-/// is true are kept, the rest read past (counted, not kept). Before the first byte of a
-/// file is read, `before_files` judges the text fields read so far (a page's
-/// CSRF token): a form whose files come before what it needs is refused
-/// without a file read. Bytes are counted as they arrive: a file over 5 MB is
-/// 422 `invalid_image`, a request over `room` files' worth 413
-/// `payload_too_large`, all uploads in the process over
-/// [`UploadLimits::in_flight_bytes`] 503 `busy`. On a refusal, what was read so far comes
-/// back with it (a page shows its form again as typed).
-pub async fn read_upload(
-    uploads: &Uploads,
-    form: &mut Multipart,
-    keep: impl Fn(&str) -> bool,
-    room: usize,
-    mut before_files: impl FnMut(&HashMap<String, String>) -> Result<(), ApiError>,
-) -> Result<Upload, (Upload, ApiError)> {
-    let mut upload = Upload::default();
-    let mut request = RequestBytes(room.min(MAX_IMAGES) * MAX_FILE_BYTES + FORM_BYTES);
-    let mut judged = false;
-    loop {
-        let mut field = match form.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => return Ok(upload),
-            Err(err) => return Err((upload, unreadable(err))),
-        };
-        let name = field.name().unwrap_or_default().to_owned();
-        if name == "images" {
-            if !judged {
-                if let Err(err) = before_files(&upload.fields) {
-                    return Err((upload, err));
-                }
-                judged = true;
-            }
-            let file = field.file_name().unwrap_or("a file").to_owned();
-            if upload.photos.len() >= room {
-                // An empty part is a file input left empty: not a photo.
-                match field.chunk().await {
-                    Ok(None) => continue,
-                    Ok(Some(_)) => {
-                        let err = ApiError::unprocessable(
-                            "too_many_images",
-                            format!("a lot has at most {MAX_IMAGES} photos"),
-                        );
-                        return Err((upload, err));
-                    }
-                    Err(err) => return Err((upload, unreadable(err))),
-                }
-            }
-            let held = match read_file(uploads, &mut field, &file, &mut request).await {
-                Ok(held) if held.bytes.is_empty() => continue,
-                Ok(held) => held,
-                Err(err) => return Err((upload, err)),
-            };
-            match process_async(uploads, file, held).await {
-                Ok(photo) => upload.photos.push(photo),
-                Err(err) => return Err((upload, err)),
-            }
-        } else if keep(&name) {
-            match read_text(&mut field, &name, &mut request).await {
-                Ok(text) => {
-                    upload.fields.insert(name, text);
-                }
-                Err(err) => return Err((upload, err)),
-            }
-        } else {
-            // Skipped, but its bytes count: they are the request's too.
-            loop {
-                match field.chunk().await {
-                    Ok(Some(chunk)) => {
-                        if let Err(err) = request.take(chunk.len()) {
-                            return Err((upload, err));
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(err) => return Err((upload, unreadable(err))),
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

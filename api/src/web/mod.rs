@@ -13,6 +13,7 @@ pub mod photo_forms;
 pub mod photos;
 pub mod session;
 pub mod upload_body;
+pub mod upload_reader;
 
 use axum::{
     Router,

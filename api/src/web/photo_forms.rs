@@ -16,6 +16,7 @@ use super::{
     pages::shared::{BUSY, CsrfForm, FORBIDDEN, database_sentence, message, sentence, signed_in},
     photos,
     session::Visitor,
+    upload_reader,
 };
 use crate::{
     auth::AuthUser,
@@ -105,7 +106,7 @@ pub async fn add(
     let csrf_first = |fields: &HashMap<String, String>| {
         visitor.check_csrf(fields.get("csrf").map_or("", String::as_str))
     };
-    let upload = match images::read_upload(
+    let upload = match upload_reader::read_upload(
         &state.uploads,
         &mut form,
         |name| name == "csrf",

@@ -24,7 +24,7 @@ use crate::{
     extract::ApiMultipart,
     service::selling::{self, CreateError, NewAuction},
     state::AppState,
-    web::{images, money, photos, session::Visitor},
+    web::{images, money, photos, session::Visitor, upload_reader},
 };
 
 #[derive(Debug, Default, Deserialize)]
@@ -289,7 +289,7 @@ pub async fn sell(
         visitor.check_csrf(fields.get("csrf").map_or("", String::as_str))
     };
     let keep = |name: &str| SellForm::FIELDS.contains(&name);
-    let (form, photos) = match images::read_upload(
+    let (form, photos) = match upload_reader::read_upload(
         &state.uploads,
         &mut multipart,
         keep,
