@@ -19,6 +19,7 @@ mod helpers;
 mod hostile;
 mod money;
 mod operators;
+mod outage;
 mod pages;
 mod photo_flood;
 mod photo_removal;
