@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gavel::dev_server::{self, DevServerOptions};
+use gavel::dev_server;
 use gavel_api::{
     auctions::view::{AuctionResponse, BidResponse},
     routes::auth::AuthResponse,
@@ -365,20 +365,8 @@ async fn gavel_dev_killed_mid_settlement_finishes_it_after_a_restart() {
 
 #[tokio::test]
 async fn temporal_restarted_on_its_database_file_loses_no_bid_and_doubles_none() {
-    let dir = std::env::temp_dir().join(format!("gavel-temporal-restart-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = dev_server::free_port().unwrap();
-    let start = || {
-        let options = DevServerOptions {
-            port,
-            ui_port: None,
-            db_file: Some(dir.join("temporal.sqlite")),
-            namespace: "default".into(),
-            log_file: Some(dir.join("temporal.log")),
-            extra_args: Vec::new(),
-        };
-        gavel_testkit::temporal::start_dev_server(&options)
-    };
+    let temporal = crate::helpers::RestartableTemporal::new("gavel-temporal-restart");
+    let start = || temporal.start();
     let server = start();
     let app = spawn_app_on(server.address, http_args(), settlement_args()).await;
     let (seller, ada, bola) = (
@@ -433,7 +421,7 @@ async fn temporal_restarted_on_its_database_file_loses_no_bid_and_doubles_none()
         .await,
         3
     );
-    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(temporal.dir());
 }
 
 #[tokio::test]
