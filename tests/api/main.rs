@@ -30,3 +30,4 @@ mod resilience;
 mod sessions;
 mod settlement;
 mod stand_ins;
+mod webhooks;
