@@ -22,6 +22,7 @@ mod operators;
 mod outage;
 mod pages;
 mod photo_flood;
+mod photo_forms;
 mod photo_removal;
 mod ping;
 mod refunds;
