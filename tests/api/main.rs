@@ -30,5 +30,6 @@ mod replicas;
 mod resilience;
 mod sessions;
 mod settlement;
+mod sign_in_redirects;
 mod stand_ins;
 mod webhooks;
