@@ -11,7 +11,7 @@ use wiremock::{
 };
 
 use crate::{
-    helpers::{TestUser, eventually, expect_error, expect_json, record_history},
+    helpers::{FakeRefunds, TestUser, eventually, expect_error, expect_json, record_history},
     stand_ins::*,
 };
 
@@ -442,105 +442,6 @@ async fn a_refund_paystack_refuses_fails_and_frees_its_amount() {
     assert_eq!(refunds_of(&payment).len(), 2);
 }
 
-/// Paystack's refunds, as these tests set them: each refund request is
-/// accepted (`pending`) with an id of its own, counting up from the first,
-/// or answered 500 while Paystack is `down`; `GET /refund/{id}` and the
-/// list `GET /refund` tell each accepted refund as it is now. (One stateful
-/// mock: wiremock's scoped mocks are not used, as dropping one can retire
-/// another mock of a different priority.)
-#[derive(Clone)]
-struct FakeRefunds(std::sync::Arc<std::sync::Mutex<Refunds>>);
-
-struct Refunds {
-    next_id: i64,
-    down: bool,
-    /// `GET /refund/{id}` answers 500.
-    fetch_down: bool,
-    /// id → (transaction, amount, status)
-    made: std::collections::BTreeMap<i64, (String, i64, String)>,
-}
-
-impl FakeRefunds {
-    async fn mount(s: &Scene, first_id: i64) -> Self {
-        let fake = Self(std::sync::Arc::new(std::sync::Mutex::new(Refunds {
-            next_id: first_id,
-            down: false,
-            fetch_down: false,
-            made: Default::default(),
-        })));
-        Mock::given(path_regex("^/refund(/[0-9]+)?$"))
-            .respond_with(fake.clone())
-            .mount(&s.paystack)
-            .await;
-        fake
-    }
-
-    fn set_down(&self, down: bool) {
-        self.0.lock().unwrap().down = down;
-    }
-
-    fn set_fetch_down(&self, down: bool) {
-        self.0.lock().unwrap().fetch_down = down;
-    }
-
-    fn set_status(&self, id: i64, status: &str) {
-        if let Some(refund) = self.0.lock().unwrap().made.get_mut(&id) {
-            refund.2 = status.to_owned();
-        }
-    }
-}
-
-fn refund_json(id: i64, (transaction, amount, status): &(String, i64, String)) -> Value {
-    json!({ "id": id, "transaction_reference": transaction, "amount": amount,
-            "status": status, "currency": "NGN",
-            "createdAt": chrono::Utc::now().to_rfc3339() })
-}
-
-impl wiremock::Respond for FakeRefunds {
-    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
-        let mut refunds = self.0.lock().unwrap();
-        let ok = |data: Value| {
-            ResponseTemplate::new(200)
-                .set_body_json(json!({ "status": true, "message": "ok", "data": data }))
-        };
-        match (request.method.as_str(), request.url.path()) {
-            ("POST", _) if refunds.down => ResponseTemplate::new(500)
-                .set_body_json(json!({ "status": false, "message": "An error occurred" })),
-            ("POST", _) => {
-                let body: Value = serde_json::from_slice(&request.body).unwrap();
-                let id = refunds.next_id;
-                refunds.next_id += 1;
-                let refund = (
-                    body["transaction"].as_str().unwrap_or_default().to_owned(),
-                    body["amount"].as_i64().unwrap_or_default(),
-                    "pending".to_owned(),
-                );
-                let answer = refund_json(id, &refund);
-                refunds.made.insert(id, refund);
-                ok(answer)
-            }
-            ("GET", "/refund") => ok(Value::Array(
-                refunds
-                    .made
-                    .iter()
-                    .map(|(id, r)| refund_json(*id, r))
-                    .collect(),
-            )),
-            ("GET", _) if refunds.fetch_down => ResponseTemplate::new(500)
-                .set_body_json(json!({ "status": false, "message": "An error occurred" })),
-            ("GET", one) => {
-                let id: i64 = one.trim_start_matches("/refund/").parse().unwrap();
-                match refunds.made.get(&id) {
-                    Some(refund) => ok(refund_json(id, refund)),
-                    None => ResponseTemplate::new(404)
-                        .set_body_json(json!({ "status": false, "message": "Refund not found" })),
-                }
-            }
-            _ => ResponseTemplate::new(405),
-        }
-    }
-}
-
 /// An admin asks for `amount` of the one payment back under `key`.
 async fn ask_refund(s: &Scene, admin: &TestUser, amount: i64, key: &str) -> reqwest::Response {
     let payment_id = payments(s, admin).await[0]["id"].clone();
@@ -587,7 +488,7 @@ fn states(refunds: &[Value]) -> Vec<String> {
 async fn redelivered_events_about_one_of_several_equal_refunds_move_only_that_one() {
     let s = scene().await;
     let admin = s.app.admin().await;
-    let paystack = FakeRefunds::mount(&s, 7_001).await;
+    let paystack = FakeRefunds::mount(&s.paystack, 7_001).await;
     let (reference, total) = paid_by_bola(&s, &admin).await;
     let part = total / 4;
     for key in ["claim-1", "claim-2", "claim-3"] {
@@ -662,7 +563,7 @@ async fn redelivered_events_about_one_of_several_equal_refunds_move_only_that_on
 async fn a_late_event_never_moves_a_refund_paystack_has_not_accepted() {
     let s = scene().await;
     let admin = s.app.admin().await;
-    let paystack = FakeRefunds::mount(&s, 8_001).await;
+    let paystack = FakeRefunds::mount(&s.paystack, 8_001).await;
     let (reference, total) = paid_by_bola(&s, &admin).await;
     let part = total / 4;
     expect_json::<Value>(
@@ -757,27 +658,14 @@ async fn a_refund_reason_with_hidden_characters_is_refused_and_records_nothing()
 
 #[tokio::test]
 async fn a_refund_asked_while_temporal_is_down_is_started_by_the_retry_with_its_key() {
-    use gavel::dev_server::{self, DevServerOptions};
     use std::time::Duration;
 
-    let dir = std::env::temp_dir().join(format!("gavel-refund-outage-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = dev_server::free_port().unwrap();
-    let start = || {
-        let options = DevServerOptions {
-            port,
-            ui_port: None,
-            db_file: Some(dir.join("temporal.sqlite")),
-            namespace: "default".into(),
-            log_file: Some(dir.join("temporal.log")),
-            extra_args: Vec::new(),
-        };
-        gavel_testkit::temporal::start_dev_server(&options)
-    };
+    let temporal = crate::helpers::RestartableTemporal::new("gavel-refund-outage");
+    let start = || temporal.start();
     let server = start();
     let s = scene_at(server.address).await;
     let admin = s.app.admin().await;
-    let paystack = FakeRefunds::mount(&s, 9_001).await;
+    let paystack = FakeRefunds::mount(&s.paystack, 9_001).await;
     let (_, total) = paid_by_bola(&s, &admin).await;
 
     server.stop(Duration::from_secs(5));
@@ -815,14 +703,14 @@ async fn a_refund_asked_while_temporal_is_down_is_started_by_the_retry_with_its_
         .count();
     assert_eq!(asked, 1);
     drop(paystack);
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(temporal.dir());
 }
 
 #[tokio::test]
 async fn a_refund_event_not_applied_for_want_of_paystack_is_applied_when_redelivered() {
     let s = scene().await;
     let admin = s.app.admin().await;
-    let paystack = FakeRefunds::mount(&s, 6_001).await;
+    let paystack = FakeRefunds::mount(&s.paystack, 6_001).await;
     let (reference, total) = paid_by_bola(&s, &admin).await;
     let part = total / 2;
     for key in ["claim-1", "claim-2"] {

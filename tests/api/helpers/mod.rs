@@ -34,6 +34,7 @@ use temporalio_client::Client;
 use tokio_util::sync::CancellationToken;
 
 mod app_under_test;
+mod fake_refunds;
 mod http;
 mod python_tools;
 mod scene;
@@ -42,6 +43,7 @@ mod temporal_servers;
 mod test_database;
 
 pub use app_under_test::*;
+pub use fake_refunds::FakeRefunds;
 pub use gavel_testkit::{postgres::*, temporal::TimeSkippingServer};
 pub use http::*;
 pub use python_tools::*;

@@ -34,6 +34,41 @@ pub fn start_temporal() -> DevServer {
     gavel_testkit::temporal::start_dev_server(&gavel_testkit::temporal::options(port, log))
 }
 
+/// A Temporal dev server that keeps its state in a file of its own, so a test
+/// can stop it and start it again on the same port without losing history.
+pub struct RestartableTemporal {
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+impl RestartableTemporal {
+    /// A fresh directory under the temp dir named after `prefix`, and a free port.
+    pub fn new(prefix: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = dev_server::free_port().unwrap();
+        Self { dir, port }
+    }
+
+    /// Starts (or starts again) the server on its port and database file.
+    pub fn start(&self) -> DevServer {
+        let options = dev_server::DevServerOptions {
+            port: self.port,
+            ui_port: None,
+            db_file: Some(self.dir.join("temporal.sqlite")),
+            namespace: "default".into(),
+            log_file: Some(self.dir.join("temporal.log")),
+            extra_args: Vec::new(),
+        };
+        gavel_testkit::temporal::start_dev_server(&options)
+    }
+
+    /// The directory holding the server's database file and log.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
 fn init_logs() {
     if std::env::var_os("TEST_LOG").is_some() {
         gavel::telemetry::init(gavel::telemetry::LogFormat::Pretty);
