@@ -147,6 +147,7 @@ pub fn api_config(http: &HttpArgs, settlement: &SettlementArgs, task_queue: &str
             payment_window_secs: settlement.payment_window_secs,
             offer_rounds: settlement.offer_rounds,
             offer_window_secs: settlement.offer_window_secs,
+            journey: Default::default(),
         },
         paystack: settlement.paystack(),
         strikes: StrikePolicy {

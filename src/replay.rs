@@ -193,6 +193,7 @@ fn options(scheduled: &Scheduled) -> anyhow::Result<WorkflowReplayerOptions> {
         .register_workflow::<gavel_workflows::ping::PingWorkflow>()?
         .register_workflow::<gavel_workflows::auction::AuctionWorkflow>()?
         .register_workflow::<gavel_workflows::followup::PaymentFollowUpWorkflow>()?
+        .register_workflow::<gavel_workflows::sale::SaleWorkflow>()?
         .workflow_interceptor(WorkflowInterceptorConstructor::new(move |_| {
             RecordActivities {
                 scheduled: scheduled.clone(),

@@ -10,6 +10,7 @@ use gavel_activities::{
 };
 use gavel_workflows::{
     auction::AuctionWorkflow, followup::PaymentFollowUpWorkflow, names, ping::PingWorkflow,
+    sale::SaleWorkflow,
 };
 use sqlx::PgPool;
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
@@ -276,6 +277,7 @@ pub fn build_worker(
         .register_workflow::<PingWorkflow>()?
         .register_workflow::<AuctionWorkflow>()?
         .register_workflow::<PaymentFollowUpWorkflow>()?
+        .register_workflow::<SaleWorkflow>()?
         .register_activities(PingActivitiesImpl)
         .register_activities(ReadModel::new(db.clone()))
         .register_activities(Settlement::new(db, settlement.paystack(), mailer))

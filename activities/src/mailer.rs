@@ -409,6 +409,89 @@ impl Mailer {
                     "The invoice is flagged; answer the dispute in Paystack's dashboard.".into(),
                 ],
             ),
+            EmailKind::ShipBy => (
+                format!("Paid: ship {title}"),
+                vec![
+                    format!("The buyer paid {amount} for {title}. Ship it now."),
+                    format!(
+                        "Mark it shipped from {account} (with the carrier and tracking number if \
+                         you have them). A lot not marked shipped in time is refunded to the \
+                         buyer and counts as a strike against your selling."
+                    ),
+                    "Gavel holds the money until the buyer has the lot, then pays you the \
+                     price less commission."
+                        .into(),
+                ],
+            ),
+            EmailKind::LotShipped => (
+                format!("{title} is on its way"),
+                vec![
+                    format!("The seller shipped {title}."),
+                    format!(
+                        "When it arrives, confirm it from {account}; if something is wrong, \
+                         open a claim there. Gavel holds your payment until then."
+                    ),
+                ],
+            ),
+            EmailKind::LotReceived => (
+                format!("{title} arrived"),
+                vec![format!(
+                    "The buyer has {title} (or the delivery window passed). Once the claim \
+                     window closes you are paid; see {account}."
+                )],
+            ),
+            EmailKind::NotShipped => (
+                format!("{title} was not shipped: the sale is cancelled"),
+                vec![format!(
+                    "{title} was not marked shipped in time. The buyer's payment is refunded in \
+                     full and the seller receives a strike."
+                )],
+            ),
+            EmailKind::ClaimOpened => (
+                format!("A claim about {title}"),
+                vec![format!(
+                    "The buyer opened a claim about {title}. Answer it from {account}: accept \
+                     (with a full or partial refund) or contest it. Unanswered, an admin decides."
+                )],
+            ),
+            EmailKind::ClaimAnswered => (
+                format!("Your claim about {title} was answered"),
+                vec![format!(
+                    "Your claim about {title} has an answer; see {account}. Any refund goes back \
+                     to the card you paid with."
+                )],
+            ),
+            EmailKind::ClaimToDecide => (
+                format!("A claim about {title} needs a decision"),
+                vec![format!(
+                    "A claim on invoice {} was contested by the seller or left unanswered. \
+                     Decide it: POST /api/v1/admin/claims/{{id}}/decide.",
+                    invoice.map_or("unknown", |i| i.number.as_str())
+                )],
+            ),
+            EmailKind::PayoutSent => (
+                format!("You have been paid for {title}"),
+                vec![format!(
+                    "Your payout for {title} was sent to your bank account. Your statement \
+                     (price, refunds, commission, payout) is on {account}."
+                )],
+            ),
+            EmailKind::PayoutHeld => (
+                format!("Add a bank account to be paid for {title}"),
+                vec![format!(
+                    "Your money for {title} is ready, but you have no payout account. Add one \
+                     on {account}; the payout goes out as soon as it is confirmed."
+                )],
+            ),
+            EmailKind::PayoutProblem => (
+                format!("A payout for {title} needs you"),
+                vec![format!(
+                    "The payout for invoice {} ({amount}) cannot go ahead by itself: it failed, \
+                     waits for an OTP, or the Paystack balance is short of what the ledger \
+                     holds. See GET /api/v1/admin/payouts.",
+                    invoice.map_or("unknown", |i| i.number.as_str())
+                )],
+            ),
         }
     }
 }

@@ -46,6 +46,8 @@ pub enum InvoiceStatus {
     Declined,
     /// An offer nobody answered in time.
     Expired,
+    /// Paid, but the seller never shipped: refunded in full.
+    CancelledUnshipped,
 }
 
 impl InvoiceStatus {

@@ -12,6 +12,8 @@
 //! - [`refunds`] — `refunds`, each under a payment;
 //! - [`cards`] — `payment_authorizations`, the cards kept for later wins;
 //! - [`emails`] — `emails`;
+//! - [`sales`] — `sales`, `payout_transfers` and `seller_strikes`: a paid
+//!   sale's journey and payout, as its workflow moves them;
 //! - [`paystack_events`] — `paystack_events`, the webhook deliveries;
 //! - [`health`] — the readiness probe.
 //!
@@ -28,6 +30,7 @@ pub mod login_windows;
 pub mod paystack_events;
 pub mod photos;
 pub mod refunds;
+pub mod sales;
 pub mod sessions;
 pub mod users;
 

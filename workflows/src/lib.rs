@@ -23,9 +23,11 @@
 //!    after an auction ended.
 //! 6. [`settlement`]: what happens after a sale (`desk` < `state` < `saga`),
 //!    knowing the auction only through [`settlement::SettlementHost`].
-//! 7. [`auction`]: `AuctionWorkflow` (`state` < `publishing` < `lanes` <
+//! 7. [`sale`]: `SaleWorkflow`, a paid sale's journey to the seller's
+//!    payout (`plan` decides each step from the sale's row).
+//! 8. [`auction`]: `AuctionWorkflow` (`state` < `publishing` < `lanes` <
 //!    `open_phase` < `workflow`), which owns a [`settlement::Settlement`]
-//!    and hands a sale to the saga.
+//!    and hands a sale to the saga, which starts the sale's workflow once paid.
 
 pub mod auction;
 pub mod contract;
@@ -36,6 +38,7 @@ pub mod names;
 pub mod ping;
 pub mod refusal;
 pub mod rules;
+pub mod sale;
 pub mod settlement;
 pub(crate) mod steps;
 pub mod text;

@@ -34,8 +34,13 @@ pub fn search_attributes() -> [(&'static str, IndexedValueType); 4] {
     ]
 }
 
-// Patch ids: none yet in 0.1.0 (the patches of the November test histories
-// were folded before the first release).
+// Patch ids.
+//
+/// A paid sale goes on as its own `SaleWorkflow` (shipping, receipt, claims,
+/// payout): the auction's workflow starts it as a child after the receipt
+/// emails. Runs that paid before it end there, as in 0.1.0.
+pub const PATCH_SALE_JOURNEY: &str = "sale-journey";
+
 //
 // A change to the commands a workflow task produces (a new, removed or
 // reordered activity, timer or search-attribute update, or another activity

@@ -21,6 +21,7 @@ use gavel_workflows::{
     followup::{FollowUp, PaymentFollowUpWorkflow},
     lenient::Lenient,
     refusal,
+    sale::{SaleMoney, SaleWorkflow, sale_workflow_id},
     settlement::desk::{OfferAnswer, OfferOutcome, PayLink, PaymentRefusal, PaymentRequest},
 };
 use temporalio_client::{
@@ -372,4 +373,44 @@ pub async fn notify_payment(
     sent.map_err(|attempt| match attempt {
         Attempt::Retry(err) | Attempt::Stop(err) => err,
     })
+}
+
+/// Tells a sale's workflow its row changed (shipped, received, a claim, a
+/// payout account, a transfer event). `Ok(false)` when no such workflow runs
+/// (the sale finished, or was paid before sales had workflows): the row is
+/// already written and nothing waits for it.
+pub async fn nudge_sale(client: &Client, invoice_id: Uuid, why: &str) -> anyhow::Result<bool> {
+    let handle = client.get_workflow_handle::<SaleWorkflow>(sale_workflow_id(invoice_id));
+    let options = temporalio_client::WorkflowSignalOptions::builder().build();
+    let sent = retrying(|| async {
+        match handle
+            .signal(
+                SaleWorkflow::nudge,
+                Lenient::new(why.to_owned()),
+                options.clone(),
+            )
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(WorkflowInteractionError::NotFound(_)) => Ok(false),
+            Err(WorkflowInteractionError::Rpc(status)) if !transient(status.code()) => {
+                Err(Attempt::Stop(anyhow::Error::from(status)))
+            }
+            Err(err) => Err(Attempt::Retry(anyhow::anyhow!(err))),
+        }
+    })
+    .await;
+    sent.map_err(|attempt| match attempt {
+        Attempt::Retry(err) | Attempt::Stop(err) => err,
+    })
+}
+
+/// Where a sale's money is, from its workflow (`None`: no running workflow).
+pub async fn sale_money(client: &Client, invoice_id: Uuid) -> Option<SaleMoney> {
+    let handle = client.get_workflow_handle::<SaleWorkflow>(sale_workflow_id(invoice_id));
+    let query = handle.query(SaleWorkflow::money, (), WorkflowQueryOptions::default());
+    match tokio::time::timeout(QUERY_TIMEOUT, query).await {
+        Ok(Ok(money)) => Some(money),
+        _ => None,
+    }
 }

@@ -75,7 +75,9 @@ async fn as_buyer(state: &AppState, id: Uuid, viewer: &AuthUser) -> Result<Invoi
 /// the workflow.
 pub fn settled_refusal(invoice: &Invoice) -> Option<PaymentRefusal> {
     match invoice.status {
-        InvoiceStatus::Paid => Some(PaymentRefusal::InvoicePaid),
+        InvoiceStatus::Paid | InvoiceStatus::CancelledUnshipped => {
+            Some(PaymentRefusal::InvoicePaid)
+        }
         InvoiceStatus::Void => Some(PaymentRefusal::InvoiceVoid),
         InvoiceStatus::Declined => Some(PaymentRefusal::OfferDeclined),
         InvoiceStatus::Expired => Some(PaymentRefusal::OfferExpired),

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::{
     read_model::{AuctionEvent, BidRecord, LiveDelta},
     refusals::Refusals,
+    sale::JourneyTerms,
     settlement::EmailJob,
     view::Listing,
 };
@@ -29,6 +30,9 @@ pub struct AuctionSettings {
     pub offer_rounds: u32,
     /// How long a runner-up has to accept a second-chance offer.
     pub offer_window_secs: u64,
+    /// The journey of the sale after payment (shipping, receipt, claims,
+    /// payout retries); runs listed before it existed get the defaults.
+    pub journey: JourneyTerms,
 }
 
 impl Default for AuctionSettings {
@@ -38,6 +42,7 @@ impl Default for AuctionSettings {
             payment_window_secs: 172_800,
             offer_rounds: 3,
             offer_window_secs: 86_400,
+            journey: JourneyTerms::default(),
         }
     }
 }

@@ -7,10 +7,12 @@
 //! - [`read_model`]: what the workflow publishes to the read model.
 //! - [`refusals`]: the messages a workflow refused to act on.
 //! - [`settlement`]: the settlement activities, payment notices and emails.
+//! - [`sale`]: a sale's journey after payment: terms, views, activities.
 //! - [`auction`]: the auction workflow's input, updates, signals and answers.
 
 pub mod auction;
 pub mod read_model;
 pub mod refusals;
+pub mod sale;
 pub mod settlement;
 pub mod view;

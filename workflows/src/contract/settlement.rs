@@ -185,6 +185,26 @@ pub enum EmailKind {
     AuctionCancelled,
     /// To admins: a buyer disputed a charge.
     Dispute,
+    /// To the seller: paid for; ship it by the deadline.
+    ShipBy,
+    /// To the buyer: the seller shipped the lot.
+    LotShipped,
+    /// To the seller: the buyer has the lot (or receipt was assumed).
+    LotReceived,
+    /// To the buyer and the seller: never shipped, refunded in full.
+    NotShipped,
+    /// To the seller: the buyer opened a claim.
+    ClaimOpened,
+    /// To the buyer: the seller answered the claim, or an admin decided it.
+    ClaimAnswered,
+    /// To admins: a claim contested or unanswered waits for a decision.
+    ClaimToDecide,
+    /// To the seller: the payout was sent.
+    PayoutSent,
+    /// To the seller: the payout waits for a payout account.
+    PayoutHeld,
+    /// To admins: a payout needs a person (failed, OTP, short balance).
+    PayoutProblem,
 }
 
 impl EmailKind {

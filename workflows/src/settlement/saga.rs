@@ -16,7 +16,10 @@
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
-use temporalio_sdk::{CancellableFuture, WorkflowContext, WorkflowResult, workflows::select};
+use temporalio_sdk::{
+    CancellableFuture, ChildWorkflowOptions, ParentClosePolicy, WorkflowContext, WorkflowResult,
+    workflows::select,
+};
 use uuid::Uuid;
 
 use super::{
@@ -25,6 +28,7 @@ use super::{
 };
 use crate::{
     contract::{
+        sale::SaleStart,
         settlement::{
             AcceptOffer, BeginPayment, BidderEmail, CloseInvoice, CloseReason, Confirmation,
             EmailJob, EmailKind, InvoiceClosed, InvoiceRef, InvoiceRequest, PaymentNotice,
@@ -32,6 +36,8 @@ use crate::{
         },
         view::AuctionStatus,
     },
+    names::PATCH_SALE_JOURNEY,
+    sale::{SaleWorkflow, sale_workflow_id},
     steps::{
         bulk_options, db_options, external_options, failure_summary, now, payment_options, until,
     },
@@ -595,6 +601,38 @@ impl<H: SettlementHost> Saga<H> {
         completed.invoice_id = Some(invoice.invoice_id);
         completed.amount = Some(invoice.total);
         futures::join!(send(&self.ctx, receipt), send(&self.ctx, completed));
+        if self.ctx.patched(PATCH_SALE_JOURNEY) {
+            self.start_journey(invoice, offer).await;
+        }
+    }
+
+    /// The paid sale goes on as its own workflow (shipping, receipt, claims,
+    /// payout), left running when this one ends. Its id is the invoice's, so
+    /// it is started once whatever happens here.
+    async fn start_journey(&self, invoice: &InvoiceRef, offer: Offer) {
+        let start = SaleStart {
+            invoice_id: invoice.invoice_id,
+            auction_id: self.sale.auction_id,
+            seller_id: self.seller,
+            buyer_id: offer.buyer,
+            currency: self.sale.currency,
+            amount: invoice.total,
+            terms: self.sale.settings.journey,
+        };
+        let options = ChildWorkflowOptions::builder()
+            .workflow_id(sale_workflow_id(invoice.invoice_id))
+            .parent_close_policy(ParentClosePolicy::Abandon)
+            .build();
+        if let Err(err) = self
+            .ctx
+            .start_child_workflow(SaleWorkflow::run, start, options)
+            .await
+        {
+            note_problem(
+                &self.ctx,
+                format!("the sale's workflow did not start: {err}"),
+            );
+        }
     }
 
     /// Publishes the final status, then accounts for every payment notice

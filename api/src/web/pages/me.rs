@@ -113,6 +113,9 @@ pub async fn me(
                 InvoiceStatus::Void => "void (unpaid in time)".to_owned(),
                 InvoiceStatus::Declined => "declined".to_owned(),
                 InvoiceStatus::Expired => "offer lapsed".to_owned(),
+                InvoiceStatus::CancelledUnshipped => {
+                    "cancelled: never shipped, refunded".to_owned()
+                }
             },
             payable: i.status == InvoiceStatus::Open,
             offered: i.status == InvoiceStatus::Offered,
