@@ -520,3 +520,5 @@ pub fn valid_reference(reference: &str) -> bool {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transfer_tests;
