@@ -8,12 +8,13 @@
 //! - [`login_windows`] — `rate_windows`, the shared fixed-window counters;
 //! - [`photos`] — `auction_images`;
 //! - [`invoices`] — `invoices` and `invoice_references`;
-//! - [`ledger`] — `payments`;
+//! - [`ledger`] — `payments` (and a dispute's end, with what it gave back);
 //! - [`refunds`] — `refunds`, each under a payment;
 //! - [`cards`] — `payment_authorizations`, the cards kept for later wins;
 //! - [`emails`] — `emails`;
 //! - [`sales`] — `sales`, `payout_transfers` and `seller_strikes`: a paid
 //!   sale's journey and payout, as its workflow moves them;
+//! - [`payout_admin`] — an admin's reads of a payout by its public number;
 //! - [`paystack_events`] — `paystack_events`, the webhook deliveries;
 //! - [`health`] — the readiness probe.
 //!
@@ -27,6 +28,7 @@ pub mod health;
 pub mod invoices;
 pub mod ledger;
 pub mod login_windows;
+pub mod payout_admin;
 pub mod paystack_events;
 pub mod photos;
 pub mod refunds;
