@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(routes::admin::router())
         .merge(routes::refunds::router())
+        .merge(routes::payouts::router())
         .merge(routes::cards::router())
         .merge(routes::auth::router())
         .merge(routes::auctions::router())

@@ -38,7 +38,7 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         routes::invoices::accept, routes::invoices::decline,
         routes::invoices::mark_paid, routes::webhooks::paystack,
         routes::admin::payments, routes::admin::clear_strikes, routes::admin::set_role,
-        routes::refunds::create, routes::cards::list, routes::cards::remove,
+        routes::refunds::create, routes::payouts::finalize, routes::cards::list, routes::cards::remove,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, accounts::User, auth::Role)),
     modifiers(&BearerAuth, &CommonResponses),
@@ -47,7 +47,7 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         (name = "auctions", description = "Auctions: each one a durable Temporal workflow"),
         (name = "bids", description = "Bidding, with proxy maximums"),
         (name = "payments", description = "Invoices, pay links, second-chance offers, Paystack webhooks"),
-        (name = "admin", description = "The payment ledger, strikes and roles (admins only)"),
+        (name = "admin", description = "The payment ledger, payouts, strikes and roles (admins only)"),
         (name = "operations", description = "Liveness and readiness"),
     )
 )]
