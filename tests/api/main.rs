@@ -33,4 +33,5 @@ mod sessions;
 mod settlement;
 mod sign_in_redirects;
 mod stand_ins;
+mod transfer_webhooks;
 mod webhooks;
