@@ -651,3 +651,10 @@ pub async fn reconcile(db: &PgPool) -> Result<Vec<Discrepancy>> {
     }
     Ok(found)
 }
+
+/// How many sales there are (for the reconciliation's report).
+pub async fn count(db: &PgPool) -> Result<i64> {
+    Ok(sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM sales"#)
+        .fetch_one(db)
+        .await?)
+}
