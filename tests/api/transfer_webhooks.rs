@@ -307,3 +307,76 @@ async fn an_admin_finalizes_a_transfer_waiting_for_an_otp() {
     assert_eq!(done.payout_state, "sending");
     assert_eq!(done.reference, second);
 }
+
+/// A dispute holds the payout (the sale is nudged); its resolution ends it
+/// and records what Paystack gave back as a processed refund, once.
+#[tokio::test]
+async fn a_resolved_dispute_records_what_went_back_once() {
+    let s = scene().await;
+    let (invoice_id, _) = seed_sale(&s, REFERENCE, "pending").await;
+    let reference = format!("gavel-{}", invoice_id.simple());
+    sqlx::query("INSERT INTO invoice_references (reference, invoice_id) VALUES ($1, $2)")
+        .bind(&reference)
+        .bind(invoice_id)
+        .execute(&s.app.db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO payments (invoice_id, reference, amount, currency, channel)
+         VALUES ($1, $2, 300000, 'NGN', 'paystack')",
+    )
+    .bind(invoice_id)
+    .bind(&reference)
+    .execute(&s.app.db)
+    .await
+    .unwrap();
+    let event = |name: &str, refund_amount: i64| {
+        serde_json::to_vec(&json!({
+            "event": name,
+            "data": { "id": 358_950, "refund_amount": refund_amount, "currency": "NGN",
+                      "status": if name.ends_with("create") { "awaiting-merchant-feedback" } else { "resolved" },
+                      "resolution": "merchant-accepted",
+                      "transaction": { "id": 4_099_260_516_u64, "reference": reference,
+                                       "amount": 300_000, "status": "success" } }
+        }))
+        .unwrap()
+    };
+    assert_eq!(
+        deliver(&s.app, &event("charge.dispute.create", 0)).await,
+        "stored"
+    );
+    let open: i64 = s
+        .app
+        .count("SELECT count(*) FROM invoices WHERE disputed_at IS NOT NULL AND dispute_resolved_at IS NULL")
+        .await;
+    assert_eq!(open, 1);
+
+    let resolve = event("charge.dispute.resolve", 50_000);
+    assert_eq!(deliver(&s.app, &resolve).await, "stored");
+    assert_eq!(deliver(&s.app, &resolve).await, "duplicate");
+    assert_eq!(
+        s.app
+            .count("SELECT count(*) FROM invoices WHERE dispute_resolved_at IS NOT NULL")
+            .await,
+        1
+    );
+    let refunds: Vec<(i64, String, String, Option<String>)> =
+        sqlx::query_as("SELECT amount, state, reason, idempotency_key FROM refunds")
+            .fetch_all(&s.app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        refunds,
+        vec![(
+            50_000,
+            "processed".into(),
+            "dispute".into(),
+            Some("dispute-358950".into())
+        )]
+    );
+    let (state,): (String,) = sqlx::query_as("SELECT state FROM payments")
+        .fetch_one(&s.app.db)
+        .await
+        .unwrap();
+    assert_eq!(state, "partly_refunded");
+}
