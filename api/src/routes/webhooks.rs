@@ -486,6 +486,15 @@ mod tests {
     }
 
     #[test]
+    fn the_transfer_success_fixture_carries_paystacks_signature() {
+        let body = include_bytes!("../../../activities/paystack/fixtures/transfer_success.json");
+        assert_eq!(body.len(), 930);
+        let secret = SecretString::from("sk_test_0123456789abcdef0123456789abcdef01234567");
+        let signature = "49681f9e2ceda8f442bd133c38d024b9f1546752aa325b39bf17fd439fca9635707c9eea70d91d1509210a705aeddb814a42405190249c2a0d0c893f10890dde";
+        assert!(signature_ok(&secret, body, signature));
+    }
+
+    #[test]
     fn stored_events_keep_no_authorization_code_or_card_data() {
         let event = json!({
             "event": "charge.success",
