@@ -10,6 +10,7 @@ mod bidding;
 mod browser;
 mod cards;
 mod cli;
+mod commission;
 mod errors;
 mod faults;
 mod fuzzing;
