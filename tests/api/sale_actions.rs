@@ -611,3 +611,168 @@ async fn admins_list_payouts_by_state_with_what_the_ledger_holds() {
     assert_eq!(list["items"][0]["invoice_id"], held.to_string());
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
+
+/// `/me` of `user` (signed in by the session cookie) and the CSRF token its
+/// forms carry.
+async fn me_page(app: &TestApp, cookie: &str) -> (String, String) {
+    let page = app
+        .request(reqwest::Method::GET, "/me", None)
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = crate::helpers::form_token(&page);
+    (page, csrf)
+}
+
+async fn post_form(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let response = app
+        .http
+        .post(app.url(path))
+        .header(reqwest::header::COOKIE, cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_me_page_ships_receives_claims_and_answers_through_the_service() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let buyer = app.user("bidder").await;
+    let sale = seed_sale(&app, &seller, &buyer, 100_000, "awaiting_shipment").await;
+    let csrf_cookie = "c0de".repeat(16);
+    let seller_cookie = format!("gavel_session={}; gavel_csrf={csrf_cookie}", seller.token);
+    let buyer_cookie = format!("gavel_session={}; gavel_csrf={csrf_cookie}", buyer.token);
+    let stage = || async {
+        sqlx::query_scalar::<_, String>("SELECT stage FROM sales WHERE invoice_id = $1")
+            .bind(sale)
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+    };
+
+    let (page, seller_csrf) = me_page(&app, &seller_cookie).await;
+    assert!(
+        page.contains("Your sales") && page.contains("Mark shipped"),
+        "{page}"
+    );
+    let (_, buyer_csrf) = me_page(&app, &buyer_cookie).await;
+    // The buyer may not ship: the refusal is worded, nothing moves.
+    let (status, text) = post_form(
+        &app,
+        &buyer_cookie,
+        &format!("/me/sales/{sale}/shipped"),
+        &[("csrf", &buyer_csrf), ("carrier", "GIG")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(text.contains("Only the sale"), "{text}");
+    // Without the page's token nothing moves either.
+    let (status, _) = post_form(
+        &app,
+        &seller_cookie,
+        &format!("/me/sales/{sale}/shipped"),
+        &[("csrf", "wrong"), ("carrier", "GIG")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(stage().await, "awaiting_shipment");
+
+    let (status, _) = post_form(
+        &app,
+        &seller_cookie,
+        &format!("/me/sales/{sale}/shipped"),
+        &[
+            ("csrf", &seller_csrf),
+            ("carrier", "GIG"),
+            ("tracking", "T-9"),
+        ],
+    )
+    .await;
+    assert!(status.is_success() || status.is_redirection(), "{status}");
+    assert_eq!(stage().await, "shipped");
+
+    let (page, buyer_csrf) = me_page(&app, &buyer_cookie).await;
+    assert!(
+        page.contains("Your purchases") && page.contains("I have received it"),
+        "{page}"
+    );
+    post_form(
+        &app,
+        &buyer_cookie,
+        &format!("/me/sales/{sale}/received"),
+        &[("csrf", &buyer_csrf)],
+    )
+    .await;
+    assert_eq!(stage().await, "received");
+    let (status, text) = post_form(
+        &app,
+        &buyer_cookie,
+        &format!("/me/sales/{sale}/claim"),
+        &[
+            ("csrf", &buyer_csrf),
+            ("reason", "chipped"),
+            ("amount", "lots"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text.contains("Enter an amount"), "{text}");
+    post_form(
+        &app,
+        &buyer_cookie,
+        &format!("/me/sales/{sale}/claim"),
+        &[
+            ("csrf", &buyer_csrf),
+            ("reason", "chipped"),
+            ("amount", "200"),
+        ],
+    )
+    .await;
+    let claim_id: i64 = sqlx::query_scalar("SELECT id FROM claims WHERE invoice_id = $1")
+        .bind(sale)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+
+    let (page, seller_csrf) = me_page(&app, &seller_cookie).await;
+    assert!(page.contains("Accept with refund of"), "{page}");
+    post_form(
+        &app,
+        &seller_cookie,
+        &format!("/me/claims/{claim_id}/answer"),
+        &[
+            ("csrf", &seller_csrf),
+            ("answer", "accept"),
+            ("refund_amount", "150"),
+        ],
+    )
+    .await;
+    let (state, refund): (String, Option<i64>) =
+        sqlx::query_as("SELECT state, refund_amount FROM claims WHERE id = $1")
+            .bind(claim_id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), refund), ("accepted", Some(15_000)));
+    // The statement: 100,000 − 15,000 − 8,500 = 76,500 (shown in naira).
+    let (page, _) = me_page(&app, &seller_cookie).await;
+    for amount in ["₦1,000", "₦150", "₦85", "₦765"] {
+        assert!(
+            page.contains(&format!("<td>{amount}</td>")),
+            "{amount}: {page}"
+        );
+    }
+}
