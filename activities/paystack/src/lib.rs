@@ -1,4 +1,5 @@
-//! A small Paystack client: initialize, charge_authorization, verify, refund,
+//! A small Paystack client: initialize, charge_authorization, verify, refund
+//! (and, in [`transfers`], payouts to sellers),
 //! with every outcome classified as success, worth retrying, or permanent
 //! (with a failure type an operator can read in the Temporal UI).
 //! Paystack's contract is summarised in `docs/payments.md`. Both the API (pay
@@ -8,6 +9,7 @@
 use std::time::Duration;
 
 pub mod provider;
+pub mod transfers;
 
 use crate::provider::{ProviderError, http_client};
 use reqwest::{Method, StatusCode, header::HeaderMap};
