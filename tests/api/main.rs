@@ -30,6 +30,7 @@ mod ping;
 mod refunds;
 mod replicas;
 mod resilience;
+mod sale_actions;
 mod sessions;
 mod settlement;
 mod sign_in_redirects;
