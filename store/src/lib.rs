@@ -14,6 +14,9 @@
 //! - [`emails`] — `emails`;
 //! - [`sales`] — `sales`, `payout_transfers` and `seller_strikes`: a paid
 //!   sale's journey and payout, as its workflow moves them;
+//! - [`payout_accounts`] — `payout_accounts`: the bank account a seller is
+//!   paid into (pending until its seller confirms the name), and the sales
+//!   held for want of one;
 //! - [`paystack_events`] — `paystack_events`, the webhook deliveries;
 //! - [`health`] — the readiness probe.
 //!
@@ -27,6 +30,7 @@ pub mod health;
 pub mod invoices;
 pub mod ledger;
 pub mod login_windows;
+pub mod payout_accounts;
 pub mod paystack_events;
 pub mod photos;
 pub mod refunds;
