@@ -39,6 +39,9 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         routes::invoices::mark_paid, routes::webhooks::paystack,
         routes::admin::payments, routes::admin::clear_strikes, routes::admin::set_role,
         routes::refunds::create, routes::cards::list, routes::cards::remove,
+        routes::payout_accounts::banks, routes::payout_accounts::show,
+        routes::payout_accounts::look_up, routes::payout_accounts::confirm,
+        routes::payout_accounts::cancel_pending, routes::payout_accounts::remove,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, accounts::User, auth::Role)),
     modifiers(&BearerAuth, &CommonResponses),
@@ -47,6 +50,7 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         (name = "auctions", description = "Auctions: each one a durable Temporal workflow"),
         (name = "bids", description = "Bidding, with proxy maximums"),
         (name = "payments", description = "Invoices, pay links, second-chance offers, Paystack webhooks"),
+        (name = "payouts", description = "The bank account a seller is paid into"),
         (name = "admin", description = "The payment ledger, strikes and roles (admins only)"),
         (name = "operations", description = "Liveness and readiness"),
     )

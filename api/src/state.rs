@@ -15,6 +15,7 @@ use crate::{
     auctions::{batcher::BidBatcher, hub::EventHub},
     auth::{JwtKeys, LoginLimiter, LoginLimits, TokenVersions, password::Hashing},
     limits::{BidderRates, StreamLimits, StreamSlots, TrustedProxies, bidders::BidRate},
+    service::payout_accounts::BankCache,
     web::images::{UploadLimits, Uploads},
 };
 
@@ -92,6 +93,8 @@ pub struct Inner {
     pub uploads: Uploads,
     /// Group commit for bids, per auction.
     pub bids: Arc<BidBatcher>,
+    /// The banks sellers may be paid into, per currency (refreshed daily).
+    pub banks: BankCache,
     pub config: ApiConfig,
     /// Cancelled when the server begins to shut down: live streams end (their
     /// clients resume elsewhere with `Last-Event-ID`) so the drain can finish.
@@ -112,6 +115,7 @@ impl AppState {
                 Arc::new(RateWindows::new(db.clone())),
             ),
             hashing: Hashing::new(config.password_hashes),
+            banks: BankCache::new(),
             uploads: Uploads::new(config.upload_limits),
             token_versions: TokenVersions::new(db.clone(), config.revocation_delay),
             streams: StreamSlots::new(config.stream_limits),

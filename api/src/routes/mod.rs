@@ -9,5 +9,6 @@ pub mod events;
 pub mod health;
 pub mod images;
 pub mod invoices;
+pub mod payout_accounts;
 pub mod refunds;
 pub mod webhooks;

@@ -11,5 +11,6 @@ pub mod accounts;
 pub mod bidding;
 pub mod invoices;
 pub mod lots;
+pub mod payout_accounts;
 pub mod photos;
 pub mod selling;

@@ -1,5 +1,6 @@
 //! `GET /me`: the signed-in account's invoices (pay, answer an offer),
-//! saved cards, bids and lots; and the forms on it, each through the
+//! saved cards, bids and lots, and a seller's payout account
+//! ([`super::payout_account`]); and the forms on it, each through the
 //! invoices or accounts service.
 
 use askama::Template;
@@ -17,6 +18,7 @@ use uuid::Uuid;
 
 use super::{
     account::{account_sentence, signed_in_to},
+    payout_account::{self, PayoutSection},
     shared::{
         BUSY, Chrome, CsrfForm, SaidQuery, database_sentence, message, page, sentence, signed_in,
         status_words,
@@ -74,6 +76,8 @@ struct MePage {
     can_sell: bool,
     selling: Vec<LotLine>,
     cards: Vec<SavedCard>,
+    /// Sellers' payout account section (`None` for bidders).
+    payout: Option<PayoutSection>,
 }
 
 /// `GET /me`: my invoices (with Pay and offer buttons), my bids, my lots.
@@ -179,6 +183,11 @@ pub async fn me(
         _ => Chrome::of(&visitor),
     };
     let cards = invoices::saved_cards(&state, user.id.into()).await?;
+    let payout = if viewer.can_sell {
+        payout_account::section(&state, &user).await?
+    } else {
+        None
+    };
     Ok(page(&MePage {
         chrome,
         name: viewer.name.clone(),
@@ -188,12 +197,13 @@ pub async fn me(
         can_sell: viewer.can_sell,
         selling,
         cards,
+        payout,
     }))
 }
 
 /// The signed-in user behind a form on `/me`, or the page to answer instead
 /// (sign in; the form expired).
-fn me_form_user(visitor: &Visitor, csrf: &str) -> Result<AuthUser, Box<Response>> {
+pub(super) fn me_form_user(visitor: &Visitor, csrf: &str) -> Result<AuthUser, Box<Response>> {
     let user = signed_in(visitor, "/me").map_err(|to| Box::new(to.into_response()))?;
     visitor.check_csrf(csrf).map_err(|err| {
         Box::new(message(
