@@ -91,6 +91,10 @@ pub enum AdminCommand {
     /// namespace if missing, register the search attributes (a one-shot job
     /// in production; `gavel dev` and the worker do the second part too).
     SetupTemporal(TemporalArgs),
+    /// Check every sale's books: what the buyer paid = payout + commission +
+    /// refunds, to the minor unit, and every transfer in the ledger once.
+    /// Prints each discrepancy; exits 1 when there is one.
+    Reconcile(DatabaseArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,7 +6,10 @@ use std::{collections::HashMap, str::FromStr, time::Duration};
 use anyhow::Context;
 use backon::{ExponentialBuilder, Retryable};
 use gavel_activities::{
-    mailer::Mailer, ping::PingActivitiesImpl, read_model::ReadModel, settlement::Settlement,
+    mailer::Mailer,
+    ping::PingActivitiesImpl,
+    read_model::ReadModel,
+    settlement::{Settlement, journey::Journey},
 };
 use gavel_workflows::{
     auction::AuctionWorkflow, followup::PaymentFollowUpWorkflow, names, ping::PingWorkflow,
@@ -280,6 +283,7 @@ pub fn build_worker(
         .register_workflow::<SaleWorkflow>()?
         .register_activities(PingActivitiesImpl)
         .register_activities(ReadModel::new(db.clone()))
+        .register_activities(Journey::new(db.clone(), settlement.paystack()))
         .register_activities(Settlement::new(db, settlement.paystack(), mailer))
         .build();
     Worker::new(runtime, client, options).context("cannot create the Temporal worker")

@@ -524,8 +524,9 @@ pub async fn record_transfer(
     transfer(db, reference).await
 }
 
-/// The payout waits for the balance: still scheduled, and why.
-pub async fn hold_for_balance(db: &PgPool, invoice_id: Uuid) -> Result<()> {
+/// The payout waits for the balance: still scheduled, and why. Returns how
+/// many payouts wait for the balance now.
+pub async fn hold_for_balance(db: &PgPool, invoice_id: Uuid) -> Result<i64> {
     sqlx::query!(
         "UPDATE sales SET held_reason = 'balance', updated_at = now()
           WHERE invoice_id = $1 AND payout_state = 'scheduled'",
@@ -533,7 +534,12 @@ pub async fn hold_for_balance(db: &PgPool, invoice_id: Uuid) -> Result<()> {
     )
     .execute(db)
     .await?;
-    Ok(())
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM sales
+            WHERE payout_state = 'scheduled' AND held_reason = 'balance'"#
+    )
+    .fetch_one(db)
+    .await?)
 }
 
 /// The last attempt failed, or Paystack refused: an admin acts.
@@ -644,4 +650,11 @@ pub async fn reconcile(db: &PgPool) -> Result<Vec<Discrepancy>> {
         }
     }
     Ok(found)
+}
+
+/// How many sales there are (for the reconciliation's report).
+pub async fn count(db: &PgPool) -> Result<i64> {
+    Ok(sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM sales"#)
+        .fetch_one(db)
+        .await?)
 }

@@ -1,4 +1,5 @@
-//! A small Paystack client: initialize, charge_authorization, verify, refund,
+//! A small Paystack client: initialize, charge_authorization, verify, refund
+//! (and, in [`transfers`], payouts to sellers),
 //! with every outcome classified as success, worth retrying, or permanent
 //! (with a failure type an operator can read in the Temporal UI); and the
 //! banks, account look-ups and transfer recipients of sellers' payout
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 mod banks;
 pub mod provider;
+pub mod transfers;
 
 pub use banks::{Bank, NewRecipient, Recipient, ResolvedAccount};
 

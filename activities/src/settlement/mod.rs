@@ -3,6 +3,7 @@
 //! and refunds ([`payments`]), and lifecycle emails. Each is idempotent by the
 //! invoice, payment reference or email key the workflow passes.
 
+pub mod journey;
 pub mod payments;
 
 use std::{future::Future, sync::Arc, time::Duration};

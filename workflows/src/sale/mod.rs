@@ -455,40 +455,38 @@ fn emails_for(before: Option<&SaleView>, now: &SaleView, start: &SaleStart) -> V
         }
     }
     let claim_before = before.and_then(|v| v.claim.as_ref()).map(|c| c.state);
-    if let Some(claim) = &now.claim {
-        if claim_before != Some(claim.state) {
-            let occasion = u64::try_from(claim.id).unwrap_or_default();
-            match claim.state {
-                ClaimState::Open => {
-                    jobs.push(email(
-                        start,
-                        EmailKind::ClaimOpened,
-                        start.seller_id,
-                        occasion,
-                    ));
-                }
-                ClaimState::Accepted | ClaimState::Contested | ClaimState::Decided => {
-                    let mut job = email(start, EmailKind::ClaimAnswered, start.buyer_id, occasion);
-                    // One email per answer: the seller's, then the decision.
-                    job.occasion = occasion * 10 + u64::from(claim.state == ClaimState::Decided);
-                    jobs.push(job);
-                }
-                ClaimState::Unanswered => {}
-            }
-            if matches!(claim.state, ClaimState::Contested | ClaimState::Unanswered)
-                && !matches!(
-                    claim_before,
-                    Some(ClaimState::Contested | ClaimState::Unanswered)
-                )
-            {
-                // Nil: every admin (see `deliver`).
+    if let Some(claim) = now.claim.as_ref().filter(|c| claim_before != Some(c.state)) {
+        let occasion = u64::try_from(claim.id).unwrap_or_default();
+        match claim.state {
+            ClaimState::Open => {
                 jobs.push(email(
                     start,
-                    EmailKind::ClaimToDecide,
-                    Uuid::nil(),
+                    EmailKind::ClaimOpened,
+                    start.seller_id,
                     occasion,
                 ));
             }
+            ClaimState::Accepted | ClaimState::Contested | ClaimState::Decided => {
+                let mut job = email(start, EmailKind::ClaimAnswered, start.buyer_id, occasion);
+                // One email per answer: the seller's, then the decision.
+                job.occasion = occasion * 10 + u64::from(claim.state == ClaimState::Decided);
+                jobs.push(job);
+            }
+            ClaimState::Unanswered => {}
+        }
+        if matches!(claim.state, ClaimState::Contested | ClaimState::Unanswered)
+            && !matches!(
+                claim_before,
+                Some(ClaimState::Contested | ClaimState::Unanswered)
+            )
+        {
+            // Nil: every admin (see `deliver`).
+            jobs.push(email(
+                start,
+                EmailKind::ClaimToDecide,
+                Uuid::nil(),
+                occasion,
+            ));
         }
     }
     jobs
