@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::admin::router())
         .merge(routes::refunds::router())
         .merge(routes::cards::router())
+        .merge(routes::payout_accounts::router())
         .merge(routes::auth::router())
         .merge(routes::auctions::router())
         .merge(routes::bids::router())

@@ -23,6 +23,7 @@ mod money_at_scale;
 mod operators;
 mod outage;
 mod pages;
+mod payout_accounts;
 mod photo_flood;
 mod photo_forms;
 mod photo_removal;

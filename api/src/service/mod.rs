@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod bidding;
 pub mod invoices;
 pub mod lots;
+pub mod payout_accounts;
 pub mod photos;
 pub mod sales;
 pub mod selling;

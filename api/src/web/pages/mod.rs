@@ -9,7 +9,11 @@ pub mod account;
 pub mod listing;
 pub mod lot;
 pub mod me;
+<<<<<<< HEAD
 pub mod sales;
+=======
+pub mod payout_account;
+>>>>>>> payacct
 pub mod sell;
 pub mod shared;
 
