@@ -14,14 +14,11 @@
 //! - [`emails`] — `emails`;
 //! - [`sales`] — `sales`, `payout_transfers` and `seller_strikes`: a paid
 //!   sale's journey and payout, as its workflow moves them;
-<<<<<<< HEAD
 //! - [`sale_actions`] — `claims`, and what people do to a sale (ship,
 //!   receive, claim, answer, decide) and the statements they read;
-=======
 //! - [`payout_accounts`] — `payout_accounts`: the bank account a seller is
 //!   paid into (pending until its seller confirms the name), and the sales
 //!   held for want of one;
->>>>>>> payacct
 //! - [`paystack_events`] — `paystack_events`, the webhook deliveries;
 //! - [`health`] — the readiness probe.
 //!

@@ -18,11 +18,8 @@ use uuid::Uuid;
 
 use super::{
     account::{account_sentence, signed_in_to},
-<<<<<<< HEAD
-    sales::{self, SalesSection},
-=======
     payout_account::{self, PayoutSection},
->>>>>>> payacct
+    sales::{self, SalesSection},
     shared::{
         BUSY, Chrome, CsrfForm, SaidQuery, database_sentence, message, page, sentence, signed_in,
         status_words,
@@ -80,12 +77,9 @@ struct MePage {
     can_sell: bool,
     selling: Vec<LotLine>,
     cards: Vec<SavedCard>,
-<<<<<<< HEAD
     sales: SalesSection,
-=======
     /// Sellers' payout account section (`None` for bidders).
     payout: Option<PayoutSection>,
->>>>>>> payacct
 }
 
 /// `GET /me`: my invoices (with Pay and offer buttons), my bids, my lots.
@@ -194,15 +188,12 @@ pub async fn me(
         },
     };
     let cards = invoices::saved_cards(&state, user.id.into()).await?;
-<<<<<<< HEAD
     let sales = sales::section(&state, &user).await?;
-=======
     let payout = if viewer.can_sell {
         payout_account::section(&state, &user).await?
     } else {
         None
     };
->>>>>>> payacct
     Ok(page(&MePage {
         chrome,
         name: viewer.name.clone(),
@@ -212,11 +203,8 @@ pub async fn me(
         can_sell: viewer.can_sell,
         selling,
         cards,
-<<<<<<< HEAD
         sales,
-=======
         payout,
->>>>>>> payacct
     }))
 }
 

@@ -9,11 +9,8 @@ pub mod account;
 pub mod listing;
 pub mod lot;
 pub mod me;
-<<<<<<< HEAD
-pub mod sales;
-=======
 pub mod payout_account;
->>>>>>> payacct
+pub mod sales;
 pub mod sell;
 pub mod shared;
 
