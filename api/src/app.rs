@@ -40,12 +40,14 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::refunds::router())
         .merge(routes::payouts::router())
         .merge(routes::cards::router())
+        .merge(routes::payout_accounts::router())
         .merge(routes::auth::router())
         .merge(routes::auctions::router())
         .merge(routes::bids::router())
         .merge(routes::events::router())
         .merge(routes::images::router())
         .merge(routes::invoices::router())
+        .merge(routes::sales::router())
         .merge(routes::webhooks::router())
         .merge(routes::health::router());
     let config = state.config.clone();

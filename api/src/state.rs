@@ -14,7 +14,9 @@ use gavel_workflows::contract::auction::AuctionSettings;
 use crate::{
     auctions::{batcher::BidBatcher, hub::EventHub},
     auth::{JwtKeys, LoginLimiter, LoginLimits, TokenVersions, password::Hashing},
+    commission::Commission,
     limits::{BidderRates, StreamLimits, StreamSlots, TrustedProxies, bidders::BidRate},
+    service::payout_accounts::BankCache,
     web::images::{UploadLimits, Uploads},
 };
 
@@ -49,8 +51,11 @@ pub struct ApiConfig {
     pub auction_settings: AuctionSettings,
     /// Paystack, for webhook signatures; `None` without a key.
     pub paystack: Option<Paystack>,
-    /// Strikes that suspend bidding.
+    /// Strikes that suspend bidding (and the same count of a seller's
+    /// strikes, listing).
     pub strikes: StrikePolicy,
+    /// What new auctions are listed under (each keeps its own after).
+    pub commission: Commission,
     /// Session cookies are `Secure` (Gavel is served over https).
     pub cookie_secure: bool,
     /// Where Gavel is served (`GAVEL_PUBLIC_URL`): redirects stay on it.
@@ -92,6 +97,8 @@ pub struct Inner {
     pub uploads: Uploads,
     /// Group commit for bids, per auction.
     pub bids: Arc<BidBatcher>,
+    /// The banks sellers may be paid into, per currency (refreshed daily).
+    pub banks: BankCache,
     pub config: ApiConfig,
     /// Cancelled when the server begins to shut down: live streams end (their
     /// clients resume elsewhere with `Last-Event-ID`) so the drain can finish.
@@ -112,6 +119,7 @@ impl AppState {
                 Arc::new(RateWindows::new(db.clone())),
             ),
             hashing: Hashing::new(config.password_hashes),
+            banks: BankCache::new(),
             uploads: Uploads::new(config.upload_limits),
             token_versions: TokenVersions::new(db.clone(), config.revocation_delay),
             streams: StreamSlots::new(config.stream_limits),

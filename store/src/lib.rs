@@ -14,6 +14,11 @@
 //! - [`emails`] — `emails`;
 //! - [`sales`] — `sales`, `payout_transfers` and `seller_strikes`: a paid
 //!   sale's journey and payout, as its workflow moves them;
+//! - [`sale_actions`] — `claims`, and what people do to a sale (ship,
+//!   receive, claim, answer, decide) and the statements they read;
+//! - [`payout_accounts`] — `payout_accounts`: the bank account a seller is
+//!   paid into (pending until its seller confirms the name), and the sales
+//!   held for want of one;
 //! - [`payout_admin`] — an admin's reads of a payout by its public number;
 //! - [`paystack_events`] — `paystack_events`, the webhook deliveries;
 //! - [`health`] — the readiness probe.
@@ -28,10 +33,12 @@ pub mod health;
 pub mod invoices;
 pub mod ledger;
 pub mod login_windows;
+pub mod payout_accounts;
 pub mod payout_admin;
 pub mod paystack_events;
 pub mod photos;
 pub mod refunds;
+pub mod sale_actions;
 pub mod sales;
 pub mod sessions;
 pub mod users;

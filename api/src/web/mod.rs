@@ -76,8 +76,25 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/me/seller", post(pages::become_seller))
         .route("/me/invoices/{id}/pay", post(pages::pay))
         .route("/me/cards/{id}/remove", post(pages::remove_card))
+        .route("/me/payout-account", post(pages::payout_account::look_up))
+        .route(
+            "/me/payout-account/confirm",
+            post(pages::payout_account::confirm),
+        )
+        .route(
+            "/me/payout-account/cancel",
+            post(pages::payout_account::cancel),
+        )
+        .route(
+            "/me/payout-account/remove",
+            post(pages::payout_account::remove),
+        )
         .route("/me/invoices/{id}/accept", post(pages::accept))
         .route("/me/invoices/{id}/decline", post(pages::decline))
+        .route("/me/sales/{id}/shipped", post(pages::sales::shipped))
+        .route("/me/sales/{id}/received", post(pages::sales::received))
+        .route("/me/sales/{id}/claim", post(pages::sales::claim))
+        .route("/me/claims/{id}/answer", post(pages::sales::answer))
         .route("/payments/return", get(pages::payment_return))
         .route("/signup", get(pages::sign_up_form).post(pages::sign_up))
         .route("/signin", get(pages::sign_in_form).post(pages::sign_in))
