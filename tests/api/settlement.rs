@@ -124,10 +124,18 @@ async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
         "the card is not kept: Bola did not ask to keep it"
     );
 
-    // Every email of the lifecycle, once, to the right person, through Brevo.
+    // Every email of the lifecycle, once, to the right person, through Brevo
+    // (the last, "ship it", from the sale's own workflow).
+    let ship_by = ("ship_by".to_owned(), s.seller.email.clone());
+    wait_until(|| async { sent_kinds(&s.app, &id).await.contains(&ship_by) }).await;
     let mut sent = emails(&s.app, &id).await;
     sent.sort();
     let mut expected = vec![
+        (
+            "ship_by".to_owned(),
+            s.seller.email.clone(),
+            "sent".to_owned(),
+        ),
         (
             "auction_lost".to_owned(),
             s.ada.email.clone(),

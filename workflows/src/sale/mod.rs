@@ -119,6 +119,9 @@ struct Journey {
     /// Refunds asked of Paystack once already: one whose asking failed for
     /// good stays `requested` for an admin, and is not asked in a loop.
     asked: Vec<i64>,
+    /// Nudges counted when the row was last read: one that came after (while
+    /// an email went out, say) wakes the next pause at once.
+    seen: std::cell::Cell<u64>,
 }
 
 impl Journey {
@@ -133,6 +136,7 @@ impl Journey {
                 ..Clock::default()
             },
             asked: Vec::new(),
+            seen: std::cell::Cell::new(0),
         })
     }
 
@@ -229,7 +233,13 @@ impl Journey {
         }
     }
 
+    /// Notes the nudges so far: the row about to be read reflects them.
+    fn reading(&self) {
+        self.seen.set(self.ctx.state(|s| s.nudges));
+    }
+
     async fn read(&self) -> WorkflowResult<SaleView> {
+        self.reading();
         Ok(self
             .ctx
             .execute_activity(
@@ -241,6 +251,7 @@ impl Journey {
     }
 
     async fn apply(&self, deadline: crate::contract::sale::Deadline) -> WorkflowResult<SaleView> {
+        self.reading();
         let reached = DeadlineReached {
             invoice_id: self.start.invoice_id,
             deadline,
@@ -274,7 +285,7 @@ impl Journey {
     /// Sleeps until `wake` (or for good), or until a nudge; `true` when the
     /// time came.
     async fn pause(&self, wake: Option<DateTime<Utc>>) -> WorkflowResult<bool> {
-        let seen = self.ctx.state(|s| s.nudges);
+        let seen = self.seen.get();
         let Some(wake) = wake else {
             self.ctx.wait_condition(|s| s.nudges > seen).await?;
             return Ok(false);
@@ -300,6 +311,7 @@ impl Journey {
         let id = self.start.invoice_id;
         let mut told_held = false;
         loop {
+            self.reading();
             let plan = self
                 .ctx
                 .execute_activity(SaleActivities::prepare_payout, id, db_options())
@@ -438,6 +450,7 @@ impl Journey {
     where
         AD: temporalio_common::ActivityDefinition<Input = TransferAttempt, Output = TransferOutcome>,
     {
+        self.reading();
         Ok(self
             .ctx
             .execute_activity(activity, attempt.clone(), payment_options())
