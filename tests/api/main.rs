@@ -22,6 +22,7 @@ mod money_at_scale;
 mod operators;
 mod outage;
 mod pages;
+mod payouts;
 mod photo_flood;
 mod photo_forms;
 mod photo_removal;
