@@ -118,8 +118,11 @@ impl Sale {
         assert!(found.is_empty(), "{found:?}");
     }
 
-    /// Waits until the sale's workflow sleeps on a timer (its last event
-    /// is `TimerStarted`): only then may time be skipped past the timer.
+    /// Waits until the sale's workflow is asleep (its last event is
+    /// `TimerStarted`, or a completed task with nothing scheduled): only
+    /// then may time be skipped past its timer, and only then is a person's
+    /// next step sure to wake it (a nudge that arrives while it is between
+    /// reading the row and starting its wait is lost: see the report).
     async fn idle(&self) {
         use temporalio_common::protos::temporal::api::enums::v1::EventType;
         let handle = self.sale_workflow();
@@ -130,15 +133,16 @@ impl Sale {
                 .await
                 .map_err(|e| e.to_string())?;
             match events.last().map(|e| e.event_type()) {
-                Some(EventType::TimerStarted) => Ok(()),
+                Some(EventType::TimerStarted | EventType::WorkflowTaskCompleted) => Ok(()),
                 other => Err(format!("the sale's workflow is busy: {other:?}")),
             }
         })
         .await;
     }
 
-    /// What the workflow says it waits for (its `money` query).
-    async fn waiting_for(&self) -> String {
+    /// What the workflow says it waits for (its `money` query; an error
+    /// while a worker that died still holds the workflow).
+    async fn waiting_for(&self) -> Result<String, String> {
         self.sale_workflow()
             .query(
                 gavel_workflows::sale::SaleWorkflow::money,
@@ -146,14 +150,14 @@ impl Sale {
                 Default::default(),
             )
             .await
-            .unwrap()
-            .waiting_for
+            .map(|money| money.waiting_for)
+            .map_err(|e| e.to_string())
     }
 
     /// Waits until the workflow waits for `what`, asleep on its timer.
     async fn waits_for(&self, what: &str) {
         eventually(30, || async {
-            let waiting = self.waiting_for().await;
+            let waiting = self.waiting_for().await?;
             if waiting.contains(what) {
                 Ok(())
             } else {
@@ -169,6 +173,7 @@ impl Sale {
     async fn delivered(&self) {
         steps::ship(self.app(), self.seller(), self.invoice).await;
         self.sent("lot_shipped", self.buyer()).await;
+        self.idle().await;
         steps::receive(self.app(), self.buyer(), self.invoice).await;
         self.sent("lot_received", self.seller()).await;
         self.idle().await;
@@ -247,7 +252,7 @@ async fn paid_sale_with_worker_process() -> Sale {
     let app = crate::helpers::spawn_api_only(server.address, settlement.clone()).await;
     app.add_search_attributes().await;
     app.lock_time().await;
-    let worker = crate::helpers::WorkerProcess::spawn(&app, &settlement);
+    let worker = worker_process(&app, &settlement);
     let s = Scene {
         seller: app.user("seller").await,
         ada: app.user("bidder").await,
@@ -258,6 +263,20 @@ async fn paid_sale_with_worker_process() -> Sale {
         _server: Some(server),
     };
     paid_sale_in(s, Some(worker)).await
+}
+
+/// A `gavel worker` process without a sticky cache: the time-skipping test
+/// server never times out a killed worker's sticky queue (a real server
+/// does, in seconds), so every workflow task goes to the shared queue.
+fn worker_process(
+    app: &TestApp,
+    settlement: &gavel::config::SettlementArgs,
+) -> crate::helpers::WorkerProcess {
+    crate::helpers::WorkerProcess::spawn_with(
+        app,
+        settlement,
+        &[("GAVEL_WORKFLOW_CACHE", "0".to_owned())],
+    )
 }
 
 async fn paid_sale_in(s: Scene, worker: Option<crate::helpers::WorkerProcess>) -> Sale {
@@ -626,8 +645,10 @@ async fn a_shipped_and_received_lot_pays_the_seller_the_hammer_less_commission()
     );
     assert_eq!(row.2.as_deref(), Some("journey"));
 
+    sale.idle().await;
     steps::ship(app, sale.seller(), sale.invoice).await;
     sale.sent("lot_shipped", sale.buyer()).await;
+    sale.idle().await;
     steps::receive(app, sale.buyer(), sale.invoice).await;
     sale.sent("lot_received", sale.seller()).await;
     assert_eq!(sale.row().await.1, "held", "claims are open");
@@ -738,6 +759,7 @@ async fn receipt_is_assumed_after_the_delivery_window_and_the_claims_window_then
     let sale = paid_sale().await;
     let app = sale.app();
     seed_payout_account(app, sale.seller()).await;
+    sale.idle().await;
     steps::ship(app, sale.seller(), sale.invoice).await;
     sale.sent("lot_shipped", sale.buyer()).await;
     sale.idle().await;
@@ -785,6 +807,7 @@ async fn a_claim_the_seller_settles_with_a_partial_refund_pays_out_the_rest_less
     )
     .await;
     sale.sent("claim_opened", sale.seller()).await;
+    sale.idle().await;
     steps::answer(app, sale.seller(), sale.invoice, claim, Some(30_000)).await;
     let row = sale.payout("paid").await;
     let kept = HAMMER - 30_000;
@@ -825,12 +848,14 @@ async fn a_contested_claim_waits_for_an_admin_whose_decision_settles_the_payout(
     sale.delivered().await;
     let claim = steps::claim(app, sale.buyer(), sale.invoice, "Not as described", None).await;
     sale.sent("claim_opened", sale.seller()).await;
+    sale.idle().await;
     steps::answer(app, sale.seller(), sale.invoice, claim, None).await;
     sale.sent("claim_to_decide", &admin).await;
     // The clock stops: days pass and nothing is paid.
     sale.skip(30 * 86_400).await;
     assert_eq!(sale.row().await.1, "held");
     assert!(sale.transfers.posts().is_empty());
+    sale.idle().await;
     steps::decide(app, &admin, sale.invoice, claim, 20_000).await;
     let row = sale.payout("paid").await;
     let kept = HAMMER - 20_000;
@@ -938,6 +963,7 @@ async fn without_a_payout_account_the_payout_is_held_until_one_is_added() {
     sale.sent("payout_held", sale.seller()).await;
     let row = sale.payout("held").await;
     assert_eq!(row.2.as_deref(), Some("no_payout_account"));
+    sale.waits_for("held: no_payout_account").await;
     assert!(sale.transfers.posts().is_empty());
     steps::add_payout_account(app, sale.seller(), sale.invoice).await;
     let row = sale.payout("paid").await;
@@ -968,9 +994,21 @@ async fn a_dispute_holds_the_payout_until_paystack_resolves_it() {
         &dispute("charge.dispute.create", "awaiting-merchant-feedback"),
     )
     .await;
+    eventually(30, || async {
+        let (at,): (Option<chrono::DateTime<chrono::Utc>>,) =
+            sqlx::query_as("SELECT disputed_at FROM invoices WHERE id = $1")
+                .bind(sale.invoice)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        at.map(drop).ok_or_else(|| "not disputed yet".to_owned())
+    })
+    .await;
+    sale.idle().await;
     sale.skip(3 * 86_400 + 1).await;
     let row = sale.payout("held").await;
     assert_eq!(row.2.as_deref(), Some("dispute"));
+    sale.waits_for("held: dispute").await;
     assert!(sale.transfers.posts().is_empty());
     steps::dispute_resolved(
         app,
