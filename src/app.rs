@@ -147,9 +147,10 @@ pub fn api_config(http: &HttpArgs, settlement: &SettlementArgs, task_queue: &str
             payment_window_secs: settlement.payment_window_secs,
             offer_rounds: settlement.offer_rounds,
             offer_window_secs: settlement.offer_window_secs,
-            journey: Default::default(),
+            journey: settlement.journey(),
         },
         paystack: settlement.paystack(),
+        commission: settlement.commission(),
         strikes: StrikePolicy {
             limit: http.strike_limit,
             ttl: ChronoDuration::days(i64::from(http.strike_ttl_days)),

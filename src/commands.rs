@@ -19,8 +19,8 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::{
     app::{self, ApiParts, Application},
     config::{
-        AdminCommand, ApiArgs, Command, CreateUserArgs, DevArgs, ExportHistoryArgs, HistoryCommand,
-        PaystackCommand, ReplayArgs, WorkerArgs,
+        AdminCommand, ApiArgs, Command, CreateUserArgs, DatabaseArgs, DevArgs, ExportHistoryArgs,
+        HistoryCommand, PaystackCommand, ReplayArgs, WorkerArgs,
     },
     database,
     dev_server::{self, DevServer, DevServerOptions},
@@ -52,6 +52,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin(AdminCommand::CreateUser(args)) => create_user(args).await,
+        Command::Admin(AdminCommand::Reconcile(args)) => reconcile(args).await,
         Command::Admin(AdminCommand::ExportHistory(args))
         | Command::History(HistoryCommand::Export(args)) => export_history(args).await,
         Command::Replay(args) => replay(args).await,
@@ -319,6 +320,23 @@ async fn create_user(args: CreateUserArgs) -> anyhow::Result<()> {
         println!("password (shown once): {password}");
     }
     Ok(())
+}
+
+/// Prints the discrepancies of the sales' books; an error when there is one.
+#[allow(clippy::print_stdout)]
+async fn reconcile(args: DatabaseArgs) -> anyhow::Result<()> {
+    let db = database::prepare(&args.database_url).await?;
+    let found = gavel_store::sales::reconcile(&db).await?;
+    let sales = gavel_store::sales::count(&db).await?;
+    for discrepancy in &found {
+        println!("{}: {}", discrepancy.invoice_id, discrepancy.problem);
+    }
+    if found.is_empty() {
+        println!("{sales} sales reconciled: every naira accounted for");
+        Ok(())
+    } else {
+        anyhow::bail!("{} of {sales} sales do not reconcile", found.len())
+    }
 }
 
 /// Replays every history asked for and prints a verdict each; an error

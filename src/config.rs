@@ -6,6 +6,9 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, FromArgMatches, Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
+use gavel_api::commission::{BasisPoints, Commission};
+use gavel_workflows::contract::sale::JourneyTerms;
+
 use crate::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
@@ -91,6 +94,10 @@ pub enum AdminCommand {
     /// namespace if missing, register the search attributes (a one-shot job
     /// in production; `gavel dev` and the worker do the second part too).
     SetupTemporal(TemporalArgs),
+    /// Check every sale's books: what the buyer paid = payout + commission +
+    /// refunds, to the minor unit, and every transfer in the ledger once.
+    /// Prints each discrepancy; exits 1 when there is one.
+    Reconcile(DatabaseArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -351,6 +358,46 @@ pub struct SettlementArgs {
     #[arg(long, env = "GAVEL_OFFER_WINDOW_SECS", default_value_t = 86_400,
         value_parser = clap::value_parser!(u64).range(2..=gavel_workflows::contract::auction::MAX_WINDOW_SECS))]
     pub offer_window_secs: u64,
+    /// Gavel's commission: a percent of what the buyer pays (0 to 100, at
+    /// most two decimals, e.g. `12.5`). Fixed on each auction when it is
+    /// listed: a change applies to new auctions only.
+    #[arg(
+        long = "commission-percent",
+        env = "GAVEL_COMMISSION_PERCENT",
+        default_value = "10"
+    )]
+    pub commission: BasisPoints,
+    /// The least commission on a sale, in minor units of its currency (never
+    /// more than the sale); fixed per auction like the percent.
+    #[arg(long, env = "GAVEL_COMMISSION_MIN", default_value_t = 0,
+        value_parser = clap::value_parser!(i64).range(0..))]
+    pub commission_min: i64,
+    /// How long a seller has to mark a paid lot shipped, in seconds (else the
+    /// buyer is refunded and the seller gets a strike).
+    #[arg(long, env = "GAVEL_SHIP_WITHIN_SECS", default_value_t = 259_200,
+        value_parser = clap::value_parser!(u64).range(2..=gavel_workflows::contract::auction::MAX_WINDOW_SECS))]
+    pub ship_within_secs: u64,
+    /// After shipping, when receipt is assumed if the buyer says nothing, in seconds.
+    #[arg(long, env = "GAVEL_DELIVERY_WINDOW_SECS", default_value_t = 1_209_600,
+        value_parser = clap::value_parser!(u64).range(2..=gavel_workflows::contract::auction::MAX_WINDOW_SECS))]
+    pub delivery_window_secs: u64,
+    /// After receipt, how long the buyer may open a claim, in seconds.
+    #[arg(long, env = "GAVEL_CLAIM_WINDOW_SECS", default_value_t = 259_200,
+        value_parser = clap::value_parser!(u64).range(2..=gavel_workflows::contract::auction::MAX_WINDOW_SECS))]
+    pub claim_window_secs: u64,
+    /// How long a seller has to answer a claim, in seconds (else an admin decides).
+    #[arg(long, env = "GAVEL_CLAIM_ANSWER_SECS", default_value_t = 259_200,
+        value_parser = clap::value_parser!(u64).range(2..=gavel_workflows::contract::auction::MAX_WINDOW_SECS))]
+    pub claim_answer_secs: u64,
+    /// Payout transfers tried at most per sale.
+    #[arg(long, env = "GAVEL_PAYOUT_ATTEMPTS", default_value_t = 5,
+        value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub payout_attempts: u32,
+    /// The first wait after a failed payout transfer, in seconds (doubling,
+    /// at most an hour).
+    #[arg(long, env = "GAVEL_PAYOUT_BACKOFF_SECS", default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub payout_backoff_secs: u64,
     /// Where people reach Gavel (links in emails).
     #[arg(
         long,
@@ -424,6 +471,26 @@ impl SettlementArgs {
             api_key: key.clone(),
             timeout: Duration::from_secs(self.provider_timeout_secs),
         }))
+    }
+
+    /// What auctions listed now are listed under.
+    pub fn commission(&self) -> Commission {
+        Commission {
+            rate: self.commission,
+            minimum: self.commission_min,
+        }
+    }
+
+    /// The journey terms auctions listed now get (each keeps its own).
+    pub fn journey(&self) -> JourneyTerms {
+        JourneyTerms {
+            ship_within_secs: self.ship_within_secs,
+            delivery_window_secs: self.delivery_window_secs,
+            claim_window_secs: self.claim_window_secs,
+            claim_answer_secs: self.claim_answer_secs,
+            payout_attempts: self.payout_attempts,
+            payout_backoff_secs: self.payout_backoff_secs,
+        }
     }
 
     /// The sender every email comes from.
@@ -528,5 +595,134 @@ impl HttpArgs {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Settlement settings from these flags alone (the environment not read).
+    fn settlement(flags: &[&str]) -> Result<SettlementArgs, clap::Error> {
+        let command =
+            SettlementArgs::augment_args(clap::Command::new("gavel")).mut_args(|arg| arg.env(None));
+        let matches =
+            command.try_get_matches_from(std::iter::once("gavel").chain(flags.iter().copied()))?;
+        SettlementArgs::from_arg_matches(&matches)
+    }
+
+    #[test]
+    fn commission_and_journey_default_to_the_documented_terms() {
+        let s = SettlementArgs::default();
+        assert_eq!(s.commission.get(), 1000);
+        assert_eq!(s.commission_min, 0);
+        assert_eq!(
+            s.commission(),
+            Commission {
+                rate: BasisPoints::new(1000).unwrap(),
+                minimum: 0
+            }
+        );
+        // The flags' defaults are the contract's (what runs listed before
+        // these settings existed get).
+        assert_eq!(s.journey(), JourneyTerms::default());
+        assert_eq!(
+            (s.ship_within_secs, s.delivery_window_secs),
+            (259_200, 1_209_600)
+        );
+        assert_eq!(
+            (s.claim_window_secs, s.claim_answer_secs),
+            (259_200, 259_200)
+        );
+        assert_eq!((s.payout_attempts, s.payout_backoff_secs), (5, 60));
+    }
+
+    #[test]
+    fn commission_percent_is_read_as_basis_points() {
+        let s = settlement(&["--commission-percent", "12.5", "--commission-min", "500"]).unwrap();
+        assert_eq!(s.commission.get(), 1250);
+        assert_eq!(s.commission_min, 500);
+        assert_eq!(
+            settlement(&["--commission-percent", "0"])
+                .unwrap()
+                .commission
+                .get(),
+            0
+        );
+        assert_eq!(
+            settlement(&["--commission-percent", "100"])
+                .unwrap()
+                .commission
+                .get(),
+            10_000
+        );
+        for bad in ["100.001", "-1", "abc", "100.5", "12.345", ""] {
+            assert!(
+                settlement(&["--commission-percent", bad]).is_err(),
+                "{bad:?} was accepted"
+            );
+        }
+        assert!(settlement(&["--commission-min", "-1"]).is_err());
+    }
+
+    #[test]
+    fn journey_windows_are_bounded_like_the_payment_window() {
+        let s = settlement(&[
+            "--ship-within-secs",
+            "2",
+            "--delivery-window-secs",
+            "3",
+            "--claim-window-secs",
+            "4",
+            "--claim-answer-secs",
+            "5",
+            "--payout-attempts",
+            "20",
+            "--payout-backoff-secs",
+            "3600",
+        ])
+        .unwrap();
+        assert_eq!(
+            s.journey(),
+            JourneyTerms {
+                ship_within_secs: 2,
+                delivery_window_secs: 3,
+                claim_window_secs: 4,
+                claim_answer_secs: 5,
+                payout_attempts: 20,
+                payout_backoff_secs: 3_600,
+            }
+        );
+        let too_long = (gavel_workflows::contract::auction::MAX_WINDOW_SECS + 1).to_string();
+        for flag in [
+            "--ship-within-secs",
+            "--delivery-window-secs",
+            "--claim-window-secs",
+            "--claim-answer-secs",
+        ] {
+            assert!(settlement(&[flag, "1"]).is_err(), "{flag} 1");
+            assert!(settlement(&[flag, &too_long]).is_err(), "{flag} {too_long}");
+        }
+        for (flag, bad) in [
+            ("--payout-attempts", "0"),
+            ("--payout-attempts", "21"),
+            ("--payout-backoff-secs", "0"),
+            ("--payout-backoff-secs", "3601"),
+        ] {
+            assert!(settlement(&[flag, bad]).is_err(), "{flag} {bad}");
+        }
+    }
+
+    #[test]
+    fn commission_is_read_from_its_environment_variable() {
+        // The env twin is wired (the compose file and `.env` set it so).
+        let arg = SettlementArgs::augment_args(clap::Command::new("gavel"))
+            .get_arguments()
+            .find(|a| a.get_id() == "commission")
+            .and_then(|a| a.get_env().map(|e| e.to_owned()));
+        assert_eq!(
+            arg.as_deref(),
+            Some(std::ffi::OsStr::new("GAVEL_COMMISSION_PERCENT"))
+        );
     }
 }

@@ -27,6 +27,7 @@ pub enum InputKind {
     InvalidEmail,
     WeakPassword,
     InvalidName,
+    InvalidShipping,
 }
 
 impl InputKind {
@@ -108,6 +109,7 @@ mod tests {
                 "invalid_email",
                 "weak_password",
                 "invalid_name",
+                "invalid_shipping",
             ]
         );
     }

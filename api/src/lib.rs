@@ -10,6 +10,7 @@
 //! - [`service`]: the operations routes and pages share, with typed errors.
 //! - [`routes`]: one module per resource, thin callers of [`service`].
 //! - [`cards`]: saved cards in PostgreSQL.
+//! - [`commission`]: the house's commission, as settings give it and auctions carry it.
 //! - [`openapi`]: the OpenAPI document and the offline docs page.
 //! - [`web`]: the pages for bidders and sellers (templates, session cookie,
 //!   CSRF, CSP, embedded assets, photos).
@@ -20,6 +21,7 @@ pub mod app;
 pub mod auctions;
 pub mod auth;
 pub mod cards;
+pub mod commission;
 pub mod error;
 pub mod extract;
 pub mod input_error;

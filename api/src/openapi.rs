@@ -39,6 +39,9 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         routes::invoices::mark_paid, routes::webhooks::paystack,
         routes::admin::payments, routes::admin::clear_strikes, routes::admin::set_role,
         routes::refunds::create, routes::cards::list, routes::cards::remove,
+        routes::sales::show, routes::sales::shipped, routes::sales::received,
+        routes::sales::open_claim, routes::sales::answer_claim, routes::sales::decide_claim,
+        routes::sales::my_payouts, routes::sales::my_purchases, routes::sales::payouts,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, accounts::User, auth::Role)),
     modifiers(&BearerAuth, &CommonResponses),
@@ -47,7 +50,8 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         (name = "auctions", description = "Auctions: each one a durable Temporal workflow"),
         (name = "bids", description = "Bidding, with proxy maximums"),
         (name = "payments", description = "Invoices, pay links, second-chance offers, Paystack webhooks"),
-        (name = "admin", description = "The payment ledger, strikes and roles (admins only)"),
+        (name = "sales", description = "A paid sale's journey: shipping, receipt, claims and the seller's payout"),
+        (name = "admin", description = "The payment ledger, payouts, claims, strikes and roles (admins only)"),
         (name = "operations", description = "Liveness and readiness"),
     )
 )]

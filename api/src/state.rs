@@ -14,6 +14,7 @@ use gavel_workflows::contract::auction::AuctionSettings;
 use crate::{
     auctions::{batcher::BidBatcher, hub::EventHub},
     auth::{JwtKeys, LoginLimiter, LoginLimits, TokenVersions, password::Hashing},
+    commission::Commission,
     limits::{BidderRates, StreamLimits, StreamSlots, TrustedProxies, bidders::BidRate},
     web::images::{UploadLimits, Uploads},
 };
@@ -49,8 +50,11 @@ pub struct ApiConfig {
     pub auction_settings: AuctionSettings,
     /// Paystack, for webhook signatures; `None` without a key.
     pub paystack: Option<Paystack>,
-    /// Strikes that suspend bidding.
+    /// Strikes that suspend bidding (and the same count of a seller's
+    /// strikes, listing).
     pub strikes: StrikePolicy,
+    /// What new auctions are listed under (each keeps its own after).
+    pub commission: Commission,
     /// Session cookies are `Secure` (Gavel is served over https).
     pub cookie_secure: bool,
     /// Where Gavel is served (`GAVEL_PUBLIC_URL`): redirects stay on it.

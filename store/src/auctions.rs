@@ -60,6 +60,18 @@ pub struct AuctionRow {
     pub second_chance_offers: bool,
     pub create_fingerprint: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The commission fixed when the auction was listed (basis points).
+    pub commission_bps: i32,
+    /// Its minimum, minor units.
+    pub commission_min: i64,
+}
+
+/// The commission an auction is listed under: a share in basis points
+/// (1000 = 10 %) and a minimum in minor units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommissionColumns {
+    pub bps: i32,
+    pub min: i64,
 }
 
 const SELECT_AUCTIONS: &str = "SELECT a.*, s.handle AS seller_handle, l.handle AS leader_handle,
@@ -494,8 +506,10 @@ impl Rows {
     }
 }
 
-/// Writes the row of a new auction, before its workflow starts; `false` when
-/// the id exists already (a retried create).
+/// Writes the row of a new auction, before its workflow starts, with the
+/// commission it is listed under (a later change of the settings never
+/// changes it); `false` when the id exists already (a retried create, whose
+/// first row and commission stay).
 pub async fn create_auction(
     db: &PgPool,
     id: Uuid,
@@ -503,14 +517,16 @@ pub async fn create_auction(
     terms: &Terms,
     status: AuctionStatus,
     fingerprint: &str,
+    commission: CommissionColumns,
 ) -> Result<bool> {
     let inserted = sqlx::query!(
         "INSERT INTO auctions (id, seller_id, title, description, currency, starting_price,
              reserve_price, buy_now_price, min_increment, anti_sniping_window_secs,
              anti_sniping_extension_secs, hard_close_at, starts_at, ends_at, status,
-             buy_now_available, create_fingerprint, second_chance_offers, reserve_met)
+             buy_now_available, create_fingerprint, second_chance_offers, reserve_met,
+             commission_bps, commission_min)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19)
+             $19, $20, $21)
          ON CONFLICT (id) DO NOTHING",
         id,
         terms.seller_id,
@@ -532,6 +548,8 @@ pub async fn create_auction(
         terms.second_chance_offers,
         // Without a reserve there is nothing to meet: met from the start.
         terms.reserve_price.is_none(),
+        commission.bps,
+        commission.min,
     )
     .execute(db)
     .await?

@@ -14,6 +14,8 @@
 //! - [`emails`] — `emails`;
 //! - [`sales`] — `sales`, `payout_transfers` and `seller_strikes`: a paid
 //!   sale's journey and payout, as its workflow moves them;
+//! - [`sale_actions`] — `claims`, and what people do to a sale (ship,
+//!   receive, claim, answer, decide) and the statements they read;
 //! - [`paystack_events`] — `paystack_events`, the webhook deliveries;
 //! - [`health`] — the readiness probe.
 //!
@@ -30,6 +32,7 @@ pub mod login_windows;
 pub mod paystack_events;
 pub mod photos;
 pub mod refunds;
+pub mod sale_actions;
 pub mod sales;
 pub mod sessions;
 pub mod users;

@@ -145,6 +145,15 @@ pub async fn view(db: &PgPool, invoice_id: Uuid) -> Result<SaleView> {
 /// where the deadline finds it; returns the view after.
 pub async fn deadline(db: &PgPool, invoice_id: Uuid, deadline: Deadline) -> Result<SaleView> {
     let mut tx = db.begin().await?;
+    // The row first, alone: a claim being opened holds it, and only a
+    // statement that starts after that commit sees the claim (an UPDATE's
+    // own NOT EXISTS would read the snapshot from before it).
+    sqlx::query!(
+        "SELECT invoice_id FROM sales WHERE invoice_id = $1 FOR UPDATE",
+        invoice_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
     match deadline {
         Deadline::ShipBy => {
             let cancelled = sqlx::query!(
@@ -269,12 +278,15 @@ pub async fn note_deadlines(
     invoice_id: Uuid,
     receipt_assumed_at: Option<DateTime<Utc>>,
     claim_answer_by: Option<DateTime<Utc>>,
+    claims_until: Option<DateTime<Utc>>,
 ) -> Result<()> {
     sqlx::query!(
         "UPDATE sales SET receipt_assumed_at = COALESCE($2, receipt_assumed_at),
-                updated_at = now() WHERE invoice_id = $1",
+                claims_until = COALESCE(claims_until, $3), updated_at = now()
+          WHERE invoice_id = $1",
         invoice_id,
-        receipt_assumed_at
+        receipt_assumed_at,
+        claims_until
     )
     .execute(db)
     .await?;
@@ -650,4 +662,11 @@ pub async fn reconcile(db: &PgPool) -> Result<Vec<Discrepancy>> {
         }
     }
     Ok(found)
+}
+
+/// How many sales there are (for the reconciliation's report).
+pub async fn count(db: &PgPool) -> Result<i64> {
+    Ok(sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM sales"#)
+        .fetch_one(db)
+        .await?)
 }

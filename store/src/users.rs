@@ -204,15 +204,26 @@ pub async fn strikes(db: &PgPool, user_id: Uuid, since: DateTime<Utc>) -> Result
     Ok(strikes)
 }
 
-/// Clears every strike of `user_id` (an admin's decision); returns how many.
+/// Clears every strike of `user_id`, as a bidder (unpaid wins) and as a
+/// seller (paid lots left unshipped), in one statement (an admin's
+/// decision); returns how many.
 pub async fn clear_strikes(db: &PgPool, user_id: Uuid, admin_id: Uuid) -> Result<u64> {
-    let cleared = sqlx::query!(
-        "UPDATE strikes SET cleared_at = now(), cleared_by = $2
-         WHERE user_id = $1 AND cleared_at IS NULL",
+    let cleared = sqlx::query_scalar!(
+        r#"WITH bidder AS (
+               UPDATE strikes SET cleared_at = now(), cleared_by = $2
+               WHERE user_id = $1 AND cleared_at IS NULL
+               RETURNING 1
+           ), seller AS (
+               UPDATE seller_strikes SET cleared_at = now(), cleared_by = $2
+               WHERE user_id = $1 AND cleared_at IS NULL
+               RETURNING 1
+           )
+           SELECT (SELECT count(*) FROM bidder) + (SELECT count(*) FROM seller) AS "cleared!""#,
         user_id,
         admin_id,
     )
-    .execute(db)
+    .fetch_one(db)
     .await?;
-    Ok(cleared.rows_affected())
+    // A count of rows: never negative.
+    Ok(u64::try_from(cleared).unwrap_or_default())
 }

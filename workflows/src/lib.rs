@@ -21,10 +21,10 @@
 //! 5. [`ping`]: a trivial workflow + activity pair that proves a worker is
 //!    wired to the server; [`followup`]: payments and disputes that arrive
 //!    after an auction ended.
-//! 6. [`settlement`]: what happens after a sale (`desk` < `state` < `saga`),
-//!    knowing the auction only through [`settlement::SettlementHost`].
-//! 7. [`sale`]: `SaleWorkflow`, a paid sale's journey to the seller's
+//! 6. [`sale`]: `SaleWorkflow`, a paid sale's journey to the seller's
 //!    payout (`plan` decides each step from the sale's row).
+//! 7. [`settlement`]: what happens after a sale (`desk` < `state` < `saga`),
+//!    knowing the auction only through [`settlement::SettlementHost`].
 //! 8. [`auction`]: `AuctionWorkflow` (`state` < `publishing` < `lanes` <
 //!    `open_phase` < `workflow`), which owns a [`settlement::Settlement`]
 //!    and hands a sale to the saga, which starts the sale's workflow once paid.

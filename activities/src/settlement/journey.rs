@@ -234,6 +234,7 @@ impl Journey {
             input.invoice_id,
             input.receipt_assumed_at,
             input.claim_answer_by,
+            input.claims_until,
         )
         .await
         .map_err(database)

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use gavel_store::auctions::{AuctionRow, BidRow, EventRow, StoredBid};
 
 use super::input::AntiSnipingInput;
+use crate::commission::CommissionResponse;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SellerRef {
@@ -94,6 +95,8 @@ pub struct AuctionResponse {
     pub anti_sniping: AntiSnipingInput,
     /// Whether unpaid lots are offered to the next bidders.
     pub second_chance_offers: bool,
+    /// What Gavel keeps of the sale, fixed when the auction was listed.
+    pub commission: CommissionResponse,
     pub outcome: Option<OutcomeResponse>,
     pub created_at: DateTime<Utc>,
     /// True when the figures come from the running workflow; false when from
@@ -132,6 +135,7 @@ impl AuctionResponse {
                 extension_secs: row.anti_sniping_extension_secs,
             },
             second_chance_offers: row.second_chance_offers,
+            commission: CommissionResponse::of(row.commission_bps, row.commission_min),
             outcome: row
                 .outcome
                 .as_ref()

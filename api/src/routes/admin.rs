@@ -181,14 +181,14 @@ pub async fn payments(
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct StrikesCleared {
-    /// How many strikes were cleared.
+    /// How many strikes were cleared (as a bidder and as a seller).
     pub cleared: u64,
 }
 
 #[utoipa::path(delete, path = "/admin/users/{id}/strikes", tag = "admin", operation_id = "clear_user_strikes",
     params(("id" = Uuid, Path)),
     responses(
-        (status = 200, body = StrikesCleared, description = "the user may bid again"),
+        (status = 200, body = StrikesCleared, description = "the user may bid and list again: strikes as a bidder (unpaid wins) and as a seller (paid lots left unshipped) are cleared"),
         (status = 403, body = ErrorBody, description = "`forbidden`: admins only"),
         (status = 404, body = ErrorBody, description = "`user_not_found`"),
     ),

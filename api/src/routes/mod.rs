@@ -10,4 +10,5 @@ pub mod health;
 pub mod images;
 pub mod invoices;
 pub mod refunds;
+pub mod sales;
 pub mod webhooks;

@@ -12,4 +12,5 @@ pub mod bidding;
 pub mod invoices;
 pub mod lots;
 pub mod photos;
+pub mod sales;
 pub mod selling;

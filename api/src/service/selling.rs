@@ -2,7 +2,7 @@
 //! started, idempotent by the seller's key.
 
 use chrono::Utc;
-use gavel_store::auctions as read_model;
+use gavel_store::{auctions as read_model, sales};
 use gavel_workflows::{
     contract::{
         auction::AuctionInput,
@@ -33,6 +33,10 @@ pub enum CreateError {
     /// Only sellers put lots up.
     #[error(transparent)]
     Forbidden(#[from] RoleError),
+    /// The seller left as many paid lots unshipped as suspend a bidder's
+    /// bidding (the same limit and lifetime); an admin can clear them.
+    #[error("selling is suspended: paid lots were left unshipped")]
+    Suspended,
     #[error("this key was used for a different auction")]
     KeyReused,
     #[error("the auction vanished after it was recorded")]
@@ -51,6 +55,20 @@ pub struct NewAuction {
     pub request: CreateAuctionRequest,
 }
 
+/// Refuses a seller whose live seller strikes (not cleared, younger than
+/// the strike lifetime) reach the strike limit; a limit of 0 never does.
+async fn check_standing(state: &AppState, user: &AuthUser) -> Result<(), CreateError> {
+    let policy = state.config.strikes;
+    if policy.limit == 0 {
+        return Ok(());
+    }
+    let strikes = sales::seller_strikes(&state.db, user.id, Utc::now() - policy.ttl).await?;
+    if strikes >= i64::from(policy.limit) {
+        return Err(CreateError::Suspended);
+    }
+    Ok(())
+}
+
 /// Creates `new` for `user` (sellers only) and starts its workflow.
 pub async fn create_auction(
     state: &AppState,
@@ -58,6 +76,7 @@ pub async fn create_auction(
     new: NewAuction,
 ) -> Result<AuctionResponse, CreateError> {
     user.require(&[Role::Seller])?;
+    check_standing(state, user).await?;
     let key = new.key.as_deref().map(check_idempotency_key).transpose()?;
     let body = new.request;
     let now = Utc::now();
@@ -80,6 +99,8 @@ pub async fn create_auction(
         &auction.terms,
         status,
         &fingerprint,
+        // Fixed now: a later change of the settings never changes this lot.
+        state.config.commission.columns(),
     )
     .await?;
     if !inserted {

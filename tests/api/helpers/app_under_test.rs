@@ -217,6 +217,38 @@ pub fn settlement_env(settlement: &SettlementArgs) -> Vec<(&'static str, String)
             "GAVEL_OFFER_WINDOW_SECS",
             settlement.offer_window_secs.to_string(),
         ),
+        (
+            "GAVEL_COMMISSION_PERCENT",
+            settlement.commission.to_string(),
+        ),
+        (
+            "GAVEL_COMMISSION_MIN",
+            settlement.commission_min.to_string(),
+        ),
+        (
+            "GAVEL_SHIP_WITHIN_SECS",
+            settlement.ship_within_secs.to_string(),
+        ),
+        (
+            "GAVEL_DELIVERY_WINDOW_SECS",
+            settlement.delivery_window_secs.to_string(),
+        ),
+        (
+            "GAVEL_CLAIM_WINDOW_SECS",
+            settlement.claim_window_secs.to_string(),
+        ),
+        (
+            "GAVEL_CLAIM_ANSWER_SECS",
+            settlement.claim_answer_secs.to_string(),
+        ),
+        (
+            "GAVEL_PAYOUT_ATTEMPTS",
+            settlement.payout_attempts.to_string(),
+        ),
+        (
+            "GAVEL_PAYOUT_BACKOFF_SECS",
+            settlement.payout_backoff_secs.to_string(),
+        ),
         ("GAVEL_PUBLIC_URL", settlement.public_url.clone()),
         (
             "GAVEL_PROVIDER_TIMEOUT_SECS",

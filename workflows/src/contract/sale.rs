@@ -165,6 +165,8 @@ pub struct SaleDeadlines {
     pub invoice_id: Uuid,
     pub receipt_assumed_at: Option<DateTime<Utc>>,
     pub claim_answer_by: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub claims_until: Option<DateTime<Utc>>,
 }
 
 /// What `prepare_payout` found.

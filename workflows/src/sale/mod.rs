@@ -50,6 +50,8 @@ pub fn sale_workflow_id(invoice_id: Uuid) -> String {
 /// looked at again without news (the webhook and the API's nudges are the
 /// fast path).
 const CHECK_EVERY: chrono::Duration = chrono::Duration::minutes(10);
+/// How long after a payout a reversal is still listened for.
+const REVERSAL_WATCH: chrono::Duration = chrono::Duration::days(7);
 /// The longest wait between two transfer attempts.
 const BACKOFF_MAX: chrono::Duration = chrono::Duration::hours(1);
 
@@ -114,6 +116,9 @@ struct Journey {
     ctx: WorkflowContext<SaleWorkflow>,
     start: SaleStart,
     clock: Clock,
+    /// Refunds asked of Paystack once already: one whose asking failed for
+    /// good stays `requested` for an admin, and is not asked in a loop.
+    asked: Vec<i64>,
 }
 
 impl Journey {
@@ -127,6 +132,7 @@ impl Journey {
                 ship_by: Some(ship_by),
                 ..Clock::default()
             },
+            asked: Vec::new(),
         })
     }
 
@@ -145,9 +151,12 @@ impl Journey {
         let claim_window = secs(self.start.terms.claim_window_secs);
         loop {
             self.take(&view).await;
-            match next_step(&view, &self.clock, claim_window) {
+            let mut unasked = view.clone();
+            unasked.refunds_to_ask.retain(|id| !self.asked.contains(id));
+            match next_step(&unasked, &self.clock, claim_window) {
                 Step::AskRefunds(ids) => {
                     for id in ids {
+                        self.asked.push(id);
                         self.refund(id).await;
                     }
                     view = self.read().await?;
@@ -183,6 +192,7 @@ impl Journey {
             invoice_id: self.start.invoice_id,
             receipt_assumed_at: None,
             claim_answer_by: None,
+            claims_until: None,
         };
         if view.stage == SaleStage::Shipped && self.clock.receipt_at.is_none() {
             let receipt_at = at + secs(terms.delivery_window_secs);
@@ -190,7 +200,9 @@ impl Journey {
             noted.receipt_assumed_at = Some(receipt_at);
         }
         if view.stage == SaleStage::Received && self.clock.claims_until.is_none() {
-            self.clock.claims_until = Some(at + secs(terms.claim_window_secs));
+            let claims_until = at + secs(terms.claim_window_secs);
+            self.clock.claims_until = Some(claims_until);
+            noted.claims_until = Some(claims_until);
         }
         if view.claim.as_ref().map(|c| c.state) == Some(ClaimState::Open)
             && self.clock.answer_by.is_none()
@@ -199,7 +211,10 @@ impl Journey {
             self.clock.answer_by = Some(answer_by);
             noted.claim_answer_by = Some(answer_by);
         }
-        if noted.receipt_assumed_at.is_some() || noted.claim_answer_by.is_some() {
+        if noted.receipt_assumed_at.is_some()
+            || noted.claim_answer_by.is_some()
+            || noted.claims_until.is_some()
+        {
             // Display only: the timers above are what enforce them.
             if let Err(err) = self
                 .ctx
@@ -318,15 +333,23 @@ impl Journey {
             loop {
                 match outcome {
                     TransferOutcome::Paid => {
-                        let letter = self.email(EmailKind::PayoutSent, self.start.seller_id, 1);
+                        let letter = self.email(
+                            EmailKind::PayoutSent,
+                            self.start.seller_id,
+                            u64::from(attempt),
+                        );
                         deliver(&self.ctx, letter).await;
                         self.ctx.state_mut(|s| {
                             if let Some(view) = s.view.as_mut() {
                                 view.payout = PayoutState::Paid;
                             }
-                            s.waiting_for = "nothing: paid".into();
+                            s.waiting_for = "nothing: paid (a reversal would reopen it)".into();
                         });
-                        return Ok(format!("paid out by attempt {attempt}"));
+                        if !self.reversed_later(&this).await? {
+                            return Ok(format!("paid out by attempt {attempt}"));
+                        }
+                        last = format!("attempt {attempt}: reversed after success");
+                        break;
                     }
                     TransferOutcome::Pending | TransferOutcome::Otp => {
                         if outcome == TransferOutcome::Otp {
@@ -381,6 +404,29 @@ impl Journey {
             s.waiting_for = "an admin: the payout failed".into();
         });
         Ok(format!("payout failed after {attempts} attempts ({last})"))
+    }
+
+    /// Paystack may reverse a transfer after `success` (the bank could not
+    /// take it; the money is back in the balance): for a while after paying,
+    /// news about the transfer is checked. `true` when it was reversed.
+    async fn reversed_later(&self, attempt: &TransferAttempt) -> WorkflowResult<bool> {
+        let watch_until = now(&self.ctx)? + REVERSAL_WATCH;
+        loop {
+            if self.pause(Some(watch_until)).await? {
+                return Ok(false);
+            }
+            let outcome = self
+                .transfer(SaleActivities::check_transfer, attempt)
+                .await?;
+            if matches!(outcome, TransferOutcome::Failed { .. }) {
+                self.ctx.state_mut(|s| {
+                    if let Some(view) = s.view.as_mut() {
+                        view.payout = PayoutState::Scheduled;
+                    }
+                });
+                return Ok(true);
+            }
+        }
     }
 
     /// One call about a transfer attempt (send or check), retried by policy.
@@ -455,40 +501,38 @@ fn emails_for(before: Option<&SaleView>, now: &SaleView, start: &SaleStart) -> V
         }
     }
     let claim_before = before.and_then(|v| v.claim.as_ref()).map(|c| c.state);
-    if let Some(claim) = &now.claim {
-        if claim_before != Some(claim.state) {
-            let occasion = u64::try_from(claim.id).unwrap_or_default();
-            match claim.state {
-                ClaimState::Open => {
-                    jobs.push(email(
-                        start,
-                        EmailKind::ClaimOpened,
-                        start.seller_id,
-                        occasion,
-                    ));
-                }
-                ClaimState::Accepted | ClaimState::Contested | ClaimState::Decided => {
-                    let mut job = email(start, EmailKind::ClaimAnswered, start.buyer_id, occasion);
-                    // One email per answer: the seller's, then the decision.
-                    job.occasion = occasion * 10 + u64::from(claim.state == ClaimState::Decided);
-                    jobs.push(job);
-                }
-                ClaimState::Unanswered => {}
-            }
-            if matches!(claim.state, ClaimState::Contested | ClaimState::Unanswered)
-                && !matches!(
-                    claim_before,
-                    Some(ClaimState::Contested | ClaimState::Unanswered)
-                )
-            {
-                // Nil: every admin (see `deliver`).
+    if let Some(claim) = now.claim.as_ref().filter(|c| claim_before != Some(c.state)) {
+        let occasion = u64::try_from(claim.id).unwrap_or_default();
+        match claim.state {
+            ClaimState::Open => {
                 jobs.push(email(
                     start,
-                    EmailKind::ClaimToDecide,
-                    Uuid::nil(),
+                    EmailKind::ClaimOpened,
+                    start.seller_id,
                     occasion,
                 ));
             }
+            ClaimState::Accepted | ClaimState::Contested | ClaimState::Decided => {
+                let mut job = email(start, EmailKind::ClaimAnswered, start.buyer_id, occasion);
+                // One email per answer: the seller's, then the decision.
+                job.occasion = occasion * 10 + u64::from(claim.state == ClaimState::Decided);
+                jobs.push(job);
+            }
+            ClaimState::Unanswered => {}
+        }
+        if matches!(claim.state, ClaimState::Contested | ClaimState::Unanswered)
+            && !matches!(
+                claim_before,
+                Some(ClaimState::Contested | ClaimState::Unanswered)
+            )
+        {
+            // Nil: every admin (see `deliver`).
+            jobs.push(email(
+                start,
+                EmailKind::ClaimToDecide,
+                Uuid::nil(),
+                occasion,
+            ));
         }
     }
     jobs

@@ -621,6 +621,8 @@ impl<H: SettlementHost> Saga<H> {
         };
         let options = ChildWorkflowOptions::builder()
             .workflow_id(sale_workflow_id(invoice.invoice_id))
+            // Named, not left empty: not every server defaults it to ours.
+            .task_queue(self.ctx.task_queue().to_owned())
             .parent_close_policy(ParentClosePolicy::Abandon)
             .build();
         if let Err(err) = self

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::{
     account::{account_sentence, signed_in_to},
+    sales::{self, SalesSection},
     shared::{
         BUSY, Chrome, CsrfForm, SaidQuery, database_sentence, message, page, sentence, signed_in,
         status_words,
@@ -74,6 +75,7 @@ struct MePage {
     can_sell: bool,
     selling: Vec<LotLine>,
     cards: Vec<SavedCard>,
+    sales: SalesSection,
 }
 
 /// `GET /me`: my invoices (with Pay and offer buttons), my bids, my lots.
@@ -176,9 +178,13 @@ pub async fn me(
             "Card removed: it will not be charged again; your next win gets a pay link.",
             "good",
         ),
-        _ => Chrome::of(&visitor),
+        other => match other.and_then(sales::said) {
+            Some(text) => Chrome::of(&visitor).saying(text, "good"),
+            None => Chrome::of(&visitor),
+        },
     };
     let cards = invoices::saved_cards(&state, user.id.into()).await?;
+    let sales = sales::section(&state, &user).await?;
     Ok(page(&MePage {
         chrome,
         name: viewer.name.clone(),
@@ -188,6 +194,7 @@ pub async fn me(
         can_sell: viewer.can_sell,
         selling,
         cards,
+        sales,
     }))
 }
 

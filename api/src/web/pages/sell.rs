@@ -20,6 +20,7 @@ use super::shared::{
 use crate::{
     auctions::input::{AntiSnipingInput, CreateAuctionRequest},
     auth::Role,
+    commission::Commission,
     error::ApiError,
     extract::ApiMultipart,
     service::selling::{self, CreateError, NewAuction},
@@ -100,14 +101,30 @@ impl From<&SellForm> for SellFields {
 struct SellPage {
     chrome: Chrome,
     key: String,
+    commission: String,
     form: SellFields,
     currencies: Vec<(&'static str, &'static str)>,
 }
 
-fn sell_page(chrome: Chrome, key: String, form: SellFields) -> Response {
+/// What a seller is told Gavel keeps (the terms a lot listed now gets), its
+/// minimum in the form's currency.
+fn commission_line(commission: Commission, currency: &str) -> String {
+    let share = format!("Gavel keeps {} % of what the buyer pays", commission.rate);
+    if commission.minimum > 0 {
+        format!(
+            "{share} (at least {}).",
+            money::format(commission.minimum, currency)
+        )
+    } else {
+        format!("{share}.")
+    }
+}
+
+fn sell_page(chrome: Chrome, key: String, commission: Commission, form: SellFields) -> Response {
     page(&SellPage {
         chrome,
         key,
+        commission: commission_line(commission, &form.currency),
         form,
         currencies: vec![
             ("NGN", "Naira (₦)"),
@@ -131,7 +148,7 @@ fn needs_seller(visitor: &Visitor) -> Response {
 }
 
 /// `GET /sell`: the form to put something up.
-pub async fn sell_form(visitor: Visitor) -> Response {
+pub async fn sell_form(State(state): State<AppState>, visitor: Visitor) -> Response {
     if let Err(to_sign_in) = signed_in(&visitor, "/sell") {
         return to_sign_in.into_response();
     }
@@ -149,6 +166,7 @@ pub async fn sell_form(visitor: Visitor) -> Response {
     sell_page(
         Chrome::of(&visitor),
         Uuid::new_v4().to_string(),
+        state.config.commission,
         (&blank).into(),
     )
 }
@@ -246,11 +264,15 @@ impl SellForm {
     }
 }
 
+const SELLING_SUSPENDED: &str = "Selling is suspended on your account: paid lots were left \
+    unshipped. An admin can lift it.";
+
 /// The sentence a seller reads for an auction not created.
 fn create_sentence(error: &CreateError) -> String {
     match error {
         CreateError::Invalid(err) => input_sentence(err),
         CreateError::Forbidden(_) => FORBIDDEN.to_owned(),
+        CreateError::Suspended => SELLING_SUSPENDED.to_owned(),
         // The words the form has always given a reused key.
         CreateError::KeyReused => "That bid was already placed.".to_owned(),
         CreateError::NotFound => "no such auction".to_owned(),
@@ -279,6 +301,7 @@ pub async fn sell(
         let page = sell_page(
             Chrome::of(&visitor).saying(text, "bad"),
             form.key.clone(),
+            state.config.commission,
             form.into(),
         );
         (status, page).into_response()

@@ -153,7 +153,8 @@ pub fn input_sentence(err: &InputError) -> String {
         | InputKind::IdempotencyKeyRequired
         | InputKind::InvalidEmail
         | InputKind::WeakPassword
-        | InputKind::InvalidName => err.message.clone(),
+        | InputKind::InvalidName
+        | InputKind::InvalidShipping => err.message.clone(),
     }
 }
 
