@@ -139,10 +139,22 @@ impl Sale {
         (payout.refunds, payout.commission, payout.payout)
     }
 
-    /// The books balance: no discrepancy anywhere.
+    /// The books balance: no discrepancy anywhere; and no task of the
+    /// sale's workflow failed on the way (the harness checks auctions only).
     async fn reconciled(&self) {
+        use temporalio_common::protos::temporal::api::enums::v1::EventType;
         let found = gavel_store::sales::reconcile(&self.app().db).await.unwrap();
         assert!(found.is_empty(), "{found:?}");
+        let events = self
+            .sale_workflow()
+            .fetch_history(Default::default())
+            .into_events()
+            .await
+            .unwrap();
+        let failed = events
+            .iter()
+            .find(|e| e.event_type() == EventType::WorkflowTaskFailed);
+        assert!(failed.is_none(), "{failed:?}");
     }
 
     /// Waits until the sale's workflow is asleep (its last event is
