@@ -1032,3 +1032,45 @@ async fn a_worker_killed_between_the_transfer_request_and_its_answer_makes_one_t
     sale.sent_once(&[("payout_sent", sale.seller())]).await;
     sale.reconciled().await;
 }
+
+#[tokio::test]
+#[ignore = "a nudge that arrives while the sale's workflow is between reading its row and \
+            starting its wait is lost (SaleWorkflow::pause counts nudges from when it starts \
+            waiting): reported to the lead"]
+async fn a_step_taken_while_the_workflow_sends_an_email_still_wakes_it() {
+    let sale = paid_sale().await;
+    let app = sale.app();
+    seed_payout_account(app, sale.seller()).await;
+    // Brevo is slow with the "shipped" email: the buyer confirms receipt
+    // while the workflow is still sending it.
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(gavel_testkit::mail::SEND_PATH))
+        .and(wiremock::matchers::body_string_contains("lot_shipped"))
+        .respond_with(|request: &wiremock::Request| {
+            gavel_testkit::mail::accepted(request).set_delay(std::time::Duration::from_secs(3))
+        })
+        .with_priority(1)
+        .mount(&sale.s.brevo)
+        .await;
+    sale.idle().await;
+    steps::ship(app, sale.seller(), sale.invoice).await;
+    eventually(30, || async {
+        let asked = sale.s.brevo.received_requests().await.unwrap_or_default();
+        match asked
+            .iter()
+            .any(|r| String::from_utf8_lossy(&r.body).contains("lot_shipped"))
+        {
+            true => Ok(()),
+            false => Err("the shipped email is not on its way yet".to_owned()),
+        }
+    })
+    .await;
+    steps::receive(app, sale.buyer(), sale.invoice).await;
+    // The workflow must see the receipt now, not when the 14-day delivery
+    // window ends.
+    sale.sent("lot_received", sale.seller()).await;
+    sale.idle().await;
+    sale.skip(3 * 86_400 + 1).await;
+    sale.payout("paid").await;
+    sale.reconciled().await;
+}
