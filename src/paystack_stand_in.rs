@@ -10,6 +10,17 @@
 //! no one else on the machine can start a checkout (and with it a signed
 //! webhook); the checkout page is the buyer's and open, but only for
 //! references Gavel started.
+//!
+//! It pays sellers too: banks (`/bank`, `/bank/resolve`: a made-up name,
+//! stable per account number; `0000000000` does not resolve), transfer
+//! recipients (a stable `RCP_` code per bank and account, valid across runs),
+//! transfers from a stand-in balance (`/transfer`, `/transfer/verify`,
+//! `/transfer/finalize_transfer`, `/balance`) that answer `pending` and about
+//! a second later send the signed `transfer.success` webhook. Its open page
+//! `/_gavel/transfers` lists the transfers, sets the stand-in balance and
+//! picks what the NEXT transfer does: succeed, fail (`transfer.failed`),
+//! reverse (`transfer.reversed`) or ask for an OTP (finalized with
+//! `123456`; any other OTP fails it). That page moves no money either.
 
 use std::{
     collections::HashMap,
@@ -22,7 +33,7 @@ use axum::{
     http::{StatusCode, header},
     middleware::{self, Next},
     response::{Html, IntoResponse, Redirect, Response},
-    routing::{get, post},
+    routing::{delete, get, post},
 };
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
@@ -43,6 +54,7 @@ struct Checkout {
 
 struct Inner {
     checkouts: Mutex<HashMap<String, Checkout>>,
+    payouts: Mutex<payouts::Payouts>,
     base: String,
     /// Where the API listens (known once it is bound).
     api: Arc<OnceLock<String>>,
@@ -82,6 +94,7 @@ pub async fn start(api: Arc<OnceLock<String>>) -> anyhow::Result<StandIn> {
     let key = run_key();
     let shared: Shared = Arc::new(Inner {
         checkouts: Mutex::default(),
+        payouts: Mutex::new(payouts::Payouts::default()),
         base: base.clone(),
         api,
         http: reqwest::Client::new(),
@@ -95,8 +108,25 @@ pub async fn start(api: Arc<OnceLock<String>>) -> anyhow::Result<StandIn> {
             post(charge_authorization),
         )
         .route("/refund", post(refund).get(refunds))
+        .route("/bank", get(payouts::banks))
+        .route("/bank/resolve", get(payouts::resolve))
+        .route("/transferrecipient", post(payouts::create_recipient))
+        .route(
+            "/transferrecipient/{code}",
+            delete(payouts::delete_recipient),
+        )
+        .route("/transfer", post(payouts::transfer))
+        .route(
+            "/transfer/verify/{reference}",
+            get(payouts::verify_transfer),
+        )
+        .route("/transfer/finalize_transfer", post(payouts::finalize))
+        .route("/balance", get(payouts::balance))
         .route_layer(middleware::from_fn_with_state(shared.clone(), run_key_only))
         .route("/checkout/{reference}", get(checkout).post(pay))
+        .route("/_gavel/transfers", get(payouts::page))
+        .route("/_gavel/transfers/next", post(payouts::set_next))
+        .route("/_gavel/transfers/balance", post(payouts::set_balance))
         .with_state(shared);
     tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, app).await {
@@ -270,6 +300,18 @@ async fn pay(State(shared): State<Shared>, Path(reference): Path<String>) -> Res
         found.clone()
     };
     let body = webhook::event_body("charge.success", &reference, found.amount, &found.currency);
+    deliver(&shared, &body).await;
+    let back = found
+        .callback
+        .map(|url| format!("{url}?trxref={reference}&reference={reference}"))
+        .or_else(|| shared.api.get().map(|api| format!("{api}/me")))
+        .unwrap_or_else(|| "/".to_owned());
+    Redirect::to(&back).into_response()
+}
+
+/// Posts a signed event to the API, as Paystack does (once; a failure is
+/// logged).
+async fn deliver(shared: &Shared, body: &Value) {
     let bytes = body.to_string().into_bytes();
     if let (Some(api), Ok(signature)) = (
         shared.api.get(),
@@ -287,10 +329,13 @@ async fn pay(State(shared): State<Shared>, Path(reference): Path<String>) -> Res
             tracing::warn!("the stand-in could not deliver its webhook: {err}");
         }
     }
-    let back = found
-        .callback
-        .map(|url| format!("{url}?trxref={reference}&reference={reference}"))
-        .or_else(|| shared.api.get().map(|api| format!("{api}/me")))
-        .unwrap_or_else(|| "/".to_owned());
-    Redirect::to(&back).into_response()
 }
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+mod payouts;

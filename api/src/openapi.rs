@@ -38,10 +38,13 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         routes::invoices::accept, routes::invoices::decline,
         routes::invoices::mark_paid, routes::webhooks::paystack,
         routes::admin::payments, routes::admin::clear_strikes, routes::admin::set_role,
-        routes::refunds::create, routes::cards::list, routes::cards::remove,
+        routes::refunds::create, routes::payouts::finalize, routes::cards::list, routes::cards::remove,
         routes::sales::show, routes::sales::shipped, routes::sales::received,
         routes::sales::open_claim, routes::sales::answer_claim, routes::sales::decide_claim,
         routes::sales::my_payouts, routes::sales::my_purchases, routes::sales::payouts,
+        routes::payout_accounts::banks, routes::payout_accounts::show,
+        routes::payout_accounts::look_up, routes::payout_accounts::confirm,
+        routes::payout_accounts::cancel_pending, routes::payout_accounts::remove,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, accounts::User, auth::Role)),
     modifiers(&BearerAuth, &CommonResponses),
@@ -52,6 +55,7 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         (name = "payments", description = "Invoices, pay links, second-chance offers, Paystack webhooks"),
         (name = "sales", description = "A paid sale's journey: shipping, receipt, claims and the seller's payout"),
         (name = "admin", description = "The payment ledger, payouts, claims, strikes and roles (admins only)"),
+        (name = "payouts", description = "The bank account a seller is paid into"),
         (name = "operations", description = "Liveness and readiness"),
     )
 )]

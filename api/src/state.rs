@@ -16,6 +16,7 @@ use crate::{
     auth::{JwtKeys, LoginLimiter, LoginLimits, TokenVersions, password::Hashing},
     commission::Commission,
     limits::{BidderRates, StreamLimits, StreamSlots, TrustedProxies, bidders::BidRate},
+    service::payout_accounts::BankCache,
     web::images::{UploadLimits, Uploads},
 };
 
@@ -96,6 +97,8 @@ pub struct Inner {
     pub uploads: Uploads,
     /// Group commit for bids, per auction.
     pub bids: Arc<BidBatcher>,
+    /// The banks sellers may be paid into, per currency (refreshed daily).
+    pub banks: BankCache,
     pub config: ApiConfig,
     /// Cancelled when the server begins to shut down: live streams end (their
     /// clients resume elsewhere with `Last-Event-ID`) so the drain can finish.
@@ -116,6 +119,7 @@ impl AppState {
                 Arc::new(RateWindows::new(db.clone())),
             ),
             hashing: Hashing::new(config.password_hashes),
+            banks: BankCache::new(),
             uploads: Uploads::new(config.upload_limits),
             token_versions: TokenVersions::new(db.clone(), config.revocation_delay),
             streams: StreamSlots::new(config.stream_limits),

@@ -311,3 +311,80 @@ pub async fn list(db: &PgPool, state: Option<PaymentState>, limit: i64) -> Resul
     .await
     .map_err(Into::into)
 }
+
+/// What [`dispute_resolved`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisputeResolved {
+    pub invoice_id: Uuid,
+    /// The refund recorded for money Paystack gave back (`None`: nothing
+    /// given back, or recorded before under this dispute).
+    pub refund_id: Option<i64>,
+}
+
+/// Paystack resolved the dispute on the payment `reference`: the invoice's
+/// dispute ends (a payout it held may go ahead) and, when Paystack gave the
+/// buyer `given_back` minor units, a processed refund of that much (at most
+/// what is left of the payment) is recorded under the payment once per
+/// dispute (`dispute-{dispute_id}`), so paid = payout + commission + refunds
+/// still holds. `None` for a reference Gavel does not know.
+pub async fn dispute_resolved(
+    db: &PgPool,
+    reference: &str,
+    dispute_id: &str,
+    given_back: Option<i64>,
+) -> Result<Option<DisputeResolved>> {
+    let mut tx = db.begin().await?;
+    let Some(invoice_id) = sqlx::query_scalar!(
+        "SELECT invoice_id FROM invoice_references WHERE reference = $1",
+        reference
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    sqlx::query!(
+        "UPDATE invoices SET disputed_at = COALESCE(disputed_at, now()),
+                dispute_resolved_at = COALESCE(dispute_resolved_at, now()), updated_at = now()
+          WHERE id = $1",
+        invoice_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    let mut refund_id = None;
+    if let Some(given_back) = given_back.filter(|amount| *amount > 0) {
+        // The payment locked: the refunds' sum is read and added to at once.
+        let payment = sqlx::query!(
+            r#"SELECT p.id, (p.amount - COALESCE((SELECT sum(r.amount) FROM refunds r
+                                                  WHERE r.payment_id = p.id
+                                                    AND r.state <> 'failed'), 0))::bigint
+                     AS "left!"
+                 FROM payments p WHERE p.reference = $1 FOR UPDATE"#,
+            reference
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(payment) = payment {
+            let amount = given_back.min(payment.left);
+            let key = format!("dispute-{dispute_id}");
+            if amount > 0 {
+                refund_id = sqlx::query_scalar!(
+                    "INSERT INTO refunds (payment_id, amount, reason, state, paystack_status,
+                                          idempotency_key, processed_at)
+                     VALUES ($1, $2, 'dispute', 'processed', 'processed', $3, now())
+                     ON CONFLICT (payment_id, idempotency_key) DO NOTHING RETURNING id",
+                    payment.id,
+                    amount,
+                    key
+                )
+                .fetch_optional(&mut *tx)
+                .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(Some(DisputeResolved {
+        invoice_id,
+        refund_id,
+    }))
+}

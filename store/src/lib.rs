@@ -8,7 +8,7 @@
 //! - [`login_windows`] — `rate_windows`, the shared fixed-window counters;
 //! - [`photos`] — `auction_images`;
 //! - [`invoices`] — `invoices` and `invoice_references`;
-//! - [`ledger`] — `payments`;
+//! - [`ledger`] — `payments` (and a dispute's end, with what it gave back);
 //! - [`refunds`] — `refunds`, each under a payment;
 //! - [`cards`] — `payment_authorizations`, the cards kept for later wins;
 //! - [`emails`] — `emails`;
@@ -16,6 +16,10 @@
 //!   sale's journey and payout, as its workflow moves them;
 //! - [`sale_actions`] — `claims`, and what people do to a sale (ship,
 //!   receive, claim, answer, decide) and the statements they read;
+//! - [`payout_accounts`] — `payout_accounts`: the bank account a seller is
+//!   paid into (pending until its seller confirms the name), and the sales
+//!   held for want of one;
+//! - [`payout_admin`] — an admin's reads of a payout by its public number;
 //! - [`paystack_events`] — `paystack_events`, the webhook deliveries;
 //! - [`health`] — the readiness probe.
 //!
@@ -29,6 +33,8 @@ pub mod health;
 pub mod invoices;
 pub mod ledger;
 pub mod login_windows;
+pub mod payout_accounts;
+pub mod payout_admin;
 pub mod paystack_events;
 pub mod photos;
 pub mod refunds;

@@ -149,6 +149,19 @@ async fn wait_for_text(client: &Client, css: &str, wanted: &str, within: Duratio
     }
 }
 
+/// Reloads `url` until `css` is on the page (at most 30 s).
+async fn reload_until(client: &Client, url: &str, css: &str, missing: &str) {
+    let started = Instant::now();
+    loop {
+        client.goto(url).await.unwrap();
+        if client.find(Locator::Css(css)).await.is_ok() {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{missing}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 async fn sign_up(client: &Client, app: &TestApp, name: &str, role: &str) {
     client.goto(&app.url("/signup")).await.unwrap();
     fill(client, "input[name=name]", name).await;
@@ -183,7 +196,7 @@ fn photo() -> PathBuf {
 }
 
 #[tokio::test]
-async fn a_sale_in_three_browsers_sell_bid_outbid_live_close_and_pay() {
+async fn a_sale_in_three_browsers_sell_bid_outbid_live_close_pay_ship_and_pay_out() {
     // Paystack is Gavel's own stand-in (as in `gavel dev`), and Gavel sits
     // at a known address so the checkout can send the buyer back to it.
     let port = gavel::dev_server::free_port().unwrap();
@@ -197,6 +210,8 @@ async fn a_sale_in_three_browsers_sell_bid_outbid_live_close_and_pay() {
     settlement.paystack_secret_key = Some(stand_in.secret_key());
     settlement.paystack_base_url = stand_in.base_url.clone();
     settlement.public_url = address.clone();
+    // The buyer confirms receipt at once; claims close two seconds later.
+    settlement.claim_window_secs = 2;
     let app = spawn_app_on(shared_temporal(), http, settlement).await;
     let driver = Driver::start().await;
     let seller = driver.browser().await;
@@ -206,6 +221,25 @@ async fn a_sale_in_three_browsers_sell_bid_outbid_live_close_and_pay() {
     with_screenshots("sale", &people, async {
         // The seller signs up and puts a lot up, with a photo.
         sign_up(&seller, &app, "Sade Seller", "seller").await;
+        // The bank account she is paid into: looked up, then confirmed.
+        seller.goto(&app.url("/me")).await.unwrap();
+        seller
+            .find(Locator::Css("#payout-bank option[value='058']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        fill(&seller, "#payout-number", "0123456789").await;
+        click(&seller, "form[action='/me/payout-account'] button").await;
+        click(&seller, "form[action='/me/payout-account/confirm'] button").await;
+        wait_for_text(
+            &seller,
+            "main",
+            "Your sales are paid into",
+            Duration::from_secs(10),
+        )
+        .await;
         seller.goto(&app.url("/sell")).await.unwrap();
         fill(&seller, "input[name=title]", "Carved Iroko stool").await;
         fill(
@@ -333,6 +367,44 @@ async fn a_sale_in_three_browsers_sell_bid_outbid_live_close_and_pay() {
         // Bola's page says she lost.
         bola.goto(&app.url("/me")).await.unwrap();
         wait_for_text(&bola, "main", "lost", Duration::from_secs(5)).await;
+
+        // The seller ships, Ada says it arrived, and the seller is paid.
+        let shipped = "form[action$='/shipped'] button";
+        reload_until(&seller, &app.url("/me"), shipped, "no sale to ship on /me").await;
+        fill(
+            &seller,
+            "form[action$='/shipped'] input[name=carrier]",
+            "GIG Logistics",
+        )
+        .await;
+        fill(
+            &seller,
+            "form[action$='/shipped'] input[name=tracking]",
+            "GIG-1234",
+        )
+        .await;
+        click(&seller, shipped).await;
+        let received = "form[action$='/received'] button";
+        reload_until(&ada, &app.url("/me"), received, "nothing to receive on /me").await;
+        assert!(text(&ada, "main").await.contains("GIG-1234"));
+        click(&ada, received).await;
+        let started = Instant::now();
+        loop {
+            seller.goto(&app.url("/me")).await.unwrap();
+            let page = text(&seller, "main").await;
+            if page.contains("paid") && page.contains("gvl-po-") {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the payout never showed paid on the seller's /me: {page}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // ₦72.50 less 10 % commission (₦7.25): ₦65.25 paid out.
+        assert!(text(&seller, "main").await.contains("₦65.25"));
+        let found = gavel_store::sales::reconcile(&app.db).await.unwrap();
+        assert!(found.is_empty(), "{found:?}");
     })
     .await;
     for (_, client) in people {

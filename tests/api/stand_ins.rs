@@ -258,3 +258,183 @@ where
     })
     .await;
 }
+
+/// `gavel dev`'s Paystack stand-in pays sellers: banks, account names and
+/// recipients, then a transfer answered `pending` whose signed
+/// `transfer.success` reaches the API; its page switches the next transfer
+/// to fail, and a duplicate reference or a short balance is refused.
+#[tokio::test]
+async fn the_paystack_stand_in_makes_transfers_and_signs_their_webhooks() {
+    use secrecy::ExposeSecret;
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/webhooks/paystack"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&api)
+        .await;
+    let api_url = std::sync::Arc::new(std::sync::OnceLock::new());
+    api_url.set(api.uri()).unwrap();
+    let stand_in = gavel::paystack_stand_in::start(api_url).await.unwrap();
+    let key = stand_in.secret_key();
+    let base = stand_in.base_url.clone();
+    let http = reqwest::Client::new();
+    let bearer = format!("Bearer {}", key.expose_secret());
+    let get = |p: &str| {
+        http.get(format!("{base}{p}"))
+            .header("authorization", &bearer)
+            .send()
+    };
+
+    let banks: serde_json::Value = get("/bank?currency=NGN")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let codes: Vec<&str> = banks["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["code"].as_str())
+        .collect();
+    for code in ["001", "058", "044"] {
+        assert!(codes.contains(&code), "{codes:?}");
+    }
+    let resolved: serde_json::Value = get("/bank/resolve?account_number=0001234567&bank_code=058")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let name = resolved["data"]["account_name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let again: serde_json::Value = get("/bank/resolve?account_number=0001234567&bank_code=058")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["data"]["account_name"], name.as_str(), "stable");
+    let unknown = get("/bank/resolve?account_number=0000000000&bank_code=058")
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let post = |p: &str, body: serde_json::Value| {
+        http.post(format!("{base}{p}"))
+            .header("authorization", &bearer)
+            .json(&body)
+            .send()
+    };
+    let recipient = json!({ "type": "nuban", "name": name, "account_number": "0001234567",
+                            "bank_code": "058", "currency": "NGN" });
+    let created = post("/transferrecipient", recipient.clone()).await.unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: serde_json::Value = created.json().await.unwrap();
+    let code = created["data"]["recipient_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let same: serde_json::Value = post("/transferrecipient", recipient)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(same["data"]["recipient_code"], code.as_str());
+
+    let transfer = |reference: &str, amount: i64| {
+        post(
+            "/transfer",
+            json!({ "source": "balance", "amount": amount, "recipient": code,
+                    "reference": reference, "reason": "payout", "currency": "NGN" }),
+        )
+    };
+    let queued: serde_json::Value = transfer("gvl-po-standin-a1", 250_000)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(queued["data"]["status"], "pending");
+    let duplicate = transfer("gvl-po-standin-a1", 250_000).await.unwrap();
+    assert_eq!(duplicate.status(), StatusCode::BAD_REQUEST);
+    let duplicate: serde_json::Value = duplicate.json().await.unwrap();
+    assert_eq!(duplicate["code"], "duplicate_transfer_reference");
+
+    let webhooks = |count: usize| {
+        let api = &api;
+        async move {
+            eventually(10, || async move {
+                let received = api.received_requests().await.unwrap_or_default();
+                if received.len() >= count {
+                    Ok(received)
+                } else {
+                    Err(format!("{} of {count} webhooks", received.len()))
+                }
+            })
+            .await
+        }
+    };
+    let received = webhooks(1).await;
+    let first = &received[0];
+    let signature = first
+        .headers
+        .get("x-paystack-signature")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(gavel_api::routes::webhooks::signature_ok(
+        &key,
+        &first.body,
+        signature
+    ));
+    let event: serde_json::Value = serde_json::from_slice(&first.body).unwrap();
+    assert_eq!(event["event"], "transfer.success");
+    assert_eq!(event["data"]["reference"], "gvl-po-standin-a1");
+    assert_eq!(event["data"]["recipient"]["recipient_code"], code.as_str());
+    let verified: serde_json::Value = get("/transfer/verify/gvl-po-standin-a1")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verified["data"]["status"], "success");
+
+    // The page's switch: the next transfer fails.
+    let page = http
+        .get(format!("{base}/_gavel/transfers"))
+        .send()
+        .await
+        .unwrap();
+    assert!(page.text().await.unwrap().contains("gvl-po-standin-a1"));
+    let switched = http
+        .post(format!("{base}/_gavel/transfers/next"))
+        .form(&[("outcome", "fail")])
+        .send()
+        .await
+        .unwrap();
+    assert!(switched.status().is_success(), "{}", switched.status());
+    transfer("gvl-po-standin-a2", 100_000).await.unwrap();
+    let received = webhooks(2).await;
+    let event: serde_json::Value = serde_json::from_slice(&received[1].body).unwrap();
+    assert_eq!(event["event"], "transfer.failed");
+
+    // A balance too small refuses the next one.
+    http.post(format!("{base}/_gavel/transfers/balance"))
+        .form(&[("naira", "100")])
+        .send()
+        .await
+        .unwrap();
+    let short = transfer("gvl-po-standin-a3", 250_000).await.unwrap();
+    assert_eq!(short.status(), StatusCode::BAD_REQUEST);
+    let short: serde_json::Value = short.json().await.unwrap();
+    assert!(
+        short["message"]
+            .as_str()
+            .unwrap()
+            .contains("balance is not enough")
+    );
+}

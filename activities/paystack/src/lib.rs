@@ -1,15 +1,20 @@
 //! A small Paystack client: initialize, charge_authorization, verify, refund
 //! (and, in [`transfers`], payouts to sellers),
 //! with every outcome classified as success, worth retrying, or permanent
-//! (with a failure type an operator can read in the Temporal UI).
+//! (with a failure type an operator can read in the Temporal UI); and the
+//! banks, account look-ups and transfer recipients of sellers' payout
+//! accounts (`banks`).
 //! Paystack's contract is summarised in `docs/payments.md`. Both the API (pay
 //! links, webhook checks) and the worker's activities use it; [`provider`] is
 //! what it shares with the worker's other provider clients.
 
 use std::time::Duration;
 
+mod banks;
 pub mod provider;
 pub mod transfers;
+
+pub use banks::{Bank, NewRecipient, Recipient, ResolvedAccount};
 
 use crate::provider::{ProviderError, http_client};
 use reqwest::{Method, StatusCode, header::HeaderMap};
@@ -405,6 +410,20 @@ impl Paystack {
         path: &str,
         body: Option<&B>,
     ) -> Result<T, PaystackError> {
+        let envelope: Envelope<T> = self.call_whole(method, path, body).await?;
+        envelope
+            .data
+            .ok_or_else(|| PaystackError::Malformed("no `data` in the answer".into()))
+    }
+
+    /// [`Self::call`] answering the whole body (for `meta`, or answers
+    /// without `data`).
+    async fn call_whole<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, PaystackError> {
         let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
         let mut request = self
             .http
@@ -414,11 +433,15 @@ impl Paystack {
         if let Some(body) = body {
             request = request.json(body);
         }
-        // The endpoint without ids or query (references would explode the
-        // metric's cardinality): `transaction/verify`, `refund`, …
+        // The endpoint without ids, recipient codes or query (they would
+        // explode the metric's cardinality): `transaction/verify`, `refund`, …
         let endpoint = path
             .split(['?', '/'])
-            .filter(|part| !part.is_empty() && !part.bytes().all(|b| b.is_ascii_digit()))
+            .filter(|part| {
+                !part.is_empty()
+                    && !part.bytes().all(|b| b.is_ascii_digit())
+                    && !part.starts_with("RCP_")
+            })
             .take(2)
             .collect::<Vec<_>>()
             .join("/");
@@ -436,11 +459,8 @@ impl Paystack {
             .await
             .map_err(|e| PaystackError::Transport(e.without_url().to_string()))?;
         if status.is_success() {
-            let envelope: Envelope<T> = serde_json::from_str(&text)
-                .map_err(|e| PaystackError::Malformed(format!("{e}")))?;
-            return envelope
-                .data
-                .ok_or_else(|| PaystackError::Malformed("no `data` in the answer".into()));
+            return serde_json::from_str(&text)
+                .map_err(|e| PaystackError::Malformed(format!("{e}")));
         }
         Err(classify(status, &headers, &text))
     }
@@ -520,3 +540,5 @@ pub fn valid_reference(reference: &str) -> bool {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transfer_tests;

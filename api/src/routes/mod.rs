@@ -9,6 +9,8 @@ pub mod events;
 pub mod health;
 pub mod images;
 pub mod invoices;
+pub mod payout_accounts;
+pub mod payouts;
 pub mod refunds;
 pub mod sales;
 pub mod webhooks;

@@ -7,7 +7,13 @@
 //!   if that workflow has ended, to a follow-up workflow that refunds it;
 //! - `refund.*` (its first delivery only) moves the refund it is about
 //!   forward (never back), which the payment's state follows;
-//! - `charge.dispute.create` flags the payment and invoice and tells admins.
+//! - `charge.dispute.create` flags the payment and invoice, tells admins and
+//!   nudges the sale (a payout not yet sent is held);
+//! - `charge.dispute.resolve` ends the dispute, records what Paystack gave
+//!   back to the buyer as a refund, and nudges the sale;
+//! - `transfer.success|failed|reversed` (first delivery, keyed by transfer
+//!   code and status) is confirmed with Paystack and recorded on the payout's
+//!   transfer ([`crate::service::payouts`]).
 
 use std::borrow::Cow;
 
@@ -37,6 +43,7 @@ use crate::{
     auctions::gateway,
     error::{ApiError, ErrorBody},
     extract::ApiJson,
+    service::payouts::{self, TransferReport},
     state::AppState,
 };
 
@@ -101,6 +108,24 @@ fn reference_of(data: &Value) -> String {
     .find_map(Value::as_str)
     .unwrap_or_default()
     .to_owned()
+}
+
+/// A transfer event's key: its transfer code and status (one transfer
+/// reports several statuses: success, then perhaps reversed), else the
+/// reference and status.
+fn transfer_event_key(data: &Value, reference: &str) -> String {
+    let status = data
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match data
+        .get("transfer_code")
+        .and_then(Value::as_str)
+        .filter(|code| !code.is_empty())
+    {
+        Some(code) => format!("{code}:{status}"),
+        None => format!("{reference}:{status}"),
+    }
 }
 
 /// The key a redelivery shares with the first delivery: Paystack's id for
@@ -183,7 +208,11 @@ pub async fn paystack(
         .to_owned();
     let data = raw.get("data").cloned().unwrap_or(Value::Null);
     let reference = reference_of(&data);
-    let key = event_key(&data, &reference);
+    let key = if event.starts_with("transfer.") {
+        transfer_event_key(&data, &reference)
+    } else {
+        event_key(&data, &reference)
+    };
     let stored = paystack_events::record(&state.db, &event, &reference, &key, redact(&raw)).await?;
     let first = stored.is_some();
     let status = if first { "stored" } else { "duplicate" };
@@ -210,6 +239,19 @@ pub async fn paystack(
             }
         }
         "charge.dispute.create" => disputed(&state, &reference, &data).await?,
+        "charge.dispute.resolve" => dispute_resolved(&state, &reference, &data).await?,
+        "transfer.success" | "transfer.failed" | "transfer.reversed" if first => {
+            if let Err(err) = transfer_reported(&state, &reference).await {
+                // Not applied: forgotten, so Paystack's redelivery applies it.
+                if let Some(id) = stored {
+                    let forgot = paystack_events::forget(&state.db, id).await;
+                    if let Err(forget) = forgot {
+                        tracing::error!(%reference, "a transfer event not applied stays stored: {forget}");
+                    }
+                }
+                return Err(err);
+            }
+        }
         _ => {}
     }
     Ok(ApiJson(WebhookAck {
@@ -288,6 +330,17 @@ async fn refund_reported(
     Ok(())
 }
 
+/// A payout transfer's event, confirmed with Paystack and recorded.
+async fn transfer_reported(state: &AppState, reference: &str) -> Result<(), ApiError> {
+    match payouts::transfer_reported(state, reference).await? {
+        TransferReport::Recorded(row) => {
+            tracing::info!(%reference, status = %row.status, "transfer event applied");
+        }
+        TransferReport::Unknown | TransferReport::NotOnPaystack | TransferReport::Mismatch => {}
+    }
+    Ok(())
+}
+
 /// Hands a successful charge to the auction's workflow (or, once that has
 /// ended, to a follow-up). A redelivery is handed on again only while the
 /// invoice is unpaid, in case the first hand-over was lost.
@@ -357,7 +410,57 @@ async fn disputed(state: &AppState, reference: &str, data: &Value) -> Result<(),
         },
     )
     .await
-    .map_err(|err| ApiError::unavailable("Temporal", err))
+    .map_err(|err| ApiError::unavailable("Temporal", err))?;
+    // A payout not yet sent is held while the dispute is open.
+    gateway::nudge_sale(&state.temporal, invoice_id, "dispute")
+        .await
+        .map_err(|err| ApiError::unavailable("Temporal", err))?;
+    Ok(())
+}
+
+/// What Paystack gave back to the buyer when it resolved a dispute:
+/// `refund_amount`, else the whole transaction when it was reversed.
+fn dispute_given_back(data: &Value) -> Option<i64> {
+    let amount = |v: Option<&Value>| match v? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    let transaction = data.get("transaction");
+    amount(data.get("refund_amount"))
+        .filter(|a| *a > 0)
+        .or_else(|| {
+            let reversed = transaction
+                .and_then(|t| t.get("status"))
+                .and_then(Value::as_str)
+                == Some("reversed");
+            reversed
+                .then(|| amount(transaction.and_then(|t| t.get("amount"))))
+                .flatten()
+        })
+}
+
+/// Ends a payment's dispute (its payout may go ahead), records what Paystack
+/// gave back as a refund (once per dispute), and nudges the sale.
+async fn dispute_resolved(state: &AppState, reference: &str, data: &Value) -> Result<(), ApiError> {
+    let dispute_id = match data.get("id") {
+        Some(Value::Number(id)) => id.to_string(),
+        Some(Value::String(id)) if !id.is_empty() => id.clone(),
+        _ => reference.to_owned(),
+    };
+    let given_back = dispute_given_back(data);
+    let Some(resolved) =
+        ledger::dispute_resolved(&state.db, reference, &dispute_id, given_back).await?
+    else {
+        tracing::warn!(%reference, "a dispute resolution for an unknown reference; stored only");
+        return Ok(());
+    };
+    tracing::warn!(%reference, invoice_id = %resolved.invoice_id, given_back,
+        refund = resolved.refund_id, "a payment's dispute was resolved");
+    gateway::nudge_sale(&state.temporal, resolved.invoice_id, "dispute resolved")
+        .await
+        .map_err(|err| ApiError::unavailable("Temporal", err))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -380,6 +483,15 @@ mod tests {
         ));
         assert!(!signature_ok(&secret, body, "not hex"));
         assert!(!signature_ok(&secret, body, ""));
+    }
+
+    #[test]
+    fn the_transfer_success_fixture_carries_paystacks_signature() {
+        let body = include_bytes!("../../../activities/paystack/fixtures/transfer_success.json");
+        assert_eq!(body.len(), 930);
+        let secret = SecretString::from("sk_test_0123456789abcdef0123456789abcdef01234567");
+        let signature = "49681f9e2ceda8f442bd133c38d024b9f1546752aa325b39bf17fd439fca9635707c9eea70d91d1509210a705aeddb814a42405190249c2a0d0c893f10890dde";
+        assert!(signature_ok(&secret, body, signature));
     }
 
     #[test]
@@ -421,8 +533,27 @@ mod tests {
             event_key(&named("132013318360"), "gavel-1"),
             event_key(&named("132013318361"), "gavel-1")
         );
+        let transfer = json!({ "id": 860_703_114, "reference": "gvl-po-1-a1",
+                               "transfer_code": "TRF_1", "status": "success" });
+        assert_eq!(
+            transfer_event_key(&transfer, "gvl-po-1-a1"),
+            "TRF_1:success"
+        );
         let dispute = json!({ "id": "77", "transaction": { "reference": "gavel-2" } });
         assert_eq!(reference_of(&dispute), "gavel-2");
         assert_eq!(event_key(&dispute, "gavel-2"), "77");
+    }
+
+    #[test]
+    fn a_resolved_dispute_gives_back_its_refund_amount_or_the_reversed_whole() {
+        let refunded = json!({ "id": 1, "refund_amount": 5_000,
+                               "transaction": { "reference": "g", "amount": 9_000, "status": "success" } });
+        assert_eq!(dispute_given_back(&refunded), Some(5_000));
+        let reversed = json!({ "id": 1, "refund_amount": 0,
+                               "transaction": { "reference": "g", "amount": 9_000, "status": "reversed" } });
+        assert_eq!(dispute_given_back(&reversed), Some(9_000));
+        let kept = json!({ "id": 1, "refund_amount": null,
+                           "transaction": { "reference": "g", "amount": 9_000, "status": "success" } });
+        assert_eq!(dispute_given_back(&kept), None);
     }
 }

@@ -11,6 +11,8 @@ pub mod accounts;
 pub mod bidding;
 pub mod invoices;
 pub mod lots;
+pub mod payout_accounts;
+pub mod payouts;
 pub mod photos;
 pub mod sales;
 pub mod selling;

@@ -76,6 +76,19 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/me/seller", post(pages::become_seller))
         .route("/me/invoices/{id}/pay", post(pages::pay))
         .route("/me/cards/{id}/remove", post(pages::remove_card))
+        .route("/me/payout-account", post(pages::payout_account::look_up))
+        .route(
+            "/me/payout-account/confirm",
+            post(pages::payout_account::confirm),
+        )
+        .route(
+            "/me/payout-account/cancel",
+            post(pages::payout_account::cancel),
+        )
+        .route(
+            "/me/payout-account/remove",
+            post(pages::payout_account::remove),
+        )
         .route("/me/invoices/{id}/accept", post(pages::accept))
         .route("/me/invoices/{id}/decline", post(pages::decline))
         .route("/me/sales/{id}/shipped", post(pages::sales::shipped))

@@ -1,5 +1,6 @@
 //! `GET /me`: the signed-in account's invoices (pay, answer an offer),
-//! saved cards, bids and lots; and the forms on it, each through the
+//! saved cards, bids and lots, and a seller's payout account
+//! ([`super::payout_account`]); and the forms on it, each through the
 //! invoices or accounts service.
 
 use askama::Template;
@@ -17,6 +18,7 @@ use uuid::Uuid;
 
 use super::{
     account::{account_sentence, signed_in_to},
+    payout_account::{self, PayoutSection},
     sales::{self, SalesSection},
     shared::{
         BUSY, Chrome, CsrfForm, SaidQuery, database_sentence, message, page, sentence, signed_in,
@@ -76,6 +78,8 @@ struct MePage {
     selling: Vec<LotLine>,
     cards: Vec<SavedCard>,
     sales: SalesSection,
+    /// Sellers' payout account section (`None` for bidders).
+    payout: Option<PayoutSection>,
 }
 
 /// `GET /me`: my invoices (with Pay and offer buttons), my bids, my lots.
@@ -185,6 +189,11 @@ pub async fn me(
     };
     let cards = invoices::saved_cards(&state, user.id.into()).await?;
     let sales = sales::section(&state, &user).await?;
+    let payout = if viewer.can_sell {
+        payout_account::section(&state, &user).await?
+    } else {
+        None
+    };
     Ok(page(&MePage {
         chrome,
         name: viewer.name.clone(),
@@ -195,12 +204,13 @@ pub async fn me(
         selling,
         cards,
         sales,
+        payout,
     }))
 }
 
 /// The signed-in user behind a form on `/me`, or the page to answer instead
 /// (sign in; the form expired).
-fn me_form_user(visitor: &Visitor, csrf: &str) -> Result<AuthUser, Box<Response>> {
+pub(super) fn me_form_user(visitor: &Visitor, csrf: &str) -> Result<AuthUser, Box<Response>> {
     let user = signed_in(visitor, "/me").map_err(|to| Box::new(to.into_response()))?;
     visitor.check_csrf(csrf).map_err(|err| {
         Box::new(message(

@@ -9,6 +9,7 @@ pub mod account;
 pub mod listing;
 pub mod lot;
 pub mod me;
+pub mod payout_account;
 pub mod sales;
 pub mod sell;
 pub mod shared;
