@@ -393,35 +393,16 @@ async fn seed_payout_account(app: &TestApp, user: &TestUser) {
     .unwrap();
 }
 
-/// The people's steps of a journey, over HTTP.
-///
-/// Until they are merged, the payout-account, OTP and dispute-resolution
-/// steps, when their route or webhook is not there, are stood in for by
-/// what they do (the row change and a nudge), so the workflow's paths are
-/// tested meanwhile.
+/// The people's (and Paystack's) steps of a journey, over HTTP.
 mod steps {
     use super::*;
 
-    /// No such route (yet): the API's fallback answers 404 `not_found`.
-    async fn missing(response: reqwest::Response) -> Result<Value, ()> {
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        if status == StatusCode::NOT_FOUND && text.contains("no such route") {
-            return Err(());
-        }
-        assert!(status.is_success(), "{status}: {text}");
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn nudge(app: &TestApp, invoice: Uuid) {
-        gavel_api::auctions::gateway::nudge_sale(&app.temporal, invoice, "test")
-            .await
-            .unwrap();
-    }
-
     /// A step that must succeed; its JSON answer.
     async fn done(response: reqwest::Response) -> Value {
-        missing(response).await.expect("the route is there")
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "{status}: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 
     pub async fn ship(app: &TestApp, seller: &TestUser, invoice: Uuid) {
@@ -474,33 +455,59 @@ mod steps {
     /// the invoice and nudges the sale.
     pub async fn dispute_resolved(app: &TestApp, invoice: Uuid, event: &Value) {
         signed(app, event).await;
-        let resolved = || async {
-            let (at,): (Option<chrono::DateTime<chrono::Utc>>,) =
-                sqlx::query_as("SELECT dispute_resolved_at FROM invoices WHERE id = $1")
-                    .bind(invoice)
-                    .fetch_one(&app.db)
-                    .await
-                    .unwrap();
-            at.is_some()
-        };
-        for _ in 0..20 {
-            if resolved().await {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        // Until the webhook lands: what it does.
-        sqlx::query("UPDATE invoices SET dispute_resolved_at = now() WHERE id = $1")
-            .bind(invoice)
-            .execute(&app.db)
-            .await
-            .unwrap();
-        nudge(app, invoice).await;
+        let (at,): (Option<chrono::DateTime<chrono::Utc>>,) =
+            sqlx::query_as("SELECT dispute_resolved_at FROM invoices WHERE id = $1")
+                .bind(invoice)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        assert!(at.is_some(), "the invoice's dispute is resolved");
     }
 
-    /// The seller adds a payout account and confirms it (Paystack resolves
-    /// the account's name and makes the recipient).
-    pub async fn add_payout_account(app: &TestApp, seller: &TestUser, invoice: Uuid) {
+    /// The seller adds a payout account and confirms it (Paystack lists the
+    /// bank, resolves the account's name and makes the recipient, whose
+    /// code the transfer stand-in knows); the confirmation nudges the sale.
+    pub async fn add_payout_account(
+        app: &TestApp,
+        paystack: &wiremock::MockServer,
+        seller: &TestUser,
+    ) {
+        use wiremock::{
+            Mock, ResponseTemplate,
+            matchers::{method, path},
+        };
+        Mock::given(method("GET"))
+            .and(path("/bank"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "status": true, "message": "Banks retrieved",
+                "data": [{ "name": "Guaranty Trust Bank", "slug": "guaranty-trust-bank",
+                           "code": "058", "longcode": "", "gateway": null,
+                           "pay_with_bank": false, "active": true, "is_deleted": null,
+                           "country": "Nigeria", "currency": "NGN", "type": "nuban", "id": 9 }],
+                "meta": { "next": null, "previous": null, "perPage": 100 }
+            })))
+            .mount(paystack)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/bank/resolve"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "status": true, "message": "Account number resolved",
+                "data": { "account_number": "0001234567", "account_name": "ADA SELLER",
+                          "bank_id": 9 }
+            })))
+            .mount(paystack)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/transferrecipient"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+                "status": true, "message": "Transfer recipient created successfully",
+                "data": { "active": true, "currency": "NGN", "domain": "test", "id": 87_654_321,
+                          "name": "ADA SELLER", "recipient_code": "RCP_test1", "type": "nuban",
+                          "details": { "account_number": "0001234567", "account_name": null,
+                                       "bank_code": "058", "bank_name": "Guaranty Trust Bank" } }
+            })))
+            .mount(paystack)
+            .await;
         let body = json!({ "currency": "NGN", "bank_code": "058", "account_number": "0001234567" });
         let put = app
             .request(
@@ -512,52 +519,24 @@ mod steps {
             .send()
             .await
             .unwrap();
-        if missing(put).await.is_ok() {
-            let confirm = app
-                .post_json(
-                    "/api/v1/me/payout-account/confirm",
-                    &json!({}),
-                    Some(&seller.token),
-                )
-                .await;
-            missing(confirm).await.unwrap();
-        } else {
-            seed_payout_account(app, seller).await;
-            nudge(app, invoice).await;
-        }
+        done(put).await;
+        let confirm = app
+            .post_json(
+                "/api/v1/me/payout-account/confirm",
+                &json!({}),
+                Some(&seller.token),
+            )
+            .await;
+        done(confirm).await;
     }
 
     /// An admin sends the OTP Paystack asked for.
-    pub async fn finalize(
-        app: &TestApp,
-        admin: &TestUser,
-        paystack: &wiremock::MockServer,
-        invoice: Uuid,
-        payout_id: i64,
-        otp: &str,
-    ) {
+    pub async fn finalize(app: &TestApp, admin: &TestUser, payout_id: i64, otp: &str) {
         let path = format!("/api/v1/admin/payouts/{payout_id}/finalize");
         let response = app
             .post_json(&path, &json!({ "otp": otp }), Some(&admin.token))
             .await;
-        if missing(response).await.is_err() {
-            // Until the route lands: what it does (Paystack takes the OTP,
-            // the sale is nudged).
-            let (code,): (String,) =
-                sqlx::query_as("SELECT transfer_code FROM payout_transfers WHERE invoice_id = $1")
-                    .bind(invoice)
-                    .fetch_one(&app.db)
-                    .await
-                    .unwrap();
-            let answer = reqwest::Client::new()
-                .post(format!("{}/transfer/finalize_transfer", paystack.uri()))
-                .json(&json!({ "transfer_code": code, "otp": otp }))
-                .send()
-                .await
-                .unwrap();
-            assert!(answer.status().is_success());
-            nudge(app, invoice).await;
-        }
+        done(response).await;
     }
 }
 
@@ -894,7 +873,7 @@ async fn without_a_payout_account_the_payout_is_held_until_one_is_added() {
     assert_eq!(row.2.as_deref(), Some("no_payout_account"));
     sale.waits_for("held: no_payout_account").await;
     assert!(sale.transfers.posts().is_empty());
-    steps::add_payout_account(app, sale.seller(), sale.invoice).await;
+    steps::add_payout_account(app, &sale.s.paystack, sale.seller()).await;
     let row = sale.payout("paid").await;
     assert_eq!(row.5, Some(HAMMER - HAMMER / 10));
     sale.sent_once(&[
@@ -911,16 +890,23 @@ async fn a_dispute_holds_the_payout_until_paystack_resolves_it() {
     let app = sale.app();
     seed_payout_account(app, sale.seller()).await;
     sale.delivered().await;
-    let dispute = |event: &str, status: &str| {
+    // Paystack's dispute events; resolved in the seller's favour (nothing
+    // given back to the buyer).
+    let dispute = |event: &str, status: &str, refund: i64| {
         json!({ "event": event, "data": {
-            "id": 358_950, "refund_amount": HAMMER, "currency": "NGN", "status": status,
+            "id": 358_950, "refund_amount": refund, "currency": "NGN", "status": status,
+            "resolution": if refund == 0 { Value::from("declined") } else { Value::Null },
             "domain": "test", "category": "chargeback",
             "transaction": { "id": transaction_id(&sale.reference), "reference": sale.reference,
                              "amount": HAMMER, "currency": "NGN" } } })
     };
     steps::signed(
         app,
-        &dispute("charge.dispute.create", "awaiting-merchant-feedback"),
+        &dispute(
+            "charge.dispute.create",
+            "awaiting-merchant-feedback",
+            HAMMER,
+        ),
     )
     .await;
     eventually(30, || async {
@@ -942,7 +928,7 @@ async fn a_dispute_holds_the_payout_until_paystack_resolves_it() {
     steps::dispute_resolved(
         app,
         sale.invoice,
-        &dispute("charge.dispute.resolve", "resolved"),
+        &dispute("charge.dispute.resolve", "resolved", 0),
     )
     .await;
     sale.payout("paid").await;
@@ -968,15 +954,7 @@ async fn a_transfer_waiting_for_an_otp_is_paid_once_an_admin_finalizes_it() {
         .fetch_one(&app.db)
         .await
         .unwrap();
-    steps::finalize(
-        app,
-        &admin,
-        &sale.s.paystack,
-        sale.invoice,
-        payout_id,
-        "123456",
-    )
-    .await;
+    steps::finalize(app, &admin, payout_id, "123456").await;
     sale.payout("paid").await;
     let finalized = sale.transfers.finalized();
     assert_eq!(finalized.len(), 1, "{finalized:?}");
