@@ -1052,3 +1052,29 @@ async fn a_step_taken_while_the_workflow_sends_an_email_still_wakes_it() {
     sale.payout("paid").await;
     sale.reconciled().await;
 }
+
+#[tokio::test]
+async fn a_pending_transfer_is_paid_as_soon_as_paystack_says_so_by_webhook() {
+    let sale = paid_sale().await;
+    seed_payout_account(sale.app(), sale.seller()).await;
+    sale.transfers.script(1, &["pending"]);
+    sale.delivered().await;
+    sale.skip(3 * 86_400 + 1).await;
+    sale.transfer_is(1, "pending").await;
+    sale.waits_for("Paystack to finish the transfer").await;
+    // No time passes: the signed webhook (verified with Paystack) wakes it.
+    let reference = sale.reference_of(1);
+    sale.transfers.set_status(&reference, "success");
+    let payout = HAMMER - HAMMER / 10;
+    steps::signed(
+        sale.app(),
+        &json!({ "event": "transfer.success", "data": {
+            "reference": reference, "amount": payout, "currency": "NGN", "status": "success",
+            "transfer_code": "TRF_1", "recipient": { "recipient_code": "RCP_test1" } } }),
+    )
+    .await;
+    sale.payout("paid").await;
+    assert_eq!(sale.transfers.created(), [reference]);
+    sale.sent_once(&[("payout_sent", sale.seller())]).await;
+    sale.reconciled().await;
+}
