@@ -14,6 +14,7 @@ use anyhow::Context;
 use futures::StreamExt;
 use gavel_workflows::contract::{
     read_model::Publication,
+    sale::{DeadlineReached, OpenSale, PayoutFailed, SaleDeadlines, TransferAttempt},
     settlement::{
         AcceptOffer, BeginPayment, BidderEmail, CloseInvoice, EmailJob, InvoiceRequest,
         PaymentNotice,
@@ -159,6 +160,11 @@ fn input_json(input: &ScheduleActivityInput) -> Value {
         as_json::<CloseInvoice>,
         as_json::<AcceptOffer>,
         as_json::<BidderEmail>,
+        as_json::<OpenSale>,
+        as_json::<DeadlineReached>,
+        as_json::<SaleDeadlines>,
+        as_json::<TransferAttempt>,
+        as_json::<PayoutFailed>,
         as_json::<Uuid>,
         as_json::<String>,
         as_json::<u64>,

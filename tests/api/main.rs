@@ -24,6 +24,7 @@ mod operators;
 mod outage;
 mod pages;
 mod payout_accounts;
+mod payouts;
 mod photo_flood;
 mod photo_forms;
 mod photo_removal;

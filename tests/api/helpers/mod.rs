@@ -41,6 +41,7 @@ mod scene;
 mod sse;
 mod temporal_servers;
 mod test_database;
+mod transfers;
 
 pub use app_under_test::*;
 pub use fake_refunds::FakeRefunds;
@@ -51,6 +52,7 @@ pub use scene::*;
 pub use sse::*;
 pub use temporal_servers::*;
 pub use test_database::*;
+pub use transfers::FakeTransfers;
 
 /// Polls `check` every 50 ms until it answers `Ok`, for up to `secs`
 /// seconds; then fails with its last `Err`.
