@@ -377,7 +377,18 @@ pub async fn prepare_payout(db: &PgPool, invoice_id: Uuid) -> Result<Prepared> {
     .fetch_optional(&mut *tx)
     .await?
     .flatten();
+    // A refund the buyer was owed that Paystack failed is an admin's to
+    // settle before the seller is paid what it would have taken.
+    let refund_failed = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM refunds r JOIN payments p ON p.id = r.payment_id
+                           WHERE p.invoice_id = $1 AND r.state = 'failed'
+                             AND r.idempotency_key LIKE 'sale-%') AS "failed!""#,
+        invoice_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     let hold = hold
+        .or_else(|| refund_failed.then_some("refund_failed"))
         .or_else(|| refunds.in_flight.then_some("refunds"))
         .or_else(|| recipient.is_none().then_some("no_payout_account"));
     let (state, reason) = match hold {
@@ -443,6 +454,19 @@ pub async fn begin_transfer(
     )
     .execute(&mut *tx)
     .await?;
+    // An attempt not yet accepted by Paystack pays what is owed now (a
+    // refund while it waited for the balance lowers it). Were its first
+    // request to have landed after all, Paystack's amount would differ and
+    // verifying refuses to record it.
+    sqlx::query!(
+        "UPDATE payout_transfers t SET amount = s.payout, updated_at = now()
+           FROM sales s
+          WHERE t.reference = $1 AND t.status = 'new' AND s.invoice_id = t.invoice_id
+            AND s.payout > 0 AND t.amount <> s.payout",
+        reference
+    )
+    .execute(&mut *tx)
+    .await?;
     sqlx::query!(
         "UPDATE sales SET attempts = GREATEST(attempts, $2), updated_at = now()
           WHERE invoice_id = $1",
@@ -505,7 +529,7 @@ pub async fn record_transfer(
                 transfer_code = COALESCE($3, transfer_code), fee = COALESCE($4, fee),
                 updated_at = now()
           WHERE reference = $1
-          RETURNING invoice_id, status",
+          RETURNING invoice_id, attempt, status",
         reference,
         status,
         transfer_code,
@@ -521,13 +545,17 @@ pub async fn record_transfer(
             _ => "sending",
         };
         // A reversal after success re-opens the payout (the money is back).
+        // Only the latest attempt speaks for the payout: a late event about
+        // an older one (failed before the one that paid) moves nothing.
         sqlx::query!(
             "UPDATE sales SET payout_state = $2,
                     paid_out_at = CASE WHEN $2 = 'paid' THEN COALESCE(paid_out_at, now()) END,
                     held_reason = NULL, updated_at = now()
-              WHERE invoice_id = $1 AND payout_state NOT IN ('cancelled', 'failed')",
+              WHERE invoice_id = $1 AND payout_state NOT IN ('cancelled', 'failed')
+                AND $3 = (SELECT max(attempt) FROM payout_transfers WHERE invoice_id = $1)",
             row.invoice_id,
-            payout_state
+            payout_state,
+            row.attempt
         )
         .execute(&mut *tx)
         .await?;

@@ -1012,9 +1012,6 @@ async fn a_worker_killed_between_the_transfer_request_and_its_answer_makes_one_t
 }
 
 #[tokio::test]
-#[ignore = "a nudge that arrives while the sale's workflow is between reading its row and \
-            starting its wait is lost (SaleWorkflow::pause counts nudges from when it starts \
-            waiting): reported to the lead"]
 async fn a_step_taken_while_the_workflow_sends_an_email_still_wakes_it() {
     let sale = paid_sale().await;
     let app = sale.app();

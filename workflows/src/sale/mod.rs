@@ -175,8 +175,9 @@ impl Journey {
                     };
                 }
                 Step::Wait(None) => {
+                    // Looked at again now and then, should a nudge be lost.
                     self.waiting("an admin's decision");
-                    self.pause(None).await?;
+                    self.pause(Some(now(&self.ctx)? + CHECK_EVERY)).await?;
                     view = self.read().await?;
                 }
                 Step::Payout => return self.pay_out().await,
@@ -310,26 +311,8 @@ impl Journey {
     async fn pay_out(self) -> WorkflowResult<String> {
         let id = self.start.invoice_id;
         let mut told_held = false;
-        loop {
-            self.reading();
-            let plan = self
-                .ctx
-                .execute_activity(SaleActivities::prepare_payout, id, db_options())
-                .await?;
-            match plan {
-                PayoutPlan::Nothing => return Ok("nothing to pay out".into()),
-                PayoutPlan::Ready { .. } => break,
-                PayoutPlan::Held { reason } => {
-                    if reason == "no_payout_account" && !told_held {
-                        told_held = true;
-                        let letter = self.email(EmailKind::PayoutHeld, self.start.seller_id, 1);
-                        deliver(&self.ctx, letter).await;
-                    }
-                    self.waiting(&format!("held: {reason}"));
-                    let again = now(&self.ctx)? + CHECK_EVERY;
-                    self.pause(Some(again)).await?;
-                }
-            }
+        if !self.ready(&mut told_held).await? {
+            return Ok("nothing to pay out".into());
         }
         let attempts = self.start.terms.payout_attempts.max(1);
         let mut backoff = secs(self.start.terms.payout_backoff_secs).min(BACKOFF_MAX);
@@ -341,6 +324,11 @@ impl Journey {
                 invoice_id: id,
                 attempt,
             };
+            // Each attempt pays what is owed now (a refund or a dispute may
+            // have come since the last).
+            if attempt > 1 && !self.ready(&mut told_held).await? {
+                return Ok("nothing left to pay out".into());
+            }
             let mut outcome = self.transfer(SaleActivities::send_transfer, &this).await?;
             loop {
                 match outcome {
@@ -382,6 +370,9 @@ impl Journey {
                         self.waiting("the Paystack balance to cover the payout");
                         let again = now(&self.ctx)? + backoff;
                         self.pause(Some(again)).await?;
+                        if !self.ready(&mut told_held).await? {
+                            return Ok("nothing left to pay out".into());
+                        }
                         outcome = self.transfer(SaleActivities::send_transfer, &this).await?;
                     }
                     TransferOutcome::Failed { status } => {
@@ -416,6 +407,36 @@ impl Journey {
             s.waiting_for = "an admin: the payout failed".into();
         });
         Ok(format!("payout failed after {attempts} attempts ({last})"))
+    }
+
+    /// Fixes the payout's amounts, waiting while it is held (a dispute, a
+    /// refund on its way, no payout account); `false` when nothing is owed.
+    async fn ready(&self, told_held: &mut bool) -> WorkflowResult<bool> {
+        loop {
+            self.reading();
+            let plan = self
+                .ctx
+                .execute_activity(
+                    SaleActivities::prepare_payout,
+                    self.start.invoice_id,
+                    db_options(),
+                )
+                .await?;
+            match plan {
+                PayoutPlan::Nothing => return Ok(false),
+                PayoutPlan::Ready { .. } => return Ok(true),
+                PayoutPlan::Held { reason } => {
+                    if reason == "no_payout_account" && !*told_held {
+                        *told_held = true;
+                        let letter = self.email(EmailKind::PayoutHeld, self.start.seller_id, 1);
+                        deliver(&self.ctx, letter).await;
+                    }
+                    self.waiting(&format!("held: {reason}"));
+                    let again = now(&self.ctx)? + CHECK_EVERY;
+                    self.pause(Some(again)).await?;
+                }
+            }
+        }
     }
 
     /// Paystack may reverse a transfer after `success` (the bank could not
