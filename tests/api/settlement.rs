@@ -169,7 +169,7 @@ async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
     );
     assert!(won.0.contains("NGN 15.00"), "{}", won.0);
     assert!(won.1.ends_with("@relay>"));
-    assert_eq!(s.brevo.received_requests().await.unwrap().len(), 6);
+    assert_eq!(s.brevo.received_requests().await.unwrap().len(), 7);
 
     // Only the buyer, the seller and admins see the invoice.
     let invoice_path = format!("/api/v1/invoices/{}", invoice.id);

@@ -50,6 +50,9 @@ pub fn sale_workflow_id(invoice_id: Uuid) -> String {
 /// looked at again without news (the webhook and the API's nudges are the
 /// fast path).
 const CHECK_EVERY: chrono::Duration = chrono::Duration::minutes(10);
+/// How often a sale waiting for an admin's decision reads its row again
+/// without news (the decision's nudge is the fast path).
+const DECISION_CHECK_EVERY: chrono::Duration = chrono::Duration::days(1);
 /// How long after a payout a reversal is still listened for.
 const REVERSAL_WATCH: chrono::Duration = chrono::Duration::days(7);
 /// The longest wait between two transfer attempts.
@@ -177,7 +180,8 @@ impl Journey {
                 Step::Wait(None) => {
                     // Looked at again now and then, should a nudge be lost.
                     self.waiting("an admin's decision");
-                    self.pause(Some(now(&self.ctx)? + CHECK_EVERY)).await?;
+                    self.pause(Some(now(&self.ctx)? + DECISION_CHECK_EVERY))
+                        .await?;
                     view = self.read().await?;
                 }
                 Step::Payout => return self.pay_out().await,
