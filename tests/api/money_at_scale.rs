@@ -28,8 +28,10 @@ async fn an_auction_with_2500_bidders_settles() {
     .fetch_all(&s.app.db)
     .await
     .unwrap();
-    // Long enough for 2,500 signals on a loaded machine (about 15 s here).
-    let mut body = auction_body(40);
+    // Long enough for 2,500 signals sent one after another on a loaded
+    // machine (about 15 s alone; over 40 s beside the fuzzing and the photo
+    // flood of a full run): a bid after the close would be refused.
+    let mut body = auction_body(120);
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
     let id = s.app.create_auction(&s.seller, &body).await.id.to_string();
     let handle = s.app.auction_handle(&id);
