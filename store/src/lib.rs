@@ -14,8 +14,10 @@
 //! - [`emails`] — `emails`;
 //! - [`sales`] — `sales`, `payout_transfers` and `seller_strikes`: a paid
 //!   sale's journey and payout, as its workflow moves them;
+//! - [`sale_statements`] — the rows people read about sales: statements,
+//!   purchases, the admins' payouts and what the ledger holds;
 //! - [`sale_actions`] — `claims`, and what people do to a sale (ship,
-//!   receive, claim, answer, decide) and the statements they read;
+//!   receive, claim, answer, decide);
 //! - [`payout_accounts`] — `payout_accounts`: the bank account a seller is
 //!   paid into (pending until its seller confirms the name), and the sales
 //!   held for want of one;
@@ -39,6 +41,7 @@ pub mod paystack_events;
 pub mod photos;
 pub mod refunds;
 pub mod sale_actions;
+pub mod sale_statements;
 pub mod sales;
 pub mod sessions;
 pub mod users;

@@ -10,7 +10,7 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use gavel_store::{
-    sale_actions::{Claim, LedgerNeeds, SaleRow},
+    sale_statements::{Claim, LedgerNeeds, SaleRow},
     sales::payout_state_text,
 };
 use gavel_workflows::sale::SaleMoney;

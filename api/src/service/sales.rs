@@ -9,8 +9,9 @@
 //! is only logged, because the row is the truth and the workflow re-reads it
 //! on its next timer anyway.
 
-use gavel_store::sale_actions::{
-    self, Claim, ClaimOpened, ClaimSettled, LedgerNeeds, Moved, SaleRow,
+use gavel_store::{
+    sale_actions::{self, ClaimOpened, ClaimSettled, Moved},
+    sale_statements::{self, Claim, LedgerNeeds, SaleRow},
 };
 use gavel_workflows::{sale::SaleMoney, text::Lines};
 use uuid::Uuid;
@@ -119,7 +120,7 @@ pub async fn sale(
     viewer: &AuthUser,
     invoice_id: Uuid,
 ) -> Result<SaleWithMoney, SaleError> {
-    let sale = sale_actions::sale(&state.db, invoice_id)
+    let sale = sale_statements::sale(&state.db, invoice_id)
         .await?
         .filter(|sale| may_see(viewer, sale))
         .ok_or(SaleError::NotFound)?;
@@ -325,12 +326,12 @@ fn settled(
 
 /// A seller's statement: every sale, hammer − refunds − commission = payout.
 pub async fn statement(state: &AppState, seller: &AuthUser) -> Result<Vec<SaleRow>, SaleError> {
-    Ok(sale_actions::seller_statement(&state.db, seller.id).await?)
+    Ok(sale_statements::seller_statement(&state.db, seller.id).await?)
 }
 
 /// A buyer's paid purchases and where each lot is.
 pub async fn purchases(state: &AppState, buyer: &AuthUser) -> Result<Vec<SaleRow>, SaleError> {
-    Ok(sale_actions::buyer_purchases(&state.db, buyer.id).await?)
+    Ok(sale_statements::buyer_purchases(&state.db, buyer.id).await?)
 }
 
 /// Every payout (or those in `payout_state`) and what the ledger must hold.
@@ -343,8 +344,8 @@ pub async fn payouts(
     if payout_state.is_some_and(|wanted| !PAYOUT_STATES.contains(&wanted)) {
         return Err(SaleError::UnknownPayoutState);
     }
-    let sales = sale_actions::admin_payouts(&state.db, payout_state).await?;
-    let needs = sale_actions::ledger_needs(&state.db).await?;
+    let sales = sale_statements::admin_payouts(&state.db, payout_state).await?;
+    let needs = sale_statements::ledger_needs(&state.db).await?;
     Ok(Payouts { sales, needs })
 }
 

@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use chrono::{DateTime, Utc};
-use gavel_store::sale_actions::{Claim, SaleRow};
+use gavel_store::sale_statements::{Claim, SaleRow};
 use serde::Deserialize;
 use uuid::Uuid;
 
