@@ -90,6 +90,11 @@ impl DevServer {
             options.namespace.clone(),
             "--log-level".into(),
             "warn".into(),
+            // An activity scheduled by a workflow task goes back to the worker
+            // in that task's answer, without a trip through a task queue
+            // (settlement's steps start at once). Compose sets the same.
+            "--dynamic-config-value".into(),
+            "system.enableActivityEagerExecution=true".into(),
         ];
         match options.ui_port {
             Some(ui) => args.extend(["--ui-port".into(), ui.to_string()]),

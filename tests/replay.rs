@@ -28,7 +28,7 @@ fn histories() -> Vec<(PathBuf, History)> {
 fn history(file: &str) -> History {
     histories()
         .into_iter()
-        .find(|(p, _)| p.ends_with(file))
+        .find(|(p, _)| p.ends_with(format!("histories/{file}")))
         .unwrap_or_else(|| panic!("tests/histories/{file}"))
         .1
 }

@@ -18,6 +18,7 @@ mod generated_client;
 mod health;
 mod helpers;
 mod hostile;
+mod lean_bidding;
 mod money;
 mod money_at_scale;
 mod operators;

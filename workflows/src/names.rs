@@ -40,6 +40,12 @@ pub fn search_attributes() -> [(&'static str, IndexedValueType); 4] {
 /// payout): the auction's workflow starts it as a child after the receipt
 /// emails. Runs that paid before it end there, as in 0.1.0.
 pub const PATCH_SALE_JOURNEY: &str = "sale-journey";
+/// A batch of bids costs its update and nothing else while the auction is
+/// open: search attributes follow phase changes only, read-model writes the
+/// API confirms are not published again (a backstop publishes the rest),
+/// and outbid notices go out at most once per window. Runs from before it
+/// index every price and publish every batch.
+pub const PATCH_LEAN_BIDDING: &str = "lean-bidding";
 
 //
 // A change to the commands a workflow task produces (a new, removed or

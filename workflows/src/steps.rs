@@ -7,7 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, ApplicationFailure, WorkflowContext, WorkflowResult,
+    ActivityExecutionError, ActivityOptions, ApplicationFailure, LocalActivityOptions,
+    WorkflowContext, WorkflowResult,
 };
 use temporalio_workflow::RetryPolicy;
 
@@ -47,6 +48,24 @@ pub(crate) fn publish_options() -> ActivityOptions {
 }
 
 /// Writes to our own database: retried patiently, never given up.
+/// A local activity on Gavel's own database: run by the worker inside the
+/// workflow task that asked for it (no task-queue trip, no extra workflow
+/// task), retried as [`db_options`] retries; a wait past a minute between
+/// attempts becomes a durable timer.
+pub(crate) fn db_local_options() -> LocalActivityOptions {
+    LocalActivityOptions::builder()
+        .start_to_close_timeout(Duration::from_secs(30))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_secs(1))
+                .backoff_coefficient(2.0)
+                .maximum_interval(Duration::from_secs(60))
+                .build(),
+        )
+        .timer_backoff_threshold(Duration::from_secs(60))
+        .build()
+}
+
 pub(crate) fn db_options() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
         .retry_policy(

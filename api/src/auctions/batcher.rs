@@ -5,7 +5,9 @@
 //! not one bid per round trip.
 //!
 //! Each batch's answer is written to the read model (and announced to live
-//! streams) here, before any bidder of the batch hears back. The answer also
+//! streams) here, before any bidder of the batch hears back; the next batch
+//! tells the workflow which revisions were written, so it publishes only
+//! what no replica confirmed. The answer also
 //! keeps a floor: the lowest amount the auction can still accept. Prices never
 //! fall, so a bid below it is refused at once, without Temporal.
 
@@ -20,7 +22,7 @@ use std::{
 use gavel_store::auctions::ReadModel;
 use gavel_workflows::{
     contract::{
-        auction::{BatchRefused, BidOutcome, BidReceipt, MAX_BATCH, PlaceBid},
+        auction::{BatchRefused, BidBatch, BidOutcome, BidReceipt, MAX_BATCH, PlaceBid},
         read_model::LiveDelta,
     },
     rules::{RULES, Rejection},
@@ -87,6 +89,9 @@ struct Lane {
     waiting: Mutex<HashMap<Uuid, u32>>,
     draining: AtomicBool,
     floor: Mutex<Option<Floor>>,
+    /// Revisions this replica wrote to the read model since its last batch:
+    /// the next batch tells the workflow, which then need not publish them.
+    written: Mutex<Vec<u64>>,
 }
 
 impl Lane {
@@ -131,6 +136,17 @@ impl Lane {
                 waiting.remove(&bidder);
             }
         }
+    }
+
+    fn wrote(&self, revision: u64) {
+        self.written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(revision);
+    }
+
+    fn take_written(&self) -> Vec<u64> {
+        std::mem::take(&mut *self.written.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     fn take(&self, most: usize) -> Vec<Queued> {
@@ -227,18 +243,28 @@ impl BidBatcher {
                 return;
             }
             metrics::histogram!("gavel_bid_batch_size").record(batch.len() as f64);
-            let bids = batch.iter().map(|q| q.bid.clone()).collect();
-            let answers: Vec<Result<BidAnswer, BidFailure>> = match gateway::place_bids(
-                &self.temporal,
-                auction_id,
-                bids,
-            )
-            .await
-            {
+            let written = lane.take_written();
+            let bids = BidBatch::Confirming {
+                bids: batch.iter().map(|q| q.bid.clone()).collect(),
+                written: written.clone(),
+            };
+            let placed = gateway::place_bids(&self.temporal, auction_id, bids).await;
+            if placed.is_err() {
+                // A refused or failed batch is not in the history: its
+                // confirmations go with the next one.
+                written
+                    .into_iter()
+                    .for_each(|revision| lane.wrote(revision));
+            }
+            let answers: Vec<Result<BidAnswer, BidFailure>> = match placed {
                 Ok(receipt) => {
-                    if let Err(err) = self.read_model.apply_live(auction_id, &receipt.live).await {
-                        // The workflow publishes the same within a second.
-                        tracing::warn!(%auction_id, "cannot write a bid batch to the read model: {err}");
+                    match self.read_model.apply_live(auction_id, &receipt.live).await {
+                        Ok(()) => lane.wrote(receipt.live.revision),
+                        // Left unconfirmed, the workflow publishes it itself.
+                        Err(err) => tracing::warn!(
+                            %auction_id,
+                            "cannot write a bid batch to the read model: {err}"
+                        ),
                     }
                     lane.learn(&receipt.live);
                     receipt

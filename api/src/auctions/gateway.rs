@@ -12,8 +12,8 @@ use gavel_workflows::{
     auction::{AuctionWorkflow, workflow_id},
     contract::{
         auction::{
-            AuctionInput, BatchReceipt, BatchRefused, CancelRefusal, CancelRequest, PhotoRefusal,
-            PhotoRemoval, PlaceBid,
+            AuctionInput, BatchReceipt, BatchRefused, BidBatch, CancelRefusal, CancelRequest,
+            PhotoRefusal, PhotoRemoval,
         },
         settlement::PaymentNotice,
         view::{AuctionView, search_attributes_of, status_of},
@@ -87,7 +87,7 @@ pub async fn start(client: &Client, task_queue: &str, input: AuctionInput) -> an
 pub async fn place_bids(
     client: &Client,
     auction_id: Uuid,
-    bids: Vec<PlaceBid>,
+    bids: BidBatch,
 ) -> Result<BatchReceipt, CallError<BatchRefused>> {
     let handle = client.get_workflow_handle::<AuctionWorkflow>(workflow_id(auction_id));
     let options = WorkflowExecuteUpdateOptions::builder()

@@ -2,7 +2,8 @@
 //! `LISTEN` connection: a notification says "auction X has new events". Each
 //! auction being watched has one [`Feed`]: a task that reads the new events
 //! once per notification and hands the rows to every subscriber of that
-//! auction, however many. Subscribers read their own backlog (a reconnect
+//! auction, however many, in sequence order (a missing event holds the later
+//! ones back for a while, see [`GAP_PATIENCE`]). Subscribers read their own backlog (a reconnect
 //! with `Last-Event-ID`) from `auction_events`, so nothing depends on a
 //! notification arriving; a feed also re-reads now and then in case one was
 //! lost.
@@ -10,7 +11,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, Weak},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use gavel_workflows::names::EVENTS_CHANNEL;
@@ -26,6 +27,11 @@ use super::view::PublicEvent;
 pub const RESYNC: Uuid = Uuid::nil();
 /// Rows a slow subscriber may fall behind its feed before it re-reads.
 const FEED_BUFFER: usize = 256;
+/// How long a feed holds later events back while an earlier one is missing.
+/// Two replicas may write their batches out of order for a moment, and a
+/// batch whose write was lost is published by the workflow's backstop (about
+/// 15 s later); past this, the missing event is given up on.
+const GAP_PATIENCE: Duration = Duration::from_secs(30);
 
 /// One auction's live rows, shared by all its subscribers in this replica.
 pub struct Feed {
@@ -113,6 +119,8 @@ async fn read_feed(
     poll: Duration,
     mut last: i64,
 ) {
+    // Since when the next event has been missing while later ones are there.
+    let mut gap_since: Option<Instant> = None;
     loop {
         let wake = tokio::time::sleep(poll);
         tokio::pin!(wake);
@@ -135,11 +143,20 @@ async fn read_feed(
                 Ok(rows) if rows.is_empty() => break,
                 Ok(rows) => {
                     let full = rows.len() == 500;
+                    let mut held = false;
                     for row in rows {
+                        if row.seq > last + 1 {
+                            let since = *gap_since.get_or_insert_with(Instant::now);
+                            if since.elapsed() < GAP_PATIENCE {
+                                held = true;
+                                break;
+                            }
+                        }
+                        gap_since = None;
                         last = row.seq;
                         let _ = feed.rows.send(Arc::new(PublicEvent::of(&row)));
                     }
-                    if !full {
+                    if !full || held {
                         break;
                     }
                 }

@@ -22,6 +22,12 @@ use crate::{
 
 /// Outbid notices sent by one `send_emails` activity at most.
 pub(crate) const OUTBID_BATCH: usize = 50;
+/// A lean run emails outbid bidders at most this often (each bidder hears
+/// of the latest price).
+const OUTBID_WINDOW: chrono::Duration = chrono::Duration::seconds(30);
+/// How long a lean run waits for an API replica to confirm it wrote a batch
+/// to the read model before publishing that batch itself.
+pub(crate) const BACKSTOP_AFTER: chrono::Duration = chrono::Duration::seconds(15);
 /// The durable read-model publication goes out at most this often while
 /// bidding (the API writes each batch of bids itself at once).
 const PUBLISH_EVERY: chrono::Duration = chrono::Duration::seconds(1);
@@ -129,43 +135,94 @@ impl<'a> Publisher<'a> {
     }
 }
 
-/// Outbid notices: one `send_emails` activity at a time, each a batch of
-/// at most [`OUTBID_BATCH`] recipients.
+/// The read model's backstop in a lean run: the batches no API replica has
+/// confirmed writing [`BACKSTOP_AFTER`] after they were first seen go to
+/// the durable publication. A busy auction's batches are confirmed by the
+/// next one, so the alarm mostly rings for nothing, once per period.
 #[derive(Default)]
-pub(crate) struct Mailer<'a> {
-    sending: Option<Activity<'a>>,
+pub(crate) struct Backstop<'a> {
+    alarm: Alarm<'a>,
+    covers: u64,
 }
 
-impl<'a> Mailer<'a> {
-    /// Sends the next batch of waiting notices, unless one is on its way.
-    pub(crate) fn mail(&mut self, ctx: &'a Ctx) {
-        if self.sending.is_some() {
+impl<'a> Backstop<'a> {
+    /// Arms the alarm for the newest unconfirmed batch, unless it is armed.
+    pub(crate) fn watch(&mut self, ctx: &'a Ctx, at: DateTime<Utc>) {
+        if self.alarm.is_armed() {
             return;
         }
-        let batch = ctx.state_mut(|s| take_outbid_batch(&mut s.unsent_emails));
-        if !batch.is_empty() {
-            self.sending = Some(Box::pin(ctx.execute_activity(
-                SettlementActivities::send_emails,
-                batch,
-                external_options(),
-            )));
+        if let Some(latest) = ctx.state(|s| s.latest_unconfirmed()) {
+            self.covers = latest;
+            self.alarm.arm(ctx, at, at + BACKSTOP_AFTER);
         }
     }
 
-    /// Waits for the batch on its way. A failed email shows in the history;
-    /// it never stops the auction.
+    /// Waits for the alarm; then what it covered and is still unconfirmed
+    /// waits for the publisher.
+    pub(crate) async fn rung(&mut self, ctx: &'a Ctx) {
+        self.alarm.rung().await;
+        let covers = self.covers;
+        ctx.state_mut(|s| s.publish_unconfirmed(covers));
+    }
+
+    pub(crate) fn stop(&mut self) {
+        self.alarm.cancel();
+    }
+}
+
+/// Outbid notices: one `send_emails` activity at a time, each a batch of
+/// at most [`OUTBID_BATCH`] recipients. A lean run sends at most once per
+/// [`OUTBID_WINDOW`] (the first at once), so a bidding war costs one email
+/// per outbid bidder per window rather than one per change of leader.
+#[derive(Default)]
+pub(crate) struct Mailer<'a> {
+    sending: Option<Activity<'a>>,
+    last: Option<DateTime<Utc>>,
+    window: Alarm<'a>,
+}
+
+impl<'a> Mailer<'a> {
+    /// Sends the next batch of waiting notices, unless one is on its way
+    /// (or, in a lean run, one went out less than a window ago).
+    pub(crate) fn mail(&mut self, ctx: &'a Ctx, at: DateTime<Utc>) {
+        if self.sending.is_some() || ctx.state(|s| s.unsent_emails.is_empty()) {
+            return;
+        }
+        if ctx.state(|s| s.lean) {
+            if let Some(next) = self.last.map(|last| last + OUTBID_WINDOW)
+                && at < next
+            {
+                if !self.window.is_armed() {
+                    self.window.arm(ctx, at, next);
+                }
+                return;
+            }
+            self.last = Some(at);
+        }
+        let batch = ctx.state_mut(|s| take_outbid_batch(&mut s.unsent_emails));
+        self.sending = Some(Box::pin(ctx.execute_activity(
+            SettlementActivities::send_emails,
+            batch,
+            external_options(),
+        )));
+    }
+
+    /// Waits for the batch on its way, or for the window to let the next
+    /// one go. A failed email shows in the history; it never stops the
+    /// auction.
     pub(crate) async fn sent(&mut self) {
         match &mut self.sending {
             Some(sending) => {
                 let _ = sending.await;
                 self.sending = None;
             }
-            None => std::future::pending().await,
+            None => self.window.rung().await,
         }
     }
 
     /// Lets the batch on its way finish.
     pub(crate) async fn stop(&mut self) {
+        self.window.cancel();
         if let Some(sending) = self.sending.take() {
             let _ = sending.await;
         }

@@ -7,7 +7,7 @@ use futures::FutureExt;
 use temporalio_sdk::{CancellableFuture, WorkflowContext, WorkflowResult, workflows::select};
 
 use super::{
-    lanes::{Alarm, Mailer, Publisher},
+    lanes::{Alarm, Backstop, Mailer, Publisher},
     publishing::{index, publish_pending},
     state::AuctionWorkflow,
 };
@@ -51,6 +51,8 @@ pub(crate) async fn take_bids_until_closed(
     let mut close = Alarm::default();
     let mut publisher = Publisher::default();
     let mut mailer = Mailer::default();
+    let mut backstop = Backstop::default();
+    let lean = ctx.state(|s| s.lean);
     ctx.state_mut(|s| s.coalesce_outbid = true);
     loop {
         if ctx.state(|s| s.book.phase != Phase::Open) {
@@ -60,6 +62,7 @@ pub(crate) async fn take_bids_until_closed(
             || ctx.continue_as_new_suggested();
         if due {
             close.cancel();
+            backstop.stop();
             // What is still unpublished travels with the next run's input.
             publisher.stop().await?;
             mailer.stop().await;
@@ -78,17 +81,22 @@ pub(crate) async fn take_bids_until_closed(
         }
         close.arm(ctx, at, ends_at);
         publisher.publish(ctx, at);
-        mailer.mail(ctx);
+        mailer.mail(ctx, at);
+        if lean {
+            backstop.watch(ctx, at);
+        }
 
         let seen = ctx.state(|s| s.changes);
         select! {
             _ = close.rung().fuse() => {}
             landed = publisher.landed().fuse() => landed?,
             _ = mailer.sent().fuse() => {}
+            _ = backstop.rung(ctx).fuse() => {}
             _ = ctx.wait_condition(|s| s.changes != seen).fuse() => {}
         }
     }
     close.cancel();
+    backstop.stop();
     publisher.stop().await?;
     mailer.stop().await;
     // The auction is over: every bidder hears how it ended, so queued

@@ -10,7 +10,7 @@ use crate::{
         read_model::ReadModelActivities,
         view::{search_attributes_of, status_of},
     },
-    steps::{failure_summary, publish_options, time_of},
+    steps::{db_local_options, failure_summary, publish_options, time_of},
 };
 
 /// How [`failure_summary`] begins for a write refused for its data (the
@@ -18,12 +18,20 @@ use crate::{
 const BAD_DATA_PREFIX: &str = "BadData:";
 
 /// Keeps the search attributes in step with the auction (one command, only
-/// when something an operator filters on changed).
+/// when something an operator filters on changed). A lean run re-indexes at
+/// changes of status only (and at the start of each run), so bidding costs
+/// no command: the price and end operators see are those of the last phase
+/// change or continue-as-new, and the `state` query has the live ones.
 pub(crate) fn index(ctx: &WorkflowContext<AuctionWorkflow>) {
     let (current, updates) = ctx.state(|s| {
         let status = status_of(&s.book, s.outcome.as_ref(), s.settlement.status());
         let current = (status, s.book.ends_at, s.book.price);
-        let updates = (s.indexed != Some(current)).then(|| search_attributes_of(&s.book, status));
+        let stale = if s.lean {
+            s.indexed.map(|(indexed, _, _)| indexed) != Some(status)
+        } else {
+            s.indexed != Some(current)
+        };
+        let updates = stale.then(|| search_attributes_of(&s.book, status));
         (current, updates)
     });
     if let Some(updates) = updates {
@@ -39,13 +47,23 @@ pub(crate) fn index(ctx: &WorkflowContext<AuctionWorkflow>) {
 pub(crate) async fn publish_pending(ctx: &WorkflowContext<AuctionWorkflow>) -> WorkflowResult<()> {
     while ctx.state(|s| s.has_unpublished()) {
         let publication = ctx.state_mut(|s| s.take_publication());
-        let published = ctx
-            .execute_activity(
+        // A lean run writes its own database in the workflow task that
+        // needs it: no task-queue trip, no extra task.
+        let published = if ctx.state(|s| s.lean) {
+            ctx.execute_local_activity(
+                ReadModelActivities::publish_auction,
+                publication,
+                db_local_options(),
+            )
+            .await
+        } else {
+            ctx.execute_activity(
                 ReadModelActivities::publish_auction,
                 publication,
                 publish_options(),
             )
-            .await;
+            .await
+        };
         if let Err(err) = published {
             let summary = failure_summary(&err);
             if !summary.starts_with(BAD_DATA_PREFIX) {

@@ -59,6 +59,23 @@ pub struct AuctionWorkflow {
     pub(crate) coalesce_outbid: bool,
     /// What happens after the close: its status, payment notices and desk.
     pub(crate) settlement: Settlement,
+    /// This run bids leanly (patch `lean-bidding`): a batch of bids costs its
+    /// update and nothing else on the workflow. Search attributes follow
+    /// phase changes, the API's own read-model writes are trusted once it
+    /// confirms them, and outbid notices go out at most once per window.
+    pub(crate) lean: bool,
+    /// Batches whose read-model write no API replica has confirmed yet,
+    /// oldest first; the backstop publishes those it finds still here.
+    pub(super) unconfirmed: Vec<Unconfirmed>,
+}
+
+/// What one batch of bids changed, kept until an API replica confirms it
+/// wrote it to the read model.
+#[derive(Debug, Clone)]
+pub(crate) struct Unconfirmed {
+    pub(crate) revision: u64,
+    bids: Vec<BidRecord>,
+    events: Vec<AuctionEvent>,
 }
 
 /// The bid's id: stable for (auction, sequence number), so every retry and
@@ -228,6 +245,48 @@ impl AuctionWorkflow {
         self.outcome = Some(outcome);
     }
 
+    /// Keeps what the batch whose bids and events start at these indexes
+    /// changed as unconfirmed, out of the durable publication's way.
+    pub(super) fn hold_unconfirmed(&mut self, revision: u64, bids_from: usize, events_from: usize) {
+        let bids = self.unpublished_bids.split_off(bids_from);
+        let events = self.unpublished_events.split_off(events_from);
+        self.unconfirmed.push(Unconfirmed {
+            revision,
+            bids,
+            events,
+        });
+    }
+
+    /// Forgets the batches an API replica says it wrote.
+    pub(super) fn confirm(&mut self, written: &[u64]) {
+        if !written.is_empty() {
+            self.unconfirmed.retain(|u| !written.contains(&u.revision));
+        }
+    }
+
+    /// The newest batch nobody has confirmed yet.
+    pub(crate) fn latest_unconfirmed(&self) -> Option<u64> {
+        self.unconfirmed.last().map(|u| u.revision)
+    }
+
+    /// Hands the unconfirmed batches up to `revision` to the durable
+    /// publication (their read-model write may have been lost).
+    pub(crate) fn publish_unconfirmed(&mut self, revision: u64) {
+        let (due, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.unconfirmed)
+            .into_iter()
+            .partition(|u| u.revision <= revision);
+        self.unconfirmed = kept;
+        if due.is_empty() {
+            return;
+        }
+        for batch in due {
+            self.unpublished_bids.extend(batch.bids);
+            self.unpublished_events.extend(batch.events);
+        }
+        self.unpublished_events.sort_by_key(|e| e.seq);
+        self.snapshot_dirty = true;
+    }
+
     pub(crate) fn has_unpublished(&self) -> bool {
         self.snapshot_dirty
             || !self.unpublished_bids.is_empty()
@@ -275,6 +334,7 @@ impl AuctionWorkflow {
     }
 
     pub(super) fn republish_run_bids(&mut self) {
+        self.publish_unconfirmed(u64::MAX);
         self.unpublished_bids = self.run_bids.clone();
         self.snapshot_dirty = true;
     }
@@ -282,6 +342,7 @@ impl AuctionWorkflow {
     pub(crate) fn continue_as_new_input(&mut self) -> AuctionInput {
         let mut book = self.book.clone();
         book.forget_old_verdicts(VERDICTS_CARRIED);
+        self.publish_unconfirmed(u64::MAX);
         let mut carried = self.carried.clone();
         carried.runs_before += 1;
         carried.unpublished_bids = std::mem::take(&mut self.unpublished_bids);

@@ -21,8 +21,9 @@ use super::{
 use crate::{
     contract::{
         auction::{
-            AuctionInput, BatchReceipt, BatchRefused, BidOutcome, BidReceipt, CancelRefusal,
-            CancelRequest, MAX_BATCH, PhotoRefusal, PhotoRemoval, PlaceBid, SettlementProblem,
+            AuctionInput, BatchReceipt, BatchRefused, BidBatch, BidOutcome, BidReceipt,
+            CancelRefusal, CancelRequest, MAX_BATCH, PhotoRefusal, PhotoRemoval, PlaceBid,
+            SettlementProblem,
         },
         read_model::LiveDelta,
         refusals::Refusals,
@@ -30,6 +31,7 @@ use crate::{
         view::{AuctionStatus, AuctionView, Outcome},
     },
     lenient::Lenient,
+    names,
     refusal::{self, HandlerError},
     rules::{Phase, Rejection},
     settlement::{
@@ -64,11 +66,15 @@ impl AuctionWorkflow {
             unsent_emails,
             coalesce_outbid: false,
             settlement: Settlement::default(),
+            lean: false,
+            unconfirmed: Vec::new(),
         }
     }
 
     #[run(name = "auction")]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<Outcome> {
+        let lean = ctx.patched(names::PATCH_LEAN_BIDDING);
+        ctx.state_mut(|s| s.lean = lean);
         index(ctx);
         if ctx.state(|s| s.book.phase == Phase::Scheduled) {
             wait_for_opening(ctx).await?;
@@ -131,14 +137,13 @@ impl AuctionWorkflow {
         self.accept(&bid, at).map_err(rejected)
     }
 
-    // The macro hands validators `&Input`, and the input is a `Vec`.
-    #[allow(clippy::ptr_arg)]
     #[update_validator(place_bids)]
     pub fn validate_place_bids(
         &self,
         _ctx: &WorkflowContextView,
-        bids: &Vec<PlaceBid>,
+        batch: &BidBatch,
     ) -> Result<(), HandlerError> {
+        let bids = batch.bids();
         if bids.is_empty() || bids.len() > MAX_BATCH {
             let refused = BatchRefused {
                 rejections: vec![Rejection::InvalidAmount; bids.len()],
@@ -157,8 +162,9 @@ impl AuctionWorkflow {
     pub fn place_bids(
         &mut self,
         ctx: &mut SyncWorkflowContext<Self>,
-        bids: Vec<PlaceBid>,
+        batch: BidBatch,
     ) -> Result<BatchReceipt, HandlerError> {
+        let bids = batch.bids();
         // Every bid of the batch is one message toward continuing as new.
         self.messages_this_run = bids
             .iter()
@@ -167,6 +173,7 @@ impl AuctionWorkflow {
         let at = time_of(ctx.workflow_time()).ok_or("workflow time is unknown")?;
         let (bids_before, events_before) =
             (self.unpublished_bids.len(), self.unpublished_events.len());
+        let dirty_before = self.snapshot_dirty;
         let outcomes = bids
             .iter()
             .map(|bid| match self.accept(bid, at) {
@@ -182,8 +189,16 @@ impl AuctionWorkflow {
             events: self.unpublished_events[events_before..].to_vec(),
             rules: self.book.rules,
         };
-        // The durable publication still carries all of it.
-        self.snapshot_dirty = true;
+        if self.lean {
+            // The API writes this batch itself and says so with a later
+            // batch; the backstop publishes it if nobody does.
+            self.hold_unconfirmed(self.carried.revision, bids_before, events_before);
+            self.snapshot_dirty = dirty_before;
+            self.confirm(batch.written());
+        } else {
+            // The durable publication still carries all of it.
+            self.snapshot_dirty = true;
+        }
         Ok(BatchReceipt { outcomes, live })
     }
 
@@ -424,6 +439,10 @@ impl SettlementHost for AuctionWorkflow {
 
     fn refuse(&mut self, message: &str, reason: String, at: Option<DateTime<Utc>>) {
         AuctionWorkflow::refuse(self, message, reason, at);
+    }
+
+    fn lean(&self) -> bool {
+        self.lean
     }
 
     async fn publish_status(

@@ -106,6 +106,37 @@ pub struct BidReceipt {
 /// Most bids one `place_bids` update carries.
 pub const MAX_BATCH: usize = 64;
 
+/// A `place_bids` update's input: the bids, in arrival order, and the
+/// revisions of earlier batches that this API replica has written to the read
+/// model since its last batch. A confirmed revision needs no durable
+/// publication from the workflow; what nobody confirms is published by the
+/// workflow's backstop. Replicas from before confirmations send the bare list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BidBatch {
+    Bids(Vec<PlaceBid>),
+    Confirming {
+        bids: Vec<PlaceBid>,
+        written: Vec<u64>,
+    },
+}
+
+impl BidBatch {
+    pub fn bids(&self) -> &[PlaceBid] {
+        match self {
+            BidBatch::Confirming { bids, .. } | BidBatch::Bids(bids) => bids,
+        }
+    }
+
+    /// Revisions the sender wrote to the read model.
+    pub fn written(&self) -> &[u64] {
+        match self {
+            BidBatch::Confirming { written, .. } => written,
+            BidBatch::Bids(_) => &[],
+        }
+    }
+}
+
 /// What became of one bid of a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]

@@ -39,7 +39,8 @@ use crate::{
     names::PATCH_SALE_JOURNEY,
     sale::{SaleWorkflow, sale_workflow_id},
     steps::{
-        bulk_options, db_options, external_options, failure_summary, now, payment_options, until,
+        bulk_options, db_local_options, db_options, external_options, failure_summary, now,
+        payment_options, until,
     },
 };
 
@@ -106,6 +107,14 @@ impl<H: SettlementHost> Saga<H> {
             let accepted = round == 1 || self.await_consent(&invoice, offer).await?;
             if accepted {
                 let paid_at_once = self.start_payment(&invoice, offer).await;
+                if paid_at_once && self.ctx.state(|s| s.lean()) {
+                    // One batch of letters (the seller's sale, the buyer's
+                    // receipt, the seller's completed sale) beside the
+                    // other bidders' news, all at once.
+                    self.complete_at_once(&invoice, offer, (round == 1).then_some(winner))
+                        .await;
+                    return self.finish(AuctionStatus::Settled, round).await;
+                }
                 if round == 1 {
                     // The winner hears first; then the seller and the others.
                     self.announce_sale(winner, price).await;
@@ -169,10 +178,19 @@ impl<H: SettlementHost> Saga<H> {
             due_at,
             offer: is_offer,
         };
-        let invoice = self
-            .ctx
-            .execute_activity(SettlementActivities::create_invoice, request, db_options())
-            .await?;
+        let invoice = if self.ctx.state(|s| s.lean()) {
+            self.ctx
+                .execute_local_activity(
+                    SettlementActivities::create_invoice,
+                    request,
+                    db_local_options(),
+                )
+                .await?
+        } else {
+            self.ctx
+                .execute_activity(SettlementActivities::create_invoice, request, db_options())
+                .await?
+        };
         let phase = if is_offer {
             InvoicePhase::Offered { accept_by: due_at }
         } else {
@@ -209,16 +227,27 @@ impl<H: SettlementHost> Saga<H> {
             {
                 if answer.accept {
                     let due_at = now(&self.ctx)? + self.payment_window;
-                    self.ctx
-                        .execute_activity(
-                            SettlementActivities::accept_offer,
-                            AcceptOffer {
-                                invoice_id: invoice.invoice_id,
-                                due_at,
-                            },
-                            db_options(),
-                        )
-                        .await?;
+                    let accepted = AcceptOffer {
+                        invoice_id: invoice.invoice_id,
+                        due_at,
+                    };
+                    if self.ctx.state(|s| s.lean()) {
+                        self.ctx
+                            .execute_local_activity(
+                                SettlementActivities::accept_offer,
+                                accepted,
+                                db_local_options(),
+                            )
+                            .await?;
+                    } else {
+                        self.ctx
+                            .execute_activity(
+                                SettlementActivities::accept_offer,
+                                accepted,
+                                db_options(),
+                            )
+                            .await?;
+                    }
                     self.ctx.state_mut(|s| {
                         s.settlement_mut()
                             .desk
@@ -591,6 +620,35 @@ impl<H: SettlementHost> Saga<H> {
 
     /// Receipts: the buyer's and the seller's.
     async fn complete(&self, invoice: &InvoiceRef, offer: Offer) {
+        let [receipt, completed] = self.receipts(invoice, offer);
+        futures::join!(send(&self.ctx, receipt), send(&self.ctx, completed));
+        if self.ctx.patched(PATCH_SALE_JOURNEY) {
+            self.start_journey(invoice, offer).await;
+        }
+    }
+
+    /// A sale paid the moment it was made (a stored card): the seller's
+    /// "sold" (for the winner's round), both receipts and the other
+    /// bidders' news go out together, then the sale's journey starts.
+    async fn complete_at_once(&self, invoice: &InvoiceRef, offer: Offer, winner: Option<Uuid>) {
+        let mut letters = Vec::with_capacity(3);
+        if winner.is_some() {
+            let mut sold = self.email(EmailKind::Sold, self.seller, 1);
+            sold.amount = Some(offer.amount);
+            letters.push(sold);
+        }
+        letters.extend(self.receipts(invoice, offer));
+        let others = async {
+            if let Some(winner) = winner {
+                email_bidders(&self.ctx, &self.sale, EmailKind::AuctionLost, vec![winner]).await;
+            }
+        };
+        futures::join!(send_all(&self.ctx, letters), others);
+        self.start_journey(invoice, offer).await;
+    }
+
+    /// The buyer's receipt and the seller's "sale completed" for `invoice`.
+    fn receipts(&self, invoice: &InvoiceRef, offer: Offer) -> [EmailJob; 2] {
         let mut receipt = self.email_about(EmailKind::Receipt, offer, invoice);
         receipt.amount = Some(invoice.total);
         let mut completed = self.email(
@@ -600,10 +658,7 @@ impl<H: SettlementHost> Saga<H> {
         );
         completed.invoice_id = Some(invoice.invoice_id);
         completed.amount = Some(invoice.total);
-        futures::join!(send(&self.ctx, receipt), send(&self.ctx, completed));
-        if self.ctx.patched(PATCH_SALE_JOURNEY) {
-            self.start_journey(invoice, offer).await;
-        }
+        [receipt, completed]
     }
 
     /// The paid sale goes on as its own workflow (shipping, receipt, claims,
@@ -701,6 +756,16 @@ fn note_problem<H: SettlementHost>(ctx: &WorkflowContext<H>, problem: String) {
 async fn send<H: SettlementHost>(ctx: &WorkflowContext<H>, job: EmailJob) {
     if let Err(err) = ctx
         .execute_activity(SettlementActivities::send_email, job, external_options())
+        .await
+    {
+        note_problem(ctx, format!("email: {}", failure_summary(&err)));
+    }
+}
+
+/// Several emails from one activity (each recorded once, as [`send`]).
+async fn send_all<H: SettlementHost>(ctx: &WorkflowContext<H>, jobs: Vec<EmailJob>) {
+    if let Err(err) = ctx
+        .execute_activity(SettlementActivities::send_emails, jobs, external_options())
         .await
     {
         note_problem(ctx, format!("email: {}", failure_summary(&err)));

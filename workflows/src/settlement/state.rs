@@ -95,4 +95,10 @@ pub trait SettlementHost: Sized {
         round: u32,
         at: DateTime<Utc>,
     ) -> impl Future<Output = WorkflowResult<()>>;
+    /// The run settles leanly (patch `lean-bidding`): steps that touch only
+    /// Gavel's own database run as local activities, and the emails of a
+    /// sale paid at once go out together.
+    fn lean(&self) -> bool {
+        false
+    }
 }

@@ -1,0 +1,181 @@
+//! What a bid costs the auction's workflow while it is open: its update and
+//! nothing else (no search-attribute upsert, no publication the API wrote
+//! itself, outbid emails at most once per window), and what the workflow
+//! still does when the API's write never came (the backstop).
+
+use std::time::Duration;
+
+use gavel_workflows::{
+    auction::AuctionWorkflow,
+    contract::auction::{BidBatch, PlaceBid},
+};
+use temporalio_client::WorkflowExecuteUpdateOptions;
+use temporalio_common::protos::temporal::api::{
+    enums::v1::EventType, history::v1::history_event::Attributes,
+};
+use uuid::Uuid;
+
+use gavel::config::SettlementArgs;
+
+use crate::helpers::{auction_body, eventually, settlement_args, spawn_app_with_settlement};
+
+/// The auction's history as (event type, activity type if any).
+async fn history(app: &crate::helpers::TestApp, id: &str) -> Vec<(EventType, Option<String>)> {
+    let events = app
+        .auction_handle(id)
+        .fetch_history(Default::default())
+        .into_events()
+        .await
+        .unwrap();
+    events
+        .iter()
+        .map(|event| {
+            let activity = match &event.attributes {
+                Some(Attributes::ActivityTaskScheduledEventAttributes(a)) => {
+                    a.activity_type.as_ref().map(|t| t.name.clone())
+                }
+                _ => None,
+            };
+            (event.event_type(), activity)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_bid_costs_its_update_and_outbid_emails_wait_for_their_window() {
+    let brevo = gavel_testkit::mail::brevo().await;
+    let app = spawn_app_with_settlement(SettlementArgs {
+        brevo_base_url: brevo.uri(),
+        ..settlement_args()
+    })
+    .await;
+    let (_seller, [ada, bola], auction) = app.scene(&auction_body(300)).await;
+    let id = &auction.id.to_string();
+
+    // Ten bids, each a new leader: nine outbid notices, to two people.
+    for round in 0..10_i64 {
+        let bidder = if round % 2 == 0 { &ada } else { &bola };
+        app.bid_ok(bidder, id, 1_000 + 100 * round, None).await;
+    }
+    let bids = app.get(&format!("/api/v1/auctions/{id}/bids"), None).await;
+    let bids: serde_json::Value = bids.json().await.unwrap();
+    assert_eq!(
+        bids["items"].as_array().map(Vec::len),
+        Some(10),
+        "the API wrote every batch itself: {bids}"
+    );
+
+    let events = history(&app, id).await;
+    let first_bid = events
+        .iter()
+        .position(|(kind, _)| *kind == EventType::WorkflowExecutionUpdateAccepted)
+        .unwrap();
+    let during_bidding = &events[first_bid..];
+    let count = |wanted: EventType| {
+        during_bidding
+            .iter()
+            .filter(|(kind, _)| *kind == wanted)
+            .count()
+    };
+    let activities: Vec<&str> = during_bidding
+        .iter()
+        .filter_map(|(_, activity)| activity.as_deref())
+        .collect();
+    assert_eq!(count(EventType::WorkflowExecutionUpdateCompleted), 10);
+    assert_eq!(
+        count(EventType::UpsertWorkflowSearchAttributes),
+        0,
+        "bids do not touch the search attributes"
+    );
+    assert_eq!(
+        activities,
+        ["send_emails"],
+        "no publication of what the API wrote; one outbid email batch at once, the rest held"
+    );
+    // The backstop alarm and the mail window, armed once each.
+    assert!(count(EventType::TimerStarted) <= 3, "{during_bidding:?}");
+    eprintln!(
+        "{} history events for 10 bids ({} workflow tasks)",
+        during_bidding.len(),
+        count(EventType::WorkflowTaskCompleted)
+    );
+
+    // After the window both hear of the latest price: one email each per
+    // window, and nobody more than twice.
+    let db = app.db.clone();
+    let (ada_id, bola_id): (Uuid, Uuid) = (ada.id.parse().unwrap(), bola.id.parse().unwrap());
+    eventually(60, || {
+        let db = db.clone();
+        async move {
+            let sent: Vec<(Uuid, i64)> = sqlx::query_as(
+                "SELECT recipient_id, count(*) FROM emails WHERE kind = 'outbid' GROUP BY 1",
+            )
+            .fetch_all(&db)
+            .await
+            .unwrap();
+            let of = |who: Uuid| {
+                sent.iter()
+                    .find(|(id, _)| *id == who)
+                    .map_or(0, |(_, n)| *n)
+            };
+            match (of(ada_id), of(bola_id)) {
+                (a, b) if a > 2 || b > 2 => panic!("more than one email a window: {sent:?}"),
+                (a, b) if a >= 1 && b >= 1 && a + b >= 3 => Ok(()),
+                _ => Err(format!("sent so far: {sent:?}")),
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_batch_no_api_confirmed_writing_is_published_by_the_backstop() {
+    let app = spawn_app_with_settlement(settlement_args()).await;
+    let (_seller, [ada], auction) = app.scene(&auction_body(300)).await;
+    let id = &auction.id.to_string();
+
+    // Straight to the workflow, as if the API that sent it died before
+    // writing the answer to the read model.
+    let bid = PlaceBid {
+        bidder_id: ada.id.parse().unwrap(),
+        amount: 1_000,
+        max_amount: None,
+        currency: None,
+        idempotency_key: format!("{}:lost", ada.id),
+    };
+    let options = WorkflowExecuteUpdateOptions::builder()
+        .update_id("bids:lost-write".to_owned())
+        .build();
+    app.auction_handle(id)
+        .execute_update(
+            AuctionWorkflow::place_bids,
+            BidBatch::Bids(vec![bid]),
+            options,
+        )
+        .await
+        .unwrap();
+    let in_read_model = || async {
+        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM bids WHERE auction_id = $1")
+            .bind(auction.id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        n
+    };
+    assert_eq!(in_read_model().await, 0, "nobody wrote it yet");
+    let started = std::time::Instant::now();
+    eventually(40, || async {
+        if in_read_model().await == 1 {
+            Ok(())
+        } else {
+            Err("not published yet".to_owned())
+        }
+    })
+    .await;
+    assert!(
+        started.elapsed() > Duration::from_secs(5),
+        "published by the backstop, not at once"
+    );
+    let shown = app.auction(id).await;
+    assert_eq!(shown.current_price, Some(1_000), "{shown:?}");
+}
