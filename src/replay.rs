@@ -3,7 +3,8 @@
 //! commands a recorded run produced fails Temporal's replay; this also checks
 //! that every activity is scheduled with the input it was recorded with, so a
 //! changed amount, recipient or invoice fails too (fields added since, with
-//! defaults, do not count).
+//! defaults, do not count). Local activities are compared by type, and by
+//! input where the workflow keeps it in the marker (the money steps do).
 
 use std::{
     path::{Path, PathBuf},
@@ -25,12 +26,15 @@ use serde_json::Value;
 use temporalio_client::{
     Client, WorkflowExecutionInfo, WorkflowHandle, WorkflowHistory, WorkflowListOptions,
 };
-use temporalio_common::protos::temporal::api::history::v1::{History, history_event::Attributes};
+use temporalio_common::protos::{
+    constants::LOCAL_ACTIVITY_MARKER_NAME,
+    temporal::api::history::v1::{History, history_event::Attributes},
+};
 use temporalio_sdk::{
     workflow_interceptors::{
         CancellableWorkflowOutboundFuture, ScheduleActivityInput, ScheduleActivityResult,
-        WorkflowInterceptor, WorkflowInterceptorConstructor, WorkflowInterceptorContext,
-        WorkflowNext,
+        ScheduleLocalActivityInput, WorkflowInterceptor, WorkflowInterceptorConstructor,
+        WorkflowInterceptorContext, WorkflowNext,
     },
     workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions},
 };
@@ -133,41 +137,65 @@ pub async fn fetch_query(
     Ok(recorded)
 }
 
-/// The activities a replay scheduled, with their inputs as JSON.
-type Scheduled = Arc<Mutex<Vec<(String, Value)>>>;
+/// The activities a replay scheduled (remote and local apart), with their
+/// inputs as JSON.
+#[derive(Default)]
+struct ScheduledLists {
+    remote: Vec<(String, Value)>,
+    local: Vec<(String, Value)>,
+}
+
+type Scheduled = Arc<Mutex<ScheduledLists>>;
 
 /// Records every activity the workflow schedules while it replays.
 struct RecordActivities {
     scheduled: Scheduled,
 }
 
-fn as_json<T: Serialize + 'static>(input: &ScheduleActivityInput) -> Option<Value> {
+/// An activity's input as the workflow handed it over, remote or local.
+trait TypedInput {
+    fn typed<T: std::any::Any>(&self) -> Option<&T>;
+}
+
+impl TypedInput for ScheduleActivityInput {
+    fn typed<T: std::any::Any>(&self) -> Option<&T> {
+        self.input_ref::<T>()
+    }
+}
+
+impl TypedInput for ScheduleLocalActivityInput {
+    fn typed<T: std::any::Any>(&self) -> Option<&T> {
+        self.input_ref::<T>()
+    }
+}
+
+fn as_json<T: Serialize + 'static, I: TypedInput>(input: &I) -> Option<Value> {
     input
-        .input_ref::<T>()
+        .typed::<T>()
         .and_then(|value| serde_json::to_value(value).ok())
 }
 
 /// The activity's input as JSON (every input type Gavel's workflows send);
 /// `Null` for one this list does not know, which then fails the comparison.
-fn input_json(input: &ScheduleActivityInput) -> Value {
+fn input_json<I: TypedInput>(input: &I) -> Value {
     [
-        as_json::<Publication>,
-        as_json::<InvoiceRequest>,
-        as_json::<EmailJob>,
-        as_json::<Vec<EmailJob>>,
-        as_json::<PaymentNotice>,
-        as_json::<BeginPayment>,
-        as_json::<CloseInvoice>,
-        as_json::<AcceptOffer>,
-        as_json::<BidderEmail>,
-        as_json::<OpenSale>,
-        as_json::<DeadlineReached>,
-        as_json::<SaleDeadlines>,
-        as_json::<TransferAttempt>,
-        as_json::<PayoutFailed>,
-        as_json::<Uuid>,
-        as_json::<String>,
-        as_json::<u64>,
+        as_json::<Publication, I>,
+        as_json::<InvoiceRequest, I>,
+        as_json::<EmailJob, I>,
+        as_json::<Vec<EmailJob>, I>,
+        as_json::<PaymentNotice, I>,
+        as_json::<BeginPayment, I>,
+        as_json::<CloseInvoice, I>,
+        as_json::<AcceptOffer, I>,
+        as_json::<BidderEmail, I>,
+        as_json::<OpenSale, I>,
+        as_json::<DeadlineReached, I>,
+        as_json::<SaleDeadlines, I>,
+        as_json::<TransferAttempt, I>,
+        as_json::<PayoutFailed, I>,
+        as_json::<Uuid, I>,
+        as_json::<String, I>,
+        as_json::<u64, I>,
     ]
     .into_iter()
     .find_map(|convert| convert(input))
@@ -175,6 +203,25 @@ fn input_json(input: &ScheduleActivityInput) -> Value {
 }
 
 impl WorkflowInterceptor for RecordActivities {
+    fn schedule_local_activity(
+        &self,
+        _ctx: WorkflowInterceptorContext,
+        input: ScheduleLocalActivityInput,
+        next: WorkflowNext<
+            'static,
+            ScheduleLocalActivityInput,
+            CancellableWorkflowOutboundFuture<ScheduleActivityResult>,
+        >,
+    ) -> CancellableWorkflowOutboundFuture<ScheduleActivityResult> {
+        let json = input_json(&input);
+        if let Ok(mut scheduled) = self.scheduled.lock() {
+            scheduled
+                .local
+                .push((input.activity_type().to_owned(), json));
+        }
+        next.run(input)
+    }
+
     fn schedule_activity(
         &self,
         _ctx: WorkflowInterceptorContext,
@@ -187,7 +234,9 @@ impl WorkflowInterceptor for RecordActivities {
     ) -> CancellableWorkflowOutboundFuture<ScheduleActivityResult> {
         let json = input_json(&input);
         if let Ok(mut scheduled) = self.scheduled.lock() {
-            scheduled.push((input.activity_type().to_owned(), json));
+            scheduled
+                .remote
+                .push((input.activity_type().to_owned(), json));
         }
         next.run(input)
     }
@@ -224,6 +273,49 @@ fn recorded_activities(history: &History) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// The local activities the history recorded (their markers), with their
+/// inputs as JSON where the workflow asked for them to be kept (money
+/// steps do; `Null` otherwise, and then only the type is compared).
+fn recorded_local_activities(history: &History) -> Vec<(String, Value)> {
+    history
+        .events
+        .iter()
+        .filter_map(|event| match &event.attributes {
+            Some(Attributes::MarkerRecordedEventAttributes(marker))
+                if marker.marker_name == LOCAL_ACTIVITY_MARKER_NAME =>
+            {
+                let first = |key: &str| {
+                    let payload = marker.details.get(key)?.payloads.first()?;
+                    serde_json::from_slice::<Value>(&payload.data).ok()
+                };
+                let name = first("data")?["activity_type"].as_str()?.to_owned();
+                Some((name, first("input").unwrap_or(Value::Null)))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Compares what was recorded with what the replay scheduled, in order.
+fn compare(
+    kind: &str,
+    recorded: &[(String, Value)],
+    replayed: &[(String, Value)],
+) -> Result<(), String> {
+    for (i, (name, input)) in recorded.iter().enumerate() {
+        let Some((now_name, now_input)) = replayed.get(i) else {
+            return Err(format!("{kind} {i} ({name}) was not scheduled again"));
+        };
+        // A local activity's marker without its input is compared by type.
+        if now_name != name || (!input.is_null() && !covers(now_input, input)) {
+            return Err(format!(
+                "{kind} {i} changed: recorded {name} {input}, replayed {now_name} {now_input}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Whether every field `recorded` has, `replayed` has with the same value
 /// (fields added later, with defaults, do not count as a change).
 fn covers(replayed: &Value, recorded: &Value) -> bool {
@@ -244,22 +336,14 @@ fn covers(replayed: &Value, recorded: &Value) -> bool {
 pub async fn replay(history: History) -> Result<(), String> {
     let scheduled: Scheduled = Arc::default();
     let recorded = recorded_activities(&history);
+    let recorded_local = recorded_local_activities(&history);
     let options = options(&scheduled).map_err(|e| format!("{e:#}"))?;
     WorkflowReplayer::new(options)
         .map_err(|e| format!("{e:?}"))?
         .replay_workflow(WorkflowHistory::from(history))
         .await
         .map_err(|e| format!("{e:?}"))?;
-    let replayed = scheduled.lock().map_err(|e| e.to_string())?.clone();
-    for (i, (name, input)) in recorded.iter().enumerate() {
-        let Some((now_name, now_input)) = replayed.get(i) else {
-            return Err(format!("activity {i} ({name}) was not scheduled again"));
-        };
-        if now_name != name || !covers(now_input, input) {
-            return Err(format!(
-                "activity {i} changed: recorded {name} {input}, replayed {now_name} {now_input}"
-            ));
-        }
-    }
-    Ok(())
+    let replayed = scheduled.lock().map_err(|e| e.to_string())?;
+    compare("activity", &recorded, &replayed.remote)?;
+    compare("local activity", &recorded_local, &replayed.local)
 }

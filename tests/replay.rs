@@ -163,27 +163,30 @@ async fn a_different_settlement_step_in_the_middle_fails_replay() {
 async fn a_changed_amount_or_recipient_fails_the_input_check() {
     // The runner-up's invoice recorded at 2,000: today's code must ask for
     // exactly that again.
+    // The invoice is a local activity: its input is kept in its marker.
     let mut recorded = history("settlement_offer_accepted.json");
     let invoices: Vec<usize> = recorded
         .events
         .iter()
         .enumerate()
         .filter(|(_, e)| match &e.attributes {
-            Some(Attributes::ActivityTaskScheduledEventAttributes(s)) => s
-                .activity_type
-                .as_ref()
-                .is_some_and(|t| t.name == "create_invoice"),
+            Some(Attributes::MarkerRecordedEventAttributes(m)) => {
+                m.details.get("data").is_some_and(|data| {
+                    serde_json::from_slice::<Value>(&data.payloads[0].data)
+                        .is_ok_and(|d| d["activity_type"] == "create_invoice")
+                })
+            }
             _ => false,
         })
         .map(|(i, _)| i)
         .collect();
     assert_eq!(invoices.len(), 2, "two rounds");
-    let Some(Attributes::ActivityTaskScheduledEventAttributes(second)) =
+    let Some(Attributes::MarkerRecordedEventAttributes(second)) =
         &mut recorded.events[invoices[1]].attributes
     else {
         unreachable!()
     };
-    let payload = &mut second.input.as_mut().unwrap().payloads[0];
+    let payload = &mut second.details.get_mut("input").unwrap().payloads[0];
     let mut request: Value = serde_json::from_slice(&payload.data).unwrap();
     assert_eq!(request["amount"], 2_000);
     request["amount"] = 1_999.into();
@@ -195,6 +198,19 @@ async fn a_changed_amount_or_recipient_fails_the_input_check() {
         err.contains("create_invoice") && err.contains("2000"),
         "{err}"
     );
+
+    // The same for an activity Temporal schedules (an email), and for a
+    // history from before local activities (its invoice scheduled).
+    let mut before = history("before-lean-bidding/settlement_offer_accepted.json");
+    let invoice = scheduled_mut(&mut before, "create_invoice");
+    let payload = &mut invoice.input.as_mut().unwrap().payloads[0];
+    let mut request: Value = serde_json::from_slice(&payload.data).unwrap();
+    request["amount"] = 1_234.into();
+    payload.data = serde_json::to_vec(&request).unwrap();
+    let err = replay(before)
+        .await
+        .expect_err("a changed amount must fail");
+    assert!(err.contains("create_invoice"), "{err}");
 
     let mut other = history("settlement_pay_link.json");
     let email = scheduled_mut(&mut other, "send_email");

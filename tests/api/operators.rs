@@ -323,13 +323,20 @@ async fn gavel_replay_passes_this_build_and_stops_a_deploy_that_would_break_hist
         .unwrap()
         .iter_mut()
         .filter(|e| {
-            e["attributes"]["ActivityTaskScheduledEventAttributes"]["activity_type"]["name"]
-                == "create_invoice"
+            // The invoice is a local activity: its marker keeps its input.
+            let marker = &e["attributes"]["MarkerRecordedEventAttributes"]["details"];
+            marker["data"]["payloads"][0]["data"]
+                .as_str()
+                .and_then(|data| {
+                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, data).ok()
+                })
+                .and_then(|data| serde_json::from_slice::<serde_json::Value>(&data).ok())
+                .is_some_and(|data| data["activity_type"] == "create_invoice")
         })
         .collect();
     let second = invoices.into_iter().nth(1).expect("two rounds");
-    let payload =
-        &mut second["attributes"]["ActivityTaskScheduledEventAttributes"]["input"]["payloads"][0];
+    let payload = &mut second["attributes"]["MarkerRecordedEventAttributes"]["details"]["input"]["payloads"]
+        [0];
     let data = payload["data"].as_str().unwrap().to_owned();
     let mut request: serde_json::Value = serde_json::from_slice(
         &base64::Engine::decode(&base64::engine::general_purpose::STANDARD, data).unwrap(),

@@ -66,6 +66,15 @@ pub(crate) fn db_local_options() -> LocalActivityOptions {
         .build()
 }
 
+/// [`db_local_options`] for a step about money (an invoice, an accepted
+/// offer): its input is kept in the history's marker, so the replay gate can
+/// check a new build asks for the same amount from the same buyer.
+pub(crate) fn money_local_options() -> LocalActivityOptions {
+    let mut options = db_local_options();
+    options.include_arguments_in_marker = true;
+    options
+}
+
 pub(crate) fn db_options() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
         .retry_policy(
