@@ -17,7 +17,9 @@ use uuid::Uuid;
 
 use gavel::config::SettlementArgs;
 
-use crate::helpers::{auction_body, eventually, settlement_args, spawn_app_with_settlement};
+use crate::helpers::{
+    EventStream, auction_body, eventually, settlement_args, spawn_app_with_settlement,
+};
 
 /// The auction's history as (event type, activity type if any).
 async fn history(app: &crate::helpers::TestApp, id: &str) -> Vec<(EventType, Option<String>)> {
@@ -178,4 +180,46 @@ async fn a_batch_no_api_confirmed_writing_is_published_by_the_backstop() {
     );
     let shown = app.auction(id).await;
     assert_eq!(shown.current_price, Some(1_000), "{shown:?}");
+}
+
+#[tokio::test]
+async fn a_live_stream_waits_for_a_missing_event_and_keeps_the_order() {
+    let app = spawn_app_with_settlement(settlement_args()).await;
+    let (_seller, [ada, bola], auction) = app.scene(&auction_body(300)).await;
+    let id = &auction.id.to_string();
+    let mut stream = EventStream::open(&app, id, None).await;
+
+    // Ada's bid reaches the workflow but its write is lost (as above);
+    // Bola's, after it, is written by the API at once.
+    let bid = PlaceBid {
+        bidder_id: ada.id.parse().unwrap(),
+        amount: 1_000,
+        max_amount: None,
+        currency: None,
+        idempotency_key: format!("{}:lost", ada.id),
+    };
+    let options = WorkflowExecuteUpdateOptions::builder()
+        .update_id("bids:lost-write".to_owned())
+        .build();
+    app.auction_handle(id)
+        .execute_update(
+            AuctionWorkflow::place_bids,
+            BidBatch::Bids(vec![bid]),
+            options,
+        )
+        .await
+        .unwrap();
+    app.bid_ok(&bola, id, 1_100, None).await;
+
+    // The stream holds Bola's bid back until Ada's is published by the
+    // backstop, then gives both in order.
+    let mut bids = Vec::new();
+    while bids.len() < 2 {
+        let event = stream.next().await;
+        if event.kind == "bid" {
+            bids.push((event.id, event.data["amount"].as_i64().unwrap()));
+        }
+    }
+    assert_eq!(bids.iter().map(|b| b.1).collect::<Vec<_>>(), [1_000, 1_100]);
+    assert!(bids[0].0 < bids[1].0, "{bids:?}");
 }

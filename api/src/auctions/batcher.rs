@@ -7,7 +7,9 @@
 //! Each batch's answer is written to the read model (and announced to live
 //! streams) here, before any bidder of the batch hears back; the next batch
 //! tells the workflow which revisions were written, so it publishes only
-//! what no replica confirmed. The answer also
+//! what no replica confirmed. The write is pipelined: the next batch goes to
+//! the workflow while the last one is written, and writes land in revision
+//! order (each after the one before). The answer also
 //! keeps a floor: the lowest amount the auction can still accept. Prices never
 //! fall, so a bid below it is refused at once, without Temporal.
 
@@ -28,7 +30,7 @@ use gavel_workflows::{
     rules::{RULES, Rejection},
 };
 use temporalio_client::Client;
-use tokio::sync::oneshot;
+use tokio::{sync::oneshot, task::JoinHandle};
 use uuid::Uuid;
 
 use super::gateway::{self, CallError};
@@ -92,6 +94,8 @@ struct Lane {
     /// Revisions this replica wrote to the read model since its last batch:
     /// the next batch tells the workflow, which then need not publish them.
     written: Mutex<Vec<u64>>,
+    /// Settles when the last write started here has landed.
+    last_write: Mutex<Option<oneshot::Receiver<()>>>,
 }
 
 impl Lane {
@@ -143,6 +147,18 @@ impl Lane {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(revision);
+    }
+
+    /// The signal the next write gives when it lands, and the one it waits
+    /// for first (the previous write's).
+    fn next_write(&self) -> (oneshot::Sender<()>, Option<oneshot::Receiver<()>>) {
+        let (done, landed) = oneshot::channel();
+        let after = self
+            .last_write
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(landed);
+        (done, after)
     }
 
     fn take_written(&self) -> Vec<u64> {
@@ -227,6 +243,10 @@ impl BidBatcher {
 
     /// Sends the lane's bids in batches until none wait.
     async fn drain(self: Arc<Self>, auction_id: Uuid, lane: Arc<Lane>) {
+        // Read-model writes of answered batches, oldest first: the next
+        // batch goes to the workflow while the last one is written, never
+        // more than two behind.
+        let mut writes: VecDeque<JoinHandle<()>> = VecDeque::new();
         loop {
             let batch = lane.take(MAX_BATCH);
             if batch.is_empty() {
@@ -242,6 +262,11 @@ impl BidBatcher {
                 }
                 return;
             }
+            while writes.front().is_some_and(JoinHandle::is_finished) || writes.len() >= 2 {
+                if let Some(write) = writes.pop_front() {
+                    let _ = write.await;
+                }
+            }
             metrics::histogram!("gavel_bid_batch_size").record(batch.len() as f64);
             let written = lane.take_written();
             let bids = BidBatch::Confirming {
@@ -249,60 +274,81 @@ impl BidBatcher {
                 written: written.clone(),
             };
             let placed = gateway::place_bids(&self.temporal, auction_id, bids).await;
-            if placed.is_err() {
-                // A refused or failed batch is not in the history: its
-                // confirmations go with the next one.
-                written
-                    .into_iter()
-                    .for_each(|revision| lane.wrote(revision));
-            }
-            let answers: Vec<Result<BidAnswer, BidFailure>> = match placed {
-                Ok(receipt) => {
-                    match self.read_model.apply_live(auction_id, &receipt.live).await {
-                        Ok(()) => lane.wrote(receipt.live.revision),
-                        // Left unconfirmed, the workflow publishes it itself.
-                        Err(err) => tracing::warn!(
-                            %auction_id,
-                            "cannot write a bid batch to the read model: {err}"
-                        ),
-                    }
-                    lane.learn(&receipt.live);
-                    receipt
-                        .outcomes
+            let receipt = match placed {
+                Ok(receipt) => receipt,
+                Err(failure) => {
+                    // A refused or failed batch is not in the history: its
+                    // confirmations go with the next one.
+                    written
                         .into_iter()
-                        .zip(&batch)
-                        .map(|(outcome, queued)| {
-                            Ok(match outcome {
-                                BidOutcome::Accepted(accepted) => {
-                                    checked(accepted, &queued.bid, &receipt.live)
-                                }
-                                BidOutcome::Refused { rejection } => BidAnswer::Refused(rejection),
-                            })
-                        })
-                        .collect()
-                }
-                Err(CallError::Refused(BatchRefused { rejections })) => rejections
-                    .into_iter()
-                    .map(|rejection| Ok(BidAnswer::Refused(rejection)))
-                    .collect(),
-                Err(CallError::Gone) => batch.iter().map(|_| Err(BidFailure::Gone)).collect(),
-                Err(CallError::Unavailable(err)) => {
-                    let reason = format!("{err:#}");
-                    batch
-                        .iter()
-                        .map(|_| Err(BidFailure::Unavailable(reason.clone())))
-                        .collect()
+                        .for_each(|revision| lane.wrote(revision));
+                    let answers = failed(failure, batch.len());
+                    answer(&lane, batch, answers);
+                    continue;
                 }
             };
-            let mut answers = answers.into_iter();
-            for queued in batch {
-                let answer = answers.next().unwrap_or_else(|| {
-                    Err(BidFailure::Unavailable("no answer for this bid".into()))
-                });
-                lane.leave(queued.bid.bidder_id);
-                let _ = queued.reply.send(answer);
-            }
+            lane.learn(&receipt.live);
+            let (done, after) = lane.next_write();
+            let (this, lane) = (self.clone(), lane.clone());
+            let write = tokio::spawn(async move {
+                // Writes land in revision order: this one after the last
+                // (a failed one lets the next go; the backstop covers it).
+                if let Some(after) = after {
+                    let _ = after.await;
+                }
+                match this.read_model.apply_live(auction_id, &receipt.live).await {
+                    Ok(()) => lane.wrote(receipt.live.revision),
+                    // Left unconfirmed, the workflow publishes it itself.
+                    Err(err) => tracing::warn!(
+                        %auction_id,
+                        "cannot write a bid batch to the read model: {err}"
+                    ),
+                }
+                // Nobody of the batch hears back before it is readable.
+                let answers = receipt
+                    .outcomes
+                    .into_iter()
+                    .zip(&batch)
+                    .map(|(outcome, queued)| {
+                        Ok(match outcome {
+                            BidOutcome::Accepted(accepted) => {
+                                checked(accepted, &queued.bid, &receipt.live)
+                            }
+                            BidOutcome::Refused { rejection } => BidAnswer::Refused(rejection),
+                        })
+                    })
+                    .collect();
+                let _ = done.send(());
+                answer(&lane, batch, answers);
+            });
+            writes.push_back(write);
         }
+    }
+}
+
+/// What each of the `count` bids of a batch the workflow did not take hears.
+fn failed(failure: CallError<BatchRefused>, count: usize) -> Vec<Result<BidAnswer, BidFailure>> {
+    match failure {
+        CallError::Refused(BatchRefused { rejections }) => rejections
+            .into_iter()
+            .map(|rejection| Ok(BidAnswer::Refused(rejection)))
+            .collect(),
+        CallError::Gone => vec![Err(BidFailure::Gone); count],
+        CallError::Unavailable(err) => {
+            vec![Err(BidFailure::Unavailable(format!("{err:#}"))); count]
+        }
+    }
+}
+
+/// Hands each bid of `batch` its answer, in order.
+fn answer(lane: &Lane, batch: Vec<Queued>, answers: Vec<Result<BidAnswer, BidFailure>>) {
+    let mut answers = answers.into_iter();
+    for queued in batch {
+        let answer = answers
+            .next()
+            .unwrap_or_else(|| Err(BidFailure::Unavailable("no answer for this bid".into())));
+        lane.leave(queued.bid.bidder_id);
+        let _ = queued.reply.send(answer);
     }
 }
 

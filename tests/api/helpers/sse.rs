@@ -77,9 +77,10 @@ impl EventStream {
                 }
                 continue; // a keep-alive comment
             }
-            let chunk = tokio::time::timeout(Duration::from_secs(15), self.chunks.next())
+            // Longer than the keep-alive (15 s) and the backstop (15 s).
+            let chunk = tokio::time::timeout(Duration::from_secs(40), self.chunks.next())
                 .await
-                .expect("an event within 15 s")?
+                .expect("a chunk within 40 s")?
                 .unwrap();
             self.buffer.push_str(&String::from_utf8_lossy(&chunk));
         }

@@ -8,7 +8,8 @@ use std::pin::Pin;
 use chrono::{DateTime, Utc};
 use futures::future::LocalBoxFuture;
 use temporalio_sdk::{
-    ActivityExecutionError, CancellableFuture, TimerResult, WorkflowContext, WorkflowResult,
+    ActivityCancellationType, ActivityExecutionError, CancellableFuture, TimerResult,
+    WorkflowContext, WorkflowResult,
 };
 
 use super::state::AuctionWorkflow;
@@ -34,6 +35,8 @@ const PUBLISH_EVERY: chrono::Duration = chrono::Duration::seconds(1);
 
 type Ctx = WorkflowContext<AuctionWorkflow>;
 type Activity<'a> = LocalBoxFuture<'a, Result<(), ActivityExecutionError>>;
+type Sending<'a> =
+    Pin<Box<dyn CancellableFuture<Output = Result<(), ActivityExecutionError>> + 'a>>;
 type Timer<'a> = Pin<Box<dyn CancellableFuture<Output = TimerResult> + 'a>>;
 
 /// A timer for one moment, armed again only when the moment moves.
@@ -176,7 +179,7 @@ impl<'a> Backstop<'a> {
 /// per outbid bidder per window rather than one per change of leader.
 #[derive(Default)]
 pub(crate) struct Mailer<'a> {
-    sending: Option<Activity<'a>>,
+    sending: Option<Sending<'a>>,
     last: Option<DateTime<Utc>>,
     window: Alarm<'a>,
 }
@@ -200,10 +203,16 @@ impl<'a> Mailer<'a> {
             self.last = Some(at);
         }
         let batch = ctx.state_mut(|s| take_outbid_batch(&mut s.unsent_emails));
+        let mut options = external_options();
+        if ctx.state(|s| s.lean) {
+            // At the close the auction stops waiting for it (see
+            // [`Mailer::leave`]); the batch still goes out.
+            options.cancellation_type = ActivityCancellationType::Abandon;
+        }
         self.sending = Some(Box::pin(ctx.execute_activity(
             SettlementActivities::send_emails,
             batch,
-            external_options(),
+            options,
         )));
     }
 
@@ -217,6 +226,17 @@ impl<'a> Mailer<'a> {
                 self.sending = None;
             }
             None => self.window.rung().await,
+        }
+    }
+
+    /// Stops waiting for the batch on its way (it is abandoned, not
+    /// cancelled: its emails still go out), so outbid notices never delay
+    /// the close and the winner's invoice.
+    pub(crate) async fn leave(&mut self) {
+        self.window.cancel();
+        if let Some(sending) = self.sending.take() {
+            sending.cancel();
+            let _ = sending.await;
         }
     }
 

@@ -98,7 +98,11 @@ pub(crate) async fn take_bids_until_closed(
     close.cancel();
     backstop.stop();
     publisher.stop().await?;
-    mailer.stop().await;
+    if lean {
+        mailer.leave().await;
+    } else {
+        mailer.stop().await;
+    }
     // The auction is over: every bidder hears how it ended, so queued
     // outbid notices would only delay the winner's invoice.
     ctx.state_mut(|s| s.unsent_emails.clear());
