@@ -529,8 +529,10 @@ pub struct WorkerArgs {
 #[derive(Debug, Clone, Copy, Args)]
 pub struct WorkerTuning {
     /// Workflows kept in memory between their tasks (sticky cache); bounds
-    /// the worker's memory: about 50 KB each.
-    #[arg(long, env = "GAVEL_WORKFLOW_CACHE", default_value_t = 1_000)]
+    /// the worker's memory: about 50 KB each. At least 1: a workflow stays
+    /// cached while its local activities run.
+    #[arg(long, env = "GAVEL_WORKFLOW_CACHE", default_value_t = 1_000,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub workflow_cache: usize,
     /// Concurrent polls for workflow tasks (at least 2).
     #[arg(long, env = "GAVEL_WORKFLOW_POLLERS", default_value_t = 10,

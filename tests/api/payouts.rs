@@ -43,6 +43,14 @@ impl Sale {
         &self.s.bola
     }
 
+    /// After a worker is killed: its sticky queue holds the sale's next
+    /// workflow task (queries too) until the queue's schedule-to-start
+    /// timeout (10 s) passes on the time-skipping server's clock, which only
+    /// the test moves on.
+    async fn forget_worker(&self) {
+        self.app().skip_time(11).await;
+    }
+
     fn sale_workflow(
         &self,
     ) -> temporalio_client::WorkflowHandle<
@@ -304,18 +312,12 @@ async fn paid_sale_with_worker_process() -> Sale {
     paid_sale_in(s, Some(worker)).await
 }
 
-/// A `gavel worker` process without a sticky cache: the time-skipping test
-/// server never times out a killed worker's sticky queue (a real server
-/// does, in seconds), so every workflow task goes to the shared queue.
+/// A `gavel worker` process (a test kills it: see [`Sale::forget_worker`]).
 fn worker_process(
     app: &TestApp,
     settlement: &gavel::config::SettlementArgs,
 ) -> crate::helpers::WorkerProcess {
-    crate::helpers::WorkerProcess::spawn_with(
-        app,
-        settlement,
-        &[("GAVEL_WORKFLOW_CACHE", "0".to_owned())],
-    )
+    crate::helpers::WorkerProcess::spawn(app, settlement)
 }
 
 async fn paid_sale_in(s: Scene, worker: Option<crate::helpers::WorkerProcess>) -> Sale {
@@ -995,6 +997,7 @@ async fn a_worker_killed_between_the_transfer_request_and_its_answer_makes_one_t
     ));
     // The new worker retries the attempt: same reference, found, pending.
     sale.transfer_is(1, "pending").await;
+    sale.forget_worker().await;
     sale.waits_for("Paystack to finish the transfer").await;
     let reference = sale.reference_of(1);
     sale.transfers.set_status(&reference, "success");
