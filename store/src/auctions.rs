@@ -291,15 +291,21 @@ pub struct EventRow {
     pub winner_handle: Option<String>,
 }
 
-/// The sequence number of the auction's latest event (0 before any).
-pub async fn last_event_seq(db: &PgPool, auction_id: Uuid) -> Result<i64> {
-    let last = sqlx::query_scalar!(
-        r#"SELECT COALESCE(max(seq), 0) AS "last!" FROM auction_events WHERE auction_id = $1"#,
+/// Where a live feed of the auction starts: the last event before the
+/// first one missing among the latest hundred (a batch whose write is late),
+/// or the last event. Later ones are read, in order, once the gap fills.
+pub async fn feed_start_seq(db: &PgPool, auction_id: Uuid) -> Result<i64> {
+    let start = sqlx::query_scalar!(
+        r#"WITH recent AS (
+               SELECT seq FROM auction_events WHERE auction_id = $1
+               ORDER BY seq DESC LIMIT 100)
+           SELECT COALESCE(min(r.seq), 0) AS "start!" FROM recent r
+           WHERE NOT EXISTS (SELECT 1 FROM recent n WHERE n.seq = r.seq + 1)"#,
         auction_id
     )
     .fetch_one(db)
     .await?;
-    Ok(last)
+    Ok(start)
 }
 
 /// Events after sequence number `after`, oldest first.

@@ -91,8 +91,8 @@ async fn a_bid_costs_its_update_and_outbid_emails_wait_for_their_window() {
     );
     assert_eq!(
         activities,
-        ["send_emails"],
-        "no publication of what the API wrote; one outbid email batch at once, the rest held"
+        ["send_emails", "send_emails"],
+        "no publication of what the API wrote; each bidder's first outbid email at once, the rest held"
     );
     // The backstop alarm and the mail window, armed once each.
     assert!(count(EventType::TimerStarted) <= 3, "{during_bidding:?}");
@@ -210,16 +210,61 @@ async fn a_live_stream_waits_for_a_missing_event_and_keeps_the_order() {
         .await
         .unwrap();
     app.bid_ok(&bola, id, 1_100, None).await;
+    // A stream opened now, while Ada's event is missing, gets it too.
+    let mut late = EventStream::open(&app, id, None).await;
 
-    // The stream holds Bola's bid back until Ada's is published by the
-    // backstop, then gives both in order.
-    let mut bids = Vec::new();
-    while bids.len() < 2 {
-        let event = stream.next().await;
-        if event.kind == "bid" {
-            bids.push((event.id, event.data["amount"].as_i64().unwrap()));
+    // The streams hold Bola's bid back until Ada's is published by the
+    // backstop, then give both in order.
+    for stream in [&mut stream, &mut late] {
+        let mut bids = Vec::new();
+        while bids.len() < 2 {
+            let event = stream.next().await;
+            if event.kind == "bid" {
+                bids.push((event.id, event.data["amount"].as_i64().unwrap()));
+            }
         }
+        assert_eq!(bids.iter().map(|b| b.1).collect::<Vec<_>>(), [1_000, 1_100]);
+        assert!(bids[0].0 < bids[1].0, "{bids:?}");
     }
-    assert_eq!(bids.iter().map(|b| b.1).collect::<Vec<_>>(), [1_000, 1_100]);
-    assert!(bids[0].0 < bids[1].0, "{bids:?}");
+}
+
+#[tokio::test]
+async fn a_retried_bid_whose_write_was_lost_is_answered_as_accepted_and_written() {
+    let app = spawn_app_with_settlement(settlement_args()).await;
+    let (_seller, [ada], auction) = app.scene(&auction_body(300)).await;
+    let id = &auction.id.to_string();
+    let bid = PlaceBid {
+        bidder_id: ada.id.parse().unwrap(),
+        amount: 1_000,
+        max_amount: None,
+        currency: None,
+        idempotency_key: format!("{}:lost", ada.id),
+    };
+    let options = WorkflowExecuteUpdateOptions::builder()
+        .update_id("bids:lost-write".to_owned())
+        .build();
+    app.auction_handle(id)
+        .execute_update(
+            AuctionWorkflow::place_bids,
+            BidBatch::Bids(vec![bid]),
+            options,
+        )
+        .await
+        .unwrap();
+    // Ada's client never heard back and retries with its key: the same
+    // verdict, at once, and the bid is in the read model.
+    let retried = app.bid(&ada, id, 1_000, None, Some("lost")).await;
+    let answer: serde_json::Value = retried.json().await.unwrap();
+    assert_eq!(answer["amount"], 1_000, "{answer}");
+    assert_eq!(answer["seq"], 1, "{answer}");
+    let (stored,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM bids WHERE auction_id = $1 AND amount = 1000")
+            .bind(auction.id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(stored, 1, "written with the answer, not 15 s later");
+    // And again, from the read model this time.
+    let again = app.bid(&ada, id, 1_000, None, Some("lost")).await;
+    assert_eq!(again.status(), reqwest::StatusCode::CREATED);
 }

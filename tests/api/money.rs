@@ -396,7 +396,7 @@ async fn a_runner_ups_stored_card_is_charged_only_after_they_accept() {
     )
     .await;
     assert_eq!(accepted.status, "open");
-    s.app.wait_for_status(&id, "settled", 20).await;
+    s.app.wait_for_status(&id, "settled", 60).await;
     let charges = requests_to(&s.paystack, "/transaction/charge_authorization").await;
     assert_eq!(charges.len(), 1, "{charges:?}");
     assert_eq!(charges[0]["amount"], 2_000, "her own highest bid");

@@ -47,11 +47,12 @@ pub(crate) fn publish_options() -> ActivityOptions {
         .build()
 }
 
-/// Writes to our own database: retried patiently, never given up.
 /// A local activity on Gavel's own database: run by the worker inside the
 /// workflow task that asked for it (no task-queue trip, no extra workflow
-/// task), retried as [`db_options`] retries; a wait past a minute between
-/// attempts becomes a durable timer.
+/// task) and retried there as [`db_options`] retries, never given up (the
+/// task is kept alive meanwhile). Its input is kept in the history's marker,
+/// so the replay gate can check that a new build asks for the same invoice,
+/// amount, buyer and publication.
 pub(crate) fn db_local_options() -> LocalActivityOptions {
     LocalActivityOptions::builder()
         .start_to_close_timeout(Duration::from_secs(30))
@@ -62,19 +63,11 @@ pub(crate) fn db_local_options() -> LocalActivityOptions {
                 .maximum_interval(Duration::from_secs(60))
                 .build(),
         )
-        .timer_backoff_threshold(Duration::from_secs(60))
+        .include_arguments_in_marker(true)
         .build()
 }
 
-/// [`db_local_options`] for a step about money (an invoice, an accepted
-/// offer): its input is kept in the history's marker, so the replay gate can
-/// check a new build asks for the same amount from the same buyer.
-pub(crate) fn money_local_options() -> LocalActivityOptions {
-    let mut options = db_local_options();
-    options.include_arguments_in_marker = true;
-    options
-}
-
+/// Writes to our own database: retried patiently, never given up.
 pub(crate) fn db_options() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
         .retry_policy(

@@ -24,7 +24,9 @@ use std::{
 use gavel_store::auctions::ReadModel;
 use gavel_workflows::{
     contract::{
-        auction::{BatchRefused, BidBatch, BidOutcome, BidReceipt, MAX_BATCH, PlaceBid},
+        auction::{
+            BatchRefused, BidBatch, BidOutcome, BidReceipt, MAX_BATCH, MAX_WRITTEN, PlaceBid,
+        },
         read_model::LiveDelta,
     },
     rules::{RULES, Rejection},
@@ -40,6 +42,8 @@ use super::gateway::{self, CallError};
 pub const QUEUE_MAX: usize = 1_024;
 /// Lanes kept for auctions with nothing queued, before idle ones are dropped.
 const IDLE_LANES: usize = 1_024;
+/// Keys of unanswered batches one lane remembers.
+const UNCERTAIN_KEYS: usize = 256;
 
 /// What became of a bid.
 #[derive(Debug, Clone)]
@@ -96,6 +100,8 @@ struct Lane {
     written: Mutex<Vec<u64>>,
     /// Settles when the last write started here has landed.
     last_write: Mutex<Option<oneshot::Receiver<()>>>,
+    /// Keys of bids whose batch got no answer (see [`Lane::uncertain`]).
+    uncertain_keys: Mutex<VecDeque<String>>,
 }
 
 impl Lane {
@@ -161,8 +167,38 @@ impl Lane {
         (done, after)
     }
 
+    /// The revisions to confirm with the next batch: the newest few (the
+    /// workflow refuses more; it publishes older ones itself).
     fn take_written(&self) -> Vec<u64> {
-        std::mem::take(&mut *self.written.lock().unwrap_or_else(|p| p.into_inner()))
+        let mut written =
+            std::mem::take(&mut *self.written.lock().unwrap_or_else(|p| p.into_inner()));
+        let extra = written.len().saturating_sub(MAX_WRITTEN);
+        written.drain(..extra);
+        written
+    }
+
+    /// Remembers the keys of a batch whose fate is unknown (Temporal did not
+    /// answer): a retry with one of them must reach the workflow, which may
+    /// have accepted it, even below the floor.
+    fn uncertain(&self, batch: &[Queued]) {
+        let mut keys = self
+            .uncertain_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for queued in batch {
+            if keys.len() >= UNCERTAIN_KEYS {
+                keys.pop_front();
+            }
+            keys.push_back(queued.bid.idempotency_key.clone());
+        }
+    }
+
+    fn is_uncertain(&self, key: &str) -> bool {
+        self.uncertain_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|k| k == key)
     }
 
     fn take(&self, most: usize) -> Vec<Queued> {
@@ -215,7 +251,10 @@ impl BidBatcher {
         bid: PlaceBid,
     ) -> Result<BidAnswer, BidFailure> {
         let lane = self.lane(auction_id);
-        if let Some(rejection) = lane.hopeless(&bid) {
+        if let Some(rejection) = lane
+            .hopeless(&bid)
+            .filter(|_| !lane.is_uncertain(&bid.idempotency_key))
+        {
             metrics::counter!("gavel_bids_refused_early_total").increment(1);
             return Ok(BidAnswer::Refused(rejection));
         }
@@ -282,6 +321,9 @@ impl BidBatcher {
                     written
                         .into_iter()
                         .for_each(|revision| lane.wrote(revision));
+                    if matches!(failure, CallError::Unavailable(_)) {
+                        lane.uncertain(&batch);
+                    }
                     let answers = failed(failure, batch.len());
                     answer(&lane, batch, answers);
                     continue;

@@ -77,8 +77,10 @@ impl EventHub {
         if let Some(feed) = self.live_feed(auction_id) {
             return Ok(feed);
         }
-        // Start from what is there now: subscribers read older rows themselves.
-        let last = store::last_event_seq(&self.db, auction_id).await?;
+        // Start from what is there now (before a recent gap, so the missing
+        // event is handed out when it comes): subscribers read older rows
+        // themselves and skip what they have.
+        let last = store::feed_start_seq(&self.db, auction_id).await?;
         let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(feed) = feeds.get(&auction_id).and_then(Weak::upgrade) {
             return Ok(feed);

@@ -83,6 +83,7 @@ pub async fn events(
         rows,
         after,
         catching_up: true,
+        hold_gaps: true,
         ready: VecDeque::new(),
         over: false,
     };
@@ -104,6 +105,10 @@ struct Follow {
     after: i64,
     /// Reading from the table (at the start, and after falling behind).
     catching_up: bool,
+    /// While reading the table, stop before a missing event (a batch whose
+    /// write is late) and let the feed hand it out in order when it comes;
+    /// off for one read when the feed itself went past a gap.
+    hold_gaps: bool,
     ready: VecDeque<Event>,
     /// The auction's final event was sent: the stream ends after it.
     over: bool,
@@ -137,7 +142,14 @@ impl Follow {
                     Ok(rows) => {
                         self.catching_up = rows.len() == 100;
                         for row in &rows {
+                            if self.hold_gaps && row.seq > self.after + 1 {
+                                self.catching_up = false;
+                                break;
+                            }
                             self.take(&PublicEvent::of(row));
+                        }
+                        if !self.catching_up {
+                            self.hold_gaps = true;
                         }
                     }
                     Err(err) => {
@@ -148,6 +160,12 @@ impl Follow {
                 continue;
             }
             match self.rows.recv().await {
+                // The feed went past an event this client lacks (it gave up
+                // waiting for it): read the table, across the gap.
+                Ok(row) if row.seq > self.after + 1 => {
+                    self.catching_up = true;
+                    self.hold_gaps = false;
+                }
                 Ok(row) => self.take(&row),
                 // Fell behind the feed: read what was missed from the table.
                 Err(broadcast::error::RecvError::Lagged(_)) => self.catching_up = true,

@@ -18,13 +18,13 @@ use crate::{
         read_model::ReadModelActivities,
         settlement::{EmailJob, SettlementActivities},
     },
-    steps::{external_options, publish_options, until},
+    steps::{external_options, now, publish_options, until},
 };
 
 /// Outbid notices sent by one `send_emails` activity at most.
 pub(crate) const OUTBID_BATCH: usize = 50;
-/// A lean run emails outbid bidders at most this often (each bidder hears
-/// of the latest price).
+/// A lean run emails each outbid bidder at most this often (they hear of
+/// the latest price).
 const OUTBID_WINDOW: chrono::Duration = chrono::Duration::seconds(30);
 /// How long a lean run waits for an API replica to confirm it wrote a batch
 /// to the read model before publishing that batch itself.
@@ -138,34 +138,34 @@ impl<'a> Publisher<'a> {
     }
 }
 
-/// The read model's backstop in a lean run: the batches no API replica has
-/// confirmed writing [`BACKSTOP_AFTER`] after they were first seen go to
-/// the durable publication. A busy auction's batches are confirmed by the
-/// next one, so the alarm mostly rings for nothing, once per period.
+/// The read model's backstop in a lean run: a batch no API replica has
+/// confirmed writing [`BACKSTOP_AFTER`] after it was taken goes to the
+/// durable publication. The alarm is armed for the oldest unconfirmed batch;
+/// a busy auction's batches are confirmed by the next one, so it mostly
+/// rings for nothing, once per period.
 #[derive(Default)]
 pub(crate) struct Backstop<'a> {
     alarm: Alarm<'a>,
-    covers: u64,
 }
 
 impl<'a> Backstop<'a> {
-    /// Arms the alarm for the newest unconfirmed batch, unless it is armed.
+    /// Arms the alarm for the oldest unconfirmed batch, unless it is armed.
     pub(crate) fn watch(&mut self, ctx: &'a Ctx, at: DateTime<Utc>) {
         if self.alarm.is_armed() {
             return;
         }
-        if let Some(latest) = ctx.state(|s| s.latest_unconfirmed()) {
-            self.covers = latest;
-            self.alarm.arm(ctx, at, at + BACKSTOP_AFTER);
+        if let Some(oldest) = ctx.state(|s| s.oldest_unconfirmed()) {
+            self.alarm.arm(ctx, at, oldest + BACKSTOP_AFTER);
         }
     }
 
-    /// Waits for the alarm; then what it covered and is still unconfirmed
-    /// waits for the publisher.
+    /// Waits for the alarm; then every batch unconfirmed for the whole
+    /// period waits for the publisher.
     pub(crate) async fn rung(&mut self, ctx: &'a Ctx) {
         self.alarm.rung().await;
-        let covers = self.covers;
-        ctx.state_mut(|s| s.publish_unconfirmed(covers));
+        if let Ok(at) = now(ctx) {
+            ctx.state_mut(|s| s.publish_unconfirmed(at - BACKSTOP_AFTER));
+        }
     }
 
     pub(crate) fn stop(&mut self) {
@@ -174,35 +174,38 @@ impl<'a> Backstop<'a> {
 }
 
 /// Outbid notices: one `send_emails` activity at a time, each a batch of
-/// at most [`OUTBID_BATCH`] recipients. A lean run sends at most once per
-/// [`OUTBID_WINDOW`] (the first at once), so a bidding war costs one email
-/// per outbid bidder per window rather than one per change of leader.
+/// at most [`OUTBID_BATCH`] recipients. A lean run emails each bidder at
+/// most once per [`OUTBID_WINDOW`] (the first at once, then the latest price
+/// when the window has passed), so a bidding war costs one email per outbid
+/// bidder per window rather than one per change of leader.
 #[derive(Default)]
 pub(crate) struct Mailer<'a> {
     sending: Option<Sending<'a>>,
-    last: Option<DateTime<Utc>>,
+    /// Rings when the next held notice falls due (a lean run).
     window: Alarm<'a>,
 }
 
 impl<'a> Mailer<'a> {
     /// Sends the next batch of waiting notices, unless one is on its way
-    /// (or, in a lean run, one went out less than a window ago).
+    /// (in a lean run, those whose recipients' windows have passed).
     pub(crate) fn mail(&mut self, ctx: &'a Ctx, at: DateTime<Utc>) {
         if self.sending.is_some() || ctx.state(|s| s.unsent_emails.is_empty()) {
             return;
         }
-        if ctx.state(|s| s.lean) {
-            if let Some(next) = self.last.map(|last| last + OUTBID_WINDOW)
-                && at < next
+        let batch = if ctx.state(|s| s.lean) {
+            let (due, next) = ctx.state_mut(|s| s.take_due_outbid(at, OUTBID_WINDOW, OUTBID_BATCH));
+            if let Some(next) = next
+                && !self.window.is_armed()
             {
-                if !self.window.is_armed() {
-                    self.window.arm(ctx, at, next);
-                }
+                self.window.arm(ctx, at, next);
+            }
+            if due.is_empty() {
                 return;
             }
-            self.last = Some(at);
-        }
-        let batch = ctx.state_mut(|s| take_outbid_batch(&mut s.unsent_emails));
+            due
+        } else {
+            ctx.state_mut(|s| take_outbid_batch(&mut s.unsent_emails))
+        };
         let mut options = external_options();
         if ctx.state(|s| s.lean) {
             // At the close the auction stops waiting for it (see

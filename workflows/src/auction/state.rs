@@ -3,6 +3,8 @@
 //! outbid notices they make, and what waits for the read model. The handlers
 //! ([`super::workflow`]) and phases ([`super::open_phase`]) drive it.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use temporalio_macros::workflow;
 use temporalio_sdk::SyncWorkflowContext;
@@ -59,6 +61,9 @@ pub struct AuctionWorkflow {
     pub(crate) coalesce_outbid: bool,
     /// What happens after the close: its status, payment notices and desk.
     pub(crate) settlement: Settlement,
+    /// When each bidder was last sent an outbid notice in this run (a lean
+    /// run sends each at most once per window).
+    pub(crate) outbid_sent: BTreeMap<Uuid, DateTime<Utc>>,
     /// This run bids leanly (patch `lean-bidding`): a batch of bids costs its
     /// update and nothing else on the workflow. Search attributes follow
     /// phase changes, the API's own read-model writes are trusted once it
@@ -74,6 +79,8 @@ pub struct AuctionWorkflow {
 #[derive(Debug, Clone)]
 pub(crate) struct Unconfirmed {
     pub(crate) revision: u64,
+    /// When the batch was taken (workflow time).
+    pub(crate) at: DateTime<Utc>,
     bids: Vec<BidRecord>,
     events: Vec<AuctionEvent>,
 }
@@ -189,6 +196,39 @@ impl AuctionWorkflow {
         Ok(BidReceipt { bid_id, verdict })
     }
 
+    /// The waiting outbid notices whose recipients were not sent one within
+    /// `window` of `at` (at most `most`, marked sent now), and when the next
+    /// of the others falls due.
+    pub(crate) fn take_due_outbid(
+        &mut self,
+        at: DateTime<Utc>,
+        window: chrono::Duration,
+        most: usize,
+    ) -> (Vec<EmailJob>, Option<DateTime<Utc>>) {
+        let mut due = Vec::new();
+        let mut next = None::<DateTime<Utc>>;
+        let mut kept = Vec::new();
+        for job in std::mem::take(&mut self.unsent_emails) {
+            let free_at = self
+                .outbid_sent
+                .get(&job.recipient_id)
+                .map(|sent| *sent + window);
+            match free_at {
+                Some(free_at) if free_at > at => {
+                    next = Some(next.map_or(free_at, |n| n.min(free_at)));
+                    kept.push(job);
+                }
+                _ if due.len() < most => {
+                    self.outbid_sent.insert(job.recipient_id, at);
+                    due.push(job);
+                }
+                _ => kept.push(job),
+            }
+        }
+        self.unsent_emails = kept;
+        (due, next)
+    }
+
     /// Queues an outbid notice: one per recipient (the latest price wins)
     /// and at most [`OUTBID_QUEUE_MAX`] recipients, once coalescing is on.
     fn queue_outbid(&mut self, job: EmailJob) {
@@ -247,14 +287,27 @@ impl AuctionWorkflow {
 
     /// Keeps what the batch whose bids and events start at these indexes
     /// changed as unconfirmed, out of the durable publication's way.
-    pub(super) fn hold_unconfirmed(&mut self, revision: u64, bids_from: usize, events_from: usize) {
+    pub(super) fn hold_unconfirmed(
+        &mut self,
+        revision: u64,
+        at: DateTime<Utc>,
+        bids_from: usize,
+        events_from: usize,
+    ) {
         let bids = self.unpublished_bids.split_off(bids_from);
         let events = self.unpublished_events.split_off(events_from);
         self.unconfirmed.push(Unconfirmed {
             revision,
+            at,
             bids,
             events,
         });
+    }
+
+    /// The record of an accepted bid of this run (a retried key is
+    /// answered with it, so the API can write and answer it again).
+    pub(super) fn run_bid(&self, seq: u64) -> Option<&BidRecord> {
+        self.run_bids.iter().rev().find(|r| r.bid.seq == seq)
     }
 
     /// Forgets the batches an API replica says it wrote.
@@ -264,17 +317,17 @@ impl AuctionWorkflow {
         }
     }
 
-    /// The newest batch nobody has confirmed yet.
-    pub(crate) fn latest_unconfirmed(&self) -> Option<u64> {
-        self.unconfirmed.last().map(|u| u.revision)
+    /// When the oldest batch nobody has confirmed yet was taken.
+    pub(crate) fn oldest_unconfirmed(&self) -> Option<DateTime<Utc>> {
+        self.unconfirmed.first().map(|u| u.at)
     }
 
-    /// Hands the unconfirmed batches up to `revision` to the durable
-    /// publication (their read-model write may have been lost).
-    pub(crate) fn publish_unconfirmed(&mut self, revision: u64) {
+    /// Hands the unconfirmed batches taken at or before `taken_by` to the
+    /// durable publication (their read-model write may have been lost).
+    pub(crate) fn publish_unconfirmed(&mut self, taken_by: DateTime<Utc>) {
         let (due, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.unconfirmed)
             .into_iter()
-            .partition(|u| u.revision <= revision);
+            .partition(|u| u.at <= taken_by);
         self.unconfirmed = kept;
         if due.is_empty() {
             return;
@@ -334,7 +387,7 @@ impl AuctionWorkflow {
     }
 
     pub(super) fn republish_run_bids(&mut self) {
-        self.publish_unconfirmed(u64::MAX);
+        self.publish_unconfirmed(DateTime::<Utc>::MAX_UTC);
         self.unpublished_bids = self.run_bids.clone();
         self.snapshot_dirty = true;
     }
@@ -342,7 +395,7 @@ impl AuctionWorkflow {
     pub(crate) fn continue_as_new_input(&mut self) -> AuctionInput {
         let mut book = self.book.clone();
         book.forget_old_verdicts(VERDICTS_CARRIED);
-        self.publish_unconfirmed(u64::MAX);
+        self.publish_unconfirmed(DateTime::<Utc>::MAX_UTC);
         let mut carried = self.carried.clone();
         carried.runs_before += 1;
         carried.unpublished_bids = std::mem::take(&mut self.unpublished_bids);

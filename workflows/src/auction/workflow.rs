@@ -22,8 +22,8 @@ use crate::{
     contract::{
         auction::{
             AuctionInput, BatchReceipt, BatchRefused, BidBatch, BidOutcome, BidReceipt,
-            CancelRefusal, CancelRequest, MAX_BATCH, PhotoRefusal, PhotoRemoval, PlaceBid,
-            SettlementProblem,
+            CancelRefusal, CancelRequest, MAX_BATCH, MAX_WRITTEN, PhotoRefusal, PhotoRemoval,
+            PlaceBid, SettlementProblem,
         },
         read_model::LiveDelta,
         refusals::Refusals,
@@ -68,6 +68,7 @@ impl AuctionWorkflow {
             settlement: Settlement::default(),
             lean: false,
             unconfirmed: Vec::new(),
+            outbid_sent: std::collections::BTreeMap::new(),
         }
     }
 
@@ -144,7 +145,8 @@ impl AuctionWorkflow {
         batch: &BidBatch,
     ) -> Result<(), HandlerError> {
         let bids = batch.bids();
-        if bids.is_empty() || bids.len() > MAX_BATCH {
+        // Confirmations beyond a few batches' worth are not an API's.
+        if bids.is_empty() || bids.len() > MAX_BATCH || batch.written().len() > MAX_WRITTEN {
             let refused = BatchRefused {
                 rejections: vec![Rejection::InvalidAmount; bids.len()],
             };
@@ -174,7 +176,7 @@ impl AuctionWorkflow {
         let (bids_before, events_before) =
             (self.unpublished_bids.len(), self.unpublished_events.len());
         let dirty_before = self.snapshot_dirty;
-        let outcomes = bids
+        let outcomes: Vec<BidOutcome> = bids
             .iter()
             .map(|bid| match self.accept(bid, at) {
                 Ok(receipt) => BidOutcome::Accepted(receipt),
@@ -182,17 +184,30 @@ impl AuctionWorkflow {
             })
             .collect();
         self.carried.revision += 1;
+        let mut records = self.unpublished_bids[bids_before..].to_vec();
+        if self.lean {
+            // A key accepted earlier in this run is answered with its record,
+            // which the API writes again if its first write was lost.
+            for outcome in &outcomes {
+                if let BidOutcome::Accepted(receipt) = outcome
+                    && !records.iter().any(|r| r.bid.seq == receipt.verdict.seq)
+                    && let Some(record) = self.run_bid(receipt.verdict.seq)
+                {
+                    records.push(record.clone());
+                }
+            }
+        }
         let live = LiveDelta {
             revision: self.carried.revision,
             view: self.view(),
-            bids: self.unpublished_bids[bids_before..].to_vec(),
+            bids: records,
             events: self.unpublished_events[events_before..].to_vec(),
             rules: self.book.rules,
         };
         if self.lean {
             // The API writes this batch itself and says so with a later
             // batch; the backstop publishes it if nobody does.
-            self.hold_unconfirmed(self.carried.revision, bids_before, events_before);
+            self.hold_unconfirmed(self.carried.revision, at, bids_before, events_before);
             self.snapshot_dirty = dirty_before;
             self.confirm(batch.written());
         } else {

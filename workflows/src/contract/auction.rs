@@ -105,6 +105,9 @@ pub struct BidReceipt {
 
 /// Most bids one `place_bids` update carries.
 pub const MAX_BATCH: usize = 64;
+/// Most written revisions one `place_bids` update confirms (an API sends the
+/// few it wrote since its last batch; older ones the backstop publishes).
+pub const MAX_WRITTEN: usize = 2 * MAX_BATCH;
 
 /// A `place_bids` update's input: the bids, in arrival order, and the
 /// revisions of earlier batches that this API replica has written to the read

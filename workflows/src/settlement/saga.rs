@@ -39,7 +39,7 @@ use crate::{
     names::PATCH_SALE_JOURNEY,
     sale::{SaleWorkflow, sale_workflow_id},
     steps::{
-        bulk_options, db_options, external_options, failure_summary, money_local_options, now,
+        bulk_options, db_local_options, db_options, external_options, failure_summary, now,
         payment_options, until,
     },
 };
@@ -183,7 +183,7 @@ impl<H: SettlementHost> Saga<H> {
                 .execute_local_activity(
                     SettlementActivities::create_invoice,
                     request,
-                    money_local_options(),
+                    db_local_options(),
                 )
                 .await?
         } else {
@@ -236,7 +236,7 @@ impl<H: SettlementHost> Saga<H> {
                             .execute_local_activity(
                                 SettlementActivities::accept_offer,
                                 accepted,
-                                money_local_options(),
+                                db_local_options(),
                             )
                             .await?;
                     } else {
