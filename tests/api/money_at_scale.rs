@@ -33,7 +33,8 @@ async fn an_auction_with_2500_bidders_settles() {
     // flood of a full run): a bid after the close would be refused.
     let mut body = auction_body(120);
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
-    let id = s.app.create_auction(&s.seller, &body).await.id.to_string();
+    let created = s.app.create_auction(&s.seller, &body).await;
+    let id = created.id.to_string();
     let handle = s.app.auction_handle(&id);
     let started = std::time::Instant::now();
     for (i, bidder) in bidders.iter().enumerate() {
@@ -65,7 +66,13 @@ async fn an_auction_with_2500_bidders_settles() {
     .await;
     eprintln!("{BIDDERS} signal bids in {:?}", started.elapsed());
 
-    s.app.wait_for_status(&id, "awaiting_payment", 90).await;
+    // The auction closes at its `ends_at` (however long the signals took),
+    // then settles: wait for what is left of it and a margin, no longer.
+    let left = (created.ends_at - chrono::Utc::now()).num_seconds().max(0);
+    let margin = 60;
+    s.app
+        .wait_for_status(&id, "awaiting_payment", (left + margin).unsigned_abs())
+        .await;
     eventually(120, || async {
         let lost = s.app.count(&format!("SELECT count(DISTINCT recipient_id) FROM emails WHERE auction_id = '{id}' AND kind = 'auction_lost'")).await;
         if lost == i64::try_from(BIDDERS - 1).unwrap() { Ok(()) } else { Err(format!("{lost} told they lost")) }

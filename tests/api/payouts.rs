@@ -1,6 +1,7 @@
 //! A sale's journey after payment, end to end (issue 22): shipping,
 //! receipt, claims and the seller's payout by Paystack transfer, on the
-//! time-skipping server with wiremock Paystack. Every test ends with the
+//! time-skipping server with wiremock Paystack (the killed worker's test on
+//! a real server, whose clock it cannot move). Every test ends with the
 //! reconciliation and the emails the journey sent.
 
 use reqwest::StatusCode;
@@ -41,14 +42,6 @@ impl Sale {
 
     fn buyer(&self) -> &TestUser {
         &self.s.bola
-    }
-
-    /// After a worker is killed: its sticky queue holds the sale's next
-    /// workflow task (queries too) until the queue's schedule-to-start
-    /// timeout (10 s) passes on the time-skipping server's clock, which only
-    /// the test moves on.
-    async fn forget_worker(&self) {
-        self.app().skip_time(11).await;
     }
 
     fn sale_workflow(
@@ -282,24 +275,38 @@ type SaleRow = (
     i32,
 );
 
+/// How a test's workflows see time pass.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Clock {
+    /// The time-skipping server's, locked: only the test moves it.
+    Skipped,
+    /// A real server's: timers fire as time passes.
+    Real,
+}
+
+/// On the real clock, claims close this long after receipt (the payout
+/// starts then).
+const REAL_CLAIM_WINDOW_SECS: u64 = 2;
+
 /// Bola wins the seller's lot at [`HAMMER`] over Ada and pays it; returns
 /// once the sale's workflow has recorded the sale and told the seller to
 /// ship it.
 async fn paid_sale() -> Sale {
-    paid_sale_in(skipping_paystack_scene().await, None).await
+    paid_sale_in(skipping_paystack_scene().await, None, Clock::Skipped).await
 }
 
-/// [`paid_sale`] with the workers in a `gavel worker` process of their own.
+/// [`paid_sale`] on the shared dev server (the real clock), with the
+/// workers in a `gavel worker` process of their own that the test kills: a
+/// real server hands the workflow tasks a dead worker's sticky queue holds
+/// to another worker within seconds, which the time-skipping server never
+/// does. Claims close [`REAL_CLAIM_WINDOW_SECS`] after receipt.
 async fn paid_sale_with_worker_process() -> Sale {
-    let server = crate::helpers::TimeSkippingServer::start();
     let paystack = wiremock::MockServer::start().await;
     let brevo = gavel_testkit::mail::brevo().await;
-    let settlement =
-        gavel_testkit::paystack::wired(crate::helpers::settlement_args(), &paystack, &brevo);
-    let app = crate::helpers::spawn_api_only(server.address, settlement.clone()).await;
-    app.add_search_attributes().await;
-    app.lock_time().await;
-    let worker = worker_process(&app, &settlement);
+    let settlement = real_clock_settlement(&paystack, &brevo);
+    let app =
+        crate::helpers::spawn_api_only(crate::helpers::shared_temporal(), settlement.clone()).await;
+    let worker = crate::helpers::WorkerProcess::spawn(&app, &settlement);
     let s = Scene {
         seller: app.user("seller").await,
         ada: app.user("bidder").await,
@@ -307,30 +314,46 @@ async fn paid_sale_with_worker_process() -> Sale {
         app,
         paystack,
         brevo,
-        _server: Some(server),
+        _server: None,
     };
-    paid_sale_in(s, Some(worker)).await
+    paid_sale_in(s, Some(worker), Clock::Real).await
 }
 
-/// A `gavel worker` process (a test kills it: see [`Sale::forget_worker`]).
-fn worker_process(
-    app: &TestApp,
-    settlement: &gavel::config::SettlementArgs,
-) -> crate::helpers::WorkerProcess {
-    crate::helpers::WorkerProcess::spawn(app, settlement)
+/// Settlement with the stand-ins and a short claim window (the journey's
+/// other windows never pass: the seller ships and the buyer confirms).
+fn real_clock_settlement(
+    paystack: &wiremock::MockServer,
+    brevo: &wiremock::MockServer,
+) -> gavel::config::SettlementArgs {
+    let settlement = gavel::config::SettlementArgs {
+        claim_window_secs: REAL_CLAIM_WINDOW_SECS,
+        ..crate::helpers::settlement_args()
+    };
+    gavel_testkit::paystack::wired(settlement, paystack, brevo)
 }
 
-async fn paid_sale_in(s: Scene, worker: Option<crate::helpers::WorkerProcess>) -> Sale {
+async fn paid_sale_in(
+    s: Scene,
+    worker: Option<crate::helpers::WorkerProcess>,
+    clock: Clock,
+) -> Sale {
     mount_checkouts(&s.paystack, 2).await;
     let transfers = FakeTransfers::mount(&s.paystack, 10_000_000).await;
-    let mut body = auction_body(60);
+    // On the real clock the auction lasts just long enough for two bids.
+    let secs = match clock {
+        Clock::Skipped => 60,
+        Clock::Real => 4,
+    };
+    let mut body = auction_body(secs);
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
     let auction = s.app.create_auction(&s.seller, &body).await.id.to_string();
     s.app.bid_ok(&s.ada, &auction, 1_000, None).await;
     s.app.bid_ok(&s.bola, &auction, HAMMER, None).await;
-    s.app.skip_time(61).await;
+    if clock == Clock::Skipped {
+        s.app.skip_time(secs + 1).await;
+    }
     s.app
-        .wait_for_status(&auction, "awaiting_payment", 20)
+        .wait_for_status(&auction, "awaiting_payment", 20 + secs.unsigned_abs())
         .await;
     let (invoice, reference, total): (Uuid, String, i64) = eventually(30, || async {
         let row: Option<(Uuid, String, i64, Option<String>)> = sqlx::query_as(
@@ -451,6 +474,19 @@ mod steps {
         let bytes = serde_json::to_vec(event).unwrap();
         let response = post_webhook(app, &bytes, Some(&sign(&bytes))).await;
         assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    /// Paystack says the payout's first transfer `reference` succeeded
+    /// (`transfer.success`; the API verifies it and nudges the sale).
+    pub async fn transfer_succeeded(app: &TestApp, reference: &str) {
+        let payout = HAMMER - HAMMER / 10;
+        signed(
+            app,
+            &json!({ "event": "transfer.success", "data": {
+                "reference": reference, "amount": payout, "currency": "NGN", "status": "success",
+                "transfer_code": "TRF_1", "recipient": { "recipient_code": "RCP_test1" } } }),
+        )
+        .await;
     }
 
     /// Paystack resolves the dispute (`charge.dispute.resolve`), which marks
@@ -969,14 +1005,20 @@ async fn a_transfer_waiting_for_an_otp_is_paid_once_an_admin_finalizes_it() {
 #[tokio::test]
 async fn a_worker_killed_between_the_transfer_request_and_its_answer_makes_one_transfer() {
     let mut sale = paid_sale_with_worker_process().await;
-    seed_payout_account(sale.app(), sale.seller()).await;
+    let app = sale.app();
+    seed_payout_account(app, sale.seller()).await;
     // Paystack makes the transfer at once but answers late, and tells it
-    // pending until after the restart.
+    // pending until its webhook says otherwise.
     sale.transfers.script(1, &["pending"]);
     sale.transfers
         .delay_posts(std::time::Duration::from_secs(5));
-    sale.delivered().await;
-    sale.skip(3 * 86_400 + 1).await;
+    // Shipped and received; claims close on the real clock, then the
+    // payout starts.
+    sale.idle().await;
+    steps::ship(app, sale.seller(), sale.invoice).await;
+    sale.sent("lot_shipped", sale.buyer()).await;
+    sale.idle().await;
+    steps::receive(app, sale.buyer(), sale.invoice).await;
     eventually(30, || async {
         match sale.transfers.posts().len() {
             0 => Err("no transfer asked for yet".to_owned()),
@@ -985,32 +1027,33 @@ async fn a_worker_killed_between_the_transfer_request_and_its_answer_makes_one_t
     })
     .await;
     sale.worker.take().unwrap().kill();
-    let settlement = gavel_testkit::paystack::wired(
-        crate::helpers::settlement_args(),
-        &sale.s.paystack,
-        &sale.s.brevo,
-    );
+    let settlement = real_clock_settlement(&sale.s.paystack, &sale.s.brevo);
     sale.transfers.delay_posts(std::time::Duration::ZERO);
     sale.worker = Some(crate::helpers::WorkerProcess::spawn(
         sale.app(),
         &settlement,
     ));
-    // The new worker retries the attempt: same reference, found, pending.
+    // The new worker retries the attempt (once the server gives up on the
+    // dead one's heartbeat): same reference, found, pending.
     sale.transfer_is(1, "pending").await;
-    sale.forget_worker().await;
     sale.waits_for("Paystack to finish the transfer").await;
     let reference = sale.reference_of(1);
     sale.transfers.set_status(&reference, "success");
-    sale.skip(601).await;
+    steps::transfer_succeeded(sale.app(), &reference).await;
     sale.payout("paid").await;
     let posted = sale.posted_references();
+    assert!(posted.len() >= 2, "the new worker asked again: {posted:?}");
     assert!(posted.iter().all(|r| *r == reference), "{posted:?}");
     assert_eq!(
         sale.transfers.created(),
         [reference],
         "exactly one transfer"
     );
-    sale.sent_once(&[("payout_sent", sale.seller())]).await;
+    sale.sent_once(&[
+        ("lot_received", sale.seller()),
+        ("payout_sent", sale.seller()),
+    ])
+    .await;
     sale.reconciled().await;
 }
 
@@ -1065,14 +1108,7 @@ async fn a_pending_transfer_is_paid_as_soon_as_paystack_says_so_by_webhook() {
     // No time passes: the signed webhook (verified with Paystack) wakes it.
     let reference = sale.reference_of(1);
     sale.transfers.set_status(&reference, "success");
-    let payout = HAMMER - HAMMER / 10;
-    steps::signed(
-        sale.app(),
-        &json!({ "event": "transfer.success", "data": {
-            "reference": reference, "amount": payout, "currency": "NGN", "status": "success",
-            "transfer_code": "TRF_1", "recipient": { "recipient_code": "RCP_test1" } } }),
-    )
-    .await;
+    steps::transfer_succeeded(sale.app(), &reference).await;
     sale.payout("paid").await;
     assert_eq!(sale.transfers.created(), [reference]);
     sale.sent_once(&[("payout_sent", sale.seller())]).await;
