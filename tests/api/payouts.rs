@@ -342,7 +342,7 @@ async fn paid_sale_in(
     // On the real clock the auction lasts just long enough for two bids.
     let secs = match clock {
         Clock::Skipped => 60,
-        Clock::Real => 4,
+        Clock::Real => 8,
     };
     let mut body = auction_body(secs);
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
