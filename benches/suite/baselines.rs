@@ -21,9 +21,8 @@ use futures::StreamExt;
 use gavel_api::auth::{JwtKeys, Role};
 use serde_json::{Value, json};
 use sqlx::{PgPool, postgres::PgPoolOptions};
-use temporalio_client::{
-    WorkflowDescribeOptions, WorkflowExecuteUpdateOptions, WorkflowStartOptions,
-};
+use temporalio_client::{WorkflowExecuteUpdateOptions, WorkflowStartOptions};
+use temporalio_common::protos::temporal::api::{enums::v1::EventType, history::v1::HistoryEvent};
 use uuid::Uuid;
 
 use crate::{
@@ -298,11 +297,15 @@ pub struct TimerWave {
     pub late_p50_ms: f64,
     pub late_p99_ms: f64,
     pub late_max_ms: f64,
+    /// When the server fired the timers (the history's `TimerFired`).
+    pub fired_p50_ms: f64,
+    pub fired_p99_ms: f64,
     pub unfinished: usize,
 }
 
 /// `n` sleepers whose timers all fire at one moment: how late each one's
-/// run ended (its wake-up and completion) after that moment.
+/// run ended (its wake-up and completion) after that moment, and how late
+/// the server fired the timers.
 pub async fn timer_wave(stack: &Arc<Stack>, n: usize) -> TimerWave {
     let wake = SystemTime::now() + Duration::from_secs(10 + u64::try_from(n / 50).unwrap());
     let wake_ms = u64::try_from(wake.duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap();
@@ -334,22 +337,37 @@ pub async fn timer_wave(stack: &Arc<Stack>, n: usize) -> TimerWave {
         wake.duration_since(SystemTime::now()).unwrap_or_default() + Duration::from_secs(3),
     )
     .await;
+    // From each history: when the server fired the timer, and when the
+    // workflow, woken by it, ended.
     let deadline = Instant::now() + Duration::from_secs(120);
-    let mut late = Vec::new();
+    let (mut fired, mut late) = (Vec::new(), Vec::new());
     let mut left: Vec<String> = ids;
+    let at = |e: &HistoryEvent| {
+        e.event_time
+            .and_then(|t| SystemTime::try_from(t).ok())
+            .map(|t| t.duration_since(wake).unwrap_or_default())
+    };
     while !left.is_empty() && Instant::now() < deadline {
         let mut still = Vec::new();
         for id in left {
-            let closed = stack
+            let events = stack
                 .temporal
                 .get_workflow_handle::<Sleeper>(id.clone())
-                .describe(WorkflowDescribeOptions::default())
+                .fetch_history(Default::default())
+                .into_events()
                 .await
-                .ok()
-                .and_then(|d| d.close_time());
-            match closed {
-                Some(at) => late.push(at.duration_since(wake).unwrap_or_default()),
-                None => still.push(id),
+                .unwrap_or_default();
+            let find =
+                |kind: EventType| events.iter().find(|e| e.event_type() == kind).and_then(at);
+            match (
+                find(EventType::TimerFired),
+                find(EventType::WorkflowExecutionCompleted),
+            ) {
+                (Some(f), Some(done)) => {
+                    fired.push(f);
+                    late.push(done);
+                }
+                _ => still.push(id),
             }
         }
         left = still;
@@ -357,12 +375,15 @@ pub async fn timer_wave(stack: &Arc<Stack>, n: usize) -> TimerWave {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
+    fired.sort();
     late.sort();
     TimerWave {
         workflows: n,
         late_p50_ms: percentile(&late, 0.5),
         late_p99_ms: percentile(&late, 0.99),
         late_max_ms: percentile(&late, 1.0),
+        fired_p50_ms: percentile(&fired, 0.5),
+        fired_p99_ms: percentile(&fired, 0.99),
         unfinished: left.len(),
     }
 }

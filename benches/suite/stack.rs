@@ -256,12 +256,22 @@ impl Stack {
         users
     }
 
-    /// Gives each user a stored card (so a win is charged at once).
+    /// Gives each user a stored card they agreed to keep (so a win is
+    /// charged at once).
     pub async fn cards(&self, users: &[User]) {
         let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
         gavel_store::cards::insert_placeholders(&self.db, &ids, "card@bench.example")
             .await
             .unwrap();
+        // Saved with the buyer's consent, as a card is after a checkout that
+        // asked to keep it: only such cards are charged.
+        sqlx::query(
+            "UPDATE payment_authorizations SET consented_at = now() WHERE user_id = ANY($1)",
+        )
+        .bind(&ids)
+        .execute(&self.db)
+        .await
+        .unwrap();
     }
 
     /// Creates an auction as `seller`; returns its id.

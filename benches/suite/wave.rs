@@ -108,7 +108,10 @@ pub async fn closing_wave(stack: &Arc<Stack>, n: usize) -> Wave {
     // database's paid_at where there is one, else when this poll saw it.
     let mut invoiced: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
     let last_end = *ends.last().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(1_800);
+    // Settling takes seconds; five minutes past the last end is a failure.
+    let deadline = Instant::now()
+        + (last_end - Utc::now()).to_std().unwrap_or_default()
+        + Duration::from_secs(300);
     let mut unsettled;
     loop {
         let rows: Vec<(Uuid, Option<DateTime<Utc>>)> = sqlx::query_as(
