@@ -74,7 +74,8 @@ impl TrivialWorker {
     pub fn start(temporal_address: String) -> Self {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
+            // Threads as `gavel worker`'s runtime has them (one per core).
+            let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .unwrap();
