@@ -195,7 +195,9 @@ pub async fn sse(stack: &Arc<Stack>, subscribers: usize, bids: usize) -> Sse {
         subscribers,
         vec![samples.round()],
     )
-    .with_note(format!("{bids} bids, {expected} deliveries"));
+    .with_note(format!(
+        "{bids} bids, {expected} deliveries; its rates are deliveries/s"
+    ));
     Sse {
         row,
         bids: bid_samples,
