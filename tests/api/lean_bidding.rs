@@ -18,11 +18,12 @@ use uuid::Uuid;
 use gavel::config::SettlementArgs;
 
 use crate::helpers::{
-    EventStream, auction_body, eventually, settlement_args, spawn_app_with_settlement,
+    EventStream, TestApp, TestUser, auction_body, eventually, settlement_args,
+    spawn_app_with_settlement,
 };
 
 /// The auction's history as (event type, activity type if any).
-async fn history(app: &crate::helpers::TestApp, id: &str) -> Vec<(EventType, Option<String>)> {
+async fn history(app: &TestApp, id: &str) -> Vec<(EventType, Option<String>)> {
     let events = app
         .auction_handle(id)
         .fetch_history(Default::default())
@@ -41,6 +42,29 @@ async fn history(app: &crate::helpers::TestApp, id: &str) -> Vec<(EventType, Opt
             (event.event_type(), activity)
         })
         .collect()
+}
+
+/// Ada bids 1,000 with key `lost` straight to the workflow, as if the API
+/// that sent it died before writing the answer to the read model.
+async fn lose_a_write(app: &TestApp, id: &str, ada: &TestUser) {
+    let bid = PlaceBid {
+        bidder_id: ada.id.parse().unwrap(),
+        amount: 1_000,
+        max_amount: None,
+        currency: None,
+        idempotency_key: format!("{}:lost", ada.id),
+    };
+    let options = WorkflowExecuteUpdateOptions::builder()
+        .update_id("bids:lost-write".to_owned())
+        .build();
+    app.auction_handle(id)
+        .execute_update(
+            AuctionWorkflow::place_bids,
+            BidBatch::Bids(vec![bid]),
+            options,
+        )
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -138,24 +162,7 @@ async fn a_batch_no_api_confirmed_writing_is_published_by_the_backstop() {
 
     // Straight to the workflow, as if the API that sent it died before
     // writing the answer to the read model.
-    let bid = PlaceBid {
-        bidder_id: ada.id.parse().unwrap(),
-        amount: 1_000,
-        max_amount: None,
-        currency: None,
-        idempotency_key: format!("{}:lost", ada.id),
-    };
-    let options = WorkflowExecuteUpdateOptions::builder()
-        .update_id("bids:lost-write".to_owned())
-        .build();
-    app.auction_handle(id)
-        .execute_update(
-            AuctionWorkflow::place_bids,
-            BidBatch::Bids(vec![bid]),
-            options,
-        )
-        .await
-        .unwrap();
+    lose_a_write(&app, id, &ada).await;
     let in_read_model = || async {
         let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM bids WHERE auction_id = $1")
             .bind(auction.id)
@@ -191,24 +198,7 @@ async fn a_live_stream_waits_for_a_missing_event_and_keeps_the_order() {
 
     // Ada's bid reaches the workflow but its write is lost (as above);
     // Bola's, after it, is written by the API at once.
-    let bid = PlaceBid {
-        bidder_id: ada.id.parse().unwrap(),
-        amount: 1_000,
-        max_amount: None,
-        currency: None,
-        idempotency_key: format!("{}:lost", ada.id),
-    };
-    let options = WorkflowExecuteUpdateOptions::builder()
-        .update_id("bids:lost-write".to_owned())
-        .build();
-    app.auction_handle(id)
-        .execute_update(
-            AuctionWorkflow::place_bids,
-            BidBatch::Bids(vec![bid]),
-            options,
-        )
-        .await
-        .unwrap();
+    lose_a_write(&app, id, &ada).await;
     app.bid_ok(&bola, id, 1_100, None).await;
     // A stream opened now, while Ada's event is missing, gets it too.
     let mut late = EventStream::open(&app, id, None).await;
@@ -233,24 +223,7 @@ async fn a_retried_bid_whose_write_was_lost_is_answered_as_accepted_and_written(
     let app = spawn_app_with_settlement(settlement_args()).await;
     let (_seller, [ada], auction) = app.scene(&auction_body(300)).await;
     let id = &auction.id.to_string();
-    let bid = PlaceBid {
-        bidder_id: ada.id.parse().unwrap(),
-        amount: 1_000,
-        max_amount: None,
-        currency: None,
-        idempotency_key: format!("{}:lost", ada.id),
-    };
-    let options = WorkflowExecuteUpdateOptions::builder()
-        .update_id("bids:lost-write".to_owned())
-        .build();
-    app.auction_handle(id)
-        .execute_update(
-            AuctionWorkflow::place_bids,
-            BidBatch::Bids(vec![bid]),
-            options,
-        )
-        .await
-        .unwrap();
+    lose_a_write(&app, id, &ada).await;
     // Ada's client never heard back and retries with its key: the same
     // verdict, at once, and the bid is in the read model.
     let retried = app.bid(&ada, id, 1_000, None, Some("lost")).await;

@@ -154,17 +154,7 @@ async fn the_winner_pays_by_pay_link_and_a_signed_webhook_settles_once() {
         ("won".to_owned(), s.bola.email.clone(), "sent".to_owned()),
     ];
     expected.sort();
-    // Each email is written once it is sent: under load the last may lag.
-    eventually(30, || async {
-        let mut sent = emails(&s.app, &id).await;
-        sent.sort();
-        if sent == expected {
-            Ok(())
-        } else {
-            Err(format!("sent {sent:?}, expected {expected:?}"))
-        }
-    })
-    .await;
+    sent_become(30, &expected, || emails(&s.app, &id)).await;
     let won: (String, String) =
         sqlx::query_as("SELECT text_body, message_id FROM emails WHERE kind = 'won'")
             .fetch_one(&s.app.db)
@@ -558,16 +548,7 @@ async fn an_unpaid_winner_is_reminded_then_voided_and_the_runner_up_accepts_an_o
     .map(|(k, to)| (k.to_owned(), to.clone()))
     .collect();
     expected.sort();
-    eventually(20, || async {
-        let mut sent = sent_kinds(&app, id).await;
-        sent.sort();
-        if sent == expected {
-            Ok(())
-        } else {
-            Err(format!("sent {sent:?}, expected {expected:?}"))
-        }
-    })
-    .await;
+    sent_become(20, &expected, || sent_kinds(&app, id)).await;
     assert!(
         emails(&app, id).await.iter().all(|e| e.2 == "recorded"),
         "without BREVO_API_KEY emails are recorded"
@@ -753,4 +734,25 @@ async fn an_email_brevo_refuses_is_visible_and_never_blocks_the_sale() {
     assert_eq!(paid.status, "paid");
     s.app.wait_for_status(&id, "settled", 20).await;
     record_history(&s.app.auction_handle(&id), "settlement_failed_email").await;
+}
+
+/// Waits up to `secs` for the emails `read` finds (in any order) to be
+/// `expected` (sorted): each is written once sent, and under load the last
+/// may lag.
+async fn sent_become<T, F, Fut>(secs: u64, expected: &[T], read: F)
+where
+    T: Ord + std::fmt::Debug,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Vec<T>>,
+{
+    eventually(secs, || async {
+        let mut sent = read().await;
+        sent.sort();
+        if sent == expected {
+            Ok(())
+        } else {
+            Err(format!("sent {sent:?}, expected {expected:?}"))
+        }
+    })
+    .await;
 }

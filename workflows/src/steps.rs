@@ -56,27 +56,25 @@ pub(crate) fn publish_options() -> ActivityOptions {
 pub(crate) fn db_local_options() -> LocalActivityOptions {
     LocalActivityOptions::builder()
         .start_to_close_timeout(Duration::from_secs(30))
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(Duration::from_secs(1))
-                .backoff_coefficient(2.0)
-                .maximum_interval(Duration::from_secs(60))
-                .build(),
-        )
+        .retry_policy(db_retry_policy())
         .include_arguments_in_marker(true)
+        .build()
+}
+
+/// How a step on our own database is retried (remote or local): from a
+/// second, doubling, at most a minute apart, without an attempt limit.
+fn db_retry_policy() -> RetryPolicy {
+    RetryPolicy::builder()
+        .initial_interval(Duration::from_secs(1))
+        .backoff_coefficient(2.0)
+        .maximum_interval(Duration::from_secs(60))
         .build()
 }
 
 /// Writes to our own database: retried patiently, never given up.
 pub(crate) fn db_options() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(Duration::from_secs(1))
-                .backoff_coefficient(2.0)
-                .maximum_interval(Duration::from_secs(60))
-                .build(),
-        )
+        .retry_policy(db_retry_policy())
         .build()
 }
 
