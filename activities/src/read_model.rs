@@ -1,5 +1,5 @@
 //! The `publish_auction` activity: writes what the auction workflow
-//! published into the read model ([`gavel_store::auctions::ReadModel`]).
+//! published into the read model ([`gavel_store::read_model::ReadModel`]).
 
 use std::sync::Arc;
 
@@ -13,13 +13,13 @@ use temporalio_sdk::{
 
 /// The read-model activity, over the store's writer.
 pub struct ReadModel {
-    store: gavel_store::auctions::ReadModel,
+    store: gavel_store::read_model::ReadModel,
 }
 
 impl ReadModel {
     pub fn new(db: PgPool) -> Self {
         Self {
-            store: gavel_store::auctions::ReadModel::new(db),
+            store: gavel_store::read_model::ReadModel::new(db),
         }
     }
 }

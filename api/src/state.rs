@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use temporalio_client::Client;
 
 use gavel_paystack::Paystack;
-use gavel_store::auctions::ReadModel;
+use gavel_store::read_model::ReadModel;
 use gavel_workflows::contract::auction::AuctionSettings;
 
 use crate::{

@@ -39,6 +39,7 @@ pub mod payout_accounts;
 pub mod payout_admin;
 pub mod paystack_events;
 pub mod photos;
+pub mod read_model;
 pub mod refunds;
 pub mod sale_actions;
 pub mod sale_statements;

@@ -21,7 +21,7 @@ use std::{
     },
 };
 
-use gavel_store::auctions::ReadModel;
+use gavel_store::read_model::ReadModel;
 use gavel_workflows::{
     contract::{
         auction::{
