@@ -105,29 +105,28 @@ where
 }
 
 async fn fill(client: &Client, css: &str, text: &str) {
-    let field = client.find(Locator::Css(css)).await.unwrap();
+    let field = appeared(client, css).await;
     field.clear().await.unwrap();
     field.send_keys(text).await.unwrap();
 }
 
-async fn click(client: &Client, css: &str) {
+/// The element, once the page shows it: a page that just navigated may
+/// still be loading when the next step looks for it.
+async fn appeared(client: &Client, css: &str) -> fantoccini::elements::Element {
     client
-        .find(Locator::Css(css))
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
         .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
+}
+
+async fn click(client: &Client, css: &str) {
+    appeared(client, css).await.click().await.unwrap();
 }
 
 async fn text(client: &Client, css: &str) -> String {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    appeared(client, css).await.text().await.unwrap()
 }
 
 /// Waits until the element's text contains `wanted`; how long it took.
