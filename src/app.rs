@@ -144,6 +144,7 @@ pub fn api_config(http: &HttpArgs, settlement: &SettlementArgs, task_queue: &str
         sse_poll: std::time::Duration::from_secs(http.sse_poll_secs),
         auction_settings: AuctionSettings {
             bids_per_run: http.bids_per_run,
+            min_run_ms: http.min_run_ms,
             payment_window_secs: settlement.payment_window_secs,
             offer_rounds: settlement.offer_rounds,
             offer_window_secs: settlement.offer_window_secs,

@@ -183,6 +183,13 @@ pub struct HttpArgs {
     #[arg(long, env = "GAVEL_BIDS_PER_RUN", default_value_t = 500,
         value_parser = clap::value_parser!(u32).range(1..=1_500))]
     pub bids_per_run: u32,
+    /// A new auction's run continues as new only after it has lived this
+    /// long, in milliseconds (up to four times GAVEL_BIDS_PER_RUN bids):
+    /// Temporal delays the next run by up to a second when a run lasted less
+    /// than `history.workflowIdReuseMinimalInterval` (1 s). 0 turns it off.
+    #[arg(long, env = "GAVEL_MIN_RUN_MS", default_value_t = 1_500,
+        value_parser = clap::value_parser!(u32).range(0..=60_000))]
+    pub min_run_ms: u32,
     /// How often a quiet live stream re-reads its auction's events anyway (in
     /// case a PostgreSQL notification was lost), in seconds.
     #[arg(long, env = "GAVEL_SSE_POLL_SECS", default_value_t = 5,

@@ -65,9 +65,20 @@ impl ReadModel {
 /// inserted from arrays (one statement text for any batch size), existing
 /// rows left alone, and every API replica's live streams woken when an
 /// event was new. Parameters `$1` to `$19`.
+///
+/// The auction's row is locked before any bid or event is inserted. The
+/// API's write and the workflow's publication may carry the same rows; the
+/// publication locks the auction first (its snapshot), so without this the
+/// API's statement (which runs its unreferenced CTEs, the figures, last)
+/// could hold an event the publication waits for while it waits for the
+/// auction: a deadlock PostgreSQL breaks only after `deadlock_timeout` (1 s),
+/// failing one write and stalling the lane. `count(*) >= 0` is always true;
+/// it makes each insert take the lock first even when the auction has no
+/// row yet.
 macro_rules! rows_cte {
     () => {
-        "new_bids AS (
+        "locked AS (SELECT 1 FROM auctions WHERE id = $1 FOR UPDATE
+         ), new_bids AS (
              INSERT INTO bids (id, auction_id, seq, bidder_id, amount, max_amount, price_after,
                  standing, ends_at_after, extended, bought_now, reserve_met, idempotency_key,
                  placed_at)
@@ -79,6 +90,7 @@ macro_rules! rows_cte {
                  AS b(id, seq, bidder_id, amount, max_amount, price_after, standing,
                       ends_at_after, extended, bought_now, reserve_met, idempotency_key,
                       placed_at)
+             WHERE (SELECT count(*) FROM locked) >= 0
              ON CONFLICT DO NOTHING
              RETURNING 1
          ), new_events AS (
@@ -86,6 +98,7 @@ macro_rules! rows_cte {
              SELECT $1, seq, kind, data, at
              FROM unnest($15::bigint[], $16::text[], $17::jsonb[], $18::timestamptz[])
                  AS e(seq, kind, data, at)
+             WHERE (SELECT count(*) FROM locked) >= 0
              ON CONFLICT DO NOTHING
              RETURNING 1
          )

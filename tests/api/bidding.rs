@@ -328,6 +328,105 @@ async fn an_open_stream_ends_when_the_server_shuts_down_instead_of_holding_it_up
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
+/// A run of a hot auction continues as new only once it has lived
+/// `GAVEL_MIN_RUN_MS` (1.5 s), so Temporal never holds the next run's first
+/// task back (it does, by up to its 1 s minimal interval, after a shorter
+/// run), and no bid waits on a continue-as-new.
+#[tokio::test]
+async fn a_hot_run_continues_as_new_after_its_minimum_life_and_the_next_starts_at_once() {
+    let mut http = http_args();
+    assert_eq!(http.min_run_ms, 1_500, "the shipped default");
+    // 16 bidders at 4 bids/s take 40 bids in well under a second, and stay
+    // below the ceiling (160) in 1.5 s.
+    http.bids_per_run = 40;
+    let app = spawn_app_with(http).await;
+    let seller = app.user("seller").await;
+    let mut bidders = Vec::new();
+    for _ in 0..16 {
+        bidders.push(app.user("bidder").await);
+    }
+    let id = app
+        .create_auction(&seller, &auction_body(120))
+        .await
+        .id
+        .to_string();
+    let next_amount = std::sync::atomic::AtomicI64::new(1_000);
+    let started = std::time::Instant::now();
+    let decided = futures::future::join_all(bidders.iter().map(|bidder| {
+        let (app, id, next_amount) = (&app, &id, &next_amount);
+        async move {
+            let mut decided = 0;
+            while started.elapsed() < Duration::from_secs(5) {
+                let amount = next_amount.fetch_add(100, std::sync::atomic::Ordering::SeqCst);
+                let status = app.bid(bidder, id, amount, None, None).await.status();
+                assert!(
+                    status == StatusCode::CREATED || status == StatusCode::CONFLICT,
+                    "{status}"
+                );
+                decided += 1;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            decided
+        }
+    }))
+    .await
+    .into_iter()
+    .sum::<u64>();
+
+    // Walk the chain back from the latest run.
+    let mut run = app.auction_handle(&id);
+    let mut continued = 0;
+    loop {
+        let events = run
+            .fetch_history(Default::default())
+            .into_events()
+            .await
+            .unwrap();
+        let Some(Attributes::WorkflowExecutionStartedEventAttributes(start)) =
+            &events[0].attributes
+        else {
+            panic!("history starts with WorkflowExecutionStarted");
+        };
+        let held_back = start
+            .first_workflow_task_backoff
+            .as_ref()
+            .map_or(0, |d| d.seconds * 1_000 + i64::from(d.nanos) / 1_000_000);
+        assert_eq!(held_back, 0, "Temporal held a run back {held_back} ms");
+        let last = events.last().unwrap();
+        if matches!(
+            last.attributes,
+            Some(Attributes::WorkflowExecutionContinuedAsNewEventAttributes(
+                _
+            ))
+        ) {
+            continued += 1;
+            let time = |e: &temporalio_common::protos::temporal::api::history::v1::HistoryEvent| {
+                let t = e.event_time.as_ref().unwrap();
+                t.seconds * 1_000 + i64::from(t.nanos) / 1_000_000
+            };
+            let lived = time(last) - time(&events[0]);
+            assert!(lived >= 1_500, "a run continued as new after {lived} ms");
+        }
+        if start.continued_execution_run_id.is_empty() {
+            break;
+        }
+        run = WorkflowHandle::new(
+            app.temporal.clone(),
+            WorkflowExecutionInfo::builder()
+                .namespace("default")
+                .workflow_id(format!("auction-{id}"))
+                .run_id(start.continued_execution_run_id.clone())
+                .build(),
+        );
+    }
+    assert!(
+        continued >= 1,
+        "{decided} bids in 5 s never continued as new"
+    );
+    let view = app.auction(&id).await;
+    assert!(view.bid_count > 40, "{} bids accepted", view.bid_count);
+}
+
 /// The handle of the run that started the chain `latest` belongs to.
 async fn first_run(
     app: &TestApp,
@@ -357,6 +456,8 @@ async fn first_run(
 async fn continue_as_new_carries_every_bid_and_verdict() {
     let mut http = http_args();
     http.bids_per_run = 3;
+    // Every third bid continues as new, however young the run.
+    http.min_run_ms = 0;
     let app = spawn_app_with(http).await;
     let (_seller, [ada, bola], auction) = app.scene(&auction_body(120)).await;
     let id = &auction.id.to_string();

@@ -58,8 +58,8 @@ pub(crate) async fn take_bids_until_closed(
         if ctx.state(|s| s.book.phase != Phase::Open) {
             break;
         }
-        let due = ctx.state(|s| s.messages_this_run >= s.settings.bids_per_run.max(1))
-            || ctx.continue_as_new_suggested();
+        let at = now(ctx)?;
+        let due = ctx.state(|s| s.continue_as_new_due(at)) || ctx.continue_as_new_suggested();
         if due {
             close.cancel();
             backstop.stop();
@@ -73,7 +73,6 @@ pub(crate) async fn take_bids_until_closed(
         }
         index(ctx);
 
-        let at = now(ctx)?;
         let ends_at = ctx.state(|s| s.book.ends_at);
         if at >= ends_at {
             ctx.state_mut(|s| s.close(at));

@@ -42,6 +42,9 @@ pub struct AuctionWorkflow {
     pub(super) carried: Carried,
     /// Bid and cancel messages handled in this run (continue-as-new trigger).
     pub(crate) messages_this_run: u32,
+    /// When this run began (workflow time): a run continues as new only
+    /// after `settings.min_run_ms`.
+    pub(crate) run_started_at: Option<DateTime<Utc>>,
     /// Bumped by every handler, so the main loop wakes on any change.
     pub(crate) changes: u64,
     /// Accepted in this run; published again in full at the close, so the
@@ -92,6 +95,20 @@ pub fn bid_id(auction_id: Uuid, seq: u64) -> Uuid {
 }
 
 impl AuctionWorkflow {
+    /// Whether this run has taken its share of bids and may continue as
+    /// new at `at`: once it has lived `min_run_ms`, or at once past the
+    /// ceiling of bids.
+    pub(crate) fn continue_as_new_due(&self, at: DateTime<Utc>) -> bool {
+        if self.messages_this_run < self.settings.bids_per_run.max(1) {
+            return false;
+        }
+        let lived = self
+            .run_started_at
+            .map_or(chrono::Duration::MAX, |started| at - started);
+        lived >= chrono::Duration::milliseconds(i64::from(self.settings.min_run_ms))
+            || self.messages_this_run >= self.settings.bids_ceiling()
+    }
+
     pub(crate) fn received_message(&mut self) {
         self.messages_this_run = self.messages_this_run.saturating_add(1);
         self.changes += 1;

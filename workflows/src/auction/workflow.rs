@@ -38,7 +38,7 @@ use crate::{
         Saga, Settlement, SettlementHost,
         desk::{OfferAnswer, OfferOutcome, PayLink, PaymentRefusal, PaymentRequest},
     },
-    steps::time_of,
+    steps::{now, time_of},
 };
 
 #[workflow_methods]
@@ -57,6 +57,7 @@ impl AuctionWorkflow {
             outcome: None,
             carried,
             messages_this_run: 0,
+            run_started_at: None,
             changes: 0,
             run_bids: unpublished_bids.clone(),
             unpublished_bids,
@@ -75,7 +76,11 @@ impl AuctionWorkflow {
     #[run(name = "auction")]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<Outcome> {
         let lean = ctx.patched(names::PATCH_LEAN_BIDDING);
-        ctx.state_mut(|s| s.lean = lean);
+        let started = now(ctx)?;
+        ctx.state_mut(|s| {
+            s.lean = lean;
+            s.run_started_at = Some(started);
+        });
         index(ctx);
         if ctx.state(|s| s.book.phase == Phase::Scheduled) {
             wait_for_opening(ctx).await?;

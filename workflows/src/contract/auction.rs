@@ -24,6 +24,14 @@ pub struct AuctionSettings {
     /// Continue-as-new after this many bid messages in one run: well below
     /// Temporal's 2,000 updates per run.
     pub bids_per_run: u32,
+    /// A run continues as new only once it has lived this long (up to
+    /// [`AuctionSettings::bids_ceiling`] bids). Temporal holds back the first
+    /// task of a run that follows one shorter than its minimal interval
+    /// (`history.workflowIdReuseMinimalInterval`, 1 s by default), which
+    /// stalled a hot auction's bids for most of a second. Inputs from before
+    /// the setting read 0: their runs continue as they always did.
+    #[serde(default = "no_minimum")]
+    pub min_run_ms: u32,
     /// How long a winner has to pay (a reminder goes out halfway).
     pub payment_window_secs: u64,
     /// Offers in all: the winner's, then second-chance offers.
@@ -39,11 +47,26 @@ impl Default for AuctionSettings {
     fn default() -> Self {
         Self {
             bids_per_run: 500,
+            min_run_ms: 1_500,
             payment_window_secs: 172_800,
             offer_rounds: 3,
             offer_window_secs: 86_400,
             journey: JourneyTerms::default(),
         }
+    }
+}
+
+fn no_minimum() -> u32 {
+    0
+}
+
+impl AuctionSettings {
+    /// The most bids a run takes while it waits out `min_run_ms`: four
+    /// times `bids_per_run`, and never past 1,500 (Temporal allows 2,000
+    /// updates per run, and every update carries at least one bid).
+    pub fn bids_ceiling(&self) -> u32 {
+        let per_run = self.bids_per_run.max(1);
+        per_run.saturating_mul(4).min(1_500).max(per_run)
     }
 }
 
@@ -356,5 +379,24 @@ mod tests {
             CancelRefusal::check(&auction, &cancel(ADMIN, true)),
             Err(CancelRefusal::AuctionClosed)
         );
+    }
+
+    #[test]
+    fn a_young_run_takes_at_most_four_times_its_share_and_never_past_1500() {
+        let with = |bids_per_run| AuctionSettings {
+            bids_per_run,
+            ..AuctionSettings::default()
+        };
+        assert_eq!(with(500).bids_ceiling(), 1_500);
+        assert_eq!(with(40).bids_ceiling(), 160);
+        assert_eq!(with(1_500).bids_ceiling(), 1_500);
+        assert_eq!(with(0).bids_ceiling(), 4);
+    }
+
+    #[test]
+    fn inputs_from_before_the_minimum_run_continue_as_they_did() {
+        let old: AuctionSettings = serde_json::from_str(r#"{"bids_per_run": 500}"#).unwrap();
+        assert_eq!(old.min_run_ms, 0);
+        assert_eq!(AuctionSettings::default().min_run_ms, 1_500);
     }
 }
