@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use gavel_workflows::{
     auction::AuctionWorkflow,
-    contract::auction::{BidBatch, PlaceBid},
+    contract::{
+        auction::{BidBatch, PlaceBid},
+        read_model::{AuctionEvent, EventData, LiveDelta},
+    },
 };
 use temporalio_client::WorkflowExecuteUpdateOptions;
 use temporalio_common::protos::temporal::api::{
@@ -241,4 +244,81 @@ async fn a_retried_bid_whose_write_was_lost_is_answered_as_accepted_and_written(
     // And again, from the read model this time.
     let again = app.bid(&ada, id, 1_000, None, Some("lost")).await;
     assert_eq!(again.status(), reqwest::StatusCode::CREATED);
+}
+
+/// The API's write of a batch and the workflow's publication of the same
+/// rows take the auction's row first, so neither waits on the other's
+/// half-written rows: here the publication holds the auction (as its
+/// snapshot does) while the API's write starts, then writes the same event;
+/// both finish, with no deadlock for PostgreSQL to break after a second.
+#[tokio::test]
+async fn the_apis_write_and_a_publication_of_the_same_rows_never_deadlock() {
+    let app = spawn_app_with_settlement(settlement_args()).await;
+    let seller = app.user("seller").await;
+    let id = app
+        .create_auction(&seller, &auction_body(120))
+        .await
+        .id
+        .to_string();
+    let view = app
+        .auction_handle(&id)
+        .query(AuctionWorkflow::state, (), Default::default())
+        .await
+        .unwrap();
+    let auction_id: Uuid = id.parse().unwrap();
+    let event = AuctionEvent {
+        seq: 1_000,
+        at: chrono::Utc::now(),
+        data: EventData::Cancelled {
+            reason: "test".to_owned(),
+        },
+    };
+    let delta = LiveDelta {
+        revision: 1_000,
+        view,
+        bids: Vec::new(),
+        events: vec![event.clone()],
+        rules: 0,
+    };
+
+    let mut publication = app.db.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM auctions WHERE id = $1 FOR UPDATE")
+        .bind(auction_id)
+        .execute(&mut *publication)
+        .await
+        .unwrap();
+    let read_model = gavel_store::read_model::ReadModel::new(app.db.clone());
+    let api_write = tokio::spawn(async move { read_model.apply_live(auction_id, &delta).await });
+    // The API's statement is under way and waits on the auction's row.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    sqlx::query(
+        "INSERT INTO auction_events (auction_id, seq, kind, data, at)
+         VALUES ($1, $2, 'cancelled', '{}', $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(auction_id)
+    .bind(1_000_i64)
+    .bind(event.at)
+    .execute(&mut *publication)
+    .await
+    .expect("the publication's write is not chosen as a deadlock victim");
+    publication.commit().await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "the publication waited {:?} for the API's write",
+        started.elapsed()
+    );
+    api_write
+        .await
+        .unwrap()
+        .expect("the API's write is not chosen as a deadlock victim");
+    let (revision,): (i64,) = sqlx::query_as("SELECT revision FROM auctions WHERE id = $1")
+        .bind(auction_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        revision, 1_000,
+        "the API's figures landed after the publication"
+    );
 }
