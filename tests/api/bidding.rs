@@ -1,21 +1,21 @@
-//! Bidding under load and over time: concurrent bids, the live event stream,
-//! continue-as-new, idempotent retries, validation, listing, and what
-//! operators see in Temporal.
+//! Bidding under load and over time: concurrent bids, continue-as-new,
+//! idempotent retries and the rules' checks. The live stream is in
+//! `live_streams.rs`; creating and listing auctions in `listing.rs`.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use gavel_api::auctions::view::{AuctionPage, AuctionResponse, BidResponse};
+use gavel_api::auctions::view::BidResponse;
 use gavel_workflows::rules::{BidRequest, Book, Phase, Terms};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use temporalio_client::{WorkflowExecutionInfo, WorkflowHandle, WorkflowQueryOptions};
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 use uuid::Uuid;
 
 use crate::helpers::{
-    BidAnswer, EventStream, TestApp, auction_body, eventually, expect_error, expect_json,
-    expect_status, http_args, record_history, spawn_app, spawn_app_with, succeeded,
+    BidAnswer, TestApp, auction_body, eventually, expect_error, expect_json, expect_status,
+    http_args, record_history, spawn_app, spawn_app_with,
 };
 
 #[tokio::test]
@@ -177,157 +177,6 @@ async fn fifty_concurrent_bids_give_one_consistent_leader_and_nothing_after_the_
     assert_eq!(closed.bid_count, u64::try_from(accepted).unwrap());
 }
 
-#[tokio::test]
-async fn an_sse_client_sees_every_accepted_bid_in_order_and_resumes_after_a_reconnect() {
-    let app = spawn_app().await;
-    let (_seller, [ada, bola], auction) = app.scene(&auction_body(60)).await;
-    let id = &auction.id.to_string();
-
-    let mut stream = EventStream::open(&app, id, None).await;
-    let mut amounts = Vec::new();
-    let mut seen = Vec::new();
-    let mut last_id = 0;
-    for i in 0..6 {
-        let bidder = if i % 2 == 0 { &ada } else { &bola };
-        let amount = 1_000 + 200 * i;
-        app.bid_ok(bidder, id, amount, None).await;
-        let accepted = std::time::Instant::now();
-        amounts.push(amount);
-        // The stream re-reads only every minute here: a bid shows up this
-        // fast only through PostgreSQL's NOTIFY.
-        while seen.len() < amounts.len() {
-            let event = stream.next().await;
-            assert!(
-                event.id > last_id,
-                "ids increase: {} after {last_id}",
-                event.id
-            );
-            last_id = event.id;
-            if event.kind == "bid" {
-                seen.push(event.data["amount"].as_i64().unwrap());
-                assert!(event.data.get("leader_id").is_none(), "handles, not ids");
-                assert!(event.data["leader"].is_string());
-            }
-        }
-        let delay = accepted.elapsed();
-        assert!(
-            delay < Duration::from_secs(2),
-            "bid {i} reached the stream {delay:?} after it was accepted"
-        );
-    }
-    assert_eq!(seen, amounts);
-    drop(stream);
-
-    // Missed while away: two more bids, then a reconnect from event 2.
-    app.bid_ok(&ada, id, 3_000, None).await;
-    app.bid_ok(&bola, id, 3_200, None).await;
-    let mut resumed = EventStream::open(&app, id, Some(2)).await;
-    let mut replayed = Vec::new();
-    let mut expected_id = 3;
-    while replayed.len() < 6 {
-        let event = resumed.next().await;
-        assert_eq!(event.id, expected_id, "gap-free from Last-Event-ID");
-        expected_id += 1;
-        replayed.push(event.data["amount"].as_i64().unwrap());
-    }
-    assert_eq!(replayed, [1_400, 1_600, 1_800, 2_000, 3_000, 3_200]);
-
-    let path = format!("/api/v1/auctions/{id}/events");
-    let response = app
-        .request(reqwest::Method::GET, &path, None)
-        .header("Last-Event-ID", "soon")
-        .send()
-        .await
-        .unwrap();
-    expect_error(
-        response,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_last_event_id",
-    )
-    .await;
-    let response = app
-        .get(
-            &format!("/api/v1/auctions/{}/events", uuid::Uuid::new_v4()),
-            None,
-        )
-        .await;
-    expect_error(response, StatusCode::NOT_FOUND, "auction_not_found").await;
-}
-
-#[tokio::test]
-async fn the_stream_announces_extension_and_close() {
-    let app = spawn_app().await;
-    let (_seller, [ada], auction) = app.scene(&auction_body(2)).await;
-    let id = &auction.id.to_string();
-    let mut stream = EventStream::open(&app, id, None).await;
-    let verdict = app.bid_ok(&ada, id, 1_000, None).await;
-    assert!(verdict.extended, "inside the 2 s window from the start");
-    assert_eq!(stream.next().await.kind, "bid");
-    assert_eq!(stream.next().await.kind, "extended");
-    let closed = stream.next().await;
-    assert_eq!(closed.kind, "closed");
-    assert_eq!(closed.data["status"], "closed");
-    assert_eq!(closed.data["outcome"]["winner"], ada.handle.as_str());
-    let settling = stream.next().await;
-    assert_eq!(settling.kind, "awaiting_payment");
-    assert_eq!(settling.data["round"], 1);
-}
-
-#[tokio::test]
-async fn a_new_auction_is_live_and_its_stream_ends_after_the_final_event() {
-    let app = spawn_app().await;
-    let (seller, [], auction) = app.scene(&auction_body(60)).await;
-    assert!(auction.live, "the workflow is running from the start");
-    assert_eq!(auction.status, "open");
-    assert!(
-        auction.reserve_met,
-        "without a reserve there is nothing to meet"
-    );
-    let id = &auction.id.to_string();
-    assert!(app.auction(id).await.reserve_met);
-    let listed: AuctionPage =
-        expect_json(app.get("/api/v1/auctions", None).await, StatusCode::OK).await;
-    assert!(listed.items[0].reserve_met);
-
-    let mut stream = EventStream::open(&app, id, None).await;
-    let cancel = app
-        .post_json(
-            &format!("/api/v1/auctions/{id}/cancel"),
-            &json!({ "reason": "withdrawn" }),
-            Some(&seller.token),
-        )
-        .await;
-    expect_status(cancel, StatusCode::OK).await;
-    let mut kinds = Vec::new();
-    while let Some(event) = stream.try_next().await {
-        kinds.push(event.kind);
-    }
-    assert_eq!(
-        kinds.last().map(String::as_str),
-        Some("cancelled"),
-        "{kinds:?}"
-    );
-}
-
-#[tokio::test]
-async fn an_open_stream_ends_when_the_server_shuts_down_instead_of_holding_it_up() {
-    let app = spawn_app().await;
-    let (_seller, [], auction) = app.scene(&auction_body(60)).await;
-    // Open once the server has answered its headers.
-    let mut stream = EventStream::open(&app, &auction.id.to_string(), None).await;
-    let started = std::time::Instant::now();
-    // Well under the server's 20 s grace: only a stream that ends lets the
-    // drain finish this soon.
-    tokio::time::timeout(Duration::from_secs(5), app.shut_down_api())
-        .await
-        .expect("the server stops while a live stream is open");
-    assert!(
-        stream.try_next().await.is_none(),
-        "the stream ended (its client resumes elsewhere)"
-    );
-    assert!(started.elapsed() < Duration::from_secs(5));
-}
-
 /// A run of a hot auction continues as new only once it has lived
 /// `GAVEL_MIN_RUN_MS` (1.5 s), so Temporal never holds the next run's first
 /// task back (it does, by up to its 1 s minimal interval, after a shorter
@@ -410,14 +259,7 @@ async fn a_hot_run_continues_as_new_after_its_minimum_life_and_the_next_starts_a
         if start.continued_execution_run_id.is_empty() {
             break;
         }
-        run = WorkflowHandle::new(
-            app.temporal.clone(),
-            WorkflowExecutionInfo::builder()
-                .namespace("default")
-                .workflow_id(format!("auction-{id}"))
-                .run_id(start.continued_execution_run_id.clone())
-                .build(),
-        );
+        run = run_handle(&app, &id, &start.continued_execution_run_id);
     }
     assert!(
         continued >= 1,
@@ -442,12 +284,21 @@ async fn first_run(
     else {
         panic!("history starts with WorkflowExecutionStarted");
     };
+    run_handle(app, auction_id, &started.first_execution_run_id)
+}
+
+/// The handle of one run of the auction's workflow.
+fn run_handle(
+    app: &TestApp,
+    auction_id: &str,
+    run_id: &str,
+) -> WorkflowHandle<temporalio_client::Client, gavel_workflows::auction::AuctionWorkflow> {
     WorkflowHandle::new(
         app.temporal.clone(),
         WorkflowExecutionInfo::builder()
             .namespace("default")
             .workflow_id(format!("auction-{auction_id}"))
-            .run_id(started.first_execution_run_id.clone())
+            .run_id(run_id.to_owned())
             .build(),
     )
 }
@@ -650,240 +501,4 @@ async fn bids_are_checked_before_and_by_the_rules() {
         1,
         "refusals change nothing"
     );
-}
-
-#[tokio::test]
-async fn create_validates_every_field() {
-    let app = spawn_app().await;
-    let seller = app.user("seller").await;
-    let bidder = app.user("bidder").await;
-    let past = (Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
-    let far = (Utc::now() + chrono::Duration::days(91)).to_rfc3339();
-    let cases = [
-        ("title", json!("ab"), "invalid_title"),
-        ("title", json!("x".repeat(121)), "invalid_title"),
-        (
-            "description",
-            json!("x".repeat(5_001)),
-            "invalid_description",
-        ),
-        ("currency", json!("EUR"), "invalid_currency"),
-        ("starting_price", json!(0), "invalid_amount"),
-        (
-            "starting_price",
-            json!(1_000_000_000_001_i64),
-            "invalid_amount",
-        ),
-        ("reserve_price", json!(999), "invalid_reserve_price"),
-        ("buy_now_price", json!(1_000), "invalid_buy_now_price"),
-        ("min_increment", json!(-1), "invalid_min_increment"),
-        ("ends_at", json!(past), "invalid_ends_at"),
-        ("ends_at", json!(far), "invalid_ends_at"),
-        (
-            "anti_sniping",
-            json!({ "window_secs": 60, "extension_secs": 0 }),
-            "invalid_anti_sniping",
-        ),
-        ("hard_close_at", json!(past), "invalid_hard_close_at"),
-    ];
-    for (field, value, code) in cases {
-        let mut body = auction_body(60);
-        body[field] = value;
-        let response = app
-            .post_json("/api/v1/auctions", &body, Some(&seller.token))
-            .await;
-        let error = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, code).await;
-        assert_eq!(error.error.details.as_ref().unwrap()["field"], field);
-    }
-    let mut body = auction_body(60);
-    body["starts_at"] = json!((Utc::now() + chrono::Duration::minutes(5)).to_rfc3339());
-    let response = app
-        .post_json("/api/v1/auctions", &body, Some(&seller.token))
-        .await;
-    expect_error(
-        response,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_ends_at",
-    )
-    .await;
-    let mut body = auction_body(60);
-    body["ends_at"] = json!("2026-12-01T18:00:00");
-    let response = app
-        .post_json("/api/v1/auctions", &body, Some(&seller.token))
-        .await;
-    let error = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
-    let message = error.error.message.as_str();
-    assert!(
-        message.contains("RFC 3339 with an offset, e.g. 2026-12-01T18:00:00Z"),
-        "{message}"
-    );
-    let mut body = auction_body(60);
-    body["reserve"] = json!(5);
-    let response = app
-        .post_json("/api/v1/auctions", &body, Some(&seller.token))
-        .await;
-    expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
-    let response = app
-        .post_json("/api/v1/auctions", &auction_body(60), Some(&bidder.token))
-        .await;
-    expect_error(response, StatusCode::FORBIDDEN, "forbidden").await;
-
-    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM auctions")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    assert_eq!(count, 0, "nothing was created");
-}
-
-#[tokio::test]
-async fn a_retried_create_with_the_same_key_returns_the_same_auction() {
-    let app = spawn_app().await;
-    let seller = app.user("seller").await;
-    let body = auction_body(60);
-    let create = |key: &'static str, body: Value| {
-        let app = &app;
-        let token = seller.token.clone();
-        async move {
-            app.request(reqwest::Method::POST, "/api/v1/auctions", Some(&token))
-                .header("Idempotency-Key", key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-        }
-    };
-    let first: AuctionResponse =
-        expect_json(create("create-1", body.clone()).await, StatusCode::CREATED).await;
-    let again: AuctionResponse =
-        expect_json(create("create-1", body.clone()).await, StatusCode::CREATED).await;
-    assert_eq!(first.id, again.id);
-    let mut other = body.clone();
-    other["title"] = json!("Another lot");
-    expect_error(
-        create("create-1", other).await,
-        StatusCode::CONFLICT,
-        "idempotency_key_reused",
-    )
-    .await;
-    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM auctions")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    assert_eq!(count, 1);
-}
-
-#[tokio::test]
-async fn auctions_are_listed_newest_first_with_filters_and_cursor_paging() {
-    let app = spawn_app().await;
-    let seller = app.user("seller").await;
-    let other = app.user("seller").await;
-    let mut ids = Vec::new();
-    for i in 0..5 {
-        let mut body = auction_body(60);
-        body["title"] = json!(format!("Brass lamp {i}"));
-        ids.push(app.create_auction(&seller, &body).await.id);
-    }
-    let mut body = auction_body(60);
-    body["title"] = json!("Kente cloth");
-    let kente = app.create_auction(&other, &body).await;
-
-    let page: AuctionPage = expect_json(
-        app.get("/api/v1/auctions?limit=2", None).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(page.items[0].id, kente.id);
-    let mut seen: Vec<Uuid> = page.items.iter().map(|a| a.id).collect();
-    let mut cursor = page.next_cursor;
-    while let Some(c) = cursor {
-        let page: AuctionPage = expect_json(
-            app.get(&format!("/api/v1/auctions?limit=2&cursor={c}"), None)
-                .await,
-            StatusCode::OK,
-        )
-        .await;
-        seen.extend(page.items.iter().map(|a| a.id));
-        cursor = page.next_cursor;
-    }
-    assert_eq!(seen.len(), 6, "every auction once");
-    let expected: Vec<Uuid> = std::iter::once(kente.id)
-        .chain(ids.iter().rev().copied())
-        .collect();
-    assert_eq!(seen, expected);
-
-    let listed = |query: String| {
-        let app = &app;
-        async move {
-            let page: AuctionPage = expect_json(
-                app.get(&format!("/api/v1/auctions?{query}"), None).await,
-                StatusCode::OK,
-            )
-            .await;
-            page.items.len()
-        }
-    };
-    assert_eq!(listed(format!("seller_id={}", seller.id)).await, 5);
-    assert_eq!(listed("q=kente".into()).await, 1);
-    assert_eq!(listed("status=open".into()).await, 6);
-    assert_eq!(listed("status=closed".into()).await, 0);
-
-    let response = app.get("/api/v1/auctions?status=sold", None).await;
-    let error = expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_status").await;
-    assert!(
-        error.error.message.contains(
-            "scheduled, open, closed, awaiting_payment, settled, no_sale, unsold, cancelled"
-        ),
-        "{error:?}"
-    );
-    for (query, code) in [
-        ("status=sold", "invalid_status"),
-        ("seller_id=me", "invalid_seller_id"),
-        ("limit=0", "invalid_limit"),
-        ("limit=101", "invalid_limit"),
-        ("cursor=zz", "invalid_cursor"),
-    ] {
-        let response = app.get(&format!("/api/v1/auctions?{query}"), None).await;
-        expect_error(response, StatusCode::UNPROCESSABLE_ENTITY, code).await;
-    }
-    let response = app
-        .get(&format!("/api/v1/auctions/{}", uuid::Uuid::new_v4()), None)
-        .await;
-    expect_error(response, StatusCode::NOT_FOUND, "auction_not_found").await;
-}
-
-#[tokio::test]
-async fn operators_find_open_auctions_by_search_attribute() {
-    let app = spawn_app().await;
-    let (seller, [ada], auction) = app.scene(&auction_body(120)).await;
-    let id = &auction.id.to_string();
-    app.bid_ok(&ada, id, 1_000, None).await;
-
-    // The operator's own tool, as the README shows it. Bids do not move
-    // the search attributes (they follow changes of status), so the price
-    // an operator filters on is the one of the opening here.
-    let cli = gavel::dev_server::find_cli().unwrap();
-    let address = app.temporal_address();
-    let query = format!("AuctionStatus='open' AND SellerId='{}'", seller.id);
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let output = std::process::Command::new(&cli)
-            .args([
-                "workflow",
-                "list",
-                "--address",
-                &address,
-                "--query",
-                &query,
-                "-o",
-                "json",
-            ])
-            .output()
-            .unwrap();
-        let stdout = succeeded(&output);
-        if stdout.contains(&format!("auction-{id}")) {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "not listed: {stdout}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }

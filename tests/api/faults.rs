@@ -323,14 +323,15 @@ async fn gavel_dev_killed_mid_settlement_finishes_it_after_a_restart() {
         1,
         "one transaction"
     );
-    for kind in [
+    let kinds = [
         "outbid",
         "won",
         "sold",
         "auction_lost",
         "receipt",
         "sale_completed",
-    ] {
+    ];
+    for kind in kinds {
         let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM emails WHERE kind = $1")
             .bind(kind)
             .fetch_one(&db)
@@ -371,14 +372,7 @@ async fn gavel_dev_killed_mid_settlement_finishes_it_after_a_restart() {
         sent.iter().all(Option::is_some),
         "Brevo got a key no recorded email has: {keys:?} vs {recorded:?}"
     );
-    for kind in [
-        "outbid",
-        "won",
-        "sold",
-        "auction_lost",
-        "receipt",
-        "sale_completed",
-    ] {
+    for kind in kinds {
         assert_eq!(
             sent.iter().flatten().filter(|k| *k == kind).count(),
             1,

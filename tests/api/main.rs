@@ -19,6 +19,8 @@ mod health;
 mod helpers;
 mod hostile;
 mod lean_bidding;
+mod listing;
+mod live_streams;
 mod money;
 mod money_at_scale;
 mod operators;
