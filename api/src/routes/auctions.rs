@@ -58,6 +58,15 @@ pub(crate) async fn present(
     Ok(lots::present(state, row).await?)
 }
 
+/// 403 `email_unverified`: bidding and selling wait for the link emailed at
+/// sign-up (`POST /auth/verify-email`; another with `/auth/verify-email/resend`).
+pub fn email_unverified() -> ApiError {
+    ApiError::forbidden(
+        "email_unverified",
+        "confirm your email address first: follow the link emailed to you (or ask for another)",
+    )
+}
+
 impl From<CreateError> for ApiError {
     fn from(err: CreateError) -> Self {
         match err {
@@ -67,6 +76,7 @@ impl From<CreateError> for ApiError {
                 "selling_suspended",
                 "selling is suspended: paid lots were left unshipped; an admin can clear the strikes",
             ),
+            CreateError::EmailUnverified => email_unverified(),
             CreateError::KeyReused => ApiError::conflict(
                 "idempotency_key_reused",
                 "this Idempotency-Key was used for a different auction",

@@ -61,6 +61,7 @@ impl From<BidError> for ApiError {
             )
             .with_details(json!({ "until": until, "strikes": strikes })),
             BidError::Closed => crate::routes::auctions::auction_closed(),
+            BidError::EmailUnverified => crate::routes::auctions::email_unverified(),
             BidError::Refused(rejection) => rejection_error(&rejection),
             BidError::InProgress => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
