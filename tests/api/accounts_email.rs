@@ -558,10 +558,52 @@ async fn the_forgot_password_pages_lead_from_sign_in_to_a_new_password() {
             .contains("already used or expired")
     );
 
-    // The verification link's page posts its token.
+    // An unverified account's page offers another link.
     let bola = sign_up(&app, "bidder").await;
+    let mut signed_in = Jar {
+        session: Some(bola.token.clone()),
+        ..Jar::default()
+    };
+    let mine = signed_in.token_of(&app, "/me").await;
+    assert!(
+        page_of(&app, &signed_in, "/me")
+            .await
+            .contains("Email me another link")
+    );
+    let resent = signed_in
+        .post(&app, "/me/verify-email/resend", &[("csrf", &mine)])
+        .await;
+    assert_eq!(resent.status(), StatusCode::ACCEPTED);
+    assert!(resent.text().await.unwrap().contains("Check your email"));
+    // The lot page's bid form says why it was refused.
+    let seller = app.user("seller").await;
+    let lot = app.create_auction(&seller, &auction_body(120)).await.id;
+    let form = signed_in.token_of(&app, &format!("/auctions/{lot}")).await;
+    let bid = signed_in
+        .post(
+            &app,
+            &format!("/auctions/{lot}/bid"),
+            &[("csrf", &form), ("max", "5000")],
+        )
+        .await;
+    assert_eq!(
+        bid.headers()[header::LOCATION],
+        format!("/auctions/{lot}?said=email_unverified")
+    );
+    let said = page_of(
+        &app,
+        &signed_in,
+        &format!("/auctions/{lot}?said=email_unverified"),
+    )
+    .await;
+    assert!(
+        said.contains("Confirm your email address before you bid"),
+        "{said}"
+    );
+    // The verification link's page posts its token (the latest link).
     let (text,): (String,) = sqlx::query_as(
-        "SELECT text_body FROM emails WHERE kind = 'verify_email' AND recipient_email = $1",
+        "SELECT text_body FROM emails WHERE kind = 'verify_email' AND recipient_email = $1 \
+         ORDER BY created_at DESC LIMIT 1",
     )
     .bind(&bola.email)
     .fetch_one(&app.db)
@@ -595,4 +637,22 @@ async fn the_forgot_password_pages_lead_from_sign_in_to_a_new_password() {
             .contains("Email address confirmed")
     );
     assert!(me(&app, &bola.token).await.email_verified);
+    assert!(
+        !page_of(&app, &signed_in, "/me")
+            .await
+            .contains("Email me another link")
+    );
+}
+
+/// The HTML of `path` as the browser holding `jar` sees it.
+async fn page_of(app: &TestApp, jar: &Jar, path: &str) -> String {
+    app.http
+        .get(app.url(path))
+        .header(header::COOKIE, jar.header())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
