@@ -330,6 +330,17 @@ async fn a_password_reset_reveals_nothing_and_revokes_every_older_token_and_sess
         .await;
     assert_eq!(in_tables, 0);
 
+    // Guessing locked the account (from this address) before the reset.
+    for _ in 0..5 {
+        app.login(&ada.email, "a wrong guess at it").await;
+    }
+    expect_error(
+        app.login(&ada.email, PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+    )
+    .await;
+
     // A weak password is refused and the link still works.
     expect_error(
         confirm_reset(&app, newer, "short").await,
@@ -350,7 +361,8 @@ async fn a_password_reset_reveals_nothing_and_revokes_every_older_token_and_sess
     .await;
     assert_eq!(changed.status, "password_changed");
 
-    // The old password and the old session are refused; the new one signs in.
+    // The old password and the old session are refused; the new one signs
+    // in at once (the reset forgot the failed guesses).
     expect_error(
         app.login(&ada.email, PASSWORD).await,
         StatusCode::UNAUTHORIZED,

@@ -347,9 +347,10 @@ pub struct ConfirmPasswordResetRequest {
     ))]
 pub async fn confirm_password_reset(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<ConfirmPasswordResetRequest>,
 ) -> Result<ApiJson<AccountEmailResponse>, ApiError> {
-    account_email::confirm_password_reset(&state, &body.token, &body.new_password).await?;
+    account_email::confirm_password_reset(&state, ip, &body.token, &body.new_password).await?;
     Ok(answered(
         "password_changed",
         "your password is changed; sign in with it",

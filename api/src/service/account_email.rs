@@ -303,9 +303,11 @@ async fn issue_reset(state: &AppState, user: User, link: LinkToken) -> Result<()
 
 /// Sets a new password with a reset link's token: every older reset link
 /// and every token and session of the account stop working (the password
-/// change's revocation). The address is verified too: the link reached it.
+/// change's revocation). The address is verified too: the link reached it;
+/// and the account's failed logins from `from` are forgotten.
 pub async fn confirm_password_reset(
     state: &AppState,
+    from: IpAddr,
     token: &str,
     new_password: &str,
 ) -> Result<(), AccountError> {
@@ -326,6 +328,9 @@ pub async fn confirm_password_reset(
     users::mark_email_verified(&mut tx, user_id).await?;
     state.token_versions.bump_and_commit(tx, user_id).await?;
     state.verified.remember(user_id);
+    // Who forgot a password has often been locked out guessing it: the new
+    // one signs in at once from here.
+    state.login_limiter.succeeded(from, &email).await?;
     tracing::info!(user_id = %user_id, "password reset; older tokens and links revoked");
     Ok(())
 }

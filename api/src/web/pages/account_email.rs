@@ -209,6 +209,7 @@ pub struct ResetPasswordForm {
 pub async fn reset_password(
     State(state): State<AppState>,
     visitor: Visitor,
+    client: ClientIp,
     Form(form): Form<ResetPasswordForm>,
 ) -> Response {
     let again = |text: String, err: &ApiError| {
@@ -221,7 +222,9 @@ pub async fn reset_password(
     if let Err(err) = visitor.check_csrf(&form.csrf) {
         return again(sentence(&err), &err);
     }
-    match account_email::confirm_password_reset(&state, &form.token, &form.new_password).await {
+    match account_email::confirm_password_reset(&state, client.0, &form.token, &form.new_password)
+        .await
+    {
         Ok(()) => axum::response::IntoResponse::into_response(Redirect::to("/signin?reset=done")),
         Err(AccountError::InvalidLink) => refused(
             &visitor,
