@@ -240,8 +240,7 @@ pub async fn me(
     let strikes = accounts::strikes(&state.db, auth.id, policy.ttl).await?;
     let times: Vec<DateTime<Utc>> = strikes.iter().map(|s| s.created_at).collect();
     let bidding_suspended_until = suspended_until(&times, policy.limit, policy.ttl, Utc::now());
-    let email_verified =
-        gavel_store::users::email_verified(&state.db, auth.id).await? == Some(true);
+    let email_verified = account_email::email_verified(&state, auth.id).await?;
     Ok(ApiJson(MeResponse {
         user,
         strikes,
