@@ -64,7 +64,7 @@ impl Application {
             parts.settlement,
             parts.task_queue,
             parts.jwt_secret,
-        );
+        )?;
         Ok(Self {
             listener,
             metrics,
@@ -122,9 +122,21 @@ fn api_state(
     settlement: &SettlementArgs,
     task_queue: &str,
     jwt_secret: &SecretString,
-) -> AppState {
+) -> anyhow::Result<AppState> {
     let jwt = JwtKeys::new(jwt_secret, ChronoDuration::seconds(http.jwt_ttl_secs));
-    AppState::new(db, temporal, jwt, api_config(http, settlement, task_queue))
+    let mailer = gavel_activities::mailer::Mailer::new(
+        db.clone(),
+        settlement.brevo(),
+        settlement.sender()?,
+        settlement.public_url.clone(),
+    );
+    Ok(AppState::new(
+        db,
+        temporal,
+        jwt,
+        mailer,
+        api_config(http, settlement, task_queue),
+    ))
 }
 
 /// The HTTP layer's settings, from the flags (where their defaults live).
@@ -170,6 +182,7 @@ pub fn api_config(http: &HttpArgs, settlement: &SettlementArgs, task_queue: &str
         cookie_secure: settlement.public_url.starts_with("https://"),
         public_url: settlement.public_url.clone(),
         revocation_delay: Duration::from_secs(l.revocation_secs),
+        require_verified_email: http.require_verified_email,
         metrics_token: http
             .metrics_token
             .clone()

@@ -217,6 +217,12 @@ pub struct HttpArgs {
     /// only Prometheus reaches, e.g. a private interface).
     #[arg(long, env = "GAVEL_METRICS_ADDR")]
     pub api_metrics_addr: Option<SocketAddr>,
+    /// Bidding and selling wait until the account's email address is
+    /// verified (the link emailed at sign-up); `false` for a private
+    /// deployment whose accounts are trusted as they are.
+    #[arg(long, env = "GAVEL_REQUIRE_VERIFIED_EMAIL", default_value_t = true,
+        action = clap::ArgAction::Set)]
+    pub require_verified_email: bool,
     #[command(flatten)]
     pub limits: LimitArgs,
 }

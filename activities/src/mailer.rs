@@ -7,7 +7,7 @@ use askama::Template;
 use futures::StreamExt;
 use gavel_store::{
     StoreError, auctions,
-    emails::{self, EmailStatus, NewEmail},
+    emails::{self, EmailStatus, NewAccountEmail, NewEmail},
     invoices::{self, Invoice, InvoiceStatus, format_money},
     users,
 };
@@ -116,6 +116,78 @@ impl Mailer {
             sender,
             public_url: public_url.trim_end_matches('/').to_owned(),
         }
+    }
+
+    /// Where Gavel is served, for links in emails (no trailing `/`).
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Stores `email` in `emails` before it is sent (recorded there, and
+    /// only there, without `BREVO_API_KEY`). When Brevo sends it, the stored
+    /// copy carries `stored_lines` instead of `lines`: a link that opens the
+    /// account is in the recipient's mailbox only, not in the table.
+    pub async fn store_account_email(&self, email: &AccountEmail) -> Result<(), MailError> {
+        let (lines, status) = match &self.brevo {
+            Some(_) => (&email.stored_lines, EmailStatus::Pending),
+            None => (&email.lines, EmailStatus::Recorded),
+        };
+        let rendered = account_body(&email.name, lines)?;
+        emails::store_account(
+            &self.db,
+            NewAccountEmail {
+                id: email.id(),
+                idempotency_key: &email.idempotency_key,
+                kind: email.kind,
+                recipient_id: UserId(email.recipient_id),
+                recipient_email: &email.to,
+                subject: &email.subject,
+                html_body: &rendered.0,
+                text_body: &rendered.1,
+                status,
+            },
+        )
+        .await?;
+        if self.brevo.is_none() {
+            tracing::info!(kind = email.kind, user_id = %email.recipient_id,
+                "account email recorded, not sent (no BREVO_API_KEY)");
+        }
+        Ok(())
+    }
+
+    /// Sends `email` (stored first by [`Self::store_account_email`]) through
+    /// Brevo once: a repeat finds it sent; nothing to do without Brevo.
+    pub async fn send_account_email(&self, email: &AccountEmail) -> Result<(), MailError> {
+        let Some(brevo) = &self.brevo else {
+            return Ok(());
+        };
+        let key = &email.idempotency_key;
+        if emails::status(&self.db, key)
+            .await?
+            .is_some_and(|status| status != EmailStatus::Pending)
+        {
+            return Ok(());
+        }
+        let (html, text) = account_body(&email.name, &email.lines)?;
+        let outgoing = OutgoingEmail {
+            sender: self.sender.clone(),
+            to: Mailbox {
+                name: Some(email.name.clone()).filter(|n| !n.is_empty()),
+                email: email.to.clone(),
+            },
+            subject: email.subject.clone(),
+            html,
+            text,
+            tags: vec![format!("gavel-{}", email.kind)],
+            idempotency_key: email.id().to_string(),
+            custom: format!("user:{}|kind:{}", email.recipient_id, email.kind),
+        };
+        let message_id = match brevo.send(&outgoing).await? {
+            Sent::Accepted { message_id } => Some(message_id),
+            Sent::AlreadyAccepted => None,
+        };
+        emails::mark(&self.db, key, EmailStatus::Sent, message_id).await?;
+        Ok(())
     }
 
     /// Sends `job` once: a repeat (a retried activity) finds it sent.
@@ -494,6 +566,43 @@ impl Mailer {
             ),
         }
     }
+}
+
+/// An email about an account, not an auction: verify the address, reset
+/// the password.
+#[derive(Debug, Clone)]
+pub struct AccountEmail {
+    /// `verify_email` or `password_reset` (the `emails.kind`).
+    pub kind: &'static str,
+    pub recipient_id: Uuid,
+    pub to: String,
+    pub name: String,
+    pub subject: String,
+    /// What the recipient reads (with the link).
+    pub lines: Vec<String>,
+    /// What the stored copy says instead, when Brevo delivers the email.
+    pub stored_lines: Vec<String>,
+    /// One per email: a retried send is not sent twice.
+    pub idempotency_key: String,
+}
+
+impl AccountEmail {
+    fn id(&self) -> Uuid {
+        Uuid::new_v5(&Uuid::NAMESPACE_OID, self.idempotency_key.as_bytes())
+    }
+}
+
+/// The HTML and text bodies of an account email.
+fn account_body(name: &str, lines: &[String]) -> Result<(String, String), MailError> {
+    let body = Body {
+        name,
+        lines,
+        invoice: None,
+    };
+    Ok((
+        HtmlBody { body: &body }.render()?,
+        TextBody { body: &body }.render()?,
+    ))
 }
 
 #[cfg(test)]

@@ -29,6 +29,8 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         routes::auth::register, routes::auth::login, routes::auth::change_password,
         routes::auth::become_seller, routes::auth::logout,
         routes::auth::me,
+        routes::auth::verify_email, routes::auth::resend_verification,
+        routes::auth::request_password_reset, routes::auth::confirm_password_reset,
         routes::health::health, routes::health::ready,
         routes::auctions::create, routes::auctions::list, routes::auctions::detail,
         routes::auctions::cancel, routes::bids::place_bid, routes::bids::bid_history,

@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use sqlx::PgPool;
 use temporalio_client::Client;
 
+use gavel_activities::mailer::Mailer;
 use gavel_paystack::Paystack;
 use gavel_store::read_model::ReadModel;
 use gavel_workflows::contract::auction::AuctionSettings;
@@ -16,7 +17,7 @@ use crate::{
     auth::{JwtKeys, LoginLimiter, LoginLimits, TokenVersions, password::Hashing},
     commission::Commission,
     limits::{BidderRates, StreamLimits, StreamSlots, TrustedProxies, bidders::BidRate},
-    service::payout_accounts::BankCache,
+    service::{account_email::VerifiedAccounts, payout_accounts::BankCache},
     web::images::{UploadLimits, Uploads},
 };
 
@@ -63,6 +64,9 @@ pub struct ApiConfig {
     /// How long a replica trusts a session's standing before re-reading it
     /// (how late a sign-out or password change made elsewhere is seen).
     pub revocation_delay: Duration,
+    /// Bidding and selling wait for a verified email address
+    /// (`GAVEL_REQUIRE_VERIFIED_EMAIL`).
+    pub require_verified_email: bool,
 }
 
 /// How many unpaid wins suspend a bidder, and for how long each counts.
@@ -97,6 +101,11 @@ pub struct Inner {
     pub uploads: Uploads,
     /// Group commit for bids, per auction.
     pub bids: Arc<BidBatcher>,
+    /// Account emails (verify the address, reset the password), through
+    /// the worker's mailer: stored in `emails`, sent through Brevo.
+    pub mailer: Mailer,
+    /// Accounts seen verified (a verified address stays verified).
+    pub verified: VerifiedAccounts,
     /// The banks sellers may be paid into, per currency (refreshed daily).
     pub banks: BankCache,
     pub config: ApiConfig,
@@ -106,8 +115,16 @@ pub struct Inner {
 }
 
 impl AppState {
-    pub fn new(db: PgPool, temporal: Client, jwt: JwtKeys, config: ApiConfig) -> Self {
+    pub fn new(
+        db: PgPool,
+        temporal: Client,
+        jwt: JwtKeys,
+        mailer: Mailer,
+        config: ApiConfig,
+    ) -> Self {
         Self(Arc::new(Inner {
+            mailer,
+            verified: VerifiedAccounts::default(),
             events: EventHub::new(db.clone(), config.sse_poll),
             bids: Arc::new(BidBatcher::new(
                 temporal.clone(),

@@ -91,6 +91,45 @@ pub async fn store_pending(db: &PgPool, email: NewEmail<'_>) -> Result<()> {
     Ok(())
 }
 
+/// An email about an account rather than an auction (verify the address,
+/// reset the password), to store before sending.
+#[derive(Debug, Clone, Copy)]
+pub struct NewAccountEmail<'a> {
+    pub id: Uuid,
+    pub idempotency_key: &'a str,
+    pub kind: &'a str,
+    pub recipient_id: UserId,
+    pub recipient_email: &'a str,
+    pub subject: &'a str,
+    pub html_body: &'a str,
+    pub text_body: &'a str,
+    pub status: EmailStatus,
+}
+
+/// Stores an account email with `status` (no auction); one already stored
+/// under its key stays as it is.
+pub async fn store_account(db: &PgPool, email: NewAccountEmail<'_>) -> Result<()> {
+    sqlx::query!(
+        "INSERT INTO emails (id, idempotency_key, kind, recipient_id, recipient_email,
+             subject, html_body, text_body, status, sent_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+             CASE WHEN $9 = 'pending' THEN NULL ELSE now() END)
+         ON CONFLICT (idempotency_key) DO NOTHING",
+        email.id,
+        email.idempotency_key,
+        email.kind,
+        email.recipient_id.0,
+        email.recipient_email,
+        email.subject,
+        email.html_body,
+        email.text_body,
+        email.status.as_str(),
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Marks the email under `key` as handed over (`status`), with Brevo's
 /// message id when there is one.
 pub async fn mark(

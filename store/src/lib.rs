@@ -27,6 +27,7 @@
 //!
 //! Every database error is classified next to its query as a [`StoreError`].
 
+pub mod account_tokens;
 pub mod auctions;
 pub mod cards;
 pub mod emails;

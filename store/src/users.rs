@@ -64,6 +64,8 @@ pub struct NewUserRow<'a> {
     pub handle: &'a str,
     pub password_hash: &'a str,
     pub role: &'a str,
+    /// The address counts as verified from the start (an admin's account).
+    pub email_verified: bool,
 }
 
 /// Inserts a user under a savepoint of `conn`'s transaction, so a refused
@@ -75,8 +77,8 @@ pub async fn insert(conn: &mut PgConnection, new: NewUserRow<'_>) -> Result<User
     let mut attempt = conn.begin().await?;
     let user = sqlx::query_as!(
         UserRow,
-        r#"INSERT INTO users (id, email, name, handle, password_hash, role)
-           VALUES ($1, $2, $3, $4, $5, $6)
+        r#"INSERT INTO users (id, email, name, handle, password_hash, role, email_verified_at)
+           VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END)
            RETURNING id, email, name, handle, role, created_at"#,
         Uuid::now_v7(),
         new.email,
@@ -84,6 +86,7 @@ pub async fn insert(conn: &mut PgConnection, new: NewUserRow<'_>) -> Result<User
         new.handle,
         new.password_hash,
         new.role,
+        new.email_verified,
     )
     .fetch_one(&mut *attempt)
     .await?;
@@ -168,6 +171,31 @@ pub async fn bump_token_version(conn: &mut PgConnection, id: Uuid) -> Result<i32
     .fetch_one(conn)
     .await?;
     Ok(version)
+}
+
+/// Whether `id`'s email address is verified; `None` when there is no such
+/// user.
+pub async fn email_verified(db: &PgPool, id: Uuid) -> Result<Option<bool>> {
+    let verified = sqlx::query_scalar!(
+        r#"SELECT (email_verified_at IS NOT NULL) AS "verified!" FROM users WHERE id = $1"#,
+        id,
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(verified)
+}
+
+/// Marks `id`'s address verified in `conn`'s transaction (an address
+/// verified before keeps its first time); false when there is no such user.
+pub async fn mark_email_verified(conn: &mut PgConnection, id: Uuid) -> Result<bool> {
+    let marked = sqlx::query!(
+        "UPDATE users SET email_verified_at = COALESCE(email_verified_at, now()), updated_at = now()
+         WHERE id = $1",
+        id,
+    )
+    .execute(conn)
+    .await?;
+    Ok(marked.rows_affected() == 1)
 }
 
 pub async fn find_by_id(db: &PgPool, id: Uuid) -> Result<Option<UserRow>> {

@@ -182,6 +182,7 @@ async fn sign_up(client: &Client, app: &TestApp, name: &str, role: &str) {
         Duration::from_secs(10),
     )
     .await;
+    app.mark_verified(&email).await;
 }
 
 /// A small PNG to upload, made here.

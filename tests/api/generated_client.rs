@@ -145,11 +145,13 @@ async fn a_generated_python_client_has_every_operation_and_runs_a_sale() {
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/generated_client/short_sale.py");
     let api = format!("{}/api/v1", app.address);
+    let db = secrecy::ExposeSecret::expose_secret(&app.db_url).to_owned();
     let sale = tokio::task::spawn_blocking(move || {
         run(
             Command::new("python3")
                 .arg(&script)
                 .env("GAVEL_API", api)
+                .env("GAVEL_DB", db)
                 .env("PYTHONPATH", &scratch.0)
                 .current_dir(&scratch.0),
             "the short sale through the generated client",

@@ -3,6 +3,7 @@
 //! Logs are silent unless `TEST_LOG=1`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod accounts_email;
 mod auctions;
 mod auth;
 mod batching;

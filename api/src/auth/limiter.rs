@@ -27,6 +27,14 @@ pub struct LoginLimits {
     pub signups_per_ip_hour: u32,
 }
 
+const HOUR: Duration = Duration::from_secs(3_600);
+/// Verification emails one account may ask for again per hour.
+pub const RESENDS_PER_HOUR: u32 = 3;
+/// Password-reset emails asked for one address per hour.
+pub const RESETS_PER_EMAIL_HOUR: u32 = 3;
+/// Password-reset requests from one client address per hour (any emails).
+pub const RESETS_PER_IP_HOUR: u32 = 10;
+
 /// Decides whether a login or sign-up may proceed.
 #[derive(Debug)]
 pub struct LoginLimiter {
@@ -111,6 +119,48 @@ impl LoginLimiter {
             self.windows.clear(&key).await?;
         }
         Ok(())
+    }
+
+    /// Counts a request for another verification email by `user`; 429
+    /// `too_many_resends` (through the caller) when over
+    /// [`RESENDS_PER_HOUR`].
+    pub async fn verification_resend(&self, user: uuid::Uuid) -> Result<(), LimitError> {
+        let hits = self
+            .windows
+            .hit(&[format!("verify-resend:user:{user}")], HOUR)
+            .await?;
+        match over(&hits, &[RESENDS_PER_HOUR]) {
+            Some(secs) => Err(too_many("verification_resend", secs)),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a password-reset request from `ip` for `email` (the text as
+    /// sent, lower-cased: the same count whether or not an account has it);
+    /// false when over a limit, and then nothing is sent.
+    pub async fn password_reset(
+        &self,
+        ip: IpAddr,
+        email: &str,
+    ) -> Result<bool, gavel_store::StoreError> {
+        let keys = [
+            format!("reset:ip:{ip}"),
+            format!(
+                "reset:email:{}",
+                email
+                    .trim()
+                    .to_lowercase()
+                    .chars()
+                    .take(Email::MAX_LEN)
+                    .collect::<String>()
+            ),
+        ];
+        let hits = self.windows.hit(&keys, HOUR).await?;
+        let allowed = over(&hits, &[RESETS_PER_IP_HOUR, RESETS_PER_EMAIL_HOUR]).is_none();
+        if !allowed {
+            limits::refused("password_reset");
+        }
+        Ok(allowed)
     }
 
     /// Counts a sign-up from `ip`; 429 `too_many_attempts` when over.

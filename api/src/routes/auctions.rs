@@ -58,6 +58,15 @@ pub(crate) async fn present(
     Ok(lots::present(state, row).await?)
 }
 
+/// 403 `email_unverified`: bidding and selling wait for the link emailed at
+/// sign-up (`POST /auth/verify-email`; another with `/auth/verify-email/resend`).
+pub fn email_unverified() -> ApiError {
+    ApiError::forbidden(
+        "email_unverified",
+        "confirm your email address first: follow the link emailed to you (or ask for another)",
+    )
+}
+
 impl From<CreateError> for ApiError {
     fn from(err: CreateError) -> Self {
         match err {
@@ -67,6 +76,7 @@ impl From<CreateError> for ApiError {
                 "selling_suspended",
                 "selling is suspended: paid lots were left unshipped; an admin can clear the strikes",
             ),
+            CreateError::EmailUnverified => email_unverified(),
             CreateError::KeyReused => ApiError::conflict(
                 "idempotency_key_reused",
                 "this Idempotency-Key was used for a different auction",
@@ -83,7 +93,7 @@ impl From<CreateError> for ApiError {
     params(("Idempotency-Key" = Option<String>, Header, description = "a retried create with the same key returns the same auction")),
     responses(
         (status = 201, body = AuctionResponse, description = "auction created; its workflow runs"),
-        (status = 403, body = ErrorBody, description = "`forbidden`: only sellers create auctions; `selling_suspended`: the seller left as many paid lots unshipped (seller strikes) as suspend bidding, until an admin clears them"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: only sellers create auctions; `selling_suspended`: the seller left as many paid lots unshipped (seller strikes) as suspend bidding, until an admin clears them; `email_unverified`: the account has not confirmed its email address yet (`POST /auth/verify-email`)"),
         (status = 409, body = ErrorBody, description = "`idempotency_key_reused` with a different body"),
         (status = 422, body = ErrorBody, description = "`invalid_title`, `invalid_description`, `invalid_currency`, `invalid_amount`, `invalid_reserve_price`, `invalid_buy_now_price`, `invalid_min_increment`, `invalid_ends_at`, `invalid_anti_sniping`, `invalid_hard_close_at`, `invalid_idempotency_key`"),
         (status = 503, body = ErrorBody, description = "`service_unavailable`: Temporal or the database is unavailable; retry after `Retry-After` with the same key"),

@@ -19,7 +19,10 @@ use crate::{
     error::{ApiError, ErrorBody},
     extract::ApiJson,
     limits::ClientIp,
-    service::accounts::{self as service, AccountError, Registration, SignedIn},
+    service::{
+        account_email,
+        accounts::{self as service, AccountError, Registration, SignedIn},
+    },
     state::AppState,
 };
 
@@ -31,6 +34,10 @@ pub fn router() -> Router<AppState> {
         .route("/auth/password", post(change_password))
         .route("/auth/seller", post(become_seller))
         .route("/auth/me", get(me))
+        .route("/auth/verify-email", post(verify_email))
+        .route("/auth/verify-email/resend", post(resend_verification))
+        .route("/auth/password-reset", post(request_password_reset))
+        .route("/auth/password-reset/confirm", post(confirm_password_reset))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -169,6 +176,17 @@ impl From<AccountError> for ApiError {
                 ApiError::unauthorized("invalid_credentials", "the current password is wrong")
             }
             AccountError::AccountGone => gone(),
+            AccountError::InvalidLink => ApiError::bad_request(
+                "invalid_link",
+                "this link is unknown, already used or expired; ask for a new one",
+            ),
+            AccountError::AlreadyVerified => ApiError::conflict(
+                "email_already_verified",
+                "this email address is already verified",
+            ),
+            AccountError::TooManyResends { retry_after_secs } => {
+                ApiError::too_many_requests("too_many_resends", retry_after_secs)
+            }
             AccountError::Database(err) => err.into(),
         }
     }
@@ -199,6 +217,10 @@ pub struct MeResponse {
     pub strikes: Vec<Strike>,
     /// Set while the strikes suspend bidding: when bidding opens again.
     pub bidding_suspended_until: Option<DateTime<Utc>>,
+    /// The address was confirmed by the link emailed at sign-up; until
+    /// then (where `GAVEL_REQUIRE_VERIFIED_EMAIL` is on) bids and new
+    /// auctions are refused with `email_unverified`.
+    pub email_verified: bool,
 }
 
 #[utoipa::path(get, path = "/auth/me", tag = "auth", operation_id = "get_me",
@@ -218,9 +240,118 @@ pub async fn me(
     let strikes = accounts::strikes(&state.db, auth.id, policy.ttl).await?;
     let times: Vec<DateTime<Utc>> = strikes.iter().map(|s| s.created_at).collect();
     let bidding_suspended_until = suspended_until(&times, policy.limit, policy.ttl, Utc::now());
+    let email_verified = account_email::email_verified(&state, auth.id).await?;
     Ok(ApiJson(MeResponse {
         user,
         strikes,
         bidding_suspended_until,
+        email_verified,
     }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct VerifyEmailRequest {
+    /// The `token` of the link in the verification email.
+    pub token: String,
+}
+
+/// What an account-email request came to.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountEmailResponse {
+    /// `verified`, `sent`, `accepted` or `password_changed`.
+    #[schema(example = "accepted")]
+    pub status: String,
+    pub message: String,
+}
+
+fn answered(status: &str, message: &str) -> ApiJson<AccountEmailResponse> {
+    ApiJson(AccountEmailResponse {
+        status: status.to_owned(),
+        message: message.to_owned(),
+    })
+}
+
+#[utoipa::path(post, path = "/auth/verify-email", tag = "auth", operation_id = "verify_email",
+    request_body = VerifyEmailRequest,
+    responses(
+        (status = 200, body = AccountEmailResponse, description = "`verified`: the address is verified; every session of the account may bid and sell at once"),
+        (status = 400, body = ErrorBody, description = "`invalid_link`: the token is unknown, already used or expired (24 h)"),
+    ))]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<VerifyEmailRequest>,
+) -> Result<ApiJson<AccountEmailResponse>, ApiError> {
+    account_email::verify_email(&state, &body.token).await?;
+    Ok(answered("verified", "your email address is verified"))
+}
+
+#[utoipa::path(post, path = "/auth/verify-email/resend", tag = "auth", operation_id = "resend_verification_email",
+    security(("bearer" = [])),
+    responses(
+        (status = 202, body = AccountEmailResponse, description = "`sent`: a new link is on its way (earlier links still work until they expire)"),
+        (status = 401, body = ErrorBody, description = "`unauthenticated`, `invalid_token`, `token_expired`, `token_revoked`, `session_ended`"),
+        (status = 409, body = ErrorBody, description = "`email_already_verified`"),
+        (status = 429, body = ErrorBody, description = "`too_many_resends`: 3 an hour per account, with `Retry-After`"),
+    ))]
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<(StatusCode, ApiJson<AccountEmailResponse>), ApiError> {
+    account_email::resend_verification(&state, auth).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        answered("sent", "a new verification link is on its way"),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PasswordResetRequest {
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+}
+
+/// The one answer to a password-reset request, whoever asks.
+const RESET_ANSWER: &str =
+    "if an account has this email address, a link to reset its password is on its way";
+
+#[utoipa::path(post, path = "/auth/password-reset", tag = "auth", operation_id = "request_password_reset",
+    request_body = PasswordResetRequest,
+    responses(
+        (status = 202, body = AccountEmailResponse, description = "`accepted`: the same answer whether or not an account has the address, and when a limit (per client address, per email) is reached; then nothing is sent. The link works once, for 1 hour"),
+        (status = 422, body = ErrorBody, description = "`invalid_email`: not an email address"),
+    ))]
+pub async fn request_password_reset(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<PasswordResetRequest>,
+) -> Result<(StatusCode, ApiJson<AccountEmailResponse>), ApiError> {
+    account_email::request_password_reset(&state, ip, &body.email).await?;
+    Ok((StatusCode::ACCEPTED, answered("accepted", RESET_ANSWER)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ConfirmPasswordResetRequest {
+    /// The `token` of the link in the reset email.
+    pub token: String,
+    #[schema(min_length = 10, max_length = 128)]
+    pub new_password: String,
+}
+
+#[utoipa::path(post, path = "/auth/password-reset/confirm", tag = "auth", operation_id = "confirm_password_reset",
+    request_body = ConfirmPasswordResetRequest,
+    responses(
+        (status = 200, body = AccountEmailResponse, description = "`password_changed`: sign in with the new password; every older token, session and reset link of the account is revoked"),
+        (status = 400, body = ErrorBody, description = "`invalid_link`: the token is unknown, already used or expired (1 h)"),
+        (status = 422, body = ErrorBody, description = "`weak_password` (the link still works for a better one)"),
+    ))]
+pub async fn confirm_password_reset(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<ConfirmPasswordResetRequest>,
+) -> Result<ApiJson<AccountEmailResponse>, ApiError> {
+    account_email::confirm_password_reset(&state, ip, &body.token, &body.new_password).await?;
+    Ok(answered(
+        "password_changed",
+        "your password is changed; sign in with it",
+    ))
 }

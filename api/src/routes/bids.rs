@@ -61,6 +61,7 @@ impl From<BidError> for ApiError {
             )
             .with_details(json!({ "until": until, "strikes": strikes })),
             BidError::Closed => crate::routes::auctions::auction_closed(),
+            BidError::EmailUnverified => crate::routes::auctions::email_unverified(),
             BidError::Refused(rejection) => rejection_error(&rejection),
             BidError::InProgress => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -110,7 +111,7 @@ fn rejection_error(rejection: &Rejection) -> ApiError {
     request_body = PlaceBidRequest,
     responses(
         (status = 201, body = BidResponse, description = "accepted: `leading` or `outbid` (by someone's higher maximum)"),
-        (status = 403, body = ErrorBody, description = "`bidding_suspended` (details.until): too many won auctions left unpaid"),
+        (status = 403, body = ErrorBody, description = "`bidding_suspended` (details.until): too many won auctions left unpaid; `email_unverified`: the account has not confirmed its email address yet (`POST /auth/verify-email`)"),
         (status = 404, body = ErrorBody, description = "`auction_not_found`"),
         (status = 409, body = ErrorBody, description = "`auction_not_open`, `auction_closed`, `bid_too_low` (details.minimum), `max_not_raised`, `idempotency_key_reused` (the key was used for another amount)"),
         (status = 422, body = ErrorBody, description = "`invalid_amount`, `invalid_currency`, `currency_mismatch`, `own_auction` (a seller's bid on their own lot), `idempotency_key_required`, `invalid_idempotency_key`"),

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::account_email;
 use crate::{
     accounts::{self, NewUser, User},
     auth::{AuthUser, DisplayName, Email, LimitError, Password, Role, password},
@@ -36,6 +37,14 @@ pub enum AccountError {
     /// Changing the password: the current one is wrong.
     #[error("the current password is wrong")]
     WrongPassword,
+    /// A verification or reset link's token that is unknown, used or expired.
+    #[error("this link is unknown, already used or expired")]
+    InvalidLink,
+    /// Asking for a verification email again: the address is verified.
+    #[error("this email address is already verified")]
+    AlreadyVerified,
+    #[error("too many verification emails asked for; retry in {retry_after_secs} s")]
+    TooManyResends { retry_after_secs: u64 },
     /// The signed-in account no longer exists.
     #[error("this account no longer exists")]
     AccountGone,
@@ -94,6 +103,7 @@ pub async fn register(
         name: DisplayName::parse(&form.name)?,
         email,
         role,
+        email_verified: false,
     };
     // Counted after the fields are checked (a typo costs no sign-up) and
     // before the password is hashed (the expensive part).
@@ -108,8 +118,20 @@ pub async fn register(
         .jwt
         .issue(user.id, user.role, 0, session, Utc::now())?;
     sessions::record(&mut *tx, session, user.id, expires_at).await?;
+    // A deployment that does not ask for verified addresses sends no link.
+    let verification = match state.config.require_verified_email {
+        true => Some(account_email::verification(state, &mut tx, &user).await?),
+        false => None,
+    };
     tx.commit().await?;
     tracing::info!(user_id = %user.id, role = user.role.as_str(), "user registered");
+    // The account stands without its email: the person can ask again.
+    if let Some(verification) = verification
+        && let Err(err) = account_email::send(state, verification).await
+    {
+        let code = ApiError::from(err).code;
+        tracing::error!(user_id = %user.id, code, "the verification email was not stored");
+    }
     sessions::prune(&state.db).await;
     Ok(SignedIn {
         user,

@@ -39,6 +39,9 @@ pub enum BidError {
     },
     #[error("the auction is closed")]
     Closed,
+    /// The bidder's email address is not verified yet.
+    #[error("confirm your email address before bidding")]
+    EmailUnverified,
     /// The auction's rules refused it.
     #[error(transparent)]
     Refused(Rejection),
@@ -64,6 +67,7 @@ impl BidError {
             BidError::KeyReused { .. } => "idempotency_key_reused",
             BidError::Suspended { .. } => "bidding_suspended",
             BidError::Closed => "auction_closed",
+            BidError::EmailUnverified => "email_unverified",
             BidError::Refused(rejection) => rejection.code(),
             BidError::InProgress => "bid_in_progress",
             BidError::Busy => "auction_busy",
@@ -126,6 +130,9 @@ pub async fn place_bid(
             retry_after_secs: secs,
         }
     })?;
+    if !super::account_email::may_trade(state, user.id).await? {
+        return Err(BidError::EmailUnverified);
+    }
     // Keys are per bidder: two bidders may pick the same one.
     let scoped_key = format!("{}:{}", user.id, bid.key);
     // One query on the hot path: does the auction exist, is it live, was

@@ -7,6 +7,7 @@
 //! error shape from the layers below (`auth`, `auctions::input`, `limits`):
 //! those pass through each error enum's `Api` variant unchanged.
 
+pub mod account_email;
 pub mod accounts;
 pub mod bidding;
 pub mod invoices;

@@ -37,6 +37,9 @@ pub enum CreateError {
     /// bidding (the same limit and lifetime); an admin can clear them.
     #[error("selling is suspended: paid lots were left unshipped")]
     Suspended,
+    /// The seller's email address is not verified yet.
+    #[error("confirm your email address before selling")]
+    EmailUnverified,
     #[error("this key was used for a different auction")]
     KeyReused,
     #[error("the auction vanished after it was recorded")]
@@ -76,6 +79,9 @@ pub async fn create_auction(
     new: NewAuction,
 ) -> Result<AuctionResponse, CreateError> {
     user.require(&[Role::Seller])?;
+    if !super::account_email::may_trade(state, user.id).await? {
+        return Err(CreateError::EmailUnverified);
+    }
     check_standing(state, user).await?;
     let key = new.key.as_deref().map(check_idempotency_key).transpose()?;
     let body = new.request;

@@ -55,15 +55,27 @@ impl TestApp {
         .await
     }
 
+    /// Marks the account with `email` verified through the database (tests
+    /// of verification itself follow the emailed link instead).
+    pub async fn mark_verified(&self, email: &str) {
+        sqlx::query("UPDATE users SET email_verified_at = now() WHERE lower(email) = lower($1)")
+            .bind(email)
+            .execute(&self.db)
+            .await
+            .unwrap();
+    }
+
     pub async fn me(&self, token: &str) -> Response {
         self.get("/api/v1/auth/me", Some(token)).await
     }
 
-    /// Registers a user with [`PASSWORD`] and a unique email.
+    /// Registers a user with [`PASSWORD`] and a unique email, its address
+    /// verified (as if the emailed link was followed), so it bids and sells.
     pub async fn user(&self, role: &str) -> TestUser {
         let email = format!("{role}-{}@example.com", uuid::Uuid::new_v4().simple());
         let response = self.register(&email, PASSWORD, "Test User", role).await;
         let body: AuthResponse = expect_json(response, StatusCode::CREATED).await;
+        self.mark_verified(&email).await;
         TestUser {
             id: body.user.id.to_string(),
             handle: body.user.handle,

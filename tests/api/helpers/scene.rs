@@ -49,6 +49,7 @@ impl TestApp {
                 email: parsed,
                 name: DisplayName::parse("Site Admin").unwrap(),
                 role: Role::Admin,
+                email_verified: true,
             },
         )
         .await

@@ -43,6 +43,8 @@ struct SignInPage {
 #[derive(Debug, Deserialize)]
 pub struct NextQuery {
     pub next: Option<String>,
+    /// `done` after a password reset: sign in with the new password.
+    pub reset: Option<String>,
 }
 
 /// `GET /signup`.
@@ -69,8 +71,14 @@ pub async fn sign_in_form(
     visitor: Visitor,
     Query(query): Query<NextQuery>,
 ) -> Response {
+    let chrome = match query.reset.as_deref() {
+        Some("done") => {
+            Chrome::of(&visitor).saying("Your password is changed: sign in with it.", "good")
+        }
+        _ => Chrome::of(&visitor),
+    };
     page(&SignInPage {
-        chrome: Chrome::of(&visitor),
+        chrome,
         next: safe_next(
             query.next.as_deref().unwrap_or("/"),
             &state.config.public_url,
@@ -208,6 +216,13 @@ pub fn account_sentence(error: &AccountError) -> String {
         AccountError::InvalidCredentials => "email or password is wrong".to_owned(),
         AccountError::WrongPassword => "the current password is wrong".to_owned(),
         AccountError::AccountGone => "Please sign in again.".to_owned(),
+        AccountError::InvalidLink => "This link is unknown, already used or expired: ask for a \
+            new one."
+            .to_owned(),
+        AccountError::AlreadyVerified => "Your email address is already confirmed.".to_owned(),
+        AccountError::TooManyResends { .. } => "We sent several links already: wait an hour and \
+            ask again, or look for the ones we sent."
+            .to_owned(),
         AccountError::Database(err) => database_sentence(err),
     }
 }
@@ -226,6 +241,9 @@ fn sign_in_sentence(error: &AccountError) -> String {
         | AccountError::InvalidRole
         | AccountError::WrongPassword
         | AccountError::AccountGone
+        | AccountError::InvalidLink
+        | AccountError::AlreadyVerified
+        | AccountError::TooManyResends { .. }
         | AccountError::Database(_) => account_sentence(error),
     }
 }

@@ -210,6 +210,7 @@ fn said_sentence(code: &str) -> String {
         "auction_not_open" => NOT_OPEN,
         "own_auction" => OWN_AUCTION,
         "bidding_suspended" => SUSPENDED,
+        "email_unverified" => UNVERIFIED,
         "too_many_bids" => TOO_FAST,
         "invalid_amount" => INVALID_AMOUNT,
         "csrf_failed" => FORM_EXPIRED,
@@ -223,6 +224,8 @@ const NOT_OPEN: &str = "This auction has not opened yet.";
 const OWN_AUCTION: &str = "You cannot bid on your own auction.";
 const SUSPENDED: &str =
     "Bidding is suspended on your account: you left won auctions unpaid. An admin can lift it.";
+const UNVERIFIED: &str = "Confirm your email address before you bid: follow the link we \
+    emailed you (your account page can send another).";
 const TOO_FAST: &str = "You are bidding very fast; wait a moment and try again.";
 
 /// The sentence a bidder reads for a refused bid, amounts in `currency`.
@@ -246,6 +249,7 @@ pub fn bid_sentence(error: &BidError, currency: &str) -> String {
         },
         BidError::Closed => CLOSED.to_owned(),
         BidError::Suspended { .. } => SUSPENDED.to_owned(),
+        BidError::EmailUnverified => UNVERIFIED.to_owned(),
         BidError::TooFast { .. } | BidError::TooManyQueued => TOO_FAST.to_owned(),
         BidError::Busy | BidError::InProgress | BidError::Unavailable(_) => BUSY.to_owned(),
         BidError::KeyReused { .. } => "That bid was already placed.".to_owned(),
@@ -389,6 +393,7 @@ mod tests {
             BidError::Refused(Rejection::InvalidAmount),
             BidError::Refused(Rejection::CurrencyMismatch),
             BidError::Closed,
+            BidError::EmailUnverified,
             BidError::Suspended {
                 until: Utc::now(),
                 strikes: 2,
@@ -435,6 +440,7 @@ mod tests {
             BidError::Closed,
             BidError::Refused(Rejection::AuctionNotOpen),
             BidError::Refused(Rejection::OwnAuction),
+            BidError::EmailUnverified,
             BidError::TooManyQueued,
             BidError::Busy,
         ] {

@@ -31,7 +31,7 @@ use crate::{
     cards::SavedCard,
     error::ApiError,
     service::{
-        accounts,
+        account_email, accounts,
         invoices::{self, CardError, InvoiceError},
         lots::{self, MyStanding},
     },
@@ -80,6 +80,8 @@ struct MePage {
     sales: SalesSection,
     /// Sellers' payout account section (`None` for bidders).
     payout: Option<PayoutSection>,
+    /// Bidding and selling wait for the emailed link.
+    unverified: bool,
 }
 
 /// `GET /me`: my invoices (with Pay and offer buttons), my bids, my lots.
@@ -205,6 +207,7 @@ pub async fn me(
         cards,
         sales,
         payout,
+        unverified: !account_email::may_trade(&state, user.id).await?,
     }))
 }
 

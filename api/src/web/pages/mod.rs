@@ -6,6 +6,7 @@
 //! has words.
 
 pub mod account;
+pub mod account_email;
 pub mod listing;
 pub mod lot;
 pub mod me;

@@ -267,12 +267,16 @@ impl SellForm {
 const SELLING_SUSPENDED: &str = "Selling is suspended on your account: paid lots were left \
     unshipped. An admin can lift it.";
 
+const UNVERIFIED_SELLING: &str = "Confirm your email address before you sell: follow the link \
+    we emailed you (your account page can send another).";
+
 /// The sentence a seller reads for an auction not created.
 fn create_sentence(error: &CreateError) -> String {
     match error {
         CreateError::Invalid(err) => input_sentence(err),
         CreateError::Forbidden(_) => FORBIDDEN.to_owned(),
         CreateError::Suspended => SELLING_SUSPENDED.to_owned(),
+        CreateError::EmailUnverified => UNVERIFIED_SELLING.to_owned(),
         // The words the form has always given a reused key.
         CreateError::KeyReused => "That bid was already placed.".to_owned(),
         CreateError::NotFound => "no such auction".to_owned(),

@@ -1,0 +1,670 @@
+//! Verified email and password reset (issue 24, parts 1 and 2), end to end:
+//! the links are taken from the emails the Brevo stand-in received (or, with
+//! no Brevo, from the `emails` table) and followed as a person would.
+
+use std::time::Duration;
+
+use gavel_api::routes::auth::{AccountEmailResponse, AuthResponse, MeResponse};
+use reqwest::{StatusCode, header};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use wiremock::MockServer;
+
+use crate::{
+    helpers::{
+        PASSWORD, TestApp, TestUser, auction_body, eventually, expect_error, expect_json,
+        expect_status, settlement_args, spawn_app, spawn_app_with_settlement,
+    },
+    sessions::Jar,
+};
+
+/// The app with a Brevo stand-in that accepts every email.
+async fn with_brevo() -> (TestApp, MockServer) {
+    let brevo = gavel_testkit::mail::brevo().await;
+    let mut settlement = settlement_args();
+    settlement.brevo_api_key = Some(secrecy::SecretString::from("xkeysib-test"));
+    settlement.brevo_base_url = brevo.uri();
+    (spawn_app_with_settlement(settlement).await, brevo)
+}
+
+/// Signs up (not verified): the user and their first session's token.
+async fn sign_up(app: &TestApp, role: &str) -> TestUser {
+    let email = format!("{role}-{}@example.com", uuid::Uuid::new_v4().simple());
+    let body: AuthResponse = expect_json(
+        app.register(&email, PASSWORD, "New Person", role).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    TestUser {
+        id: body.user.id.to_string(),
+        email,
+        handle: body.user.handle,
+        token: body.token,
+    }
+}
+
+/// The 64-hex-digit token after `name?token=` in `text`, if any.
+fn token_in(text: &str, page: &str) -> Option<String> {
+    let marker = format!("{page}?token=");
+    let at = text.find(&marker)? + marker.len();
+    let token: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    (token.len() == 64).then_some(token)
+}
+
+/// The tokens of the `kind` emails Brevo received for `to`, oldest first.
+async fn brevo_tokens(brevo: &MockServer, kind: &str, to: &str, page: &str) -> Vec<String> {
+    brevo
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+        .filter(|b| b["tags"][0] == format!("gavel-{kind}") && b["to"][0]["email"] == to)
+        .map(|b| token_in(b["textContent"].as_str().unwrap(), page).expect("a link"))
+        .collect()
+}
+
+/// Waits for the `n`-th `kind` email to `to` at Brevo; every token so far.
+async fn wait_for_tokens(
+    brevo: &MockServer,
+    kind: &str,
+    to: &str,
+    page: &str,
+    n: usize,
+) -> Vec<String> {
+    eventually(20, || async {
+        let tokens = brevo_tokens(brevo, kind, to, page).await;
+        if tokens.len() >= n {
+            Ok(tokens)
+        } else {
+            Err(format!("{} of {n} {kind} emails to {to}", tokens.len()))
+        }
+    })
+    .await
+}
+
+async fn verify(app: &TestApp, token: &str) -> reqwest::Response {
+    app.post_json(
+        "/api/v1/auth/verify-email",
+        &json!({ "token": token }),
+        None,
+    )
+    .await
+}
+
+async fn me(app: &TestApp, token: &str) -> MeResponse {
+    expect_json(app.me(token).await, StatusCode::OK).await
+}
+
+#[tokio::test]
+async fn a_new_account_bids_with_the_same_session_once_the_emailed_link_is_followed() {
+    let (app, brevo) = with_brevo().await;
+    let seller = app.user("seller").await;
+    let lot = app.create_auction(&seller, &auction_body(120)).await.id;
+    let ada = sign_up(&app, "bidder").await;
+    assert!(!me(&app, &ada.token).await.email_verified);
+
+    // Browsing works; bidding does not, yet.
+    expect_status(
+        app.get(&format!("/api/v1/auctions/{lot}"), None).await,
+        StatusCode::OK,
+    )
+    .await;
+    let refused = app.bid(&ada, &lot.to_string(), 1_000, None, None).await;
+    expect_error(refused, StatusCode::FORBIDDEN, "email_unverified").await;
+    // Nor does selling.
+    let sam = sign_up(&app, "seller").await;
+    let listing = app
+        .post_json("/api/v1/auctions", &auction_body(120), Some(&sam.token))
+        .await;
+    expect_error(listing, StatusCode::FORBIDDEN, "email_unverified").await;
+    assert_eq!(app.count("SELECT count(*) FROM auctions").await, 1);
+
+    // The link in the email Brevo got; the stored copy does not carry it.
+    let token = wait_for_tokens(&brevo, "verify_email", &ada.email, "/verify-email", 1)
+        .await
+        .remove(0);
+    let stored = app
+        .count(&format!(
+            "SELECT count(*) FROM emails WHERE kind = 'verify_email' \
+             AND recipient_email = '{}' AND text_body NOT LIKE '%{token}%'",
+            ada.email
+        ))
+        .await;
+    assert_eq!(stored, 1, "one email recorded, without its link");
+
+    // Garbled and guessed tokens are refused and change nothing.
+    for wrong in [
+        "garbled".to_owned(),
+        token[..63].to_owned(),
+        hex_of_random(),
+        format!("{token}00"),
+    ] {
+        expect_error(
+            verify(&app, &wrong).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_link",
+        )
+        .await;
+    }
+    assert!(!me(&app, &ada.token).await.email_verified);
+
+    let verified: AccountEmailResponse =
+        expect_json(verify(&app, &token).await, StatusCode::OK).await;
+    assert_eq!(verified.status, "verified");
+    // The session from before the link bids now.
+    assert!(me(&app, &ada.token).await.email_verified);
+    app.bid_ok(&ada, &lot.to_string(), 1_000, None).await;
+    // The link works once.
+    expect_error(
+        verify(&app, &token).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_link",
+    )
+    .await;
+
+    // An expired link is refused.
+    let bola = sign_up(&app, "bidder").await;
+    let late = wait_for_tokens(&brevo, "verify_email", &bola.email, "/verify-email", 1)
+        .await
+        .remove(0);
+    sqlx::query("UPDATE account_tokens SET expires_at = now() - interval '1 second' WHERE user_id = $1::uuid")
+        .bind(&bola.id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    expect_error(
+        verify(&app, &late).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_link",
+    )
+    .await;
+    let refused = app.bid(&bola, &lot.to_string(), 5_000, None, None).await;
+    expect_error(refused, StatusCode::FORBIDDEN, "email_unverified").await;
+}
+
+fn hex_of_random() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+#[tokio::test]
+async fn asking_for_another_verification_link_is_rate_limited() {
+    let app = spawn_app().await;
+    let ada = sign_up(&app, "bidder").await;
+    let resend = || async {
+        app.request(
+            reqwest::Method::POST,
+            "/api/v1/auth/verify-email/resend",
+            Some(&ada.token),
+        )
+        .send()
+        .await
+        .unwrap()
+    };
+    for _ in 0..3 {
+        let sent: AccountEmailResponse = expect_json(resend().await, StatusCode::ACCEPTED).await;
+        assert_eq!(sent.status, "sent");
+    }
+    let limited = resend().await;
+    assert!(limited.headers().contains_key(header::RETRY_AFTER));
+    expect_error(limited, StatusCode::TOO_MANY_REQUESTS, "too_many_resends").await;
+    // Four links were recorded (no Brevo here): the last one works.
+    let emails = app
+        .count(&format!(
+            "SELECT count(*) FROM emails WHERE kind = 'verify_email' AND recipient_email = '{}'",
+            ada.email
+        ))
+        .await;
+    assert_eq!(emails, 4, "the sign-up's link and three more");
+    let (text,): (String,) = sqlx::query_as(
+        "SELECT text_body FROM emails WHERE kind = 'verify_email' AND recipient_email = $1 \
+         ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(&ada.email)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let token = token_in(&text, "/verify-email").expect("a link");
+    expect_status(verify(&app, &token).await, StatusCode::OK).await;
+    expect_error(
+        resend().await,
+        StatusCode::CONFLICT,
+        "email_already_verified",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_account_an_admin_makes_is_verified() {
+    let app = spawn_app().await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_gavel"))
+        .args([
+            "admin",
+            "create-user",
+            "--email",
+            "made@example.com",
+            "--role",
+            "bidder",
+        ])
+        .env("DATABASE_URL", app.db_url.expose_secret())
+        .env("GAVEL_ADMIN_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    crate::helpers::succeeded(&output);
+    let signed_in: AuthResponse = expect_json(
+        app.login("made@example.com", PASSWORD).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(me(&app, &signed_in.token).await.email_verified);
+    assert_eq!(
+        app.count("SELECT count(*) FROM emails WHERE kind = 'verify_email'")
+            .await,
+        0,
+        "no link to follow"
+    );
+    let seller = app.user("seller").await;
+    let lot = app.create_auction(&seller, &auction_body(120)).await.id;
+    let made = TestUser {
+        id: signed_in.user.id.to_string(),
+        email: "made@example.com".into(),
+        handle: signed_in.user.handle,
+        token: signed_in.token,
+    };
+    app.bid_ok(&made, &lot.to_string(), 1_000, None).await;
+}
+
+async fn ask_reset(app: &TestApp, email: &str) -> (StatusCode, String) {
+    let response = app
+        .post_json(
+            "/api/v1/auth/password-reset",
+            &json!({ "email": email }),
+            None,
+        )
+        .await;
+    (response.status(), response.text().await.unwrap())
+}
+
+async fn confirm_reset(app: &TestApp, token: &str, new_password: &str) -> reqwest::Response {
+    app.post_json(
+        "/api/v1/auth/password-reset/confirm",
+        &json!({ "token": token, "new_password": new_password }),
+        None,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_password_reset_reveals_nothing_and_revokes_every_older_token_and_session() {
+    let (app, brevo) = with_brevo().await;
+    let ada = app.user("bidder").await;
+    let nobody = ask_reset(&app, "nobody@example.com").await;
+    let known = ask_reset(&app, &ada.email).await;
+    assert_eq!(nobody.0, StatusCode::ACCEPTED);
+    assert_eq!(
+        nobody, known,
+        "the same answer whether or not the account exists"
+    );
+    let again = ask_reset(&app, &ada.email.to_uppercase()).await;
+    assert_eq!(again, known);
+    let tokens = wait_for_tokens(&brevo, "password_reset", &ada.email, "/reset-password", 2).await;
+    let (older, newer) = (&tokens[0], &tokens[1]);
+    assert_eq!(
+        app.count("SELECT count(*) FROM emails WHERE recipient_email = 'nobody@example.com'")
+            .await,
+        0
+    );
+    // Stored hashed: neither the table of tokens nor the stored email holds it.
+    let in_tables = app
+        .count(&format!(
+            "SELECT (SELECT count(*) FROM account_tokens WHERE encode(token_hash, 'hex') = '{newer}') \
+             + (SELECT count(*) FROM emails WHERE text_body LIKE '%{newer}%')"
+        ))
+        .await;
+    assert_eq!(in_tables, 0);
+
+    // Guessing locked the account (from this address) before the reset.
+    for _ in 0..5 {
+        app.login(&ada.email, "a wrong guess at it").await;
+    }
+    expect_error(
+        app.login(&ada.email, PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+    )
+    .await;
+
+    // A weak password is refused and the link still works.
+    expect_error(
+        confirm_reset(&app, newer, "short").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "weak_password",
+    )
+    .await;
+    expect_error(
+        confirm_reset(&app, "garbled", "a brand new password").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_link",
+    )
+    .await;
+    let changed: AccountEmailResponse = expect_json(
+        confirm_reset(&app, newer, "a brand new password").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(changed.status, "password_changed");
+
+    // The old password and the old session are refused; the new one signs
+    // in at once (the reset forgot the failed guesses).
+    expect_error(
+        app.login(&ada.email, PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    expect_error(
+        app.me(&ada.token).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    expect_status(
+        app.login(&ada.email, "a brand new password").await,
+        StatusCode::OK,
+    )
+    .await;
+    // The link works once, and the older link was revoked with it.
+    for used in [newer, older] {
+        expect_error(
+            confirm_reset(&app, used, "another new password").await,
+            StatusCode::BAD_REQUEST,
+            "invalid_link",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn reset_links_past_their_hour_are_refused() {
+    let (app, brevo) = with_brevo().await;
+    let ada = app.user("bidder").await;
+    ask_reset(&app, &ada.email).await;
+    let token = wait_for_tokens(&brevo, "password_reset", &ada.email, "/reset-password", 1)
+        .await
+        .remove(0);
+    sqlx::query(
+        "UPDATE account_tokens SET expires_at = now() - interval '1 second' \
+         WHERE purpose = 'password_reset'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    expect_error(
+        confirm_reset(&app, &token, "a brand new password").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_link",
+    )
+    .await;
+    expect_status(app.login(&ada.email, PASSWORD).await, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn reset_limits_answer_the_same_and_send_nothing_more() {
+    let (app, brevo) = with_brevo().await;
+    let ada = app.user("bidder").await;
+    let bola = app.user("bidder").await;
+    // Per email: three an hour.
+    let first = ask_reset(&app, &ada.email).await;
+    for _ in 0..4 {
+        assert_eq!(ask_reset(&app, &ada.email).await, first);
+    }
+    wait_for_tokens(&brevo, "password_reset", &ada.email, "/reset-password", 3).await;
+    // Per client address: ten an hour, whatever the emails (five asked so far).
+    for i in 0..5 {
+        let unknown = format!("stranger-{i}@example.com");
+        assert_eq!(ask_reset(&app, &unknown).await, first);
+    }
+    assert_eq!(ask_reset(&app, &bola.email).await, first);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        brevo_tokens(&brevo, "password_reset", &ada.email, "/reset-password")
+            .await
+            .len(),
+        3,
+        "nothing beyond the per-email limit"
+    );
+    assert!(
+        brevo_tokens(&brevo, "password_reset", &bola.email, "/reset-password")
+            .await
+            .is_empty(),
+        "nothing beyond the per-address limit"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM account_tokens WHERE purpose = 'password_reset'")
+            .await,
+        3
+    );
+}
+
+/// The forgotten-password pages, without Brevo (the link is read from the
+/// recorded email), and the verification link's page.
+#[tokio::test]
+async fn the_forgot_password_pages_lead_from_sign_in_to_a_new_password() {
+    let app = spawn_app().await;
+    let ada = app.user("bidder").await;
+    let mut browser = Jar::default();
+    let sign_in = app.get("/signin", None).await.text().await.unwrap();
+    assert!(
+        sign_in.contains(r#"<a href="/forgot-password">Forgot your password?</a>"#),
+        "{sign_in}"
+    );
+    let csrf = browser.token_of(&app, "/forgot-password").await;
+    let asked = |email: String, csrf: String| {
+        let mut browser = browser.clone();
+        let app = &app;
+        async move {
+            let response = browser
+                .post(
+                    app,
+                    "/forgot-password",
+                    &[("csrf", &csrf), ("email", &email)],
+                )
+                .await;
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let unknown = asked("nobody@example.com".into(), csrf.clone()).await;
+    let known = asked(ada.email.clone(), csrf.clone()).await;
+    assert_eq!(known.0, StatusCode::OK);
+    assert!(known.1.contains("Check your email"), "{}", known.1);
+    assert_eq!(
+        unknown, known,
+        "the same page whether or not the account exists"
+    );
+
+    let text = eventually(20, || async {
+        sqlx::query_as::<_, (String,)>(
+            "SELECT text_body FROM emails WHERE kind = 'password_reset' AND recipient_email = $1",
+        )
+        .bind(&ada.email)
+        .fetch_optional(&app.db)
+        .await
+        .unwrap()
+        .map(|(text,)| text)
+        .ok_or_else(|| "no reset email yet".to_owned())
+    })
+    .await;
+    let token = token_in(&text, "/reset-password").expect("a link");
+    assert!(text.contains(&format!("http://gavel.test/reset-password?token={token}")));
+    let form = browser
+        .token_of(&app, &format!("/reset-password?token={token}"))
+        .await;
+    let page = app
+        .get(&format!("/reset-password?token={token}"), None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&format!(r#"name="token" value="{token}""#)));
+    let weak = browser
+        .post(
+            &app,
+            "/reset-password",
+            &[
+                ("csrf", &form),
+                ("token", &token),
+                ("new_password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let done = browser
+        .post(
+            &app,
+            "/reset-password",
+            &[
+                ("csrf", &form),
+                ("token", &token),
+                ("new_password", "a brand new password"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(done.headers()[header::LOCATION], "/signin?reset=done");
+    let told = app
+        .get("/signin?reset=done", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(told.contains("Your password is changed"), "{told}");
+    expect_status(
+        app.login(&ada.email, "a brand new password").await,
+        StatusCode::OK,
+    )
+    .await;
+    let again = browser
+        .post(
+            &app,
+            "/reset-password",
+            &[
+                ("csrf", &form),
+                ("token", &token),
+                ("new_password", "yet another password"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        again
+            .text()
+            .await
+            .unwrap()
+            .contains("already used or expired")
+    );
+
+    // An unverified account's page offers another link.
+    let bola = sign_up(&app, "bidder").await;
+    let mut signed_in = Jar {
+        session: Some(bola.token.clone()),
+        ..Jar::default()
+    };
+    let mine = signed_in.token_of(&app, "/me").await;
+    assert!(
+        page_of(&app, &signed_in, "/me")
+            .await
+            .contains("Email me another link")
+    );
+    let resent = signed_in
+        .post(&app, "/me/verify-email/resend", &[("csrf", &mine)])
+        .await;
+    assert_eq!(resent.status(), StatusCode::ACCEPTED);
+    assert!(resent.text().await.unwrap().contains("Check your email"));
+    // The lot page's bid form says why it was refused.
+    let seller = app.user("seller").await;
+    let lot = app.create_auction(&seller, &auction_body(120)).await.id;
+    let form = signed_in.token_of(&app, &format!("/auctions/{lot}")).await;
+    let bid = signed_in
+        .post(
+            &app,
+            &format!("/auctions/{lot}/bid"),
+            &[("csrf", &form), ("max", "5000")],
+        )
+        .await;
+    assert_eq!(
+        bid.headers()[header::LOCATION],
+        format!("/auctions/{lot}?said=email_unverified")
+    );
+    let said = page_of(
+        &app,
+        &signed_in,
+        &format!("/auctions/{lot}?said=email_unverified"),
+    )
+    .await;
+    assert!(
+        said.contains("Confirm your email address before you bid"),
+        "{said}"
+    );
+    // The verification link's page posts its token (the latest link).
+    let (text,): (String,) = sqlx::query_as(
+        "SELECT text_body FROM emails WHERE kind = 'verify_email' AND recipient_email = $1 \
+         ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(&bola.email)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let token = token_in(&text, "/verify-email").expect("a link");
+    let page = app
+        .get(&format!("/verify-email?token={token}"), None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&format!(r#"name="token" value="{token}""#)));
+    assert!(
+        !me(&app, &bola.token).await.email_verified,
+        "opening the link changes nothing"
+    );
+    let mut visitor = Jar::default();
+    let csrf = visitor
+        .token_of(&app, &format!("/verify-email?token={token}"))
+        .await;
+    let confirmed = visitor
+        .post(&app, "/verify-email", &[("csrf", &csrf), ("token", &token)])
+        .await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    assert!(
+        confirmed
+            .text()
+            .await
+            .unwrap()
+            .contains("Email address confirmed")
+    );
+    assert!(me(&app, &bola.token).await.email_verified);
+    assert!(
+        !page_of(&app, &signed_in, "/me")
+            .await
+            .contains("Email me another link")
+    );
+}
+
+/// The HTML of `path` as the browser holding `jar` sees it.
+async fn page_of(app: &TestApp, jar: &Jar, path: &str) -> String {
+    app.http
+        .get(app.url(path))
+        .header(header::COOKIE, jar.header())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
