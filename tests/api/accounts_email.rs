@@ -668,3 +668,83 @@ async fn page_of(app: &TestApp, jar: &Jar, path: &str) -> String {
         .await
         .unwrap()
 }
+
+/// An unverified seller sets up no payout account, through the API or the
+/// `/me` forms: refused before Paystack is asked, nothing is stored.
+#[tokio::test]
+async fn an_unverified_seller_cannot_set_up_a_payout_account() {
+    let s = crate::stand_ins::scene().await;
+    crate::payout_accounts::mount_paystack(&s).await;
+    let sam = sign_up(&s.app, "seller").await;
+    let account = json!({ "currency": "NGN", "bank_code": "058", "account_number": "0001234567" });
+    let looked_up = s
+        .app
+        .request(
+            reqwest::Method::PUT,
+            "/api/v1/me/payout-account",
+            Some(&sam.token),
+        )
+        .json(&account)
+        .send()
+        .await
+        .unwrap();
+    expect_error(looked_up, StatusCode::FORBIDDEN, "email_unverified").await;
+    let confirmed = s
+        .app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/me/payout-account/confirm",
+            Some(&sam.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_error(confirmed, StatusCode::FORBIDDEN, "email_unverified").await;
+
+    // The page forms answer the same.
+    let mut browser = Jar {
+        session: Some(sam.token.clone()),
+        ..Jar::default()
+    };
+    let csrf = browser.token_of(&s.app, "/me").await;
+    let form = browser
+        .post(
+            &s.app,
+            "/me/payout-account",
+            &[
+                ("csrf", &csrf),
+                ("bank_code", "058"),
+                ("account_number", "0001234567"),
+            ],
+        )
+        .await;
+    assert_eq!(form.status(), StatusCode::FORBIDDEN);
+    assert!(
+        form.text()
+            .await
+            .unwrap()
+            .contains("Confirm your email address before you add a payout account")
+    );
+    let form = browser
+        .post(&s.app, "/me/payout-account/confirm", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(form.status(), StatusCode::FORBIDDEN);
+
+    assert_eq!(
+        s.app
+            .count(&format!(
+                "SELECT count(*) FROM payout_accounts WHERE user_id = '{}'",
+                sam.id
+            ))
+            .await,
+        0,
+        "nothing is stored"
+    );
+    for (verb, at) in [("GET", "/bank/resolve"), ("POST", "/transferrecipient")] {
+        assert_eq!(
+            crate::payout_accounts::calls(&s, verb, at).await,
+            0,
+            "{verb} {at}"
+        );
+    }
+}
