@@ -748,3 +748,46 @@ async fn an_unverified_seller_cannot_set_up_a_payout_account() {
         );
     }
 }
+
+/// An unverified seller's `/sell` form is refused before its photos are
+/// read: not even a file that is no picture is looked at.
+#[tokio::test]
+async fn an_unverified_sellers_sell_form_is_refused_before_its_photos_are_read() {
+    let app = spawn_app().await;
+    let sam = sign_up(&app, "seller").await;
+    let mut browser = Jar {
+        session: Some(sam.token.clone()),
+        ..Jar::default()
+    };
+    let csrf = browser.token_of(&app, "/sell").await;
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf)
+        .text("key", uuid::Uuid::new_v4().to_string())
+        .text("title", "Stool")
+        .text("description", "Three legs.")
+        .text("currency", "NGN")
+        .text("starting_price", "5000")
+        .text("ends_in_minutes", "600")
+        .part(
+            "images",
+            // Read, it would be refused as no picture (422).
+            reqwest::multipart::Part::bytes(b"not a picture".to_vec()).file_name("p.png"),
+        );
+    let response = app
+        .http
+        .post(app.url("/sell"))
+        .header(header::COOKIE, browser.header())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let page = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(
+        page.contains("Confirm your email address before you sell"),
+        "{page}"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM auctions").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM auction_images").await, 0);
+}
