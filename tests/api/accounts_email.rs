@@ -791,3 +791,36 @@ async fn an_unverified_sellers_sell_form_is_refused_before_its_photos_are_read()
     assert_eq!(app.count("SELECT count(*) FROM auctions").await, 0);
     assert_eq!(app.count("SELECT count(*) FROM auction_images").await, 0);
 }
+
+/// Changing the password while signed in revokes the reset links already
+/// sent: an old link sets no password.
+#[tokio::test]
+async fn changing_the_password_revokes_outstanding_reset_links() {
+    let (app, brevo) = with_brevo().await;
+    let ada = app.user("bidder").await;
+    ask_reset(&app, &ada.email).await;
+    let token = wait_for_tokens(&brevo, "password_reset", &ada.email, "/reset-password", 1)
+        .await
+        .remove(0);
+    expect_status(
+        app.post_json(
+            "/api/v1/auth/password",
+            &json!({ "current_password": PASSWORD, "new_password": "a brand new passphrase" }),
+            Some(&ada.token),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    expect_error(
+        confirm_reset(&app, &token, "the attacker's password").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_link",
+    )
+    .await;
+    expect_status(
+        app.login(&ada.email, "a brand new passphrase").await,
+        StatusCode::OK,
+    )
+    .await;
+}
