@@ -824,3 +824,20 @@ async fn changing_the_password_revokes_outstanding_reset_links() {
     )
     .await;
 }
+
+/// The pages a link opens keep its token out of caches and `Referer`s.
+#[tokio::test]
+async fn the_link_pages_are_not_cached_and_send_no_referrer() {
+    let app = spawn_app().await;
+    let token = hex_of_random();
+    for page in ["/reset-password", "/verify-email"] {
+        let response = app.get(&format!("{page}?token={token}"), None).await;
+        assert_eq!(response.status(), StatusCode::OK, "{page}");
+        let headers = response.headers();
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store", "{page}");
+        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer", "{page}");
+    }
+    // Other pages keep the site's policy.
+    let signin = app.get("/signin", None).await;
+    assert_eq!(signin.headers()[header::REFERRER_POLICY], "same-origin");
+}
