@@ -668,3 +668,176 @@ async fn page_of(app: &TestApp, jar: &Jar, path: &str) -> String {
         .await
         .unwrap()
 }
+
+/// An unverified seller sets up no payout account, through the API or the
+/// `/me` forms: refused before Paystack is asked, nothing is stored.
+#[tokio::test]
+async fn an_unverified_seller_cannot_set_up_a_payout_account() {
+    let s = crate::stand_ins::scene().await;
+    crate::payout_accounts::mount_paystack(&s).await;
+    let sam = sign_up(&s.app, "seller").await;
+    let account = json!({ "currency": "NGN", "bank_code": "058", "account_number": "0001234567" });
+    let looked_up = s
+        .app
+        .request(
+            reqwest::Method::PUT,
+            "/api/v1/me/payout-account",
+            Some(&sam.token),
+        )
+        .json(&account)
+        .send()
+        .await
+        .unwrap();
+    expect_error(looked_up, StatusCode::FORBIDDEN, "email_unverified").await;
+    let confirmed = s
+        .app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/me/payout-account/confirm",
+            Some(&sam.token),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_error(confirmed, StatusCode::FORBIDDEN, "email_unverified").await;
+
+    // The page forms answer the same.
+    let mut browser = Jar {
+        session: Some(sam.token.clone()),
+        ..Jar::default()
+    };
+    let csrf = browser.token_of(&s.app, "/me").await;
+    let form = browser
+        .post(
+            &s.app,
+            "/me/payout-account",
+            &[
+                ("csrf", &csrf),
+                ("bank_code", "058"),
+                ("account_number", "0001234567"),
+            ],
+        )
+        .await;
+    assert_eq!(form.status(), StatusCode::FORBIDDEN);
+    assert!(
+        form.text()
+            .await
+            .unwrap()
+            .contains("Confirm your email address before you add a payout account")
+    );
+    let form = browser
+        .post(&s.app, "/me/payout-account/confirm", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(form.status(), StatusCode::FORBIDDEN);
+
+    assert_eq!(
+        s.app
+            .count(&format!(
+                "SELECT count(*) FROM payout_accounts WHERE user_id = '{}'",
+                sam.id
+            ))
+            .await,
+        0,
+        "nothing is stored"
+    );
+    for (verb, at) in [("GET", "/bank/resolve"), ("POST", "/transferrecipient")] {
+        assert_eq!(
+            crate::payout_accounts::calls(&s, verb, at).await,
+            0,
+            "{verb} {at}"
+        );
+    }
+}
+
+/// An unverified seller's `/sell` form is refused before its photos are
+/// read: not even a file that is no picture is looked at.
+#[tokio::test]
+async fn an_unverified_sellers_sell_form_is_refused_before_its_photos_are_read() {
+    let app = spawn_app().await;
+    let sam = sign_up(&app, "seller").await;
+    let mut browser = Jar {
+        session: Some(sam.token.clone()),
+        ..Jar::default()
+    };
+    let csrf = browser.token_of(&app, "/sell").await;
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf)
+        .text("key", uuid::Uuid::new_v4().to_string())
+        .text("title", "Stool")
+        .text("description", "Three legs.")
+        .text("currency", "NGN")
+        .text("starting_price", "5000")
+        .text("ends_in_minutes", "600")
+        .part(
+            "images",
+            // Read, it would be refused as no picture (422).
+            reqwest::multipart::Part::bytes(b"not a picture".to_vec()).file_name("p.png"),
+        );
+    let response = app
+        .http
+        .post(app.url("/sell"))
+        .header(header::COOKIE, browser.header())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let page = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(
+        page.contains("Confirm your email address before you sell"),
+        "{page}"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM auctions").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM auction_images").await, 0);
+}
+
+/// Changing the password while signed in revokes the reset links already
+/// sent: an old link sets no password.
+#[tokio::test]
+async fn changing_the_password_revokes_outstanding_reset_links() {
+    let (app, brevo) = with_brevo().await;
+    let ada = app.user("bidder").await;
+    ask_reset(&app, &ada.email).await;
+    let token = wait_for_tokens(&brevo, "password_reset", &ada.email, "/reset-password", 1)
+        .await
+        .remove(0);
+    expect_status(
+        app.post_json(
+            "/api/v1/auth/password",
+            &json!({ "current_password": PASSWORD, "new_password": "a brand new passphrase" }),
+            Some(&ada.token),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    expect_error(
+        confirm_reset(&app, &token, "the attacker's password").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_link",
+    )
+    .await;
+    expect_status(
+        app.login(&ada.email, "a brand new passphrase").await,
+        StatusCode::OK,
+    )
+    .await;
+}
+
+/// The pages a link opens keep its token out of caches and `Referer`s.
+#[tokio::test]
+async fn the_link_pages_are_not_cached_and_send_no_referrer() {
+    let app = spawn_app().await;
+    let token = hex_of_random();
+    for page in ["/reset-password", "/verify-email"] {
+        let response = app.get(&format!("{page}?token={token}"), None).await;
+        assert_eq!(response.status(), StatusCode::OK, "{page}");
+        let headers = response.headers();
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store", "{page}");
+        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer", "{page}");
+    }
+    // Other pages keep the site's policy.
+    let signin = app.get("/signin", None).await;
+    assert_eq!(signin.headers()[header::REFERRER_POLICY], "same-origin");
+}

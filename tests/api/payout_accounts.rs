@@ -18,7 +18,7 @@ use crate::{
 
 /// Paystack's banks (one inactive, one deleted, one not NUBAN), its look-up
 /// of account 0001234567 at bank 058 and of nothing else, and its recipients.
-async fn mount_paystack(s: &Scene) {
+pub(crate) async fn mount_paystack(s: &Scene) {
     let bank = |name: &str, code: &str, active: bool, deleted: Value, kind: &str| {
         json!({ "name": name, "slug": name, "code": code, "longcode": "", "gateway": null,
                 "pay_with_bank": false, "active": active, "is_deleted": deleted,
@@ -80,7 +80,7 @@ async fn mount_paystack(s: &Scene) {
 }
 
 /// The requests Paystack received at `method path`.
-async fn calls(s: &Scene, verb: &str, at: &str) -> usize {
+pub(crate) async fn calls(s: &Scene, verb: &str, at: &str) -> usize {
     s.paystack
         .received_requests()
         .await

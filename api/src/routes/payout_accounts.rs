@@ -82,7 +82,7 @@ pub async fn show(
     request_body = AccountToLookUp,
     responses(
         (status = 200, body = PayoutAccountView, description = "found: kept as `pending` with the name the bank holds, for me to confirm (`POST /me/payout-account/confirm`); it replaces an older pending one, never the confirmed one"),
-        (status = 403, body = ErrorBody, description = "`forbidden`: sellers and admins only"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: sellers and admins only; `email_unverified`: the account has not confirmed its email address yet (`POST /auth/verify-email`): nothing is kept"),
         (status = 422, body = ErrorBody, description = "`unsupported_currency`, `invalid_account_number` (10 digits), `unknown_bank` (not in `GET /banks`), `account_not_resolved` (the bank does not know the number): nothing is kept"),
         (status = 429, body = ErrorBody, description = "`account_lookups_limited`: Paystack's cap on look-ups; retry after `Retry-After`"),
         (status = 503, body = ErrorBody, description = "`payouts_unavailable` (no Paystack key is configured), `paystack_unavailable`: retry after `Retry-After`"),
@@ -99,7 +99,7 @@ pub async fn look_up(
 #[utoipa::path(post, path = "/me/payout-account/confirm", tag = "payouts", operation_id = "confirm_payout_account",
     responses(
         (status = 200, body = PayoutAccountView, description = "the pending account is now the one I am paid into (number masked); payouts held for want of an account go ahead"),
-        (status = 403, body = ErrorBody, description = "`forbidden`: sellers and admins only"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: sellers and admins only; `email_unverified`: the account has not confirmed its email address yet (`POST /auth/verify-email`): nothing is kept"),
         (status = 409, body = ErrorBody, description = "`no_pending_account`: look one up first (`PUT /me/payout-account`)"),
         (status = 503, body = ErrorBody, description = "`payouts_unavailable` (no Paystack key is configured), `paystack_unavailable`: retry after `Retry-After` (confirming twice is safe)"),
     ),
@@ -142,6 +142,7 @@ impl From<PayoutAccountError> for ApiError {
         let message = err.to_string();
         match err {
             PayoutAccountError::Forbidden(err) => err.into(),
+            PayoutAccountError::EmailUnverified => crate::routes::auctions::email_unverified(),
             PayoutAccountError::PayoutsUnavailable => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "payouts_unavailable",

@@ -309,6 +309,17 @@ async fn issue_reset(state: &AppState, user: User, link: LinkToken) -> Result<()
     store_and_send(state, email).await
 }
 
+/// Revokes `user`'s outstanding password-reset links in `conn`'s
+/// transaction: a password changed another way must not leave a link that
+/// sets it again.
+pub async fn revoke_reset_links(
+    conn: &mut PgConnection,
+    user: Uuid,
+) -> Result<(), gavel_store::StoreError> {
+    account_tokens::revoke_all(conn, user, PASSWORD_RESET).await?;
+    Ok(())
+}
+
 /// Sets a new password with a reset link's token: every older reset link
 /// and every token and session of the account stop working (the password
 /// change's revocation). The address is verified too: the link reached it;
@@ -332,7 +343,7 @@ pub async fn confirm_password_reset(
     let new = Password::parse(new_password, &email)?;
     let stored = password::hash(&state.hashing, &new).await?;
     accounts::set_password_hash(&mut tx, user_id, &stored).await?;
-    account_tokens::revoke_all(&mut tx, user_id, PASSWORD_RESET).await?;
+    revoke_reset_links(&mut tx, user_id).await?;
     users::mark_email_verified(&mut tx, user_id).await?;
     state.token_versions.bump_and_commit(tx, user_id).await?;
     state.verified.remember(user_id);

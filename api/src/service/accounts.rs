@@ -170,8 +170,8 @@ pub async fn login(
     })
 }
 
-/// Changes `auth`'s password: every older token stops working; the new one
-/// keeps this session.
+/// Changes `auth`'s password: every older token and password-reset link
+/// stops working; the new one keeps this session.
 pub async fn change_password(
     state: &AppState,
     from: IpAddr,
@@ -193,9 +193,10 @@ pub async fn change_password(
     let hash = password::hash(&state.hashing, &new).await?;
     let mut tx = state.db.begin().await?;
     accounts::set_password_hash(&mut tx, auth.id, &hash).await?;
+    account_email::revoke_reset_links(&mut tx, auth.id).await?;
     let version = state.token_versions.bump_and_commit(tx, auth.id).await?;
     state.login_limiter.succeeded(from, &email).await?;
-    tracing::info!(user_id = %auth.id, "password changed; older tokens revoked");
+    tracing::info!(user_id = %auth.id, "password changed; older tokens and reset links revoked");
     let (token, expires_at) = same_session(state, auth, &user, version).await?;
     Ok(SignedIn {
         user,

@@ -36,6 +36,10 @@ pub enum PayoutAccountError {
     #[error(transparent)]
     Forbidden(#[from] RoleError),
     /// No Paystack key is configured: there are no payouts.
+    /// The seller's email address is not verified yet: no money is routed
+    /// to an account that may not be theirs.
+    #[error("confirm your email address before adding a payout account")]
+    EmailUnverified,
     #[error("payouts are not available: no Paystack key is configured")]
     PayoutsUnavailable,
     #[error("payouts are made in NGN only")]
@@ -191,6 +195,17 @@ fn payee(user: &AuthUser) -> Result<(), PayoutAccountError> {
     Ok(user.require(&[Role::Seller, Role::Admin])?)
 }
 
+/// Only a verified seller (or admin) sets up where money is paid: an
+/// unverified address may not be the seller's, and the refusal comes before
+/// Paystack is asked anything.
+async fn verified_payee(state: &AppState, user: &AuthUser) -> Result<(), PayoutAccountError> {
+    payee(user)?;
+    if !super::account_email::may_trade(state, user.id).await? {
+        return Err(PayoutAccountError::EmailUnverified);
+    }
+    Ok(())
+}
+
 /// The banks a seller may be paid into in `currency`, by name.
 pub async fn banks(
     state: &AppState,
@@ -247,7 +262,7 @@ pub async fn look_up(
     user: &AuthUser,
     request: &AccountToLookUp,
 ) -> Result<PayoutAccountView, PayoutAccountError> {
-    payee(user)?;
+    verified_payee(state, user).await?;
     let currency = payout_currency(request.currency.trim())?;
     let number = request.account_number.trim();
     if number.len() != 10 || !number.bytes().all(|b| b.is_ascii_digit()) {
@@ -296,7 +311,7 @@ pub async fn confirm(
     state: &AppState,
     user: &AuthUser,
 ) -> Result<PayoutAccountView, PayoutAccountError> {
-    payee(user)?;
+    verified_payee(state, user).await?;
     let paystack = paystack(state)?;
     let pending = store::of_user(&state.db, user.id)
         .await?

@@ -72,16 +72,23 @@ async fn check_standing(state: &AppState, user: &AuthUser) -> Result<(), CreateE
     Ok(())
 }
 
+/// Whether `user` may put lots up at all: a seller whose address is
+/// verified. Cheap (no body read), so a form can ask before its upload.
+pub async fn may_sell(state: &AppState, user: &AuthUser) -> Result<(), CreateError> {
+    user.require(&[Role::Seller])?;
+    if !super::account_email::may_trade(state, user.id).await? {
+        return Err(CreateError::EmailUnverified);
+    }
+    Ok(())
+}
+
 /// Creates `new` for `user` (sellers only) and starts its workflow.
 pub async fn create_auction(
     state: &AppState,
     user: &AuthUser,
     new: NewAuction,
 ) -> Result<AuctionResponse, CreateError> {
-    user.require(&[Role::Seller])?;
-    if !super::account_email::may_trade(state, user.id).await? {
-        return Err(CreateError::EmailUnverified);
-    }
+    may_sell(state, user).await?;
     check_standing(state, user).await?;
     let key = new.key.as_deref().map(check_idempotency_key).transpose()?;
     let body = new.request;

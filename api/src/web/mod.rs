@@ -18,7 +18,7 @@ pub mod upload_reader;
 use axum::{
     Router,
     extract::{DefaultBodyLimit, Request},
-    http::{HeaderName, HeaderValue},
+    http::{HeaderName, HeaderValue, header},
     middleware::{self, Next},
     response::Response,
     routing::{get, post},
@@ -37,7 +37,6 @@ async fn security_headers(request: Request, next: Next) -> Response {
     for (name, value) in [
         ("content-security-policy", CSP),
         ("x-content-type-options", "nosniff"),
-        ("referrer-policy", "same-origin"),
         ("x-frame-options", "DENY"),
     ] {
         headers.insert(
@@ -45,6 +44,10 @@ async fn security_headers(request: Request, next: Next) -> Response {
             HeaderValue::from_static(value),
         );
     }
+    // A page may ask for less (a link's token in its address: none).
+    headers
+        .entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("same-origin"));
     response
 }
 

@@ -7,7 +7,7 @@ use askama::Template;
 use axum::{
     Form,
     extract::{Query, State},
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header},
     response::{Redirect, Response},
 };
 use serde::Deserialize;
@@ -58,13 +58,25 @@ fn refused(visitor: &Visitor, heading: &str, err: AccountError, back: &str) -> R
     failed_as(message(visitor, err.status, heading, &text, back), &err)
 }
 
+/// A page whose address or form carries a link's token: no cache keeps it
+/// and no other site learns the address from a `Referer`.
+fn keeps_token_private(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
 /// `GET /verify-email?token=…`: the email's link. Following a link changes
 /// nothing (mail scanners follow links): the page's button posts it.
 pub async fn verify_email_form(visitor: Visitor, Query(query): Query<TokenQuery>) -> Response {
-    page(&VerifyEmailPage {
+    keeps_token_private(page(&VerifyEmailPage {
         chrome: Chrome::of(&visitor),
         token: query.token,
-    })
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,10 +94,10 @@ pub async fn verify_email(
     Form(form): Form<TokenForm>,
 ) -> Response {
     if let Err(err) = visitor.check_csrf(&form.csrf) {
-        let again = page(&VerifyEmailPage {
+        let again = keeps_token_private(page(&VerifyEmailPage {
             chrome: Chrome::of(&visitor).saying(sentence(&err), "bad"),
             token: form.token,
-        });
+        }));
         return failed_as(again, &err);
     }
     match account_email::verify_email(&state, &form.token).await {
@@ -189,10 +201,10 @@ pub async fn forgot_password(
 
 /// `GET /reset-password?token=…`: the reset email's link.
 pub async fn reset_password_form(visitor: Visitor, Query(query): Query<TokenQuery>) -> Response {
-    page(&ResetPasswordPage {
+    keeps_token_private(page(&ResetPasswordPage {
         chrome: Chrome::of(&visitor),
         token: query.token,
-    })
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -213,10 +225,10 @@ pub async fn reset_password(
     Form(form): Form<ResetPasswordForm>,
 ) -> Response {
     let again = |text: String, err: &ApiError| {
-        let form = page(&ResetPasswordPage {
+        let form = keeps_token_private(page(&ResetPasswordPage {
             chrome: Chrome::of(&visitor).saying(text, "bad"),
             token: form.token.clone(),
-        });
+        }));
         failed_as(form, err)
     };
     if let Err(err) = visitor.check_csrf(&form.csrf) {

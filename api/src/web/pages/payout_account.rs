@@ -60,6 +60,10 @@ pub async fn section(state: &AppState, user: &AuthUser) -> Result<Option<PayoutS
 pub fn payout_sentence(error: &PayoutAccountError) -> String {
     match error {
         PayoutAccountError::Forbidden(_) => FORBIDDEN.to_owned(),
+        PayoutAccountError::EmailUnverified => {
+            "Confirm your email address before you add a payout account: follow the link we \
+             emailed you (this page can send another).".to_owned()
+        }
         PayoutAccountError::PayoutsUnavailable => {
             "This auction house makes no payouts (no Paystack key is configured): the house pays sellers as agreed.".to_owned()
         }

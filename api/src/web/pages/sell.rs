@@ -296,9 +296,20 @@ pub async fn sell(
         Ok(user) => user,
         Err(to_sign_in) => return Ok(to_sign_in.into_response()),
     };
-    // A bidder's form is refused before a byte of it is read.
+    // A bidder's form, and an unverified seller's, are refused before a
+    // byte of it is read (no photo is decoded for a form that cannot list).
     if user.require(&[Role::Seller]).is_err() {
         return Ok(needs_seller(&visitor));
+    }
+    if let Err(err) = selling::may_sell(&state, &user).await {
+        let text = create_sentence(&err);
+        return Ok(message(
+            &visitor,
+            ApiError::from(err).status,
+            "Put a lot up",
+            &text,
+            "/me",
+        ));
     }
     // The form again, saying what is wrong, with the refusal's status.
     let again = |form: &SellForm, status: StatusCode, text: String| {
