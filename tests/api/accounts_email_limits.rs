@@ -1,0 +1,81 @@
+//! Limits and safeguards around account emails: a stranger's flood of reset
+//! requests does not use up the owner's resets. Clients other than 127.0.0.1
+//! are played through `X-Forwarded-For` with the loopback as a trusted proxy.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use wiremock::MockServer;
+
+use crate::{
+    accounts_email::{brevo_tokens, wait_for_tokens},
+    helpers::{TestApp, http_args, settlement_args, shared_temporal, spawn_app_on},
+};
+
+/// The app with a Brevo stand-in, the loopback trusted as a proxy.
+async fn with_brevo_behind_proxy() -> (TestApp, MockServer) {
+    let brevo = gavel_testkit::mail::brevo().await;
+    let mut settlement = settlement_args();
+    settlement.brevo_api_key = Some(secrecy::SecretString::from("xkeysib-test"));
+    settlement.brevo_base_url = brevo.uri();
+    let mut http = http_args();
+    http.limits.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    (
+        spawn_app_on(shared_temporal(), http, settlement).await,
+        brevo,
+    )
+}
+
+async fn ask_reset_from(app: &TestApp, ip: &str, email: &str) -> StatusCode {
+    app.http
+        .post(format!("{}/api/v1/auth/password-reset", app.address))
+        .header("x-forwarded-for", ip)
+        .json(&json!({ "email": email }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn a_strangers_refused_flood_does_not_use_up_the_owners_resets() {
+    let (app, brevo) = with_brevo_behind_proxy().await;
+    let victim = app.user("bidder").await;
+    let stranger = "203.0.113.7";
+    // The stranger spends their address's ten an hour on other emails...
+    for i in 0..10 {
+        let junk = format!("junk-{i}@example.com");
+        assert!(ask_reset_from(&app, stranger, &junk).await.is_success());
+    }
+    // ...then names the victim: refused by the address's limit, silently.
+    for _ in 0..3 {
+        assert!(
+            ask_reset_from(&app, stranger, &victim.email)
+                .await
+                .is_success()
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        brevo_tokens(&brevo, "password_reset", &victim.email, "/reset-password")
+            .await
+            .is_empty(),
+        "the stranger's requests for the victim were over their address's limit"
+    );
+
+    // The victim, from their own address, still gets the email.
+    assert!(
+        ask_reset_from(&app, "198.51.100.20", &victim.email)
+            .await
+            .is_success()
+    );
+    wait_for_tokens(
+        &brevo,
+        "password_reset",
+        &victim.email,
+        "/reset-password",
+        1,
+    )
+    .await;
+}
