@@ -123,6 +123,11 @@ impl Mailer {
         &self.public_url
     }
 
+    /// Whether emails go out through Brevo (else they are only recorded).
+    pub fn brevo_configured(&self) -> bool {
+        self.brevo.is_some()
+    }
+
     /// Stores `email` in `emails` before it is sent (recorded there, and
     /// only there, without `BREVO_API_KEY`). When Brevo sends it, the stored
     /// copy carries `stored_lines` instead of `lines`: a link that opens the
@@ -187,6 +192,16 @@ impl Mailer {
             Sent::AlreadyAccepted => None,
         };
         emails::mark(&self.db, key, EmailStatus::Sent, message_id).await?;
+        Ok(())
+    }
+
+    /// Marks `email` failed: Brevo refused it for good, or it was not handed
+    /// over in its attempts. An email already sent stays sent.
+    pub async fn fail_account_email(&self, email: &AccountEmail) -> Result<(), MailError> {
+        let key = &email.idempotency_key;
+        if emails::status(&self.db, key).await? == Some(EmailStatus::Pending) {
+            emails::mark(&self.db, key, EmailStatus::Failed, None).await?;
+        }
         Ok(())
     }
 

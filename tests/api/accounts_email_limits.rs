@@ -1,16 +1,23 @@
 //! Limits and safeguards around account emails: a stranger's flood of reset
-//! requests does not use up the owner's resets. Clients other than 127.0.0.1
+//! requests does not use up the owner's resets; an email Brevo refuses is
+//! marked failed. Clients other than 127.0.0.1
 //! are played through `X-Forwarded-For` with the loopback as a trusted proxy.
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use wiremock::MockServer;
+use wiremock::{
+    Mock, MockServer, ResponseTemplate,
+    matchers::{method, path},
+};
 
 use crate::{
     accounts_email::{brevo_tokens, wait_for_tokens},
-    helpers::{TestApp, http_args, settlement_args, shared_temporal, spawn_app_on},
+    helpers::{
+        PASSWORD, TestApp, eventually, expect_status, http_args, settlement_args, shared_temporal,
+        spawn_app_on,
+    },
 };
 
 /// The app with a Brevo stand-in, the loopback trusted as a proxy.
@@ -78,4 +85,40 @@ async fn a_strangers_refused_flood_does_not_use_up_the_owners_resets() {
         1,
     )
     .await;
+}
+
+#[tokio::test]
+async fn an_email_brevo_refuses_for_good_is_marked_failed_not_left_pending() {
+    let brevo = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(gavel_testkit::mail::SEND_PATH))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({ "code": "invalid_parameter", "message": "bad to" })),
+        )
+        .mount(&brevo)
+        .await;
+    let mut settlement = settlement_args();
+    settlement.brevo_api_key = Some(secrecy::SecretString::from("xkeysib-test"));
+    settlement.brevo_base_url = brevo.uri();
+    let app = spawn_app_on(shared_temporal(), http_args(), settlement).await;
+    let email = format!("refused-{}@example.com", uuid::Uuid::new_v4().simple());
+    expect_status(
+        app.register(&email, PASSWORD, "New Person", "bidder").await,
+        StatusCode::CREATED,
+    )
+    .await;
+    eventually(20, || async {
+        let failed = app
+            .count("SELECT count(*) FROM emails WHERE kind = 'verify_email' AND status = 'failed'")
+            .await;
+        if failed == 1 {
+            Ok(())
+        } else {
+            Err(format!("{failed} failed"))
+        }
+    })
+    .await;
+    // Refused for good: asked once, not retried.
+    assert_eq!(brevo.received_requests().await.unwrap().len(), 1);
 }
