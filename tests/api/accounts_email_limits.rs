@@ -122,3 +122,38 @@ async fn an_email_brevo_refuses_for_good_is_marked_failed_not_left_pending() {
     // Refused for good: asked once, not retried.
     assert_eq!(brevo.received_requests().await.unwrap().len(), 1);
 }
+
+/// Whoever signs up types the name, perhaps for someone else's address: the
+/// verification email does not carry it, and its link is an `<a href>`.
+#[tokio::test]
+async fn a_verification_email_does_not_repeat_the_name_typed_at_sign_up() {
+    let brevo = gavel_testkit::mail::brevo().await;
+    let mut settlement = settlement_args();
+    settlement.brevo_api_key = Some(secrecy::SecretString::from("xkeysib-test"));
+    settlement.brevo_base_url = brevo.uri();
+    let app = spawn_app_on(shared_temporal(), http_args(), settlement).await;
+    let email = format!("target-{}@example.com", uuid::Uuid::new_v4().simple());
+    let name = "Claim your prize at evil.example";
+    expect_status(
+        app.register(&email, PASSWORD, name, "bidder").await,
+        StatusCode::CREATED,
+    )
+    .await;
+    wait_for_tokens(&brevo, "verify_email", &email, "/verify-email", 1).await;
+    let requests = brevo.received_requests().await.unwrap();
+    let sent: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+    let html = sent["htmlContent"].as_str().unwrap();
+    let text = sent["textContent"].as_str().unwrap();
+    for body in [html, text] {
+        assert!(!body.contains("evil.example"), "{body}");
+    }
+    assert!(html.starts_with("<p>Hello,</p>"), "{html}");
+    assert!(
+        html.contains("<a href=\"http://gavel.test/verify-email?token="),
+        "{html}"
+    );
+    assert!(
+        sent["to"][0].get("name").is_none_or(|n| n.is_null()),
+        "{sent}"
+    );
+}

@@ -8,7 +8,7 @@
 use std::{collections::HashSet, net::IpAddr, sync::Mutex, time::Duration};
 
 use chrono::Utc;
-use gavel_activities::mailer::{AccountEmail, MailError, Mailer};
+use gavel_activities::mailer::{AccountEmail, EmailLink, MailError, Mailer};
 use gavel_paystack::provider::ProviderError;
 use gavel_store::{account_tokens, users};
 use sha2::{Digest, Sha256};
@@ -220,13 +220,15 @@ pub async fn verification(
         kind: VERIFY_EMAIL,
         recipient_id: user.id,
         to: user.email.clone(),
-        name: user.name.clone(),
+        // Whoever signed up typed the name, perhaps for someone else's
+        // address: an unverified address is not greeted with it.
+        name: String::new(),
         subject: "Confirm your email address for Gavel".into(),
-        lines: vec![
-            first.clone(),
-            format!("Confirm it here (the link works once, for 24 hours): {url}"),
-            last.clone(),
-        ],
+        lines: vec![first.clone(), last.clone()],
+        link: EmailLink {
+            text: "Confirm it here (the link works once, for 24 hours)".into(),
+            url,
+        },
         stored_lines: vec![
             first,
             "(The confirmation link is in the recipient's mailbox only.)".into(),
@@ -331,17 +333,24 @@ async fn issue_reset(state: &AppState, user: User, link: LinkToken) -> Result<()
     let first =
         "Someone (we hope you) asked to reset the password of your Gavel account.".to_owned();
     let last = "If it was not you, ignore this email: your password stays as it is.".to_owned();
+    // The name was typed by whoever signed up, perhaps for someone else's
+    // address: only a verified address is greeted with it.
+    let name = if users::email_verified(&state.db, user.id).await? == Some(true) {
+        user.name.clone()
+    } else {
+        String::new()
+    };
     let email = AccountEmail {
         kind: PASSWORD_RESET,
         recipient_id: user.id,
         to: user.email.clone(),
-        name: user.name.clone(),
+        name,
         subject: "Reset your Gavel password".into(),
-        lines: vec![
-            first.clone(),
-            format!("Choose a new password here (the link works once, for 1 hour): {url}"),
-            last.clone(),
-        ],
+        lines: vec![first.clone(), last.clone()],
+        link: EmailLink {
+            text: "Choose a new password here (the link works once, for 1 hour)".into(),
+            url,
+        },
         stored_lines: vec![
             first,
             "(The reset link is in the recipient's mailbox only.)".into(),
