@@ -124,6 +124,15 @@ fn api_state(
     jwt_secret: &SecretString,
 ) -> anyhow::Result<AppState> {
     let jwt = JwtKeys::new(jwt_secret, ChronoDuration::seconds(http.jwt_ttl_secs));
+    if http.verified_email_required(false) && !settlement.brevo_configured() {
+        // Said at start-up: otherwise it shows only as accounts that can
+        // never bid or sell.
+        tracing::warn!(
+            "GAVEL_REQUIRE_VERIFIED_EMAIL is on but BREVO_API_KEY is not set: verification \
+             emails are only recorded in the `emails` table, never sent, so new accounts \
+             cannot bid or sell"
+        );
+    }
     let mailer = gavel_activities::mailer::Mailer::new(
         db.clone(),
         settlement.brevo(),
@@ -182,7 +191,7 @@ pub fn api_config(http: &HttpArgs, settlement: &SettlementArgs, task_queue: &str
         cookie_secure: settlement.public_url.starts_with("https://"),
         public_url: settlement.public_url.clone(),
         revocation_delay: Duration::from_secs(l.revocation_secs),
-        require_verified_email: http.require_verified_email,
+        require_verified_email: http.verified_email_required(false),
         metrics_token: http
             .metrics_token
             .clone()

@@ -182,12 +182,10 @@ async fn dev_services(args: &DevArgs, started_temporal: bool) -> anyhow::Result<
         None
     };
     // Without Brevo no verification email reaches anyone: on this machine
-    // accounts bid and sell at once, unless asked otherwise.
+    // accounts bid and sell at once, unless asked otherwise (flag or env).
     let mut http = args.http.clone();
-    let verify_by_default = std::env::var_os("GAVEL_REQUIRE_VERIFIED_EMAIL").is_none();
-    if !settlement.brevo_configured() && verify_by_default {
-        http.require_verified_email = false;
-    }
+    http.require_verified_email =
+        Some(http.verified_email_required(!settlement.brevo_configured()));
     let (runtime, _) = temporal::worker_runtime(args.tuning.metrics_addr)?;
     let worker = temporal::build_worker(
         &runtime,
@@ -264,7 +262,7 @@ fn print_urls(
         args.temporal.temporal_address,
         email = if args.settlement.brevo_configured() {
             "sent through Brevo"
-        } else if std::env::var_os("GAVEL_REQUIRE_VERIFIED_EMAIL").is_none() {
+        } else if args.http.require_verified_email.is_none() {
             "no BREVO_API_KEY: recorded in the `emails` table, not sent; new accounts bid and \
              sell without confirming their address (GAVEL_REQUIRE_VERIFIED_EMAIL=true asks)"
         } else {

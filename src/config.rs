@@ -219,10 +219,10 @@ pub struct HttpArgs {
     pub api_metrics_addr: Option<SocketAddr>,
     /// Bidding and selling wait until the account's email address is
     /// verified (the link emailed at sign-up); `false` for a private
-    /// deployment whose accounts are trusted as they are.
-    #[arg(long, env = "GAVEL_REQUIRE_VERIFIED_EMAIL", default_value_t = true,
-        action = clap::ArgAction::Set)]
-    pub require_verified_email: bool,
+    /// deployment whose accounts are trusted as they are. Unset: true,
+    /// except under `gavel dev` without BREVO_API_KEY (nobody could verify).
+    #[arg(long, env = "GAVEL_REQUIRE_VERIFIED_EMAIL", action = clap::ArgAction::Set)]
+    pub require_verified_email: Option<bool>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -611,11 +611,47 @@ impl HttpArgs {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs.max(1))
     }
+
+    /// Whether bidding and selling wait for a verified address: as given
+    /// (flag or environment), else yes, except for `gavel dev` with no
+    /// Brevo (`dev_without_brevo`), where no link could reach anyone.
+    pub fn verified_email_required(&self, dev_without_brevo: bool) -> bool {
+        self.require_verified_email.unwrap_or(!dev_without_brevo)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// HTTP settings from these flags alone (the environment not read).
+    fn http(flags: &[&str]) -> HttpArgs {
+        let command =
+            HttpArgs::augment_args(clap::Command::new("gavel")).mut_args(|arg| arg.env(None));
+        let matches = command
+            .try_get_matches_from(std::iter::once("gavel").chain(flags.iter().copied()))
+            .expect("valid flags");
+        HttpArgs::from_arg_matches(&matches).expect("valid flags")
+    }
+
+    #[test]
+    fn a_given_verified_email_requirement_holds_with_or_without_brevo() {
+        let unset = http(&[]);
+        assert!(
+            unset.verified_email_required(false),
+            "gavel api, or dev with Brevo"
+        );
+        assert!(
+            !unset.verified_email_required(true),
+            "gavel dev without Brevo"
+        );
+        let asked = http(&["--require-verified-email", "true"]);
+        assert!(asked.verified_email_required(true));
+        assert!(asked.verified_email_required(false));
+        let off = http(&["--require-verified-email", "false"]);
+        assert!(!off.verified_email_required(false));
+        assert!(!off.verified_email_required(true));
+    }
 
     /// Settlement settings from these flags alone (the environment not read).
     fn settlement(flags: &[&str]) -> Result<SettlementArgs, clap::Error> {

@@ -38,8 +38,12 @@ pub enum MailError {
 
 /// What an email says, shared by its HTML and plain-text bodies.
 struct Body<'a> {
+    /// Empty: the greeting names nobody ("Hello,").
     name: &'a str,
     lines: &'a [String],
+    /// Shown after the first line: a link in the HTML body, the address
+    /// in the text.
+    link: Option<&'a EmailLink>,
     invoice: Option<InvoiceLines>,
 }
 
@@ -123,6 +127,11 @@ impl Mailer {
         &self.public_url
     }
 
+    /// Whether emails go out through Brevo (else they are only recorded).
+    pub fn brevo_configured(&self) -> bool {
+        self.brevo.is_some()
+    }
+
     /// Stores `email` in `emails` before it is sent (recorded there, and
     /// only there, without `BREVO_API_KEY`). When Brevo sends it, the stored
     /// copy carries `stored_lines` instead of `lines`: a link that opens the
@@ -132,7 +141,9 @@ impl Mailer {
             Some(_) => (&email.stored_lines, EmailStatus::Pending),
             None => (&email.lines, EmailStatus::Recorded),
         };
-        let rendered = account_body(&email.name, lines)?;
+        // The stored copy keeps the link only when nothing else sends it.
+        let link = self.brevo.is_none().then_some(&email.link);
+        let rendered = account_body(&email.name, lines, link)?;
         emails::store_account(
             &self.db,
             NewAccountEmail {
@@ -168,7 +179,7 @@ impl Mailer {
         {
             return Ok(());
         }
-        let (html, text) = account_body(&email.name, &email.lines)?;
+        let (html, text) = account_body(&email.name, &email.lines, Some(&email.link))?;
         let outgoing = OutgoingEmail {
             sender: self.sender.clone(),
             to: Mailbox {
@@ -187,6 +198,16 @@ impl Mailer {
             Sent::AlreadyAccepted => None,
         };
         emails::mark(&self.db, key, EmailStatus::Sent, message_id).await?;
+        Ok(())
+    }
+
+    /// Marks `email` failed: Brevo refused it for good, or it was not handed
+    /// over in its attempts. An email already sent stays sent.
+    pub async fn fail_account_email(&self, email: &AccountEmail) -> Result<(), MailError> {
+        let key = &email.idempotency_key;
+        if emails::status(&self.db, key).await? == Some(EmailStatus::Pending) {
+            emails::mark(&self.db, key, EmailStatus::Failed, None).await?;
+        }
         Ok(())
     }
 
@@ -328,6 +349,7 @@ impl Mailer {
         let body = Body {
             name,
             lines: &lines,
+            link: None,
             invoice: invoice.as_ref().map(InvoiceLines::of),
         };
         let html = HtmlBody { body: &body }.render()?;
@@ -582,8 +604,18 @@ pub struct AccountEmail {
     pub lines: Vec<String>,
     /// What the stored copy says instead, when Brevo delivers the email.
     pub stored_lines: Vec<String>,
+    /// The link the email exists for, shown after the first line.
+    pub link: EmailLink,
     /// One per email: a retried send is not sent twice.
     pub idempotency_key: String,
+}
+
+/// A link in an account email: a sentence, then the address (an `<a href>`
+/// in the HTML body, escaped like every value).
+#[derive(Debug, Clone)]
+pub struct EmailLink {
+    pub text: String,
+    pub url: String,
 }
 
 impl AccountEmail {
@@ -593,10 +625,15 @@ impl AccountEmail {
 }
 
 /// The HTML and text bodies of an account email.
-fn account_body(name: &str, lines: &[String]) -> Result<(String, String), MailError> {
+fn account_body(
+    name: &str,
+    lines: &[String],
+    link: Option<&EmailLink>,
+) -> Result<(String, String), MailError> {
     let body = Body {
         name,
         lines,
+        link,
         invoice: None,
     };
     Ok((
@@ -615,6 +652,7 @@ mod tests {
         let body = Body {
             name: "O'Brien",
             lines: &lines,
+            link: None,
             invoice: Some(InvoiceLines {
                 number: "GV-<1>".into(),
                 items: vec![ItemLine {
@@ -636,5 +674,29 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("Invoice GV-<1>: NGN 1.00"), "{text}");
+    }
+
+    #[test]
+    fn an_account_email_without_a_name_greets_nobody_and_links_its_address_escaped() {
+        let lines = vec!["First.".to_owned(), "Last.".to_owned()];
+        let link = EmailLink {
+            text: "Follow it".into(),
+            url: "https://gavel.test/verify-email?token=ab&x=\"><b>".into(),
+        };
+        let (html, text) = account_body("", &lines, Some(&link)).expect("renders");
+        assert!(html.starts_with("<p>Hello,</p>"), "{html}");
+        assert!(
+            html.contains(
+                "<p>First.</p>\n<p>Follow it: <a href=\"https://gavel.test/verify-email?token=ab&#38;x=&#34;&#62;&#60;b&#62;\">"
+            ),
+            "{html}"
+        );
+        assert!(!html.contains("<b>"), "{html}");
+        assert!(
+            text.starts_with(
+                "Hello,\n\nFirst.\nFollow it: https://gavel.test/verify-email?token=ab&x=\"><b>\nLast.\n"
+            ),
+            "{text}"
+        );
     }
 }

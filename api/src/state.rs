@@ -106,6 +106,9 @@ pub struct Inner {
     pub mailer: Mailer,
     /// Accounts seen verified (a verified address stays verified).
     pub verified: VerifiedAccounts,
+    /// Account emails being sent (or retried) at once, at most: a flood of
+    /// sign-ups cannot start unbounded background sends.
+    pub account_sends: Arc<tokio::sync::Semaphore>,
     /// The banks sellers may be paid into, per currency (refreshed daily).
     pub banks: BankCache,
     pub config: ApiConfig,
@@ -125,6 +128,9 @@ impl AppState {
         Self(Arc::new(Inner {
             mailer,
             verified: VerifiedAccounts::default(),
+            account_sends: Arc::new(tokio::sync::Semaphore::new(
+                crate::service::account_email::CONCURRENT_SENDS,
+            )),
             events: EventHub::new(db.clone(), config.sse_poll),
             bids: Arc::new(BidBatcher::new(
                 temporal.clone(),

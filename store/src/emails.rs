@@ -31,6 +31,9 @@ pub enum EmailStatus {
     Sent,
     /// Kept in the table only (no `BREVO_API_KEY`).
     Recorded,
+    /// Never handed over: Brevo refused it for good, or every attempt
+    /// failed (account emails; the person asks again).
+    Failed,
 }
 
 impl EmailStatus {

@@ -174,7 +174,9 @@ pub async fn bump_token_version(conn: &mut PgConnection, id: Uuid) -> Result<i32
 }
 
 /// Whether `id`'s email address is verified; `None` when there is no such
-/// user.
+/// user. Invariant: `email_verified_at` is never cleared once set; the API
+/// caches a positive answer per process for good (`VerifiedAccounts`), so
+/// whatever cleared it would have to clear every replica's cache too.
 pub async fn email_verified(db: &PgPool, id: Uuid) -> Result<Option<bool>> {
     let verified = sqlx::query_scalar!(
         r#"SELECT (email_verified_at IS NOT NULL) AS "verified!" FROM users WHERE id = $1"#,

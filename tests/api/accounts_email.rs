@@ -55,7 +55,12 @@ fn token_in(text: &str, page: &str) -> Option<String> {
 }
 
 /// The tokens of the `kind` emails Brevo received for `to`, oldest first.
-async fn brevo_tokens(brevo: &MockServer, kind: &str, to: &str, page: &str) -> Vec<String> {
+pub(crate) async fn brevo_tokens(
+    brevo: &MockServer,
+    kind: &str,
+    to: &str,
+    page: &str,
+) -> Vec<String> {
     brevo
         .received_requests()
         .await
@@ -68,7 +73,7 @@ async fn brevo_tokens(brevo: &MockServer, kind: &str, to: &str, page: &str) -> V
 }
 
 /// Waits for the `n`-th `kind` email to `to` at Brevo; every token so far.
-async fn wait_for_tokens(
+pub(crate) async fn wait_for_tokens(
     brevo: &MockServer,
     kind: &str,
     to: &str,

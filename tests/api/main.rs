@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts_email;
+mod accounts_email_limits;
 mod auctions;
 mod auth;
 mod batching;

@@ -137,26 +137,32 @@ impl LoginLimiter {
 
     /// Counts a password-reset request from `ip` for `email` (the text as
     /// sent, lower-cased: the same count whether or not an account has it);
-    /// false when over a limit, and then nothing is sent.
+    /// false when over a limit, and then nothing is sent. The email's count
+    /// only sees requests the address's limit let through.
     pub async fn password_reset(
         &self,
         ip: IpAddr,
         email: &str,
     ) -> Result<bool, gavel_store::StoreError> {
-        let keys = [
-            format!("reset:ip:{ip}"),
-            format!(
-                "reset:email:{}",
-                email
-                    .trim()
-                    .to_lowercase()
-                    .chars()
-                    .take(Email::MAX_LEN)
-                    .collect::<String>()
-            ),
-        ];
-        let hits = self.windows.hit(&keys, HOUR).await?;
-        let allowed = over(&hits, &[RESETS_PER_IP_HOUR, RESETS_PER_EMAIL_HOUR]).is_none();
+        // The address is counted first and alone: a request its limit refuses
+        // must not add to the email's count, or one address could use up
+        // anyone's resets with a flood of requests naming them.
+        let hits = self.windows.hit(&[format!("reset:ip:{ip}")], HOUR).await?;
+        if over(&hits, &[RESETS_PER_IP_HOUR]).is_some() {
+            limits::refused("password_reset");
+            return Ok(false);
+        }
+        let key = format!(
+            "reset:email:{}",
+            email
+                .trim()
+                .to_lowercase()
+                .chars()
+                .take(Email::MAX_LEN)
+                .collect::<String>()
+        );
+        let hits = self.windows.hit(&[key], HOUR).await?;
+        let allowed = over(&hits, &[RESETS_PER_EMAIL_HOUR]).is_none();
         if !allowed {
             limits::refused("password_reset");
         }

@@ -8,7 +8,7 @@
 use std::{collections::HashSet, net::IpAddr, sync::Mutex, time::Duration};
 
 use chrono::Utc;
-use gavel_activities::mailer::{AccountEmail, MailError};
+use gavel_activities::mailer::{AccountEmail, EmailLink, MailError, Mailer};
 use gavel_paystack::provider::ProviderError;
 use gavel_store::{account_tokens, users};
 use sha2::{Digest, Sha256};
@@ -32,8 +32,15 @@ const VERIFY_EMAIL: &str = "verify_email";
 const PASSWORD_RESET: &str = "password_reset";
 
 /// Attempts at handing one account email to Brevo (1 s, 4 s, 16 s, 64 s
-/// apart); after that the account asks again (resend, or a new reset).
+/// apart, no wait after the last); after that it is marked failed and the
+/// account asks again (resend, or a new reset).
 const SEND_ATTEMPTS: u32 = 5;
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// Account emails sent (or waiting to retry) at once, per process.
+pub const CONCURRENT_SENDS: usize = 32;
+/// How long a new email waits for a free sending slot before it is marked
+/// failed.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
 
 /// Accounts known to be verified. Verification is never undone, so a
 /// positive answer may be kept for good and only an unverified account
@@ -118,34 +125,70 @@ fn mail_error(err: MailError) -> AccountError {
 }
 
 /// Stores `email` now and sends it after the answer, retrying a failed send
-/// a few times (each send is idempotent: one Brevo key per email).
+/// a few times (each send is idempotent: one Brevo key per email). At most
+/// [`CONCURRENT_SENDS`] are in flight; past a short wait for a free slot the
+/// email is marked failed rather than queued without bound (the person can
+/// ask again). A send lost when the process stops mid-retry stays pending.
 async fn store_and_send(state: &AppState, email: AccountEmail) -> Result<(), AccountError> {
     state
         .mailer
         .store_account_email(&email)
         .await
         .map_err(mail_error)?;
+    if !state.mailer.brevo_configured() {
+        return Ok(());
+    }
+    let permit =
+        match tokio::time::timeout(SLOT_WAIT, state.account_sends.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            // Closed (never, the state owns it) or timed out: too many in flight.
+            _ => {
+                tracing::warn!(kind = email.kind, user_id = %email.recipient_id,
+                "too many account emails in flight; this one is not sent");
+                state
+                    .mailer
+                    .fail_account_email(&email)
+                    .await
+                    .map_err(mail_error)?;
+                return Ok(());
+            }
+        };
     let mailer = state.mailer.clone();
     tokio::spawn(async move {
-        let mut wait = Duration::from_secs(1);
-        for attempt in 1..=SEND_ATTEMPTS {
-            match mailer.send_account_email(&email).await {
-                Ok(()) => return,
-                Err(MailError::Brevo(err)) if !err.is_retryable() => {
-                    tracing::error!(kind = email.kind, user_id = %email.recipient_id,
-                        error = %err, "Brevo refused an account email");
-                    return;
-                }
-                Err(err) => {
-                    tracing::warn!(kind = email.kind, user_id = %email.recipient_id, attempt,
-                        error = %err, "an account email was not sent yet");
-                    tokio::time::sleep(wait).await;
-                    wait *= 4;
-                }
-            }
-        }
+        let _permit = permit;
+        send_with_retries(&mailer, &email).await;
     });
     Ok(())
+}
+
+/// Hands `email` to Brevo, up to [`SEND_ATTEMPTS`] times; marks it failed
+/// when Brevo refuses it for good or the last attempt fails too.
+async fn send_with_retries(mailer: &Mailer, email: &AccountEmail) {
+    let mut wait = FIRST_RETRY;
+    for attempt in 1..=SEND_ATTEMPTS {
+        match mailer.send_account_email(email).await {
+            Ok(()) => return,
+            Err(MailError::Brevo(err)) if !err.is_retryable() => {
+                tracing::error!(kind = email.kind, user_id = %email.recipient_id,
+                    error = %err, "Brevo refused an account email");
+                break;
+            }
+            Err(err) if attempt == SEND_ATTEMPTS => {
+                tracing::error!(kind = email.kind, user_id = %email.recipient_id, attempt,
+                    error = %err, "an account email was not sent; giving up");
+            }
+            Err(err) => {
+                tracing::warn!(kind = email.kind, user_id = %email.recipient_id, attempt,
+                    error = %err, "an account email was not sent yet");
+                tokio::time::sleep(wait).await;
+                wait *= 4;
+            }
+        }
+    }
+    if let Err(err) = mailer.fail_account_email(email).await {
+        tracing::error!(kind = email.kind, user_id = %email.recipient_id,
+            error = %err, "an unsent account email could not be marked failed");
+    }
 }
 
 /// A verification link for `user`, recorded in `conn`'s transaction; the
@@ -177,13 +220,15 @@ pub async fn verification(
         kind: VERIFY_EMAIL,
         recipient_id: user.id,
         to: user.email.clone(),
-        name: user.name.clone(),
+        // Whoever signed up typed the name, perhaps for someone else's
+        // address: an unverified address is not greeted with it.
+        name: String::new(),
         subject: "Confirm your email address for Gavel".into(),
-        lines: vec![
-            first.clone(),
-            format!("Confirm it here (the link works once, for 24 hours): {url}"),
-            last.clone(),
-        ],
+        lines: vec![first.clone(), last.clone()],
+        link: EmailLink {
+            text: "Confirm it here (the link works once, for 24 hours)".into(),
+            url,
+        },
         stored_lines: vec![
             first,
             "(The confirmation link is in the recipient's mailbox only.)".into(),
@@ -288,17 +333,24 @@ async fn issue_reset(state: &AppState, user: User, link: LinkToken) -> Result<()
     let first =
         "Someone (we hope you) asked to reset the password of your Gavel account.".to_owned();
     let last = "If it was not you, ignore this email: your password stays as it is.".to_owned();
+    // The name was typed by whoever signed up, perhaps for someone else's
+    // address: only a verified address is greeted with it.
+    let name = if users::email_verified(&state.db, user.id).await? == Some(true) {
+        user.name.clone()
+    } else {
+        String::new()
+    };
     let email = AccountEmail {
         kind: PASSWORD_RESET,
         recipient_id: user.id,
         to: user.email.clone(),
-        name: user.name.clone(),
+        name,
         subject: "Reset your Gavel password".into(),
-        lines: vec![
-            first.clone(),
-            format!("Choose a new password here (the link works once, for 1 hour): {url}"),
-            last.clone(),
-        ],
+        lines: vec![first.clone(), last.clone()],
+        link: EmailLink {
+            text: "Choose a new password here (the link works once, for 1 hour)".into(),
+            url,
+        },
         stored_lines: vec![
             first,
             "(The reset link is in the recipient's mailbox only.)".into(),
