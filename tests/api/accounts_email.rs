@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use gavel_api::routes::auth::{AccountEmailResponse, AuthResponse, MeResponse};
+use gavel_api::routes::auth::{AccountEmailResponse, AccountEmailStatus, AuthResponse, MeResponse};
 use reqwest::{StatusCode, header};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -159,7 +159,7 @@ async fn a_new_account_bids_with_the_same_session_once_the_emailed_link_is_follo
 
     let verified: AccountEmailResponse =
         expect_json(verify(&app, &token).await, StatusCode::OK).await;
-    assert_eq!(verified.status, "verified");
+    assert_eq!(verified.status, AccountEmailStatus::Verified);
     // The session from before the link bids now.
     assert!(me(&app, &ada.token).await.email_verified);
     app.bid_ok(&ada, &lot.to_string(), 1_000, None).await;
@@ -215,7 +215,7 @@ async fn asking_for_another_verification_link_is_rate_limited() {
     };
     for _ in 0..3 {
         let sent: AccountEmailResponse = expect_json(resend().await, StatusCode::ACCEPTED).await;
-        assert_eq!(sent.status, "sent");
+        assert_eq!(sent.status, AccountEmailStatus::Sent);
     }
     let limited = resend().await;
     assert!(limited.headers().contains_key(header::RETRY_AFTER));
@@ -364,7 +364,7 @@ async fn a_password_reset_reveals_nothing_and_revokes_every_older_token_and_sess
         StatusCode::OK,
     )
     .await;
-    assert_eq!(changed.status, "password_changed");
+    assert_eq!(changed.status, AccountEmailStatus::PasswordChanged);
 
     // The old password and the old session are refused; the new one signs
     // in at once (the reset forgot the failed guesses).

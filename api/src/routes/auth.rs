@@ -63,7 +63,7 @@ pub struct AuthResponse {
 #[utoipa::path(post, path = "/auth/register", tag = "auth", operation_id = "register_account",
     request_body = RegisterRequest,
     responses(
-        (status = 201, body = AuthResponse, description = "account created, signed in"),
+        (status = 201, body = AuthResponse, description = "account created, signed in. Unless the deployment turned verification off, a single-use link (24 h) is emailed to the address; until it is followed (`POST /auth/verify-email`) bids, new auctions and payout accounts answer 403 `email_unverified` (`/auth/me` has `email_verified`)"),
         (status = 409, body = ErrorBody, description = "`email_taken`"),
         (status = 422, body = ErrorBody, description = "`invalid_email`, `weak_password`, `invalid_name`, `invalid_text`, `invalid_role`"),
         (status = 429, body = ErrorBody, description = "`too_many_attempts`: too many sign-ups from this address (`GAVEL_SIGNUPS_PER_IP_HOUR`), with `Retry-After`"),
@@ -258,15 +258,27 @@ pub struct VerifyEmailRequest {
 /// What an account-email request came to.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AccountEmailResponse {
-    /// `verified`, `sent`, `accepted` or `password_changed`.
-    #[schema(example = "accepted")]
-    pub status: String,
+    pub status: AccountEmailStatus,
     pub message: String,
 }
 
-fn answered(status: &str, message: &str) -> ApiJson<AccountEmailResponse> {
+/// What an account-email request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountEmailStatus {
+    /// The address is verified.
+    Verified,
+    /// A new verification link is on its way.
+    Sent,
+    /// A reset was asked for (the same answer for any address).
+    Accepted,
+    /// The password was changed.
+    PasswordChanged,
+}
+
+fn answered(status: AccountEmailStatus, message: &str) -> ApiJson<AccountEmailResponse> {
     ApiJson(AccountEmailResponse {
-        status: status.to_owned(),
+        status,
         message: message.to_owned(),
     })
 }
@@ -282,7 +294,10 @@ pub async fn verify_email(
     ApiJson(body): ApiJson<VerifyEmailRequest>,
 ) -> Result<ApiJson<AccountEmailResponse>, ApiError> {
     account_email::verify_email(&state, &body.token).await?;
-    Ok(answered("verified", "your email address is verified"))
+    Ok(answered(
+        AccountEmailStatus::Verified,
+        "your email address is verified",
+    ))
 }
 
 #[utoipa::path(post, path = "/auth/verify-email/resend", tag = "auth", operation_id = "resend_verification_email",
@@ -300,7 +315,10 @@ pub async fn resend_verification(
     account_email::resend_verification(&state, auth).await?;
     Ok((
         StatusCode::ACCEPTED,
-        answered("sent", "a new verification link is on its way"),
+        answered(
+            AccountEmailStatus::Sent,
+            "a new verification link is on its way",
+        ),
     ))
 }
 
@@ -326,7 +344,10 @@ pub async fn request_password_reset(
     ApiJson(body): ApiJson<PasswordResetRequest>,
 ) -> Result<(StatusCode, ApiJson<AccountEmailResponse>), ApiError> {
     account_email::request_password_reset(&state, ip, &body.email).await?;
-    Ok((StatusCode::ACCEPTED, answered("accepted", RESET_ANSWER)))
+    Ok((
+        StatusCode::ACCEPTED,
+        answered(AccountEmailStatus::Accepted, RESET_ANSWER),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -351,7 +372,7 @@ pub async fn confirm_password_reset(
 ) -> Result<ApiJson<AccountEmailResponse>, ApiError> {
     account_email::confirm_password_reset(&state, ip, &body.token, &body.new_password).await?;
     Ok(answered(
-        "password_changed",
+        AccountEmailStatus::PasswordChanged,
         "your password is changed; sign in with it",
     ))
 }
