@@ -267,6 +267,7 @@ async fn a_hot_run_continues_as_new_after_its_minimum_life_and_the_next_starts_a
     );
     let view = app.auction(&id).await;
     assert!(view.bid_count > 40, "{} bids accepted", view.bid_count);
+    record_history(&first_run(&app, &id).await, "auction_min_run_life").await;
 }
 
 /// The handle of the run that started the chain `latest` belongs to.
