@@ -1,8 +1,7 @@
-//! Verified email and password reset (issue 24, parts 1 and 2), end to end:
-//! the links are taken from the emails the Brevo stand-in received (or, with
-//! no Brevo, from the `emails` table) and followed as a person would.
-
-use std::time::Duration;
+//! Verified email end to end, and the account pages (verify, forgot and
+//! reset password): the links are taken from the emails the Brevo stand-in
+//! received (or, with no Brevo, from the `emails` table) and followed as a
+//! person would. The password reset's API is in `password_reset.rs`.
 
 use gavel_api::routes::auth::{AccountEmailResponse, AccountEmailStatus, AuthResponse, MeResponse};
 use reqwest::{StatusCode, header};
@@ -19,7 +18,7 @@ use crate::{
 };
 
 /// The app with a Brevo stand-in that accepts every email.
-async fn with_brevo() -> (TestApp, MockServer) {
+pub(crate) async fn with_brevo() -> (TestApp, MockServer) {
     let brevo = gavel_testkit::mail::brevo().await;
     let mut settlement = settlement_args();
     settlement.brevo_api_key = Some(secrecy::SecretString::from("xkeysib-test"));
@@ -284,178 +283,6 @@ async fn an_account_an_admin_makes_is_verified() {
         token: signed_in.token,
     };
     app.bid_ok(&made, &lot.to_string(), 1_000, None).await;
-}
-
-async fn ask_reset(app: &TestApp, email: &str) -> (StatusCode, String) {
-    let response = app
-        .post_json(
-            "/api/v1/auth/password-reset",
-            &json!({ "email": email }),
-            None,
-        )
-        .await;
-    (response.status(), response.text().await.unwrap())
-}
-
-async fn confirm_reset(app: &TestApp, token: &str, new_password: &str) -> reqwest::Response {
-    app.post_json(
-        "/api/v1/auth/password-reset/confirm",
-        &json!({ "token": token, "new_password": new_password }),
-        None,
-    )
-    .await
-}
-
-#[tokio::test]
-async fn a_password_reset_reveals_nothing_and_revokes_every_older_token_and_session() {
-    let (app, brevo) = with_brevo().await;
-    let ada = app.user("bidder").await;
-    let nobody = ask_reset(&app, "nobody@example.com").await;
-    let known = ask_reset(&app, &ada.email).await;
-    assert_eq!(nobody.0, StatusCode::ACCEPTED);
-    assert_eq!(
-        nobody, known,
-        "the same answer whether or not the account exists"
-    );
-    let again = ask_reset(&app, &ada.email.to_uppercase()).await;
-    assert_eq!(again, known);
-    let tokens = wait_for_tokens(&brevo, "password_reset", &ada.email, "/reset-password", 2).await;
-    let (older, newer) = (&tokens[0], &tokens[1]);
-    assert_eq!(
-        app.count("SELECT count(*) FROM emails WHERE recipient_email = 'nobody@example.com'")
-            .await,
-        0
-    );
-    // Stored hashed: neither the table of tokens nor the stored email holds it.
-    let in_tables = app
-        .count(&format!(
-            "SELECT (SELECT count(*) FROM account_tokens WHERE encode(token_hash, 'hex') = '{newer}') \
-             + (SELECT count(*) FROM emails WHERE text_body LIKE '%{newer}%')"
-        ))
-        .await;
-    assert_eq!(in_tables, 0);
-
-    // Guessing locked the account (from this address) before the reset.
-    for _ in 0..5 {
-        app.login(&ada.email, "a wrong guess at it").await;
-    }
-    expect_error(
-        app.login(&ada.email, PASSWORD).await,
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_attempts",
-    )
-    .await;
-
-    // A weak password is refused and the link still works.
-    expect_error(
-        confirm_reset(&app, newer, "short").await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "weak_password",
-    )
-    .await;
-    expect_error(
-        confirm_reset(&app, "garbled", "a brand new password").await,
-        StatusCode::BAD_REQUEST,
-        "invalid_link",
-    )
-    .await;
-    let changed: AccountEmailResponse = expect_json(
-        confirm_reset(&app, newer, "a brand new password").await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(changed.status, AccountEmailStatus::PasswordChanged);
-
-    // The old password and the old session are refused; the new one signs
-    // in at once (the reset forgot the failed guesses).
-    expect_error(
-        app.login(&ada.email, PASSWORD).await,
-        StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
-    )
-    .await;
-    expect_error(
-        app.me(&ada.token).await,
-        StatusCode::UNAUTHORIZED,
-        "token_revoked",
-    )
-    .await;
-    expect_status(
-        app.login(&ada.email, "a brand new password").await,
-        StatusCode::OK,
-    )
-    .await;
-    // The link works once, and the older link was revoked with it.
-    for used in [newer, older] {
-        expect_error(
-            confirm_reset(&app, used, "another new password").await,
-            StatusCode::BAD_REQUEST,
-            "invalid_link",
-        )
-        .await;
-    }
-}
-
-#[tokio::test]
-async fn reset_links_past_their_hour_are_refused() {
-    let (app, brevo) = with_brevo().await;
-    let ada = app.user("bidder").await;
-    ask_reset(&app, &ada.email).await;
-    let token = wait_for_tokens(&brevo, "password_reset", &ada.email, "/reset-password", 1)
-        .await
-        .remove(0);
-    sqlx::query(
-        "UPDATE account_tokens SET expires_at = now() - interval '1 second' \
-         WHERE purpose = 'password_reset'",
-    )
-    .execute(&app.db)
-    .await
-    .unwrap();
-    expect_error(
-        confirm_reset(&app, &token, "a brand new password").await,
-        StatusCode::BAD_REQUEST,
-        "invalid_link",
-    )
-    .await;
-    expect_status(app.login(&ada.email, PASSWORD).await, StatusCode::OK).await;
-}
-
-#[tokio::test]
-async fn reset_limits_answer_the_same_and_send_nothing_more() {
-    let (app, brevo) = with_brevo().await;
-    let ada = app.user("bidder").await;
-    let bola = app.user("bidder").await;
-    // Per email: three an hour.
-    let first = ask_reset(&app, &ada.email).await;
-    for _ in 0..4 {
-        assert_eq!(ask_reset(&app, &ada.email).await, first);
-    }
-    wait_for_tokens(&brevo, "password_reset", &ada.email, "/reset-password", 3).await;
-    // Per client address: ten an hour, whatever the emails (five asked so far).
-    for i in 0..5 {
-        let unknown = format!("stranger-{i}@example.com");
-        assert_eq!(ask_reset(&app, &unknown).await, first);
-    }
-    assert_eq!(ask_reset(&app, &bola.email).await, first);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        brevo_tokens(&brevo, "password_reset", &ada.email, "/reset-password")
-            .await
-            .len(),
-        3,
-        "nothing beyond the per-email limit"
-    );
-    assert!(
-        brevo_tokens(&brevo, "password_reset", &bola.email, "/reset-password")
-            .await
-            .is_empty(),
-        "nothing beyond the per-address limit"
-    );
-    assert_eq!(
-        app.count("SELECT count(*) FROM account_tokens WHERE purpose = 'password_reset'")
-            .await,
-        3
-    );
 }
 
 /// The forgotten-password pages, without Brevo (the link is read from the
@@ -795,39 +622,6 @@ async fn an_unverified_sellers_sell_form_is_refused_before_its_photos_are_read()
     );
     assert_eq!(app.count("SELECT count(*) FROM auctions").await, 0);
     assert_eq!(app.count("SELECT count(*) FROM auction_images").await, 0);
-}
-
-/// Changing the password while signed in revokes the reset links already
-/// sent: an old link sets no password.
-#[tokio::test]
-async fn changing_the_password_revokes_outstanding_reset_links() {
-    let (app, brevo) = with_brevo().await;
-    let ada = app.user("bidder").await;
-    ask_reset(&app, &ada.email).await;
-    let token = wait_for_tokens(&brevo, "password_reset", &ada.email, "/reset-password", 1)
-        .await
-        .remove(0);
-    expect_status(
-        app.post_json(
-            "/api/v1/auth/password",
-            &json!({ "current_password": PASSWORD, "new_password": "a brand new passphrase" }),
-            Some(&ada.token),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
-    expect_error(
-        confirm_reset(&app, &token, "the attacker's password").await,
-        StatusCode::BAD_REQUEST,
-        "invalid_link",
-    )
-    .await;
-    expect_status(
-        app.login(&ada.email, "a brand new passphrase").await,
-        StatusCode::OK,
-    )
-    .await;
 }
 
 /// The pages a link opens keep its token out of caches and `Referer`s.

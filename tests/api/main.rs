@@ -28,6 +28,7 @@ mod money_at_scale;
 mod operators;
 mod outage;
 mod pages;
+mod password_reset;
 mod payout_accounts;
 mod payouts;
 mod photo_flood;
