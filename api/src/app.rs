@@ -178,16 +178,57 @@ async fn limit_request_head(request: Request, next: Next) -> Response {
 }
 
 async fn enforce_timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
+    let streamed_body = streams_its_body(&request);
+    let mut response = match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
-            "the request took too long; retry shortly",
-        )
-        .with_retry_after(1)
-        .into_response(),
+        Err(_) => {
+            let mut response = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "the request took too long; retry shortly",
+            )
+            .with_retry_after(1)
+            .into_response();
+            close_connection(&mut response);
+            return response;
+        }
+    };
+    if streamed_body && (response.status().is_client_error() || response.status().is_server_error())
+    {
+        close_connection(&mut response);
     }
+    response
+}
+
+/// Whether `request` sends a body too big to have been read whole before a
+/// refusal (photo uploads): a multipart form, a chunked body, or more than
+/// [`BODY_MAX`] bytes.
+fn streams_its_body(request: &Request) -> bool {
+    let headers = request.headers();
+    let multipart = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/")
+        });
+    let length = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let chunked = headers.contains_key(axum::http::header::TRANSFER_ENCODING);
+    multipart || chunked || length.is_some_and(|n| n > BODY_MAX)
+}
+
+/// Says `Connection: close` on a response given before its request's body was
+/// read to the end. The server closes such a connection rather than read the
+/// rest; without the header a client would return it to its pool and its next
+/// request there would fail with a connection reset.
+fn close_connection(response: &mut Response) {
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        HeaderValue::from_static("close"),
+    );
 }
 
 async fn not_found() -> ApiError {

@@ -209,8 +209,10 @@ async fn a_flood_of_crafted_photos_across_request_timeouts_keeps_memory_bounded_
             }
         }
     });
+    // The probes' own connections: what they time is the server, not a
+    // connection an upload left behind.
     let probes = tokio::spawn(probe(
-        app.http.clone(),
+        reqwest::Client::new(),
         base.clone(),
         bidder,
         probe_lot,
@@ -467,6 +469,8 @@ async fn uploads_holding_the_processs_bytes_turn_the_next_away_at_once() {
     })
     .await;
     assert!(refused.headers().contains_key("retry-after"));
+    // Its bytes were never read: the client must not reuse the connection.
+    assert_eq!(refused.headers()["connection"], "close");
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "busy", "{body}");
     for hog in hogs.into_inner().unwrap() {
