@@ -12,6 +12,8 @@
 //! - [`refunds`] — `refunds`, each under a payment;
 //! - [`cards`] — `payment_authorizations`, the cards kept for later wins;
 //! - [`emails`] — `emails`;
+//! - [`preferences`] — `notice_preferences`: which optional notices an
+//!   account wants;
 //! - [`sales`] — `sales`, `payout_transfers` and `seller_strikes`: a paid
 //!   sale's journey and payout, as its workflow moves them;
 //! - [`sale_statements`] — the rows people read about sales: statements,
@@ -40,6 +42,7 @@ pub mod payout_accounts;
 pub mod payout_admin;
 pub mod paystack_events;
 pub mod photos;
+pub mod preferences;
 pub mod read_model;
 pub mod refunds;
 pub mod sale_actions;
