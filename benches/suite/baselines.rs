@@ -21,7 +21,9 @@ use futures::StreamExt;
 use gavel_api::auth::{JwtKeys, Role};
 use serde_json::{Value, json};
 use sqlx::{PgPool, postgres::PgPoolOptions};
-use temporalio_client::{WorkflowExecuteUpdateOptions, WorkflowStartOptions};
+use temporalio_client::{
+    WorkflowExecuteUpdateOptions, WorkflowStartOptions, errors::WorkflowUpdateError,
+};
 use temporalio_common::protos::temporal::api::{enums::v1::EventType, history::v1::HistoryEvent};
 use uuid::Uuid;
 
@@ -77,10 +79,24 @@ pub async fn bare_updates(
             let options = WorkflowExecuteUpdateOptions::builder()
                 .update_id(Uuid::new_v4().to_string())
                 .build();
-            match handle.execute_update(Counter::bump, 1, options).await {
-                Ok(_) => Outcome::Accepted,
-                Err(_) => Outcome::Failed,
+            // As Gavel's API does: an update that meets the run continuing as
+            // new goes again, to the next run.
+            for _ in 0..20 {
+                match handle
+                    .execute_update(Counter::bump, 1, options.clone())
+                    .await
+                {
+                    Ok(_) => return Outcome::Accepted,
+                    Err(WorkflowUpdateError::Rpc(status))
+                        if status.code() == tonic::Code::FailedPrecondition
+                            && status.message().contains("completed") =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(_) => return Outcome::Failed,
+                }
             }
+            Outcome::Failed
         }
     })
     .await

@@ -9,7 +9,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use gavel::config::{TemporalArgs, WorkerTuning};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    SyncWorkflowContext, WorkerOptions, WorkflowContext, WorkflowResult, runtime::PollerBehavior,
+    ContinueAsNewOptions, SyncWorkflowContext, WorkerOptions, WorkflowContext, WorkflowResult,
+    runtime::PollerBehavior,
 };
 
 /// The baselines' task queue (Gavel's worker never polls it).
@@ -17,7 +18,13 @@ pub const QUEUE: &str = "bench-trivial";
 
 type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Counts the updates it takes; sleeps until told how long it lives.
+/// Updates a counter's run takes before it continues as new: Temporal allows
+/// 2,000 per run, and a one-client round sends more than that. Gavel's
+/// auction continues as new too, so the baseline pays what Gavel pays.
+pub const UPDATES_PER_RUN: u64 = 1_000;
+
+/// Counts the updates it takes; sleeps until told how long it lives,
+/// continuing as new every [`UPDATES_PER_RUN`] updates.
 #[workflow]
 #[derive(Default)]
 pub struct Counter {
@@ -28,7 +35,15 @@ pub struct Counter {
 impl Counter {
     #[run(name = "bench_counter")]
     pub async fn run(ctx: &mut WorkflowContext<Self>, live_secs: u64) -> WorkflowResult<u64> {
-        ctx.timer(Duration::from_secs(live_secs)).await;
+        let timer = ctx.timer(Duration::from_secs(live_secs));
+        let full = ctx.wait_condition(|s| s.count >= UPDATES_PER_RUN);
+        futures::pin_mut!(timer, full);
+        if let futures::future::Either::Right(_) = futures::future::select(timer, full).await {
+            let wait_ctx = ctx.clone();
+            ctx.wait_condition(move |_| wait_ctx.all_handlers_finished())
+                .await?;
+            match ctx.continue_as_new(live_secs, ContinueAsNewOptions::default())? {}
+        }
         Ok(ctx.state(|s| s.count))
     }
 
