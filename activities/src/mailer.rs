@@ -3,23 +3,26 @@
 //! Brevo — or, without `BREVO_API_KEY`, recorded there and in the log.
 //! One email, a batch, or everyone who bid on an auction.
 
-use askama::Template;
+use chrono::Utc;
 use futures::StreamExt;
 use gavel_store::{
     StoreError, auctions,
     emails::{self, EmailStatus, NewEmail},
-    invoices::{self, Invoice, InvoiceStatus, format_money},
-    users,
+    invoices::{self, Invoice, InvoiceStatus},
+    photos, users,
 };
 use gavel_workflows::contract::settlement::{BidderEmail, EmailJob, EmailKind};
 use gavel_workflows::ids::{AuctionId, UserId};
+use gavel_workflows::rules::display_money;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::brevo::{Brevo, BrevoError, Mailbox, OutgoingEmail, Sent};
 
 mod account;
+mod layout;
 pub use account::{AccountEmail, EmailLink};
+use layout::{Body, InvoiceLines, LotCard};
 
 /// Emails sent at once by a bulk send (Brevo allows far more; this keeps one
 /// worker from hogging the database pool).
@@ -37,61 +40,6 @@ pub enum MailError {
     Template(#[from] askama::Error),
     #[error("{0} does not fit its column")]
     TooLarge(&'static str),
-}
-
-/// What an email says, shared by its HTML and plain-text bodies.
-struct Body<'a> {
-    /// Empty: the greeting names nobody ("Hello,").
-    name: &'a str,
-    lines: &'a [String],
-    /// Shown after the first line: a link in the HTML body, the address
-    /// in the text.
-    link: Option<&'a EmailLink>,
-    invoice: Option<InvoiceLines>,
-}
-
-/// An invoice as an email shows it, money already formatted.
-struct InvoiceLines {
-    number: String,
-    items: Vec<ItemLine>,
-    total: String,
-    due: String,
-}
-
-struct ItemLine {
-    description: String,
-    amount: String,
-}
-
-impl InvoiceLines {
-    fn of(invoice: &Invoice) -> Self {
-        Self {
-            number: invoice.number.clone(),
-            items: invoice
-                .line_items
-                .iter()
-                .map(|item| ItemLine {
-                    description: item.description.clone(),
-                    amount: format_money(item.amount, &invoice.currency),
-                })
-                .collect(),
-            total: format_money(invoice.total, &invoice.currency),
-            due: invoice.due_at.format("%Y-%m-%d %H:%M").to_string(),
-        }
-    }
-}
-
-/// The HTML body: every value escaped by the template.
-#[derive(Template)]
-#[template(path = "email.html")]
-struct HtmlBody<'a> {
-    body: &'a Body<'a>,
-}
-
-#[derive(Template)]
-#[template(path = "email.txt")]
-struct TextBody<'a> {
-    body: &'a Body<'a>,
 }
 
 #[derive(Clone)]
@@ -257,6 +205,20 @@ impl Mailer {
         self.deliver_all(&jobs).await
     }
 
+    /// What [`Self::deliver`] would send for `job` (subject, HTML, text),
+    /// rendered now, without storing or sending it: to look at an email.
+    pub async fn preview(&self, job: &EmailJob) -> Result<(String, String, String), MailError> {
+        let users::MailAddress { name, .. } = users::mail_address(&self.db, job.recipient_id)
+            .await?
+            .ok_or(MailError::UnknownRecipient(job.recipient_id))?;
+        let Rendered {
+            subject,
+            html,
+            text,
+        } = self.render(job, &name).await?;
+        Ok((subject, html, text))
+    }
+
     async fn render(&self, job: &EmailJob, name: &str) -> Result<Rendered, MailError> {
         let (title, currency) = auctions::title_and_currency(&self.db, AuctionId(job.auction_id))
             .await?
@@ -265,24 +227,85 @@ impl Mailer {
             Some(id) => invoices::find(&self.db, id).await?,
             None => None,
         };
+        let cover = photos::covers(&self.db, &[job.auction_id]).await?;
         let amount = job
             .amount
-            .map(|a| format_money(a, &currency))
+            .map(|a| display_money(a, &currency))
             .unwrap_or_default();
-        let (subject, lines) = self.words(job, &title, &amount, invoice.as_ref());
+        let now = Utc::now();
+        let (subject, lines) = self.words(job, &title, &amount, invoice.as_ref(), now);
+        let link = self.action(job, invoice.as_ref());
         let body = Body {
             name,
             lines: &lines,
-            link: None,
-            invoice: invoice.as_ref().map(InvoiceLines::of),
+            link: link.as_ref(),
+            invoice: invoice.as_ref().map(|i| InvoiceLines::of(i, now)),
+            lot: Some(LotCard {
+                title,
+                url: self.lot_url(job.auction_id),
+                photo: cover
+                    .first()
+                    .map(|(_, photo)| format!("{}/images/{photo}/display.jpg", self.public_url)),
+            }),
+            account_url: format!("{}/me", self.public_url),
         };
-        let html = HtmlBody { body: &body }.render()?;
-        let text = TextBody { body: &body }.render()?;
+        let (html, text) = layout::render(&subject, &body)?;
         Ok(Rendered {
             subject,
             html,
             text,
         })
+    }
+
+    fn lot_url(&self, auction_id: Uuid) -> String {
+        format!("{}/auctions/{auction_id}", self.public_url)
+    }
+
+    /// The button an email of `job`'s kind leads with: always one of Gavel's
+    /// own pages (the account page pays through Paystack from there), never
+    /// Paystack's checkout itself. Emails to admins have none.
+    fn action(&self, job: &EmailJob, invoice: Option<&Invoice>) -> Option<EmailLink> {
+        let link = |text: &str, url: String| {
+            Some(EmailLink {
+                text: text.into(),
+                url,
+            })
+        };
+        let lot = self.lot_url(job.auction_id);
+        let me = format!("{}/me", self.public_url);
+        let invoice_row =
+            invoice.map_or_else(|| me.clone(), |i| format!("{me}#invoice-{}", i.number));
+        let pay = || {
+            if job.card_pending {
+                link("See your invoice", invoice_row.clone())
+            } else {
+                link("Pay now", invoice_row.clone())
+            }
+        };
+        match job.kind {
+            EmailKind::Outbid => link("Bid again", lot),
+            EmailKind::Won
+            | EmailKind::OfferAccepted
+            | EmailKind::PayLink
+            | EmailKind::PaymentReminder => pay(),
+            EmailKind::SecondChance => match invoice.map(|i| i.status) {
+                Some(InvoiceStatus::Offered) => link("Answer the offer", invoice_row),
+                _ => pay(),
+            },
+            EmailKind::Receipt | EmailKind::Refund => link("See your invoices", invoice_row),
+            EmailKind::ShipBy | EmailKind::ClaimOpened => {
+                link("Open your sales", format!("{me}#sales"))
+            }
+            EmailKind::LotShipped | EmailKind::ClaimAnswered => {
+                link("Open your purchases", format!("{me}#purchases"))
+            }
+            EmailKind::LotReceived | EmailKind::PayoutSent => {
+                link("See your statement", format!("{me}#sales"))
+            }
+            EmailKind::PayoutHeld => link("Add a bank account", format!("{me}#payout-account")),
+            EmailKind::Dispute | EmailKind::ClaimToDecide | EmailKind::PayoutProblem => None,
+            _ => link("See the lot", lot),
+        }
     }
 
     /// The subject and paragraphs of each kind of email.
@@ -292,19 +315,19 @@ impl Mailer {
         title: &str,
         amount: &str,
         invoice: Option<&Invoice>,
+        now: chrono::DateTime<Utc>,
     ) -> (String, Vec<String>) {
         let account = format!("{}/me", self.public_url);
         let pay = match (&job.pay_link, job.card_pending) {
-            (Some(url), _) => format!("Pay here: {url}"),
+            (Some(_), _) => "Pay with the button: your account page takes you to Paystack's \
+                             secure checkout."
+                .into(),
             (None, true) => "Your saved card is being charged; we will confirm by email.".into(),
             (None, false) => format!(
                 "Online payment is not available for this invoice right now: pay by bank \
                  transfer or cash (the seller or an admin records it), or try again from {account}."
             ),
         };
-        let invoice_path = invoice.map_or_else(String::new, |i| {
-            format!("{}/api/v1/invoices/{}", self.public_url, i.id)
-        });
         match job.kind {
             EmailKind::Outbid => (
                 format!("You have been outbid on {title}"),
@@ -328,13 +351,10 @@ impl Mailer {
                         ),
                         format!(
                             "This offer is optional: nothing is charged unless you accept, and \
-                             declining or ignoring it costs you nothing. It stands until {} UTC.",
-                            offer.due_at.format("%Y-%m-%d %H:%M")
+                             declining or ignoring it costs you nothing. It stands until {}.",
+                            layout::deadline(offer.due_at, now)
                         ),
-                        format!(
-                            "Accept or decline from {account} (or POST {invoice_path}/accept \
-                             or /decline)."
-                        ),
+                        "Accept or decline with the button, from your account page.".into(),
                     ],
                 ),
                 None => (
@@ -511,40 +531,5 @@ impl Mailer {
                 )],
             ),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_html_body_escapes_every_value_and_the_text_keeps_it_as_written() {
-        let lines = vec!["Tom's <b>lamp</b> & \"shade\"".to_owned()];
-        let body = Body {
-            name: "O'Brien",
-            lines: &lines,
-            link: None,
-            invoice: Some(InvoiceLines {
-                number: "GV-<1>".into(),
-                items: vec![ItemLine {
-                    description: "<script>x</script>".into(),
-                    amount: "NGN 1.00".into(),
-                }],
-                total: "NGN 1.00".into(),
-                due: "2026-12-01 10:00".into(),
-            }),
-        };
-        let html = HtmlBody { body: &body }.render().expect("renders");
-        for raw in ["O'Brien", "Tom's", "<b>", "\"shade\"", "<script>", "GV-<1>"] {
-            assert!(!html.contains(raw), "{raw} unescaped in {html}");
-        }
-        assert!(html.contains("&#60;b&#62;lamp&#60;/b&#62; &#38;"), "{html}");
-        let text = TextBody { body: &body }.render().expect("renders");
-        assert!(
-            text.starts_with("Hello O'Brien,\n\nTom's <b>lamp</b> & \"shade\"\n"),
-            "{text}"
-        );
-        assert!(text.contains("Invoice GV-<1>: NGN 1.00"), "{text}");
     }
 }

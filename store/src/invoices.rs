@@ -342,13 +342,6 @@ pub async fn void(db: &PgPool, id: Uuid) -> Result<Voided> {
         Voided::Voided
     })
 }
-/// `125000` kobo in NGN → `NGN 1,250.00`.
-pub fn format_money(amount: i64, currency: &str) -> String {
-    let minor = (amount % 100).abs();
-    let grouped = gavel_workflows::rules::group_thousands(amount.unsigned_abs() / 100);
-    let sign = if amount < 0 { "-" } else { "" };
-    format!("{currency} {sign}{grouped}.{minor:02}")
-}
 
 /// Records whether the buyer wants the card that pays `id` kept for later
 /// wins; only while the invoice can still be paid.
@@ -375,13 +368,6 @@ pub async fn save_card(db: &PgPool, id: Uuid) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn money_is_formatted_from_minor_units() {
-        assert_eq!(format_money(125_000, "NGN"), "NGN 1,250.00");
-        assert_eq!(format_money(5, "USD"), "USD 0.05");
-        assert_eq!(format_money(123_456_789, "KES"), "KES 1,234,567.89");
-    }
 
     #[test]
     fn references_are_stable_and_paystack_safe() {

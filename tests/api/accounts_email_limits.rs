@@ -147,7 +147,7 @@ async fn a_verification_email_does_not_repeat_the_name_typed_at_sign_up() {
     for body in [html, text] {
         assert!(!body.contains("evil.example"), "{body}");
     }
-    assert!(html.starts_with("<p>Hello,</p>"), "{html}");
+    assert!(html.contains(">Hello,</p>"), "{html}");
     assert!(
         html.contains("<a href=\"http://gavel.test/verify-email?token="),
         "{html}"

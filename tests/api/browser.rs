@@ -20,13 +20,13 @@ use serde_json::json;
 use crate::helpers::{TestApp, http_args, settlement_args, shared_temporal, spawn_app_on};
 
 /// A ChromeDriver on a free port, stopped when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
 
 impl Driver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let port = gavel::dev_server::free_port().unwrap();
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -49,6 +49,12 @@ impl Driver {
 
     /// A new browser: its own profile, so its own cookies.
     async fn browser(&self) -> Client {
+        self.browser_with((1280, 1000), &[]).await
+    }
+
+    /// A new browser whose viewport is `size` (width, height), started with
+    /// `flags` besides the usual ones.
+    pub(crate) async fn browser_with(&self, size: (u32, u32), flags: &[&str]) -> Client {
         let profile = std::env::temp_dir().join(format!("gavel-chromium-{}", uuid::Uuid::new_v4()));
         let capabilities = json!({
             "browserName": "chrome",
@@ -57,11 +63,23 @@ impl Driver {
                 "args": [
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
+                    "--disable-component-update", "--disable-sync",
+                    format!("--window-size={},{}", size.0, size.1),
                     format!("--user-data-dir={}", profile.display()),
                 ],
             },
         });
+        let mut capabilities = capabilities;
+        let args = capabilities["goog:chromeOptions"]["args"]
+            .as_array_mut()
+            .expect("args");
+        args.extend(flags.iter().map(|flag| json!(flag)));
+        // A window is at least 500 px wide: narrower is a phone's screen.
+        if size.0 < 500 {
+            capabilities["goog:chromeOptions"]["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": size.0, "height": size.1, "pixelRatio": 2 },
+            });
+        }
         let serde_json::Value::Object(capabilities) = capabilities else {
             unreachable!()
         };

@@ -13,6 +13,7 @@ mod browser;
 mod cards;
 mod cli;
 mod commission;
+mod email_looks;
 mod errors;
 mod faults;
 mod fuzzing;

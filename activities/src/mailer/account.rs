@@ -2,12 +2,14 @@
 //! password): stored in `emails` without an auction, sent by the API
 //! through the same Brevo client and templates as lifecycle emails.
 
-use askama::Template;
 use gavel_store::emails::{self, EmailStatus, NewAccountEmail};
 use gavel_workflows::ids::UserId;
 use uuid::Uuid;
 
-use super::{Body, HtmlBody, MailError, Mailer, TextBody};
+use super::{
+    MailError, Mailer,
+    layout::{self, Body},
+};
 use crate::brevo::{Mailbox, OutgoingEmail, Sent};
 
 impl Mailer {
@@ -22,7 +24,7 @@ impl Mailer {
         };
         // The stored copy keeps the link only when nothing else sends it.
         let link = self.brevo.is_none().then_some(&email.link);
-        let rendered = account_body(&email.name, lines, link)?;
+        let rendered = self.account_body(&email.name, &email.subject, lines, link)?;
         emails::store_account(
             &self.db,
             NewAccountEmail {
@@ -58,7 +60,8 @@ impl Mailer {
         {
             return Ok(());
         }
-        let (html, text) = account_body(&email.name, &email.lines, Some(&email.link))?;
+        let (html, text) =
+            self.account_body(&email.name, &email.subject, &email.lines, Some(&email.link))?;
         let outgoing = OutgoingEmail {
             sender: self.sender.clone(),
             to: Mailbox {
@@ -125,47 +128,60 @@ impl AccountEmail {
     }
 }
 
-/// The HTML and text bodies of an account email.
-fn account_body(
-    name: &str,
-    lines: &[String],
-    link: Option<&EmailLink>,
-) -> Result<(String, String), MailError> {
-    let body = Body {
-        name,
-        lines,
-        link,
-        invoice: None,
-    };
-    Ok((
-        HtmlBody { body: &body }.render()?,
-        TextBody { body: &body }.render()?,
-    ))
+impl Mailer {
+    /// The HTML and text bodies of an account email: no lot, its link the
+    /// button.
+    fn account_body(
+        &self,
+        name: &str,
+        subject: &str,
+        lines: &[String],
+        link: Option<&EmailLink>,
+    ) -> Result<(String, String), MailError> {
+        let body = Body {
+            name,
+            lines,
+            link,
+            invoice: None,
+            lot: None,
+            account_url: format!("{}/me", self.public_url),
+        };
+        layout::render(subject, &body)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_account_email_without_a_name_greets_nobody_and_links_its_address_escaped() {
+    #[tokio::test]
+    async fn an_account_email_without_a_name_greets_nobody_and_its_link_is_the_button_and_the_text()
+    {
+        let mailer = Mailer::new(
+            sqlx::PgPool::connect_lazy("postgres://nowhere/none").expect("a lazy pool"),
+            None,
+            Mailbox::parse("Gavel <no-reply@gavel.test>").expect("a mailbox"),
+            "https://gavel.test/".into(),
+        );
         let lines = vec!["First.".to_owned(), "Last.".to_owned()];
         let link = EmailLink {
             text: "Follow it".into(),
             url: "https://gavel.test/verify-email?token=ab&x=\"><b>".into(),
         };
-        let (html, text) = account_body("", &lines, Some(&link)).expect("renders");
-        assert!(html.starts_with("<p>Hello,</p>"), "{html}");
+        let (html, text) = mailer
+            .account_body("", "Confirm", &lines, Some(&link))
+            .expect("renders");
+        assert!(html.contains(">Hello,</p>"), "{html}");
         assert!(
             html.contains(
-                "<p>First.</p>\n<p>Follow it: <a href=\"https://gavel.test/verify-email?token=ab&#38;x=&#34;&#62;&#60;b&#62;\">"
+                "href=\"https://gavel.test/verify-email?token=ab&#38;x=&#34;&#62;&#60;b&#62;\""
             ),
             "{html}"
         );
         assert!(!html.contains("<b>"), "{html}");
         assert!(
             text.starts_with(
-                "Hello,\n\nFirst.\nFollow it: https://gavel.test/verify-email?token=ab&x=\"><b>\nLast.\n"
+                "Hello,\n\nFirst.\n\nFollow it: https://gavel.test/verify-email?token=ab&x=\"><b>\n\nLast.\n"
             ),
             "{text}"
         );

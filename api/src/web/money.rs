@@ -3,31 +3,7 @@
 //! turned back into minor units. Every supported currency has 100 minor
 //! units to the major one.
 
-/// The symbol shown before an amount.
-pub fn symbol(currency: &str) -> &'static str {
-    match currency {
-        "NGN" => "₦",
-        "GHS" => "GH₵",
-        "ZAR" => "R",
-        "KES" => "KSh ",
-        "USD" => "$",
-        _ => "",
-    }
-}
-
-/// `minor` units of `currency` as text: `₦12,500` or `₦12,500.50`.
-pub fn format(minor: i64, currency: &str) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let abs = minor.unsigned_abs();
-    let (major, cents) = (abs / 100, abs % 100);
-    let grouped = gavel_workflows::rules::group_thousands(major);
-    let cents = if cents == 0 {
-        String::new()
-    } else {
-        format!(".{cents:02}")
-    };
-    format!("{sign}{}{grouped}{cents}", symbol(currency))
-}
+pub use gavel_workflows::rules::{currency_symbol as symbol, display_money as format};
 
 /// An amount typed in major units (`5000`, `5,000.5`, ` 5000.50 `) as minor
 /// units; `None` for anything else (more than two decimals, signs, letters,

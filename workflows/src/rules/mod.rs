@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use money::{
-    Currency, INCREMENT_BANDS, MAX_AMOUNT, TOP_INCREMENT, default_increment, group_thousands,
-    valid_amount,
+    Currency, INCREMENT_BANDS, MAX_AMOUNT, TOP_INCREMENT, currency_symbol, default_increment,
+    display_money, group_thousands, valid_amount,
 };
 
 /// Anti-sniping: a bid in the last `window_secs` pushes the end to

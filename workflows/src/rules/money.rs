@@ -46,6 +46,37 @@ impl Currency {
     }
 }
 
+/// The symbol shown before an amount of `currency` (by its code): `₦`,
+/// `GH₵`, `R`, `KSh `, `$`; nothing for a code Gavel does not know.
+pub fn currency_symbol(currency: &str) -> &'static str {
+    match currency {
+        "NGN" => "₦",
+        "GHS" => "GH₵",
+        "ZAR" => "R",
+        "KES" => "KSh ",
+        "USD" => "$",
+        _ => "",
+    }
+}
+
+/// `minor` units of `currency` as people read them, on pages and in emails
+/// alike: `₦12,500`, or `₦12,500.50` when there are minor units.
+pub fn display_money(minor: i64, currency: &str) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    let (major, cents) = (abs / 100, abs % 100);
+    let cents = if cents == 0 {
+        String::new()
+    } else {
+        format!(".{cents:02}")
+    };
+    format!(
+        "{sign}{}{}{cents}",
+        currency_symbol(currency),
+        group_thousands(major)
+    )
+}
+
 /// `major` with a comma between each group of three digits (`1,234,567`),
 /// as invoices, emails and pages show amounts.
 pub fn group_thousands(major: u64) -> String {
