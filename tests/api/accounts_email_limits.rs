@@ -1,6 +1,7 @@
 //! Limits and safeguards around account emails: a stranger's flood of reset
 //! requests does not use up the owner's resets; an email Brevo refuses is
-//! marked failed. Clients other than 127.0.0.1
+//! marked failed, at once when refused for good, after its last attempt when
+//! Brevo keeps failing. Clients other than 127.0.0.1
 //! are played through `X-Forwarded-For` with the loopback as a trusted proxy.
 
 use std::time::Duration;
@@ -121,6 +122,58 @@ async fn an_email_brevo_refuses_for_good_is_marked_failed_not_left_pending() {
     .await;
     // Refused for good: asked once, not retried.
     assert_eq!(brevo.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_email_brevo_keeps_failing_is_tried_five_times_then_marked_failed() {
+    let brevo = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(gavel_testkit::mail::SEND_PATH))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&brevo)
+        .await;
+    let mut settlement = settlement_args();
+    settlement.brevo_api_key = Some(secrecy::SecretString::from("xkeysib-test"));
+    settlement.brevo_base_url = brevo.uri();
+    let app = spawn_app_on(shared_temporal(), http_args(), settlement).await;
+    let email = format!("unlucky-{}@example.com", uuid::Uuid::new_v4().simple());
+    expect_status(
+        app.register(&email, PASSWORD, "New Person", "bidder").await,
+        StatusCode::CREATED,
+    )
+    .await;
+    // Pending while it is retried (1, 4, 16 and 64 s apart), then failed.
+    let asked = std::time::Instant::now();
+    eventually(150, || async {
+        let failed = app
+            .count("SELECT count(*) FROM emails WHERE kind = 'verify_email' AND status = 'failed'")
+            .await;
+        if failed == 1 {
+            Ok(())
+        } else {
+            Err(format!("{failed} failed"))
+        }
+    })
+    .await;
+    assert!(
+        asked.elapsed() >= Duration::from_secs(84),
+        "{:?}",
+        asked.elapsed()
+    );
+    // Each attempt went to Brevo under the same idempotency key.
+    let requests = brevo.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 5);
+    let keys: std::collections::HashSet<String> = requests
+        .iter()
+        .map(|r| {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            body["headers"]["idempotencyKey"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
 }
 
 /// Whoever signs up types the name, perhaps for someone else's address: the
