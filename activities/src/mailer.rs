@@ -19,7 +19,9 @@ use uuid::Uuid;
 use crate::brevo::{Brevo, BrevoError, Mailbox, OutgoingEmail, Sent};
 
 mod account;
+mod digest;
 pub use account::{AccountEmail, EmailLink};
+pub use digest::DIGEST_KIND;
 
 /// Emails sent at once by a bulk send (Brevo allows far more; this keeps one
 /// worker from hogging the database pool).
@@ -47,6 +49,10 @@ struct Body<'a> {
     /// Shown after the first line: a link in the HTML body, the address
     /// in the text.
     link: Option<&'a EmailLink>,
+    /// A list of links after the lines (a digest's lots).
+    links: &'a [EmailLink],
+    /// Paragraphs after the links.
+    closing: &'a [String],
     invoice: Option<InvoiceLines>,
 }
 
@@ -274,6 +280,8 @@ impl Mailer {
             name,
             lines: &lines,
             link: None,
+            links: &[],
+            closing: &[],
             invoice: invoice.as_ref().map(InvoiceLines::of),
         };
         let html = HtmlBody { body: &body }.render()?;
@@ -525,6 +533,8 @@ mod tests {
             name: "O'Brien",
             lines: &lines,
             link: None,
+            links: &[],
+            closing: &[],
             invoice: Some(InvoiceLines {
                 number: "GV-<1>".into(),
                 items: vec![ItemLine {

@@ -14,6 +14,8 @@
 //! - [`emails`] — `emails`;
 //! - [`preferences`] — `notice_preferences`: which optional notices an
 //!   account wants;
+//! - [`saved_searches`] — `saved_searches`: a listing's filters an account
+//!   keeps, and how far the daily digest has looked for each;
 //! - [`sales`] — `sales`, `payout_transfers` and `seller_strikes`: a paid
 //!   sale's journey and payout, as its workflow moves them;
 //! - [`sale_statements`] — the rows people read about sales: statements,
@@ -48,6 +50,7 @@ pub mod refunds;
 pub mod sale_actions;
 pub mod sale_statements;
 pub mod sales;
+pub mod saved_searches;
 pub mod sessions;
 pub mod users;
 

@@ -179,4 +179,12 @@ async fn a_generated_python_client_has_every_operation_and_runs_a_sale() {
     .unwrap();
     assert_eq!(total, 1_500);
     assert_eq!(buyer.to_string(), seen["buyer_id"].as_str().unwrap());
+    let (kept,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM saved_searches WHERE id = $1::uuid AND query = 'stool'",
+    )
+    .bind(seen["saved_search_id"].as_str().unwrap())
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(kept, 1, "the saved search the client kept");
 }

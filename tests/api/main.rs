@@ -39,6 +39,7 @@ mod refunds;
 mod replicas;
 mod resilience;
 mod sale_actions;
+mod saved_searches;
 mod sessions;
 mod settlement;
 mod sign_in_redirects;

@@ -135,6 +135,8 @@ fn account_body(
         name,
         lines,
         link,
+        links: &[],
+        closing: &[],
         invoice: None,
     };
     Ok((

@@ -55,6 +55,7 @@ async fn security_headers(request: Request, next: Next) -> Response {
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(pages::index))
+        .route("/saved-searches", post(pages::listing::save_search))
         .route("/auctions/{id}", get(pages::auction))
         .route("/auctions/{id}/bid", post(pages::bid))
         .route(

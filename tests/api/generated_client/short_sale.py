@@ -3,7 +3,7 @@ from Gavel's OpenAPI document (`gavel_client`, on PYTHONPATH).
 
 Signs up a seller and two bidders (each confirms its email address with
 the link the API recorded, read from the database at GAVEL_DB), lists a lot that ends in a few seconds,
-finds it in the listing, bids, gets `bid_too_low` as a typed error, waits
+finds it in the listing, saves and deletes searches, bids, gets `bid_too_low` as a typed error, waits
 for the close and reads the winner's invoice. Prints one JSON line with
 what it saw; exits non-zero on the first surprise.
 """
@@ -21,6 +21,7 @@ from gavel_client.api.auctions import create_auction, get_auction, list_auctions
 from gavel_client.api.auth import register_account, request_password_reset, verify_email
 from gavel_client.api.bids import list_bids, place_bid
 from gavel_client.api.payments import list_my_invoices
+from gavel_client.api.searches import delete_saved_search, list_saved_searches, save_search
 from gavel_client.models import (
     AccountEmailResponse,
     AntiSnipingInput,
@@ -35,6 +36,9 @@ from gavel_client.models import (
     PasswordResetRequest,
     PlaceBidRequest,
     RegisterRequest,
+    SavedSearchList,
+    SavedSearchResponse,
+    SaveSearchRequest,
     VerifyEmailRequest,
 )
 
@@ -109,6 +113,28 @@ lot = expect(
 page = expect(list_auctions.sync_detailed(client=anonymous, status="open", limit=100), 200, AuctionPage)
 assert lot.id in [item.id for item in page.items], "the new lot is in the listing"
 
+# Saved searches: one kept, a repeat refused with its code, one deleted.
+kept = expect(
+    save_search.sync_detailed(client=as_ada, body=SaveSearchRequest(q="stool", status="open")),
+    201,
+    SavedSearchResponse,
+)
+repeat = expect(
+    save_search.sync_detailed(client=as_ada, body=SaveSearchRequest(q="stool", status="open")),
+    409,
+    ErrorBody,
+)
+assert repeat.error.code == "saved_search_exists", repeat
+dropped = expect(
+    save_search.sync_detailed(client=as_ada, body=SaveSearchRequest(q="lamp")),
+    201,
+    SavedSearchResponse,
+)
+gone = delete_saved_search.sync_detailed(dropped.id, client=as_ada)
+assert gone.status_code == 204, gone
+searches = expect(list_saved_searches.sync_detailed(client=as_ada), 200, SavedSearchList)
+assert [s.id for s in searches.items] == [kept.id], searches
+
 first = expect(
     place_bid.sync_detailed(lot.id, client=as_ada, body=PlaceBidRequest(amount=1_000), idempotency_key=uuid.uuid4().hex),
     201,
@@ -161,6 +187,7 @@ print(
             "invoice_id": str(invoice.id),
             "invoice_total": invoice.total,
             "buyer_id": str(invoice.buyer_id),
+            "saved_search_id": str(kept.id),
         }
     )
 )
