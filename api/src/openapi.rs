@@ -49,6 +49,7 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         routes::payout_accounts::cancel_pending, routes::payout_accounts::remove,
         routes::saved_searches::save, routes::saved_searches::list,
         routes::saved_searches::remove,
+        routes::your_data::export, routes::your_data::remove,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, accounts::User, auth::Role)),
     modifiers(&BearerAuth, &CommonResponses),

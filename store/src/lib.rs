@@ -27,6 +27,8 @@
 //!   held for want of one;
 //! - [`payout_admin`] — an admin's reads of a payout by its public number;
 //! - [`paystack_events`] — `paystack_events`, the webhook deliveries;
+//! - [`your_data`] — an account's own data: its export, what blocks its
+//!   deletion, and the deletion (pseudonymising `users`);
 //! - [`health`] — the readiness probe.
 //!
 //! Every database error is classified next to its query as a [`StoreError`].
@@ -53,6 +55,7 @@ pub mod sales;
 pub mod saved_searches;
 pub mod sessions;
 pub mod users;
+pub mod your_data;
 
 pub use error::{Result, StoreError, database_unavailable, is_bad_data, on_constraint};
 pub use sqlx::PgPool;

@@ -46,3 +46,4 @@ mod sign_in_redirects;
 mod stand_ins;
 mod transfer_webhooks;
 mod webhooks;
+mod your_data;

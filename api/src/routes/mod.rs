@@ -15,3 +15,4 @@ pub mod refunds;
 pub mod sales;
 pub mod saved_searches;
 pub mod webhooks;
+pub mod your_data;

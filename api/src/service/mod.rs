@@ -18,3 +18,4 @@ pub mod photos;
 pub mod sales;
 pub mod saved_searches;
 pub mod selling;
+pub mod your_data;

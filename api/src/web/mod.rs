@@ -78,6 +78,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/me", get(pages::me))
         .route("/me/seller", post(pages::become_seller))
+        .route("/me/delete", post(pages::your_data::delete_account))
+        .route("/me/export", get(pages::your_data::export))
         .route("/me/invoices/{id}/pay", post(pages::pay))
         .route("/me/cards/{id}/remove", post(pages::remove_card))
         .route("/me/payout-account", post(pages::payout_account::look_up))
