@@ -286,6 +286,29 @@ async fn the_listing_page_saves_its_search_with_a_button() {
         .await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     assert_eq!(saved(&app, &ada).await.len(), 1);
+
+    // `/me` lists it, and its Delete button deletes it.
+    let csrf = browser.token_of(&app, "/me").await;
+    let me = app
+        .http
+        .get(app.url("/me"))
+        .header(header::COOKIE, browser.header())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let id = searches[0].id;
+    assert!(
+        me.contains("“lamp”") && me.contains("/?q=lamp&#38;status=open"),
+        "{me}"
+    );
+    let action = format!("/me/saved-searches/{id}/delete");
+    assert!(me.contains(&action), "{me}");
+    let deleted = browser.post(&app, &action, &[("csrf", &csrf)]).await;
+    assert_eq!(deleted.status(), StatusCode::SEE_OTHER);
+    assert!(saved(&app, &ada).await.is_empty());
 }
 
 #[tokio::test]

@@ -79,6 +79,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/me", get(pages::me))
         .route("/me/seller", post(pages::become_seller))
         .route("/me/delete", post(pages::your_data::delete_account))
+        .route(
+            "/me/saved-searches/{id}/delete",
+            post(pages::listing::delete_search),
+        )
         .route("/me/export", get(pages::your_data::export))
         .route("/me/invoices/{id}/pay", post(pages::pay))
         .route("/me/cards/{id}/remove", post(pages::remove_card))

@@ -1,10 +1,11 @@
 //! `GET /`: the listing, soonest end first, with search, a status filter
-//! and paging; `POST /saved-searches`: its "Save this search" button.
+//! and paging; `POST /saved-searches`: its "Save this search" button, and
+//! the saved searches `/me` lists and deletes.
 
 use askama::Template;
 use axum::{
     Form,
-    extract::{Query, State},
+    extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
@@ -14,7 +15,9 @@ use gavel_workflows::contract::view::AuctionStatus;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::shared::{Chrome, encode, message, page, sentence, signed_in, status_words, time_left};
+use super::shared::{
+    Chrome, CsrfForm, encode, message, page, sentence, signed_in, status_words, time_left,
+};
 use crate::{
     error::ApiError,
     service::{
@@ -217,4 +220,70 @@ pub async fn save_search(
         Err(SavedSearchError::Database(err)) => return Err(err.into()),
     };
     Ok(message(&visitor, status, "Saved searches", &text, &back))
+}
+
+/// A saved search as `/me` lists it.
+pub struct SearchLine {
+    pub id: Uuid,
+    /// "“lamp”, open" and the like.
+    pub words: String,
+    /// The listing with its filters.
+    pub path: String,
+}
+
+/// `user`'s saved searches for `/me`.
+pub async fn search_lines(
+    state: &AppState,
+    user: Uuid,
+) -> Result<Vec<SearchLine>, gavel_store::StoreError> {
+    Ok(saved_searches::list(state, user)
+        .await?
+        .iter()
+        .map(|search| {
+            let mut words = vec![match &search.query {
+                Some(q) => format!("“{q}”"),
+                None => "every lot".to_owned(),
+            }];
+            words.extend(search.status.map(|s| status_words(Some(s)).to_owned()));
+            if search.seller_id.is_some() {
+                words.push("one seller's".to_owned());
+            }
+            SearchLine {
+                id: search.id,
+                words: words.join(", "),
+                path: saved_searches::listing_path(search),
+            }
+        })
+        .collect())
+}
+
+/// `POST /me/saved-searches/{id}/delete`: deletes a saved search (its
+/// digest stops with it).
+pub async fn delete_search(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, ApiError> {
+    let user = match super::me::me_form_user(&visitor, &form.csrf) {
+        Ok(user) => user,
+        Err(answer) => return Ok(*answer),
+    };
+    let text = match saved_searches::delete(&state, user.id, id).await {
+        Ok(()) => return Ok(Redirect::to("/me?said=search_deleted").into_response()),
+        Err(SavedSearchError::NotFound) => {
+            "No saved search of yours has this number: it may be deleted already."
+        }
+        Err(SavedSearchError::Exists | SavedSearchError::TooMany | SavedSearchError::Filter(_)) => {
+            "That saved search could not be deleted."
+        }
+        Err(SavedSearchError::Database(err)) => return Err(err.into()),
+    };
+    Ok(message(
+        &visitor,
+        StatusCode::NOT_FOUND,
+        "Saved searches",
+        text,
+        "/me",
+    ))
 }
