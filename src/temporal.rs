@@ -236,6 +236,18 @@ pub async fn ensure_digest_schedule(client: &Client, task_queue: &str) -> anyhow
     }
 }
 
+/// [`ensure_digest_schedule`], a failure logged rather than returned: the
+/// digest is not worth a worker that runs no auctions (the next worker to
+/// start tries again).
+pub async fn ensure_digest_schedule_or_warn(client: &Client, task_queue: &str) {
+    if let Err(err) = ensure_digest_schedule(client, task_queue).await {
+        tracing::error!(
+            schedule_id = names::DIGEST_SCHEDULE_ID,
+            "no saved-search digest until a worker starts that can make its Schedule: {err:#}"
+        );
+    }
+}
+
 /// Says so when the existing Schedule starts its runs on another task queue
 /// (`GAVEL_TASK_QUEUE` changed since it was made): no worker of this one
 /// would run them.
