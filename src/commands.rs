@@ -100,6 +100,7 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let db = database::prepare(&args.database.database_url).await?;
     let client = temporal::connect(&args.temporal, TEMPORAL_PATIENCE).await?;
     temporal::ensure_search_attributes(&client).await?;
+    temporal::ensure_digest_schedule_or_warn(&client, &args.temporal.task_queue).await;
     let (runtime, metrics) = temporal::worker_runtime(args.tuning.metrics_addr)?;
     if let Some(metrics) = metrics {
         tracing::info!(address = %metrics, "worker metrics at http://{metrics}/metrics");
@@ -168,6 +169,7 @@ async fn dev_services(args: &DevArgs, started_temporal: bool) -> anyhow::Result<
     let db = database::prepare(&args.database.database_url).await?;
     let client = temporal::connect(&args.temporal, TEMPORAL_PATIENCE).await?;
     temporal::ensure_search_attributes(&client).await?;
+    temporal::ensure_digest_schedule_or_warn(&client, &args.temporal.task_queue).await;
 
     // Without a Paystack key, payments go to the local stand-in, so a whole
     // sale (checkout included) can be tried here.

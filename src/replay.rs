@@ -14,6 +14,7 @@ use std::{
 use anyhow::Context;
 use futures::StreamExt;
 use gavel_workflows::contract::{
+    digest::DigestPage,
     read_model::Publication,
     sale::{DeadlineReached, OpenSale, PayoutFailed, SaleDeadlines, TransferAttempt},
     settlement::{
@@ -193,6 +194,7 @@ fn input_json<I: TypedInput>(input: &I) -> Value {
         as_json::<SaleDeadlines, I>,
         as_json::<TransferAttempt, I>,
         as_json::<PayoutFailed, I>,
+        as_json::<DigestPage, I>,
         as_json::<Uuid, I>,
         as_json::<String, I>,
         as_json::<u64, I>,
@@ -249,6 +251,7 @@ fn options(scheduled: &Scheduled) -> anyhow::Result<WorkflowReplayerOptions> {
         .register_workflow::<gavel_workflows::auction::AuctionWorkflow>()?
         .register_workflow::<gavel_workflows::followup::PaymentFollowUpWorkflow>()?
         .register_workflow::<gavel_workflows::sale::SaleWorkflow>()?
+        .register_workflow::<gavel_workflows::digest::SavedSearchDigestWorkflow>()?
         .workflow_interceptor(WorkflowInterceptorConstructor::new(move |_| {
             RecordActivities {
                 scheduled: scheduled.clone(),

@@ -1,22 +1,30 @@
-//! Temporal wiring: the client connection, search-attribute registration and
-//! the worker with every workflow and activity Gavel runs.
+//! Temporal wiring: the client connection, search-attribute registration,
+//! the saved-search digest's Schedule and the worker with every workflow and
+//! activity Gavel runs.
 
 use std::{collections::HashMap, str::FromStr, time::Duration};
 
 use anyhow::Context;
 use backon::{ExponentialBuilder, Retryable};
 use gavel_activities::{
+    digest::Digest,
     mailer::Mailer,
     ping::PingActivitiesImpl,
     read_model::ReadModel,
     settlement::{Settlement, journey::Journey},
 };
 use gavel_workflows::{
-    auction::AuctionWorkflow, followup::PaymentFollowUpWorkflow, names, ping::PingWorkflow,
-    sale::SaleWorkflow,
+    auction::AuctionWorkflow, contract::digest::DigestRequest, digest::SavedSearchDigestWorkflow,
+    followup::PaymentFollowUpWorkflow, names, ping::PingWorkflow, sale::SaleWorkflow,
 };
 use sqlx::PgPool;
-use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
+use temporalio_client::{
+    Client, ClientOptions, Connection, ConnectionOptions,
+    schedules::{
+        CreateScheduleOptions, ScheduleAction, ScheduleDescriptionAction, ScheduleError,
+        ScheduleOverlapPolicy, ScheduleSpec,
+    },
+};
 use temporalio_common::{
     protos::temporal::api::operatorservice::v1::{
         AddSearchAttributesRequest, ListSearchAttributesRequest,
@@ -185,6 +193,81 @@ pub async fn ensure_search_attributes(client: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How often the saved-search digest runs: daily, at 00:00 UTC (an
+/// interval counts from the Unix epoch).
+pub const DIGEST_EVERY: Duration = Duration::from_secs(24 * 3_600);
+
+/// Creates the deployment's one Schedule for the saved-search digest
+/// ([`names::DIGEST_SCHEDULE_ID`]) unless it exists: every worker calls this
+/// at start, and the first wins. It starts `saved_search_digest` on
+/// `task_queue` daily; a run still going at the next is not doubled (skip).
+pub async fn ensure_digest_schedule(client: &Client, task_queue: &str) -> anyhow::Result<()> {
+    let action = ScheduleAction::start_workflow(
+        SavedSearchDigestWorkflow::run,
+        DigestRequest::default(),
+        task_queue,
+        names::DIGEST_SCHEDULE_ID,
+    );
+    let options = CreateScheduleOptions::builder()
+        .action(action)
+        .spec(ScheduleSpec::from_interval(DIGEST_EVERY))
+        .overlap_policy(ScheduleOverlapPolicy::Skip)
+        .note("Gavel: the daily digest of new lots matching saved searches")
+        .build();
+    match client
+        .create_schedule(names::DIGEST_SCHEDULE_ID, options)
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(schedule_id = names::DIGEST_SCHEDULE_ID, %task_queue,
+                "created the saved-search digest's Schedule");
+            Ok(())
+        }
+        Err(ScheduleError::Rpc(status)) if status.code() == tonic::Code::AlreadyExists => {
+            warn_if_elsewhere(client, task_queue).await;
+            Ok(())
+        }
+        // Temporal's time-skipping test server has no Schedules.
+        Err(ScheduleError::Rpc(status)) if status.code() == tonic::Code::Unimplemented => {
+            tracing::warn!("this Temporal server has no Schedules: no saved-search digest");
+            Ok(())
+        }
+        Err(err) => Err(err).context("cannot create the saved-search digest's Schedule"),
+    }
+}
+
+/// [`ensure_digest_schedule`], a failure logged rather than returned: the
+/// digest is not worth a worker that runs no auctions (the next worker to
+/// start tries again).
+pub async fn ensure_digest_schedule_or_warn(client: &Client, task_queue: &str) {
+    if let Err(err) = ensure_digest_schedule(client, task_queue).await {
+        tracing::error!(
+            schedule_id = names::DIGEST_SCHEDULE_ID,
+            "no saved-search digest until a worker starts that can make its Schedule: {err:#}"
+        );
+    }
+}
+
+/// Says so when the existing Schedule starts its runs on another task queue
+/// (`GAVEL_TASK_QUEUE` changed since it was made): no worker of this one
+/// would run them.
+async fn warn_if_elsewhere(client: &Client, task_queue: &str) {
+    let handle = client.get_schedule_handle(names::DIGEST_SCHEDULE_ID);
+    if let Ok(described) = handle.describe(Default::default()).await
+        && let ScheduleDescriptionAction::StartWorkflow(start) = described.action()
+        && start.task_queue() != task_queue
+    {
+        tracing::warn!(
+            schedule_id = names::DIGEST_SCHEDULE_ID,
+            scheduled_on = start.task_queue(),
+            %task_queue,
+            "the saved-search digest's Schedule starts its runs on another task queue; \
+             delete it (`temporal schedule delete --schedule-id saved-search-digest`) and \
+             restart a worker to make it again"
+        );
+    }
+}
+
 /// The SDK runtime a worker runs on, serving the SDK's Prometheus metrics
 /// at `metrics` when given; returns where they are served.
 pub fn worker_runtime(
@@ -281,7 +364,9 @@ pub fn build_worker(
         .register_workflow::<AuctionWorkflow>()?
         .register_workflow::<PaymentFollowUpWorkflow>()?
         .register_workflow::<SaleWorkflow>()?
+        .register_workflow::<SavedSearchDigestWorkflow>()?
         .register_activities(PingActivitiesImpl)
+        .register_activities(Digest::new(db.clone(), mailer.clone()))
         .register_activities(ReadModel::new(db.clone()))
         .register_activities(Journey::new(db.clone(), settlement.paystack()))
         .register_activities(Settlement::new(db, settlement.paystack(), mailer))

@@ -20,8 +20,10 @@ use uuid::Uuid;
 use crate::brevo::{Brevo, BrevoError, Mailbox, OutgoingEmail, Sent};
 
 mod account;
+mod digest;
 mod layout;
 pub use account::{AccountEmail, EmailLink};
+pub use digest::DIGEST_KIND;
 use layout::{Body, InvoiceLines, LotCard};
 
 /// Emails sent at once by a bulk send (Brevo allows far more; this keeps one
@@ -239,6 +241,8 @@ impl Mailer {
             name,
             lines: &lines,
             link: link.as_ref(),
+            links: &[],
+            closing: &[],
             invoice: invoice.as_ref().map(|i| InvoiceLines::of(i, now)),
             lot: Some(LotCard {
                 title,

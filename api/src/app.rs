@@ -48,6 +48,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::images::router())
         .merge(routes::invoices::router())
         .merge(routes::sales::router())
+        .merge(routes::saved_searches::router())
+        .merge(routes::your_data::router())
         .merge(routes::webhooks::router())
         .merge(routes::health::router());
     let config = state.config.clone();

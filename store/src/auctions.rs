@@ -96,6 +96,9 @@ pub struct ListFilter {
     pub limit: i64,
     /// Soonest end first (the pages' listing) instead of newest first.
     pub ending_first: bool,
+    /// Only lots listed after the first time and up to the second (a saved
+    /// search's digest: what is new since the last one).
+    pub listed_within: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 /// Newest first, keyset-paged on (created_at, id). Built at run time: which
@@ -138,6 +141,13 @@ fn list_query<'a>(select: &str, filter: &'a ListFilter) -> QueryBuilder<'a, Post
         query
             .push(" AND (a.title || ' ' || a.description) ILIKE ")
             .push_bind(pattern);
+    }
+    if let Some((since, until)) = filter.listed_within {
+        query
+            .push(" AND a.created_at > ")
+            .push_bind(since)
+            .push(" AND a.created_at <= ")
+            .push_bind(until);
     }
     let (after, order) = if filter.ending_first {
         (

@@ -3,7 +3,7 @@
 
 use gavel_workflows::ids::{AuctionId, UserId};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::Result;
@@ -111,7 +111,7 @@ pub struct NewAccountEmail<'a> {
 
 /// Stores an account email with `status` (no auction); one already stored
 /// under its key stays as it is.
-pub async fn store_account(db: &PgPool, email: NewAccountEmail<'_>) -> Result<()> {
+pub async fn store_account(db: impl PgExecutor<'_>, email: NewAccountEmail<'_>) -> Result<()> {
     sqlx::query!(
         "INSERT INTO emails (id, idempotency_key, kind, recipient_id, recipient_email,
              subject, html_body, text_body, status, sent_at)
@@ -131,6 +131,33 @@ pub async fn store_account(db: &PgPool, email: NewAccountEmail<'_>) -> Result<()
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// An account email stored and not yet handed to Brevo.
+#[derive(Debug, Clone)]
+pub struct PendingEmail {
+    pub id: Uuid,
+    pub idempotency_key: String,
+    pub recipient_email: String,
+    pub subject: String,
+    pub html_body: String,
+    pub text_body: String,
+}
+
+/// `user`'s `kind` emails still pending, oldest first (at most 10: what a
+/// retry has left to send).
+pub async fn pending_of(db: &PgPool, user: UserId, kind: &str) -> Result<Vec<PendingEmail>> {
+    let pending = sqlx::query_as!(
+        PendingEmail,
+        "SELECT id, idempotency_key, recipient_email, subject, html_body, text_body
+         FROM emails WHERE recipient_id = $1 AND kind = $2 AND status = 'pending'
+         ORDER BY created_at LIMIT 10",
+        user.0,
+        kind
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(pending)
 }
 
 /// Marks the email under `key` as handed over (`status`), with Brevo's

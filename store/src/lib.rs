@@ -14,6 +14,8 @@
 //! - [`emails`] — `emails`;
 //! - [`preferences`] — `notice_preferences`: which optional notices an
 //!   account wants;
+//! - [`saved_searches`] — `saved_searches`: a listing's filters an account
+//!   keeps, and how far the daily digest has looked for each;
 //! - [`sales`] — `sales`, `payout_transfers` and `seller_strikes`: a paid
 //!   sale's journey and payout, as its workflow moves them;
 //! - [`sale_statements`] — the rows people read about sales: statements,
@@ -25,6 +27,8 @@
 //!   held for want of one;
 //! - [`payout_admin`] — an admin's reads of a payout by its public number;
 //! - [`paystack_events`] — `paystack_events`, the webhook deliveries;
+//! - [`your_data`] — an account's own data: its export, what blocks its
+//!   deletion, and the deletion (pseudonymising `users`);
 //! - [`health`] — the readiness probe.
 //!
 //! Every database error is classified next to its query as a [`StoreError`].
@@ -48,8 +52,10 @@ pub mod refunds;
 pub mod sale_actions;
 pub mod sale_statements;
 pub mod sales;
+pub mod saved_searches;
 pub mod sessions;
 pub mod users;
+pub mod your_data;
 
 pub use error::{Result, StoreError, database_unavailable, is_bad_data, on_constraint};
 pub use sqlx::PgPool;

@@ -106,7 +106,7 @@ pub struct LoginRow {
 pub async fn find_for_login(db: &PgPool, email: &str) -> Result<Option<LoginRow>> {
     let row = sqlx::query!(
         r#"SELECT id, email, name, handle, role, created_at, password_hash, token_version
-           FROM users WHERE lower(email) = lower($1)"#,
+           FROM users WHERE lower(email) = lower($1) AND deleted_at IS NULL"#,
         email,
     )
     .fetch_optional(db)

@@ -179,4 +179,17 @@ async fn a_generated_python_client_has_every_operation_and_runs_a_sale() {
     .unwrap();
     assert_eq!(total, 1_500);
     assert_eq!(buyer.to_string(), seen["buyer_id"].as_str().unwrap());
+    // The account the client deleted is pseudonymised, its saved search gone.
+    let (deleted, searches): (bool, i64) = sqlx::query_as(
+        "SELECT u.deleted_at IS NOT NULL, (SELECT count(*) FROM saved_searches s
+                                           WHERE s.id = $2::uuid)
+         FROM users u WHERE u.id = $1::uuid",
+    )
+    .bind(seen["deleted_user_id"].as_str().unwrap())
+    .bind(seen["saved_search_id"].as_str().unwrap())
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(deleted, "the account the client deleted");
+    assert_eq!(searches, 0, "its saved search went with it");
 }

@@ -20,7 +20,7 @@
 //!    policies, shared by every workflow.
 //! 5. [`ping`]: a trivial workflow + activity pair that proves a worker is
 //!    wired to the server; [`followup`]: payments and disputes that arrive
-//!    after an auction ended.
+//!    after an auction ended; [`digest`]: the daily saved-search digest.
 //! 6. [`sale`]: `SaleWorkflow`, a paid sale's journey to the seller's
 //!    payout (`plan` decides each step from the sale's row).
 //! 7. [`settlement`]: what happens after a sale (`desk` < `state` < `saga`),
@@ -31,6 +31,7 @@
 
 pub mod auction;
 pub mod contract;
+pub mod digest;
 pub mod followup;
 pub mod ids;
 pub mod lenient;

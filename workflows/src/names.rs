@@ -9,6 +9,10 @@ use temporalio_common::{
 /// Default task queue shared by the API (starter) and the worker.
 pub const DEFAULT_TASK_QUEUE: &str = "gavel-auctions";
 
+/// The deployment's one Schedule that starts the saved-search digest daily
+/// (`temporal schedule trigger --schedule-id saved-search-digest` runs it now).
+pub const DIGEST_SCHEDULE_ID: &str = "saved-search-digest";
+
 /// PostgreSQL `NOTIFY` channel for new auction events; the payload is the
 /// auction id. The read-model activity notifies, every API replica listens.
 pub const EVENTS_CHANNEL: &str = "gavel_auction_events";

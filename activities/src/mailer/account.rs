@@ -142,6 +142,8 @@ impl Mailer {
             name,
             lines,
             link,
+            links: &[],
+            closing: &[],
             invoice: None,
             lot: None,
             account_url: format!("{}/me", self.public_url),

@@ -19,6 +19,10 @@ pub(super) struct Body<'a> {
     /// The call to action, after the first line: a button in the HTML body,
     /// the label and address in the text.
     pub link: Option<&'a EmailLink>,
+    /// A list of links after the paragraphs (a digest's lots).
+    pub links: &'a [EmailLink],
+    /// Paragraphs after the links.
+    pub closing: &'a [String],
     pub invoice: Option<InvoiceLines>,
     /// The lot the email is about, shown above the greeting.
     pub lot: Option<LotCard>,
@@ -116,6 +120,8 @@ mod tests {
             name: "O'Brien",
             lines,
             link,
+            links: &[],
+            closing: &[],
             invoice: Some(InvoiceLines {
                 number: "GV-<1>".into(),
                 items: vec![ItemLine {

@@ -28,6 +28,7 @@ use crate::{
     extract::{ApiJson, ApiPath, ApiQuery},
     service::{
         lots,
+        saved_searches::{FilterError, ListingFilters},
         selling::{self, CreateError, NewAuction},
     },
     state::AppState,
@@ -65,6 +66,24 @@ pub fn email_unverified() -> ApiError {
         "email_unverified",
         "confirm your email address first: follow the link emailed to you (or ask for another)",
     )
+}
+
+impl From<FilterError> for ApiError {
+    fn from(err: FilterError) -> Self {
+        match err {
+            FilterError::Status => {
+                let words: Vec<&str> = AuctionStatus::ALL.iter().map(|s| s.as_str()).collect();
+                invalid_query(
+                    "invalid_status",
+                    &format!("status must be one of {}", words.join(", ")),
+                )
+            }
+            FilterError::SellerId => invalid_query("invalid_seller_id", "seller_id must be a UUID"),
+            FilterError::Query => {
+                invalid_query("invalid_query", "q must be at most 100 characters")
+            }
+        }
+    }
 }
 
 impl From<CreateError> for ApiError {
@@ -148,34 +167,15 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<ApiJson<AuctionPage>, ApiError> {
-    let status = query
-        .status
-        .as_deref()
-        .map(|s| {
-            AuctionStatus::parse(s).ok_or_else(|| {
-                let words: Vec<&str> = AuctionStatus::ALL.iter().map(|s| s.as_str()).collect();
-                invalid_query(
-                    "invalid_status",
-                    &format!("status must be one of {}", words.join(", ")),
-                )
-            })
-        })
-        .transpose()?;
-    let seller_id = query
-        .seller_id
-        .as_deref()
-        .map(|s| {
-            s.parse::<Uuid>()
-                .map_err(|_| invalid_query("invalid_seller_id", "seller_id must be a UUID"))
-        })
-        .transpose()?;
-    let text = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    if text.is_some_and(|q| q.chars().count() > 100) {
-        return Err(invalid_query(
-            "invalid_query",
-            "q must be at most 100 characters",
-        ));
-    }
+    let ListingFilters {
+        status,
+        seller_id,
+        text,
+    } = ListingFilters::parse(
+        query.status.as_deref(),
+        query.seller_id.as_deref(),
+        query.q.as_deref(),
+    )?;
     let limit = page_limit(query.limit)?;
     let after = query
         .cursor
@@ -188,10 +188,11 @@ pub async fn list(
     let filter = ListFilter {
         status,
         seller_id,
-        text: text.map(str::to_owned),
+        text,
         after,
         limit: limit + 1,
         ending_first: false,
+        listed_within: None,
     };
     let mut rows = store::list(&state.db, &filter).await?;
     let page = usize::try_from(limit).map_err(ApiError::internal)?;

@@ -13,4 +13,6 @@ pub mod payout_accounts;
 pub mod payouts;
 pub mod refunds;
 pub mod sales;
+pub mod saved_searches;
 pub mod webhooks;
+pub mod your_data;

@@ -16,4 +16,6 @@ pub mod payout_accounts;
 pub mod payouts;
 pub mod photos;
 pub mod sales;
+pub mod saved_searches;
 pub mod selling;
+pub mod your_data;

@@ -55,6 +55,7 @@ async fn security_headers(request: Request, next: Next) -> Response {
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(pages::index))
+        .route("/saved-searches", post(pages::listing::save_search))
         .route("/auctions/{id}", get(pages::auction))
         .route("/auctions/{id}/bid", post(pages::bid))
         .route(
@@ -77,6 +78,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/me", get(pages::me))
         .route("/me/seller", post(pages::become_seller))
+        .route("/me/delete", post(pages::your_data::delete_account))
+        .route(
+            "/me/saved-searches/{id}/delete",
+            post(pages::listing::delete_search),
+        )
+        .route("/me/export", get(pages::your_data::export))
         .route("/me/invoices/{id}/pay", post(pages::pay))
         .route("/me/cards/{id}/remove", post(pages::remove_card))
         .route("/me/payout-account", post(pages::payout_account::look_up))

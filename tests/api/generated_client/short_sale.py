@@ -3,8 +3,9 @@ from Gavel's OpenAPI document (`gavel_client`, on PYTHONPATH).
 
 Signs up a seller and two bidders (each confirms its email address with
 the link the API recorded, read from the database at GAVEL_DB), lists a lot that ends in a few seconds,
-finds it in the listing, bids, gets `bid_too_low` as a typed error, waits
-for the close and reads the winner's invoice. Prints one JSON line with
+finds it in the listing, saves and deletes searches, bids, gets `bid_too_low` as a typed error, waits
+for the close and reads the winner's invoice; the loser exports her data
+and deletes her account. Prints one JSON line with
 what it saw; exits non-zero on the first surprise.
 """
 
@@ -18,9 +19,16 @@ import uuid
 
 from gavel_client import AuthenticatedClient, Client
 from gavel_client.api.auctions import create_auction, get_auction, list_auctions
-from gavel_client.api.auth import register_account, request_password_reset, verify_email
+from gavel_client.api.auth import (
+    delete_my_account,
+    export_my_data,
+    register_account,
+    request_password_reset,
+    verify_email,
+)
 from gavel_client.api.bids import list_bids, place_bid
 from gavel_client.api.payments import list_my_invoices
+from gavel_client.api.searches import delete_saved_search, list_saved_searches, save_search
 from gavel_client.models import (
     AccountEmailResponse,
     AntiSnipingInput,
@@ -30,11 +38,16 @@ from gavel_client.models import (
     BidPage,
     BidResponse,
     CreateAuctionRequest,
+    DeleteAccountRequest,
+    ExportResponse,
     ErrorBody,
     InvoiceList,
     PasswordResetRequest,
     PlaceBidRequest,
     RegisterRequest,
+    SavedSearchList,
+    SavedSearchResponse,
+    SaveSearchRequest,
     VerifyEmailRequest,
 )
 
@@ -85,7 +98,7 @@ reset = expect(
 assert reset.status == "accepted", reset
 
 seller, as_seller = sign_up("seller")
-_, as_ada = sign_up("bidder")
+ada, as_ada = sign_up("bidder")
 bola, as_bola = sign_up("bidder")
 
 ends_at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=4)
@@ -108,6 +121,28 @@ lot = expect(
 
 page = expect(list_auctions.sync_detailed(client=anonymous, status="open", limit=100), 200, AuctionPage)
 assert lot.id in [item.id for item in page.items], "the new lot is in the listing"
+
+# Saved searches: one kept, a repeat refused with its code, one deleted.
+kept = expect(
+    save_search.sync_detailed(client=as_ada, body=SaveSearchRequest(q="stool", status="open")),
+    201,
+    SavedSearchResponse,
+)
+repeat = expect(
+    save_search.sync_detailed(client=as_ada, body=SaveSearchRequest(q="stool", status="open")),
+    409,
+    ErrorBody,
+)
+assert repeat.error.code == "saved_search_exists", repeat
+dropped = expect(
+    save_search.sync_detailed(client=as_ada, body=SaveSearchRequest(q="lamp")),
+    201,
+    SavedSearchResponse,
+)
+gone = delete_saved_search.sync_detailed(dropped.id, client=as_ada)
+assert gone.status_code == 204, gone
+searches = expect(list_saved_searches.sync_detailed(client=as_ada), 200, SavedSearchList)
+assert [s.id for s in searches.items] == [kept.id], searches
 
 first = expect(
     place_bid.sync_detailed(lot.id, client=as_ada, body=PlaceBidRequest(amount=1_000), idempotency_key=uuid.uuid4().hex),
@@ -152,6 +187,21 @@ while True:
 assert invoice.auction_id == lot.id and invoice.buyer_id == bola.user.id, invoice
 assert invoice.total == 1_500 and invoice.currency == "NGN" and invoice.status == "open", invoice
 
+# Ada lost: she exports her data, then deletes her account.
+mine = expect(export_my_data.sync_detailed(client=as_ada), 200, ExportResponse)
+assert mine.account["email"] == ada.user.email and len(mine.saved_searches) == 1, mine
+assert len(mine.bids) == 1 and mine.watchlist == [], mine
+wrong = expect(
+    delete_my_account.sync_detailed(client=as_ada, body=DeleteAccountRequest(password="not hers")),
+    403,
+    ErrorBody,
+)
+assert wrong.error.code == "wrong_password", wrong
+deleted = delete_my_account.sync_detailed(
+    client=as_ada, body=DeleteAccountRequest(password="correct horse battery staple")
+)
+assert deleted.status_code == 204, deleted
+
 print(
     json.dumps(
         {
@@ -161,6 +211,8 @@ print(
             "invoice_id": str(invoice.id),
             "invoice_total": invoice.total,
             "buyer_id": str(invoice.buyer_id),
+            "saved_search_id": str(kept.id),
+            "deleted_user_id": str(ada.user.id),
         }
     )
 )

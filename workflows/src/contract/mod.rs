@@ -8,9 +8,11 @@
 //! - [`refusals`]: the messages a workflow refused to act on.
 //! - [`settlement`]: the settlement activities, payment notices and emails.
 //! - [`sale`]: a sale's journey after payment: terms, views, activities.
+//! - [`digest`]: the saved-search digest's pages of accounts.
 //! - [`auction`]: the auction workflow's input, updates, signals and answers.
 
 pub mod auction;
+pub mod digest;
 pub mod read_model;
 pub mod refusals;
 pub mod sale;

@@ -1,10 +1,13 @@
 //! `GET /`: the listing, soonest end first, with search, a status filter
-//! and paging.
+//! and paging; `POST /saved-searches`: its "Save this search" button, and
+//! the saved searches `/me` lists and deletes.
 
 use askama::Template;
 use axum::{
-    extract::{Query, State},
-    response::Response,
+    Form,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
 };
 use chrono::Utc;
 use gavel_store::auctions::{self as store, ListFilter};
@@ -12,10 +15,15 @@ use gavel_workflows::contract::view::AuctionStatus;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::shared::{Chrome, encode, page, status_words, time_left};
+use super::shared::{
+    Chrome, CsrfForm, encode, message, page, sentence, signed_in, status_words, time_left,
+};
 use crate::{
     error::ApiError,
-    service::lots::{decode_cursor, encode_cursor},
+    service::{
+        lots::{decode_cursor, encode_cursor},
+        saved_searches::{self, FilterError, ListingFilters, MAX_SAVED_SEARCHES, SavedSearchError},
+    },
     state::AppState,
     web::{money, photos, session::Visitor},
 };
@@ -47,6 +55,8 @@ pub struct IndexQuery {
     pub q: Option<String>,
     pub status: Option<String>,
     pub after: Option<String>,
+    /// `search_saved` after the "Save this search" button.
+    pub said: Option<String>,
 }
 
 const PAGE_SIZE: i64 = 24;
@@ -117,8 +127,15 @@ pub async fn index(
         AuctionStatus::Open => "On sale now".to_owned(),
         other => status_words(Some(other)).to_owned(),
     };
+    let chrome = match query.said.as_deref() {
+        Some("search_saved") => Chrome::of(&visitor).saying(
+            "Search saved: new lots that match it are emailed to you once a day.",
+            "good",
+        ),
+        _ => Chrome::of(&visitor),
+    };
     Ok(page(&IndexPage {
-        chrome: Chrome::of(&visitor),
+        chrome,
         heading,
         q,
         status: status.as_str().to_owned(),
@@ -134,4 +151,139 @@ pub async fn index(
         cards,
         next_page,
     }))
+}
+
+/// The "Save this search" form: the listing's own filters.
+#[derive(Debug, Deserialize)]
+pub struct SaveSearchForm {
+    #[serde(default)]
+    pub csrf: String,
+    pub q: Option<String>,
+    pub status: Option<String>,
+}
+
+/// `POST /saved-searches`: saves the listing's search and filter, then shows
+/// the listing again, saying so.
+pub async fn save_search(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Form(form): Form<SaveSearchForm>,
+) -> Result<Response, ApiError> {
+    let back = format!(
+        "/?status={}&q={}",
+        encode(form.status.as_deref().unwrap_or("open")),
+        encode(form.q.as_deref().unwrap_or_default())
+    );
+    let user = match signed_in(&visitor, &back) {
+        Ok(user) => user,
+        Err(to) => return Ok(to.into_response()),
+    };
+    if let Err(err) = visitor.check_csrf(&form.csrf) {
+        return Ok(message(
+            &visitor,
+            StatusCode::FORBIDDEN,
+            "Try again",
+            &sentence(&err),
+            &back,
+        ));
+    }
+    let saved = match ListingFilters::parse(form.status.as_deref(), None, form.q.as_deref()) {
+        Ok(filters) => saved_searches::save(&state, user.id, filters).await,
+        Err(err) => Err(err.into()),
+    };
+    let (status, text) = match saved {
+        Ok(_) => return Ok(Redirect::to(&format!("{back}&said=search_saved")).into_response()),
+        Err(SavedSearchError::Exists) => (
+            StatusCode::CONFLICT,
+            "You have saved this search already: its new lots come in your daily digest."
+                .to_owned(),
+        ),
+        Err(SavedSearchError::TooMany) => (
+            StatusCode::CONFLICT,
+            format!(
+                "You have {MAX_SAVED_SEARCHES} saved searches, the most one account keeps: \
+                 delete one on your account page first."
+            ),
+        ),
+        Err(SavedSearchError::Filter(FilterError::Query)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "A search is at most 100 characters.".to_owned(),
+        ),
+        Err(SavedSearchError::Filter(FilterError::Status | FilterError::SellerId)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Choose one of the listing's filters.".to_owned(),
+        ),
+        Err(SavedSearchError::NotFound) => (
+            StatusCode::NOT_FOUND,
+            "That saved search is gone.".to_owned(),
+        ),
+        Err(SavedSearchError::Database(err)) => return Err(err.into()),
+    };
+    Ok(message(&visitor, status, "Saved searches", &text, &back))
+}
+
+/// A saved search as `/me` lists it.
+pub struct SearchLine {
+    pub id: Uuid,
+    /// "“lamp”, open" and the like.
+    pub words: String,
+    /// The listing with its filters.
+    pub path: String,
+}
+
+/// `user`'s saved searches for `/me`.
+pub async fn search_lines(
+    state: &AppState,
+    user: Uuid,
+) -> Result<Vec<SearchLine>, gavel_store::StoreError> {
+    Ok(saved_searches::list(state, user)
+        .await?
+        .iter()
+        .map(|search| {
+            let mut words = vec![match &search.query {
+                Some(q) => format!("“{q}”"),
+                None => "every lot".to_owned(),
+            }];
+            words.extend(search.status.map(|s| status_words(Some(s)).to_owned()));
+            if search.seller_id.is_some() {
+                words.push("one seller's".to_owned());
+            }
+            SearchLine {
+                id: search.id,
+                words: words.join(", "),
+                path: saved_searches::listing_path(search),
+            }
+        })
+        .collect())
+}
+
+/// `POST /me/saved-searches/{id}/delete`: deletes a saved search (its
+/// digest stops with it).
+pub async fn delete_search(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, ApiError> {
+    let user = match super::me::me_form_user(&visitor, &form.csrf) {
+        Ok(user) => user,
+        Err(answer) => return Ok(*answer),
+    };
+    let text = match saved_searches::delete(&state, user.id, id).await {
+        Ok(()) => return Ok(Redirect::to("/me?said=search_deleted").into_response()),
+        Err(SavedSearchError::NotFound) => {
+            "No saved search of yours has this number: it may be deleted already."
+        }
+        Err(SavedSearchError::Exists | SavedSearchError::TooMany | SavedSearchError::Filter(_)) => {
+            "That saved search could not be deleted."
+        }
+        Err(SavedSearchError::Database(err)) => return Err(err.into()),
+    };
+    Ok(message(
+        &visitor,
+        StatusCode::NOT_FOUND,
+        "Saved searches",
+        text,
+        "/me",
+    ))
 }

@@ -82,6 +82,7 @@ struct MePage {
     payout: Option<PayoutSection>,
     /// Bidding and selling wait for the emailed link.
     unverified: bool,
+    searches: Vec<super::listing::SearchLine>,
 }
 
 /// `GET /me`: my invoices (with Pay and offer buttons), my bids, my lots.
@@ -180,6 +181,10 @@ pub async fn me(
             Chrome::of(&visitor).saying("Offer accepted: the invoice is yours to pay.", "good")
         }
         Some("declined") => Chrome::of(&visitor).saying("Offer declined.", ""),
+        Some("search_deleted") => Chrome::of(&visitor).saying(
+            "Saved search deleted: its new lots are no longer emailed to you.",
+            "good",
+        ),
         Some("card_removed") => Chrome::of(&visitor).saying(
             "Card removed: it will not be charged again; your next win gets a pay link.",
             "good",
@@ -208,6 +213,7 @@ pub async fn me(
         sales,
         payout,
         unverified: !account_email::may_trade(&state, user.id).await?,
+        searches: super::listing::search_lines(&state, user.id).await?,
     }))
 }
 

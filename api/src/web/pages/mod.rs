@@ -14,6 +14,7 @@ pub mod payout_account;
 pub mod sales;
 pub mod sell;
 pub mod shared;
+pub mod your_data;
 
 pub use account::{sign_in, sign_in_form, sign_out, sign_up, sign_up_form};
 pub use listing::index;
