@@ -1,6 +1,8 @@
-//! Every kind of email as a person sees it: rendered by the mailer the
-//! worker uses, from a real lot (with its photo) and a real invoice, opened
-//! in Chromium at a phone's width in light and dark mode. The screenshots
+//! Every kind of email as a person sees it: the lot's emails rendered by the
+//! mailer the worker uses, from a real lot (with its photo) and a real
+//! invoice, and the account emails and the saved-search digest as the Brevo
+//! stand-in received them; each opened in Chromium at a phone's width in
+//! light and dark mode. The screenshots
 //! are kept in `target/email-screenshots/`; with `GAVEL_SCREENSHOTS=1` the
 //! won email's is written to `docs/screenshots/email-won.png` for the README.
 
@@ -82,6 +84,21 @@ async fn every_kind_of_email_reads_at_a_phones_width_in_light_and_dark_mode() {
         .respond_with(checkout("https://checkout.paystack.com/looks"))
         .mount(&s.paystack)
         .await;
+    // Bola saves a search the lot will match (before it is listed).
+    let saved = s
+        .app
+        .post_json(
+            "/api/v1/me/saved-searches",
+            &json!({ "q": "iroko" }),
+            Some(&s.bola.token),
+        )
+        .await;
+    assert_eq!(saved.status(), reqwest::StatusCode::CREATED);
+    // And a lot still open when the digest runs (one that has ended is not
+    // news).
+    let mut open_lot = auction_body(3_600);
+    open_lot["title"] = json!("Iroko bench, Ibadan");
+    s.app.create_auction(&s.seller, &open_lot).await;
     let mut body = auction_body(6);
     body["title"] = json!("Carved iroko stool, Oyo, 1950s");
     body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
@@ -137,7 +154,8 @@ async fn every_kind_of_email_reads_at_a_phones_width_in_light_and_dark_mode() {
     );
     let dir = screenshots_dir();
     std::fs::create_dir_all(&dir).unwrap();
-    let mut pages = Vec::new();
+    // (name, file, whether it shows the lot's photo)
+    let mut pages: Vec<(String, PathBuf, bool)> = Vec::new();
     for kind in KINDS {
         let job = EmailJob {
             kind,
@@ -160,13 +178,46 @@ async fn every_kind_of_email_reads_at_a_phones_width_in_light_and_dark_mode() {
         }
         let file = dir.join(format!("{}.html", kind.as_str()));
         std::fs::write(&file, &html).unwrap();
-        pages.push((kind, file));
+        pages.push((kind.as_str().to_owned(), file, true));
+    }
+
+    // The emails that are not about one lot, as Brevo received them: the
+    // address check, a password reset, and the saved-search digest.
+    let reset = s
+        .app
+        .post_json(
+            "/api/v1/auth/password-reset",
+            &json!({ "email": s.bola.email }),
+            None,
+        )
+        .await;
+    assert_eq!(reset.status(), reqwest::StatusCode::ACCEPTED);
+    crate::saved_searches::run_digest(&s.app).await;
+    for tag in ["verify_email", "password_reset", "saved_search_digest"] {
+        let email = eventually(30, || async {
+            let requests = s.brevo.received_requests().await.unwrap_or_default();
+            requests
+                .iter()
+                .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+                .find(|email| email["tags"][0] == format!("gavel-{tag}").as_str())
+                .ok_or_else(|| format!("no {tag} email yet"))
+        })
+        .await;
+        let html = email["htmlContent"].as_str().unwrap();
+        assert!(html.contains("class=\"gv-card\""), "{tag}: {html}");
+        if tag == "saved_search_digest" {
+            assert!(html.contains("Iroko bench, Ibadan"), "{html}");
+            assert!(!html.contains("Carved iroko stool"), "ended: {html}");
+        }
+        let file = dir.join(format!("{tag}.html"));
+        std::fs::write(&file, html).unwrap();
+        pages.push((tag.to_owned(), file, false));
     }
 
     let driver = Driver::start().await;
     for (mode, flags) in [("light", &[][..]), ("dark", &["--force-dark-mode"][..])] {
         let browser = driver.browser_with(PHONE, flags).await;
-        for (kind, file) in &pages {
+        for (kind, file, with_photo) in &pages {
             browser
                 .goto(&format!("file://{}", file.display()))
                 .await
@@ -181,7 +232,7 @@ async fn every_kind_of_email_reads_at_a_phones_width_in_light_and_dark_mode() {
             let width = page_value(&browser, "return document.documentElement.scrollWidth").await;
             assert!(
                 width.as_u64().unwrap() <= u64::from(PHONE.0),
-                "{kind:?} is {width} px wide in {mode} mode"
+                "{kind} is {width} px wide in {mode} mode"
             );
             // The photo came from Gavel and loaded.
             let photo = page_value(
@@ -190,7 +241,11 @@ async fn every_kind_of_email_reads_at_a_phones_width_in_light_and_dark_mode() {
                  return i && i.complete ? i.naturalWidth : 0",
             )
             .await;
-            assert!(photo.as_u64().unwrap() > 0, "{kind:?}: no photo");
+            assert_eq!(
+                photo.as_u64().unwrap() > 0,
+                *with_photo,
+                "{kind}: the photo"
+            );
             let card = page_value(
                 &browser,
                 "return getComputedStyle(document.querySelector('.gv-card')).backgroundColor",
@@ -203,12 +258,9 @@ async fn every_kind_of_email_reads_at_a_phones_width_in_light_and_dark_mode() {
                 "{kind:?} card is {card} in {mode} mode"
             );
             let png = browser.screenshot().await.unwrap();
-            let shot = dir.join(format!("{}-{mode}.png", kind.as_str()));
+            let shot = dir.join(format!("{kind}-{mode}.png"));
             std::fs::write(&shot, &png).unwrap();
-            if *kind == EmailKind::Won
-                && mode == "light"
-                && std::env::var_os("GAVEL_SCREENSHOTS").is_some()
-            {
+            if kind == "won" && mode == "light" && std::env::var_os("GAVEL_SCREENSHOTS").is_some() {
                 let readme = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                     .join("docs/screenshots/email-won.png");
                 std::fs::write(readme, &png).unwrap();

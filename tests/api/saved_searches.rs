@@ -69,7 +69,7 @@ async fn digests(brevo: &MockServer) -> Vec<Value> {
 }
 
 /// Runs the digest workflow once on the app's worker, to its end.
-async fn run_digest(
+pub(crate) async fn run_digest(
     app: &TestApp,
 ) -> temporalio_client::WorkflowHandle<
     temporalio_client::Client,
@@ -352,7 +352,7 @@ async fn the_digest_emails_each_account_its_new_matches_once() {
     assert!(!text.contains(&stool));
     let link = format!("http://gavel.test/auctions/{lamp}");
     assert!(text.contains(&link), "{text}");
-    assert!(html.contains(&format!("<a href=\"{link}\">")), "{html}");
+    assert!(html.contains(&format!("<a href=\"{link}\"")), "{html}");
     // The link, followed on this server, is the lot's page.
     let path = link.trim_start_matches("http://gavel.test");
     let page = app.get(path, None).await;

@@ -14,7 +14,7 @@ use gavel_store::{
     saved_searches::{self, SavedSearch},
     users,
 };
-use gavel_workflows::{ids::UserId, rules::display_money};
+use gavel_workflows::{contract::view::AuctionStatus, ids::UserId, rules::display_money};
 use uuid::Uuid;
 
 use super::{
@@ -114,7 +114,9 @@ impl Mailer {
         for search in searches {
             let filter = search.new_lots_filter(until, LOTS_PER_SEARCH);
             for row in auctions::list(&self.db, &filter).await? {
-                if lots.len() < LOTS_PER_DIGEST && seen.insert(row.id) {
+                // A lot that ended since it was listed is news to nobody.
+                let biddable = matches!(row.status, AuctionStatus::Scheduled | AuctionStatus::Open);
+                if biddable && lots.len() < LOTS_PER_DIGEST && seen.insert(row.id) {
                     lots.push(NewLot {
                         id: row.id,
                         price: display_money(
