@@ -14,6 +14,8 @@
 //! - [`emails`] — `emails`;
 //! - [`preferences`] — `notice_preferences`: which optional notices an
 //!   account wants;
+//! - [`watchlist`] — `watchlist`, `ending_soon_alerts` and
+//!   `ending_soon_schedules`: watched lots and "ending soon" alerts;
 //! - [`sales`] — `sales`, `payout_transfers` and `seller_strikes`: a paid
 //!   sale's journey and payout, as its workflow moves them;
 //! - [`sale_statements`] — the rows people read about sales: statements,
@@ -50,6 +52,7 @@ pub mod sale_statements;
 pub mod sales;
 pub mod sessions;
 pub mod users;
+pub mod watchlist;
 
 pub use error::{Result, StoreError, database_unavailable, is_bad_data, on_constraint};
 pub use sqlx::PgPool;
