@@ -6,6 +6,7 @@ use std::{collections::HashMap, str::FromStr, time::Duration};
 use anyhow::Context;
 use backon::{ExponentialBuilder, Retryable};
 use gavel_activities::{
+    alerts::Alerts,
     mailer::Mailer,
     ping::PingActivitiesImpl,
     read_model::ReadModel,
@@ -284,6 +285,7 @@ pub fn build_worker(
         .register_activities(PingActivitiesImpl)
         .register_activities(ReadModel::new(db.clone()))
         .register_activities(Journey::new(db.clone(), settlement.paystack()))
+        .register_activities(Alerts::new(db.clone(), mailer.clone()))
         .register_activities(Settlement::new(db, settlement.paystack(), mailer))
         .build();
     Worker::new(runtime, client, options).context("cannot create the Temporal worker")

@@ -1,12 +1,13 @@
 //! Gavel's side effects, run by the worker as Temporal activities: thin
 //! adapters over the tables (`gavel_store`) and the providers. Publishing to
-//! the read model ([`read_model`]), settlement ([`settlement`]: invoices,
+//! the read model ([`read_model`]), "ending soon" alerts ([`alerts`]), settlement ([`settlement`]: invoices,
 //! Paystack payments through `gavel_paystack`, its own crate shared with the
 //! API, and emails via [`mailer`]) and the [`brevo`] client.
 //!
 //! Every activity is idempotent, keyed by the ids the workflow passes in, because
 //! Temporal retries it after any failure, including one after it did its work.
 
+pub mod alerts;
 pub mod brevo;
 pub mod mailer;
 pub mod ping;

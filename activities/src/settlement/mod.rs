@@ -82,7 +82,7 @@ fn provider_failure(err: impl ProviderError) -> ActivityError {
     )
 }
 
-fn database(err: StoreError) -> ActivityError {
+pub(crate) fn database(err: StoreError) -> ActivityError {
     // Data that does not fit or read back will not fit on a retry either.
     if err.is_bad_data() {
         failure(crate::BAD_DATA, err.to_string(), true)
@@ -91,7 +91,7 @@ fn database(err: StoreError) -> ActivityError {
     }
 }
 
-fn mail(err: MailError) -> ActivityError {
+pub(crate) fn mail(err: MailError) -> ActivityError {
     match err {
         MailError::Database(err) => database(err),
         MailError::Brevo(err) => provider_failure(err),
@@ -104,7 +104,7 @@ fn mail(err: MailError) -> ActivityError {
 
 /// Runs `work` while heartbeating, so a worker that dies mid-call is noticed
 /// within the heartbeat timeout and the activity runs again elsewhere.
-async fn heartbeating<T>(ctx: &ActivityContext, work: impl Future<Output = T>) -> T {
+pub(crate) async fn heartbeating<T>(ctx: &ActivityContext, work: impl Future<Output = T>) -> T {
     let beats = async {
         loop {
             let _ = ctx.record_heartbeat(()).await;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     contract::{
+        alerts::{ALERT_BATCH, AlertCheck, AlertPlan, AlertsSent, LEAD_MAX_SECS},
         auction::{
             AuctionInput, AuctionSettings, BidReceipt, CancelRefusal, CancelRequest, Carried,
             PlaceBid,
@@ -30,6 +31,14 @@ const VERDICTS_CARRIED: u64 = 1_000;
 /// Outbid notices waiting at most (one per recipient); the oldest go first
 /// when a bidding war outruns the mailer.
 pub(crate) const OUTBID_QUEUE_MAX: usize = 1_000;
+/// A bidder outbid in the last days before the end may be due an alert
+/// before the planned check: one check covers every bid of this period.
+const RECHECK_AFTER_BIDS: chrono::Duration = chrono::Duration::seconds(30);
+/// Checks are at least this far apart, so a plan the database sees a little
+/// differently from the workflow cannot make the workflow spin.
+const CHECK_GAP: chrono::Duration = chrono::Duration::seconds(1);
+/// A check that failed (after its retries) is tried again this much later.
+const RETRY_FAILED_CHECK: chrono::Duration = chrono::Duration::seconds(60);
 
 /// One auction. Its id is `auction-{uuid}`.
 #[workflow]
@@ -75,6 +84,10 @@ pub struct AuctionWorkflow {
     /// Batches whose read-model write no API replica has confirmed yet,
     /// oldest first; the backstop publishes those it finds still here.
     pub(super) unconfirmed: Vec<Unconfirmed>,
+    /// This run sends "ending soon" alerts (patch `ending-soon-alerts`).
+    pub(crate) alerts: bool,
+    /// When the next alert check is due, and what the last one found.
+    pub(crate) alert_plan: AlertPlan,
 }
 
 /// What one batch of bids changed, kept until an API replica confirms it
@@ -198,6 +211,9 @@ impl AuctionWorkflow {
                     card_pending: false,
                 });
             }
+            if verdict.outbid.is_some() || verdict.standing == crate::rules::Standing::Outbid {
+                self.someone_outbid(at);
+            }
             if verdict.extended {
                 self.push_event(
                     at,
@@ -244,6 +260,72 @@ impl AuctionWorkflow {
         }
         self.unsent_emails = kept;
         (due, next)
+    }
+
+    /// A bidder is no longer leading: their alert may be due before the
+    /// plan's, so a check runs soon (once per [`RECHECK_AFTER_BIDS`] at
+    /// most); never while the end is further away than any lead.
+    fn someone_outbid(&mut self, at: DateTime<Utc>) {
+        if at < self.book.ends_at - chrono::Duration::seconds(LEAD_MAX_SECS) {
+            return;
+        }
+        let soon = self
+            .alert_plan
+            .checked_at
+            .map_or(at, |checked| (checked + RECHECK_AFTER_BIDS).max(at));
+        self.check_alerts_by(soon);
+    }
+
+    /// The API saw someone whose alert falls before the planned check.
+    pub(super) fn check_alerts_by(&mut self, by: DateTime<Utc>) {
+        let plan = &mut self.alert_plan;
+        plan.recheck_at = Some(plan.recheck_at.map_or(by, |r| r.min(by)));
+    }
+
+    /// When the next alert check is due: at `ends_at - the longest lead
+    /// still waiting` (so it moves with the end), or sooner when asked;
+    /// `None` when nobody waits.
+    pub(crate) fn next_alert_check(&self) -> Option<DateTime<Utc>> {
+        let plan = &self.alert_plan;
+        let planned = plan
+            .next_lead_secs
+            .map(|lead| self.book.ends_at - chrono::Duration::seconds(lead));
+        let due = match (planned, plan.recheck_at) {
+            (Some(p), Some(r)) => p.min(r),
+            (p, r) => p.or(r)?,
+        };
+        Some(plan.checked_at.map_or(due, |c| due.max(c + CHECK_GAP)))
+    }
+
+    /// The check to run now.
+    pub(crate) fn take_alert_check(&mut self, at: DateTime<Utc>) -> AlertCheck {
+        self.alert_plan.checked_at = Some(at);
+        self.alert_plan.recheck_at = None;
+        AlertCheck {
+            auction_id: self.auction_id,
+            ends_at: self.book.ends_at,
+            now: at,
+            leader: self.book.leader,
+            batch: ALERT_BATCH,
+        }
+    }
+
+    /// What a check found (`None`: it failed after its retries).
+    pub(crate) fn alerts_checked(&mut self, found: Option<AlertsSent>) {
+        let checked = self.alert_plan.checked_at;
+        match found {
+            Some(found) => {
+                self.alert_plan.next_lead_secs = found.next_lead_secs;
+                if found.more {
+                    self.check_alerts_by(checked.unwrap_or(DateTime::<Utc>::MIN_UTC));
+                }
+            }
+            None => {
+                if let Some(checked) = checked {
+                    self.check_alerts_by(checked + RETRY_FAILED_CHECK);
+                }
+            }
+        }
     }
 
     /// Queues an outbid notice: one per recipient (the latest price wins)
@@ -418,6 +500,7 @@ impl AuctionWorkflow {
         carried.unpublished_bids = std::mem::take(&mut self.unpublished_bids);
         carried.unpublished_events = std::mem::take(&mut self.unpublished_events);
         carried.unsent_emails = std::mem::take(&mut self.unsent_emails);
+        carried.alerts = self.alerts.then_some(self.alert_plan);
         AuctionInput {
             auction_id: self.auction_id,
             listing: self.listing.clone(),

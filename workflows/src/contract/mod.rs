@@ -9,7 +9,9 @@
 //! - [`settlement`]: the settlement activities, payment notices and emails.
 //! - [`sale`]: a sale's journey after payment: terms, views, activities.
 //! - [`auction`]: the auction workflow's input, updates, signals and answers.
+//! - [`alerts`]: "ending soon" alerts: the check activity and its signal.
 
+pub mod alerts;
 pub mod auction;
 pub mod read_model;
 pub mod refusals;
