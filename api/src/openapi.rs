@@ -47,6 +47,7 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         routes::payout_accounts::banks, routes::payout_accounts::show,
         routes::payout_accounts::look_up, routes::payout_accounts::confirm,
         routes::payout_accounts::cancel_pending, routes::payout_accounts::remove,
+        routes::watchlist::list, routes::watchlist::watch, routes::watchlist::unwatch,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, accounts::User, auth::Role)),
     modifiers(&BearerAuth, &CommonResponses),
@@ -58,6 +59,7 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         (name = "sales", description = "A paid sale's journey: shipping, receipt, claims and the seller's payout"),
         (name = "admin", description = "The payment ledger, payouts, claims, strikes and roles (admins only)"),
         (name = "payouts", description = "The bank account a seller is paid into"),
+        (name = "watchlist", description = "Lots I watch, and their ending-soon emails"),
         (name = "operations", description = "Liveness and readiness"),
     )
 )]

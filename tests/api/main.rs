@@ -44,4 +44,5 @@ mod settlement;
 mod sign_in_redirects;
 mod stand_ins;
 mod transfer_webhooks;
+mod watchlist;
 mod webhooks;

@@ -13,4 +13,5 @@ pub mod payout_accounts;
 pub mod payouts;
 pub mod refunds;
 pub mod sales;
+pub mod watchlist;
 pub mod webhooks;

@@ -17,3 +17,4 @@ pub mod payouts;
 pub mod photos;
 pub mod sales;
 pub mod selling;
+pub mod watchlist;
