@@ -319,7 +319,113 @@ async fn ending_soon_alerts_go_a_chosen_time_before_the_end_and_follow_an_extens
     .await
     .unwrap();
     assert_eq!(reasons.len(), 3, "{reasons:?}");
+    // The timer rang for each moment, and no more: the opening's check, maybe
+    // one for Ada's watch, Ada's, Bola's and Chidi's, maybe one after the outbid.
+    let checks = alert_checks(&app, &id).await.len();
+    assert!((3..=5).contains(&checks), "{checks} checks");
     assert!(reasons.contains(&(chidi.id.clone(), "ending_soon".into())));
     assert!(reasons.contains(&(bola.id.clone(), "watched_lots".into())));
     record_history(&app.auction_handle(&id), "auction_ending_soon_extended").await;
+}
+
+/// The activities `send_ending_soon` calls the auction's history holds.
+async fn alert_checks(app: &TestApp, id: &str) -> Vec<Value> {
+    let json = app
+        .auction_handle(id)
+        .fetch_history(Default::default())
+        .to_json()
+        .await
+        .unwrap();
+    let history: Value = serde_json::from_slice(&json).unwrap();
+    history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["attributes"].get("ActivityTaskScheduledEventAttributes"))
+        .filter(|a| a["activity_type"]["name"] == "send_ending_soon")
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_new_watcher_is_signalled_and_a_crowd_of_watchers_is_alerted_in_bounded_batches() {
+    // No Brevo: the alerts are recorded in `emails`, the stand-in's work
+    // for 601 messages left out.
+    let app = spawn_app().await;
+    let (_seller, [ada], auction) = app.scene(&auction_body(600)).await;
+    let id = auction.id.to_string();
+    // The check at the opening finds nobody waiting and says so.
+    eventually(20, || async {
+        let plan: Option<Option<i32>> = sqlx::query_scalar(
+            "SELECT next_lead_secs FROM ending_soon_schedules WHERE auction_id = $1::uuid",
+        )
+        .bind(&id)
+        .fetch_optional(&app.db)
+        .await
+        .unwrap();
+        match plan {
+            Some(None) => Ok(()),
+            other => Err(format!("plan {other:?}")),
+        }
+    })
+    .await;
+    // 600 watchers the workflow is not told of (rows written directly).
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    sqlx::query(
+        "WITH crowd AS (
+             INSERT INTO users (id, email, name, handle, password_hash, role, email_verified_at)
+             SELECT gen_random_uuid(), 'crowd-' || i || '-' || $2 || '@example.com', 'Crowd',
+                    'crowd-' || i || '-' || $2, 'x', 'bidder', now()
+             FROM generate_series(1, 600) i
+             RETURNING id)
+         INSERT INTO watchlist (user_id, auction_id) SELECT id, $1::uuid FROM crowd",
+    )
+    .bind(&id)
+    .bind(&tag)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        alert_checks(&app, &id).await.len(),
+        1,
+        "nothing told the auction"
+    );
+    // Ada watches through the API: nobody waits, so the auction is told,
+    // and its check finds everyone due (the default hour's lead).
+    let watch = format!("/api/v1/me/watchlist/{id}");
+    assert_eq!(put(&app, &watch, Some(&ada.token)).await.status(), 204);
+    let count = |sql: &'static str| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(id)
+                .fetch_one(&app.db)
+                .await
+                .unwrap()
+        }
+    };
+    eventually(60, || async {
+        let sent =
+            count("SELECT count(*) FROM ending_soon_alerts WHERE auction_id = $1::uuid").await;
+        if sent == 601 {
+            Ok(())
+        } else {
+            Err(format!("{sent} of 601 alerts"))
+        }
+    })
+    .await;
+    let emails = count(
+        "SELECT count(DISTINCT recipient_id) FROM emails
+         WHERE kind = 'ending_soon' AND auction_id = $1::uuid",
+    )
+    .await;
+    assert_eq!(emails, 601, "one email per person");
+    let checks = alert_checks(&app, &id).await;
+    assert!(
+        checks.len() >= 3,
+        "the opening's check, then batches of at most 500: {}",
+        checks.len()
+    );
 }
