@@ -101,6 +101,18 @@ pub(crate) struct Unconfirmed {
     events: Vec<AuctionEvent>,
 }
 
+/// When `plan`'s next check is due for an auction ending at `ends_at`.
+fn next_check(plan: &AlertPlan, ends_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let planned = plan
+        .next_lead_secs
+        .map(|lead| ends_at - chrono::Duration::seconds(lead));
+    let due = match (planned, plan.recheck_at) {
+        (Some(p), Some(r)) => p.min(r),
+        (p, r) => p.or(r)?,
+    };
+    Some(plan.checked_at.map_or(due, |c| due.max(c + CHECK_GAP)))
+}
+
 /// The bid's id: stable for (auction, sequence number), so every retry and
 /// every replay names the same bid.
 pub fn bid_id(auction_id: Uuid, seq: u64) -> Uuid {
@@ -286,15 +298,7 @@ impl AuctionWorkflow {
     /// still waiting` (so it moves with the end), or sooner when asked;
     /// `None` when nobody waits.
     pub(crate) fn next_alert_check(&self) -> Option<DateTime<Utc>> {
-        let plan = &self.alert_plan;
-        let planned = plan
-            .next_lead_secs
-            .map(|lead| self.book.ends_at - chrono::Duration::seconds(lead));
-        let due = match (planned, plan.recheck_at) {
-            (Some(p), Some(r)) => p.min(r),
-            (p, r) => p.or(r)?,
-        };
-        Some(plan.checked_at.map_or(due, |c| due.max(c + CHECK_GAP)))
+        next_check(&self.alert_plan, self.book.ends_at)
     }
 
     /// The check to run now.
@@ -508,5 +512,59 @@ impl AuctionWorkflow {
             settings: self.settings,
             carried: Some(carried),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    #[test]
+    fn the_check_moves_with_the_end_and_comes_sooner_when_asked() {
+        let plan = AlertPlan {
+            next_lead_secs: Some(60),
+            recheck_at: None,
+            checked_at: Some(at(0)),
+        };
+        assert_eq!(next_check(&plan, at(100)), Some(at(40)));
+        // An extension of 30 s moves it 30 s.
+        assert_eq!(next_check(&plan, at(130)), Some(at(70)));
+        let asked = AlertPlan {
+            recheck_at: Some(at(10)),
+            ..plan
+        };
+        assert_eq!(next_check(&asked, at(130)), Some(at(10)));
+        // Never sooner than a second after the last check.
+        let past = AlertPlan {
+            recheck_at: Some(at(-5)),
+            ..plan
+        };
+        assert_eq!(next_check(&past, at(130)), Some(at(1)));
+    }
+
+    #[test]
+    fn nobody_waiting_means_no_check_unless_asked() {
+        let idle = AlertPlan {
+            next_lead_secs: None,
+            recheck_at: None,
+            checked_at: Some(at(0)),
+        };
+        assert_eq!(next_check(&idle, at(100)), None);
+        let asked = AlertPlan {
+            recheck_at: Some(at(20)),
+            ..idle
+        };
+        assert_eq!(next_check(&asked, at(100)), Some(at(20)));
+        // A run's first check: 7 days before the end, or at once.
+        assert_eq!(
+            next_check(&AlertPlan::default(), at(LEAD_MAX_SECS + 50)),
+            Some(at(50))
+        );
     }
 }
