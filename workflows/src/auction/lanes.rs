@@ -283,14 +283,10 @@ impl<'a> Alerter<'a> {
         }
         self.alarm.cancel();
         let check = ctx.state_mut(|s| s.take_alert_check(at));
-        let mut options = bulk_options();
-        // At the close the auction stops waiting for it (see
-        // [`Alerter::leave`]).
-        options.cancellation_type = ActivityCancellationType::Abandon;
         self.checking = Some(Box::pin(ctx.execute_activity(
             AlertActivities::send_ending_soon,
             check,
-            options,
+            bulk_options(),
         )));
     }
 
@@ -309,22 +305,13 @@ impl<'a> Alerter<'a> {
     }
 
     /// Lets the check on its way finish (before continuing as new, so the
-    /// next run starts from what it found).
+    /// next run starts from what it found; at the close, so no activity of
+    /// the auction completes while its run is ending: one batch is short).
     pub(crate) async fn stop(&mut self, ctx: &'a Ctx) {
         self.alarm.cancel();
         if let Some(checking) = self.checking.take() {
             let found = checking.await.ok();
             ctx.state_mut(|s| s.alerts_checked(found));
-        }
-    }
-
-    /// Stops waiting at the close: the alarm is cancelled and a check on its
-    /// way is abandoned (what it sends still goes out once).
-    pub(crate) async fn leave(&mut self) {
-        self.alarm.cancel();
-        if let Some(checking) = self.checking.take() {
-            checking.cancel();
-            let _ = checking.await;
         }
     }
 }

@@ -105,7 +105,7 @@ pub(crate) async fn take_bids_until_closed(
     close.cancel();
     backstop.stop();
     // Nobody needs to hear that a lot ends soon once it has ended.
-    alerter.leave().await;
+    alerter.stop(ctx).await;
     publisher.stop().await?;
     if lean {
         mailer.leave().await;
