@@ -14,6 +14,7 @@ use std::{
 use anyhow::Context;
 use futures::StreamExt;
 use gavel_workflows::contract::{
+    alerts::AlertCheck,
     digest::DigestPage,
     read_model::Publication,
     sale::{DeadlineReached, OpenSale, PayoutFailed, SaleDeadlines, TransferAttempt},
@@ -190,6 +191,7 @@ fn input_json<I: TypedInput>(input: &I) -> Value {
         as_json::<AcceptOffer, I>,
         as_json::<BidderEmail, I>,
         as_json::<OpenSale, I>,
+        as_json::<AlertCheck, I>,
         as_json::<DeadlineReached, I>,
         as_json::<SaleDeadlines, I>,
         as_json::<TransferAttempt, I>,

@@ -7,6 +7,7 @@ use std::{collections::HashMap, str::FromStr, time::Duration};
 use anyhow::Context;
 use backon::{ExponentialBuilder, Retryable};
 use gavel_activities::{
+    alerts::Alerts,
     digest::Digest,
     mailer::Mailer,
     ping::PingActivitiesImpl,
@@ -369,6 +370,7 @@ pub fn build_worker(
         .register_activities(Digest::new(db.clone(), mailer.clone()))
         .register_activities(ReadModel::new(db.clone()))
         .register_activities(Journey::new(db.clone(), settlement.paystack()))
+        .register_activities(Alerts::new(db.clone(), mailer.clone()))
         .register_activities(Settlement::new(db, settlement.paystack(), mailer))
         .build();
     Worker::new(runtime, client, options).context("cannot create the Temporal worker")

@@ -1,6 +1,6 @@
 //! Gavel's side effects, run by the worker as Temporal activities: thin
 //! adapters over the tables (`gavel_store`) and the providers. Publishing to
-//! the read model ([`read_model`]), settlement ([`settlement`]: invoices,
+//! the read model ([`read_model`]), "ending soon" alerts ([`alerts`]), settlement ([`settlement`]: invoices,
 //! Paystack payments through `gavel_paystack`, its own crate shared with the
 //! API, and emails via [`mailer`]), the saved-search [`digest`] and the
 //! [`brevo`] client.
@@ -8,6 +8,7 @@
 //! Every activity is idempotent, keyed by the ids the workflow passes in, because
 //! Temporal retries it after any failure, including one after it did its work.
 
+pub mod alerts;
 pub mod brevo;
 pub mod digest;
 pub mod mailer;

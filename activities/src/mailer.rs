@@ -9,7 +9,9 @@ use gavel_store::{
     StoreError, auctions,
     emails::{self, EmailStatus, NewEmail},
     invoices::{self, Invoice, InvoiceStatus},
-    photos, users,
+    photos,
+    preferences::NoticeKind,
+    users,
 };
 use gavel_workflows::contract::settlement::{BidderEmail, EmailJob, EmailKind};
 use gavel_workflows::ids::{AuctionId, UserId};
@@ -28,7 +30,7 @@ use layout::{Body, InvoiceLines, LotCard};
 
 /// Emails sent at once by a bulk send (Brevo allows far more; this keeps one
 /// worker from hogging the database pool).
-const BULK_CONCURRENCY: usize = 8;
+pub(crate) const BULK_CONCURRENCY: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -87,6 +89,24 @@ impl Mailer {
 
     /// Sends `job` once: a repeat (a retried activity) finds it sent.
     pub async fn deliver(&self, job: &EmailJob) -> Result<(), MailError> {
+        self.deliver_as(job, None).await
+    }
+
+    /// Sends an optional notice (`job`) once, to a recipient who gets it as
+    /// `notice` (the kind they can stop).
+    pub async fn deliver_notice(
+        &self,
+        job: &EmailJob,
+        notice: NoticeKind,
+    ) -> Result<(), MailError> {
+        self.deliver_as(job, Some(notice)).await
+    }
+
+    async fn deliver_as(
+        &self,
+        job: &EmailJob,
+        notice: Option<NoticeKind>,
+    ) -> Result<(), MailError> {
         let key = job.idempotency_key();
         let done = emails::status(&self.db, &key).await?;
         if done.is_some_and(|status| status != EmailStatus::Pending) {
@@ -96,7 +116,10 @@ impl Mailer {
             users::mail_address(&self.db, job.recipient_id)
                 .await?
                 .ok_or(MailError::UnknownRecipient(job.recipient_id))?;
-        let rendered = self.render(job, &name).await?;
+        let mut rendered = self.render(job, &name).await?;
+        if let Some(notice) = notice {
+            self.unsubscribe(job.recipient_id, notice, &mut rendered);
+        }
         let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes());
         let round = if job.kind.belongs_to_a_round() {
             i32::try_from(job.occasion).map_err(|_| MailError::TooLarge("the offer round"))?
@@ -169,6 +192,12 @@ impl Mailer {
         results.into_iter().collect::<Result<(), _>>()?;
         u64::try_from(jobs.len()).map_err(|_| MailError::TooLarge("the batch"))
     }
+
+    /// THE place where an optional notice gets its way out: the
+    /// per-recipient unsubscribe link (in both bodies) and the
+    /// `List-Unsubscribe` header for `notice` go here, once unsubscribe
+    /// links exist. Until then the email says where the choice is made.
+    fn unsubscribe(&self, _recipient: Uuid, _notice: NoticeKind, _email: &mut Rendered) {}
 
     /// One email to every bidder of the auction but `except`, in chunks.
     pub async fn email_bidders(&self, request: &BidderEmail) -> Result<u64, MailError> {
@@ -524,6 +553,19 @@ impl Mailer {
                     "Your money for {title} is ready, but you have no payout account. Add one \
                      on {account}; the payout goes out as soon as it is confirmed."
                 )],
+            ),
+            EmailKind::EndingSoon => (
+                format!("{title} ends soon"),
+                vec![
+                    format!(
+                        "Bidding on {title} ends soon (a late bid can still extend it). \
+                         See the lot and its price on its page."
+                    ),
+                    format!(
+                        "You hear of this once per lot, as a lot you watch or bid on. \
+                         Choose how early, or stop these, from {account}."
+                    ),
+                ],
             ),
             EmailKind::PayoutProblem => (
                 format!("A payout for {title} needs you"),

@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::refunds::router())
         .merge(routes::payouts::router())
         .merge(routes::cards::router())
+        .merge(routes::watchlist::router())
         .merge(routes::payout_accounts::router())
         .merge(routes::auth::router())
         .merge(routes::auctions::router())

@@ -50,6 +50,7 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         routes::saved_searches::save, routes::saved_searches::list,
         routes::saved_searches::remove,
         routes::your_data::export, routes::your_data::remove,
+        routes::watchlist::list, routes::watchlist::watch, routes::watchlist::unwatch,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, accounts::User, auth::Role)),
     modifiers(&BearerAuth, &CommonResponses),
@@ -62,6 +63,7 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         (name = "admin", description = "The payment ledger, payouts, claims, strikes and roles (admins only)"),
         (name = "payouts", description = "The bank account a seller is paid into"),
         (name = "searches", description = "Saved searches and their daily digest of new lots"),
+        (name = "watchlist", description = "Lots I watch, and their ending-soon emails"),
         (name = "operations", description = "Liveness and readiness"),
     )
 )]

@@ -16,6 +16,8 @@
 //!   account wants;
 //! - [`saved_searches`] — `saved_searches`: a listing's filters an account
 //!   keeps, and how far the daily digest has looked for each;
+//! - [`watchlist`] — `watchlist`, `ending_soon_alerts` and
+//!   `ending_soon_schedules`: watched lots and "ending soon" alerts;
 //! - [`sales`] — `sales`, `payout_transfers` and `seller_strikes`: a paid
 //!   sale's journey and payout, as its workflow moves them;
 //! - [`sale_statements`] — the rows people read about sales: statements,
@@ -55,6 +57,7 @@ pub mod sales;
 pub mod saved_searches;
 pub mod sessions;
 pub mod users;
+pub mod watchlist;
 pub mod your_data;
 
 pub use error::{Result, StoreError, database_unavailable, is_bad_data, on_constraint};

@@ -46,5 +46,6 @@ mod settlement;
 mod sign_in_redirects;
 mod stand_ins;
 mod transfer_webhooks;
+mod watchlist;
 mod webhooks;
 mod your_data;

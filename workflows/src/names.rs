@@ -50,6 +50,11 @@ pub const PATCH_SALE_JOURNEY: &str = "sale-journey";
 /// and outbid notices go out at most once per window. Runs from before it
 /// index every price and publish every batch.
 pub const PATCH_LEAN_BIDDING: &str = "lean-bidding";
+/// Watchers and bidders who are not leading get an "ending soon" email a
+/// chosen time before the end: a timer at `ends_at - the longest lead still
+/// waiting`, re-armed as the end moves, and the `send_ending_soon` activity
+/// when it rings. Runs from before it send no such alerts.
+pub const PATCH_ENDING_SOON: &str = "ending-soon-alerts";
 
 //
 // A change to the commands a workflow task produces (a new, removed or

@@ -11,6 +11,7 @@ use std::{
 use gavel_workflows::{
     auction::{AuctionWorkflow, workflow_id},
     contract::{
+        alerts::AlertsChanged,
         auction::{
             AuctionInput, BatchReceipt, BatchRefused, BidBatch, CancelRefusal, CancelRequest,
             PhotoRefusal, PhotoRemoval,
@@ -362,6 +363,38 @@ pub async fn notify_payment(
         {
             Ok(()) => Ok(true),
             // A finished workflow is "not found" for signals.
+            Err(WorkflowInteractionError::NotFound(_)) => Ok(false),
+            Err(WorkflowInteractionError::Rpc(status)) if !transient(status.code()) => {
+                Err(Attempt::Stop(anyhow::Error::from(status)))
+            }
+            Err(err) => Err(Attempt::Retry(anyhow::anyhow!(err))),
+        }
+    })
+    .await;
+    sent.map_err(|attempt| match attempt {
+        Attempt::Retry(err) | Attempt::Stop(err) => err,
+    })
+}
+
+/// Tells the auction's workflow that `user`'s "ending soon" alert may fall
+/// before the check it plans (the `alerts_changed` signal). `Ok(false)` when
+/// the workflow has finished.
+pub async fn alerts_changed(client: &Client, auction_id: Uuid, user: Uuid) -> anyhow::Result<bool> {
+    let handle = client.get_workflow_handle::<AuctionWorkflow>(workflow_id(auction_id));
+    let options = temporalio_client::WorkflowSignalOptions::builder()
+        .request_id(format!("alerts-changed:{}", Uuid::new_v4()))
+        .build();
+    let news = AlertsChanged { user_id: user };
+    let sent = retrying(|| async {
+        match handle
+            .signal(
+                AuctionWorkflow::alerts_changed,
+                Lenient::new(news.clone()),
+                options.clone(),
+            )
+            .await
+        {
+            Ok(()) => Ok(true),
             Err(WorkflowInteractionError::NotFound(_)) => Ok(false),
             Err(WorkflowInteractionError::Rpc(status)) if !transient(status.code()) => {
                 Err(Attempt::Stop(anyhow::Error::from(status)))

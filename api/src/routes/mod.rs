@@ -14,5 +14,6 @@ pub mod payouts;
 pub mod refunds;
 pub mod sales;
 pub mod saved_searches;
+pub mod watchlist;
 pub mod webhooks;
 pub mod your_data;

@@ -18,4 +18,5 @@ pub mod photos;
 pub mod sales;
 pub mod saved_searches;
 pub mod selling;
+pub mod watchlist;
 pub mod your_data;

@@ -58,6 +58,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/saved-searches", post(pages::listing::save_search))
         .route("/auctions/{id}", get(pages::auction))
         .route("/auctions/{id}/bid", post(pages::bid))
+        .route("/auctions/{id}/watch", post(pages::watch))
+        .route("/auctions/{id}/unwatch", post(pages::unwatch))
         .route(
             "/auctions/{id}/photos",
             post(photo_forms::add).layer(DefaultBodyLimit::max(images::MAX_UPLOAD_BYTES)),

@@ -29,6 +29,7 @@ from gavel_client.api.auth import (
 from gavel_client.api.bids import list_bids, place_bid
 from gavel_client.api.payments import list_my_invoices
 from gavel_client.api.searches import delete_saved_search, list_saved_searches, save_search
+from gavel_client.api.watchlist import list_watchlist, unwatch_lot, watch_lot
 from gavel_client.models import (
     AccountEmailResponse,
     AntiSnipingInput,
@@ -49,6 +50,7 @@ from gavel_client.models import (
     SavedSearchResponse,
     SaveSearchRequest,
     VerifyEmailRequest,
+    Watchlist,
 )
 
 BASE_URL = os.environ["GAVEL_API"]
@@ -118,6 +120,17 @@ lot = expect(
     201,
     AuctionResponse,
 )
+
+# Ada watches the lot, sees it on her watchlist with its price, and unwatches.
+assert watch_lot.sync_detailed(lot.id, client=as_ada).status_code == 204
+assert watch_lot.sync_detailed(lot.id, client=as_ada).status_code == 204, "again is fine"
+watched = expect(list_watchlist.sync_detailed(client=as_ada), 200, Watchlist)
+assert [item.auction_id for item in watched.items] == [lot.id], watched
+assert watched.items[0].current_price == 1_000, watched
+missing = expect(watch_lot.sync_detailed(uuid.uuid4(), client=as_ada), 404, ErrorBody)
+assert missing.error.code == "auction_not_found", missing
+assert unwatch_lot.sync_detailed(lot.id, client=as_ada).status_code == 204
+assert expect(list_watchlist.sync_detailed(client=as_ada), 200, Watchlist).items == []
 
 page = expect(list_auctions.sync_detailed(client=anonymous, status="open", limit=100), 200, AuctionPage)
 assert lot.id in [item.id for item in page.items], "the new lot is in the listing"

@@ -1,7 +1,8 @@
 //! The lanes of the open phase, each a small piece of state with its one
-//! future: the close [`Alarm`], the read-model [`Publisher`] and the outbid
-//! [`Mailer`]. The phase arms them in that order (the order their commands
-//! reach the history), then waits on all of them and on news at once.
+//! future: the close [`Alarm`], the read-model [`Publisher`], the outbid
+//! [`Mailer`], the [`Backstop`] and the ending-soon [`Alerter`]. The phase
+//! arms them in that order (the order their commands reach the history),
+//! then waits on all of them and on news at once.
 
 use std::pin::Pin;
 
@@ -15,10 +16,11 @@ use temporalio_sdk::{
 use super::state::AuctionWorkflow;
 use crate::{
     contract::{
+        alerts::{AlertActivities, AlertsSent},
         read_model::ReadModelActivities,
         settlement::{EmailJob, SettlementActivities},
     },
-    steps::{external_options, now, publish_options, until},
+    steps::{bulk_options, external_options, now, publish_options, until},
 };
 
 /// Outbid notices sent by one `send_emails` activity at most.
@@ -37,6 +39,8 @@ type Ctx = WorkflowContext<AuctionWorkflow>;
 type Activity<'a> = LocalBoxFuture<'a, Result<(), ActivityExecutionError>>;
 type Sending<'a> =
     Pin<Box<dyn CancellableFuture<Output = Result<(), ActivityExecutionError>> + 'a>>;
+type Checking<'a> =
+    Pin<Box<dyn CancellableFuture<Output = Result<AlertsSent, ActivityExecutionError>> + 'a>>;
 type Timer<'a> = Pin<Box<dyn CancellableFuture<Output = TimerResult> + 'a>>;
 
 /// A timer for one moment, armed again only when the moment moves.
@@ -248,6 +252,66 @@ impl<'a> Mailer<'a> {
         self.window.cancel();
         if let Some(sending) = self.sending.take() {
             let _ = sending.await;
+        }
+    }
+}
+
+/// "Ending soon" alerts: an alarm at the plan's next check (it moves with
+/// the end, see [`AuctionWorkflow::next_alert_check`]) and one
+/// `send_ending_soon` activity at a time, which sends what is due and says
+/// when the next check falls.
+#[derive(Default)]
+pub(crate) struct Alerter<'a> {
+    checking: Option<Checking<'a>>,
+    alarm: Alarm<'a>,
+}
+
+impl<'a> Alerter<'a> {
+    /// Starts the check when it is due, else arms the alarm for it (or
+    /// disarms it when nobody waits).
+    pub(crate) fn plan(&mut self, ctx: &'a Ctx, at: DateTime<Utc>) {
+        if self.checking.is_some() {
+            return;
+        }
+        let Some(due) = ctx.state(|s| s.next_alert_check()) else {
+            self.alarm.cancel();
+            return;
+        };
+        if due > at {
+            self.alarm.arm(ctx, at, due);
+            return;
+        }
+        self.alarm.cancel();
+        let check = ctx.state_mut(|s| s.take_alert_check(at));
+        self.checking = Some(Box::pin(ctx.execute_activity(
+            AlertActivities::send_ending_soon,
+            check,
+            bulk_options(),
+        )));
+    }
+
+    /// Waits for the check on its way (and takes in what it found), or for
+    /// the alarm. A failed check never stops the auction: it is tried again
+    /// a minute later.
+    pub(crate) async fn done(&mut self, ctx: &'a Ctx) {
+        match &mut self.checking {
+            Some(checking) => {
+                let found = checking.await.ok();
+                self.checking = None;
+                ctx.state_mut(|s| s.alerts_checked(found));
+            }
+            None => self.alarm.rung().await,
+        }
+    }
+
+    /// Lets the check on its way finish (before continuing as new, so the
+    /// next run starts from what it found; at the close, so no activity of
+    /// the auction completes while its run is ending: one batch is short).
+    pub(crate) async fn stop(&mut self, ctx: &'a Ctx) {
+        self.alarm.cancel();
+        if let Some(checking) = self.checking.take() {
+            let found = checking.await.ok();
+            ctx.state_mut(|s| s.alerts_checked(found));
         }
     }
 }

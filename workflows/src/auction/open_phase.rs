@@ -7,7 +7,7 @@ use futures::FutureExt;
 use temporalio_sdk::{CancellableFuture, WorkflowContext, WorkflowResult, workflows::select};
 
 use super::{
-    lanes::{Alarm, Backstop, Mailer, Publisher},
+    lanes::{Alarm, Alerter, Backstop, Mailer, Publisher},
     publishing::{index, publish_pending},
     state::AuctionWorkflow,
 };
@@ -52,7 +52,9 @@ pub(crate) async fn take_bids_until_closed(
     let mut publisher = Publisher::default();
     let mut mailer = Mailer::default();
     let mut backstop = Backstop::default();
+    let mut alerter = Alerter::default();
     let lean = ctx.state(|s| s.lean);
+    let alerts = ctx.state(|s| s.alerts);
     ctx.state_mut(|s| s.coalesce_outbid = true);
     loop {
         if ctx.state(|s| s.book.phase != Phase::Open) {
@@ -66,6 +68,8 @@ pub(crate) async fn take_bids_until_closed(
             // What is still unpublished travels with the next run's input.
             publisher.stop().await?;
             mailer.stop().await;
+            // The plan travels with the next run's input.
+            alerter.stop(ctx).await;
             let wait_ctx = ctx.clone();
             ctx.wait_condition(move |_| wait_ctx.all_handlers_finished())
                 .await?;
@@ -84,6 +88,9 @@ pub(crate) async fn take_bids_until_closed(
         if lean {
             backstop.watch(ctx, at);
         }
+        if alerts {
+            alerter.plan(ctx, at);
+        }
 
         let seen = ctx.state(|s| s.changes);
         select! {
@@ -91,11 +98,14 @@ pub(crate) async fn take_bids_until_closed(
             landed = publisher.landed().fuse() => landed?,
             _ = mailer.sent().fuse() => {}
             _ = backstop.rung(ctx).fuse() => {}
+            _ = alerter.done(ctx).fuse() => {}
             _ = ctx.wait_condition(|s| s.changes != seen).fuse() => {}
         }
     }
     close.cancel();
     backstop.stop();
+    // Nobody needs to hear that a lot ends soon once it has ended.
+    alerter.stop(ctx).await;
     publisher.stop().await?;
     if lean {
         mailer.leave().await;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     contract::{
+        alerts::{ALERT_BATCH, AlertCheck, AlertPlan, AlertsSent, LEAD_MAX_SECS},
         auction::{
             AuctionInput, AuctionSettings, BidReceipt, CancelRefusal, CancelRequest, Carried,
             PlaceBid,
@@ -30,6 +31,14 @@ const VERDICTS_CARRIED: u64 = 1_000;
 /// Outbid notices waiting at most (one per recipient); the oldest go first
 /// when a bidding war outruns the mailer.
 pub(crate) const OUTBID_QUEUE_MAX: usize = 1_000;
+/// A bidder outbid in the last days before the end may be due an alert
+/// before the planned check: one check covers every bid of this period.
+const RECHECK_AFTER_BIDS: chrono::Duration = chrono::Duration::seconds(30);
+/// Checks are at least this far apart, so a plan the database sees a little
+/// differently from the workflow cannot make the workflow spin.
+const CHECK_GAP: chrono::Duration = chrono::Duration::seconds(1);
+/// A check that failed (after its retries) is tried again this much later.
+const RETRY_FAILED_CHECK: chrono::Duration = chrono::Duration::seconds(60);
 
 /// One auction. Its id is `auction-{uuid}`.
 #[workflow]
@@ -75,6 +84,10 @@ pub struct AuctionWorkflow {
     /// Batches whose read-model write no API replica has confirmed yet,
     /// oldest first; the backstop publishes those it finds still here.
     pub(super) unconfirmed: Vec<Unconfirmed>,
+    /// This run sends "ending soon" alerts (patch `ending-soon-alerts`).
+    pub(crate) alerts: bool,
+    /// When the next alert check is due, and what the last one found.
+    pub(crate) alert_plan: AlertPlan,
 }
 
 /// What one batch of bids changed, kept until an API replica confirms it
@@ -86,6 +99,18 @@ pub(crate) struct Unconfirmed {
     pub(crate) at: DateTime<Utc>,
     bids: Vec<BidRecord>,
     events: Vec<AuctionEvent>,
+}
+
+/// When `plan`'s next check is due for an auction ending at `ends_at`.
+fn next_check(plan: &AlertPlan, ends_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let planned = plan
+        .next_lead_secs
+        .map(|lead| ends_at - chrono::Duration::seconds(lead));
+    let due = match (planned, plan.recheck_at) {
+        (Some(p), Some(r)) => p.min(r),
+        (p, r) => p.or(r)?,
+    };
+    Some(plan.checked_at.map_or(due, |c| due.max(c + CHECK_GAP)))
 }
 
 /// The bid's id: stable for (auction, sequence number), so every retry and
@@ -198,6 +223,9 @@ impl AuctionWorkflow {
                     card_pending: false,
                 });
             }
+            if verdict.outbid.is_some() || verdict.standing == crate::rules::Standing::Outbid {
+                self.someone_outbid(at);
+            }
             if verdict.extended {
                 self.push_event(
                     at,
@@ -244,6 +272,64 @@ impl AuctionWorkflow {
         }
         self.unsent_emails = kept;
         (due, next)
+    }
+
+    /// A bidder is no longer leading: their alert may be due before the
+    /// plan's, so a check runs soon (once per [`RECHECK_AFTER_BIDS`] at
+    /// most); never while the end is further away than any lead.
+    fn someone_outbid(&mut self, at: DateTime<Utc>) {
+        if at < self.book.ends_at - chrono::Duration::seconds(LEAD_MAX_SECS) {
+            return;
+        }
+        let soon = self
+            .alert_plan
+            .checked_at
+            .map_or(at, |checked| (checked + RECHECK_AFTER_BIDS).max(at));
+        self.check_alerts_by(soon);
+    }
+
+    /// The API saw someone whose alert falls before the planned check.
+    pub(super) fn check_alerts_by(&mut self, by: DateTime<Utc>) {
+        let plan = &mut self.alert_plan;
+        plan.recheck_at = Some(plan.recheck_at.map_or(by, |r| r.min(by)));
+    }
+
+    /// When the next alert check is due: at `ends_at - the longest lead
+    /// still waiting` (so it moves with the end), or sooner when asked;
+    /// `None` when nobody waits.
+    pub(crate) fn next_alert_check(&self) -> Option<DateTime<Utc>> {
+        next_check(&self.alert_plan, self.book.ends_at)
+    }
+
+    /// The check to run now.
+    pub(crate) fn take_alert_check(&mut self, at: DateTime<Utc>) -> AlertCheck {
+        self.alert_plan.checked_at = Some(at);
+        self.alert_plan.recheck_at = None;
+        AlertCheck {
+            auction_id: self.auction_id,
+            ends_at: self.book.ends_at,
+            now: at,
+            leader: self.book.leader,
+            batch: ALERT_BATCH,
+        }
+    }
+
+    /// What a check found (`None`: it failed after its retries).
+    pub(crate) fn alerts_checked(&mut self, found: Option<AlertsSent>) {
+        let checked = self.alert_plan.checked_at;
+        match found {
+            Some(found) => {
+                self.alert_plan.next_lead_secs = found.next_lead_secs;
+                if found.more {
+                    self.check_alerts_by(checked.unwrap_or(DateTime::<Utc>::MIN_UTC));
+                }
+            }
+            None => {
+                if let Some(checked) = checked {
+                    self.check_alerts_by(checked + RETRY_FAILED_CHECK);
+                }
+            }
+        }
     }
 
     /// Queues an outbid notice: one per recipient (the latest price wins)
@@ -418,6 +504,7 @@ impl AuctionWorkflow {
         carried.unpublished_bids = std::mem::take(&mut self.unpublished_bids);
         carried.unpublished_events = std::mem::take(&mut self.unpublished_events);
         carried.unsent_emails = std::mem::take(&mut self.unsent_emails);
+        carried.alerts = self.alerts.then_some(self.alert_plan);
         AuctionInput {
             auction_id: self.auction_id,
             listing: self.listing.clone(),
@@ -425,5 +512,59 @@ impl AuctionWorkflow {
             settings: self.settings,
             carried: Some(carried),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    #[test]
+    fn the_check_moves_with_the_end_and_comes_sooner_when_asked() {
+        let plan = AlertPlan {
+            next_lead_secs: Some(60),
+            recheck_at: None,
+            checked_at: Some(at(0)),
+        };
+        assert_eq!(next_check(&plan, at(100)), Some(at(40)));
+        // An extension of 30 s moves it 30 s.
+        assert_eq!(next_check(&plan, at(130)), Some(at(70)));
+        let asked = AlertPlan {
+            recheck_at: Some(at(10)),
+            ..plan
+        };
+        assert_eq!(next_check(&asked, at(130)), Some(at(10)));
+        // Never sooner than a second after the last check.
+        let past = AlertPlan {
+            recheck_at: Some(at(-5)),
+            ..plan
+        };
+        assert_eq!(next_check(&past, at(130)), Some(at(1)));
+    }
+
+    #[test]
+    fn nobody_waiting_means_no_check_unless_asked() {
+        let idle = AlertPlan {
+            next_lead_secs: None,
+            recheck_at: None,
+            checked_at: Some(at(0)),
+        };
+        assert_eq!(next_check(&idle, at(100)), None);
+        let asked = AlertPlan {
+            recheck_at: Some(at(20)),
+            ..idle
+        };
+        assert_eq!(next_check(&asked, at(100)), Some(at(20)));
+        // A run's first check: 7 days before the end, or at once.
+        assert_eq!(
+            next_check(&AlertPlan::default(), at(LEAD_MAX_SECS + 50)),
+            Some(at(50))
+        );
     }
 }

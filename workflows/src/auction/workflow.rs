@@ -20,6 +20,7 @@ use super::{
 };
 use crate::{
     contract::{
+        alerts::AlertsChanged,
         auction::{
             AuctionInput, BatchReceipt, BatchRefused, BidBatch, BidOutcome, BidReceipt,
             CancelRefusal, CancelRequest, MAX_BATCH, MAX_WRITTEN, PhotoRefusal, PhotoRemoval,
@@ -49,6 +50,7 @@ impl AuctionWorkflow {
         let unpublished_bids = std::mem::take(&mut carried.unpublished_bids);
         let unpublished_events = std::mem::take(&mut carried.unpublished_events);
         let unsent_emails = std::mem::take(&mut carried.unsent_emails);
+        let alert_plan = carried.alerts.take().unwrap_or_default();
         Self {
             auction_id: input.auction_id,
             listing: input.listing,
@@ -70,15 +72,19 @@ impl AuctionWorkflow {
             lean: false,
             unconfirmed: Vec::new(),
             outbid_sent: std::collections::BTreeMap::new(),
+            alerts: false,
+            alert_plan,
         }
     }
 
     #[run(name = "auction")]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<Outcome> {
         let lean = ctx.patched(names::PATCH_LEAN_BIDDING);
+        let alerts = ctx.patched(names::PATCH_ENDING_SOON);
         let started = now(ctx)?;
         ctx.state_mut(|s| {
             s.lean = lean;
+            s.alerts = alerts;
             s.run_started_at = Some(started);
         });
         index(ctx);
@@ -220,6 +226,28 @@ impl AuctionWorkflow {
             self.snapshot_dirty = true;
         }
         Ok(BatchReceipt { outcomes, live })
+    }
+
+    /// Someone's "ending soon" alert may fall before the planned check (a
+    /// new watcher, a longer lead): the API signals only then. Runs without
+    /// alerts ignore it.
+    #[signal(name = "alerts_changed")]
+    pub fn alerts_changed(
+        &mut self,
+        ctx: &mut SyncWorkflowContext<Self>,
+        news: Lenient<AlertsChanged>,
+    ) {
+        let at = time_of(ctx.workflow_time());
+        match (news.into_result(), at) {
+            (Ok(_), Some(at)) => {
+                self.check_alerts_by(at);
+                self.changes += 1;
+            }
+            (Ok(_), None) => {
+                self.refuse_logged(ctx, "alerts_changed", "workflow time is unknown".into(), at)
+            }
+            (Err(reason), _) => self.refuse_logged(ctx, "alerts_changed", reason, at),
+        }
     }
 
     #[signal(name = "cancel")]

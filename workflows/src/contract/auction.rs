@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
+    alerts::AlertPlan,
     read_model::{AuctionEvent, BidRecord, LiveDelta},
     refusals::Refusals,
     sale::JourneyTerms,
@@ -106,6 +107,10 @@ pub struct Carried {
     /// Messages refused so far (see [`Refusals`]).
     #[serde(default)]
     pub refusals: Refusals,
+    /// The "ending soon" alert plan (runs with alerts only; inputs from
+    /// before them have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertPlan>,
 }
 
 /// The `settlement_problem` query's answer (an object, so "no problem" is

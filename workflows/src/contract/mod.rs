@@ -10,7 +10,9 @@
 //! - [`sale`]: a sale's journey after payment: terms, views, activities.
 //! - [`digest`]: the saved-search digest's pages of accounts.
 //! - [`auction`]: the auction workflow's input, updates, signals and answers.
+//! - [`alerts`]: "ending soon" alerts: the check activity and its signal.
 
+pub mod alerts;
 pub mod auction;
 pub mod digest;
 pub mod read_model;

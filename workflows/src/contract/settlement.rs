@@ -205,6 +205,8 @@ pub enum EmailKind {
     PayoutHeld,
     /// To admins: a payout needs a person (failed, OTP, short balance).
     PayoutProblem,
+    /// To a watcher, or a bidder who is not leading: the lot ends soon.
+    EndingSoon,
 }
 
 impl EmailKind {
@@ -215,7 +217,10 @@ impl EmailKind {
     /// Emails of the open phase carry a bid number as their occasion; the
     /// others belong to an offer round.
     pub fn belongs_to_a_round(self) -> bool {
-        !matches!(self, EmailKind::Outbid | EmailKind::AuctionCancelled)
+        !matches!(
+            self,
+            EmailKind::Outbid | EmailKind::AuctionCancelled | EmailKind::EndingSoon
+        )
     }
 }
 

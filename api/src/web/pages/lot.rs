@@ -1,5 +1,6 @@
-//! `GET /auctions/{id}`: one lot, live, with its bid form; and
-//! `POST /auctions/{id}/bid`, the form's bid through the bidding service.
+//! `GET /auctions/{id}`: one lot, live, with its bid form and watch button;
+//! `POST /auctions/{id}/bid`, the form's bid through the bidding service;
+//! `POST /auctions/{id}/watch` and `/unwatch`, the watch button.
 
 use askama::Template;
 use axum::{
@@ -20,8 +21,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::shared::{
-    BUSY, Chrome, FORM_EXPIRED, INVALID_AMOUNT, SaidQuery, database_sentence, duration_words,
-    input_sentence, message, page, sentence, status_words, time_left,
+    BUSY, Chrome, CsrfForm, FORM_EXPIRED, INVALID_AMOUNT, SaidQuery, database_sentence,
+    duration_words, input_sentence, message, page, sentence, signed_in, status_words, time_left,
 };
 use crate::{
     auctions::{
@@ -34,6 +35,7 @@ use crate::{
     service::{
         bidding::{self, BidError, NewBid},
         lots,
+        watchlist::{self, WatchError},
     },
     state::AppState,
     web::{
@@ -81,6 +83,8 @@ struct AuctionPage {
     increment: i64,
     bands: String,
     points: String,
+    /// The signed-in viewer watches this lot.
+    watching: bool,
 }
 
 /// `GET /auctions/{id}`: the lot, live.
@@ -119,6 +123,10 @@ pub async fn auction(
         .collect();
     let said = query.said.as_deref().map(said_sentence).unwrap_or_default();
     let leader = lot.leader.clone().unwrap_or_default();
+    let watching = match visitor.user {
+        Some(user) => watchlist::is_watching(&state, user.id, id).await?,
+        None => false,
+    };
     let page_data = AuctionPage {
         chrome: Chrome::of(&visitor).describing(&lot.description),
         seller: lot
@@ -166,6 +174,7 @@ pub async fn auction(
         increment: lot.min_increment.unwrap_or(0),
         bands: json!({ "bands": INCREMENT_BANDS, "top": TOP_INCREMENT }).to_string(),
         points: serde_json::to_string(&points).unwrap_or_else(|_| "[]".into()),
+        watching,
         lot,
     };
     Ok(page(&page_data))
@@ -214,6 +223,8 @@ fn said_sentence(code: &str) -> String {
         "too_many_bids" => TOO_FAST,
         "invalid_amount" => INVALID_AMOUNT,
         "csrf_failed" => FORM_EXPIRED,
+        "watching" => WATCHING,
+        "unwatched" => "This lot is off your watchlist.",
         _ => BUSY,
     };
     said.to_owned()
@@ -226,6 +237,8 @@ const SUSPENDED: &str =
     "Bidding is suspended on your account: you left won auctions unpaid. An admin can lift it.";
 const UNVERIFIED: &str = "Confirm your email address before you bid: follow the link we \
     emailed you (your account page can send another).";
+const WATCHING: &str = "You watch this lot: it is on your page, and we email you once a \
+    while before it ends.";
 const TOO_FAST: &str = "You are bidding very fast; wait a moment and try again.";
 
 /// The sentence a bidder reads for a refused bid, amounts in `currency`.
@@ -349,6 +362,62 @@ pub async fn bid(
         }
         Err(err) => answer(bid_sentence(&err, &currency), err.code(), None),
     })
+}
+
+/// `POST /auctions/{id}/watch`: the watch button (signed in).
+pub async fn watch(
+    state: State<AppState>,
+    visitor: Visitor,
+    id: ApiPath<Uuid>,
+    form: Form<CsrfForm>,
+) -> Result<Response, ApiError> {
+    watch_button(state, visitor, id, form, true).await
+}
+
+/// `POST /auctions/{id}/unwatch`: the unwatch button (signed in).
+pub async fn unwatch(
+    state: State<AppState>,
+    visitor: Visitor,
+    id: ApiPath<Uuid>,
+    form: Form<CsrfForm>,
+) -> Result<Response, ApiError> {
+    watch_button(state, visitor, id, form, false).await
+}
+
+async fn watch_button(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    ApiPath(id): ApiPath<Uuid>,
+    Form(form): Form<CsrfForm>,
+    on: bool,
+) -> Result<Response, ApiError> {
+    let back = format!("/auctions/{id}");
+    let user = match signed_in(&visitor, &back) {
+        Ok(user) => user,
+        Err(to_sign_in) => return Ok(to_sign_in.into_response()),
+    };
+    if let Err(err) = visitor.check_csrf(&form.csrf) {
+        return Ok(Redirect::to(&format!("{back}?said={}", err.code)).into_response());
+    }
+    let done = if on {
+        watchlist::watch(&state, user.id, id).await.map(|_| ())
+    } else {
+        watchlist::unwatch(&state, user.id, id).await
+    };
+    match done {
+        Ok(()) => {
+            let said = if on { "watching" } else { "unwatched" };
+            Ok(Redirect::to(&format!("{back}?said={said}")).into_response())
+        }
+        Err(WatchError::NotFound) => Ok(message(
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "No such auction",
+            "This auction does not exist, or never did.",
+            "/",
+        )),
+        Err(WatchError::Database(err)) => Err(err.into()),
+    }
 }
 
 async fn place(

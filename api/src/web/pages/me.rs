@@ -34,6 +34,7 @@ use crate::{
         account_email, accounts,
         invoices::{self, CardError, InvoiceError},
         lots::{self, MyStanding},
+        watchlist,
     },
     state::AppState,
     web::{money, session::Visitor},
@@ -66,6 +67,15 @@ pub struct LotLine {
     pub buyer: String,
 }
 
+/// A watched lot on `/me`, priced as the read model has it now.
+pub struct WatchedLine {
+    pub id: Uuid,
+    pub title: String,
+    pub price: String,
+    pub state: &'static str,
+    pub ends_at: String,
+}
+
 #[derive(Template)]
 #[template(path = "web/me.html")]
 struct MePage {
@@ -74,6 +84,7 @@ struct MePage {
     handle: String,
     invoices: Vec<InvoiceLine>,
     bids: Vec<BidLine>,
+    watched: Vec<WatchedLine>,
     can_sell: bool,
     selling: Vec<LotLine>,
     cards: Vec<SavedCard>,
@@ -148,6 +159,17 @@ pub async fn me(
             title: b.title,
         })
         .collect();
+    let watched = watchlist::list(&state, user.id)
+        .await?
+        .into_iter()
+        .map(|lot| WatchedLine {
+            id: lot.auction_id,
+            price: money::format(lot.price, &lot.currency),
+            state: status_words(Some(lot.status)),
+            ends_at: lot.ends_at.format("%e %b %H:%M UTC").to_string(),
+            title: lot.title,
+        })
+        .collect();
     let selling = if viewer.can_sell {
         let filter = ListFilter {
             seller_id: Some(user.id),
@@ -207,6 +229,7 @@ pub async fn me(
         handle: viewer.handle.clone(),
         invoices,
         bids,
+        watched,
         can_sell: viewer.can_sell,
         selling,
         cards,

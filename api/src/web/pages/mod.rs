@@ -18,7 +18,7 @@ pub mod your_data;
 
 pub use account::{sign_in, sign_in_form, sign_out, sign_up, sign_up_form};
 pub use listing::index;
-pub use lot::{auction, bid};
+pub use lot::{auction, bid, unwatch, watch};
 pub use me::{accept, become_seller, decline, me, pay, payment_return, remove_card};
 pub use sell::{sell, sell_form};
 pub use shared::{Chrome, CsrfForm, message, sentence, signed_in};

@@ -1,0 +1,107 @@
+//! The `send_ending_soon` activity: sends the "ending soon" alerts due at
+//! the workflow's check (one email per recipient, a few at a time, at most
+//! one batch per call), records each once sent, and writes the auction's
+//! next plan ([`gavel_store::watchlist`]).
+//!
+//! Idempotent: an alert is recorded only after its email (stored once per
+//! key by the mailer) went out, so a retry sends only the unrecorded ones
+//! and Brevo's idempotency key stops a repeat of one that went out.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use gavel_store::watchlist::{self, DueAlert};
+use gavel_workflows::contract::{
+    alerts::{ALERT_BATCH, AlertCheck, AlertsSent, SendEndingSoonDefinition},
+    settlement::{EmailJob, EmailKind},
+};
+use sqlx::PgPool;
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+
+use crate::{
+    mailer::{BULK_CONCURRENCY, Mailer},
+    settlement::{database, heartbeating, mail},
+};
+
+/// The ending-soon activity, over the watchlist tables and the mailer.
+pub struct Alerts {
+    db: PgPool,
+    mailer: Mailer,
+}
+
+impl Alerts {
+    pub fn new(db: PgPool, mailer: Mailer) -> Self {
+        Self { db, mailer }
+    }
+
+    async fn check(&self, check: &AlertCheck) -> Result<AlertsSent, ActivityError> {
+        let batch = check.batch.clamp(1, ALERT_BATCH);
+        let due = watchlist::due(
+            &self.db,
+            check.auction_id,
+            check.leader,
+            check.ends_at,
+            check.now,
+            i64::from(batch),
+        )
+        .await
+        .map_err(database)?;
+        let results: Vec<Result<(), ActivityError>> = futures::stream::iter(due.iter().copied())
+            .map(|alert| self.alert(check, alert))
+            .buffer_unordered(BULK_CONCURRENCY)
+            .collect()
+            .await;
+        // Every alert was tried; the first failure is retried (with the
+        // others already recorded, only the failed ones go again).
+        results.into_iter().collect::<Result<(), _>>()?;
+        let next_lead_secs = watchlist::plan_next(
+            &self.db,
+            check.auction_id,
+            check.leader,
+            check.ends_at,
+            check.now,
+        )
+        .await
+        .map_err(database)?;
+        let sent = u32::try_from(due.len()).unwrap_or(batch);
+        Ok(AlertsSent {
+            sent,
+            more: sent >= batch,
+            next_lead_secs: next_lead_secs.map(i64::from),
+        })
+    }
+
+    async fn alert(&self, check: &AlertCheck, alert: DueAlert) -> Result<(), ActivityError> {
+        let job = EmailJob {
+            kind: EmailKind::EndingSoon,
+            auction_id: check.auction_id,
+            recipient_id: alert.user_id,
+            // One per lot and person: the key never changes with the end.
+            occasion: 0,
+            invoice_id: None,
+            pay_link: None,
+            amount: None,
+            card_pending: false,
+        };
+        self.mailer
+            .deliver_notice(&job, alert.reason)
+            .await
+            .map_err(mail)?;
+        watchlist::record(&self.db, check.auction_id, alert)
+            .await
+            .map_err(database)
+    }
+}
+
+#[activities]
+impl Alerts {
+    #[activity(definition = SendEndingSoonDefinition)]
+    pub async fn send_ending_soon(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        check: AlertCheck,
+    ) -> Result<AlertsSent, ActivityError> {
+        heartbeating(&ctx, self.check(&check)).await
+    }
+}

@@ -1,0 +1,431 @@
+//! Watchlists and "ending soon" alerts end to end: watching through the API
+//! and the lot page's button, the watched lots on `/me`, and the alerts the
+//! Brevo stand-in receives, a chosen time before the end, moved by an
+//! anti-sniping extension, once per lot and person.
+
+use chrono::{DateTime, Utc};
+use gavel_api::routes::watchlist::Watchlist;
+use gavel_store::preferences::{self, Preferences};
+use reqwest::{StatusCode, header};
+use serde_json::{Value, json};
+use wiremock::MockServer;
+
+use crate::{
+    accounts_email::with_brevo,
+    helpers::{
+        TestApp, TestUser, auction_body, eventually, expect_error, expect_json, record_history,
+        spawn_app,
+    },
+    sessions::Jar,
+};
+
+async fn sleep_until(at: DateTime<Utc>) {
+    if let Ok(wait) = (at - Utc::now()).to_std() {
+        tokio::time::sleep(wait).await;
+    }
+}
+
+async fn put(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
+    let mut request = app.http.put(app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+async fn delete(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
+    let mut request = app.http.delete(app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+async fn watchlist(app: &TestApp, user: &TestUser) -> Watchlist {
+    expect_json(
+        app.get("/api/v1/me/watchlist", Some(&user.token)).await,
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn page_of(app: &TestApp, jar: &Jar, path: &str) -> String {
+    let response = app
+        .http
+        .get(app.url(path))
+        .header(header::COOKIE, jar.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_lot_is_watched_and_unwatched_through_the_api_and_the_lot_page() {
+    let app = spawn_app().await;
+    let (_seller, [ada, bola], auction) = app.scene(&auction_body(600)).await;
+    let id = auction.id.to_string();
+    let path = format!("/api/v1/me/watchlist/{id}");
+
+    // The API: watching twice is one watch; the list has the live price.
+    assert_eq!(put(&app, &path, Some(&ada.token)).await.status(), 204);
+    assert_eq!(put(&app, &path, Some(&ada.token)).await.status(), 204);
+    app.bid_ok(&bola, &id, 1_500, None).await;
+    let listed = eventually(10, || async {
+        let listed = watchlist(&app, &ada).await;
+        match listed.items.first() {
+            Some(lot) if lot.current_price == 1_500 => Ok(listed),
+            other => Err(format!("{:?}", other.map(|l| l.current_price))),
+        }
+    })
+    .await;
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(listed.items[0].auction_id, auction.id);
+    assert_eq!(listed.items[0].status, "open");
+    assert_eq!(listed.items[0].bid_count, 1);
+    assert!(watchlist(&app, &bola).await.items.is_empty(), "one's own");
+
+    // Refusals change nothing.
+    let nowhere = format!("/api/v1/me/watchlist/{}", uuid::Uuid::new_v4());
+    expect_error(
+        put(&app, &nowhere, Some(&ada.token)).await,
+        StatusCode::NOT_FOUND,
+        "auction_not_found",
+    )
+    .await;
+    expect_error(
+        delete(&app, &nowhere, Some(&ada.token)).await,
+        StatusCode::NOT_FOUND,
+        "auction_not_found",
+    )
+    .await;
+    expect_error(
+        put(&app, "/api/v1/me/watchlist/not-a-uuid", Some(&ada.token)).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_path",
+    )
+    .await;
+    expect_error(
+        put(&app, &path, None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    assert_eq!(watchlist(&app, &ada).await.items.len(), 1);
+
+    assert_eq!(delete(&app, &path, Some(&ada.token)).await.status(), 204);
+    assert_eq!(delete(&app, &path, Some(&ada.token)).await.status(), 204);
+    assert!(watchlist(&app, &ada).await.items.is_empty());
+
+    // The lot page: a signed-in visitor's button, a normal form.
+    let lot = format!("/auctions/{id}");
+    let anonymous = page_of(&app, &Jar::default(), &lot).await;
+    assert!(!anonymous.contains("Watch this lot"), "signed in only");
+    let mut browser = Jar::default();
+    let signed_in = browser.sign_in(&app, &ada.email, &lot).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let csrf = browser.token_of(&app, &lot).await;
+    assert!(
+        page_of(&app, &browser, &lot)
+            .await
+            .contains("Watch this lot")
+    );
+    let forged = browser
+        .post(&app, &format!("{lot}/watch"), &[("csrf", "forged")])
+        .await;
+    assert_eq!(forged.status(), StatusCode::SEE_OTHER);
+    assert!(
+        watchlist(&app, &ada).await.items.is_empty(),
+        "a forged form"
+    );
+    let watched = browser
+        .post(&app, &format!("{lot}/watch"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(watched.status(), StatusCode::SEE_OTHER);
+    let back = watched.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(back, format!("{lot}?said=watching"));
+    let shown = page_of(&app, &browser, &back).await;
+    assert!(shown.contains("You watch this lot"), "{shown}");
+    assert!(shown.contains(&format!("action=\"{lot}/unwatch\"")));
+    assert_eq!(watchlist(&app, &ada).await.items.len(), 1);
+
+    // `/me` lists it with its price.
+    let me = page_of(&app, &browser, "/me").await;
+    let section = &me[me.find("Lots I watch").expect("the watchlist section")..];
+    assert!(section.contains(&format!("href=\"{lot}\"")), "{section}");
+    assert!(section.contains("₦15</td>"), "the live price: {section}");
+
+    let unwatched = browser
+        .post(&app, &format!("{lot}/unwatch"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(unwatched.status(), StatusCode::SEE_OTHER);
+    assert!(watchlist(&app, &ada).await.items.is_empty());
+    assert!(
+        page_of(&app, &browser, &lot)
+            .await
+            .contains("Watch this lot")
+    );
+}
+
+/// Sets `user`'s "ending soon" lead.
+async fn set_lead(app: &TestApp, user: &TestUser, secs: i32) {
+    let choices = Preferences {
+        ending_soon_lead_secs: secs,
+        ..Preferences::default()
+    };
+    preferences::put(&app.db, user.id.parse().unwrap(), &choices)
+        .await
+        .unwrap();
+}
+
+/// The ending-soon emails Brevo received for `user`.
+async fn alerts_at_brevo(brevo: &MockServer, user: &TestUser) -> Vec<Value> {
+    brevo
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+        .filter(|b| b["tags"][0] == "gavel-ending_soon" && b["to"][0]["email"] == user.email)
+        .collect()
+}
+
+/// When each ending-soon email to `user` was stored.
+async fn alerts_stored(app: &TestApp, user: &TestUser) -> Vec<DateTime<Utc>> {
+    sqlx::query_scalar(
+        "SELECT created_at FROM emails WHERE kind = 'ending_soon' AND recipient_id = $1::uuid
+         ORDER BY created_at",
+    )
+    .bind(&user.id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
+}
+
+async fn wait_for_alert(brevo: &MockServer, user: &TestUser, secs: u64) -> Value {
+    eventually(secs, || async {
+        alerts_at_brevo(brevo, user)
+            .await
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("no ending-soon email to {}", user.email))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn ending_soon_alerts_go_a_chosen_time_before_the_end_and_follow_an_extension() {
+    let (app, brevo) = with_brevo().await;
+    let seller = app.user("seller").await;
+    let (ada, bola, chidi, dayo) = (
+        app.user("bidder").await,
+        app.user("bidder").await,
+        app.user("bidder").await,
+        app.user("bidder").await,
+    );
+    // Ada watches with a 70 s lead; Bola watches and Chidi bids, both with
+    // 60 s; Dayo (the default hour) leads from his late bid on.
+    set_lead(&app, &ada, 70).await;
+    set_lead(&app, &bola, 60).await;
+    set_lead(&app, &chidi, 60).await;
+    let mut body = auction_body(75);
+    // Any bid extends the end to 80 s after it.
+    body["anti_sniping"] = json!({ "window_secs": 3_600, "extension_secs": 80 });
+    let auction = app.create_auction(&seller, &body).await;
+    let id = auction.id.to_string();
+    let first_end = auction.ends_at;
+
+    let watch = format!("/api/v1/me/watchlist/{id}");
+    assert_eq!(put(&app, &watch, Some(&ada.token)).await.status(), 204);
+    let mut browser = Jar::default();
+    browser
+        .sign_in(&app, &bola.email, &format!("/auctions/{id}"))
+        .await;
+    let csrf = browser.token_of(&app, &format!("/auctions/{id}")).await;
+    let watched = browser
+        .post(&app, &format!("/auctions/{id}/watch"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(watched.status(), StatusCode::SEE_OTHER);
+    let first = app.bid_ok(&chidi, &id, 1_000, None).await;
+    assert!(first.extended, "every bid extends this lot");
+    let first_end = first.ends_at.max(first_end);
+
+    // Ada's alert goes 70 s before the end; nobody else's is due yet.
+    let email = wait_for_alert(&brevo, &ada, 30).await;
+    let stored = alerts_stored(&app, &ada).await;
+    assert!(
+        stored[0] >= first_end - chrono::Duration::seconds(71),
+        "alerted at {}, more than 70 s before {first_end}",
+        stored[0]
+    );
+    assert!(alerts_at_brevo(&brevo, &bola).await.is_empty());
+    assert!(alerts_at_brevo(&brevo, &chidi).await.is_empty());
+
+    // Her email links to the lot, and the link opens it.
+    let text = email["textContent"].as_str().unwrap();
+    let link = format!("http://gavel.test/auctions/{id}");
+    assert!(text.contains(&link), "{text}");
+    let lot = app
+        .http
+        .get(link.replace("http://gavel.test", &app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lot.status(), StatusCode::OK);
+    assert!(lot.text().await.unwrap().contains("Carved stool"));
+
+    // Dayo's late bid outbids Chidi and moves the end.
+    let late = app.bid_ok(&dayo, &id, 1_500, None).await;
+    assert!(late.extended);
+    let new_end = late.ends_at;
+    assert!(new_end > first_end + chrono::Duration::seconds(5));
+
+    // 60 s before the first end, Bola and Chidi hear nothing…
+    sleep_until(first_end - chrono::Duration::seconds(57)).await;
+    assert!(alerts_at_brevo(&brevo, &bola).await.is_empty());
+    assert!(alerts_at_brevo(&brevo, &chidi).await.is_empty());
+
+    // …but 60 s before the new end, the watcher and the outbid bidder do.
+    let wait = u64::try_from((new_end - Utc::now()).num_seconds()).unwrap_or(0);
+    let (_, _) = tokio::join!(
+        wait_for_alert(&brevo, &bola, wait),
+        wait_for_alert(&brevo, &chidi, wait)
+    );
+    for person in [&bola, &chidi] {
+        let stored = alerts_stored(&app, person).await;
+        assert_eq!(stored.len(), 1);
+        assert!(
+            stored[0] >= new_end - chrono::Duration::seconds(61),
+            "alerted at {}, more than 60 s before the new end {new_end}",
+            stored[0]
+        );
+    }
+    // The leader is not alerted; Ada, alerted before the extension, is not
+    // alerted again though her lead has come round once more.
+    sleep_until(new_end - chrono::Duration::seconds(50)).await;
+    assert!(alerts_at_brevo(&brevo, &dayo).await.is_empty());
+    assert_eq!(alerts_at_brevo(&brevo, &ada).await.len(), 1);
+    assert_eq!(alerts_stored(&app, &ada).await.len(), 1);
+    let reasons: Vec<(String, String)> = sqlx::query_as(
+        "SELECT user_id::text, reason FROM ending_soon_alerts WHERE auction_id = $1::uuid
+         ORDER BY sent_at",
+    )
+    .bind(&id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    // The timer rang for each moment, and no more: the opening's check, maybe
+    // one for Ada's watch, Ada's, Bola's and Chidi's, maybe one after the outbid.
+    let checks = alert_checks(&app, &id).await.len();
+    assert!((3..=5).contains(&checks), "{checks} checks");
+    assert!(reasons.contains(&(chidi.id.clone(), "ending_soon".into())));
+    assert!(reasons.contains(&(bola.id.clone(), "watched_lots".into())));
+    record_history(&app.auction_handle(&id), "auction_ending_soon_extended").await;
+}
+
+/// The activities `send_ending_soon` calls the auction's history holds.
+async fn alert_checks(app: &TestApp, id: &str) -> Vec<Value> {
+    let json = app
+        .auction_handle(id)
+        .fetch_history(Default::default())
+        .to_json()
+        .await
+        .unwrap();
+    let history: Value = serde_json::from_slice(&json).unwrap();
+    history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["attributes"].get("ActivityTaskScheduledEventAttributes"))
+        .filter(|a| a["activity_type"]["name"] == "send_ending_soon")
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_new_watcher_is_signalled_and_a_crowd_of_watchers_is_alerted_in_bounded_batches() {
+    // No Brevo: the alerts are recorded in `emails`, the stand-in's work
+    // for 601 messages left out.
+    let app = spawn_app().await;
+    let (_seller, [ada], auction) = app.scene(&auction_body(600)).await;
+    let id = auction.id.to_string();
+    // The check at the opening finds nobody waiting and says so.
+    eventually(20, || async {
+        let plan: Option<Option<i32>> = sqlx::query_scalar(
+            "SELECT next_lead_secs FROM ending_soon_schedules WHERE auction_id = $1::uuid",
+        )
+        .bind(&id)
+        .fetch_optional(&app.db)
+        .await
+        .unwrap();
+        match plan {
+            Some(None) => Ok(()),
+            other => Err(format!("plan {other:?}")),
+        }
+    })
+    .await;
+    // 600 watchers the workflow is not told of (rows written directly).
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    sqlx::query(
+        "WITH crowd AS (
+             INSERT INTO users (id, email, name, handle, password_hash, role, email_verified_at)
+             SELECT gen_random_uuid(), 'crowd-' || i || '-' || $2 || '@example.com', 'Crowd',
+                    'crowd-' || i || '-' || $2, 'x', 'bidder', now()
+             FROM generate_series(1, 600) i
+             RETURNING id)
+         INSERT INTO watchlist (user_id, auction_id) SELECT id, $1::uuid FROM crowd",
+    )
+    .bind(&id)
+    .bind(&tag)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        alert_checks(&app, &id).await.len(),
+        1,
+        "nothing told the auction"
+    );
+    // Ada watches through the API: nobody waits, so the auction is told,
+    // and its check finds everyone due (the default hour's lead).
+    let watch = format!("/api/v1/me/watchlist/{id}");
+    assert_eq!(put(&app, &watch, Some(&ada.token)).await.status(), 204);
+    let count = |sql: &'static str| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(id)
+                .fetch_one(&app.db)
+                .await
+                .unwrap()
+        }
+    };
+    eventually(60, || async {
+        let sent =
+            count("SELECT count(*) FROM ending_soon_alerts WHERE auction_id = $1::uuid").await;
+        if sent == 601 {
+            Ok(())
+        } else {
+            Err(format!("{sent} of 601 alerts"))
+        }
+    })
+    .await;
+    let emails = count(
+        "SELECT count(DISTINCT recipient_id) FROM emails
+         WHERE kind = 'ending_soon' AND auction_id = $1::uuid",
+    )
+    .await;
+    assert_eq!(emails, 601, "one email per person");
+    let checks = alert_checks(&app, &id).await;
+    assert!(
+        checks.len() >= 3,
+        "the opening's check, then batches of at most 500: {}",
+        checks.len()
+    );
+}
