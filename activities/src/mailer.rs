@@ -1,7 +1,9 @@
 //! Lifecycle emails: rendered from the database (the workflow passes only
 //! ids), stored in `emails` once per idempotency key, then sent through
 //! Brevo — or, without `BREVO_API_KEY`, recorded there and in the log.
-//! One email, a batch, or everyone who bid on an auction.
+//! One email, a batch, or everyone who bid on an auction. An optional
+//! notice ([`notice_of`]) goes only when its recipient wants its kind at
+//! send time, and carries its one-click unsubscribe ([`unsubscribe`]).
 
 use askama::Template;
 use futures::StreamExt;
@@ -9,6 +11,7 @@ use gavel_store::{
     StoreError, auctions,
     emails::{self, EmailStatus, NewEmail},
     invoices::{self, Invoice, InvoiceStatus, format_money},
+    preferences::{self, NoticeKind},
     users,
 };
 use gavel_workflows::contract::settlement::{BidderEmail, EmailJob, EmailKind};
@@ -19,7 +22,9 @@ use uuid::Uuid;
 use crate::brevo::{Brevo, BrevoError, Mailbox, OutgoingEmail, Sent};
 
 mod account;
+pub mod unsubscribe;
 pub use account::{AccountEmail, EmailLink};
+pub use unsubscribe::Unsubscribe;
 
 /// Emails sent at once by a bulk send (Brevo allows far more; this keeps one
 /// worker from hogging the database pool).
@@ -48,6 +53,40 @@ struct Body<'a> {
     /// in the text.
     link: Option<&'a EmailLink>,
     invoice: Option<InvoiceLines>,
+    /// An optional notice's "stop these" link, at the foot.
+    unsubscribe: Option<&'a EmailLink>,
+}
+
+/// The kind of optional notice an email is, which its recipient may stop;
+/// `None` for mail a buyer or seller must get (every other kind today).
+pub fn notice_of(kind: EmailKind) -> Option<NoticeKind> {
+    match kind {
+        EmailKind::Outbid => Some(NoticeKind::Outbid),
+        EmailKind::Won
+        | EmailKind::SecondChance
+        | EmailKind::OfferAccepted
+        | EmailKind::PayLink
+        | EmailKind::Sold
+        | EmailKind::AuctionLost
+        | EmailKind::PaymentReminder
+        | EmailKind::Receipt
+        | EmailKind::SaleCompleted
+        | EmailKind::NoSale
+        | EmailKind::Unsold
+        | EmailKind::Refund
+        | EmailKind::AuctionCancelled
+        | EmailKind::Dispute
+        | EmailKind::ShipBy
+        | EmailKind::LotShipped
+        | EmailKind::LotReceived
+        | EmailKind::NotShipped
+        | EmailKind::ClaimOpened
+        | EmailKind::ClaimAnswered
+        | EmailKind::ClaimToDecide
+        | EmailKind::PayoutSent
+        | EmailKind::PayoutHeld
+        | EmailKind::PayoutProblem => None,
+    }
 }
 
 /// An invoice as an email shows it, money already formatted.
@@ -135,7 +174,9 @@ impl Mailer {
         self.brevo.is_some()
     }
 
-    /// Sends `job` once: a repeat (a retried activity) finds it sent.
+    /// Sends `job` once: a repeat (a retried activity) finds it sent. An
+    /// optional notice whose kind its recipient has stopped is kept as
+    /// skipped instead, so a retry does not send it either.
     pub async fn deliver(&self, job: &EmailJob) -> Result<(), MailError> {
         let key = job.idempotency_key();
         let done = emails::status(&self.db, &key).await?;
@@ -146,7 +187,20 @@ impl Mailer {
             users::mail_address(&self.db, job.recipient_id)
                 .await?
                 .ok_or(MailError::UnknownRecipient(job.recipient_id))?;
-        let rendered = self.render(job, &name).await?;
+        // Read now, not when the notice was queued: a link followed a moment
+        // ago is honoured by this send.
+        let notice = notice_of(job.kind);
+        let wanted = match notice {
+            Some(kind) => preferences::get(&self.db, job.recipient_id)
+                .await?
+                .wants(kind),
+            None => true,
+        };
+        let unsubscribe = match notice {
+            Some(kind) if wanted => Some(self.unsubscribe(job.recipient_id, kind).await?),
+            _ => None,
+        };
+        let rendered = self.render(job, &name, unsubscribe.as_ref()).await?;
         let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes());
         let round = if job.kind.belongs_to_a_round() {
             i32::try_from(job.occasion).map_err(|_| MailError::TooLarge("the offer round"))?
@@ -155,23 +209,26 @@ impl Mailer {
         };
         let occasion =
             i64::try_from(job.occasion).map_err(|_| MailError::TooLarge("the occasion"))?;
-        emails::store_pending(
-            &self.db,
-            NewEmail {
-                id,
-                idempotency_key: &key,
-                kind: job.kind.as_str(),
-                recipient_id: UserId(job.recipient_id),
-                recipient_email: &to,
-                auction_id: AuctionId(job.auction_id),
-                round,
-                occasion,
-                subject: &rendered.subject,
-                html_body: &rendered.html,
-                text_body: &rendered.text,
-            },
-        )
-        .await?;
+        let stored = NewEmail {
+            id,
+            idempotency_key: &key,
+            kind: job.kind.as_str(),
+            recipient_id: UserId(job.recipient_id),
+            recipient_email: &to,
+            auction_id: AuctionId(job.auction_id),
+            round,
+            occasion,
+            subject: &rendered.subject,
+            html_body: &rendered.html,
+            text_body: &rendered.text,
+        };
+        if !wanted {
+            tracing::info!(kind = job.kind.as_str(), %job.auction_id, user_id = %job.recipient_id,
+                "email skipped: its recipient stopped this kind of notice");
+            emails::store_skipped(&self.db, stored).await?;
+            return Ok(());
+        }
+        emails::store_pending(&self.db, stored).await?;
 
         let (status, message_id) = match &self.brevo {
             None => {
@@ -192,6 +249,10 @@ impl Mailer {
                     tags: vec![format!("gavel-{}", job.kind.as_str())],
                     idempotency_key: id.to_string(),
                     custom: format!("auction:{}|kind:{}", job.auction_id, job.kind.as_str()),
+                    headers: unsubscribe
+                        .as_ref()
+                        .map(Unsubscribe::headers)
+                        .unwrap_or_default(),
                 };
                 match brevo.send(&email).await? {
                     Sent::Accepted { message_id } => (EmailStatus::Sent, Some(message_id)),
@@ -257,7 +318,12 @@ impl Mailer {
         self.deliver_all(&jobs).await
     }
 
-    async fn render(&self, job: &EmailJob, name: &str) -> Result<Rendered, MailError> {
+    async fn render(
+        &self,
+        job: &EmailJob,
+        name: &str,
+        unsubscribe: Option<&Unsubscribe>,
+    ) -> Result<Rendered, MailError> {
         let (title, currency) = auctions::title_and_currency(&self.db, AuctionId(job.auction_id))
             .await?
             .unwrap_or_else(|| ("your auction".into(), "NGN".into()));
@@ -270,11 +336,13 @@ impl Mailer {
             .map(|a| format_money(a, &currency))
             .unwrap_or_default();
         let (subject, lines) = self.words(job, &title, &amount, invoice.as_ref());
+        let stop = unsubscribe.map(Unsubscribe::link);
         let body = Body {
             name,
             lines: &lines,
             link: None,
             invoice: invoice.as_ref().map(InvoiceLines::of),
+            unsubscribe: stop.as_ref(),
         };
         let html = HtmlBody { body: &body }.render()?;
         let text = TextBody { body: &body }.render()?;
@@ -534,6 +602,7 @@ mod tests {
                 total: "NGN 1.00".into(),
                 due: "2026-12-01 10:00".into(),
             }),
+            unsubscribe: None,
         };
         let html = HtmlBody { body: &body }.render().expect("renders");
         for raw in ["O'Brien", "Tom's", "<b>", "\"shade\"", "<script>", "GV-<1>"] {

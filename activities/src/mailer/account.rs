@@ -71,6 +71,8 @@ impl Mailer {
             tags: vec![format!("gavel-{}", email.kind)],
             idempotency_key: email.id().to_string(),
             custom: format!("user:{}|kind:{}", email.recipient_id, email.kind),
+            // Account emails are not optional notices: no unsubscribe.
+            headers: Vec::new(),
         };
         let message_id = match brevo.send(&outgoing).await? {
             Sent::Accepted { message_id } => Some(message_id),
@@ -136,6 +138,7 @@ fn account_body(
         lines,
         link,
         invoice: None,
+        unsubscribe: None,
     };
     Ok((
         HtmlBody { body: &body }.render()?,
