@@ -47,11 +47,12 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         routes::payout_accounts::banks, routes::payout_accounts::show,
         routes::payout_accounts::look_up, routes::payout_accounts::confirm,
         routes::payout_accounts::cancel_pending, routes::payout_accounts::remove,
+        routes::notices::show, routes::notices::replace, routes::notices::unsubscribe,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, accounts::User, auth::Role)),
     modifiers(&BearerAuth, &CommonResponses),
     tags(
-        (name = "auth", description = "Accounts and tokens"),
+        (name = "auth", description = "Accounts and tokens, notice preferences and unsubscribe links"),
         (name = "auctions", description = "Auctions: each one a durable Temporal workflow"),
         (name = "bids", description = "Bidding, with proxy maximums"),
         (name = "payments", description = "Invoices, pay links, second-chance offers, Paystack webhooks"),
