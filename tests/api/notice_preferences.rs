@@ -175,9 +175,18 @@ async fn the_outbid_emails_one_click_unsubscribe_stops_the_next_one_and_only_tha
     let opened = app.get(&link, None).await;
     assert_eq!(opened.status(), StatusCode::OK);
     assert_eq!(opened.headers()[header::CACHE_CONTROL], "no-store");
+    assert_eq!(opened.headers()[header::REFERRER_POLICY], "no-referrer");
     let page = opened.text().await.unwrap();
     assert!(page.contains("Stop outbid emails"), "{page}");
     assert!(preferences(&app, &ada).await.outbid);
+    let button = page
+        .split("action=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .find(|action| action.starts_with("/unsubscribe"))
+        .expect("the page's form")
+        .to_owned();
+    assert_eq!(button, link, "the button posts to the link itself");
 
     // Altered tokens do nothing: another kind, another account, a flipped
     // digit, made up.
@@ -221,11 +230,13 @@ async fn the_outbid_emails_one_click_unsubscribe_stops_the_next_one_and_only_tha
     assert_eq!(preferences(&app, &ada).await, defaults());
     assert_eq!(preferences(&app, &bola).await, defaults());
 
-    // The mail client's one-click POST: no cookie, no CSRF token; twice.
+    // The mail client's one-click POST: no cookie, no CSRF token, from
+    // another origin; twice.
     for _ in 0..2 {
         let done = app
             .http
             .post(app.url(&link))
+            .header(header::ORIGIN, "https://mail.example.net")
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body("List-Unsubscribe=One-Click")
             .send()
@@ -233,6 +244,29 @@ async fn the_outbid_emails_one_click_unsubscribe_stops_the_next_one_and_only_tha
             .unwrap();
         assert_eq!(done.status(), StatusCode::OK);
     }
+    assert_eq!(
+        preferences(&app, &ada).await,
+        NoticePreferences {
+            outbid: false,
+            ..defaults()
+        }
+    );
+    // The page's button, pressed afterwards: 200, nothing more changes.
+    let pressed = app
+        .http
+        .post(app.url(&button))
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pressed.status(), StatusCode::OK);
+    assert!(
+        pressed
+            .text()
+            .await
+            .unwrap()
+            .contains("no more outbid emails")
+    );
     assert_eq!(
         preferences(&app, &ada).await,
         NoticePreferences {

@@ -121,13 +121,11 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(pages::account_email::reset_password_form)
                 .post(pages::account_email::reset_password),
         )
+        .route("/unsubscribe", get(pages::notices::unsubscribe_form))
         .route_layer(middleware::from_fn_with_state(state, session::ensure_csrf))
         // Outside the CSRF layer: a mail client's one-click POST comes from
         // no page of ours, and the link's signed token is what authorises it.
-        .route(
-            "/unsubscribe",
-            get(pages::notices::unsubscribe_form).post(pages::notices::unsubscribe),
-        )
+        .route("/unsubscribe", post(pages::notices::unsubscribe))
         .route("/assets/{name}", get(assets::serve))
         .route("/favicon.ico", get(assets::favicon))
         .route("/images/{photo}/{file}", get(photos::serve))
