@@ -56,6 +56,10 @@ pub struct OutgoingEmail {
     pub idempotency_key: String,
     /// Echoed back in Brevo's webhooks (`X-Mailin-custom`).
     pub custom: String,
+    /// More headers for this recipient's message (an optional notice's
+    /// `List-Unsubscribe` pair); Brevo sends one message per request here,
+    /// so they are never shared with another recipient.
+    pub headers: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +150,12 @@ impl Brevo {
     }
 
     pub async fn send(&self, email: &OutgoingEmail) -> Result<Sent, BrevoError> {
+        let mut headers = serde_json::Map::new();
+        for (name, value) in &email.headers {
+            headers.insert(name.clone(), json!(value));
+        }
+        headers.insert("idempotencyKey".into(), json!(email.idempotency_key));
+        headers.insert("X-Mailin-custom".into(), json!(email.custom));
         let body = json!({
             "sender": email.sender,
             "to": [email.to],
@@ -153,10 +163,7 @@ impl Brevo {
             "htmlContent": email.html,
             "textContent": email.text,
             "tags": email.tags,
-            "headers": {
-                "idempotencyKey": email.idempotency_key,
-                "X-Mailin-custom": email.custom,
-            },
+            "headers": headers,
         });
         let url = format!(
             "{}/v3/smtp/email",
@@ -236,6 +243,10 @@ mod tests {
             tags: vec!["auction-won".into()],
             idempotency_key: "k-1".into(),
             custom: "auction:1|kind:won".into(),
+            headers: vec![(
+                "List-Unsubscribe".into(),
+                "<https://gavel.test/unsubscribe?token=t>".into(),
+            )],
         }
     }
 
@@ -247,7 +258,10 @@ mod tests {
             .and(body_partial_json(json!({
                 "sender": { "name": "Gavel", "email": "no-reply@gavel.test" },
                 "to": [{ "email": "ada@example.com" }],
-                "headers": { "idempotencyKey": "k-1" },
+                "headers": {
+                    "idempotencyKey": "k-1",
+                    "List-Unsubscribe": "<https://gavel.test/unsubscribe?token=t>",
+                },
             })))
             .respond_with(response)
             .mount(&server)

@@ -1,7 +1,9 @@
 //! Lifecycle emails: rendered from the database (the workflow passes only
 //! ids), stored in `emails` once per idempotency key, then sent through
 //! Brevo — or, without `BREVO_API_KEY`, recorded there and in the log.
-//! One email, a batch, or everyone who bid on an auction.
+//! One email, a batch, or everyone who bid on an auction. An optional
+//! notice ([`notice_of`]) goes only when its recipient wants its kind at
+//! send time, and carries its one-click unsubscribe ([`unsubscribe`]).
 
 use chrono::Utc;
 use futures::StreamExt;
@@ -10,7 +12,7 @@ use gavel_store::{
     emails::{self, EmailStatus, NewEmail},
     invoices::{self, Invoice, InvoiceStatus},
     photos,
-    preferences::NoticeKind,
+    preferences::{self, NoticeKind},
     users,
 };
 use gavel_workflows::contract::settlement::{BidderEmail, EmailJob, EmailKind};
@@ -24,9 +26,11 @@ use crate::brevo::{Brevo, BrevoError, Mailbox, OutgoingEmail, Sent};
 mod account;
 mod digest;
 mod layout;
+pub mod unsubscribe;
 pub use account::{AccountEmail, EmailLink};
 pub use digest::DIGEST_KIND;
 use layout::{Body, InvoiceLines, LotCard};
+pub use unsubscribe::Unsubscribe;
 
 /// Emails sent at once by a bulk send (Brevo allows far more; this keeps one
 /// worker from hogging the database pool).
@@ -44,6 +48,41 @@ pub enum MailError {
     Template(#[from] askama::Error),
     #[error("{0} does not fit its column")]
     TooLarge(&'static str),
+}
+
+/// The kind of optional notice an email is, which its recipient may stop;
+/// `None` for mail a buyer or seller must get (every other kind today).
+pub fn notice_of(kind: EmailKind) -> Option<NoticeKind> {
+    match kind {
+        EmailKind::Outbid => Some(NoticeKind::Outbid),
+        EmailKind::Won
+        | EmailKind::SecondChance
+        | EmailKind::OfferAccepted
+        | EmailKind::PayLink
+        | EmailKind::Sold
+        | EmailKind::AuctionLost
+        | EmailKind::PaymentReminder
+        | EmailKind::Receipt
+        | EmailKind::SaleCompleted
+        | EmailKind::NoSale
+        | EmailKind::Unsold
+        | EmailKind::Refund
+        | EmailKind::AuctionCancelled
+        | EmailKind::Dispute
+        | EmailKind::ShipBy
+        | EmailKind::LotShipped
+        | EmailKind::LotReceived
+        | EmailKind::NotShipped
+        | EmailKind::ClaimOpened
+        | EmailKind::ClaimAnswered
+        | EmailKind::ClaimToDecide
+        | EmailKind::PayoutSent
+        | EmailKind::PayoutHeld
+        | EmailKind::PayoutProblem => None,
+        // Sent with the kind its recipient gets it as (a bidder's or a
+        // watcher's), by `deliver_notice`; this is the bidder's.
+        EmailKind::EndingSoon => Some(NoticeKind::EndingSoon),
+    }
 }
 
 #[derive(Clone)]
@@ -87,9 +126,11 @@ impl Mailer {
         self.brevo.is_some()
     }
 
-    /// Sends `job` once: a repeat (a retried activity) finds it sent.
+    /// Sends `job` once: a repeat (a retried activity) finds it sent. An
+    /// optional notice whose kind its recipient has stopped is kept as
+    /// skipped instead, so a retry does not send it either.
     pub async fn deliver(&self, job: &EmailJob) -> Result<(), MailError> {
-        self.deliver_as(job, None).await
+        self.deliver_as(job, notice_of(job.kind)).await
     }
 
     /// Sends an optional notice (`job`) once, to a recipient who gets it as
@@ -116,10 +157,19 @@ impl Mailer {
             users::mail_address(&self.db, job.recipient_id)
                 .await?
                 .ok_or(MailError::UnknownRecipient(job.recipient_id))?;
-        let mut rendered = self.render(job, &name).await?;
-        if let Some(notice) = notice {
-            self.unsubscribe(job.recipient_id, notice, &mut rendered);
-        }
+        // Read now, not when the notice was queued: a link followed a moment
+        // ago is honoured by this send.
+        let wanted = match notice {
+            Some(kind) => preferences::get(&self.db, job.recipient_id)
+                .await?
+                .wants(kind),
+            None => true,
+        };
+        let unsubscribe = match notice {
+            Some(kind) if wanted => Some(self.unsubscribe(job.recipient_id, kind).await?),
+            _ => None,
+        };
+        let rendered = self.render(job, &name, unsubscribe.as_ref()).await?;
         let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes());
         let round = if job.kind.belongs_to_a_round() {
             i32::try_from(job.occasion).map_err(|_| MailError::TooLarge("the offer round"))?
@@ -128,23 +178,26 @@ impl Mailer {
         };
         let occasion =
             i64::try_from(job.occasion).map_err(|_| MailError::TooLarge("the occasion"))?;
-        emails::store_pending(
-            &self.db,
-            NewEmail {
-                id,
-                idempotency_key: &key,
-                kind: job.kind.as_str(),
-                recipient_id: UserId(job.recipient_id),
-                recipient_email: &to,
-                auction_id: AuctionId(job.auction_id),
-                round,
-                occasion,
-                subject: &rendered.subject,
-                html_body: &rendered.html,
-                text_body: &rendered.text,
-            },
-        )
-        .await?;
+        let stored = NewEmail {
+            id,
+            idempotency_key: &key,
+            kind: job.kind.as_str(),
+            recipient_id: UserId(job.recipient_id),
+            recipient_email: &to,
+            auction_id: AuctionId(job.auction_id),
+            round,
+            occasion,
+            subject: &rendered.subject,
+            html_body: &rendered.html,
+            text_body: &rendered.text,
+        };
+        if !wanted {
+            tracing::info!(kind = job.kind.as_str(), %job.auction_id, user_id = %job.recipient_id,
+                "email skipped: its recipient stopped this kind of notice");
+            emails::store_skipped(&self.db, stored).await?;
+            return Ok(());
+        }
+        emails::store_pending(&self.db, stored).await?;
 
         let (status, message_id) = match &self.brevo {
             None => {
@@ -165,6 +218,10 @@ impl Mailer {
                     tags: vec![format!("gavel-{}", job.kind.as_str())],
                     idempotency_key: id.to_string(),
                     custom: format!("auction:{}|kind:{}", job.auction_id, job.kind.as_str()),
+                    headers: unsubscribe
+                        .as_ref()
+                        .map(Unsubscribe::headers)
+                        .unwrap_or_default(),
                 };
                 match brevo.send(&email).await? {
                     Sent::Accepted { message_id } => (EmailStatus::Sent, Some(message_id)),
@@ -192,12 +249,6 @@ impl Mailer {
         results.into_iter().collect::<Result<(), _>>()?;
         u64::try_from(jobs.len()).map_err(|_| MailError::TooLarge("the batch"))
     }
-
-    /// THE place where an optional notice gets its way out: the
-    /// per-recipient unsubscribe link (in both bodies) and the
-    /// `List-Unsubscribe` header for `notice` go here, once unsubscribe
-    /// links exist. Until then the email says where the choice is made.
-    fn unsubscribe(&self, _recipient: Uuid, _notice: NoticeKind, _email: &mut Rendered) {}
 
     /// One email to every bidder of the auction but `except`, in chunks.
     pub async fn email_bidders(&self, request: &BidderEmail) -> Result<u64, MailError> {
@@ -242,15 +293,24 @@ impl Mailer {
         let users::MailAddress { name, .. } = users::mail_address(&self.db, job.recipient_id)
             .await?
             .ok_or(MailError::UnknownRecipient(job.recipient_id))?;
+        let stop = match notice_of(job.kind) {
+            Some(kind) => Some(self.unsubscribe(job.recipient_id, kind).await?),
+            None => None,
+        };
         let Rendered {
             subject,
             html,
             text,
-        } = self.render(job, &name).await?;
+        } = self.render(job, &name, stop.as_ref()).await?;
         Ok((subject, html, text))
     }
 
-    async fn render(&self, job: &EmailJob, name: &str) -> Result<Rendered, MailError> {
+    async fn render(
+        &self,
+        job: &EmailJob,
+        name: &str,
+        unsubscribe: Option<&Unsubscribe>,
+    ) -> Result<Rendered, MailError> {
         let (title, currency) = auctions::title_and_currency(&self.db, AuctionId(job.auction_id))
             .await?
             .unwrap_or_else(|| ("your auction".into(), "NGN".into()));
@@ -266,6 +326,7 @@ impl Mailer {
         let now = Utc::now();
         let (subject, lines) = self.words(job, &title, &amount, invoice.as_ref(), now);
         let link = self.action(job, invoice.as_ref());
+        let stop = unsubscribe.map(Unsubscribe::link);
         let body = Body {
             name,
             lines: &lines,
@@ -281,6 +342,7 @@ impl Mailer {
                     .map(|(_, photo)| format!("{}/images/{photo}/display.jpg", self.public_url)),
             }),
             account_url: format!("{}/me", self.public_url),
+            unsubscribe: stop.as_ref(),
         };
         let (html, text) = layout::render(&subject, &body)?;
         Ok(Rendered {

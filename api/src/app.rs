@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::cards::router())
         .merge(routes::watchlist::router())
         .merge(routes::payout_accounts::router())
+        .merge(routes::notices::router())
         .merge(routes::auth::router())
         .merge(routes::auctions::router())
         .merge(routes::bids::router())

@@ -28,6 +28,7 @@ pub enum InputKind {
     WeakPassword,
     InvalidName,
     InvalidShipping,
+    InvalidEndingSoonLead,
 }
 
 impl InputKind {
@@ -110,6 +111,7 @@ mod tests {
                 "weak_password",
                 "invalid_name",
                 "invalid_shipping",
+                "invalid_ending_soon_lead",
             ]
         );
     }

@@ -51,11 +51,12 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
         routes::saved_searches::remove,
         routes::your_data::export, routes::your_data::remove,
         routes::watchlist::list, routes::watchlist::watch, routes::watchlist::unwatch,
+        routes::notices::show, routes::notices::replace, routes::notices::unsubscribe,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, accounts::User, auth::Role)),
     modifiers(&BearerAuth, &CommonResponses),
     tags(
-        (name = "auth", description = "Accounts and tokens"),
+        (name = "auth", description = "Accounts and tokens, notice preferences and unsubscribe links"),
         (name = "auctions", description = "Auctions: each one a durable Temporal workflow"),
         (name = "bids", description = "Bidding, with proxy maximums"),
         (name = "payments", description = "Invoices, pay links, second-chance offers, Paystack webhooks"),

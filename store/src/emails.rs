@@ -34,6 +34,9 @@ pub enum EmailStatus {
     /// Never handed over: Brevo refused it for good, or every attempt
     /// failed (account emails; the person asks again).
     Failed,
+    /// An optional notice its recipient had switched off when it was due:
+    /// never handed over, and never sent by a retry.
+    Skipped,
 }
 
 impl EmailStatus {
@@ -77,6 +80,33 @@ pub async fn store_pending(db: &PgPool, email: NewEmail<'_>) -> Result<()> {
              auction_id, round, occasion, subject, html_body, text_body, status)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending')
          ON CONFLICT (idempotency_key) DO NOTHING",
+        email.id,
+        email.idempotency_key,
+        email.kind,
+        email.recipient_id.0,
+        email.recipient_email,
+        email.auction_id.0,
+        email.round,
+        email.occasion,
+        email.subject,
+        email.html_body,
+        email.text_body
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Keeps `email` as skipped (its recipient does not want its kind): a new
+/// row, or one left pending by an earlier attempt; one already handed over
+/// stays as it is.
+pub async fn store_skipped(db: &PgPool, email: NewEmail<'_>) -> Result<()> {
+    sqlx::query!(
+        "INSERT INTO emails (id, idempotency_key, kind, recipient_id, recipient_email,
+             auction_id, round, occasion, subject, html_body, text_body, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'skipped')
+         ON CONFLICT (idempotency_key) DO UPDATE SET status = 'skipped'
+         WHERE emails.status = 'pending'",
         email.id,
         email.idempotency_key,
         email.kind,

@@ -1,9 +1,10 @@
 //! The `notice_preferences` table: which kinds of optional notice an account
 //! wants, and how early its "ending soon" alerts go. An account without a row
-//! has [`Preferences::default`].
+//! has [`Preferences::default`]. Also the `unsubscribe_keys` table: each
+//! account's random key for signing its unsubscribe links.
 
 use serde::{Deserialize, Serialize};
-use sqlx::PgExecutor;
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::Result;
@@ -164,6 +165,36 @@ pub async fn stop(db: impl PgExecutor<'_>, user: Uuid, kind: NoticeKind) -> Resu
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// The length of an account's unsubscribe key, in bytes.
+pub const UNSUBSCRIBE_KEY_LEN: usize = 32;
+
+/// `user`'s unsubscribe key, keeping `fresh` (random, [`UNSUBSCRIBE_KEY_LEN`]
+/// bytes) as the key when it has none yet. Two callers racing keep one key.
+pub async fn unsubscribe_key(db: &PgPool, user: Uuid, fresh: &[u8]) -> Result<Vec<u8>> {
+    sqlx::query!(
+        "INSERT INTO unsubscribe_keys (user_id, key) VALUES ($1, $2)
+         ON CONFLICT (user_id) DO NOTHING",
+        user,
+        fresh,
+    )
+    .execute(db)
+    .await?;
+    // A separate statement: it sees a key another caller committed meanwhile.
+    let key = sqlx::query_scalar!("SELECT key FROM unsubscribe_keys WHERE user_id = $1", user)
+        .fetch_one(db)
+        .await?;
+    Ok(key)
+}
+
+/// `user`'s unsubscribe key, if one was ever made (no link was ever signed
+/// without one).
+pub async fn existing_unsubscribe_key(db: &PgPool, user: Uuid) -> Result<Option<Vec<u8>>> {
+    let key = sqlx::query_scalar!("SELECT key FROM unsubscribe_keys WHERE user_id = $1", user)
+        .fetch_optional(db)
+        .await?;
+    Ok(key)
 }
 
 #[cfg(test)]

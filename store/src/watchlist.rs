@@ -89,6 +89,26 @@ pub async fn watched(db: &PgPool, user: Uuid) -> Result<Vec<WatchedLot>> {
     Ok(lots)
 }
 
+/// The lots still running (scheduled or open) that `user` watches or has bid
+/// on, at most [`WATCHLIST_MAX`] of each: those whose alert a changed
+/// preference may bring forward.
+pub async fn running_lots_of(db: &PgPool, user: Uuid) -> Result<Vec<Uuid>> {
+    let lots = sqlx::query_scalar!(
+        r#"SELECT id AS "id!" FROM (
+               (SELECT w.auction_id AS id FROM watchlist w JOIN auctions a ON a.id = w.auction_id
+                WHERE w.user_id = $1 AND a.status IN ('scheduled', 'open') LIMIT $2)
+               UNION
+               (SELECT DISTINCT b.auction_id FROM bids b JOIN auctions a ON a.id = b.auction_id
+                WHERE b.bidder_id = $1 AND a.status IN ('scheduled', 'open') LIMIT $2)
+           ) lots"#,
+        user,
+        WATCHLIST_MAX
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(lots)
+}
+
 /// The lead the auction's alert timer plans for, read after a new watch:
 /// a watcher with a longer lead must be told to the workflow. `None`:
 /// nobody waits, so any new watcher must. Waits for a check writing the

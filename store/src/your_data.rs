@@ -188,6 +188,12 @@ pub async fn pseudonymise(tx: &mut PgConnection, user: Uuid) -> Result<bool> {
     )
     .execute(&mut *tx)
     .await?;
-    // The watchlist's rows go here too, once it exists.
+    sqlx::query!("DELETE FROM watchlist WHERE user_id = $1", user)
+        .execute(&mut *tx)
+        .await?;
+    // Without its key, every unsubscribe link the account was sent is void.
+    sqlx::query!("DELETE FROM unsubscribe_keys WHERE user_id = $1", user)
+        .execute(&mut *tx)
+        .await?;
     Ok(true)
 }

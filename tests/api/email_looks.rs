@@ -24,7 +24,7 @@ use crate::{
 };
 
 /// Every kind of email a lot's workflows send.
-const KINDS: [EmailKind; 25] = [
+const KINDS: [EmailKind; 26] = [
     EmailKind::Outbid,
     EmailKind::Won,
     EmailKind::SecondChance,
@@ -50,6 +50,7 @@ const KINDS: [EmailKind; 25] = [
     EmailKind::PayoutSent,
     EmailKind::PayoutHeld,
     EmailKind::PayoutProblem,
+    EmailKind::EndingSoon,
 ];
 
 /// A phone's viewport: 375 px wide, tall enough for the longest email.
@@ -176,6 +177,13 @@ async fn every_kind_of_email_reads_at_a_phones_width_in_light_and_dark_mode() {
                 "{kind:?} shows money as a code: {body}"
             );
         }
+        // Optional notices, and only they, carry their one-click way out.
+        let optional = matches!(kind, EmailKind::Outbid | EmailKind::EndingSoon);
+        assert_eq!(
+            html.contains("/unsubscribe?token="),
+            optional,
+            "{kind:?}: {html}"
+        );
         let file = dir.join(format!("{}.html", kind.as_str()));
         std::fs::write(&file, &html).unwrap();
         pages.push((kind.as_str().to_owned(), file, true));
@@ -208,6 +216,12 @@ async fn every_kind_of_email_reads_at_a_phones_width_in_light_and_dark_mode() {
         if tag == "saved_search_digest" {
             assert!(html.contains("Iroko bench, Ibadan"), "{html}");
             assert!(!html.contains("Carved iroko stool"), "ended: {html}");
+            // An optional notice: its way out, in the footer and the headers.
+            assert!(html.contains("/unsubscribe?token="), "{html}");
+            assert_eq!(
+                email["headers"]["List-Unsubscribe-Post"],
+                "List-Unsubscribe=One-Click"
+            );
         }
         let file = dir.join(format!("{tag}.html"));
         std::fs::write(&file, html).unwrap();

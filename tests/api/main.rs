@@ -26,6 +26,7 @@ mod listing;
 mod live_streams;
 mod money;
 mod money_at_scale;
+mod notice_preferences;
 mod operators;
 mod outage;
 mod pages;

@@ -429,3 +429,49 @@ async fn a_new_watcher_is_signalled_and_a_crowd_of_watchers_is_alerted_in_bounde
         checks.len()
     );
 }
+
+#[tokio::test]
+async fn a_longer_lead_chosen_on_the_preferences_brings_a_watched_lots_alert_forward() {
+    let (app, brevo) = with_brevo().await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    // A minute's lead on a lot ending in ten: her alert is nine minutes off.
+    set_lead(&app, &ada, 60).await;
+    let auction = app.create_auction(&seller, &auction_body(600)).await;
+    let id = auction.id.to_string();
+    assert_eq!(
+        put(
+            &app,
+            &format!("/api/v1/me/watchlist/{id}"),
+            Some(&ada.token)
+        )
+        .await
+        .status(),
+        204
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(alerts_at_brevo(&brevo, &ada).await.is_empty(), "not yet");
+
+    // She asks for an hour's notice on /api/v1/me/preferences: the lot is
+    // already inside it, so its workflow is told and the alert goes now.
+    let mut choices: Value = expect_json(
+        app.get("/api/v1/me/preferences", Some(&ada.token)).await,
+        StatusCode::OK,
+    )
+    .await;
+    choices["ending_soon_lead_secs"] = json!(3_600);
+    let saved = app
+        .http
+        .put(app.url("/api/v1/me/preferences"))
+        .bearer_auth(&ada.token)
+        .json(&choices)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), StatusCode::OK);
+    let alert = wait_for_alert(&brevo, &ada, 30).await;
+    assert!(
+        alert["textContent"].as_str().unwrap().contains(&id),
+        "{alert}"
+    );
+}

@@ -74,6 +74,8 @@ impl Mailer {
             tags: vec![format!("gavel-{}", email.kind)],
             idempotency_key: email.id().to_string(),
             custom: format!("user:{}|kind:{}", email.recipient_id, email.kind),
+            // Account emails are not optional notices: no unsubscribe.
+            headers: Vec::new(),
         };
         let message_id = match brevo.send(&outgoing).await? {
             Sent::Accepted { message_id } => Some(message_id),
@@ -147,6 +149,7 @@ impl Mailer {
             invoice: None,
             lot: None,
             account_url: format!("{}/me", self.public_url),
+            unsubscribe: None,
         };
         layout::render(subject, &body)
     }

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use gavel_store::{
     StoreError, auctions,
     emails::{self, EmailStatus, NewAccountEmail},
+    preferences::{self, NoticeKind},
     saved_searches::{self, SavedSearch},
     users,
 };
@@ -18,7 +19,7 @@ use gavel_workflows::{contract::view::AuctionStatus, ids::UserId, rules::display
 use uuid::Uuid;
 
 use super::{
-    EmailLink, MailError, Mailer,
+    EmailLink, MailError, Mailer, Unsubscribe,
     layout::{self, Body},
 };
 use crate::brevo::{BrevoError, Mailbox, OutgoingEmail, Sent};
@@ -70,7 +71,10 @@ impl Mailer {
             // has not confirmed.
             let verified = users::email_verified(&self.db, user).await? == Some(true);
             let name = if verified { address.name.as_str() } else { "" };
-            let (subject, html, text) = self.digest_body(user, name, &lots)?;
+            let stop = self
+                .unsubscribe(user, NoticeKind::SavedSearchDigest)
+                .await?;
+            let (subject, html, text) = self.digest_body(name, &lots, &stop)?;
             let key = format!("{DIGEST_KIND}:{user}:{}", until.timestamp_micros());
             let status = match self.brevo {
                 Some(_) => EmailStatus::Pending,
@@ -135,9 +139,9 @@ impl Mailer {
     /// The subject and the HTML and text bodies of a digest naming `lots`.
     fn digest_body(
         &self,
-        user: Uuid,
         name: &str,
         lots: &[NewLot],
+        stop: &Unsubscribe,
     ) -> Result<(String, String, String), MailError> {
         let now = Utc::now();
         let subject = match lots {
@@ -160,11 +164,11 @@ impl Mailer {
                 url: format!("{}/auctions/{}", self.public_url, lot.id),
             })
             .collect();
-        let mut closing = vec![format!(
-            "Change or delete your saved searches, or stop this digest, on {}/me.",
+        let closing = vec![format!(
+            "Change or delete your saved searches on {}/me.",
             self.public_url
         )];
-        closing.extend(self.unsubscribe_line(user));
+        let stop = stop.link();
         let body = Body {
             name,
             lines: &lines,
@@ -174,15 +178,10 @@ impl Mailer {
             invoice: None,
             lot: None,
             account_url: format!("{}/me", self.public_url),
+            unsubscribe: Some(&stop),
         };
         let (html, text) = layout::render(&subject, &body)?;
         Ok((subject, html, text))
-    }
-
-    /// The one place a digest's one-click unsubscribe link goes (the
-    /// preferences' unsubscribe links are built elsewhere); none yet.
-    fn unsubscribe_line(&self, _user: Uuid) -> Option<String> {
-        None
     }
 
     /// Hands `user`'s pending digests to Brevo, each once (Brevo is given
@@ -193,7 +192,23 @@ impl Mailer {
         let Some(brevo) = &self.brevo else {
             return Ok(());
         };
-        for email in emails::pending_of(&self.db, UserId(user), DIGEST_KIND).await? {
+        let pending = emails::pending_of(&self.db, UserId(user), DIGEST_KIND).await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        // A digest stopped since it was stored (its link, or `/me`) is not
+        // sent: kept as skipped, so no retry sends it either.
+        let wanted = preferences::get(&self.db, user)
+            .await?
+            .wants(NoticeKind::SavedSearchDigest);
+        let stop = self
+            .unsubscribe(user, NoticeKind::SavedSearchDigest)
+            .await?;
+        for email in pending {
+            if !wanted {
+                emails::mark(&self.db, &email.idempotency_key, EmailStatus::Skipped, None).await?;
+                continue;
+            }
             let outgoing = OutgoingEmail {
                 sender: self.sender.clone(),
                 to: Mailbox {
@@ -206,6 +221,7 @@ impl Mailer {
                 tags: vec![format!("gavel-{DIGEST_KIND}")],
                 idempotency_key: email.id.to_string(),
                 custom: format!("user:{user}|kind:{DIGEST_KIND}"),
+                headers: stop.headers(),
             };
             let (status, message_id) = match brevo.send(&outgoing).await {
                 Ok(Sent::Accepted { message_id }) => (EmailStatus::Sent, Some(message_id)),

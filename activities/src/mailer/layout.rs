@@ -28,6 +28,8 @@ pub(super) struct Body<'a> {
     pub lot: Option<LotCard>,
     /// The reader's account page, named in the footer.
     pub account_url: String,
+    /// An optional notice's "stop these" link, in the footer.
+    pub unsubscribe: Option<&'a EmailLink>,
 }
 
 /// A lot as an email shows it: its cover photo and title, linked to its page.
@@ -137,6 +139,7 @@ mod tests {
                 photo: Some("https://gavel.test/images/1/display.jpg".into()),
             }),
             account_url: "https://gavel.test/me".into(),
+            unsubscribe: None,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod events;
 pub mod health;
 pub mod images;
 pub mod invoices;
+pub mod notices;
 pub mod payout_accounts;
 pub mod payouts;
 pub mod refunds;

@@ -17,7 +17,7 @@ use crate::{
     error::{ApiError, ErrorBody},
     extract::ApiJson,
     limits::ClientIp,
-    routes::saved_searches::SavedSearchResponse,
+    routes::{saved_searches::SavedSearchResponse, watchlist::WatchedLotResponse},
     service::your_data::{self as service, YourData, YourDataError},
     state::AppState,
 };
@@ -41,9 +41,8 @@ pub struct ExportResponse {
     /// Every invoice, as buyer or seller (`side`), newest first.
     #[schema(value_type = Vec<Object>)]
     pub invoices: Vec<Value>,
-    /// Lots on my watchlist.
-    #[schema(value_type = Vec<Object>)]
-    pub watchlist: Vec<Value>,
+    /// Lots on my watchlist, with their prices now.
+    pub watchlist: Vec<WatchedLotResponse>,
     pub saved_searches: Vec<SavedSearchResponse>,
     /// Which optional notices I want.
     #[schema(value_type = Object)]
@@ -60,7 +59,12 @@ impl ExportResponse {
                 .iter()
                 .map(to_json)
                 .collect::<Result<_, _>>()?,
-            watchlist: data.watchlist.clone(),
+            watchlist: data
+                .watchlist
+                .iter()
+                .cloned()
+                .map(WatchedLotResponse::from)
+                .collect(),
             saved_searches: data
                 .saved_searches
                 .iter()

@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod bidding;
 pub mod invoices;
 pub mod lots;
+pub mod notices;
 pub mod payout_accounts;
 pub mod payouts;
 pub mod photos;

@@ -11,6 +11,7 @@ use gavel_store::{
     StoreError, preferences,
     preferences::Preferences,
     saved_searches::{self, SavedSearch},
+    watchlist,
     your_data::{self, AccountData, BidData, Blocker, InvoiceData},
 };
 
@@ -21,9 +22,7 @@ use crate::{
     state::AppState,
 };
 
-/// The lots on the account's watchlist (filled in by the watchlist: until
-/// it exists there are none).
-pub type WatchedLot = serde_json::Value;
+pub use gavel_store::watchlist::WatchedLot;
 
 /// Everything kept about an account, for its owner: no password hash,
 /// token, card code or payment reference.
@@ -105,7 +104,7 @@ pub async fn export(state: &AppState, auth: &AuthUser) -> Result<YourData, YourD
         account,
         bids: your_data::bids(db, auth.id).await?,
         invoices: your_data::invoices(db, auth.id).await?,
-        watchlist: Vec::new(),
+        watchlist: watchlist::watched(db, auth.id).await?,
         saved_searches: saved_searches::list(db, auth.id).await?,
         preferences: preferences::get(db, auth.id).await?,
     })

@@ -101,6 +101,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/me/payout-account/remove",
             post(pages::payout_account::remove),
         )
+        .route("/me/preferences", post(pages::notices::save))
         .route("/me/invoices/{id}/accept", post(pages::accept))
         .route("/me/invoices/{id}/decline", post(pages::decline))
         .route("/me/sales/{id}/shipped", post(pages::sales::shipped))
@@ -129,7 +130,11 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(pages::account_email::reset_password_form)
                 .post(pages::account_email::reset_password),
         )
+        .route("/unsubscribe", get(pages::notices::unsubscribe_form))
         .route_layer(middleware::from_fn_with_state(state, session::ensure_csrf))
+        // Outside the CSRF layer: a mail client's one-click POST comes from
+        // no page of ours, and the link's signed token is what authorises it.
+        .route("/unsubscribe", post(pages::notices::unsubscribe))
         .route("/assets/{name}", get(assets::serve))
         .route("/favicon.ico", get(assets::favicon))
         .route("/images/{photo}/{file}", get(photos::serve))

@@ -22,8 +22,11 @@ from gavel_client.api.auctions import create_auction, get_auction, list_auctions
 from gavel_client.api.auth import (
     delete_my_account,
     export_my_data,
+    get_notice_preferences,
+    put_notice_preferences,
     register_account,
     request_password_reset,
+    unsubscribe_from_notices,
     verify_email,
 )
 from gavel_client.api.bids import list_bids, place_bid
@@ -43,12 +46,15 @@ from gavel_client.models import (
     ExportResponse,
     ErrorBody,
     InvoiceList,
+    NoticePreferences,
     PasswordResetRequest,
     PlaceBidRequest,
     RegisterRequest,
     SavedSearchList,
     SavedSearchResponse,
     SaveSearchRequest,
+    UnsubscribeRequest,
+    Unsubscribed,
     VerifyEmailRequest,
     Watchlist,
 )
@@ -199,6 +205,45 @@ while True:
 (invoice,) = invoices.items
 assert invoice.auction_id == lot.id and invoice.buyer_id == bola.user.id, invoice
 assert invoice.total == 1_500 and invoice.currency == "NGN" and invoice.status == "open", invoice
+
+# Notice choices: the defaults, replaced whole, a lead out of range refused.
+choices = expect(get_notice_preferences.sync_detailed(client=as_ada), 200, NoticePreferences)
+assert choices.outbid and choices.ending_soon_lead_secs == 3600, choices
+choices.ending_soon_lead_secs = 600
+choices.watched_lots = False
+chosen = expect(put_notice_preferences.sync_detailed(client=as_ada, body=choices), 200, NoticePreferences)
+assert chosen.ending_soon_lead_secs == 600 and not chosen.watched_lots, chosen
+choices.ending_soon_lead_secs = 30
+too_short = expect(put_notice_preferences.sync_detailed(client=as_ada, body=choices), 422, ErrorBody)
+assert too_short.error.code == "invalid_ending_soon_lead", too_short
+
+# Ada's outbid email (recorded: no Brevo here) carries her unsubscribe link.
+deadline = time.monotonic() + 30
+while True:
+    link_token = subprocess.run(
+        ["psql", os.environ["GAVEL_DB"], "-Atc",
+         "SELECT substring(text_body from 'unsubscribe[?]token=([0-9a-z_.]+)') FROM emails "
+         f"WHERE kind = 'outbid' AND auction_id = '{lot.id}'"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    if link_token:
+        break
+    assert time.monotonic() < deadline, "no outbid email recorded"
+    time.sleep(0.2)
+forged = expect(
+    unsubscribe_from_notices.sync_detailed(client=anonymous, body=UnsubscribeRequest(token=link_token[:-1] + "x")),
+    400,
+    ErrorBody,
+)
+assert forged.error.code == "invalid_unsubscribe_link", forged
+stopped = expect(
+    unsubscribe_from_notices.sync_detailed(client=anonymous, body=UnsubscribeRequest(token=link_token)),
+    200,
+    Unsubscribed,
+)
+assert stopped.stopped == "outbid", stopped
+after = expect(get_notice_preferences.sync_detailed(client=as_ada), 200, NoticePreferences)
+assert not after.outbid and after.ending_soon and after.ending_soon_lead_secs == 600, after
 
 # Ada lost: she exports her data, then deletes her account.
 mine = expect(export_my_data.sync_detailed(client=as_ada), 200, ExportResponse)

@@ -60,7 +60,7 @@ fn refused(visitor: &Visitor, heading: &str, err: AccountError, back: &str) -> R
 
 /// A page whose address or form carries a link's token: no cache keeps it
 /// and no other site learns the address from a `Referer`.
-fn keeps_token_private(mut response: Response) -> Response {
+pub(super) fn keeps_token_private(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::{
     account::{account_sentence, signed_in_to},
+    notices::{self, NoticesSection},
     payout_account::{self, PayoutSection},
     sales::{self, SalesSection},
     shared::{
@@ -94,6 +95,8 @@ struct MePage {
     /// Bidding and selling wait for the emailed link.
     unverified: bool,
     searches: Vec<super::listing::SearchLine>,
+    /// Which optional emails the account gets.
+    notices: NoticesSection,
 }
 
 /// `GET /me`: my invoices (with Pay and offer buttons), my bids, my lots.
@@ -211,7 +214,7 @@ pub async fn me(
             "Card removed: it will not be charged again; your next win gets a pay link.",
             "good",
         ),
-        other => match other.and_then(sales::said) {
+        other => match other.and_then(|said| sales::said(said).or_else(|| notices::said(said))) {
             Some(text) => Chrome::of(&visitor).saying(text, "good"),
             None => Chrome::of(&visitor),
         },
@@ -237,6 +240,7 @@ pub async fn me(
         payout,
         unverified: !account_email::may_trade(&state, user.id).await?,
         searches: super::listing::search_lines(&state, user.id).await?,
+        notices: notices::section(&state, &user).await?,
     }))
 }
 

@@ -10,6 +10,7 @@ pub mod account_email;
 pub mod listing;
 pub mod lot;
 pub mod me;
+pub mod notices;
 pub mod payout_account;
 pub mod sales;
 pub mod sell;

@@ -154,7 +154,8 @@ pub fn input_sentence(err: &InputError) -> String {
         | InputKind::InvalidEmail
         | InputKind::WeakPassword
         | InputKind::InvalidName
-        | InputKind::InvalidShipping => err.message.clone(),
+        | InputKind::InvalidShipping
+        | InputKind::InvalidEndingSoonLead => err.message.clone(),
     }
 }
 
