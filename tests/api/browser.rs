@@ -429,3 +429,97 @@ async fn a_sale_in_three_browsers_sell_bid_outbid_live_close_pay_ship_and_pay_ou
         let _ = client.clone().close().await;
     }
 }
+
+#[tokio::test]
+async fn a_watcher_gets_the_ending_soon_alert_and_unsubscribes_from_it_in_the_browser() {
+    // Gavel at a known address: the emailed link leads back to it.
+    let port = gavel::dev_server::free_port().unwrap();
+    let address = format!("http://127.0.0.1:{port}");
+    let mut http = http_args();
+    http.http_addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut settlement = settlement_args();
+    settlement.public_url = address.clone();
+    let app = spawn_app_on(shared_temporal(), http, settlement).await;
+    let seller = app.user("seller").await;
+    // Ten minutes left: inside the default hour's notice, so the alert is
+    // due as soon as someone watches.
+    let lot = app
+        .create_auction(&seller, &crate::helpers::auction_body(600))
+        .await
+        .id;
+    let driver = Driver::start().await;
+    let ada = driver.browser().await;
+    with_screenshots("watch", &[("ada", &ada)], async {
+        sign_up(&ada, &app, "Ada Watcher", "bidder").await;
+        ada.goto(&app.url(&format!("/auctions/{lot}")))
+            .await
+            .unwrap();
+        click(&ada, "#watch-form button").await;
+        wait_for_text(&ada, "#watch-form", "Unwatch", Duration::from_secs(10)).await;
+        ada.goto(&app.url("/me")).await.unwrap();
+        wait_for_text(&ada, "main", "Carved stool", Duration::from_secs(10)).await;
+
+        // The alert is recorded (no Brevo here) with its way out.
+        let (recipient, body): (uuid::Uuid, String) = crate::helpers::eventually(30, || async {
+            sqlx::query_as(
+                "SELECT recipient_id, text_body FROM emails
+                 WHERE kind = 'ending_soon' AND auction_id = $1",
+            )
+            .bind(lot)
+            .fetch_optional(&app.db)
+            .await
+            .unwrap()
+            .ok_or_else(|| "no ending-soon email yet".to_owned())
+        })
+        .await;
+        let start = body
+            .find(&format!("{address}/unsubscribe?token="))
+            .expect(&body);
+        let link: String = body[start..]
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect();
+
+        // Followed as a person would: the page asks, the button stops it.
+        ada.goto(&link).await.unwrap();
+        wait_for_text(
+            &ada,
+            "main",
+            "Stop ending-soon emails",
+            Duration::from_secs(10),
+        )
+        .await;
+        let watched_lots_on = || async {
+            gavel_store::preferences::get(&app.db, recipient)
+                .await
+                .unwrap()
+                .watched_lots
+        };
+        assert!(watched_lots_on().await, "opening the link changes nothing");
+        click(&ada, "main form button[type=submit]").await;
+        wait_for_text(
+            &ada,
+            "main",
+            "You will get no more",
+            Duration::from_secs(10),
+        )
+        .await;
+        assert!(!watched_lots_on().await);
+        let other = gavel_store::preferences::get(&app.db, recipient)
+            .await
+            .unwrap();
+        assert!(
+            other.outbid && other.ending_soon,
+            "only that kind: {other:?}"
+        );
+        // And /me says so.
+        ada.goto(&app.url("/me")).await.unwrap();
+        let checked = appeared(&ada, "input[name=watched_lots]")
+            .await
+            .prop("checked")
+            .await
+            .unwrap();
+        assert_eq!(checked.as_deref(), Some("false"));
+    })
+    .await;
+}
