@@ -54,13 +54,13 @@ pub enum MailError {
 /// `None` for mail a buyer or seller must get (every other kind today).
 pub fn notice_of(kind: EmailKind) -> Option<NoticeKind> {
     match kind {
-        EmailKind::Outbid => Some(NoticeKind::Outbid),
+        // Bidding news: you lost the lead, or the lot.
+        EmailKind::Outbid | EmailKind::AuctionLost => Some(NoticeKind::Outbid),
         EmailKind::Won
         | EmailKind::SecondChance
         | EmailKind::OfferAccepted
         | EmailKind::PayLink
         | EmailKind::Sold
-        | EmailKind::AuctionLost
         | EmailKind::PaymentReminder
         | EmailKind::Receipt
         | EmailKind::SaleCompleted
@@ -153,18 +153,22 @@ impl Mailer {
         if done.is_some_and(|status| status != EmailStatus::Pending) {
             return Ok(());
         }
-        let users::MailAddress { email: to, name } =
-            users::mail_address(&self.db, job.recipient_id)
-                .await?
-                .ok_or(MailError::UnknownRecipient(job.recipient_id))?;
+        let users::MailAddress {
+            email: to,
+            name,
+            deleted,
+        } = users::mail_address(&self.db, job.recipient_id)
+            .await?
+            .ok_or(MailError::UnknownRecipient(job.recipient_id))?;
         // Read now, not when the notice was queued: a link followed a moment
-        // ago is honoured by this send.
-        let wanted = match notice {
-            Some(kind) => preferences::get(&self.db, job.recipient_id)
-                .await?
-                .wants(kind),
-            None => true,
-        };
+        // ago is honoured by this send. A deleted account gets nothing.
+        let wanted = !deleted
+            && match notice {
+                Some(kind) => preferences::get(&self.db, job.recipient_id)
+                    .await?
+                    .wants(kind),
+                None => true,
+            };
         let unsubscribe = match notice {
             Some(kind) if wanted => Some(self.unsubscribe(job.recipient_id, kind).await?),
             _ => None,
@@ -193,7 +197,7 @@ impl Mailer {
         };
         if !wanted {
             tracing::info!(kind = job.kind.as_str(), %job.auction_id, user_id = %job.recipient_id,
-                "email skipped: its recipient stopped this kind of notice");
+                deleted, "email skipped: its recipient stopped this kind of notice, or left");
             emails::store_skipped(&self.db, stored).await?;
             return Ok(());
         }

@@ -14,7 +14,8 @@ use crate::Result;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeKind {
-    /// "You have been outbid" on a lot the account bid on.
+    /// "You have been outbid" on a lot the account bid on, and "another
+    /// bidder won" when it ends.
     Outbid,
     /// "Ending soon" on a lot the account bid on and is not leading.
     EndingSoon,

@@ -132,12 +132,15 @@ pub async fn delete(db: &PgPool, user: Uuid, id: Uuid) -> Result<bool> {
 }
 
 /// Up to `limit` accounts after `after` (by id) that have a saved search and
-/// want the digest (no preference row means they do).
+/// want the digest (no preference row means they do), at a verified address
+/// (an address nobody confirmed gets no optional mail).
 pub async fn digest_accounts(db: &PgPool, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>> {
     let accounts = sqlx::query_scalar!(
         r#"SELECT DISTINCT s.user_id AS "user_id!" FROM saved_searches s
+           JOIN users u ON u.id = s.user_id
            LEFT JOIN notice_preferences p ON p.user_id = s.user_id
            WHERE COALESCE(p.saved_search_digest, true)
+             AND u.deleted_at IS NULL AND u.email_verified_at IS NOT NULL
              AND ($1::uuid IS NULL OR s.user_id > $1)
            ORDER BY s.user_id LIMIT $2"#,
         after,

@@ -14,12 +14,15 @@ use crate::Result;
 pub struct MailAddress {
     pub email: String,
     pub name: String,
+    /// The account was deleted: its address is a placeholder, and nothing
+    /// is sent to it.
+    pub deleted: bool,
 }
 
 pub async fn mail_address(db: &PgPool, id: Uuid) -> Result<Option<MailAddress>> {
     sqlx::query_as!(
         MailAddress,
-        "SELECT email, name FROM users WHERE id = $1",
+        r#"SELECT email, name, deleted_at IS NOT NULL AS "deleted!" FROM users WHERE id = $1"#,
         id
     )
     .fetch_optional(db)

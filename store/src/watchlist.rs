@@ -4,7 +4,8 @@
 //!
 //! Who gets an alert: a watcher whose `watched_lots` is on, and a bidder who
 //! is not leading whose `ending_soon` is on, once `ends_at - their lead` has
-//! come. Both read [`crate::preferences`] (an account without a row has the
+//! come; only at a verified address of an account not deleted (an address
+//! nobody confirmed gets no optional mail). Both read [`crate::preferences`] (an account without a row has the
 //! defaults: both on, a lead of an hour).
 
 use chrono::{DateTime, Utc};
@@ -15,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{Result, preferences::NoticeKind};
 
-/// Most lots a watchlist shows (newest watched first).
+/// Most lots a watchlist holds.
 pub const WATCHLIST_MAX: i64 = 200;
 
 /// One watched lot, with its live price from the read model.
@@ -32,16 +33,37 @@ pub struct WatchedLot {
     pub watched_at: DateTime<Utc>,
 }
 
-/// `user` watches `auction`; `false` when it already did.
-pub async fn watch(db: &PgPool, user: Uuid, auction: Uuid) -> Result<bool> {
+/// What asking to watch a lot came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    Added,
+    /// On the watchlist already.
+    Already,
+    /// The watchlist holds [`WATCHLIST_MAX`] lots already.
+    Full,
+}
+
+/// `user` watches `auction`, unless its watchlist is full. (Two watches at
+/// the same moment may both pass the count: the list stays within a few of
+/// its limit, which is what the limit is for.)
+pub async fn watch(db: &PgPool, user: Uuid, auction: Uuid) -> Result<Watch> {
     let done = sqlx::query!(
-        "INSERT INTO watchlist (user_id, auction_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        "INSERT INTO watchlist (user_id, auction_id)
+         SELECT $1, $2 WHERE (SELECT count(*) FROM watchlist WHERE user_id = $1) < $3
+         ON CONFLICT DO NOTHING",
         user,
-        auction
+        auction,
+        WATCHLIST_MAX
     )
     .execute(db)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(if done.rows_affected() == 1 {
+        Watch::Added
+    } else if is_watching(db, user, auction).await? {
+        Watch::Already
+    } else {
+        Watch::Full
+    })
 }
 
 /// `user` stops watching `auction`; `false` when it did not watch it.
@@ -161,6 +183,7 @@ pub async fn due(
            LEFT JOIN notice_preferences np ON np.user_id = p.user_id
            WHERE NOT EXISTS (SELECT 1 FROM ending_soon_alerts a
                              WHERE a.auction_id = $1 AND a.user_id = p.user_id)
+             AND u.deleted_at IS NULL AND u.email_verified_at IS NOT NULL
              AND $3::timestamptz
                  - make_interval(secs => COALESCE(np.ending_soon_lead_secs, 3600)) <= $4
            GROUP BY p.user_id, np.ending_soon, np.watched_lots
@@ -250,6 +273,7 @@ pub async fn plan_next(
                LEFT JOIN notice_preferences np ON np.user_id = p.user_id
                WHERE NOT EXISTS (SELECT 1 FROM ending_soon_alerts a
                                  WHERE a.auction_id = $1 AND a.user_id = p.user_id)
+                 AND u.deleted_at IS NULL AND u.email_verified_at IS NOT NULL
                  AND $3::timestamptz
                      - make_interval(secs => COALESCE(np.ending_soon_lead_secs, 3600)) > $4
                GROUP BY p.user_id, np.ending_soon, np.watched_lots, np.ending_soon_lead_secs

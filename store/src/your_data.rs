@@ -117,7 +117,7 @@ pub struct Blocker {
 /// Everything that must end before `user` can go: an invoice to pay, a lot
 /// won and not yet invoiced, a live lot it leads, its own lots still
 /// running or awaiting payment, and its sales (bought or sold) not closed.
-pub async fn blockers(db: &PgPool, user: Uuid) -> Result<Vec<Blocker>> {
+pub async fn blockers(db: impl sqlx::PgExecutor<'_>, user: Uuid) -> Result<Vec<Blocker>> {
     let blockers = sqlx::query_as!(
         Blocker,
         r#"SELECT 'unpaid_invoice' AS "kind!", i.id AS "id!", i.number AS "name!"
@@ -144,6 +144,18 @@ pub async fn blockers(db: &PgPool, user: Uuid) -> Result<Vec<Blocker>> {
     .fetch_all(db)
     .await?;
     Ok(blockers)
+}
+
+/// Locks `user`'s row in `tx` for its deletion, so a change of role or
+/// password waits for it; `false` when the account is gone already.
+pub async fn lock_for_deletion(tx: &mut PgConnection, user: Uuid) -> Result<bool> {
+    let found = sqlx::query_scalar!(
+        "SELECT id FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
+        user
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(found.is_some())
 }
 
 /// Deletes `user` in `tx`: the row keeps its id (bids and invoices point at

@@ -27,7 +27,7 @@ pub(crate) async fn with_brevo() -> (TestApp, MockServer) {
 }
 
 /// Signs up (not verified): the user and their first session's token.
-async fn sign_up(app: &TestApp, role: &str) -> TestUser {
+pub(crate) async fn sign_up(app: &TestApp, role: &str) -> TestUser {
     let email = format!("{role}-{}@example.com", uuid::Uuid::new_v4().simple());
     let body: AuthResponse = expect_json(
         app.register(&email, PASSWORD, "New Person", role).await,

@@ -178,7 +178,10 @@ async fn every_kind_of_email_reads_at_a_phones_width_in_light_and_dark_mode() {
             );
         }
         // Optional notices, and only they, carry their one-click way out.
-        let optional = matches!(kind, EmailKind::Outbid | EmailKind::EndingSoon);
+        let optional = matches!(
+            kind,
+            EmailKind::Outbid | EmailKind::AuctionLost | EmailKind::EndingSoon
+        );
         assert_eq!(
             html.contains("/unsubscribe?token="),
             optional,

@@ -177,7 +177,7 @@ async fn the_outbid_emails_one_click_unsubscribe_stops_the_next_one_and_only_tha
     assert_eq!(opened.headers()[header::CACHE_CONTROL], "no-store");
     assert_eq!(opened.headers()[header::REFERRER_POLICY], "no-referrer");
     let page = opened.text().await.unwrap();
-    assert!(page.contains("Stop outbid emails"), "{page}");
+    assert!(page.contains("Stop outbid and lost-lot emails"), "{page}");
     assert!(preferences(&app, &ada).await.outbid);
     let button = page
         .split("action=\"")
@@ -265,7 +265,7 @@ async fn the_outbid_emails_one_click_unsubscribe_stops_the_next_one_and_only_tha
             .text()
             .await
             .unwrap()
-            .contains("no more outbid emails")
+            .contains("no more outbid and lost-lot emails")
     );
     assert_eq!(
         preferences(&app, &ada).await,

@@ -475,3 +475,94 @@ async fn a_longer_lead_chosen_on_the_preferences_brings_a_watched_lots_alert_for
         "{alert}"
     );
 }
+
+/// How many `alerts_changed` signals the auction's workflow has taken.
+async fn alert_signals(app: &TestApp, id: &str) -> usize {
+    use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+    app.auction_handle(id)
+        .fetch_history(Default::default())
+        .into_events()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|event| {
+            matches!(&event.attributes,
+                Some(Attributes::WorkflowExecutionSignaledEventAttributes(signal))
+                    if signal.signal_name == "alerts_changed")
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn only_a_watch_that_brings_a_wanted_alert_forward_signals_the_auction() {
+    let (app, brevo) = with_brevo().await;
+    let seller = app.user("seller").await;
+    let auction = app.create_auction(&seller, &auction_body(600)).await;
+    let id = auction.id.to_string();
+    let path = format!("/api/v1/me/watchlist/{id}");
+    // Ada does not want watched-lot emails; Bola never confirmed his
+    // address. Watching and unwatching over and over signals nothing, and
+    // neither is emailed.
+    let ada = app.user("bidder").await;
+    let off = Preferences {
+        watched_lots: false,
+        ..Preferences::default()
+    };
+    preferences::put(&app.db, ada.id.parse().unwrap(), &off)
+        .await
+        .unwrap();
+    let bola = crate::accounts_email::sign_up(&app, "bidder").await;
+    for who in [&ada, &bola] {
+        for _ in 0..5 {
+            assert_eq!(put(&app, &path, Some(&who.token)).await.status(), 204);
+            assert_eq!(delete(&app, &path, Some(&who.token)).await.status(), 204);
+        }
+        assert_eq!(put(&app, &path, Some(&who.token)).await.status(), 204);
+    }
+    assert_eq!(alert_signals(&app, &id).await, 0);
+    // Chidi wants them: his watch brings an alert forward, once.
+    let chidi = app.user("bidder").await;
+    for _ in 0..3 {
+        assert_eq!(put(&app, &path, Some(&chidi.token)).await.status(), 204);
+        assert_eq!(delete(&app, &path, Some(&chidi.token)).await.status(), 204);
+    }
+    assert_eq!(put(&app, &path, Some(&chidi.token)).await.status(), 204);
+    wait_for_alert(&brevo, &chidi, 30).await;
+    // At most one per watch (before the workflow has written its plan),
+    // and none once he has had his alert.
+    let signalled = alert_signals(&app, &id).await;
+    assert!((1..=4).contains(&signalled), "{signalled}");
+    assert_eq!(put(&app, &path, Some(&chidi.token)).await.status(), 204);
+    assert_eq!(alert_signals(&app, &id).await, signalled);
+    assert!(alerts_at_brevo(&brevo, &ada).await.is_empty());
+    assert!(alerts_at_brevo(&brevo, &bola).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_full_watchlist_refuses_another_lot_with_its_code() {
+    let app = spawn_app().await;
+    let (_seller, [ada], auction) = app.scene(&auction_body(600)).await;
+    // 200 lots on her list already (rows written directly).
+    sqlx::query(
+        "WITH lots AS (
+             INSERT INTO auctions
+             SELECT (jsonb_populate_record(a, jsonb_build_object(
+                        'id', gen_random_uuid(), 'status', 'closed'))).*
+             FROM auctions a, generate_series(1, 200) WHERE a.id = $2::uuid
+             RETURNING id)
+         INSERT INTO watchlist (user_id, auction_id) SELECT $1::uuid, id FROM lots",
+    )
+    .bind(&ada.id)
+    .bind(auction.id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let path = format!("/api/v1/me/watchlist/{}", auction.id);
+    expect_error(
+        put(&app, &path, Some(&ada.token)).await,
+        StatusCode::CONFLICT,
+        "too_many_watched",
+    )
+    .await;
+    assert_eq!(watchlist(&app, &ada).await.items.len(), 200);
+}

@@ -114,6 +114,21 @@ pub(crate) fn bulk_options() -> ActivityOptions {
         .build()
 }
 
+/// An "ending soon" check (at most one batch of alerts): bounded to two
+/// minutes in all, retries included, because the close and a continue-as-new
+/// wait for a check on its way; a check that fails is tried again a minute
+/// later by the workflow, so a Brevo outage never holds up a close for long.
+pub(crate) fn alert_options() -> ActivityOptions {
+    ActivityOptions::with_close_timeouts(
+        temporalio_workflow::ActivityCloseTimeouts::ScheduleAndStartToClose {
+            schedule_to_close: Duration::from_secs(120),
+            start_to_close: Duration::from_secs(60),
+        },
+    )
+    .retry_policy(external_retry_policy())
+    .build()
+}
+
 /// What an operator needs from a failed activity: the failure type the
 /// activity gave (`BrevoRejected`, `PaystackBadKey`, …) and its message.
 pub(crate) fn failure_summary(err: &ActivityExecutionError) -> String {

@@ -66,7 +66,7 @@ impl Unsubscribe {
 /// A kind of notice in words, as emails and pages name it.
 pub fn notice_words(kind: NoticeKind) -> &'static str {
     match kind {
-        NoticeKind::Outbid => "outbid emails",
+        NoticeKind::Outbid => "outbid and lost-lot emails",
         NoticeKind::EndingSoon => "ending-soon emails about lots you bid on",
         NoticeKind::WatchedLots => "ending-soon emails about lots you watch",
         NoticeKind::SavedSearchDigest => "saved-search digests",

@@ -30,6 +30,10 @@ pub struct LoginLimits {
 const HOUR: Duration = Duration::from_secs(3_600);
 /// Verification emails one account may ask for again per hour.
 pub const RESENDS_PER_HOUR: u32 = 3;
+/// Signals one account's watches and preference changes may send auction
+/// workflows in an hour ("an alert of mine falls sooner"); past it the
+/// alerts go at the checks the workflows planned anyway.
+pub const ALERT_SIGNALS_PER_HOUR: u32 = 300;
 /// Password-reset emails asked for one address per hour.
 pub const RESETS_PER_EMAIL_HOUR: u32 = 3;
 /// Password-reset requests from one client address per hour (any emails).
@@ -133,6 +137,17 @@ impl LoginLimiter {
             Some(secs) => Err(too_many("verification_resend", secs)),
             None => Ok(()),
         }
+    }
+
+    /// Counts a signal `user`'s watch or preferences would send an auction's
+    /// workflow; false when over [`ALERT_SIGNALS_PER_HOUR`] (then none is
+    /// sent: nobody may make the API signal workflows without bound).
+    pub async fn alert_signal(&self, user: uuid::Uuid) -> Result<bool, gavel_store::StoreError> {
+        let hits = self
+            .windows
+            .hit(&[format!("alert-signal:user:{user}")], HOUR)
+            .await?;
+        Ok(over(&hits, &[ALERT_SIGNALS_PER_HOUR]).is_none())
     }
 
     /// Counts a password-reset request from `ip` for `email` (the text as

@@ -10,7 +10,7 @@ use axum::{
     routing::{get, put},
 };
 use chrono::{DateTime, Utc};
-use gavel_store::watchlist::WatchedLot;
+use gavel_store::watchlist::{WATCHLIST_MAX, WatchedLot};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -85,6 +85,7 @@ pub async fn list(
     responses(
         (status = 204, description = "watched (watching it already is fine): it is on my watchlist and I get its ending-soon email"),
         (status = 404, body = ErrorBody, description = "`auction_not_found`"),
+        (status = 409, body = ErrorBody, description = "`too_many_watched`: the watchlist holds 200 lots already"),
     ),
     security(("bearer" = [])))]
 pub async fn watch(
@@ -116,6 +117,11 @@ impl From<WatchError> for ApiError {
     fn from(err: WatchError) -> Self {
         match err {
             WatchError::NotFound => ApiError::auction_not_found(),
+            WatchError::Full => ApiError::new(
+                StatusCode::CONFLICT,
+                "too_many_watched",
+                format!("a watchlist holds at most {WATCHLIST_MAX} lots: unwatch one first"),
+            ),
             WatchError::Database(err) => err.into(),
         }
     }

@@ -103,7 +103,9 @@ pub async fn register(
         name: DisplayName::parse(&form.name)?,
         email,
         role,
-        email_verified: false,
+        // A deployment that does not ask for the link trusts its accounts'
+        // addresses as they are (no link is sent), as admin-made ones are.
+        email_verified: !state.config.require_verified_email,
     };
     // Counted after the fields are checked (a typo costs no sign-up) and
     // before the password is hashed (the expensive part).

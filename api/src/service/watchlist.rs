@@ -4,7 +4,7 @@
 //! then: the plan is read from `ending_soon_schedules`).
 
 use gavel_store::{
-    StoreError, auctions, preferences,
+    StoreError, auctions, preferences, users,
     watchlist::{self as store, WatchedLot},
 };
 use gavel_workflows::contract::view::AuctionStatus;
@@ -17,6 +17,8 @@ use crate::{auctions::gateway, state::AppState};
 pub enum WatchError {
     #[error("no such auction")]
     NotFound,
+    #[error("the watchlist is full")]
+    Full,
     #[error(transparent)]
     Database(#[from] StoreError),
 }
@@ -26,7 +28,11 @@ pub async fn watch(state: &AppState, user: Uuid, auction: Uuid) -> Result<bool, 
     let lot = auctions::find(&state.db, auction)
         .await?
         .ok_or(WatchError::NotFound)?;
-    let new = store::watch(&state.db, user, auction).await?;
+    let new = match store::watch(&state.db, user, auction).await? {
+        store::Watch::Added => true,
+        store::Watch::Already => false,
+        store::Watch::Full => return Err(WatchError::Full),
+    };
     if new && lot.status == AuctionStatus::Open {
         tell_workflow_if_sooner(state, user, auction).await?;
     }
@@ -68,11 +74,24 @@ pub async fn tell_workflow_if_sooner(
     if store::alerted(&state.db, auction, user).await? {
         return Ok(());
     }
-    let lead = preferences::get(&state.db, user)
-        .await?
-        .ending_soon_lead_secs;
+    // Only for someone the alert would go to: a verified address that wants
+    // it (a watcher's `watched_lots`, a bidder's `ending_soon`).
+    let choices = preferences::get(&state.db, user).await?;
+    let wants = if store::is_watching(&state.db, user, auction).await? {
+        choices.watched_lots
+    } else {
+        choices.ending_soon
+    };
+    if !wants || users::email_verified(&state.db, user).await? != Some(true) {
+        return Ok(());
+    }
+    let lead = choices.ending_soon_lead_secs;
     let planned = store::planned_lead(&state.db, auction).await?;
     if planned.is_some_and(|planned| lead <= planned) {
+        return Ok(());
+    }
+    if !state.login_limiter.alert_signal(user).await? {
+        tracing::info!(%user, %auction, "alert signals over the hour's limit; none sent");
         return Ok(());
     }
     if let Err(err) = gateway::alerts_changed(&state.temporal, auction, user).await {

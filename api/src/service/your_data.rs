@@ -127,11 +127,19 @@ pub async fn delete_account(
     if !password::verify(&state.hashing, password, stored).await? {
         return Err(YourDataError::WrongPassword);
     }
-    let blockers = your_data::blockers(&state.db, auth.id).await?;
+    // The blockers are read under the account's lock, in the transaction
+    // that deletes it, after the slow password check: a bid or a win that
+    // landed meanwhile is seen. A bid already past its own checks when this
+    // commits may still land (its token is refused from then on); an
+    // invoice it wins goes unpaid and to the runner-up, as any unpaid one.
+    let mut tx = state.db.begin().await?;
+    if !your_data::lock_for_deletion(&mut tx, auth.id).await? {
+        return Err(YourDataError::AccountGone);
+    }
+    let blockers = your_data::blockers(&mut *tx, auth.id).await?;
     if !blockers.is_empty() {
         return Err(YourDataError::Blocked(blockers));
     }
-    let mut tx = state.db.begin().await?;
     if !your_data::pseudonymise(&mut tx, auth.id).await? {
         return Err(YourDataError::AccountGone);
     }

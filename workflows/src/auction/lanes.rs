@@ -20,7 +20,7 @@ use crate::{
         read_model::ReadModelActivities,
         settlement::{EmailJob, SettlementActivities},
     },
-    steps::{bulk_options, external_options, now, publish_options, until},
+    steps::{alert_options, external_options, now, publish_options, until},
 };
 
 /// Outbid notices sent by one `send_emails` activity at most.
@@ -286,7 +286,7 @@ impl<'a> Alerter<'a> {
         self.checking = Some(Box::pin(ctx.execute_activity(
             AlertActivities::send_ending_soon,
             check,
-            bulk_options(),
+            alert_options(),
         )));
     }
 

@@ -225,6 +225,7 @@ fn said_sentence(code: &str) -> String {
         "csrf_failed" => FORM_EXPIRED,
         "watching" => WATCHING,
         "unwatched" => "This lot is off your watchlist.",
+        "too_many_watched" => "Your watchlist is full (200 lots): unwatch one first.",
         _ => BUSY,
     };
     said.to_owned()
@@ -408,6 +409,9 @@ async fn watch_button(
         Ok(()) => {
             let said = if on { "watching" } else { "unwatched" };
             Ok(Redirect::to(&format!("{back}?said={said}")).into_response())
+        }
+        Err(WatchError::Full) => {
+            Ok(Redirect::to(&format!("{back}?said=too_many_watched")).into_response())
         }
         Err(WatchError::NotFound) => Ok(message(
             &visitor,
