@@ -174,6 +174,10 @@ pub const UNSUBSCRIBE_KEY_LEN: usize = 32;
 /// `user`'s unsubscribe key, keeping `fresh` (random, [`UNSUBSCRIBE_KEY_LEN`]
 /// bytes) as the key when it has none yet. Two callers racing keep one key.
 pub async fn unsubscribe_key(db: &PgPool, user: Uuid, fresh: &[u8]) -> Result<Vec<u8>> {
+    // Read first: every optional notice asks, and all but the first find one.
+    if let Some(key) = existing_unsubscribe_key(db, user).await? {
+        return Ok(key);
+    }
     sqlx::query!(
         "INSERT INTO unsubscribe_keys (user_id, key) VALUES ($1, $2)
          ON CONFLICT (user_id) DO NOTHING",
