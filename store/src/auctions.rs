@@ -124,8 +124,19 @@ pub async fn explain_list(db: &PgPool, filter: &ListFilter) -> Result<Vec<String
 fn list_query<'a>(select: &str, filter: &'a ListFilter) -> QueryBuilder<'a, Postgres> {
     let mut query = QueryBuilder::<Postgres>::new(select);
     query.push(" WHERE true");
-    if let Some(status) = filter.status {
-        query.push(" AND a.status = ").push_bind(status);
+    // As a reader is shown them (`AuctionStatus::as_seen_at`): an open lot
+    // past its end is closed.
+    match filter.status {
+        Some(AuctionStatus::Open) => {
+            query.push(" AND a.status = 'open' AND a.ends_at > now()");
+        }
+        Some(AuctionStatus::Closed) => {
+            query.push(" AND (a.status = 'closed' OR (a.status = 'open' AND a.ends_at <= now()))");
+        }
+        Some(status) => {
+            query.push(" AND a.status = ").push_bind(status);
+        }
+        None => {}
     }
     if let Some(seller) = filter.seller_id {
         query.push(" AND a.seller_id = ").push_bind(seller);

@@ -7,12 +7,13 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use gavel_api::{
-    auctions::view::{AuctionResponse, BidPage},
+    auctions::view::{AuctionPage, AuctionResponse, BidPage},
     routes::invoices::InvoiceResponse,
 };
 
 use crate::helpers::{
-    auction_body, eventually, expect_error, expect_json, expect_status, record_history, spawn_app,
+    WorkerProcess, auction_body, eventually, expect_error, expect_json, expect_status,
+    record_history, settlement_args, shared_temporal, spawn_api_only, spawn_app,
 };
 
 async fn sleep_until(at: DateTime<Utc>) {
@@ -339,4 +340,58 @@ async fn a_scheduled_auction_refuses_bids_until_it_opens() {
     let verdict = app.bid_ok(&ada, id, 1_000, None).await;
     assert_eq!(verdict.status, Standing::Leading);
     record_history(&app.auction_handle(id), "auction_scheduled_opening").await;
+}
+
+/// From its end a lot reads closed (its JSON, its page, the listing's
+/// filters) even while nothing runs to close it: the rules take no bid from
+/// then on, however late the close timer fires. The outcome is the
+/// workflow's to say, once a worker closes it.
+#[tokio::test]
+async fn a_lot_reads_closed_from_its_end_before_its_workflow_closes_it() {
+    let settlement = settlement_args();
+    let app = spawn_api_only(shared_temporal(), settlement.clone()).await;
+    let worker = WorkerProcess::spawn(&app, &settlement);
+    let mut body = auction_body(4);
+    body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
+    let (_seller, [ada], auction) = app.scene(&body).await;
+    let id = &auction.id.to_string();
+    app.bid_ok(&ada, id, 1_000, None).await;
+    assert_eq!(app.auction(id).await.status, "open");
+    // No worker: the close timer fires into an empty task queue.
+    worker.kill();
+    sleep_until(auction.ends_at).await;
+
+    let seen = app.auction(id).await;
+    assert_eq!(seen.status, "closed");
+    assert!(!seen.live, "read without asking the workflow");
+    assert!(seen.outcome.is_none(), "{:?}", seen.outcome);
+    let listed = |status: &'static str| {
+        let app = &app;
+        async move {
+            let page: AuctionPage = expect_json(
+                app.get(&format!("/api/v1/auctions?status={status}"), None)
+                    .await,
+                StatusCode::OK,
+            )
+            .await;
+            page.items
+                .iter()
+                .map(|a| (a.id.to_string(), a.status.clone()))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed("open").await, []);
+    assert_eq!(listed("closed").await, [(id.clone(), "closed".to_owned())]);
+    let page = app.get(&format!("/auctions/{id}"), None).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Closed"), "{html}");
+    assert!(
+        !html.contains("to bid."),
+        "no invitation to bid after the end: {html}"
+    );
+
+    let _worker = WorkerProcess::spawn(&app, &settlement);
+    let closed = app.wait_for_status(id, "awaiting_payment", 60).await;
+    assert_eq!(closed.outcome.unwrap().result, "sold");
 }

@@ -74,7 +74,8 @@ pub struct AuctionResponse {
     pub seller: SellerRef,
     pub currency: String,
     /// One of `scheduled`, `open`, `closed`, `awaiting_payment`, `settled`,
-    /// `no_sale`, `unsold`, `cancelled`.
+    /// `no_sale`, `unsold`, `cancelled`. An open auction reads `closed` from
+    /// `ends_at` on (no bid is taken from then), before its outcome is known.
     pub status: String,
     pub starting_price: i64,
     /// The visible price; null before the first bid.
@@ -105,8 +106,14 @@ pub struct AuctionResponse {
 }
 
 impl AuctionResponse {
-    /// From the read model alone.
+    /// From the read model alone, as seen now (an open auction past its end
+    /// is shown closed).
     pub fn from_row(row: &AuctionRow) -> Self {
+        Self::from_row_at(row, Utc::now())
+    }
+
+    /// From the read model alone, as seen at `now`.
+    pub fn from_row_at(row: &AuctionRow, now: DateTime<Utc>) -> Self {
         Self {
             id: row.id,
             title: row.title.clone(),
@@ -116,7 +123,7 @@ impl AuctionResponse {
                 handle: row.seller_handle.clone(),
             },
             currency: row.currency.clone(),
-            status: row.status.as_str().to_owned(),
+            status: row.status.as_seen_at(row.ends_at, now).as_str().to_owned(),
             starting_price: row.starting_price,
             current_price: row.current_price,
             minimum_bid: minimum_next_bid(row.current_price, row.starting_price, row.min_increment),
@@ -152,8 +159,13 @@ impl AuctionResponse {
         view: &AuctionView,
         handle_of: impl Fn(Uuid) -> Option<String>,
     ) -> Self {
-        let mut response = Self::from_row(row);
-        response.status = view.status.as_str().to_owned();
+        let now = Utc::now();
+        let mut response = Self::from_row_at(row, now);
+        response.status = view
+            .status
+            .as_seen_at(view.ends_at, now)
+            .as_str()
+            .to_owned();
         response.current_price = view.current_price;
         response.minimum_bid = view.minimum_bid;
         response.reserve_met = view.reserve_met;

@@ -14,10 +14,15 @@ use crate::{
     state::AppState,
 };
 
-/// The row overlaid with the live view when the workflow answers.
+/// The row overlaid with the live view when the workflow answers. Once
+/// the read model's end has passed the row alone answers: the lot is shown
+/// closed at its end without asking the workflow, so the people watching a
+/// wave of lots end add no work to the workflows closing them. (The API
+/// writes each batch's new end before any of its bidders hears back.)
 pub async fn present(state: &AppState, row: &AuctionRow) -> gavel_store::Result<AuctionResponse> {
-    if !row.status.is_live() {
-        return Ok(AuctionResponse::from_row(row));
+    let now = Utc::now();
+    if !row.status.is_live() || row.status.as_seen_at(row.ends_at, now) != row.status {
+        return Ok(AuctionResponse::from_row_at(row, now));
     }
     match gateway::live_state(&state.temporal, row.id).await {
         Some(view) => present_view(state, row, &view).await,

@@ -70,6 +70,20 @@ impl AuctionStatus {
     pub fn is_live(self) -> bool {
         matches!(self, AuctionStatus::Scheduled | AuctionStatus::Open)
     }
+
+    /// The status a reader is shown at `now` for an auction ending at
+    /// `ends_at`: an open auction whose end has passed is closed. The rules
+    /// refuse every bid decided at or after the end, so this is already true
+    /// while the workflow's close timer is still on its way (a wave of lots
+    /// ending together can hold timers back for seconds); the outcome follows
+    /// when the workflow publishes it.
+    pub fn as_seen_at(self, ends_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        if self == AuctionStatus::Open && now >= ends_at {
+            AuctionStatus::Closed
+        } else {
+            self
+        }
+    }
 }
 
 /// What the seller wrote about the lot: shown, never used by the rules.
@@ -232,6 +246,26 @@ mod tests {
             );
         }
         assert_eq!(AuctionStatus::parse("sold"), None);
+    }
+
+    #[test]
+    fn an_open_auction_is_seen_closed_from_its_end_and_nothing_else_moves() {
+        let ends_at = Utc::now();
+        let before = ends_at - chrono::Duration::milliseconds(1);
+        assert_eq!(
+            AuctionStatus::Open.as_seen_at(ends_at, before),
+            AuctionStatus::Open
+        );
+        assert_eq!(
+            AuctionStatus::Open.as_seen_at(ends_at, ends_at),
+            AuctionStatus::Closed
+        );
+        for &status in AuctionStatus::ALL {
+            if status != AuctionStatus::Open {
+                let later = ends_at + chrono::Duration::days(1);
+                assert_eq!(status.as_seen_at(ends_at, later), status);
+            }
+        }
     }
 
     #[test]
