@@ -42,6 +42,7 @@ mod replicas;
 mod resilience;
 mod sale_actions;
 mod saved_searches;
+mod second_chance;
 mod sessions;
 mod settlement;
 mod sign_in_redirects;

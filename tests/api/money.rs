@@ -19,7 +19,8 @@ use wiremock::{
 
 use crate::{
     helpers::{
-        TestApp, TestUser, auction_body, eventually, expect_error, expect_json, record_history,
+        TestApp, TestUser, auction_body, emails, eventually, expect_error, expect_json,
+        record_history,
     },
     stand_ins::*,
 };

@@ -4,7 +4,7 @@
 //! with no sign-in, as a mail client (RFC 8058) and a person would.
 
 use gavel_api::service::notices::NoticePreferences;
-use reqwest::{Method, StatusCode, header};
+use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 use wiremock::MockServer;
 
@@ -22,14 +22,6 @@ async fn preferences(app: &TestApp, user: &TestUser) -> NoticePreferences {
         StatusCode::OK,
     )
     .await
-}
-
-async fn put_preferences(app: &TestApp, user: &TestUser, body: &Value) -> reqwest::Response {
-    app.request(Method::PUT, PREFERENCES, Some(&user.token))
-        .json(body)
-        .send()
-        .await
-        .unwrap()
 }
 
 fn defaults() -> NoticePreferences {
@@ -52,8 +44,11 @@ async fn preferences_default_to_every_notice_and_are_replaced_whole() {
         "outbid": false, "ending_soon": true, "watched_lots": false,
         "saved_search_digest": true, "ending_soon_lead_secs": 60,
     });
-    let kept: NoticePreferences =
-        expect_json(put_preferences(&app, &ada, &chosen).await, StatusCode::OK).await;
+    let kept: NoticePreferences = expect_json(
+        app.put_json(PREFERENCES, &chosen, Some(&ada.token)).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(preferences(&app, &ada).await, kept);
     assert!(!kept.outbid && !kept.watched_lots && kept.ending_soon_lead_secs == 60);
 
@@ -63,7 +58,7 @@ async fn preferences_default_to_every_notice_and_are_replaced_whole() {
         body["outbid"] = json!(true);
         body["ending_soon_lead_secs"] = json!(lead);
         let refused = expect_error(
-            put_preferences(&app, &ada, &body).await,
+            app.put_json(PREFERENCES, &body, Some(&ada.token)).await,
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_ending_soon_lead",
         )
@@ -75,7 +70,7 @@ async fn preferences_default_to_every_notice_and_are_replaced_whole() {
     }
     let partial = json!({ "outbid": true });
     expect_error(
-        put_preferences(&app, &ada, &partial).await,
+        app.put_json(PREFERENCES, &partial, Some(&ada.token)).await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_body",
     )
@@ -85,8 +80,11 @@ async fn preferences_default_to_every_notice_and_are_replaced_whole() {
         "saved_search_digest": true, "ending_soon_lead_secs": 604_800,
     });
     assert_eq!(preferences(&app, &ada).await, kept, "refusals kept nothing");
-    expect_json::<NoticePreferences>(put_preferences(&app, &ada, &week).await, StatusCode::OK)
-        .await;
+    expect_json::<NoticePreferences>(
+        app.put_json(PREFERENCES, &week, Some(&ada.token)).await,
+        StatusCode::OK,
+    )
+    .await;
 
     // One account's choices are its own; signed out, none.
     let bola = app.user("bidder").await;

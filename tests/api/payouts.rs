@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    helpers::{FakeTransfers, TestApp, TestUser, auction_body, eventually, record_history},
+    helpers::{
+        FakeTransfers, TestApp, TestUser, auction_body, eventually, record_history, sent_kinds,
+    },
     money::mount_checkouts,
     stand_ins::*,
 };

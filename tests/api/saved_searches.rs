@@ -28,25 +28,10 @@ use crate::{
 
 const SAVED: &str = "/api/v1/me/saved-searches";
 
-async fn save(app: &TestApp, user: &TestUser, body: &Value) -> reqwest::Response {
-    app.post_json(SAVED, body, Some(&user.token)).await
-}
-
 async fn saved(app: &TestApp, user: &TestUser) -> Vec<SavedSearchResponse> {
     let list: SavedSearchList =
         expect_json(app.get(SAVED, Some(&user.token)).await, StatusCode::OK).await;
     list.items
-}
-
-async fn delete(app: &TestApp, user: &TestUser, id: &str) -> reqwest::Response {
-    app.request(
-        reqwest::Method::DELETE,
-        &format!("{SAVED}/{id}"),
-        Some(&user.token),
-    )
-    .send()
-    .await
-    .unwrap()
 }
 
 /// Lists a lot titled `title` as `seller`; its id.
@@ -106,10 +91,10 @@ async fn saved_searches_are_saved_listed_and_deleted_within_their_limit() {
     let bola = app.user("bidder").await;
 
     let lamp: SavedSearchResponse = expect_json(
-        save(
-            &app,
-            &ada,
+        app.post_json(
+            SAVED,
             &json!({ "q": "  brass lamp ", "status": "open" }),
+            Some(&ada.token),
         )
         .await,
         StatusCode::CREATED,
@@ -128,25 +113,33 @@ async fn saved_searches_are_saved_listed_and_deleted_within_their_limit() {
 
     // Refusals change nothing, each with its code.
     expect_error(
-        save(&app, &ada, &json!({ "q": "brass lamp", "status": "open" })).await,
+        app.post_json(
+            SAVED,
+            &json!({ "q": "brass lamp", "status": "open" }),
+            Some(&ada.token),
+        )
+        .await,
         StatusCode::CONFLICT,
         "saved_search_exists",
     )
     .await;
     expect_error(
-        save(&app, &ada, &json!({ "status": "sold" })).await,
+        app.post_json(SAVED, &json!({ "status": "sold" }), Some(&ada.token))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_status",
     )
     .await;
     expect_error(
-        save(&app, &ada, &json!({ "seller_id": "someone" })).await,
+        app.post_json(SAVED, &json!({ "seller_id": "someone" }), Some(&ada.token))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_seller_id",
     )
     .await;
     expect_error(
-        save(&app, &ada, &json!({ "q": "x".repeat(101) })).await,
+        app.post_json(SAVED, &json!({ "q": "x".repeat(101) }), Some(&ada.token))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_query",
     )
@@ -162,13 +155,15 @@ async fn saved_searches_are_saved_listed_and_deleted_within_their_limit() {
     // 25 at most per account.
     for n in 1..25 {
         expect_status(
-            save(&app, &ada, &json!({ "q": format!("lot {n}") })).await,
+            app.post_json(SAVED, &json!({ "q": format!("lot {n}") }), Some(&ada.token))
+                .await,
             StatusCode::CREATED,
         )
         .await;
     }
     expect_error(
-        save(&app, &ada, &json!({ "q": "one too many" })).await,
+        app.post_json(SAVED, &json!({ "q": "one too many" }), Some(&ada.token))
+            .await,
         StatusCode::CONFLICT,
         "too_many_saved_searches",
     )
@@ -178,17 +173,20 @@ async fn saved_searches_are_saved_listed_and_deleted_within_their_limit() {
     // Another account cannot delete it; its owner can, once.
     let id = lamp.id.to_string();
     expect_error(
-        delete(&app, &bola, &id).await,
+        app.delete(&format!("{SAVED}/{id}"), Some(&bola.token))
+            .await,
         StatusCode::NOT_FOUND,
         "saved_search_not_found",
     )
     .await;
     assert_eq!(
-        delete(&app, &ada, &id).await.status(),
+        app.delete(&format!("{SAVED}/{id}"), Some(&ada.token))
+            .await
+            .status(),
         StatusCode::NO_CONTENT
     );
     expect_error(
-        delete(&app, &ada, &id).await,
+        app.delete(&format!("{SAVED}/{id}"), Some(&ada.token)).await,
         StatusCode::NOT_FOUND,
         "saved_search_not_found",
     )
@@ -196,7 +194,8 @@ async fn saved_searches_are_saved_listed_and_deleted_within_their_limit() {
     assert_eq!(saved(&app, &ada).await.len(), 24);
     // With one deleted there is room again.
     expect_status(
-        save(&app, &ada, &json!({ "q": "one more" })).await,
+        app.post_json(SAVED, &json!({ "q": "one more" }), Some(&ada.token))
+            .await,
         StatusCode::CREATED,
     )
     .await;
@@ -319,7 +318,12 @@ async fn the_digest_emails_each_account_its_new_matches_once() {
     let quiet = app.user("bidder").await;
     for who in [&ada, &quiet] {
         expect_status(
-            save(&app, who, &json!({ "q": "lamp", "status": "open" })).await,
+            app.post_json(
+                SAVED,
+                &json!({ "q": "lamp", "status": "open" }),
+                Some(&who.token),
+            )
+            .await,
             StatusCode::CREATED,
         )
         .await;
@@ -422,7 +426,8 @@ async fn a_worker_makes_the_digest_schedule_at_start_and_a_trigger_runs_it() {
     let seller = app.user("seller").await;
     let ada = app.user("bidder").await;
     expect_status(
-        save(&app, &ada, &json!({ "q": "lamp" })).await,
+        app.post_json(SAVED, &json!({ "q": "lamp" }), Some(&ada.token))
+            .await,
         StatusCode::CREATED,
     )
     .await;

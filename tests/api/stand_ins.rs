@@ -180,18 +180,6 @@ pub(crate) async fn bola_invoice(s: &Scene) -> InvoiceResponse {
     list.items.remove(0)
 }
 
-/// (kind, recipient email) of every email, in order.
-pub(crate) async fn emails(app: &TestApp, auction_id: &str) -> Vec<(String, String, String)> {
-    sqlx::query_as(
-        "SELECT kind, recipient_email, status FROM emails WHERE auction_id = $1::uuid
-         ORDER BY created_at, kind",
-    )
-    .bind(auction_id)
-    .fetch_all(&app.db)
-    .await
-    .unwrap()
-}
-
 /// Paystack accepts refunds (a `pending` refund, as it answers).
 pub(crate) async fn mount_refunds(paystack: &MockServer) {
     Mock::given(method("POST"))
@@ -227,15 +215,6 @@ pub(crate) async fn skipping_scene() -> (TimeSkippingServer, TestApp) {
     app.add_search_attributes().await;
     app.lock_time().await;
     (server, app)
-}
-
-/// The kinds of email sent for the auction (and to whom) right now.
-pub(crate) async fn sent_kinds(app: &TestApp, id: &str) -> Vec<(String, String)> {
-    emails(app, id)
-        .await
-        .into_iter()
-        .map(|(kind, to, _)| (kind, to))
-        .collect()
 }
 
 /// Lets time pass on the test server, then a moment of real time for the

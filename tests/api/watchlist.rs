@@ -25,22 +25,6 @@ async fn sleep_until(at: DateTime<Utc>) {
     }
 }
 
-async fn put(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
-    let mut request = app.http.put(app.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.unwrap()
-}
-
-async fn delete(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
-    let mut request = app.http.delete(app.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.unwrap()
-}
-
 async fn watchlist(app: &TestApp, user: &TestUser) -> Watchlist {
     expect_json(
         app.get("/api/v1/me/watchlist", Some(&user.token)).await,
@@ -69,8 +53,8 @@ async fn a_lot_is_watched_and_unwatched_through_the_api_and_the_lot_page() {
     let path = format!("/api/v1/me/watchlist/{id}");
 
     // The API: watching twice is one watch; the list has the live price.
-    assert_eq!(put(&app, &path, Some(&ada.token)).await.status(), 204);
-    assert_eq!(put(&app, &path, Some(&ada.token)).await.status(), 204);
+    assert_eq!(app.put(&path, Some(&ada.token)).await.status(), 204);
+    assert_eq!(app.put(&path, Some(&ada.token)).await.status(), 204);
     app.bid_ok(&bola, &id, 1_500, None).await;
     let listed = eventually(10, || async {
         let listed = watchlist(&app, &ada).await;
@@ -89,33 +73,34 @@ async fn a_lot_is_watched_and_unwatched_through_the_api_and_the_lot_page() {
     // Refusals change nothing.
     let nowhere = format!("/api/v1/me/watchlist/{}", uuid::Uuid::new_v4());
     expect_error(
-        put(&app, &nowhere, Some(&ada.token)).await,
+        app.put(&nowhere, Some(&ada.token)).await,
         StatusCode::NOT_FOUND,
         "auction_not_found",
     )
     .await;
     expect_error(
-        delete(&app, &nowhere, Some(&ada.token)).await,
+        app.delete(&nowhere, Some(&ada.token)).await,
         StatusCode::NOT_FOUND,
         "auction_not_found",
     )
     .await;
     expect_error(
-        put(&app, "/api/v1/me/watchlist/not-a-uuid", Some(&ada.token)).await,
+        app.put("/api/v1/me/watchlist/not-a-uuid", Some(&ada.token))
+            .await,
         StatusCode::BAD_REQUEST,
         "invalid_path",
     )
     .await;
     expect_error(
-        put(&app, &path, None).await,
+        app.put(&path, None).await,
         StatusCode::UNAUTHORIZED,
         "unauthenticated",
     )
     .await;
     assert_eq!(watchlist(&app, &ada).await.items.len(), 1);
 
-    assert_eq!(delete(&app, &path, Some(&ada.token)).await.status(), 204);
-    assert_eq!(delete(&app, &path, Some(&ada.token)).await.status(), 204);
+    assert_eq!(app.delete(&path, Some(&ada.token)).await.status(), 204);
+    assert_eq!(app.delete(&path, Some(&ada.token)).await.status(), 204);
     assert!(watchlist(&app, &ada).await.items.is_empty());
 
     // The lot page: a signed-in visitor's button, a normal form.
@@ -240,7 +225,7 @@ async fn ending_soon_alerts_go_a_chosen_time_before_the_end_and_follow_an_extens
     let first_end = auction.ends_at;
 
     let watch = format!("/api/v1/me/watchlist/{id}");
-    assert_eq!(put(&app, &watch, Some(&ada.token)).await.status(), 204);
+    assert_eq!(app.put(&watch, Some(&ada.token)).await.status(), 204);
     let mut browser = Jar::default();
     browser
         .sign_in(&app, &bola.email, &format!("/auctions/{id}"))
@@ -394,7 +379,7 @@ async fn a_new_watcher_is_signalled_and_a_crowd_of_watchers_is_alerted_in_bounde
     // Ada watches through the API: nobody waits, so the auction is told,
     // and its check finds everyone due (the default hour's lead).
     let watch = format!("/api/v1/me/watchlist/{id}");
-    assert_eq!(put(&app, &watch, Some(&ada.token)).await.status(), 204);
+    assert_eq!(app.put(&watch, Some(&ada.token)).await.status(), 204);
     let count = |sql: &'static str| {
         let app = &app;
         let id = id.clone();
@@ -440,13 +425,9 @@ async fn a_longer_lead_chosen_on_the_preferences_brings_a_watched_lots_alert_for
     let auction = app.create_auction(&seller, &auction_body(600)).await;
     let id = auction.id.to_string();
     assert_eq!(
-        put(
-            &app,
-            &format!("/api/v1/me/watchlist/{id}"),
-            Some(&ada.token)
-        )
-        .await
-        .status(),
+        app.put(&format!("/api/v1/me/watchlist/{id}"), Some(&ada.token))
+            .await
+            .status(),
         204
     );
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
@@ -461,13 +442,8 @@ async fn a_longer_lead_chosen_on_the_preferences_brings_a_watched_lots_alert_for
     .await;
     choices["ending_soon_lead_secs"] = json!(3_600);
     let saved = app
-        .http
-        .put(app.url("/api/v1/me/preferences"))
-        .bearer_auth(&ada.token)
-        .json(&choices)
-        .send()
-        .await
-        .unwrap();
+        .put_json("/api/v1/me/preferences", &choices, Some(&ada.token))
+        .await;
     assert_eq!(saved.status(), StatusCode::OK);
     let alert = wait_for_alert(&brevo, &ada, 30).await;
     assert!(
@@ -514,25 +490,25 @@ async fn only_a_watch_that_brings_a_wanted_alert_forward_signals_the_auction() {
     let bola = crate::accounts_email::sign_up(&app, "bidder").await;
     for who in [&ada, &bola] {
         for _ in 0..5 {
-            assert_eq!(put(&app, &path, Some(&who.token)).await.status(), 204);
-            assert_eq!(delete(&app, &path, Some(&who.token)).await.status(), 204);
+            assert_eq!(app.put(&path, Some(&who.token)).await.status(), 204);
+            assert_eq!(app.delete(&path, Some(&who.token)).await.status(), 204);
         }
-        assert_eq!(put(&app, &path, Some(&who.token)).await.status(), 204);
+        assert_eq!(app.put(&path, Some(&who.token)).await.status(), 204);
     }
     assert_eq!(alert_signals(&app, &id).await, 0);
     // Chidi wants them: his watch brings an alert forward, once.
     let chidi = app.user("bidder").await;
     for _ in 0..3 {
-        assert_eq!(put(&app, &path, Some(&chidi.token)).await.status(), 204);
-        assert_eq!(delete(&app, &path, Some(&chidi.token)).await.status(), 204);
+        assert_eq!(app.put(&path, Some(&chidi.token)).await.status(), 204);
+        assert_eq!(app.delete(&path, Some(&chidi.token)).await.status(), 204);
     }
-    assert_eq!(put(&app, &path, Some(&chidi.token)).await.status(), 204);
+    assert_eq!(app.put(&path, Some(&chidi.token)).await.status(), 204);
     wait_for_alert(&brevo, &chidi, 30).await;
     // At most one per watch (before the workflow has written its plan),
     // and none once he has had his alert.
     let signalled = alert_signals(&app, &id).await;
     assert!((1..=4).contains(&signalled), "{signalled}");
-    assert_eq!(put(&app, &path, Some(&chidi.token)).await.status(), 204);
+    assert_eq!(app.put(&path, Some(&chidi.token)).await.status(), 204);
     assert_eq!(alert_signals(&app, &id).await, signalled);
     assert!(alerts_at_brevo(&brevo, &ada).await.is_empty());
     assert!(alerts_at_brevo(&brevo, &bola).await.is_empty());
@@ -559,7 +535,7 @@ async fn a_full_watchlist_refuses_another_lot_with_its_code() {
     .unwrap();
     let path = format!("/api/v1/me/watchlist/{}", auction.id);
     expect_error(
-        put(&app, &path, Some(&ada.token)).await,
+        app.put(&path, Some(&ada.token)).await,
         StatusCode::CONFLICT,
         "too_many_watched",
     )

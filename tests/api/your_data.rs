@@ -4,7 +4,7 @@
 //! session and export are refused, and its bids stay, pseudonymised.
 
 use gavel_api::routes::auth::AuthResponse;
-use reqwest::{Method, StatusCode, header};
+use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::{
@@ -14,14 +14,6 @@ use crate::{
     },
     sessions::Jar,
 };
-
-async fn delete_account(app: &TestApp, user: &TestUser, password: &str) -> reqwest::Response {
-    app.request(Method::DELETE, "/api/v1/me", Some(&user.token))
-        .json(&json!({ "password": password }))
-        .send()
-        .await
-        .unwrap()
-}
 
 /// Every key anywhere in `value`.
 fn keys(value: &Value, into: &mut Vec<String>) {
@@ -164,13 +156,23 @@ async fn deleting_an_account_asks_its_password_and_waits_for_what_is_under_way()
             .unwrap();
 
     expect_error(
-        delete_account(&app, &ada, "not my password").await,
+        app.delete_json(
+            "/api/v1/me",
+            &json!({ "password": "not my password" }),
+            Some(&ada.token),
+        )
+        .await,
         StatusCode::FORBIDDEN,
         "wrong_password",
     )
     .await;
     let blocked = expect_error(
-        delete_account(&app, &ada, PASSWORD).await,
+        app.delete_json(
+            "/api/v1/me",
+            &json!({ "password": PASSWORD }),
+            Some(&ada.token),
+        )
+        .await,
         StatusCode::CONFLICT,
         "account_deletion_blocked",
     )
@@ -181,7 +183,12 @@ async fn deleting_an_account_asks_its_password_and_waits_for_what_is_under_way()
     running["title"] = json!("Brass lantern");
     app.create_auction(&seller, &running).await;
     let blocked = expect_error(
-        delete_account(&app, &seller, PASSWORD).await,
+        app.delete_json(
+            "/api/v1/me",
+            &json!({ "password": PASSWORD }),
+            Some(&seller.token),
+        )
+        .await,
         StatusCode::CONFLICT,
         "account_deletion_blocked",
     )
@@ -203,7 +210,13 @@ async fn deleting_an_account_asks_its_password_and_waits_for_what_is_under_way()
     .await;
     assert!(before.to_string().contains(&bola.handle));
     assert_eq!(
-        delete_account(&app, &bola, PASSWORD).await.status(),
+        app.delete_json(
+            "/api/v1/me",
+            &json!({ "password": PASSWORD }),
+            Some(&bola.token)
+        )
+        .await
+        .status(),
         StatusCode::NO_CONTENT
     );
     expect_error(

@@ -30,7 +30,38 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
-        self.request(Method::POST, path, token)
+        self.send_json(Method::POST, path, body, token).await
+    }
+
+    /// A `PUT` with no body (watching a lot names it in the path).
+    pub async fn put(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::PUT, path, token).send().await.unwrap()
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        self.send_json(Method::PUT, path, body, token).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::DELETE, path, token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A `DELETE` that carries a body (deleting an account sends its password).
+    pub async fn delete_json(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        self.send_json(Method::DELETE, path, body, token).await
+    }
+
+    async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> Response {
+        self.request(method, path, token)
             .json(body)
             .send()
             .await

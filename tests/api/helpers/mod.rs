@@ -1,5 +1,5 @@
 //! The test harness, by what it helps with: Temporal servers and workers,
-//! test databases, the application under test, HTTP, and scenes.
+//! test databases, the application under test, HTTP, emails, and scenes.
 
 use std::{
     net::SocketAddr,
@@ -34,6 +34,7 @@ use temporalio_client::Client;
 use tokio_util::sync::CancellationToken;
 
 mod app_under_test;
+mod emails;
 mod fake_refunds;
 mod http;
 mod python_tools;
@@ -44,6 +45,7 @@ mod test_database;
 mod transfers;
 
 pub use app_under_test::*;
+pub use emails::*;
 pub use fake_refunds::FakeRefunds;
 pub use gavel_testkit::{postgres::*, temporal::TimeSkippingServer};
 pub use http::*;
