@@ -18,10 +18,11 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     app::{self, ApiParts, Application},
-    config::{
-        AdminCommand, ApiArgs, Command, CreateUserArgs, DatabaseArgs, DevArgs, ExportHistoryArgs,
-        HistoryCommand, PaystackCommand, ReplayArgs, WorkerArgs,
+    cli::{
+        AdminCommand, ApiArgs, Command, CreateUserArgs, DevArgs, ExportHistoryArgs, HistoryCommand,
+        PaystackCommand, ReplayArgs, WorkerArgs,
     },
+    config::DatabaseArgs,
     database,
     dev_server::{self, DevServer, DevServerOptions},
     paystack_stand_in, temporal,

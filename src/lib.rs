@@ -1,6 +1,7 @@
 //! The `gavel` binary's library: configuration, process wiring and the commands.
 //!
-//! - [`config`]: every setting as a `--flag` with an env-var twin (clap).
+//! - [`cli`]: the command tree, `gavel` and its subcommands (clap).
+//! - [`config`]: the services' settings, each a `--flag` with an env-var twin.
 //! - [`telemetry`]: tracing subscriber (pretty in dev, JSON in production).
 //! - [`database`]: create-if-missing, connect and migrate PostgreSQL.
 //! - [`temporal`]: connect the client, register search attributes, build the worker.
@@ -12,6 +13,7 @@
 //! - [`replay`]: `gavel replay`, recorded histories against this build's workflows.
 
 pub mod app;
+pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod database;

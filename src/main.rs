@@ -4,7 +4,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = gavel::config::Cli::parse();
+    let cli = gavel::cli::Cli::parse();
     gavel::telemetry::init(cli.log_format);
     match gavel::commands::run(cli.command).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use sha2::Sha512;
 
-use crate::{config::SendWebhookArgs, database};
+use crate::{cli::SendWebhookArgs, database};
 
 /// The event body, shaped like Paystack's `charge.success` sample.
 pub fn event_body(event: &str, reference: &str, amount: i64, currency: &str) -> Value {

@@ -46,7 +46,7 @@ fn strings(value: &Value) -> Vec<String> {
 
 /// The env names a `gavel` subcommand reads (its flags' twins and the global ones).
 fn env_names(path: &[String]) -> BTreeSet<String> {
-    let root = gavel::config::Cli::command();
+    let root = gavel::cli::Cli::command();
     let mut names: BTreeSet<String> = root
         .get_arguments()
         .filter_map(|a| a.get_env())
