@@ -1,6 +1,10 @@
 //! `/me/export` and `DELETE /me`: an account's own data as JSON, and
 //! deleting the account. Thin callers of [`crate::service::your_data`].
 
+/// The export's document (made in the service), still public here: the
+/// OpenAPI path below names it.
+pub use crate::service::your_data::ExportResponse;
+
 use axum::{
     Router,
     extract::State,
@@ -8,8 +12,8 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{delete, get},
 };
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::{
@@ -17,8 +21,7 @@ use crate::{
     error::{ApiError, ErrorBody},
     extract::ApiJson,
     limits::ClientIp,
-    routes::{saved_searches::SavedSearchResponse, watchlist::WatchedLotResponse},
-    service::your_data::{self as service, YourData, YourDataError},
+    service::your_data::{self as service, ExportFile, YourDataError},
     state::AppState,
 };
 
@@ -26,57 +29,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/me/export", get(export))
         .route("/me", delete(remove))
-}
-
-/// Everything Gavel keeps about my account: no password hash, token, card
-/// code or payment reference.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ExportResponse {
-    /// id, email, name, handle, role, created_at, email_verified_at.
-    #[schema(value_type = Object)]
-    pub account: Value,
-    /// Every bid, newest first, with its maximum.
-    #[schema(value_type = Vec<Object>)]
-    pub bids: Vec<Value>,
-    /// Every invoice, as buyer or seller (`side`), newest first.
-    #[schema(value_type = Vec<Object>)]
-    pub invoices: Vec<Value>,
-    /// Lots on my watchlist, with their prices now.
-    pub watchlist: Vec<WatchedLotResponse>,
-    pub saved_searches: Vec<SavedSearchResponse>,
-    /// Which optional notices I want.
-    #[schema(value_type = Object)]
-    pub preferences: Value,
-}
-
-impl ExportResponse {
-    pub fn of(data: &YourData) -> Result<Self, ApiError> {
-        Ok(Self {
-            account: to_json(&data.account)?,
-            bids: data.bids.iter().map(to_json).collect::<Result<_, _>>()?,
-            invoices: data
-                .invoices
-                .iter()
-                .map(to_json)
-                .collect::<Result<_, _>>()?,
-            watchlist: data
-                .watchlist
-                .iter()
-                .cloned()
-                .map(WatchedLotResponse::from)
-                .collect(),
-            saved_searches: data
-                .saved_searches
-                .iter()
-                .map(SavedSearchResponse::of)
-                .collect(),
-            preferences: to_json(&data.preferences)?,
-        })
-    }
-}
-
-fn to_json(value: &impl Serialize) -> Result<Value, ApiError> {
-    serde_json::to_value(value).map_err(ApiError::internal)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -93,21 +45,29 @@ pub struct DeleteAccountRequest {
     security(("bearer" = [])))]
 pub async fn export(State(state): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
     let data = service::export(&state, &user).await?;
-    download(&data)
+    Ok(service::export_file(&data)?.into_response())
 }
 
-/// `data` as the JSON download both `GET /me/export` and the page's link
-/// (`/me/export`, signed in by the session cookie) answer.
-pub fn download(data: &YourData) -> Result<Response, ApiError> {
-    let mut response = ApiJson(ExportResponse::of(data)?).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"gavel-my-data.json\""),
-    );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+/// The export as a download: JSON, saved under its file name, never cached.
+impl IntoResponse for ExportFile {
+    fn into_response(self) -> Response {
+        // The name is the service's constant, plain ASCII: always a valid
+        // header value.
+        let disposition = HeaderValue::try_from(format!("attachment; filename=\"{}\"", self.name))
+            .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+        (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (header::CONTENT_DISPOSITION, disposition),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            self.json,
+        )
+            .into_response()
+    }
 }
 
 #[utoipa::path(delete, path = "/me", tag = "auth", operation_id = "delete_my_account",
@@ -148,6 +108,7 @@ impl From<YourDataError> for ApiError {
             }
             YourDataError::Auth(err) => err,
             YourDataError::Database(err) => err.into(),
+            YourDataError::Export(err) => ApiError::internal(err),
         }
     }
 }

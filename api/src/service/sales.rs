@@ -13,7 +13,8 @@ use gavel_store::{
     sale_actions::{self, ClaimOpened, ClaimSettled, Moved},
     sale_statements::{self, Claim, LedgerNeeds, SaleRow},
 };
-use gavel_workflows::{sale::SaleMoney, text::Lines};
+use gavel_workflows::{contract::sale::SaleStage, sale::SaleMoney, text::Lines};
+use serde::{Deserialize, de::value::StrDeserializer};
 use uuid::Uuid;
 
 use crate::{
@@ -83,6 +84,12 @@ pub enum SaleError {
     UnknownPayoutState,
     #[error(transparent)]
     Database(#[from] gavel_store::StoreError),
+}
+
+/// A sale's stage as stored (`awaiting_shipment`, `shipped`, …), typed;
+/// `None` for a word this build does not know.
+pub fn stage_of(stage: &str) -> Option<SaleStage> {
+    SaleStage::deserialize(StrDeserializer::<serde::de::value::Error>::new(stage)).ok()
 }
 
 /// The seller's shipping details as sent.
@@ -357,5 +364,27 @@ async fn nudge(state: &AppState, invoice_id: Uuid, why: &str) {
         Err(err) => {
             tracing::warn!(%invoice_id, why, error = %err, "sale workflow not nudged; it re-reads the row on its next timer");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gavel_store::sales::stage_text;
+
+    use super::*;
+
+    /// Every stage the store writes reads back as itself.
+    #[test]
+    fn stored_stages_read_as_their_type() {
+        for stage in [
+            SaleStage::AwaitingShipment,
+            SaleStage::Shipped,
+            SaleStage::Received,
+            SaleStage::Closed,
+            SaleStage::CancelledUnshipped,
+        ] {
+            assert_eq!(stage_of(stage_text(stage)), Some(stage));
+        }
+        assert_eq!(stage_of("lost_at_sea"), None);
     }
 }

@@ -3,7 +3,9 @@
 //! while something is under way that names it (an invoice to pay, a win,
 //! a lead, a lot or a sale in flight); otherwise the row is pseudonymised
 //! (bids and invoices stay for the books), every session and token is
-//! revoked and the address can sign up again.
+//! revoked and the address can sign up again. The export's JSON document
+//! ([`ExportResponse`]) and its file are made here, once, for the JSON route
+//! and the page's download link alike.
 
 use std::net::IpAddr;
 
@@ -14,11 +16,18 @@ use gavel_store::{
     watchlist,
     your_data::{self, AccountData, BidData, Blocker, InvoiceData},
 };
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::{
     accounts,
     auth::{AuthUser, Email, LimitError, password},
     error::ApiError,
+    // The export embeds the API's own shapes of a watched lot and a saved
+    // search, so the download reads as `GET /me/watchlist` and
+    // `GET /me/saved-searches` do.
+    routes::{saved_searches::SavedSearchResponse, watchlist::WatchedLotResponse},
     state::AppState,
 };
 
@@ -34,6 +43,78 @@ pub struct YourData {
     pub watchlist: Vec<WatchedLot>,
     pub saved_searches: Vec<SavedSearch>,
     pub preferences: Preferences,
+}
+
+/// Everything Gavel keeps about my account: no password hash, token, card
+/// code or payment reference.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExportResponse {
+    /// id, email, name, handle, role, created_at, email_verified_at.
+    #[schema(value_type = Object)]
+    pub account: Value,
+    /// Every bid, newest first, with its maximum.
+    #[schema(value_type = Vec<Object>)]
+    pub bids: Vec<Value>,
+    /// Every invoice, as buyer or seller (`side`), newest first.
+    #[schema(value_type = Vec<Object>)]
+    pub invoices: Vec<Value>,
+    /// Lots on my watchlist, with their prices now.
+    pub watchlist: Vec<WatchedLotResponse>,
+    pub saved_searches: Vec<SavedSearchResponse>,
+    /// Which optional notices I want.
+    #[schema(value_type = Object)]
+    pub preferences: Value,
+}
+
+impl ExportResponse {
+    pub fn of(data: &YourData) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            account: serde_json::to_value(&data.account)?,
+            bids: data
+                .bids
+                .iter()
+                .map(serde_json::to_value)
+                .collect::<Result<_, _>>()?,
+            invoices: data
+                .invoices
+                .iter()
+                .map(serde_json::to_value)
+                .collect::<Result<_, _>>()?,
+            watchlist: data
+                .watchlist
+                .iter()
+                .cloned()
+                .map(WatchedLotResponse::from)
+                .collect(),
+            saved_searches: data
+                .saved_searches
+                .iter()
+                .map(SavedSearchResponse::of)
+                .collect(),
+            preferences: serde_json::to_value(data.preferences)?,
+        })
+    }
+}
+
+/// The name the export is saved under.
+pub const EXPORT_FILE_NAME: &str = "gavel-my-data.json";
+
+/// The export as a file: its JSON bytes and the name it is saved under.
+/// `routes::your_data` answers it as a download (`impl IntoResponse`).
+#[derive(Debug, Clone)]
+pub struct ExportFile {
+    pub json: Vec<u8>,
+    pub name: &'static str,
+}
+
+/// `data` as the file both `GET /api/v1/me/export` and the page's link
+/// (`GET /me/export`, signed in by the session cookie) download.
+pub fn export_file(data: &YourData) -> Result<ExportFile, YourDataError> {
+    let json = serde_json::to_vec(&ExportResponse::of(data)?)?;
+    Ok(ExportFile {
+        json,
+        name: EXPORT_FILE_NAME,
+    })
 }
 
 /// Why the data could not be read or the account not deleted.
@@ -55,6 +136,9 @@ pub enum YourDataError {
     Auth(#[from] ApiError),
     #[error(transparent)]
     Database(#[from] StoreError),
+    /// The export could not be written as JSON.
+    #[error("the export could not be written: {0}")]
+    Export(#[from] serde_json::Error),
 }
 
 impl From<sqlx::Error> for YourDataError {

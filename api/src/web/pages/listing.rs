@@ -15,6 +15,7 @@ use gavel_workflows::contract::view::AuctionStatus;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::said::{ListingSaid, MeSaid};
 use super::shared::{
     Chrome, CsrfForm, encode, message, page, sentence, signed_in, status_words, time_left,
 };
@@ -55,8 +56,9 @@ pub struct IndexQuery {
     pub q: Option<String>,
     pub status: Option<String>,
     pub after: Option<String>,
-    /// `search_saved` after the "Save this search" button.
-    pub said: Option<String>,
+    /// After the "Save this search" button.
+    #[serde(default, deserialize_with = "super::said::known_word")]
+    pub said: Option<ListingSaid>,
 }
 
 const PAGE_SIZE: i64 = 24;
@@ -127,12 +129,12 @@ pub async fn index(
         AuctionStatus::Open => "On sale now".to_owned(),
         other => status_words(Some(other)).to_owned(),
     };
-    let chrome = match query.said.as_deref() {
-        Some("search_saved") => Chrome::of(&visitor).saying(
+    let chrome = match query.said {
+        Some(ListingSaid::SearchSaved) => Chrome::of(&visitor).saying(
             "Search saved: new lots that match it are emailed to you once a day.",
             "good",
         ),
-        _ => Chrome::of(&visitor),
+        None => Chrome::of(&visitor),
     };
     Ok(page(&IndexPage {
         chrome,
@@ -192,7 +194,10 @@ pub async fn save_search(
         Err(err) => Err(err.into()),
     };
     let (status, text) = match saved {
-        Ok(_) => return Ok(Redirect::to(&format!("{back}&said=search_saved")).into_response()),
+        Ok(_) => {
+            let to = format!("{back}&said={}", ListingSaid::SearchSaved.word());
+            return Ok(Redirect::to(&to).into_response());
+        }
         Err(SavedSearchError::Exists) => (
             StatusCode::CONFLICT,
             "You have saved this search already: its new lots come in your daily digest."
@@ -270,7 +275,7 @@ pub async fn delete_search(
         Err(answer) => return Ok(*answer),
     };
     let text = match saved_searches::delete(&state, user.id, id).await {
-        Ok(()) => return Ok(Redirect::to("/me?said=search_deleted").into_response()),
+        Ok(()) => return Ok(Redirect::to(&MeSaid::SearchDeleted.link()).into_response()),
         Err(SavedSearchError::NotFound) => {
             "No saved search of yours has this number: it may be deleted already."
         }

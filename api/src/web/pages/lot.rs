@@ -20,9 +20,13 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::shared::{
-    BUSY, Chrome, CsrfForm, FORM_EXPIRED, INVALID_AMOUNT, SaidQuery, database_sentence,
-    duration_words, input_sentence, message, page, sentence, signed_in, status_words, time_left,
+use super::{
+    said::LotSaid,
+    shared::{
+        BUSY, Chrome, CsrfForm, FORM_EXPIRED, INVALID_AMOUNT, SaidQuery, database_sentence,
+        duration_words, input_sentence, message, page, sentence, signed_in, status_words,
+        time_left,
+    },
 };
 use crate::{
     auctions::{
@@ -92,7 +96,7 @@ pub async fn auction(
     State(state): State<AppState>,
     visitor: Visitor,
     ApiPath(id): ApiPath<Uuid>,
-    Query(query): Query<SaidQuery>,
+    Query(query): Query<SaidQuery<LotSaid>>,
 ) -> Result<Response, ApiError> {
     let Some(row) = store::find(&state.db, id).await? else {
         return Ok(message(
@@ -121,7 +125,7 @@ pub async fn auction(
         .rev()
         .map(|b| (b.placed_at.timestamp_millis(), b.price_after))
         .collect();
-    let said = query.said.as_deref().map(said_sentence).unwrap_or_default();
+    let said = query.said.map(said_sentence).unwrap_or_default().to_owned();
     let leader = lot.leader.clone().unwrap_or_default();
     let watching = match visitor.user {
         Some(user) => watchlist::is_watching(&state, user.id, id).await?,
@@ -208,27 +212,36 @@ fn leading_after(history: &[store::BidRow], me: &str) -> Vec<String> {
 /// What the lot page says after a bid form sent without script
 /// (`?said=` with the verdict's code). The refusal's details (the new
 /// minimum, the current maximum) are not in the link, so those say less
-/// than [`bid_sentence`]; an unknown code reads as a busy house.
-fn said_sentence(code: &str) -> String {
-    let said = match code {
-        "leading" => "You lead.",
-        "outbid" => "Someone else's maximum is higher: a proxy bid outbid you at once.",
-        "bid_too_low" => "Your bid is too low.",
-        "max_not_raised" => "Your new maximum must be above your current one.",
-        "auction_closed" => CLOSED,
-        "auction_not_open" => NOT_OPEN,
-        "own_auction" => OWN_AUCTION,
-        "bidding_suspended" => SUSPENDED,
-        "email_unverified" => UNVERIFIED,
-        "too_many_bids" => TOO_FAST,
-        "invalid_amount" => INVALID_AMOUNT,
-        "csrf_failed" => FORM_EXPIRED,
-        "watching" => WATCHING,
-        "unwatched" => "This lot is off your watchlist.",
-        "too_many_watched" => "Your watchlist is full (200 lots): unwatch one first.",
-        _ => BUSY,
-    };
-    said.to_owned()
+/// than [`bid_sentence`]; a refusal of the house's own (busy, down, a key
+/// reused) reads as a busy house.
+fn said_sentence(said: LotSaid) -> &'static str {
+    match said {
+        LotSaid::Leading => "You lead.",
+        LotSaid::Outbid => "Someone else's maximum is higher: a proxy bid outbid you at once.",
+        LotSaid::BidTooLow => "Your bid is too low.",
+        LotSaid::MaxNotRaised => "Your new maximum must be above your current one.",
+        LotSaid::AuctionClosed => CLOSED,
+        LotSaid::AuctionNotOpen => NOT_OPEN,
+        LotSaid::OwnAuction => OWN_AUCTION,
+        LotSaid::BiddingSuspended => SUSPENDED,
+        LotSaid::EmailUnverified => UNVERIFIED,
+        LotSaid::TooManyBids => TOO_FAST,
+        LotSaid::InvalidAmount => INVALID_AMOUNT,
+        LotSaid::CsrfFailed => FORM_EXPIRED,
+        LotSaid::Watching => WATCHING,
+        LotSaid::Unwatched => "This lot is off your watchlist.",
+        LotSaid::TooManyWatched => "Your watchlist is full (200 lots): unwatch one first.",
+        LotSaid::CurrencyMismatch
+        | LotSaid::InvalidCurrency
+        | LotSaid::InvalidIdempotencyKey
+        | LotSaid::IdempotencyKeyRequired
+        | LotSaid::IdempotencyKeyReused
+        | LotSaid::AuctionNotFound
+        | LotSaid::BidInProgress
+        | LotSaid::AuctionBusy
+        | LotSaid::ServiceUnavailable
+        | LotSaid::Internal => BUSY,
+    }
 }
 
 const CLOSED: &str = "This auction has closed; no more bids are taken.";
@@ -303,7 +316,7 @@ pub async fn bid(
     // The script gets the verdict as JSON (with the price of an accepted
     // bid, so the page knows which live event was this bid); a browser
     // without script goes back to the lot with a message code.
-    let answer = |text: String, code: &str, placed: Option<(Standing, i64)>| {
+    let answer = |text: String, said: LotSaid, placed: Option<(Standing, i64)>| {
         if wants_json {
             let mut body = json!({
                 "ok": placed.is_some(),
@@ -315,18 +328,26 @@ pub async fn bid(
             }
             axum::Json(body).into_response()
         } else {
-            Redirect::to(&format!("{back}?said={code}")).into_response()
+            Redirect::to(&format!("{back}?said={}", said.word())).into_response()
         }
     };
-    let refused = |err: &ApiError| answer(sentence(err), err.code, None);
     let Some(user) = visitor.user else {
-        return Ok(answer("Please sign in to bid.".into(), "csrf_failed", None));
+        return Ok(answer(
+            "Please sign in to bid.".into(),
+            LotSaid::CsrfFailed,
+            None,
+        ));
     };
+    // The CSRF check's only refusal is `csrf_failed`.
     if let Err(err) = visitor.check_csrf(&form.csrf) {
-        return Ok(refused(&err));
+        return Ok(answer(sentence(&err), LotSaid::CsrfFailed, None));
     }
     let Some(max) = money::parse_major(&form.max) else {
-        return Ok(answer(INVALID_AMOUNT.to_owned(), "invalid_amount", None));
+        return Ok(answer(
+            INVALID_AMOUNT.to_owned(),
+            LotSaid::InvalidAmount,
+            None,
+        ));
     };
     // The script sends a fresh key per click; without script, the same form
     // sent twice is the same bid.
@@ -359,9 +380,9 @@ pub async fn bid(
                     "Someone else's maximum is higher: a proxy bid outbid you at once. The price is now {price}."
                 ),
             };
-            answer(text, standing.as_str(), Some((standing, minor)))
+            answer(text, standing.into(), Some((standing, minor)))
         }
-        Err(err) => answer(bid_sentence(&err, &currency), err.code(), None),
+        Err(err) => answer(bid_sentence(&err, &currency), (&err).into(), None),
     })
 }
 
@@ -397,8 +418,11 @@ async fn watch_button(
         Ok(user) => user,
         Err(to_sign_in) => return Ok(to_sign_in.into_response()),
     };
-    if let Err(err) = visitor.check_csrf(&form.csrf) {
-        return Ok(Redirect::to(&format!("{back}?said={}", err.code)).into_response());
+    let said =
+        |what: LotSaid| Redirect::to(&format!("{back}?said={}", what.word())).into_response();
+    if visitor.check_csrf(&form.csrf).is_err() {
+        // The CSRF check's only refusal is `csrf_failed`.
+        return Ok(said(LotSaid::CsrfFailed));
     }
     let done = if on {
         watchlist::watch(&state, user.id, id).await.map(|_| ())
@@ -406,13 +430,9 @@ async fn watch_button(
         watchlist::unwatch(&state, user.id, id).await
     };
     match done {
-        Ok(()) => {
-            let said = if on { "watching" } else { "unwatched" };
-            Ok(Redirect::to(&format!("{back}?said={said}")).into_response())
-        }
-        Err(WatchError::Full) => {
-            Ok(Redirect::to(&format!("{back}?said=too_many_watched")).into_response())
-        }
+        Ok(()) if on => Ok(said(LotSaid::Watching)),
+        Ok(()) => Ok(said(LotSaid::Unwatched)),
+        Err(WatchError::Full) => Ok(said(LotSaid::TooManyWatched)),
         Err(WatchError::NotFound) => Ok(message(
             &visitor,
             StatusCode::NOT_FOUND,
@@ -517,9 +537,11 @@ mod tests {
             BidError::TooManyQueued,
             BidError::Busy,
         ] {
-            assert_eq!(said_sentence(refusal.code()), bid_sentence(&refusal, "NGN"));
+            assert_eq!(
+                said_sentence(LotSaid::from(&refusal)),
+                bid_sentence(&refusal, "NGN")
+            );
         }
-        assert_eq!(said_sentence("csrf_failed"), FORM_EXPIRED);
-        assert_eq!(said_sentence("<script>"), BUSY);
+        assert_eq!(said_sentence(LotSaid::CsrfFailed), FORM_EXPIRED);
     }
 }

@@ -20,6 +20,7 @@ use super::{
     account::{account_sentence, signed_in_to},
     notices::{self, NoticesSection},
     payout_account::{self, PayoutSection},
+    said::MeSaid,
     sales::{self, SalesSection},
     shared::{
         BUSY, Chrome, CsrfForm, SaidQuery, database_sentence, message, page, sentence, signed_in,
@@ -103,7 +104,7 @@ struct MePage {
 pub async fn me(
     State(state): State<AppState>,
     visitor: Visitor,
-    Query(query): Query<SaidQuery>,
+    Query(query): Query<SaidQuery<MeSaid>>,
 ) -> Result<Response, ApiError> {
     let user = match signed_in(&visitor, "/me") {
         Ok(user) => user,
@@ -201,23 +202,9 @@ pub async fn me(
     } else {
         Vec::new()
     };
-    let chrome = match query.said.as_deref() {
-        Some("accepted") => {
-            Chrome::of(&visitor).saying("Offer accepted: the invoice is yours to pay.", "good")
-        }
-        Some("declined") => Chrome::of(&visitor).saying("Offer declined.", ""),
-        Some("search_deleted") => Chrome::of(&visitor).saying(
-            "Saved search deleted: its new lots are no longer emailed to you.",
-            "good",
-        ),
-        Some("card_removed") => Chrome::of(&visitor).saying(
-            "Card removed: it will not be charged again; your next win gets a pay link.",
-            "good",
-        ),
-        other => match other.and_then(|said| sales::said(said).or_else(|| notices::said(said))) {
-            Some(text) => Chrome::of(&visitor).saying(text, "good"),
-            None => Chrome::of(&visitor),
-        },
+    let chrome = match query.said.map(said_banner) {
+        Some((text, tone)) => Chrome::of(&visitor).saying(text, tone),
+        None => Chrome::of(&visitor),
     };
     let cards = invoices::saved_cards(&state, user.id.into()).await?;
     let sales = sales::section(&state, &user).await?;
@@ -242,6 +229,35 @@ pub async fn me(
         searches: super::listing::search_lines(&state, user.id).await?,
         notices: notices::section(&state, &user).await?,
     }))
+}
+
+/// The banner for a form on `/me` that went through (`/me?said=…`), and
+/// its tone.
+fn said_banner(said: MeSaid) -> (&'static str, &'static str) {
+    match said {
+        MeSaid::Accepted => ("Offer accepted: the invoice is yours to pay.", "good"),
+        MeSaid::Declined => ("Offer declined.", ""),
+        MeSaid::SearchDeleted => (
+            "Saved search deleted: its new lots are no longer emailed to you.",
+            "good",
+        ),
+        MeSaid::CardRemoved => (
+            "Card removed: it will not be charged again; your next win gets a pay link.",
+            "good",
+        ),
+        MeSaid::NoticesSaved => ("Your email choices are saved.", "good"),
+        MeSaid::Shipped => ("Marked shipped: the buyer has been told.", "good"),
+        MeSaid::Received => (
+            "Thank you: the seller is paid once the claim window closes.",
+            "good",
+        ),
+        MeSaid::ClaimOpened => (
+            "Claim opened: the seller answers, or an admin decides.",
+            "good",
+        ),
+        MeSaid::ClaimAccepted => ("Claim accepted: the refund goes back to the buyer.", "good"),
+        MeSaid::ClaimContested => ("Claim contested: an admin decides.", "good"),
+    }
 }
 
 /// The signed-in user behind a form on `/me`, or the page to answer instead
@@ -353,7 +369,7 @@ pub async fn remove_card(
         Err(answer) => return Ok(*answer),
     };
     match invoices::remove_card(&state, user.id.into(), id).await {
-        Ok(()) => Ok(Redirect::to("/me?said=card_removed").into_response()),
+        Ok(()) => Ok(Redirect::to(&MeSaid::CardRemoved.link()).into_response()),
         Err(CardError::NotFound) => Ok(message(
             &visitor,
             StatusCode::NOT_FOUND,
@@ -378,11 +394,14 @@ async fn answer_offer(
     };
     Ok(
         match invoices::answer_offer(&state, &user, id, accept).await {
-            Ok(_) => Redirect::to(if accept {
-                "/me?said=accepted"
-            } else {
-                "/me?said=declined"
-            })
+            Ok(_) => Redirect::to(
+                &if accept {
+                    MeSaid::Accepted
+                } else {
+                    MeSaid::Declined
+                }
+                .link(),
+            )
             .into_response(),
             Err(err) => refused(&visitor, "The offer", err),
         },

@@ -12,6 +12,7 @@ pub mod lot;
 pub mod me;
 pub mod notices;
 pub mod payout_account;
+pub mod said;
 pub mod sales;
 pub mod sell;
 pub mod shared;

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use super::{
     account_email::{TokenQuery, keeps_token_private},
     me::me_form_user,
+    said::MeSaid,
     shared::{Chrome, database_sentence, failed_as, input_sentence, message, page},
 };
 use crate::{
@@ -89,7 +90,7 @@ pub async fn save(
         ending_soon_lead_secs: lead_secs,
     };
     match notices::put(&state, &user, choices).await {
-        Ok(_) => Redirect::to("/me?said=notices_saved#notices").into_response(),
+        Ok(_) => Redirect::to(&format!("{}#notices", MeSaid::NoticesSaved.link())).into_response(),
         Err(err) => {
             let text = match &err {
                 PreferencesError::Invalid(invalid) => input_sentence(invalid),
@@ -167,9 +168,4 @@ pub async fn unsubscribe(
         )),
         Err(err) => refused(&visitor, err),
     }
-}
-
-/// What `/me` says after the form was kept.
-pub fn said(what: &str) -> Option<&'static str> {
-    (what == "notices_saved").then_some("Your email choices are saved.")
 }

@@ -11,17 +11,21 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use gavel_store::sale_statements::{Claim, SaleRow};
+use gavel_workflows::contract::sale::SaleStage;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::shared::{
-    BUSY, CsrfForm, FORBIDDEN, INVALID_AMOUNT, database_sentence, input_sentence, message,
-    sentence, signed_in,
+use super::{
+    said::MeSaid,
+    shared::{
+        BUSY, CsrfForm, FORBIDDEN, INVALID_AMOUNT, database_sentence, input_sentence, message,
+        sentence, signed_in,
+    },
 };
 use crate::{
     auth::AuthUser,
     error::ApiError,
-    service::sales::{self as service, NewClaim, SaleError, Shipping},
+    service::sales::{self as service, NewClaim, SaleError, Shipping, stage_of},
     state::AppState,
     web::{money, session::Visitor},
 };
@@ -76,30 +80,19 @@ pub async fn section(state: &AppState, user: &AuthUser) -> Result<SalesSection, 
     })
 }
 
-/// The banner for a form that went through (`/me?said=…`).
-pub fn said(code: &str) -> Option<&'static str> {
-    match code {
-        "shipped" => Some("Marked shipped: the buyer has been told."),
-        "received" => Some("Thank you: the seller is paid once the claim window closes."),
-        "claim_opened" => Some("Claim opened: the seller answers, or an admin decides."),
-        "claim_accepted" => Some("Claim accepted: the refund goes back to the buyer."),
-        "claim_contested" => Some("Claim contested: an admin decides."),
-        _ => None,
-    }
-}
-
 fn when(at: DateTime<Utc>) -> String {
     at.format("%e %b %H:%M UTC").to_string()
 }
 
-fn stage_words(stage: &str) -> &'static str {
+/// A stage in words; a stage this build does not know is "unknown".
+fn stage_words(stage: Option<SaleStage>) -> &'static str {
     match stage {
-        "awaiting_shipment" => "awaiting shipment",
-        "shipped" => "shipped",
-        "received" => "received",
-        "closed" => "claims closed",
-        "cancelled_unshipped" => "cancelled: never shipped",
-        _ => "unknown",
+        Some(SaleStage::AwaitingShipment) => "awaiting shipment",
+        Some(SaleStage::Shipped) => "shipped",
+        Some(SaleStage::Received) => "received",
+        Some(SaleStage::Closed) => "claims closed",
+        Some(SaleStage::CancelledUnshipped) => "cancelled: never shipped",
+        None => "unknown",
     }
 }
 
@@ -131,35 +124,36 @@ fn claim_line(claim: Claim, sale: &SaleRow) -> ClaimLine {
 }
 
 fn line(sale: SaleRow) -> SaleLine {
-    let deadline = match sale.stage.as_str() {
-        "awaiting_shipment" => format!("ship by {}", when(sale.ship_by)),
-        "shipped" => sale
+    let stage = stage_of(&sale.stage);
+    let deadline = match stage {
+        Some(SaleStage::AwaitingShipment) => format!("ship by {}", when(sale.ship_by)),
+        Some(SaleStage::Shipped) => sale
             .receipt_assumed_at
             .map(|at| format!("received by {} at the latest", when(at)))
             .unwrap_or_default(),
-        "received" => sale
+        Some(SaleStage::Received) => sale
             .claims_until
             .map(|at| format!("claims until {}", when(at)))
             .unwrap_or_default(),
-        _ => String::new(),
+        Some(SaleStage::Closed | SaleStage::CancelledUnshipped) | None => String::new(),
     };
     let shipping = [sale.carrier.as_deref(), sale.tracking.as_deref()]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
         .join(" · ");
-    let claimable = matches!(sale.stage.as_str(), "shipped" | "received");
+    let claimable = matches!(stage, Some(SaleStage::Shipped | SaleStage::Received));
     let currency = sale.currency.clone();
     SaleLine {
         invoice_id: sale.invoice_id,
         number: sale.invoice_number.clone(),
         auction_id: sale.auction_id,
         lot: sale.auction_title.clone(),
-        stage: stage_words(&sale.stage),
+        stage: stage_words(stage),
         deadline,
         shipping,
-        can_ship: sale.stage == "awaiting_shipment",
-        can_receive: sale.stage == "shipped",
+        can_ship: stage == Some(SaleStage::AwaitingShipment),
+        can_receive: stage == Some(SaleStage::Shipped),
         can_claim: claimable && sale.claim.is_none(),
         hammer: money::format(sale.hammer, &currency),
         refunds: money::format(sale.refunds, &currency),
@@ -187,11 +181,11 @@ pub fn sale_sentence(err: &SaleError) -> String {
         SaleError::NotYourSale(party) => format!("Only the sale's {party} may do this."),
         SaleError::WrongStage(stage) => format!(
             "This sale is {} now: reload the page to see where it is.",
-            stage_words(stage)
+            stage_words(stage_of(stage))
         ),
         SaleError::ClaimsClosed(stage) => format!(
             "Claims are open only once the lot is shipped, until the claim window closes; this sale is {}.",
-            stage_words(stage)
+            stage_words(stage_of(stage))
         ),
         SaleError::ClaimExists(_) => "This sale has a claim already.".to_owned(),
         SaleError::ClaimTooLarge { .. }
@@ -223,10 +217,10 @@ fn answered<T>(
     visitor: &Visitor,
     heading: &str,
     result: Result<T, SaleError>,
-    said: &str,
+    said: MeSaid,
 ) -> Response {
     match result {
-        Ok(_) => Redirect::to(&format!("/me?said={said}")).into_response(),
+        Ok(_) => Redirect::to(&said.link()).into_response(),
         Err(SaleError::Database(err)) if err.is_unavailable() => message(
             visitor,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -267,7 +261,7 @@ pub async fn shipped(
         tracking: form.tracking,
     };
     let result = service::mark_shipped(&state, &user, id, shipping).await;
-    Ok(answered(&visitor, "Shipping", result, "shipped"))
+    Ok(answered(&visitor, "Shipping", result, MeSaid::Shipped))
 }
 
 /// `POST /me/sales/{id}/received`: the buyer has the lot.
@@ -282,7 +276,7 @@ pub async fn received(
         Err(answer) => return Ok(*answer),
     };
     let result = service::mark_received(&state, &user, id).await;
-    Ok(answered(&visitor, "Receipt", result, "received"))
+    Ok(answered(&visitor, "Receipt", result, MeSaid::Received))
 }
 
 #[derive(Debug, Deserialize)]
@@ -328,7 +322,7 @@ pub async fn claim(
         amount,
     };
     let result = service::open_claim(&state, &user, id, new).await;
-    Ok(answered(&visitor, "Claim", result, "claim_opened"))
+    Ok(answered(&visitor, "Claim", result, MeSaid::ClaimOpened))
 }
 
 #[derive(Debug, Deserialize)]
@@ -374,9 +368,9 @@ pub async fn answer(
     };
     let result = service::answer_claim(&state, &user, id, accept, refund_amount).await;
     let said = if accept {
-        "claim_accepted"
+        MeSaid::ClaimAccepted
     } else {
-        "claim_contested"
+        MeSaid::ClaimContested
     };
     Ok(answered(&visitor, "Claim", result, said))
 }

@@ -9,7 +9,7 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use gavel_workflows::contract::view::AuctionStatus;
-use serde::Deserialize;
+use serde::{Deserialize, de::DeserializeOwned};
 
 use crate::{
     auth::AuthUser,
@@ -252,8 +252,11 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
-/// `?said=`: what the page says about the form just sent.
+/// `?said=`: what the page says about the form just sent (one of `S`'s
+/// words, else nothing).
 #[derive(Debug, Deserialize)]
-pub struct SaidQuery {
-    pub said: Option<String>,
+#[serde(bound(deserialize = "S: DeserializeOwned"))]
+pub struct SaidQuery<S> {
+    #[serde(default, deserialize_with = "super::said::known_word")]
+    pub said: Option<S>,
 }

@@ -17,7 +17,6 @@ use super::{
 use crate::{
     error::ApiError,
     limits::ClientIp,
-    routes::your_data::download,
     service::your_data::{self, YourDataError},
     state::AppState,
     web::session::{self, Visitor},
@@ -30,7 +29,7 @@ pub async fn export(State(state): State<AppState>, visitor: Visitor) -> Result<R
         Err(to) => return Ok(to.into_response()),
     };
     let data = your_data::export(&state, &user).await?;
-    download(&data)
+    Ok(your_data::export_file(&data)?.into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,7 +82,9 @@ pub async fn delete_account(
         ),
         YourDataError::AccountGone => "This account no longer exists.".to_owned(),
         YourDataError::Auth(err) => sentence(err),
-        YourDataError::Database(_) => return Err(ApiError::from(refusal)),
+        YourDataError::Database(_) | YourDataError::Export(_) => {
+            return Err(ApiError::from(refusal));
+        }
     };
     let status = ApiError::from(refusal).status;
     Ok(message(
