@@ -80,6 +80,14 @@ pub enum BrevoError {
     Malformed(String),
 }
 
+impl BrevoError {
+    /// Whether Brevo refused the email for good: sending it again cannot
+    /// succeed, so it is marked failed rather than retried.
+    pub fn is_permanent(&self) -> bool {
+        !self.is_retryable()
+    }
+}
+
 impl ProviderError for BrevoError {
     fn is_retryable(&self) -> bool {
         matches!(

@@ -21,11 +21,12 @@ use gavel_workflows::rules::display_money;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::brevo::{Brevo, BrevoError, Mailbox, OutgoingEmail, Sent};
+use crate::brevo::{Brevo, BrevoError, Mailbox, OutgoingEmail};
 
 mod account;
 mod digest;
 mod layout;
+mod send;
 pub mod unsubscribe;
 pub use account::{AccountEmail, EmailLink};
 pub use digest::DIGEST_KIND;
@@ -157,9 +158,7 @@ impl Mailer {
             email: to,
             name,
             deleted,
-        } = users::mail_address(&self.db, job.recipient_id)
-            .await?
-            .ok_or(MailError::UnknownRecipient(job.recipient_id))?;
+        } = self.recipient(job.recipient_id).await?;
         // Read now, not when the notice was queued: a link followed a moment
         // ago is honoured by this send. A deleted account gets nothing.
         let wanted = !deleted
@@ -169,10 +168,9 @@ impl Mailer {
                     .wants(kind),
                 None => true,
             };
-        let unsubscribe = match notice {
-            Some(kind) if wanted => Some(self.unsubscribe(job.recipient_id, kind).await?),
-            _ => None,
-        };
+        let unsubscribe = self
+            .stop_link(job.recipient_id, notice.filter(|_| wanted))
+            .await?;
         let rendered = self.render(job, &name, unsubscribe.as_ref()).await?;
         let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes());
         let round = if job.kind.belongs_to_a_round() {
@@ -203,38 +201,50 @@ impl Mailer {
         }
         emails::store_pending(&self.db, stored).await?;
 
-        let (status, message_id) = match &self.brevo {
-            None => {
-                tracing::info!(kind = job.kind.as_str(), %job.auction_id, subject = %rendered.subject,
-                    "email recorded, not sent (no BREVO_API_KEY)");
-                (EmailStatus::Recorded, None)
-            }
-            Some(brevo) => {
-                let email = OutgoingEmail {
-                    sender: self.sender.clone(),
-                    to: Mailbox {
-                        name: Some(name).filter(|n| !n.is_empty()),
-                        email: to,
-                    },
-                    subject: rendered.subject,
-                    html: rendered.html,
-                    text: rendered.text,
-                    tags: vec![format!("gavel-{}", job.kind.as_str())],
-                    idempotency_key: id.to_string(),
-                    custom: format!("auction:{}|kind:{}", job.auction_id, job.kind.as_str()),
-                    headers: unsubscribe
-                        .as_ref()
-                        .map(Unsubscribe::headers)
-                        .unwrap_or_default(),
-                };
-                match brevo.send(&email).await? {
-                    Sent::Accepted { message_id } => (EmailStatus::Sent, Some(message_id)),
-                    Sent::AlreadyAccepted => (EmailStatus::Sent, None),
-                }
-            }
+        let Some(brevo) = &self.brevo else {
+            tracing::info!(kind = job.kind.as_str(), %job.auction_id, subject = %rendered.subject,
+                "email recorded, not sent (no BREVO_API_KEY)");
+            emails::mark(&self.db, &key, EmailStatus::Recorded, None).await?;
+            return Ok(());
         };
-        emails::mark(&self.db, &key, status, message_id).await?;
-        Ok(())
+        let email = OutgoingEmail {
+            sender: self.sender.clone(),
+            to: Mailbox {
+                name: Some(name).filter(|n| !n.is_empty()),
+                email: to,
+            },
+            subject: rendered.subject,
+            html: rendered.html,
+            text: rendered.text,
+            tags: vec![format!("gavel-{}", job.kind.as_str())],
+            idempotency_key: id.to_string(),
+            custom: format!("auction:{}|kind:{}", job.auction_id, job.kind.as_str()),
+            headers: unsubscribe
+                .as_ref()
+                .map(Unsubscribe::headers)
+                .unwrap_or_default(),
+        };
+        self.send_stored(brevo, &key, &email).await
+    }
+
+    /// `user`'s address and name, whether or not the account was deleted.
+    async fn recipient(&self, user: Uuid) -> Result<users::MailAddress, MailError> {
+        users::mail_address(&self.db, user)
+            .await?
+            .ok_or(MailError::UnknownRecipient(user))
+    }
+
+    /// The unsubscribe link an email to `user` carries: one for an optional
+    /// notice of kind `notice`, none for mail that has no switch.
+    async fn stop_link(
+        &self,
+        user: Uuid,
+        notice: Option<NoticeKind>,
+    ) -> Result<Option<Unsubscribe>, MailError> {
+        Ok(match notice {
+            Some(kind) => Some(self.unsubscribe(user, kind).await?),
+            None => None,
+        })
     }
 
     /// Sends every job, a few at a time; the first failure is returned once
@@ -294,13 +304,10 @@ impl Mailer {
     /// What [`Self::deliver`] would send for `job` (subject, HTML, text),
     /// rendered now, without storing or sending it: to look at an email.
     pub async fn preview(&self, job: &EmailJob) -> Result<(String, String, String), MailError> {
-        let users::MailAddress { name, .. } = users::mail_address(&self.db, job.recipient_id)
-            .await?
-            .ok_or(MailError::UnknownRecipient(job.recipient_id))?;
-        let stop = match notice_of(job.kind) {
-            Some(kind) => Some(self.unsubscribe(job.recipient_id, kind).await?),
-            None => None,
-        };
+        let users::MailAddress { name, .. } = self.recipient(job.recipient_id).await?;
+        let stop = self
+            .stop_link(job.recipient_id, notice_of(job.kind))
+            .await?;
         let Rendered {
             subject,
             html,

@@ -75,26 +75,22 @@ pub struct NewEmail<'a> {
 /// Stores `email` as pending; an email already stored under its key stays
 /// as it is.
 pub async fn store_pending(db: &PgPool, email: NewEmail<'_>) -> Result<()> {
-    sqlx::query!(
-        "INSERT INTO emails (id, idempotency_key, kind, recipient_id, recipient_email,
-             auction_id, round, occasion, subject, html_body, text_body, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending')
-         ON CONFLICT (idempotency_key) DO NOTHING",
-        email.id,
-        email.idempotency_key,
-        email.kind,
-        email.recipient_id.0,
-        email.recipient_email,
-        email.auction_id.0,
-        email.round,
-        email.occasion,
-        email.subject,
-        email.html_body,
-        email.text_body
+    insert(
+        db,
+        Stored {
+            id: email.id,
+            idempotency_key: email.idempotency_key,
+            kind: email.kind,
+            recipient_id: email.recipient_id,
+            recipient_email: email.recipient_email,
+            auction: Some((email.auction_id, email.round, email.occasion)),
+            subject: email.subject,
+            html_body: email.html_body,
+            text_body: email.text_body,
+            status: EmailStatus::Pending,
+        },
     )
-    .execute(db)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Keeps `email` as skipped (its recipient does not want its kind): a new
@@ -142,17 +138,62 @@ pub struct NewAccountEmail<'a> {
 /// Stores an account email with `status` (no auction); one already stored
 /// under its key stays as it is.
 pub async fn store_account(db: impl PgExecutor<'_>, email: NewAccountEmail<'_>) -> Result<()> {
+    insert(
+        db,
+        Stored {
+            id: email.id,
+            idempotency_key: email.idempotency_key,
+            kind: email.kind,
+            recipient_id: email.recipient_id,
+            recipient_email: email.recipient_email,
+            auction: None,
+            subject: email.subject,
+            html_body: email.html_body,
+            text_body: email.text_body,
+            status: email.status,
+        },
+    )
+    .await
+}
+
+/// An email as first stored, about an auction or an account.
+struct Stored<'a> {
+    id: Uuid,
+    idempotency_key: &'a str,
+    kind: &'a str,
+    recipient_id: UserId,
+    recipient_email: &'a str,
+    /// The auction, offer round and occasion; `None` for an account email
+    /// (the columns' defaults: no auction, round and occasion 0).
+    auction: Option<(AuctionId, i32, i64)>,
+    subject: &'a str,
+    html_body: &'a str,
+    text_body: &'a str,
+    status: EmailStatus,
+}
+
+/// Stores `email` unless one is stored under its key already (that one
+/// stays as it is). Any status but pending was reached now: it gets its
+/// `sent_at`.
+async fn insert(db: impl PgExecutor<'_>, email: Stored<'_>) -> Result<()> {
+    let (auction_id, round, occasion) = match email.auction {
+        Some((auction, round, occasion)) => (Some(auction.0), round, occasion),
+        None => (None, 0, 0),
+    };
     sqlx::query!(
         "INSERT INTO emails (id, idempotency_key, kind, recipient_id, recipient_email,
-             subject, html_body, text_body, status, sent_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-             CASE WHEN $9 = 'pending' THEN NULL ELSE now() END)
+             auction_id, round, occasion, subject, html_body, text_body, status, sent_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+             CASE WHEN $12 = 'pending' THEN NULL ELSE now() END)
          ON CONFLICT (idempotency_key) DO NOTHING",
         email.id,
         email.idempotency_key,
         email.kind,
         email.recipient_id.0,
         email.recipient_email,
+        auction_id,
+        round,
+        occasion,
         email.subject,
         email.html_body,
         email.text_body,

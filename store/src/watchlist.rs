@@ -111,46 +111,97 @@ pub async fn watched(db: &PgPool, user: Uuid) -> Result<Vec<WatchedLot>> {
     Ok(lots)
 }
 
-/// The lots still running (scheduled or open) that `user` watches or has bid
-/// on, at most [`WATCHLIST_MAX`] of each: those whose alert a changed
-/// preference may bring forward.
-pub async fn running_lots_of(db: &PgPool, user: Uuid) -> Result<Vec<Uuid>> {
+/// The running lots (scheduled or open) whose workflow must be told of
+/// `user`'s alert: those `user` watches or bid on (at most [`WATCHLIST_MAX`]
+/// of each), or only `only` among them. A lot is told when the alert would
+/// go (`user`'s address is verified, they want its kind: `watched_lots` for
+/// a watched lot, else `ending_soon`; not alerted yet) and falls before the
+/// check the plan waits for (their lead is longer than the planned lead, or
+/// the plan waits for nobody).
+///
+/// A lot without a plan gets its first one here (the longest lead anyone
+/// may choose, which its workflow checks for anyway). A check writing a plan
+/// is waited for, so a change is either seen by the check or sees its plan;
+/// a first plan written by a check meanwhile is not seen, and that lot is
+/// told (a signal too many, never one too few).
+pub async fn alerts_to_bring_forward(
+    db: &PgPool,
+    user: Uuid,
+    only: Option<Uuid>,
+) -> Result<Vec<Uuid>> {
     let lots = sqlx::query_scalar!(
-        r#"SELECT id AS "id!" FROM (
+        r#"WITH person AS (
+               SELECT u.email_verified_at IS NOT NULL AS verified,
+                      COALESCE(np.ending_soon, true) AS ending_soon,
+                      COALESCE(np.watched_lots, true) AS watched_lots,
+                      COALESCE(np.ending_soon_lead_secs, 3600) AS lead
+               FROM users u LEFT JOIN notice_preferences np ON np.user_id = u.id
+               WHERE u.id = $1),
+           lots AS (
                (SELECT w.auction_id AS id FROM watchlist w JOIN auctions a ON a.id = w.auction_id
-                WHERE w.user_id = $1 AND a.status IN ('scheduled', 'open') LIMIT $2)
+                WHERE w.user_id = $1 AND a.status IN ('scheduled', 'open')
+                  AND ($3::uuid IS NULL OR a.id = $3) LIMIT $2)
                UNION
                (SELECT DISTINCT b.auction_id FROM bids b JOIN auctions a ON a.id = b.auction_id
-                WHERE b.bidder_id = $1 AND a.status IN ('scheduled', 'open') LIMIT $2)
-           ) lots"#,
+                WHERE b.bidder_id = $1 AND a.status IN ('scheduled', 'open')
+                  AND ($3::uuid IS NULL OR a.id = $3) LIMIT $2)),
+           wanted AS (
+               SELECT l.id FROM lots l CROSS JOIN person p
+               WHERE p.verified
+                 AND CASE WHEN EXISTS (SELECT 1 FROM watchlist w
+                                       WHERE w.user_id = $1 AND w.auction_id = l.id)
+                          THEN p.watched_lots ELSE p.ending_soon END
+                 AND NOT EXISTS (SELECT 1 FROM ending_soon_alerts a
+                                 WHERE a.auction_id = l.id AND a.user_id = $1)),
+           made AS (
+               INSERT INTO ending_soon_schedules (auction_id) SELECT id FROM wanted
+               ON CONFLICT DO NOTHING
+               RETURNING auction_id, next_lead_secs)
+           SELECT w.id AS "id!"
+           FROM wanted w CROSS JOIN person p
+           LEFT JOIN made m ON m.auction_id = w.id
+           LEFT JOIN LATERAL (SELECT s.next_lead_secs FROM ending_soon_schedules s
+                              WHERE s.auction_id = w.id FOR SHARE) s ON true
+           WHERE COALESCE(m.next_lead_secs, s.next_lead_secs) IS NULL
+              OR p.lead > COALESCE(m.next_lead_secs, s.next_lead_secs)
+           ORDER BY w.id"#,
         user,
-        WATCHLIST_MAX
+        WATCHLIST_MAX,
+        only
     )
     .fetch_all(db)
     .await?;
     Ok(lots)
 }
 
-/// The lead the auction's alert timer plans for, read after a new watch:
-/// a watcher with a longer lead must be told to the workflow. `None`:
-/// nobody waits, so any new watcher must. Waits for a check writing the
-/// plan to finish, so a watch is either seen by the check or sees its plan.
-pub async fn planned_lead(db: &PgPool, auction: Uuid) -> Result<Option<i32>> {
-    let mut tx = db.begin().await?;
-    sqlx::query!(
-        "INSERT INTO ending_soon_schedules (auction_id) VALUES ($1) ON CONFLICT DO NOTHING",
-        auction
-    )
-    .execute(&mut *tx)
-    .await?;
-    let lead = sqlx::query_scalar!(
-        "SELECT next_lead_secs FROM ending_soon_schedules WHERE auction_id = $1 FOR SHARE",
-        auction
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(lead)
+/// `sqlx::query!` over `waiting (user_id, as_bidder, lead)`: the people
+/// whose ending-soon alert for auction `$1` (led by `$2`) may still go, each
+/// with their lead and whether they get it as a bidder not leading; `$tail`
+/// selects from it, its parameters from `$3`. One literal for both the
+/// alerts that are due and the plan for the rest, as `query!` needs.
+macro_rules! query_waiting {
+    ($tail:literal, $($arg:expr),+ $(,)?) => {
+        sqlx::query!(
+            "WITH waiting AS (
+                 SELECT p.user_id,
+                        bool_or(p.bid) AND COALESCE(np.ending_soon, true) AS as_bidder,
+                        COALESCE(np.ending_soon_lead_secs, 3600) AS lead
+                 FROM (SELECT user_id, false AS bid FROM watchlist WHERE auction_id = $1
+                       UNION ALL
+                       SELECT DISTINCT bidder_id, true FROM bids
+                       WHERE auction_id = $1 AND bidder_id IS DISTINCT FROM $2) p
+                 JOIN users u ON u.id = p.user_id
+                 LEFT JOIN notice_preferences np ON np.user_id = p.user_id
+                 WHERE NOT EXISTS (SELECT 1 FROM ending_soon_alerts a
+                                   WHERE a.auction_id = $1 AND a.user_id = p.user_id)
+                   AND u.deleted_at IS NULL AND u.email_verified_at IS NOT NULL
+                 GROUP BY p.user_id, np.ending_soon, np.watched_lots, np.ending_soon_lead_secs
+                 HAVING (bool_or(p.bid) AND COALESCE(np.ending_soon, true))
+                     OR (bool_or(NOT p.bid) AND COALESCE(np.watched_lots, true)))
+             " + $tail,
+            $($arg),+
+        )
+    };
 }
 
 /// One alert that is due.
@@ -172,24 +223,10 @@ pub async fn due(
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<DueAlert>> {
-    let rows = sqlx::query!(
-        r#"SELECT p.user_id AS "user_id!",
-                  bool_or(p.bid) AND COALESCE(np.ending_soon, true) AS "as_bidder!"
-           FROM (SELECT user_id, false AS bid FROM watchlist WHERE auction_id = $1
-                 UNION ALL
-                 SELECT DISTINCT bidder_id, true FROM bids
-                 WHERE auction_id = $1 AND bidder_id IS DISTINCT FROM $2) p
-           JOIN users u ON u.id = p.user_id
-           LEFT JOIN notice_preferences np ON np.user_id = p.user_id
-           WHERE NOT EXISTS (SELECT 1 FROM ending_soon_alerts a
-                             WHERE a.auction_id = $1 AND a.user_id = p.user_id)
-             AND u.deleted_at IS NULL AND u.email_verified_at IS NOT NULL
-             AND $3::timestamptz
-                 - make_interval(secs => COALESCE(np.ending_soon_lead_secs, 3600)) <= $4
-           GROUP BY p.user_id, np.ending_soon, np.watched_lots
-           HAVING (bool_or(p.bid) AND COALESCE(np.ending_soon, true))
-               OR (bool_or(NOT p.bid) AND COALESCE(np.watched_lots, true))
-           ORDER BY p.user_id
+    let rows = query_waiting!(
+        r#"SELECT user_id AS "user_id!", as_bidder AS "as_bidder!" FROM waiting
+           WHERE $3::timestamptz - make_interval(secs => lead) <= $4
+           ORDER BY user_id
            LIMIT $5"#,
         auction,
         leader,
@@ -262,31 +299,17 @@ pub async fn plan_next(
     )
     .fetch_one(&mut *tx)
     .await?;
-    let lead = sqlx::query_scalar!(
-        r#"SELECT max(lead) FROM (
-               SELECT COALESCE(np.ending_soon_lead_secs, 3600) AS lead
-               FROM (SELECT user_id, false AS bid FROM watchlist WHERE auction_id = $1
-                     UNION ALL
-                     SELECT DISTINCT bidder_id, true FROM bids
-                     WHERE auction_id = $1 AND bidder_id IS DISTINCT FROM $2) p
-               JOIN users u ON u.id = p.user_id
-               LEFT JOIN notice_preferences np ON np.user_id = p.user_id
-               WHERE NOT EXISTS (SELECT 1 FROM ending_soon_alerts a
-                                 WHERE a.auction_id = $1 AND a.user_id = p.user_id)
-                 AND u.deleted_at IS NULL AND u.email_verified_at IS NOT NULL
-                 AND $3::timestamptz
-                     - make_interval(secs => COALESCE(np.ending_soon_lead_secs, 3600)) > $4
-               GROUP BY p.user_id, np.ending_soon, np.watched_lots, np.ending_soon_lead_secs
-               HAVING (bool_or(p.bid) AND COALESCE(np.ending_soon, true))
-                   OR (bool_or(NOT p.bid) AND COALESCE(np.watched_lots, true))
-           ) waiting"#,
+    let lead = query_waiting!(
+        "SELECT max(lead) AS lead FROM waiting
+         WHERE $3::timestamptz - make_interval(secs => lead) > $4",
         auction,
         leader,
         ends_at,
         now
     )
     .fetch_one(&mut *tx)
-    .await?;
+    .await?
+    .lead;
     sqlx::query!(
         "UPDATE ending_soon_schedules SET next_lead_secs = $2, checked_at = now()
          WHERE auction_id = $1",

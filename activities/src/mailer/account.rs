@@ -10,7 +10,7 @@ use super::{
     MailError, Mailer,
     layout::{self, Body},
 };
-use crate::brevo::{Mailbox, OutgoingEmail, Sent};
+use crate::brevo::{Mailbox, OutgoingEmail};
 
 impl Mailer {
     /// Stores `email` in `emails` before it is sent (recorded there, and
@@ -77,12 +77,7 @@ impl Mailer {
             // Account emails are not optional notices: no unsubscribe.
             headers: Vec::new(),
         };
-        let message_id = match brevo.send(&outgoing).await? {
-            Sent::Accepted { message_id } => Some(message_id),
-            Sent::AlreadyAccepted => None,
-        };
-        emails::mark(&self.db, key, EmailStatus::Sent, message_id).await?;
-        Ok(())
+        self.send_stored(brevo, key, &outgoing).await
     }
 
     /// Marks `email` failed: Brevo refused it for good, or it was not handed

@@ -22,7 +22,7 @@ use super::{
     EmailLink, MailError, Mailer, Unsubscribe,
     layout::{self, Body},
 };
-use crate::brevo::{BrevoError, Mailbox, OutgoingEmail, Sent};
+use crate::brevo::{Mailbox, OutgoingEmail};
 
 /// The digest's `emails.kind` (and its Brevo tag, `gavel-saved_search_digest`).
 pub const DIGEST_KIND: &str = "saved_search_digest";
@@ -223,22 +223,18 @@ impl Mailer {
                 custom: format!("user:{user}|kind:{DIGEST_KIND}"),
                 headers: stop.headers(),
             };
-            let (status, message_id) = match brevo.send(&outgoing).await {
-                Ok(Sent::Accepted { message_id }) => (EmailStatus::Sent, Some(message_id)),
-                Ok(Sent::AlreadyAccepted) => (EmailStatus::Sent, None),
-                Err(err) if is_permanent(&err) => {
+            match self
+                .send_stored(brevo, &email.idempotency_key, &outgoing)
+                .await
+            {
+                Err(MailError::Brevo(err)) if err.is_permanent() => {
                     tracing::warn!(user_id = %user, "Brevo refused a saved-search digest: {err}");
-                    (EmailStatus::Failed, None)
+                    emails::mark(&self.db, &email.idempotency_key, EmailStatus::Failed, None)
+                        .await?;
                 }
-                Err(err) => return Err(err.into()),
-            };
-            emails::mark(&self.db, &email.idempotency_key, status, message_id).await?;
+                sent => sent?,
+            }
         }
         Ok(())
     }
-}
-
-fn is_permanent(err: &BrevoError) -> bool {
-    use gavel_paystack::provider::ProviderError;
-    !err.is_retryable()
 }

@@ -4,10 +4,7 @@
 //! see [`gavel_activities::mailer::unsubscribe`]).
 
 use gavel_activities::mailer::unsubscribe;
-use gavel_store::{
-    preferences::{self, LEAD_MAX_SECS, LEAD_MIN_SECS, NoticeKind, Preferences},
-    watchlist,
-};
+use gavel_store::preferences::{self, LEAD_MAX_SECS, LEAD_MIN_SECS, NoticeKind, Preferences};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -108,9 +105,7 @@ pub async fn put(
         || (after.ending_soon && !before.ending_soon)
         || (after.watched_lots && !before.watched_lots);
     if sooner {
-        for lot in watchlist::running_lots_of(&state.db, user.id).await? {
-            crate::service::watchlist::tell_workflow_if_sooner(state, user.id, lot).await?;
-        }
+        crate::service::watchlist::tell_workflows_if_sooner(state, user.id).await?;
     }
     Ok(choices)
 }

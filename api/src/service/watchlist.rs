@@ -1,10 +1,11 @@
 //! A person's watchlist: watch and unwatch a lot, list the watched lots with
-//! their live prices. A new watch whose "ending soon" alert would fall
-//! before the check the auction's workflow plans is signalled to it (only
-//! then: the plan is read from `ending_soon_schedules`).
+//! their live prices. A new watch, or a change of choices, whose "ending
+//! soon" alert would fall before the check the auction's workflow plans is
+//! signalled to it (only then: the plan is read from `ending_soon_schedules`).
 
+use futures::TryStreamExt;
 use gavel_store::{
-    StoreError, auctions, preferences, users,
+    StoreError, auctions,
     watchlist::{self as store, WatchedLot},
 };
 use gavel_workflows::contract::view::AuctionStatus;
@@ -61,35 +62,39 @@ pub async fn is_watching(state: &AppState, user: Uuid, auction: Uuid) -> Result<
 }
 
 /// Signals the auction's workflow when `user`'s alert falls before the
-/// planned check: their lead is longer than the longest lead the plan waits
-/// for, or the plan waits for nobody. Also for a changed lead (the
-/// preferences page calls it for each open lot the person watches or bid
-/// on). A failed signal is logged: the watch stands, and the workflow's
-/// next check (bids, other watchers) still finds the person.
+/// planned check (the rules are
+/// [`alerts_to_bring_forward`](store::alerts_to_bring_forward)'s). A failed
+/// signal is logged: the watch stands, and the workflow's next check (bids,
+/// other watchers) still finds the person.
 pub async fn tell_workflow_if_sooner(
     state: &AppState,
     user: Uuid,
     auction: Uuid,
 ) -> Result<(), StoreError> {
-    if store::alerted(&state.db, auction, user).await? {
-        return Ok(());
+    for lot in store::alerts_to_bring_forward(&state.db, user, Some(auction)).await? {
+        signal_alert(state, user, lot).await?;
     }
-    // Only for someone the alert would go to: a verified address that wants
-    // it (a watcher's `watched_lots`, a bidder's `ending_soon`).
-    let choices = preferences::get(&state.db, user).await?;
-    let wants = if store::is_watching(&state.db, user, auction).await? {
-        choices.watched_lots
-    } else {
-        choices.ending_soon
-    };
-    if !wants || users::email_verified(&state.db, user).await? != Some(true) {
-        return Ok(());
-    }
-    let lead = choices.ending_soon_lead_secs;
-    let planned = store::planned_lead(&state.db, auction).await?;
-    if planned.is_some_and(|planned| lead <= planned) {
-        return Ok(());
-    }
+    Ok(())
+}
+
+/// The same for every running lot `user` watches or bid on, after their
+/// choices changed: one query finds the lots to tell, then
+/// [`SIGNALS_AT_ONCE`] are signalled at a time.
+pub async fn tell_workflows_if_sooner(state: &AppState, user: Uuid) -> Result<(), StoreError> {
+    let lots = store::alerts_to_bring_forward(&state.db, user, None).await?;
+    futures::stream::iter(lots.into_iter().map(Ok))
+        .try_for_each_concurrent(SIGNALS_AT_ONCE, |lot| signal_alert(state, user, lot))
+        .await
+}
+
+/// Signals sent at once for one change of choices (up to 400 lots; each a
+/// call to Temporal).
+const SIGNALS_AT_ONCE: usize = 8;
+
+/// Tells `auction`'s workflow of `user`'s alert, unless `user` has made
+/// the API send [`ALERT_SIGNALS_PER_HOUR`](crate::auth::limiter::ALERT_SIGNALS_PER_HOUR)
+/// this hour.
+async fn signal_alert(state: &AppState, user: Uuid, auction: Uuid) -> Result<(), StoreError> {
     if !state.login_limiter.alert_signal(user).await? {
         tracing::info!(%user, %auction, "alert signals over the hour's limit; none sent");
         return Ok(());
