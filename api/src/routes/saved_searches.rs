@@ -9,18 +9,17 @@ use axum::{
     http::StatusCode,
     routing::{delete, get},
 };
-use chrono::{DateTime, Utc};
-use gavel_store::saved_searches::SavedSearch;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub use crate::service::saved_searches::SavedSearchResponse;
+use crate::state::AppState;
 use crate::{
     auth::AuthUser,
     error::{ApiError, ErrorBody},
     extract::{ApiJson, ApiPath},
     service::saved_searches::{self as service, ListingFilters, SavedSearchError},
-    state::AppState,
 };
 
 pub fn router() -> Router<AppState> {
@@ -39,31 +38,6 @@ pub struct SaveSearchRequest {
     /// One status (`open`, `scheduled`, …); any when left out.
     pub status: Option<String>,
     pub seller_id: Option<String>,
-}
-
-/// A saved search.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SavedSearchResponse {
-    pub id: Uuid,
-    pub q: Option<String>,
-    pub status: Option<String>,
-    pub seller_id: Option<Uuid>,
-    pub created_at: DateTime<Utc>,
-    /// The listing page with these filters.
-    pub listing_path: String,
-}
-
-impl SavedSearchResponse {
-    pub fn of(search: &SavedSearch) -> Self {
-        Self {
-            id: search.id,
-            q: search.query.clone(),
-            status: search.status.map(|s| s.as_str().to_owned()),
-            seller_id: search.seller_id,
-            created_at: search.created_at,
-            listing_path: service::listing_path(search),
-        }
-    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

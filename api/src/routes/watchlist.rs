@@ -9,54 +9,24 @@ use axum::{
     http::StatusCode,
     routing::{get, put},
 };
-use chrono::{DateTime, Utc};
-use gavel_store::watchlist::{WATCHLIST_MAX, WatchedLot};
+use gavel_store::watchlist::WATCHLIST_MAX;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub use crate::service::watchlist::WatchedLotResponse;
+use crate::state::AppState;
 use crate::{
     auth::AuthUser,
     error::{ApiError, ErrorBody},
     extract::{ApiJson, ApiPath},
     service::watchlist::{self, WatchError},
-    state::AppState,
 };
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/me/watchlist", get(list))
         .route("/me/watchlist/{auction_id}", put(watch).delete(unwatch))
-}
-
-/// One lot I watch, priced as it is now.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct WatchedLotResponse {
-    pub auction_id: Uuid,
-    pub title: String,
-    pub currency: String,
-    /// `scheduled`, `open`, `closed`, `awaiting_payment`, …
-    pub status: String,
-    /// The current price in minor units (the starting price before bids).
-    pub current_price: i64,
-    pub bid_count: i64,
-    pub ends_at: DateTime<Utc>,
-    pub watched_at: DateTime<Utc>,
-}
-
-impl From<WatchedLot> for WatchedLotResponse {
-    fn from(lot: WatchedLot) -> Self {
-        Self {
-            auction_id: lot.auction_id,
-            title: lot.title,
-            currency: lot.currency,
-            status: lot.status.as_str().to_owned(),
-            current_price: lot.price,
-            bid_count: lot.bid_count,
-            ends_at: lot.ends_at,
-            watched_at: lot.watched_at,
-        }
-    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

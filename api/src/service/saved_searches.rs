@@ -3,11 +3,14 @@
 //! them ([`ListingFilters::parse`], which `GET /auctions` uses too). The
 //! daily digest of new matches is the worker's (`SavedSearchDigestWorkflow`).
 
+use chrono::{DateTime, Utc};
 use gavel_store::{
     StoreError,
     saved_searches::{self as store, NewSearch, Saved, SavedSearch},
 };
 use gavel_workflows::contract::view::AuctionStatus;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::state::AppState;
@@ -136,6 +139,31 @@ fn urlencode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// A saved search.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SavedSearchResponse {
+    pub id: Uuid,
+    pub q: Option<String>,
+    pub status: Option<String>,
+    pub seller_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    /// The listing page with these filters.
+    pub listing_path: String,
+}
+
+impl SavedSearchResponse {
+    pub fn of(search: &SavedSearch) -> Self {
+        Self {
+            id: search.id,
+            q: search.query.clone(),
+            status: search.status.map(|s| s.as_str().to_owned()),
+            seller_id: search.seller_id,
+            created_at: search.created_at,
+            listing_path: listing_path(search),
+        }
+    }
 }
 
 #[cfg(test)]

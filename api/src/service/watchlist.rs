@@ -3,12 +3,15 @@
 //! soon" alert would fall before the check the auction's workflow plans is
 //! signalled to it (only then: the plan is read from `ending_soon_schedules`).
 
+use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use gavel_store::{
     StoreError, auctions,
     watchlist::{self as store, WatchedLot},
 };
 use gavel_workflows::contract::view::AuctionStatus;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{auctions::gateway, state::AppState};
@@ -103,4 +106,38 @@ async fn signal_alert(state: &AppState, user: Uuid, auction: Uuid) -> Result<(),
         tracing::warn!(%auction, error = %err, "could not tell the auction of a new watcher");
     }
     Ok(())
+}
+
+/// One lot I watch, priced as it is now.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WatchedLotResponse {
+    pub auction_id: Uuid,
+    pub title: String,
+    pub currency: String,
+    /// `scheduled`, `open`, `closed`, `awaiting_payment`, …
+    pub status: String,
+    /// The current price in minor units (the starting price before bids).
+    pub current_price: i64,
+    pub bid_count: i64,
+    pub ends_at: DateTime<Utc>,
+    pub watched_at: DateTime<Utc>,
+}
+
+impl From<WatchedLot> for WatchedLotResponse {
+    fn from(lot: WatchedLot) -> Self {
+        Self {
+            auction_id: lot.auction_id,
+            title: lot.title,
+            currency: lot.currency,
+            status: lot
+                .status
+                .as_seen_at(lot.ends_at, Utc::now())
+                .as_str()
+                .to_owned(),
+            current_price: lot.price,
+            bid_count: lot.bid_count,
+            ends_at: lot.ends_at,
+            watched_at: lot.watched_at,
+        }
+    }
 }

@@ -27,7 +27,7 @@ use crate::{
     // The export embeds the API's own shapes of a watched lot and a saved
     // search, so the download reads as `GET /me/watchlist` and
     // `GET /me/saved-searches` do.
-    routes::{saved_searches::SavedSearchResponse, watchlist::WatchedLotResponse},
+    service::{saved_searches::SavedSearchResponse, watchlist::WatchedLotResponse},
     state::AppState,
 };
 
@@ -100,7 +100,7 @@ impl ExportResponse {
 pub const EXPORT_FILE_NAME: &str = "gavel-my-data.json";
 
 /// The export as a file: its JSON bytes and the name it is saved under.
-/// `routes::your_data` answers it as a download (`impl IntoResponse`).
+/// The JSON route and the page answer it as a download.
 #[derive(Debug, Clone)]
 pub struct ExportFile {
     pub json: Vec<u8>,
