@@ -15,11 +15,15 @@ use gavel_workflows::contract::auction::AuctionSettings;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use temporalio_client::Client;
-use temporalio_sdk::Worker;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{HttpArgs, SettlementArgs};
+use temporalio_sdk::Worker;
+
+use crate::{
+    config::{HttpArgs, SettlementArgs},
+    temporal::Workers,
+};
 
 /// The HTTP API wired from its settings and bound to its address: built the
 /// same way by `gavel api`, `gavel dev` and the end-to-end tests, so what
@@ -199,8 +203,8 @@ pub fn api_config(http: &HttpArgs, settlement: &SettlementArgs, task_queue: &str
     }
 }
 
-/// Runs `worker` on the current task until `shutdown` resolves, then lets it
-/// finish in-flight tasks. (The worker future is not `Send`.)
+/// Runs `worker` until `shutdown` resolves, then lets its tasks in flight
+/// finish (a benchmark's trivial worker; Gavel's own run [`run_workers_until`]).
 pub async fn run_worker_until(
     mut worker: Worker,
     shutdown: impl Future<Output = ()>,
@@ -214,6 +218,35 @@ pub async fn run_worker_until(
     }
     run.await
         .context("the Temporal worker failed while shutting down")
+}
+
+/// Runs `workers` (the auctions' and the settlement queue's) on the current
+/// task until `shutdown` resolves, then lets both finish their tasks in
+/// flight. (A worker's future is not `Send`.)
+pub async fn run_workers_until(
+    workers: Workers,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let Workers {
+        auctions: mut main,
+        settlement: mut off_path,
+    } = workers;
+    let stop_main = main.shutdown_handle();
+    let stop_off_path = off_path.shutdown_handle();
+    let run = async { tokio::try_join!(main.run(), off_path.run()) };
+    tokio::pin!(run);
+    tokio::select! {
+        result = &mut run => {
+            return result.map(|_| ()).context("a Temporal worker stopped unexpectedly");
+        }
+        () = shutdown => {
+            stop_main();
+            stop_off_path();
+        }
+    }
+    run.await
+        .context("a Temporal worker failed while shutting down")?;
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -115,7 +115,7 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         &args.tuning,
     )?;
     tracing::info!(task_queue = %args.temporal.task_queue, "worker polling");
-    app::run_worker_until(worker, app::shutdown_signal()).await
+    app::run_workers_until(worker, app::shutdown_signal()).await
 }
 
 async fn dev(args: DevArgs) -> anyhow::Result<()> {
@@ -226,7 +226,7 @@ async fn dev_services(args: &DevArgs, started_temporal: bool) -> anyhow::Result<
     print_urls(args, api_addr, &metrics, &payments, started_temporal);
 
     let worker_stop = shutdown.clone();
-    let worker_result = app::run_worker_until(worker, async move {
+    let worker_result = app::run_workers_until(worker, async move {
         tokio::select! {
             () = app::shutdown_signal() => {},
             () = worker_stop.cancelled() => {},

@@ -410,6 +410,12 @@ pub struct WorkerTuning {
     #[arg(long, env = "GAVEL_ACTIVITY_POLLERS", default_value_t = 10,
         value_parser = clap::value_parser!(u32).range(1..=100))]
     pub activity_pollers: u32,
+    /// Workflow and activity tasks a worker runs at once on the settlement
+    /// queue (emails after a close, the sale's journey). Few, so that when
+    /// many lots end together their closes and payments go first.
+    #[arg(long, env = "GAVEL_SETTLEMENT_SLOTS", default_value_t = 4,
+        value_parser = clap::value_parser!(u32).range(2..=100))]
+    pub settlement_slots: u32,
     /// Where the worker serves its Prometheus metrics (the SDK's: workflow
     /// task latency, schedule-to-start, sticky cache…); none when unset.
     #[arg(long, env = "GAVEL_WORKER_METRICS_ADDR")]

@@ -32,7 +32,13 @@ use temporalio_common::{
     },
     worker::WorkerDeploymentOptions,
 };
-use temporalio_sdk::{Runtime, Worker, WorkerOptions, runtime::PollerBehavior};
+use temporalio_sdk::{
+    Runtime, Worker, WorkerOptions,
+    runtime::{
+        PollerBehavior,
+        worker_tuner::{FixedSizeSlotSupplier, TunerHolder},
+    },
+};
 use url::Url;
 
 use crate::config::{SettlementArgs, TemporalArgs, WorkerTuning};
@@ -333,7 +339,17 @@ pub fn worker_runtime(
     Ok((Runtime::from_current_tokio(options)?, bound))
 }
 
-/// Builds the worker for `task_queue` with every workflow and activity.
+/// What a `gavel worker` runs: one worker on the auctions' task queue and
+/// one on the settlement queue beside it, with few slots (see
+/// [`names::settlement_task_queue`]).
+pub struct Workers {
+    pub auctions: Worker,
+    pub settlement: Worker,
+}
+
+/// Builds the workers for `task_queue` and its settlement queue, each with
+/// every workflow and activity (a run started before the settlement queue
+/// keeps its sale on the auctions' queue).
 pub fn build_worker(
     runtime: &Runtime,
     client: Client,
@@ -341,18 +357,9 @@ pub fn build_worker(
     db: PgPool,
     settlement: &SettlementArgs,
     tuning: &WorkerTuning,
-) -> anyhow::Result<Worker> {
-    let mailer = Mailer::new(
-        db.clone(),
-        settlement.brevo(),
-        settlement.sender()?,
-        settlement.public_url.clone(),
-    );
-    let options = WorkerOptions::new(task_queue)
-        .deployment_options(WorkerDeploymentOptions::from_build_id(format!(
-            "gavel-{}",
-            env!("CARGO_PKG_VERSION")
-        )))
+) -> anyhow::Result<Workers> {
+    let auctions = WorkerOptions::new(task_queue)
+        .deployment_options(deployment())
         .max_cached_workflows(tuning.workflow_cache)
         .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(
             usize::try_from(tuning.workflow_pollers).unwrap_or(10),
@@ -361,6 +368,48 @@ pub fn build_worker(
         .activity_task_poller_behavior(PollerBehavior::SimpleMaximum(
             usize::try_from(tuning.activity_pollers).unwrap_or(10),
         ))
+        .build();
+    let slots = usize::try_from(tuning.settlement_slots).unwrap_or(4);
+    let settlement_queue = names::settlement_task_queue(task_queue);
+    let off_path = WorkerOptions::new(&settlement_queue)
+        .deployment_options(deployment())
+        // A sale waits days between its steps: caching it saves little.
+        .max_cached_workflows(SETTLEMENT_CACHE)
+        .tuner(
+            TunerHolder::builder()
+                .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(slots))
+                .activity_task_slot_supplier(FixedSizeSlotSupplier::new(slots))
+                .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(slots))
+                .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+                .build(),
+        )
+        .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(2))
+        .activity_task_poller_behavior(PollerBehavior::SimpleMaximum(slots.min(2)))
+        .build();
+    Ok(Workers {
+        auctions: everything(runtime, client.clone(), auctions, &db, settlement)?,
+        settlement: everything(runtime, client, off_path, &db, settlement)?,
+    })
+}
+
+/// Workflows a settlement worker keeps in memory between their tasks.
+const SETTLEMENT_CACHE: usize = 100;
+
+/// A worker with `options` and every workflow and activity registered.
+fn everything(
+    runtime: &Runtime,
+    client: Client,
+    mut options: WorkerOptions,
+    db: &PgPool,
+    settlement: &SettlementArgs,
+) -> anyhow::Result<Worker> {
+    let mailer = Mailer::new(
+        db.clone(),
+        settlement.brevo(),
+        settlement.sender()?,
+        settlement.public_url.clone(),
+    );
+    options
         .register_workflow::<PingWorkflow>()?
         .register_workflow::<AuctionWorkflow>()?
         .register_workflow::<PaymentFollowUpWorkflow>()?
@@ -371,7 +420,11 @@ pub fn build_worker(
         .register_activities(ReadModel::new(db.clone()))
         .register_activities(Journey::new(db.clone(), settlement.paystack()))
         .register_activities(Alerts::new(db.clone(), mailer.clone()))
-        .register_activities(Settlement::new(db, settlement.paystack(), mailer))
-        .build();
+        .register_activities(Settlement::new(db.clone(), settlement.paystack(), mailer));
     Worker::new(runtime, client, options).context("cannot create the Temporal worker")
+}
+
+/// Every worker's build id: the release it runs.
+fn deployment() -> WorkerDeploymentOptions {
+    WorkerDeploymentOptions::from_build_id(format!("gavel-{}", env!("CARGO_PKG_VERSION")))
 }

@@ -55,6 +55,18 @@ pub const PATCH_LEAN_BIDDING: &str = "lean-bidding";
 /// waiting`, re-armed as the end moves, and the `send_ending_soon` activity
 /// when it rings. Runs from before it send no such alerts.
 pub const PATCH_ENDING_SOON: &str = "ending-soon-alerts";
+/// After the close, the settlement's emails and the sale's own workflow run
+/// on the settlement task queue ([`settlement_task_queue`]), which every
+/// worker polls with few slots: when many lots end together, their closes
+/// and payments are not queued behind the emails and journeys of those that
+/// ended first. Runs from before it do that work on the auction's queue.
+pub const PATCH_SETTLEMENT_QUEUE: &str = "settlement-queue";
+
+/// The task queue of the work that follows a close off its critical path
+/// (emails, the sale's journey), beside the auctions' `task_queue`.
+pub fn settlement_task_queue(task_queue: &str) -> String {
+    format!("{task_queue}-settlement")
+}
 
 //
 // A change to the commands a workflow task produces (a new, removed or

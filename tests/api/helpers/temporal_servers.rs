@@ -271,7 +271,7 @@ impl WorkerThread {
                     &Default::default(),
                 )
                 .unwrap();
-                app::run_worker_until(worker, async {
+                app::run_workers_until(worker, async {
                     let _ = stopped.await;
                 })
                 .await

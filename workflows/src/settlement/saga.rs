@@ -17,8 +17,8 @@
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use temporalio_sdk::{
-    CancellableFuture, ChildWorkflowOptions, ParentClosePolicy, WorkflowContext, WorkflowResult,
-    workflows::select,
+    ActivityOptions, CancellableFuture, ChildWorkflowOptions, ParentClosePolicy, WorkflowContext,
+    WorkflowResult, workflows::select,
 };
 use uuid::Uuid;
 
@@ -36,7 +36,7 @@ use crate::{
         },
         view::AuctionStatus,
     },
-    names::PATCH_SALE_JOURNEY,
+    names::{PATCH_SALE_JOURNEY, PATCH_SETTLEMENT_QUEUE, settlement_task_queue},
     sale::{SaleWorkflow, sale_workflow_id},
     steps::{
         bulk_options, db_local_options, db_options, external_options, failure_summary, now,
@@ -677,7 +677,7 @@ impl<H: SettlementHost> Saga<H> {
         let options = ChildWorkflowOptions::builder()
             .workflow_id(sale_workflow_id(invoice.invoice_id))
             // Named, not left empty: not every server defaults it to ours.
-            .task_queue(self.ctx.task_queue().to_owned())
+            .task_queue(off_path_queue(&self.ctx))
             .parent_close_policy(ParentClosePolicy::Abandon)
             .build();
         if let Err(err) = self
@@ -750,12 +750,38 @@ fn note_problem<H: SettlementHost>(ctx: &WorkflowContext<H>, problem: String) {
     ctx.state_mut(|s| s.settlement_mut().problem = Some(problem));
 }
 
+/// The queue of work off the close's critical path: the settlement queue
+/// (few slots on every worker, so closes and payments go first when many
+/// lots end together), or the auction's own queue for runs from before it.
+fn off_path_queue<H: SettlementHost>(ctx: &WorkflowContext<H>) -> String {
+    if ctx.patched(PATCH_SETTLEMENT_QUEUE) {
+        settlement_task_queue(ctx.task_queue())
+    } else {
+        ctx.task_queue().to_owned()
+    }
+}
+
+/// `options` for an email: on the off-path queue (see [`off_path_queue`]).
+fn email_options<H: SettlementHost>(
+    ctx: &WorkflowContext<H>,
+    mut options: ActivityOptions,
+) -> ActivityOptions {
+    if ctx.patched(PATCH_SETTLEMENT_QUEUE) {
+        options.task_queue = Some(settlement_task_queue(ctx.task_queue()));
+    }
+    options
+}
+
 /// Sends (or records) one email. A permanent failure is visible in the
 /// history and noted for the `settlement_problem` query; it never blocks
 /// the sale.
 async fn send<H: SettlementHost>(ctx: &WorkflowContext<H>, job: EmailJob) {
     if let Err(err) = ctx
-        .execute_activity(SettlementActivities::send_email, job, external_options())
+        .execute_activity(
+            SettlementActivities::send_email,
+            job,
+            email_options(ctx, external_options()),
+        )
         .await
     {
         note_problem(ctx, format!("email: {}", failure_summary(&err)));
@@ -765,7 +791,11 @@ async fn send<H: SettlementHost>(ctx: &WorkflowContext<H>, job: EmailJob) {
 /// Several emails from one activity (each recorded once, as [`send`]).
 async fn send_all<H: SettlementHost>(ctx: &WorkflowContext<H>, jobs: Vec<EmailJob>) {
     if let Err(err) = ctx
-        .execute_activity(SettlementActivities::send_emails, jobs, external_options())
+        .execute_activity(
+            SettlementActivities::send_emails,
+            jobs,
+            email_options(ctx, external_options()),
+        )
         .await
     {
         note_problem(ctx, format!("email: {}", failure_summary(&err)));
@@ -787,7 +817,11 @@ async fn email_bidders<H: SettlementHost>(
         except,
     };
     if let Err(err) = ctx
-        .execute_activity(SettlementActivities::email_bidders, request, bulk_options())
+        .execute_activity(
+            SettlementActivities::email_bidders,
+            request,
+            email_options(ctx, bulk_options()),
+        )
         .await
     {
         note_problem(ctx, format!("email: {}", failure_summary(&err)));
