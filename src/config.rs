@@ -413,7 +413,7 @@ pub struct WorkerTuning {
     /// Workflow and activity tasks a worker runs at once on the settlement
     /// queue (emails after a close, the sale's journey). Few, so that when
     /// many lots end together their closes and payments go first.
-    #[arg(long, env = "GAVEL_SETTLEMENT_SLOTS", default_value_t = 4,
+    #[arg(long, env = "GAVEL_SETTLEMENT_SLOTS", default_value_t = 2,
         value_parser = clap::value_parser!(u32).range(2..=100))]
     pub settlement_slots: u32,
     /// Where the worker serves its Prometheus metrics (the SDK's: workflow

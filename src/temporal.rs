@@ -369,7 +369,7 @@ pub fn build_worker(
             usize::try_from(tuning.activity_pollers).unwrap_or(10),
         ))
         .build();
-    let slots = usize::try_from(tuning.settlement_slots).unwrap_or(4);
+    let slots = usize::try_from(tuning.settlement_slots).unwrap_or(2);
     let settlement_queue = names::settlement_task_queue(task_queue);
     let off_path = WorkerOptions::new(&settlement_queue)
         .deployment_options(deployment())
