@@ -222,7 +222,9 @@ pub async fn run_worker_until(
 
 /// Runs `workers` (the auctions' and the settlement queue's) on the current
 /// task until `shutdown` resolves, then lets both finish their tasks in
-/// flight. (A worker's future is not `Send`.)
+/// flight. If either stops on its own, the other is stopped too (a process
+/// polling one queue only would leave the other's work waiting) and the
+/// process ends with an error. (A worker's future is not `Send`.)
 pub async fn run_workers_until(
     workers: Workers,
     shutdown: impl Future<Output = ()>,
@@ -233,20 +235,36 @@ pub async fn run_workers_until(
     } = workers;
     let stop_main = main.shutdown_handle();
     let stop_off_path = off_path.shutdown_handle();
-    let run = async { tokio::try_join!(main.run(), off_path.run()) };
-    tokio::pin!(run);
-    tokio::select! {
-        result = &mut run => {
-            return result.map(|_| ()).context("a Temporal worker stopped unexpectedly");
+    let main_run = main.run();
+    let off_path_run = off_path.run();
+    tokio::pin!(main_run, off_path_run);
+    let stopped_alone = tokio::select! {
+        result = &mut main_run => Some(("auctions", result)),
+        result = &mut off_path_run => Some(("settlement", result)),
+        () = shutdown => None,
+    };
+    stop_main();
+    stop_off_path();
+    match stopped_alone {
+        None => {
+            let (main_result, off_path_result) = tokio::join!(main_run, off_path_run);
+            main_result.context("the auctions' worker failed while shutting down")?;
+            off_path_result.context("the settlement worker failed while shutting down")?;
+            Ok(())
         }
-        () = shutdown => {
-            stop_main();
-            stop_off_path();
+        Some((which, result)) => {
+            let other = if which == "auctions" {
+                off_path_run.await
+            } else {
+                main_run.await
+            };
+            if let Err(err) = other {
+                tracing::error!("the other Temporal worker failed while stopping: {err:#}");
+            }
+            result.with_context(|| format!("the {which} worker stopped unexpectedly"))?;
+            anyhow::bail!("the {which} worker stopped unexpectedly")
         }
     }
-    run.await
-        .context("a Temporal worker failed while shutting down")?;
-    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

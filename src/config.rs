@@ -412,7 +412,7 @@ pub struct WorkerTuning {
     pub activity_pollers: u32,
     /// Workflow and activity tasks a worker runs at once on the settlement
     /// queue (emails after a close, the sale's journey). Few, so that when
-    /// many lots end together their closes and payments go first.
+    /// many lots end together their closes, invoices and charges go first.
     #[arg(long, env = "GAVEL_SETTLEMENT_SLOTS", default_value_t = 2,
         value_parser = clap::value_parser!(u32).range(2..=100))]
     pub settlement_slots: u32,

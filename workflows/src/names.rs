@@ -59,7 +59,9 @@ pub const PATCH_ENDING_SOON: &str = "ending-soon-alerts";
 /// on the settlement task queue ([`settlement_task_queue`]), which every
 /// worker polls with few slots: when many lots end together, their closes
 /// and payments are not queued behind the emails and journeys of those that
-/// ended first. Runs from before it do that work on the auction's queue.
+/// ended first (the letters, the winner's with its pay link among them,
+/// follow; the invoice and its pay link are on `/me` at once). Runs from
+/// before it do that work on the auction's queue.
 pub const PATCH_SETTLEMENT_QUEUE: &str = "settlement-queue";
 
 /// The task queue of the work that follows a close off its critical path

@@ -14,14 +14,19 @@ use crate::{
     state::AppState,
 };
 
-/// The row overlaid with the live view when the workflow answers. Once
-/// the read model's end has passed the row alone answers: the lot is shown
-/// closed at its end without asking the workflow, so the people watching a
-/// wave of lots end add no work to the workflows closing them. (The API
-/// writes each batch's new end before any of its bidders hears back.)
+/// The row overlaid with the live view when the workflow answers, its status
+/// as seen now (closed from the end on). A lot whose end cannot move (no
+/// anti-sniping) is read from the row alone once its end has passed: the
+/// people watching a wave of lots end add no work to the workflows closing
+/// them. One whose end can move is asked until [`END_SETTLES`] after the
+/// row's end: an extension the API could not write at once (a failed write,
+/// an operator's signal bid) reaches the row only with the workflow's
+/// backstop publication, 15 s later.
 pub async fn present(state: &AppState, row: &AuctionRow) -> gavel_store::Result<AuctionResponse> {
     let now = Utc::now();
-    if !row.status.is_live() || row.status.as_seen_at(row.ends_at, now) != row.status {
+    let end_settled = row.anti_sniping_window_secs == 0 || now >= row.ends_at + END_SETTLES;
+    let ended = row.status.as_seen_at(row.ends_at, now) != row.status;
+    if !row.status.is_live() || (ended && end_settled) {
         return Ok(AuctionResponse::from_row_at(row, now));
     }
     match gateway::live_state(&state.temporal, row.id).await {
@@ -29,6 +34,10 @@ pub async fn present(state: &AppState, row: &AuctionRow) -> gavel_store::Result<
         None => Ok(AuctionResponse::from_row(row)),
     }
 }
+
+/// How long after the row's end a lot with anti-sniping is still read from
+/// its workflow: past the workflow's backstop (15 s), with a margin.
+const END_SETTLES: chrono::Duration = chrono::Duration::seconds(20);
 
 /// The row overlaid with `view`, the leader's and winner's handles joined in.
 pub async fn present_view(

@@ -751,8 +751,9 @@ fn note_problem<H: SettlementHost>(ctx: &WorkflowContext<H>, problem: String) {
 }
 
 /// The queue of work off the close's critical path: the settlement queue
-/// (few slots on every worker, so closes and payments go first when many
-/// lots end together), or the auction's own queue for runs from before it.
+/// (few slots on every worker, so closes, invoices and charges go first
+/// when many lots end together), or the auction's own queue for runs from
+/// before it.
 fn off_path_queue<H: SettlementHost>(ctx: &WorkflowContext<H>) -> String {
     if ctx.patched(PATCH_SETTLEMENT_QUEUE) {
         settlement_task_queue(ctx.task_queue())

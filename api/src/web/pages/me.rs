@@ -10,6 +10,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
+use chrono::Utc;
 use gavel_store::auctions::{self as store, ListFilter};
 use gavel_store::invoices::{self as stored_invoices, InvoiceStatus};
 use gavel_workflows::settlement::desk::PaymentRefusal;
@@ -169,7 +170,7 @@ pub async fn me(
         .map(|lot| WatchedLine {
             id: lot.auction_id,
             price: money::format(lot.price, &lot.currency),
-            state: status_words(Some(lot.status)),
+            state: status_words(Some(lot.status.as_seen_at(lot.ends_at, Utc::now()))),
             ends_at: lot.ends_at.format("%e %b %H:%M UTC").to_string(),
             title: lot.title,
         })
@@ -183,7 +184,10 @@ pub async fn me(
         store::list(&state.db, &filter)
             .await?
             .iter()
-            .map(|row| (row.status, AuctionResponse::from_row(row)))
+            .map(|row| {
+                let status = row.status.as_seen_at(row.ends_at, Utc::now());
+                (status, AuctionResponse::from_row(row))
+            })
             .map(|(status, lot)| LotLine {
                 id: lot.id,
                 price: money::format(
