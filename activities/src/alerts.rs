@@ -37,16 +37,9 @@ impl Alerts {
 
     async fn check(&self, check: &AlertCheck) -> Result<AlertsSent, ActivityError> {
         let batch = check.batch.clamp(1, ALERT_BATCH);
-        let due = watchlist::due(
-            &self.db,
-            check.auction_id,
-            check.leader,
-            check.ends_at,
-            check.now,
-            i64::from(batch),
-        )
-        .await
-        .map_err(database)?;
+        let due = watchlist::due(&self.db, check, i64::from(batch))
+            .await
+            .map_err(database)?;
         let results: Vec<Result<(), ActivityError>> = futures::stream::iter(due.iter().copied())
             .map(|alert| self.alert(check, alert))
             .buffer_unordered(BULK_CONCURRENCY)
@@ -55,15 +48,9 @@ impl Alerts {
         // Every alert was tried; the first failure is retried (with the
         // others already recorded, only the failed ones go again).
         results.into_iter().collect::<Result<(), _>>()?;
-        let next_lead_secs = watchlist::plan_next(
-            &self.db,
-            check.auction_id,
-            check.leader,
-            check.ends_at,
-            check.now,
-        )
-        .await
-        .map_err(database)?;
+        let next_lead_secs = watchlist::plan_next(&self.db, check)
+            .await
+            .map_err(database)?;
         let sent = u32::try_from(due.len()).unwrap_or(batch);
         Ok(AlertsSent {
             sent,

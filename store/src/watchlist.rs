@@ -9,7 +9,7 @@
 //! defaults: both on, a lead of an hour).
 
 use chrono::{DateTime, Utc};
-use gavel_workflows::contract::view::AuctionStatus;
+use gavel_workflows::contract::{alerts::AlertCheck, view::AuctionStatus};
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -175,9 +175,12 @@ pub async fn alerts_to_bring_forward(
 }
 
 /// `sqlx::query!` over `waiting (user_id, as_bidder, lead)`: the people
-/// whose ending-soon alert for auction `$1` (led by `$2`) may still go, each
-/// with their lead and whether they get it as a bidder not leading; `$tail`
-/// selects from it, its parameters from `$3`. One literal for both the
+/// whose ending-soon alert for auction `$1` (led by `$2` once its first `$3`
+/// bids were decided) may still go, each with their lead and whether they
+/// get it as a bidder not leading; `$tail` selects from it, its parameters
+/// from `$4`. Bids past `$3` are left out: `$2` is the leader as the
+/// workflow knew it when it asked, and a bid the API wrote since may have
+/// made its bidder the leader. One literal for both the
 /// alerts that are due and the plan for the rest, as `query!` needs.
 macro_rules! query_waiting {
     ($tail:literal, $($arg:expr),+ $(,)?) => {
@@ -189,7 +192,8 @@ macro_rules! query_waiting {
                  FROM (SELECT user_id, false AS bid FROM watchlist WHERE auction_id = $1
                        UNION ALL
                        SELECT DISTINCT bidder_id, true FROM bids
-                       WHERE auction_id = $1 AND bidder_id IS DISTINCT FROM $2) p
+                       WHERE auction_id = $1 AND bidder_id IS DISTINCT FROM $2
+                         AND seq <= $3) p
                  JOIN users u ON u.id = p.user_id
                  LEFT JOIN notice_preferences np ON np.user_id = p.user_id
                  WHERE NOT EXISTS (SELECT 1 FROM ending_soon_alerts a
@@ -204,6 +208,14 @@ macro_rules! query_waiting {
     };
 }
 
+/// How many of the auction's bids the check's leader accounts for (all of
+/// them for a check from a run before `bids_seen` was carried).
+fn bids_seen(check: &AlertCheck) -> i64 {
+    check
+        .bids_seen
+        .map_or(i64::MAX, |seen| i64::try_from(seen).unwrap_or(i64::MAX))
+}
+
 /// One alert that is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DueAlert {
@@ -213,25 +225,19 @@ pub struct DueAlert {
     pub reason: NoticeKind,
 }
 
-/// The alerts due at `now` for an auction ending at `ends_at` and led by
-/// `leader`, not yet sent, at most `limit`, in a stable order.
-pub async fn due(
-    db: &PgPool,
-    auction: Uuid,
-    leader: Option<Uuid>,
-    ends_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-    limit: i64,
-) -> Result<Vec<DueAlert>> {
+/// The alerts due at the workflow's `check`, not yet sent, at most
+/// `limit`, in a stable order.
+pub async fn due(db: &PgPool, check: &AlertCheck, limit: i64) -> Result<Vec<DueAlert>> {
     let rows = query_waiting!(
         r#"SELECT user_id AS "user_id!", as_bidder AS "as_bidder!" FROM waiting
-           WHERE $3::timestamptz - make_interval(secs => lead) <= $4
+           WHERE $4::timestamptz - make_interval(secs => lead) <= $5
            ORDER BY user_id
-           LIMIT $5"#,
-        auction,
-        leader,
-        ends_at,
-        now,
+           LIMIT $6"#,
+        check.auction_id,
+        check.leader,
+        bids_seen(check),
+        check.ends_at,
+        check.now,
         limit
     )
     .fetch_all(db)
@@ -278,13 +284,8 @@ pub async fn alerted(db: &PgPool, auction: Uuid, user: Uuid) -> Result<bool> {
 
 /// Works out and writes the auction's plan under its row's lock: the longest
 /// lead among the people still waiting at `now` (their alert not due yet).
-pub async fn plan_next(
-    db: &PgPool,
-    auction: Uuid,
-    leader: Option<Uuid>,
-    ends_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<Option<i32>> {
+pub async fn plan_next(db: &PgPool, check: &AlertCheck) -> Result<Option<i32>> {
+    let auction = check.auction_id;
     let mut tx = db.begin().await?;
     sqlx::query!(
         "INSERT INTO ending_soon_schedules (auction_id) VALUES ($1)
@@ -301,11 +302,12 @@ pub async fn plan_next(
     .await?;
     let lead = query_waiting!(
         "SELECT max(lead) AS lead FROM waiting
-         WHERE $3::timestamptz - make_interval(secs => lead) > $4",
+         WHERE $4::timestamptz - make_interval(secs => lead) > $5",
         auction,
-        leader,
-        ends_at,
-        now
+        check.leader,
+        bids_seen(check),
+        check.ends_at,
+        check.now
     )
     .fetch_one(&mut *tx)
     .await?

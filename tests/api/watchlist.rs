@@ -5,7 +5,11 @@
 
 use chrono::{DateTime, Utc};
 use gavel_api::routes::watchlist::Watchlist;
-use gavel_store::preferences::{self, Preferences};
+use gavel_store::{
+    preferences::{self, Preferences},
+    watchlist,
+};
+use gavel_workflows::contract::alerts::AlertCheck;
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 use wiremock::MockServer;
@@ -541,4 +545,53 @@ async fn a_full_watchlist_refuses_another_lot_with_its_code() {
     )
     .await;
     assert_eq!(watchlist(&app, &ada).await.items.len(), 200);
+}
+
+/// A check asked for before a bid was decided, and run after the API wrote
+/// it, must not count that bid: its bidder may be the leader the check does
+/// not know of yet (they would be told "ending soon" as a bidder not
+/// leading). Bids the check's leader accounts for are counted.
+#[tokio::test]
+async fn an_alert_check_counts_only_the_bids_its_leader_accounts_for() {
+    let app = spawn_app().await;
+    let seller = app.user("seller").await;
+    let ada = app.user("bidder").await;
+    let auction = app.create_auction(&seller, &auction_body(60)).await;
+    let id = auction.id.to_string();
+    let verdict = app.bid_ok(&ada, &id, 1_000, None).await;
+    assert_eq!(verdict.seq, 1);
+
+    // Asked before Ada's bid (no leader, no bid decided): she is not due.
+    let mut check = AlertCheck {
+        auction_id: auction.id,
+        ends_at: auction.ends_at,
+        now: Utc::now(),
+        leader: None,
+        bids_seen: Some(0),
+        batch: 10,
+    };
+    let due = |check: AlertCheck| {
+        let app = &app;
+        async move {
+            watchlist::due(&app.db, &check, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|alert| alert.user_id.to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(due(check.clone()).await, Vec::<String>::new());
+    assert_eq!(
+        watchlist::plan_next(&app.db, &check).await.unwrap(),
+        None,
+        "nobody waits"
+    );
+    // Asked after it, with someone else leading: she is due.
+    check.bids_seen = Some(1);
+    check.leader = Some(seller.id.parse().unwrap());
+    assert_eq!(due(check.clone()).await, vec![ada.id.clone()]);
+    // A run from before the check carried its count counts every bid.
+    check.bids_seen = None;
+    assert_eq!(due(check).await, vec![ada.id.clone()]);
 }

@@ -55,6 +55,11 @@ pub const PATCH_LEAN_BIDDING: &str = "lean-bidding";
 /// waiting`, re-armed as the end moves, and the `send_ending_soon` activity
 /// when it rings. Runs from before it send no such alerts.
 pub const PATCH_ENDING_SOON: &str = "ending-soon-alerts";
+/// An ending-soon check names how many bids its leader accounts for
+/// ([`crate::contract::alerts::AlertCheck::bids_seen`]), so a bidder whose
+/// first bid the API wrote after the check was asked for, and who leads, is
+/// not told as a bidder not leading. Runs from before it count every bid.
+pub const PATCH_ALERT_BIDS_SEEN: &str = "alert-bids-seen";
 /// After the close, the settlement's emails and the sale's own workflow run
 /// on the settlement task queue ([`settlement_task_queue`]), which every
 /// worker polls with few slots: when many lots end together, their closes

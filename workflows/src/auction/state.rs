@@ -86,6 +86,9 @@ pub struct AuctionWorkflow {
     pub(super) unconfirmed: Vec<Unconfirmed>,
     /// This run sends "ending soon" alerts (patch `ending-soon-alerts`).
     pub(crate) alerts: bool,
+    /// Its checks say how many bids their leader accounts for (patch
+    /// `alert-bids-seen`).
+    pub(crate) alerts_bids_seen: bool,
     /// When the next alert check is due, and what the last one found.
     pub(crate) alert_plan: AlertPlan,
 }
@@ -310,6 +313,7 @@ impl AuctionWorkflow {
             ends_at: self.book.ends_at,
             now: at,
             leader: self.book.leader,
+            bids_seen: self.alerts_bids_seen.then_some(self.book.bid_count),
             batch: ALERT_BATCH,
         }
     }

@@ -73,6 +73,7 @@ impl AuctionWorkflow {
             unconfirmed: Vec::new(),
             outbid_sent: std::collections::BTreeMap::new(),
             alerts: false,
+            alerts_bids_seen: false,
             alert_plan,
         }
     }
@@ -81,10 +82,12 @@ impl AuctionWorkflow {
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<Outcome> {
         let lean = ctx.patched(names::PATCH_LEAN_BIDDING);
         let alerts = ctx.patched(names::PATCH_ENDING_SOON);
+        let alerts_bids_seen = ctx.patched(names::PATCH_ALERT_BIDS_SEEN);
         let started = now(ctx)?;
         ctx.state_mut(|s| {
             s.lean = lean;
             s.alerts = alerts;
+            s.alerts_bids_seen = alerts_bids_seen;
             s.run_started_at = Some(started);
         });
         index(ctx);

@@ -33,6 +33,12 @@ pub struct AlertCheck {
     pub now: DateTime<Utc>,
     /// The current leader: as a bidder, not alerted (as a watcher, yes).
     pub leader: Option<Uuid>,
+    /// How many bids the workflow had decided when it asked: `leader` is
+    /// the leader after them, so bids written since are not counted (their
+    /// bidder may lead now; one outbid later brings a check of its own).
+    /// `None` from runs before [`crate::names::PATCH_ALERT_BIDS_SEEN`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bids_seen: Option<u64>,
     /// Most alerts to send in this call.
     pub batch: u32,
 }
