@@ -96,6 +96,11 @@ pub async fn store_pending(db: &PgPool, email: NewEmail<'_>) -> Result<()> {
 /// Keeps `email` as skipped (its recipient does not want its kind): a new
 /// row, or one left pending by an earlier attempt; one already handed over
 /// stays as it is.
+///
+/// Not through [`insert`], on purpose: that one leaves a stored row alone
+/// (`DO NOTHING`, which takes no row lock, unlike a `DO UPDATE … WHERE`
+/// even when nothing is updated) and stamps `sent_at` on any status but
+/// pending, while a skipped email was never handed over.
 pub async fn store_skipped(db: &PgPool, email: NewEmail<'_>) -> Result<()> {
     sqlx::query!(
         "INSERT INTO emails (id, idempotency_key, kind, recipient_id, recipient_email,

@@ -7,10 +7,12 @@
 //!   it gives a buyer who asks to pay or answers an offer.
 //! - [`state`]: settlement's own state and its interface to the workflow.
 //! - [`saga`]: the settlement of one sale, one [`Saga`] per sale.
+//! - [`letters`]: the emails settlement sends, and the queue they go on.
 //!
 //! Its contract with the activities is [`crate::contract::settlement`].
 
 pub mod desk;
+mod letters;
 pub(crate) mod saga;
 pub mod state;
 

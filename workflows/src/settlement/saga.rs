@@ -17,31 +17,29 @@
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use temporalio_sdk::{
-    ActivityOptions, CancellableFuture, ChildWorkflowOptions, ParentClosePolicy, WorkflowContext,
-    WorkflowResult, workflows::select,
+    CancellableFuture, ChildWorkflowOptions, ParentClosePolicy, WorkflowContext, WorkflowResult,
+    workflows::select,
 };
 use uuid::Uuid;
 
 use super::{
     desk::{InvoicePhase, PaymentState},
-    state::{Sale, SettlementHost},
+    letters::{email, email_about, email_bidders, off_path_queue, receipts, send, send_all},
+    state::{Sale, SettlementHost, note_problem},
 };
 use crate::{
     contract::{
         sale::SaleStart,
         settlement::{
-            AcceptOffer, BeginPayment, BidderEmail, CloseInvoice, CloseReason, Confirmation,
-            EmailJob, EmailKind, InvoiceClosed, InvoiceRef, InvoiceRequest, PaymentNotice,
-            PaymentOpened, PaymentSource, SettlementActivities,
+            AcceptOffer, BeginPayment, CloseInvoice, CloseReason, Confirmation, EmailKind,
+            InvoiceClosed, InvoiceRef, InvoiceRequest, PaymentNotice, PaymentOpened, PaymentSource,
+            SettlementActivities,
         },
         view::AuctionStatus,
     },
-    names::{PATCH_SALE_JOURNEY, PATCH_SETTLEMENT_QUEUE, settlement_task_queue},
+    names::PATCH_SALE_JOURNEY,
     sale::{SaleWorkflow, sale_workflow_id},
-    steps::{
-        bulk_options, db_local_options, db_options, external_options, failure_summary, now,
-        payment_options, until,
-    },
+    steps::{db_local_options, db_options, failure_summary, now, payment_options, until},
 };
 
 /// How soon a pending card charge is first checked with Paystack, and how
@@ -137,7 +135,7 @@ impl<H: SettlementHost> Saga<H> {
         }
         send(
             &self.ctx,
-            self.email(EmailKind::Unsold, self.seller, u64::from(round)),
+            email(&self.sale, EmailKind::Unsold, self.seller, u64::from(round)),
         )
         .await;
         self.finish(AuctionStatus::Unsold, round).await
@@ -216,7 +214,13 @@ impl<H: SettlementHost> Saga<H> {
             Some(InvoicePhase::Offered { accept_by }) => accept_by,
             _ => return Ok(true),
         };
-        let mut letter = self.email_about(EmailKind::SecondChance, offer, invoice);
+        let mut letter = email_about(
+            &self.sale,
+            EmailKind::SecondChance,
+            offer.buyer,
+            offer.round,
+            invoice,
+        );
         letter.amount = Some(invoice.total);
         send(&self.ctx, letter).await;
         loop {
@@ -281,7 +285,7 @@ impl<H: SettlementHost> Saga<H> {
         } else {
             EmailKind::OfferAccepted
         };
-        let mut letter = self.email_about(kind, offer, invoice);
+        let mut letter = email_about(&self.sale, kind, offer.buyer, offer.round, invoice);
         match opened {
             PaymentOpened::PayLink {
                 authorization_url, ..
@@ -383,7 +387,13 @@ impl<H: SettlementHost> Saga<H> {
             }
             if !reminded && at >= reminder_at {
                 reminded = true;
-                let mut reminder = self.email_about(EmailKind::PaymentReminder, offer, invoice);
+                let mut reminder = email_about(
+                    &self.sale,
+                    EmailKind::PaymentReminder,
+                    offer.buyer,
+                    offer.round,
+                    invoice,
+                );
                 reminder.pay_link = self.ctx.state(|s| {
                     match s
                         .settlement()
@@ -451,7 +461,13 @@ impl<H: SettlementHost> Saga<H> {
             Some(PaymentOpened::PayLink {
                 authorization_url, ..
             }) if tell => {
-                let mut letter = self.email_about(EmailKind::PayLink, offer, invoice);
+                let mut letter = email_about(
+                    &self.sale,
+                    EmailKind::PayLink,
+                    offer.buyer,
+                    offer.round,
+                    invoice,
+                );
                 letter.pay_link = Some(authorization_url);
                 send(&self.ctx, letter).await;
                 false
@@ -507,7 +523,7 @@ impl<H: SettlementHost> Saga<H> {
                     amount,
                     reason,
                 }) => {
-                    let mut letter = self.email(EmailKind::Refund, payer_id, payment_id);
+                    let mut letter = email(&self.sale, EmailKind::Refund, payer_id, payment_id);
                     letter.invoice_id = Some(invoice_id);
                     letter.amount = Some(amount);
                     self.ctx.state_mut(|s| {
@@ -610,7 +626,7 @@ impl<H: SettlementHost> Saga<H> {
 
     /// The seller hears the lot sold; every other bidder that it has ended.
     async fn announce_sale(&self, winner: Uuid, price: i64) {
-        let mut sold = self.email(EmailKind::Sold, self.seller, 1);
+        let mut sold = email(&self.sale, EmailKind::Sold, self.seller, 1);
         sold.amount = Some(price);
         futures::join!(
             send(&self.ctx, sold),
@@ -620,7 +636,7 @@ impl<H: SettlementHost> Saga<H> {
 
     /// Receipts: the buyer's and the seller's.
     async fn complete(&self, invoice: &InvoiceRef, offer: Offer) {
-        let [receipt, completed] = self.receipts(invoice, offer);
+        let [receipt, completed] = receipts(&self.sale, invoice, offer.buyer, offer.round);
         futures::join!(send(&self.ctx, receipt), send(&self.ctx, completed));
         if self.ctx.patched(PATCH_SALE_JOURNEY) {
             self.start_journey(invoice, offer).await;
@@ -633,11 +649,11 @@ impl<H: SettlementHost> Saga<H> {
     async fn complete_at_once(&self, invoice: &InvoiceRef, offer: Offer, winner: Option<Uuid>) {
         let mut letters = Vec::with_capacity(3);
         if winner.is_some() {
-            let mut sold = self.email(EmailKind::Sold, self.seller, 1);
+            let mut sold = email(&self.sale, EmailKind::Sold, self.seller, 1);
             sold.amount = Some(offer.amount);
             letters.push(sold);
         }
-        letters.extend(self.receipts(invoice, offer));
+        letters.extend(receipts(&self.sale, invoice, offer.buyer, offer.round));
         let others = async {
             if let Some(winner) = winner {
                 email_bidders(&self.ctx, &self.sale, EmailKind::AuctionLost, vec![winner]).await;
@@ -645,20 +661,6 @@ impl<H: SettlementHost> Saga<H> {
         };
         futures::join!(send_all(&self.ctx, letters), others);
         self.start_journey(invoice, offer).await;
-    }
-
-    /// The buyer's receipt and the seller's "sale completed" for `invoice`.
-    fn receipts(&self, invoice: &InvoiceRef, offer: Offer) -> [EmailJob; 2] {
-        let mut receipt = self.email_about(EmailKind::Receipt, offer, invoice);
-        receipt.amount = Some(invoice.total);
-        let mut completed = self.email(
-            EmailKind::SaleCompleted,
-            self.seller,
-            u64::from(offer.round),
-        );
-        completed.invoice_id = Some(invoice.invoice_id);
-        completed.amount = Some(invoice.total);
-        [receipt, completed]
     }
 
     /// The paid sale goes on as its own workflow (shipping, receipt, claims,
@@ -704,33 +706,6 @@ impl<H: SettlementHost> Saga<H> {
         }
         Ok(())
     }
-
-    /// An email of `kind` to `recipient_id` about this auction.
-    fn email(&self, kind: EmailKind, recipient_id: Uuid, occasion: u64) -> EmailJob {
-        email(&self.sale, kind, recipient_id, occasion)
-    }
-
-    /// An email to the offer's buyer about its invoice.
-    fn email_about(&self, kind: EmailKind, offer: Offer, invoice: &InvoiceRef) -> EmailJob {
-        let mut job = self.email(kind, offer.buyer, u64::from(offer.round));
-        job.invoice_id = Some(invoice.invoice_id);
-        job.amount = Some(invoice.total);
-        job
-    }
-}
-
-/// An email of `kind` to `recipient_id` about the sale's auction.
-fn email(sale: &Sale, kind: EmailKind, recipient_id: Uuid, occasion: u64) -> EmailJob {
-    EmailJob {
-        kind,
-        auction_id: sale.auction_id,
-        recipient_id,
-        occasion,
-        invoice_id: None,
-        pay_link: None,
-        amount: None,
-        card_pending: false,
-    }
 }
 
 /// Settlement moved on: its status is recorded, then published and indexed
@@ -743,88 +718,4 @@ async fn set_status<H: SettlementHost>(
     let at = now(ctx)?;
     ctx.state_mut(|s| s.settlement_mut().status = Some(status));
     H::publish_status(ctx, status, round, at).await
-}
-
-/// Notes what went wrong for the `settlement_problem` query.
-fn note_problem<H: SettlementHost>(ctx: &WorkflowContext<H>, problem: String) {
-    ctx.state_mut(|s| s.settlement_mut().problem = Some(problem));
-}
-
-/// The queue of work off the close's critical path: the settlement queue
-/// (few slots on every worker, so closes, invoices and charges go first
-/// when many lots end together), or the auction's own queue for runs from
-/// before it.
-fn off_path_queue<H: SettlementHost>(ctx: &WorkflowContext<H>) -> String {
-    if ctx.patched(PATCH_SETTLEMENT_QUEUE) {
-        settlement_task_queue(ctx.task_queue())
-    } else {
-        ctx.task_queue().to_owned()
-    }
-}
-
-/// `options` for an email: on the off-path queue (see [`off_path_queue`]).
-fn email_options<H: SettlementHost>(
-    ctx: &WorkflowContext<H>,
-    mut options: ActivityOptions,
-) -> ActivityOptions {
-    if ctx.patched(PATCH_SETTLEMENT_QUEUE) {
-        options.task_queue = Some(settlement_task_queue(ctx.task_queue()));
-    }
-    options
-}
-
-/// Sends (or records) one email. A permanent failure is visible in the
-/// history and noted for the `settlement_problem` query; it never blocks
-/// the sale.
-async fn send<H: SettlementHost>(ctx: &WorkflowContext<H>, job: EmailJob) {
-    if let Err(err) = ctx
-        .execute_activity(
-            SettlementActivities::send_email,
-            job,
-            email_options(ctx, external_options()),
-        )
-        .await
-    {
-        note_problem(ctx, format!("email: {}", failure_summary(&err)));
-    }
-}
-
-/// Several emails from one activity (each recorded once, as [`send`]).
-async fn send_all<H: SettlementHost>(ctx: &WorkflowContext<H>, jobs: Vec<EmailJob>) {
-    if let Err(err) = ctx
-        .execute_activity(
-            SettlementActivities::send_emails,
-            jobs,
-            email_options(ctx, external_options()),
-        )
-        .await
-    {
-        note_problem(ctx, format!("email: {}", failure_summary(&err)));
-    }
-}
-
-/// One email of `kind` to every bidder but `except`, from one activity
-/// (any number of bidders; a failure is noted, never blocks the sale).
-async fn email_bidders<H: SettlementHost>(
-    ctx: &WorkflowContext<H>,
-    sale: &Sale,
-    kind: EmailKind,
-    except: Vec<Uuid>,
-) {
-    let request = BidderEmail {
-        auction_id: sale.auction_id,
-        kind,
-        occasion: 1,
-        except,
-    };
-    if let Err(err) = ctx
-        .execute_activity(
-            SettlementActivities::email_bidders,
-            request,
-            email_options(ctx, bulk_options()),
-        )
-        .await
-    {
-        note_problem(ctx, format!("email: {}", failure_summary(&err)));
-    }
 }

@@ -79,6 +79,11 @@ impl Sale {
     }
 }
 
+/// Notes what went wrong for the `settlement_problem` query.
+pub(super) fn note_problem<H: SettlementHost>(ctx: &WorkflowContext<H>, problem: String) {
+    ctx.state_mut(|s| s.settlement_mut().problem = Some(problem));
+}
+
 /// All settlement may ask of the workflow that runs it.
 pub trait SettlementHost: Sized {
     fn settlement(&self) -> &Settlement;
