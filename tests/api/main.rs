@@ -47,6 +47,7 @@ mod sessions;
 mod settlement;
 mod sign_in_redirects;
 mod stand_ins;
+mod strikes;
 mod transfer_webhooks;
 mod watchlist;
 mod webhooks;

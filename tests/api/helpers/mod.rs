@@ -1,5 +1,6 @@
 //! The test harness, by what it helps with: Temporal servers and workers,
-//! test databases, the application under test, HTTP, emails, and scenes.
+//! test databases, the application under test, HTTP, emails, scenes, and a
+//! paid sale's journey.
 
 use std::{
     net::SocketAddr,
@@ -38,6 +39,7 @@ mod emails;
 mod fake_refunds;
 mod http;
 mod python_tools;
+pub mod sale_journey;
 mod scene;
 mod sse;
 mod temporal_servers;
