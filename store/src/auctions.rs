@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use gavel_workflows::{
-    contract::view::{AuctionStatus, Listing, Outcome},
+    contract::view::{AuctionStatus, Listing, Outcome, SeenStatus},
     ids::{AuctionId, UserId},
     rules::{Standing, Terms},
 };
@@ -57,6 +57,12 @@ pub struct AuctionRow {
     pub commission_bps: i32,
     /// Its minimum, minor units.
     pub commission_min: i64,
+}
+
+impl SeenStatus for AuctionRow {
+    fn status_and_end(&self) -> (AuctionStatus, DateTime<Utc>) {
+        (self.status, self.ends_at)
+    }
 }
 
 /// The commission an auction is listed under: a share in basis points

@@ -9,7 +9,10 @@
 //! defaults: both on, a lead of an hour).
 
 use chrono::{DateTime, Utc};
-use gavel_workflows::contract::{alerts::AlertCheck, view::AuctionStatus};
+use gavel_workflows::contract::{
+    alerts::AlertCheck,
+    view::{AuctionStatus, SeenStatus},
+};
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -31,6 +34,12 @@ pub struct WatchedLot {
     pub bid_count: i64,
     pub ends_at: DateTime<Utc>,
     pub watched_at: DateTime<Utc>,
+}
+
+impl SeenStatus for WatchedLot {
+    fn status_and_end(&self) -> (AuctionStatus, DateTime<Utc>) {
+        (self.status, self.ends_at)
+    }
 }
 
 /// What asking to watch a lot came to.

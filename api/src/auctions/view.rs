@@ -8,7 +8,7 @@ use gavel_workflows::{
     contract::{
         auction::BidReceipt,
         read_model::EventData,
-        view::{AuctionView, Outcome},
+        view::{AuctionView, Outcome, SeenStatus},
     },
     rules::{Standing, minimum_next_bid},
 };
@@ -123,7 +123,7 @@ impl AuctionResponse {
                 handle: row.seller_handle.clone(),
             },
             currency: row.currency.clone(),
-            status: row.status.as_seen_at(row.ends_at, now).as_str().to_owned(),
+            status: row.seen_status(now).as_str().to_owned(),
             starting_price: row.starting_price,
             current_price: row.current_price,
             minimum_bid: minimum_next_bid(row.current_price, row.starting_price, row.min_increment),
@@ -161,11 +161,7 @@ impl AuctionResponse {
     ) -> Self {
         let now = Utc::now();
         let mut response = Self::from_row_at(row, now);
-        response.status = view
-            .status
-            .as_seen_at(view.ends_at, now)
-            .as_str()
-            .to_owned();
+        response.status = view.seen_status(now).as_str().to_owned();
         response.current_price = view.current_price;
         response.minimum_bid = view.minimum_bid;
         response.reserve_met = view.reserve_met;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use gavel_store::auctions::{self as store, AuctionRow, BidderLot};
 use gavel_workflows::{
-    contract::view::{AuctionStatus, AuctionView, Outcome},
+    contract::view::{AuctionStatus, AuctionView, Outcome, SeenStatus},
     ids::UserId,
 };
 use uuid::Uuid;
@@ -15,18 +15,11 @@ use crate::{
 };
 
 /// The row overlaid with the live view when the workflow answers, its status
-/// as seen now (closed from the end on). A lot whose end cannot move (no
-/// anti-sniping) is read from the row alone once its end has passed: the
-/// people watching a wave of lots end add no work to the workflows closing
-/// them. One whose end can move is asked until [`END_SETTLES`] after the
-/// row's end: an extension the API could not write at once (a failed write,
-/// an operator's signal bid) reaches the row only with the workflow's
-/// backstop publication, 15 s later.
+/// as seen now (closed from the end on); the row alone once
+/// [`reads_from_row`] says it is enough.
 pub async fn present(state: &AppState, row: &AuctionRow) -> gavel_store::Result<AuctionResponse> {
     let now = Utc::now();
-    let end_settled = row.anti_sniping_window_secs == 0 || now >= row.ends_at + END_SETTLES;
-    let ended = row.status.as_seen_at(row.ends_at, now) != row.status;
-    if !row.status.is_live() || (ended && end_settled) {
+    if reads_from_row(row, now) {
         return Ok(AuctionResponse::from_row_at(row, now));
     }
     match gateway::live_state(&state.temporal, row.id).await {
@@ -38,6 +31,20 @@ pub async fn present(state: &AppState, row: &AuctionRow) -> gavel_store::Result<
 /// How long after the row's end a lot with anti-sniping is still read from
 /// its workflow: past the workflow's backstop (15 s), with a margin.
 const END_SETTLES: chrono::Duration = chrono::Duration::seconds(20);
+
+/// Whether the row alone tells the lot at `now`, without asking its
+/// workflow. A lot no longer live is final in the row. A lot whose end cannot
+/// move (no anti-sniping) is read from the row once its end has passed: the
+/// people watching a wave of lots end add no work to the workflows closing
+/// them. One whose end can move is asked until [`END_SETTLES`] after the
+/// row's end: an extension the API could not write at once (a failed write,
+/// an operator's signal bid) reaches the row only with the workflow's
+/// backstop publication, 15 s later.
+fn reads_from_row(row: &AuctionRow, now: DateTime<Utc>) -> bool {
+    let ended = row.seen_status(now) != row.status;
+    let end_settled = row.anti_sniping_window_secs == 0 || now >= row.ends_at + END_SETTLES;
+    !row.status.is_live() || (ended && end_settled)
+}
 
 /// The row overlaid with `view`, the leader's and winner's handles joined in.
 pub async fn present_view(
@@ -142,6 +149,76 @@ mod tests {
             winner_id: winner.map(|w| w.to_string()),
             my_max: 0,
         }
+    }
+
+    fn auction(status: AuctionStatus, ends_at: DateTime<Utc>, window_secs: u32) -> AuctionRow {
+        AuctionRow {
+            id: Uuid::nil(),
+            seller_id: Uuid::nil(),
+            seller_handle: None,
+            title: String::new(),
+            description: String::new(),
+            currency: "NGN".into(),
+            starting_price: 100,
+            reserve_price: None,
+            buy_now_price: None,
+            min_increment: None,
+            anti_sniping_window_secs: window_secs,
+            anti_sniping_extension_secs: window_secs,
+            hard_close_at: None,
+            starts_at: ends_at - chrono::Duration::hours(1),
+            ends_at,
+            status,
+            current_price: None,
+            reserve_met: false,
+            leader_id: None,
+            leader_handle: None,
+            bid_count: 0,
+            buy_now_available: false,
+            outcome: None,
+            winner_handle: None,
+            second_chance_offers: false,
+            create_fingerprint: None,
+            created_at: ends_at - chrono::Duration::hours(2),
+            commission_bps: 0,
+            commission_min: 0,
+        }
+    }
+
+    #[test]
+    fn a_lot_is_read_from_its_row_once_final_or_its_end_has_settled() {
+        let ends_at = Utc::now();
+        let before = ends_at - chrono::Duration::seconds(1);
+        let just_after = ends_at + chrono::Duration::seconds(1);
+        let settled = ends_at + END_SETTLES;
+        // Final in the row: never asks the workflow.
+        assert!(reads_from_row(
+            &auction(AuctionStatus::Settled, ends_at, 60),
+            before
+        ));
+        // Running: asks the workflow.
+        assert!(!reads_from_row(
+            &auction(AuctionStatus::Open, ends_at, 0),
+            before
+        ));
+        assert!(!reads_from_row(
+            &auction(AuctionStatus::Scheduled, ends_at, 0),
+            just_after
+        ));
+        // Past its end, no anti-sniping: the row at once.
+        assert!(reads_from_row(
+            &auction(AuctionStatus::Open, ends_at, 0),
+            ends_at
+        ));
+        // Past its end with anti-sniping: the workflow until END_SETTLES.
+        assert!(!reads_from_row(
+            &auction(AuctionStatus::Open, ends_at, 60),
+            just_after
+        ));
+        assert!(reads_from_row(
+            &auction(AuctionStatus::Open, ends_at, 60),
+            settled
+        ));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use gavel_store::{
     StoreError, auctions,
     watchlist::{self as store, WatchedLot},
 };
-use gavel_workflows::contract::view::AuctionStatus;
+use gavel_workflows::contract::view::{AuctionStatus, SeenStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -125,15 +125,12 @@ pub struct WatchedLotResponse {
 
 impl From<WatchedLot> for WatchedLotResponse {
     fn from(lot: WatchedLot) -> Self {
+        let status = lot.seen_status(Utc::now()).as_str().to_owned();
         Self {
             auction_id: lot.auction_id,
             title: lot.title,
             currency: lot.currency,
-            status: lot
-                .status
-                .as_seen_at(lot.ends_at, Utc::now())
-                .as_str()
-                .to_owned(),
+            status,
             current_price: lot.price,
             bid_count: lot.bid_count,
             ends_at: lot.ends_at,

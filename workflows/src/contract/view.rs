@@ -86,6 +86,21 @@ impl AuctionStatus {
     }
 }
 
+/// Anything that has a status and an end: what a reader is shown of it.
+/// The workflow's live view and the read model's rows implement it, so every
+/// reader names one rule ([`AuctionStatus::as_seen_at`]) rather than
+/// repeating it.
+pub trait SeenStatus {
+    /// The status as stored or published, and the end it runs to.
+    fn status_and_end(&self) -> (AuctionStatus, DateTime<Utc>);
+
+    /// The status a reader is shown at `now`: closed from the end on.
+    fn seen_status(&self, now: DateTime<Utc>) -> AuctionStatus {
+        let (status, ends_at) = self.status_and_end();
+        status.as_seen_at(ends_at, now)
+    }
+}
+
 /// What the seller wrote about the lot: shown, never used by the rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listing {
@@ -166,6 +181,12 @@ pub struct AuctionView {
     pub outcome: Option<Outcome>,
     /// Runs before the current one (continue-as-new).
     pub runs_before: u32,
+}
+
+impl SeenStatus for AuctionView {
+    fn status_and_end(&self) -> (AuctionStatus, DateTime<Utc>) {
+        (self.status, self.ends_at)
+    }
 }
 
 /// The public status: settlement's word once it has one, else the outcome's,

@@ -13,7 +13,7 @@ use axum::{
 use chrono::Utc;
 use gavel_store::auctions::{self as store, ListFilter};
 use gavel_store::invoices::{self as stored_invoices, InvoiceStatus};
-use gavel_workflows::settlement::desk::PaymentRefusal;
+use gavel_workflows::{contract::view::SeenStatus, settlement::desk::PaymentRefusal};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -170,7 +170,7 @@ pub async fn me(
         .map(|lot| WatchedLine {
             id: lot.auction_id,
             price: money::format(lot.price, &lot.currency),
-            state: status_words(Some(lot.status.as_seen_at(lot.ends_at, Utc::now()))),
+            state: status_words(Some(lot.seen_status(Utc::now()))),
             ends_at: lot.ends_at.format("%e %b %H:%M UTC").to_string(),
             title: lot.title,
         })
@@ -185,7 +185,7 @@ pub async fn me(
             .await?
             .iter()
             .map(|row| {
-                let status = row.status.as_seen_at(row.ends_at, Utc::now());
+                let status = row.seen_status(Utc::now());
                 (status, AuctionResponse::from_row(row))
             })
             .map(|(status, lot)| LotLine {
