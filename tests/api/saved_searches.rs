@@ -130,6 +130,19 @@ async fn saved_searches_are_saved_listed_and_deleted_within_their_limit() {
         "invalid_status",
     )
     .await;
+    // A digest names lots that can still be bid on: a search for sold ones
+    // would never find any, so it is refused, and nothing is saved.
+    let before = saved(&app, &ada).await.len();
+    for status in ["settled", "closed", "cancelled"] {
+        expect_error(
+            app.post_json(SAVED, &json!({ "status": status }), Some(&ada.token))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "status_not_saveable",
+        )
+        .await;
+    }
+    assert_eq!(saved(&app, &ada).await.len(), before);
     expect_error(
         app.post_json(SAVED, &json!({ "seller_id": "someone" }), Some(&ada.token))
             .await,
@@ -229,6 +242,20 @@ async fn the_listing_page_saves_its_search_with_a_button() {
         .await
         .unwrap();
     assert!(page.contains("Save this search"), "{page}");
+    let sold = app
+        .http
+        .get(app.url("/?q=lamp&status=settled"))
+        .header(header::COOKIE, browser.header())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !sold.contains("Save this search"),
+        "a search for sold lots finds nothing new: no button"
+    );
     let csrf = form_token(&page);
     let answer = browser
         .post(

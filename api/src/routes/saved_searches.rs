@@ -50,7 +50,7 @@ pub struct SavedSearchList {
     responses(
         (status = 201, body = SavedSearchResponse, description = "saved: lots listed from now on that match it are emailed in the daily digest"),
         (status = 409, body = ErrorBody, description = "`saved_search_exists`: one of mine has these filters; `too_many_saved_searches`: I have 25 already"),
-        (status = 422, body = ErrorBody, description = "`invalid_status`, `invalid_seller_id`, `invalid_query` (as the listing)"),
+        (status = 422, body = ErrorBody, description = "`invalid_status`, `invalid_seller_id`, `invalid_query` (as the listing); `status_not_saveable`: a status other than `open` or `scheduled` (the digest names only lots that can be bid on)"),
     ),
     security(("bearer" = [])))]
 pub async fn save(
@@ -114,6 +114,9 @@ impl From<SavedSearchError> for ApiError {
             }
             err @ SavedSearchError::NotFound => {
                 ApiError::not_found("saved_search_not_found", err.to_string())
+            }
+            err @ SavedSearchError::StatusNeverNew => {
+                ApiError::unprocessable("status_not_saveable", err.to_string())
             }
             SavedSearchError::Database(err) => err.into(),
         }

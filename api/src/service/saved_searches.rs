@@ -75,8 +75,19 @@ pub enum SavedSearchError {
     TooMany,
     #[error("no saved search of yours has this id")]
     NotFound,
+    /// A digest names only lots that can still be bid on: a search for
+    /// lots in another status would never find one.
+    #[error("a saved search finds lots to bid on: its status must be open or scheduled")]
+    StatusNeverNew,
     #[error(transparent)]
     Database(#[from] StoreError),
+}
+
+/// Whether a search filtered on `status` may be saved: its digest lists
+/// new lots that can still be bid on (scheduled or open), so any other
+/// status would find nothing, ever.
+pub fn can_save(status: Option<AuctionStatus>) -> bool {
+    status.is_none_or(AuctionStatus::is_live)
 }
 
 /// Saves `filters` for `user`; new lots matching them are emailed daily.
@@ -85,6 +96,9 @@ pub async fn save(
     user: Uuid,
     filters: ListingFilters,
 ) -> Result<SavedSearch, SavedSearchError> {
+    if !can_save(filters.status) {
+        return Err(SavedSearchError::StatusNeverNew);
+    }
     let search = NewSearch {
         query: filters.text,
         status: filters.status,

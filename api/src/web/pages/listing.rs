@@ -46,6 +46,8 @@ struct IndexPage {
     heading: String,
     q: String,
     status: String,
+    /// The status is one a saved search may have (its button is shown).
+    can_save: bool,
     statuses: Vec<(&'static str, &'static str)>,
     cards: Vec<Card>,
     next_page: Option<String>,
@@ -141,6 +143,7 @@ pub async fn index(
         heading,
         q,
         status: status.as_str().to_owned(),
+        can_save: saved_searches::can_save(Some(status)),
         statuses: vec![
             ("open", "Open"),
             ("scheduled", "Opening soon"),
@@ -222,6 +225,11 @@ pub async fn save_search(
             StatusCode::NOT_FOUND,
             "That saved search is gone.".to_owned(),
         ),
+        Err(SavedSearchError::StatusNeverNew) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Only a search for open or upcoming lots can be saved: the daily email names new lots you can still bid on."
+                .to_owned(),
+        ),
         Err(SavedSearchError::Database(err)) => return Err(err.into()),
     };
     Ok(message(&visitor, status, "Saved searches", &text, &back))
@@ -279,9 +287,12 @@ pub async fn delete_search(
         Err(SavedSearchError::NotFound) => {
             "No saved search of yours has this number: it may be deleted already."
         }
-        Err(SavedSearchError::Exists | SavedSearchError::TooMany | SavedSearchError::Filter(_)) => {
-            "That saved search could not be deleted."
-        }
+        Err(
+            SavedSearchError::Exists
+            | SavedSearchError::TooMany
+            | SavedSearchError::Filter(_)
+            | SavedSearchError::StatusNeverNew,
+        ) => "That saved search could not be deleted.",
         Err(SavedSearchError::Database(err)) => return Err(err.into()),
     };
     Ok(message(
