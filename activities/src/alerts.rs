@@ -7,7 +7,7 @@
 //! key by the mailer) went out, so a retry sends only the unrecorded ones
 //! and Brevo's idempotency key stops a repeat of one that went out.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use gavel_store::watchlist::{self, DueAlert};
@@ -21,8 +21,12 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use crate::{
     mailer::{BULK_CONCURRENCY, Mailer},
-    settlement::{database, heartbeating, mail},
+    settlement::{database, failure, heartbeating, mail},
 };
+
+/// How long a check waits, in turn, for the bids it counts to be written
+/// before it leaves them to the activity's retries.
+const BIDS_WRITTEN_WAITS_MS: [u64; 3] = [50, 100, 200];
 
 /// The ending-soon activity, over the watchlist tables and the mailer.
 pub struct Alerts {
@@ -36,6 +40,23 @@ impl Alerts {
     }
 
     async fn check(&self, check: &AlertCheck) -> Result<AlertsSent, ActivityError> {
+        // A bidder outbid the moment they bid asks for this check before
+        // the API has written their bid: checking now would find nobody
+        // waiting and plan no further check, so they would never hear. The
+        // API's write usually lands within milliseconds; past a short wait
+        // the activity is retried (1, 2, 4, 8… s), and the workflow's
+        // backstop publishes a lost write within about 15 s.
+        if !self.bids_written(check).await? {
+            return Err(failure(
+                "BidsNotWrittenYet",
+                format!(
+                    "the read model does not hold bid {} of auction {} yet",
+                    check.bids_seen.unwrap_or_default(),
+                    check.auction_id
+                ),
+                false,
+            ));
+        }
         let batch = check.batch.clamp(1, ALERT_BATCH);
         let due = watchlist::due(&self.db, check, i64::from(batch))
             .await
@@ -57,6 +78,22 @@ impl Alerts {
             more: sent >= batch,
             next_lead_secs: next_lead_secs.map(i64::from),
         })
+    }
+
+    /// Whether the bids `check` counts are rows, waiting briefly for them.
+    async fn bids_written(&self, check: &AlertCheck) -> Result<bool, ActivityError> {
+        for wait_ms in BIDS_WRITTEN_WAITS_MS {
+            if watchlist::bids_written(&self.db, check)
+                .await
+                .map_err(database)?
+            {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        }
+        watchlist::bids_written(&self.db, check)
+            .await
+            .map_err(database)
     }
 
     async fn alert(&self, check: &AlertCheck, alert: DueAlert) -> Result<(), ActivityError> {

@@ -217,6 +217,28 @@ macro_rules! query_waiting {
     };
 }
 
+/// Whether the read model holds every bid `check` counts: the API writes a
+/// batch's bids after the workflow answered it, and an operator's signal
+/// bid arrives with the workflow's publication, so a check can run before
+/// the bids its leader accounts for are rows. Checks from runs before
+/// `bids_seen` was carried are taken as caught up.
+pub async fn bids_written(db: &PgPool, check: &AlertCheck) -> Result<bool> {
+    let seen = bids_seen(check);
+    if seen == 0 || seen == i64::MAX {
+        return Ok(true);
+    }
+    // Batches are written in the order they were decided: the last bid
+    // being a row means the earlier ones are.
+    let found = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM bids WHERE auction_id = $1 AND seq = $2) AS "found!""#,
+        check.auction_id,
+        seen
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(found)
+}
+
 /// How many of the auction's bids the check's leader accounts for (all of
 /// them for a check from a run before `bids_seen` was carried).
 fn bids_seen(check: &AlertCheck) -> i64 {

@@ -16,12 +16,15 @@ use wiremock::MockServer;
 
 use crate::{
     accounts_email::with_brevo,
+    helpers::optional_notices,
     helpers::{
         TestApp, TestUser, auction_body, eventually, expect_error, expect_json, record_history,
         spawn_app,
     },
     sessions::Jar,
+    stand_ins::{skipping_scene, wait_until},
 };
+use gavel_workflows::rules::Standing;
 
 async fn sleep_until(at: DateTime<Utc>) {
     if let Ok(wait) = (at - Utc::now()).to_std() {
@@ -594,4 +597,38 @@ async fn an_alert_check_counts_only_the_bids_its_leader_accounts_for() {
     // A run from before the check carried its count counts every bid.
     check.bids_seen = None;
     assert_eq!(due(check).await, vec![ada.id.clone()]);
+}
+
+/// A bidder outbid the moment they bid (by the leader's proxy) asks for a
+/// check in the very workflow task that answers their bid, before the API
+/// has written it. The check waits for the bid to be a row, so they are
+/// told; the leader is not. Four lots, since the race went the wrong way in
+/// most tries, not all.
+#[tokio::test]
+async fn a_bidder_outbid_the_moment_they_bid_is_alerted() {
+    let (_server, app) = skipping_scene().await;
+    let seller = app.user("seller").await;
+    let (lea, bob) = (app.user("bidder").await, app.user("bidder").await);
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let auction = app.create_auction(&seller, &auction_body(600)).await;
+        let id = auction.id.to_string();
+        app.bid_ok(&lea, &id, 1_000, Some(100_000)).await;
+        ids.push(id);
+    }
+    // More than 30 s since each lot's last check: an outbid checks at once.
+    app.skip_time(40).await;
+    for id in &ids {
+        let verdict = app.bid_ok(&bob, id, 1_500, None).await;
+        assert_eq!(verdict.status, Standing::Outbid);
+    }
+    let told = ("ending_soon".to_owned(), bob.email.clone());
+    for id in &ids {
+        wait_until(|| async { optional_notices(&app, id).await.contains(&told) }).await;
+        let leader = ("ending_soon".to_owned(), lea.email.clone());
+        assert!(
+            !optional_notices(&app, id).await.contains(&leader),
+            "the leader"
+        );
+    }
 }
