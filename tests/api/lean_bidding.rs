@@ -1,6 +1,7 @@
 //! What a bid costs the auction's workflow while it is open: its update and
 //! nothing else (no search-attribute upsert, no publication the API wrote
-//! itself, outbid emails at most once per window), and what the workflow
+//! itself, outbid emails at most once per window and one batch per gather
+//! period), and what the workflow
 //! still does when the API's write never came (the backstop).
 
 use std::time::Duration;
@@ -21,7 +22,7 @@ use uuid::Uuid;
 use gavel::config::SettlementArgs;
 
 use crate::helpers::{
-    EventStream, TestApp, TestUser, auction_body, eventually, settlement_args,
+    EventStream, TestApp, TestUser, auction_body, eventually, record_history, settlement_args,
     spawn_app_with_settlement,
 };
 
@@ -44,6 +45,26 @@ async fn history(app: &TestApp, id: &str) -> Vec<(EventType, Option<String>)> {
             };
             (event.event_type(), activity)
         })
+        .collect()
+}
+
+/// When each `send_emails` activity was scheduled, in seconds.
+async fn email_batches(app: &TestApp, id: &str) -> Vec<f64> {
+    let events = app
+        .auction_handle(id)
+        .fetch_history(Default::default())
+        .into_events()
+        .await
+        .unwrap();
+    events
+        .iter()
+        .filter(|event| {
+            matches!(&event.attributes,
+                Some(Attributes::ActivityTaskScheduledEventAttributes(a))
+                    if a.activity_type.as_ref().is_some_and(|t| t.name == "send_emails"))
+        })
+        .filter_map(|event| event.event_time.as_ref())
+        .map(|t| t.seconds as f64 + f64::from(t.nanos) / 1e9)
         .collect()
 }
 
@@ -118,8 +139,8 @@ async fn a_bid_costs_its_update_and_outbid_emails_wait_for_their_window() {
     );
     assert_eq!(
         activities,
-        ["send_emails", "send_emails"],
-        "no publication of what the API wrote; each bidder's first outbid email at once, the rest held"
+        ["send_emails"],
+        "no publication of what the API wrote; the first outbid email at once, the others gathered"
     );
     // The backstop alarm and the mail window, armed once each.
     assert!(count(EventType::TimerStarted) <= 3, "{during_bidding:?}");
@@ -155,6 +176,17 @@ async fn a_bid_costs_its_update_and_outbid_emails_wait_for_their_window() {
         }
     })
     .await;
+    // One batch per gather period at most: everyone outbid meanwhile goes
+    // together.
+    let batches = email_batches(&app, id).await;
+    assert!(batches.len() >= 2, "{batches:?}");
+    for pair in batches.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= 9.9,
+            "batches closer than 10 s: {batches:?}"
+        );
+    }
+    record_history(&app.auction_handle(id), "auction_outbid_gathered").await;
 }
 
 #[tokio::test]

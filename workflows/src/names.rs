@@ -60,6 +60,13 @@ pub const PATCH_ENDING_SOON: &str = "ending-soon-alerts";
 /// first bid the API wrote after the check was asked for, and who leads, is
 /// not told as a bidder not leading. Runs from before it count every bid.
 pub const PATCH_ALERT_BIDS_SEEN: &str = "alert-bids-seen";
+/// Outbid notices are gathered: an auction sends at most one batch of them
+/// every 10 seconds (each bidder still at most one per 30 s, the latest
+/// price), so a lot bid on every few seconds costs one `send_emails`
+/// activity per period rather than one per change of leader. A lone outbid
+/// in a quiet lot still goes at once. Runs from before it send a batch as
+/// soon as one is due.
+pub const PATCH_OUTBID_GATHER: &str = "outbid-gather";
 /// After the close, the settlement's emails and the sale's own workflow run
 /// on the settlement task queue ([`settlement_task_queue`]), which every
 /// worker polls with few slots: when many lots end together, their closes

@@ -28,6 +28,11 @@ pub(crate) const OUTBID_BATCH: usize = 50;
 /// A lean run emails each outbid bidder at most this often (they hear of
 /// the latest price).
 const OUTBID_WINDOW: chrono::Duration = chrono::Duration::seconds(30);
+/// A run with gathered notices sends a batch at most this often: the
+/// notices of everyone outbid meanwhile go together in the next one, so a
+/// lot bid on every few seconds costs one activity per period, not one per
+/// change of leader. A lone outbid in a quiet lot still goes at once.
+const OUTBID_GATHER: chrono::Duration = chrono::Duration::seconds(10);
 /// How long a lean run waits for an API replica to confirm it wrote a batch
 /// to the read model before publishing that batch itself.
 pub(crate) const BACKSTOP_AFTER: chrono::Duration = chrono::Duration::seconds(15);
@@ -181,12 +186,16 @@ impl<'a> Backstop<'a> {
 /// at most [`OUTBID_BATCH`] recipients. A lean run emails each bidder at
 /// most once per [`OUTBID_WINDOW`] (the first at once, then the latest price
 /// when the window has passed), so a bidding war costs one email per outbid
-/// bidder per window rather than one per change of leader.
+/// bidder per window rather than one per change of leader; a run with
+/// gathered notices (patch `outbid-gather`) also sends at most one batch per
+/// [`OUTBID_GATHER`].
 #[derive(Default)]
 pub(crate) struct Mailer<'a> {
     sending: Option<Sending<'a>>,
     /// Rings when the next held notice falls due (a lean run).
     window: Alarm<'a>,
+    /// When the last batch went (workflow time; this run only).
+    last_batch: Option<DateTime<Utc>>,
 }
 
 impl<'a> Mailer<'a> {
@@ -194,6 +203,21 @@ impl<'a> Mailer<'a> {
     /// (in a lean run, those whose recipients' windows have passed).
     pub(crate) fn mail(&mut self, ctx: &'a Ctx, at: DateTime<Utc>) {
         if self.sending.is_some() || ctx.state(|s| s.unsent_emails.is_empty()) {
+            return;
+        }
+        let gate = self
+            .last_batch
+            .filter(|_| ctx.state(|s| s.outbid_gather))
+            .map(|last| last + OUTBID_GATHER);
+        if let Some(gate) = gate
+            && at < gate
+        {
+            // Held until the gather period is over (or until the alarm
+            // armed for a held recipient rings, whichever comes first:
+            // then this is asked again).
+            if !self.window.is_armed() {
+                self.window.arm(ctx, at, gate);
+            }
             return;
         }
         let batch = if ctx.state(|s| s.lean) {
@@ -216,6 +240,7 @@ impl<'a> Mailer<'a> {
             // [`Mailer::leave`]); the batch still goes out.
             options.cancellation_type = ActivityCancellationType::Abandon;
         }
+        self.last_batch = Some(at);
         self.sending = Some(Box::pin(ctx.execute_activity(
             SettlementActivities::send_emails,
             batch,

@@ -86,6 +86,9 @@ pub struct AuctionWorkflow {
     pub(super) unconfirmed: Vec<Unconfirmed>,
     /// This run sends "ending soon" alerts (patch `ending-soon-alerts`).
     pub(crate) alerts: bool,
+    /// Its outbid notices are gathered: one batch per period at most
+    /// (patch `outbid-gather`).
+    pub(crate) outbid_gather: bool,
     /// Its checks say how many bids their leader accounts for (patch
     /// `alert-bids-seen`).
     pub(crate) alerts_bids_seen: bool,

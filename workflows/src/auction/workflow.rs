@@ -74,6 +74,7 @@ impl AuctionWorkflow {
             outbid_sent: std::collections::BTreeMap::new(),
             alerts: false,
             alerts_bids_seen: false,
+            outbid_gather: false,
             alert_plan,
         }
     }
@@ -83,11 +84,13 @@ impl AuctionWorkflow {
         let lean = ctx.patched(names::PATCH_LEAN_BIDDING);
         let alerts = ctx.patched(names::PATCH_ENDING_SOON);
         let alerts_bids_seen = ctx.patched(names::PATCH_ALERT_BIDS_SEEN);
+        let outbid_gather = ctx.patched(names::PATCH_OUTBID_GATHER);
         let started = now(ctx)?;
         ctx.state_mut(|s| {
             s.lean = lean;
             s.alerts = alerts;
             s.alerts_bids_seen = alerts_bids_seen;
+            s.outbid_gather = outbid_gather;
             s.run_started_at = Some(started);
         });
         index(ctx);
