@@ -21,11 +21,11 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use crate::{
     mailer::{BULK_CONCURRENCY, Mailer},
-    settlement::{database, failure, heartbeating, mail},
+    settlement::{database, heartbeating, mail},
 };
 
 /// How long a check waits, in turn, for the bids it counts to be written
-/// before it leaves them to the activity's retries.
+/// before it goes on without them.
 const BIDS_WRITTEN_WAITS_MS: [u64; 3] = [50, 100, 200];
 
 /// The ending-soon activity, over the watchlist tables and the mailer.
@@ -41,22 +41,14 @@ impl Alerts {
 
     async fn check(&self, check: &AlertCheck) -> Result<AlertsSent, ActivityError> {
         // A bidder outbid the moment they bid asks for this check before
-        // the API has written their bid: checking now would find nobody
-        // waiting and plan no further check, so they would never hear. The
-        // API's write usually lands within milliseconds; past a short wait
-        // the activity is retried (1, 2, 4, 8… s), and the workflow's
-        // backstop publishes a lost write within about 15 s.
-        if !self.bids_written(check).await? {
-            return Err(failure(
-                "BidsNotWrittenYet",
-                format!(
-                    "the read model does not hold bid {} of auction {} yet",
-                    check.bids_seen.unwrap_or_default(),
-                    check.auction_id
-                ),
-                false,
-            ));
-        }
+        // the API has written their bid: checked without it, they would be
+        // found waiting for nothing and no further check planned. The API's
+        // write usually lands within milliseconds, so the check waits a
+        // moment; past that it goes on with what is written (it never holds
+        // the others up, nor the close, which waits for a check on its way)
+        // and says so: the workflow checks again a few seconds later (the
+        // backstop writes a lost batch within about 15 s).
+        let bids_unwritten = !self.bids_written(check).await?;
         let batch = check.batch.clamp(1, ALERT_BATCH);
         let due = watchlist::due(&self.db, check, i64::from(batch))
             .await
@@ -77,6 +69,7 @@ impl Alerts {
             sent,
             more: sent >= batch,
             next_lead_secs: next_lead_secs.map(i64::from),
+            bids_unwritten,
         })
     }
 

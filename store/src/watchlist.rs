@@ -227,16 +227,16 @@ pub async fn bids_written(db: &PgPool, check: &AlertCheck) -> Result<bool> {
     if seen == 0 || seen == i64::MAX {
         return Ok(true);
     }
-    // Batches are written in the order they were decided: the last bid
-    // being a row means the earlier ones are.
-    let found = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM bids WHERE auction_id = $1 AND seq = $2) AS "found!""#,
+    // Every one of them, not only the last: replicas write their batches
+    // independently, and a failed write is left to the workflow's backstop.
+    let written = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "written!" FROM bids WHERE auction_id = $1 AND seq <= $2"#,
         check.auction_id,
         seen
     )
     .fetch_one(db)
     .await?;
-    Ok(found)
+    Ok(written >= seen)
 }
 
 /// How many of the auction's bids the check's leader accounts for (all of

@@ -354,3 +354,75 @@ async fn the_apis_write_and_a_publication_of_the_same_rows_never_deadlock() {
         "the API's figures landed after the publication"
     );
 }
+
+/// A check that finds a bid it counts not yet written goes on without it
+/// (and asks for another shortly), so the close, which waits for a check on
+/// its way, is not held up by a write that only the workflow's backstop or
+/// its close will make.
+#[tokio::test]
+async fn an_unwritten_bid_holds_up_neither_the_alert_check_nor_the_close() {
+    let app = spawn_app_with_settlement(settlement_args()).await;
+    let mut body = auction_body(40);
+    body["anti_sniping"] = serde_json::json!({ "window_secs": 0, "extension_secs": 1 });
+    let (_seller, [ada, bola], auction) = app.scene(&body).await;
+    let id = &auction.id.to_string();
+    app.bid_ok(&bola, id, 1_000, Some(100_000)).await;
+    // Over 30 s since the lot's first check: an outbid asks for one at once.
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    // Ada's bid straight to the workflow, never written by an API: Bola's
+    // maximum outbids her at once, and the check counts her bid.
+    let bid = PlaceBid {
+        bidder_id: ada.id.parse().unwrap(),
+        amount: 1_100,
+        max_amount: None,
+        currency: None,
+        idempotency_key: format!("{}:unwritten", ada.id),
+    };
+    let options = WorkflowExecuteUpdateOptions::builder()
+        .update_id("bids:unwritten".to_owned())
+        .build();
+    app.auction_handle(id)
+        .execute_update(
+            AuctionWorkflow::place_bids,
+            BidBatch::Bids(vec![bid]),
+            options,
+        )
+        .await
+        .unwrap();
+    let until_end = (auction.ends_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(until_end).await;
+    // Closed and invoiced within seconds of the end (it waited a minute for
+    // a check retried until the bid was a row).
+    app.wait_for_status(id, "awaiting_payment", 15).await;
+}
+
+/// Outbid notices are not gathered in an auction's last minute: each
+/// bidder outbid there hears at once, while they can still bid (notices
+/// still held at the close are dropped: everyone hears how it ended).
+#[tokio::test]
+async fn near_the_end_every_outbid_bidder_hears_before_the_close() {
+    let brevo = gavel_testkit::mail::brevo().await;
+    let app = spawn_app_with_settlement(SettlementArgs {
+        brevo_base_url: brevo.uri(),
+        ..settlement_args()
+    })
+    .await;
+    let mut body = auction_body(8);
+    body["anti_sniping"] = serde_json::json!({ "window_secs": 0, "extension_secs": 1 });
+    let (_seller, [ada, bola, chidi], auction) = app.scene(&body).await;
+    let id = &auction.id.to_string();
+    app.bid_ok(&ada, id, 1_000, None).await;
+    app.bid_ok(&bola, id, 1_100, None).await;
+    app.bid_ok(&chidi, id, 1_200, None).await;
+    app.wait_for_status(id, "awaiting_payment", 30).await;
+    let told: Vec<(Uuid,)> =
+        sqlx::query_as("SELECT recipient_id FROM emails WHERE kind = 'outbid' ORDER BY 1")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    let mut expected: Vec<(Uuid,)> = vec![(ada.id.parse().unwrap(),), (bola.id.parse().unwrap(),)];
+    expected.sort();
+    assert_eq!(told, expected, "both outbid bidders told before the close");
+}

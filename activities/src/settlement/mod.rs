@@ -67,7 +67,7 @@ fn failure_after(
     )
 }
 
-pub(crate) fn failure(type_name: &str, message: String, permanent: bool) -> ActivityError {
+fn failure(type_name: &str, message: String, permanent: bool) -> ActivityError {
     failure_after(type_name, message, permanent, None)
 }
 

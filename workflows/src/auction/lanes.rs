@@ -33,6 +33,9 @@ const OUTBID_WINDOW: chrono::Duration = chrono::Duration::seconds(30);
 /// lot bid on every few seconds costs one activity per period, not one per
 /// change of leader. A lone outbid in a quiet lot still goes at once.
 const OUTBID_GATHER: chrono::Duration = chrono::Duration::seconds(10);
+/// In its last this-much an auction sends each outbid notice as soon as the
+/// bidder's own window allows, ungathered.
+const UNGATHERED_BEFORE_END: chrono::Duration = chrono::Duration::seconds(60);
 /// How long a lean run waits for an API replica to confirm it wrote a batch
 /// to the read model before publishing that batch itself.
 pub(crate) const BACKSTOP_AFTER: chrono::Duration = chrono::Duration::seconds(15);
@@ -57,6 +60,11 @@ pub(crate) struct Alarm<'a> {
 impl<'a> Alarm<'a> {
     pub(crate) fn is_armed(&self) -> bool {
         self.armed.is_some()
+    }
+
+    /// The moment it is armed for.
+    fn armed_at(&self) -> Option<DateTime<Utc>> {
+        self.armed.as_ref().map(|(at, _)| *at)
     }
 
     /// Rings at `at`; an alarm armed for another moment is cancelled first.
@@ -205,19 +213,22 @@ impl<'a> Mailer<'a> {
         if self.sending.is_some() || ctx.state(|s| s.unsent_emails.is_empty()) {
             return;
         }
+        // Near the end nothing is gathered: someone outbid then hears at
+        // once, while they can still bid (notices held at the close are
+        // dropped, everyone hears how it ended).
+        let ends_at = ctx.state(|s| s.book.ends_at);
         let gate = self
             .last_batch
-            .filter(|_| ctx.state(|s| s.outbid_gather))
+            .filter(|_| ctx.state(|s| s.outbid_gather) && at + UNGATHERED_BEFORE_END < ends_at)
             .map(|last| last + OUTBID_GATHER);
         if let Some(gate) = gate
             && at < gate
         {
-            // Held until the gather period is over (or until the alarm
-            // armed for a held recipient rings, whichever comes first:
-            // then this is asked again).
-            if !self.window.is_armed() {
-                self.window.arm(ctx, at, gate);
-            }
+            // Held until the gather period is over, or until the alarm
+            // armed for a held recipient rings if that is sooner (then this
+            // is asked again).
+            let wake = self.window.armed_at().map_or(gate, |armed| armed.min(gate));
+            self.window.arm(ctx, at, wake);
             return;
         }
         let batch = if ctx.state(|s| s.lean) {

@@ -39,6 +39,11 @@ const RECHECK_AFTER_BIDS: chrono::Duration = chrono::Duration::seconds(30);
 const CHECK_GAP: chrono::Duration = chrono::Duration::seconds(1);
 /// A check that failed (after its retries) is tried again this much later.
 const RETRY_FAILED_CHECK: chrono::Duration = chrono::Duration::seconds(60);
+/// A check that found bids not yet written is made again this much later,
+/// at most [`UNWRITTEN_RECHECKS`] times in a row (the workflow's backstop
+/// writes a lost batch within about 15 s).
+const RECHECK_UNWRITTEN: chrono::Duration = chrono::Duration::seconds(5);
+const UNWRITTEN_RECHECKS: u8 = 4;
 
 /// One auction. Its id is `auction-{uuid}`.
 #[workflow]
@@ -330,6 +335,14 @@ impl AuctionWorkflow {
                 if found.more {
                     self.check_alerts_by(checked.unwrap_or(DateTime::<Utc>::MIN_UTC));
                 }
+                if !found.bids_unwritten {
+                    self.alert_plan.unwritten_rechecks = 0;
+                } else if self.alert_plan.unwritten_rechecks < UNWRITTEN_RECHECKS
+                    && let Some(checked) = checked
+                {
+                    self.alert_plan.unwritten_rechecks += 1;
+                    self.check_alerts_by(checked + RECHECK_UNWRITTEN);
+                }
             }
             None => {
                 if let Some(checked) = checked {
@@ -538,6 +551,7 @@ mod tests {
             next_lead_secs: Some(60),
             recheck_at: None,
             checked_at: Some(at(0)),
+            ..AlertPlan::default()
         };
         assert_eq!(next_check(&plan, at(100)), Some(at(40)));
         // An extension of 30 s moves it 30 s.
@@ -561,6 +575,7 @@ mod tests {
             next_lead_secs: None,
             recheck_at: None,
             checked_at: Some(at(0)),
+            ..AlertPlan::default()
         };
         assert_eq!(next_check(&idle, at(100)), None);
         let asked = AlertPlan {

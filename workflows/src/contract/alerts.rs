@@ -53,6 +53,11 @@ pub struct AlertsSent {
     /// The longest lead among the people still waiting (their alert is not
     /// due yet); `None` when nobody waits.
     pub next_lead_secs: Option<i64>,
+    /// Some of the bids the check counts were not rows yet (the API writes
+    /// a batch after the workflow answered it): those bidders were left out,
+    /// so the workflow checks again shortly.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bids_unwritten: bool,
 }
 
 /// The auction's alert plan, carried from run to run.
@@ -68,6 +73,10 @@ pub struct AlertPlan {
     /// When the last check ran (workflow time).
     #[serde(default)]
     pub checked_at: Option<DateTime<Utc>>,
+    /// Checks in a row that found bids not yet written: past a few, the
+    /// plan stops asking for early rechecks (a row that never comes).
+    #[serde(default)]
+    pub unwritten_rechecks: u8,
 }
 
 impl Default for AlertPlan {
@@ -76,6 +85,7 @@ impl Default for AlertPlan {
             next_lead_secs: Some(LEAD_MAX_SECS),
             recheck_at: None,
             checked_at: None,
+            unwritten_rechecks: 0,
         }
     }
 }
