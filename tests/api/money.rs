@@ -395,7 +395,13 @@ async fn a_runner_ups_stored_card_is_charged_only_after_they_accept() {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(accepted.status, "open");
+    // The saved card is charged as soon as the offer is accepted: by the
+    // time the answer is read back it may already be paid.
+    assert!(
+        ["open", "paid"].contains(&accepted.status.as_str()),
+        "{}",
+        accepted.status
+    );
     s.app.wait_for_status(&id, "settled", 60).await;
     let charges = requests_to(&s.paystack, "/transaction/charge_authorization").await;
     assert_eq!(charges.len(), 1, "{charges:?}");

@@ -279,7 +279,7 @@ async fn answer(
 #[utoipa::path(post, path = "/invoices/{id}/accept", tag = "payments", operation_id = "accept_invoice_offer",
     params(("id" = Uuid, Path)),
     responses(
-        (status = 200, body = InvoiceResponse, description = "accepted: the invoice is `open` and is paid like any other (a saved card is charged, or `/pay` gives the link)"),
+        (status = 200, body = InvoiceResponse, description = "accepted: the invoice is `open` and is paid like any other (a saved card is charged, or `/pay` gives the link); `paid` when a saved card was charged before the answer was read back"),
         (status = 403, body = ErrorBody, description = "`not_the_buyer`"),
         (status = 404, body = ErrorBody, description = "`invoice_not_found`"),
         (status = 409, body = ErrorBody, description = "`not_an_offer`, `offer_declined`, `offer_expired`, `invoice_not_current`"),
