@@ -194,6 +194,9 @@ async fn a_batch_no_api_confirmed_writing_is_published_by_the_backstop() {
     let app = spawn_app_with_settlement(settlement_args()).await;
     let (_seller, [ada], auction) = app.scene(&auction_body(300)).await;
     let id = &auction.id.to_string();
+    // Past the opening's own publication (one a second at most), so only
+    // the backstop can write what follows.
+    tokio::time::sleep(Duration::from_secs(2)).await;
 
     // Straight to the workflow, as if the API that sent it died before
     // writing the answer to the read model. Timed from before it is sent:
