@@ -24,9 +24,9 @@ use crate::{
     settlement::{database, heartbeating, mail},
 };
 
-/// How long a check waits, in turn, for the bids it counts to be written
-/// before it goes on without them.
-const BIDS_WRITTEN_WAITS_MS: [u64; 3] = [50, 100, 200];
+/// How long a check waits before each look at whether the bids it counts
+/// are written (the first look at once), before it goes on without them.
+const BIDS_WRITTEN_WAITS_MS: [u64; 4] = [0, 50, 100, 200];
 
 /// The ending-soon activity, over the watchlist tables and the mailer.
 pub struct Alerts {
@@ -76,17 +76,15 @@ impl Alerts {
     /// Whether the bids `check` counts are rows, waiting briefly for them.
     async fn bids_written(&self, check: &AlertCheck) -> Result<bool, ActivityError> {
         for wait_ms in BIDS_WRITTEN_WAITS_MS {
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
             if watchlist::bids_written(&self.db, check)
                 .await
                 .map_err(database)?
             {
                 return Ok(true);
             }
-            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
         }
-        watchlist::bids_written(&self.db, check)
-            .await
-            .map_err(database)
+        Ok(false)
     }
 
     async fn alert(&self, check: &AlertCheck, alert: DueAlert) -> Result<(), ActivityError> {

@@ -224,7 +224,7 @@ macro_rules! query_waiting {
 /// `bids_seen` was carried are taken as caught up.
 pub async fn bids_written(db: &PgPool, check: &AlertCheck) -> Result<bool> {
     let seen = bids_seen(check);
-    if seen == 0 || seen == i64::MAX {
+    if check.bids_seen.is_none_or(|counted| counted == 0) {
         return Ok(true);
     }
     // Every one of them, not only the last: replicas write their batches

@@ -410,7 +410,8 @@ async fn the_forgot_password_pages_lead_from_sign_in_to_a_new_password() {
     };
     let mine = signed_in.token_of(&app, "/me").await;
     assert!(
-        page_of(&app, &signed_in, "/me")
+        signed_in
+            .page(&app, "/me")
             .await
             .contains("Email me another link")
     );
@@ -434,12 +435,9 @@ async fn the_forgot_password_pages_lead_from_sign_in_to_a_new_password() {
         bid.headers()[header::LOCATION],
         format!("/auctions/{lot}?said=email_unverified")
     );
-    let said = page_of(
-        &app,
-        &signed_in,
-        &format!("/auctions/{lot}?said=email_unverified"),
-    )
-    .await;
+    let said = signed_in
+        .page(&app, &format!("/auctions/{lot}?said=email_unverified"))
+        .await;
     assert!(
         said.contains("Confirm your email address before you bid"),
         "{said}"
@@ -482,23 +480,11 @@ async fn the_forgot_password_pages_lead_from_sign_in_to_a_new_password() {
     );
     assert!(me(&app, &bola.token).await.email_verified);
     assert!(
-        !page_of(&app, &signed_in, "/me")
+        !signed_in
+            .page(&app, "/me")
             .await
             .contains("Email me another link")
     );
-}
-
-/// The HTML of `path` as the browser holding `jar` sees it.
-async fn page_of(app: &TestApp, jar: &Jar, path: &str) -> String {
-    app.http
-        .get(app.url(path))
-        .header(header::COOKIE, jar.header())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }
 
 /// An unverified seller sets up no payout account, through the API or the

@@ -71,15 +71,21 @@ async fn email_batches(app: &TestApp, id: &str) -> Vec<f64> {
 /// Ada bids 1,000 with key `lost` straight to the workflow, as if the API
 /// that sent it died before writing the answer to the read model.
 async fn lose_a_write(app: &TestApp, id: &str, ada: &TestUser) {
+    bid_unwritten(app, id, ada, 1_000, "lost").await;
+}
+
+/// `bidder` bids `amount` with key `key` straight to the workflow: no API
+/// writes it to the read model.
+async fn bid_unwritten(app: &TestApp, id: &str, bidder: &TestUser, amount: i64, key: &str) {
     let bid = PlaceBid {
-        bidder_id: ada.id.parse().unwrap(),
-        amount: 1_000,
+        bidder_id: bidder.id.parse().unwrap(),
+        amount,
         max_amount: None,
         currency: None,
-        idempotency_key: format!("{}:lost", ada.id),
+        idempotency_key: format!("{}:{key}", bidder.id),
     };
     let options = WorkflowExecuteUpdateOptions::builder()
-        .update_id("bids:lost-write".to_owned())
+        .update_id(format!("bids:{key}-write"))
         .build();
     app.auction_handle(id)
         .execute_update(
@@ -374,24 +380,7 @@ async fn an_unwritten_bid_holds_up_neither_the_alert_check_nor_the_close() {
     tokio::time::sleep(Duration::from_secs(31)).await;
     // Ada's bid straight to the workflow, never written by an API: Bola's
     // maximum outbids her at once, and the check counts her bid.
-    let bid = PlaceBid {
-        bidder_id: ada.id.parse().unwrap(),
-        amount: 1_100,
-        max_amount: None,
-        currency: None,
-        idempotency_key: format!("{}:unwritten", ada.id),
-    };
-    let options = WorkflowExecuteUpdateOptions::builder()
-        .update_id("bids:unwritten".to_owned())
-        .build();
-    app.auction_handle(id)
-        .execute_update(
-            AuctionWorkflow::place_bids,
-            BidBatch::Bids(vec![bid]),
-            options,
-        )
-        .await
-        .unwrap();
+    bid_unwritten(&app, id, &ada, 1_100, "unwritten").await;
     let until_end = (auction.ends_at - chrono::Utc::now())
         .to_std()
         .unwrap_or_default();

@@ -231,27 +231,9 @@ async fn the_listing_page_saves_its_search_with_a_button() {
 
     let mut browser = Jar::default();
     browser.sign_in(&app, &ada.email, "/").await;
-    let page = app
-        .http
-        .get(app.url("/?q=lamp&status=open"))
-        .header(header::COOKIE, browser.header())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = browser.page(&app, "/?q=lamp&status=open").await;
     assert!(page.contains("Save this search"), "{page}");
-    let sold = app
-        .http
-        .get(app.url("/?q=lamp&status=settled"))
-        .header(header::COOKIE, browser.header())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let sold = browser.page(&app, "/?q=lamp&status=settled").await;
     assert!(
         !sold.contains("Save this search"),
         "a search for sold lots finds nothing new: no button"

@@ -36,6 +36,21 @@ impl Jar {
         parts.join("; ")
     }
 
+    /// `GET path` with these cookies.
+    pub(crate) async fn get(&self, app: &TestApp, path: &str) -> reqwest::Response {
+        app.http
+            .get(app.url(path))
+            .header(header::COOKIE, self.header())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The page at `path` as this browser gets it.
+    pub(crate) async fn page(&self, app: &TestApp, path: &str) -> String {
+        self.get(app, path).await.text().await.unwrap()
+    }
+
     fn take(&mut self, response: &reqwest::Response) {
         if let Some(csrf) = set_cookie(response, "gavel_csrf") {
             self.csrf = Some(csrf);

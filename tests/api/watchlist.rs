@@ -41,13 +41,7 @@ async fn watchlist(app: &TestApp, user: &TestUser) -> Watchlist {
 }
 
 async fn page_of(app: &TestApp, jar: &Jar, path: &str) -> String {
-    let response = app
-        .http
-        .get(app.url(path))
-        .header(header::COOKIE, jar.header())
-        .send()
-        .await
-        .unwrap();
+    let response = jar.get(app, path).await;
     assert_eq!(response.status(), StatusCode::OK, "{path}");
     response.text().await.unwrap()
 }

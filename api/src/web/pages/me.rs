@@ -185,8 +185,8 @@ pub async fn me(
             .await?
             .iter()
             .map(|row| {
-                let status = row.seen_status(Utc::now());
-                (status, AuctionResponse::from_row(row))
+                let now = Utc::now();
+                (row.seen_status(now), AuctionResponse::from_row_at(row, now))
             })
             .map(|(status, lot)| LotLine {
                 id: lot.id,
