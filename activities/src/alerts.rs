@@ -24,8 +24,9 @@ use crate::{
     settlement::{database, heartbeating, mail},
 };
 
-/// How long a check waits before each look at whether the bids it counts
-/// are written (the first look at once), before it goes on without them.
+/// How long a check from a run before patch `alert-counts-written` waits
+/// before each look at whether the bids it counts are written (the first
+/// look at once), before it goes on without them.
 const BIDS_WRITTEN_WAITS_MS: [u64; 4] = [0, 50, 100, 200];
 
 /// The ending-soon activity, over the watchlist tables and the mailer.
@@ -40,14 +41,14 @@ impl Alerts {
     }
 
     async fn check(&self, check: &AlertCheck) -> Result<AlertsSent, ActivityError> {
-        // A bidder outbid the moment they bid asks for this check before
-        // the API has written their bid: checked without it, they would be
-        // found waiting for nothing and no further check planned. The API's
-        // write usually lands within milliseconds, so the check waits a
-        // moment; past that it goes on with what is written (it never holds
-        // the others up, nor the close, which waits for a check on its way)
-        // and says so: the workflow checks again a few seconds later (the
-        // backstop writes a lost batch within about 15 s).
+        // Whether every bid the check counts is a row. A check that counts
+        // only confirmed batches (`counts_written`) looks once: what it
+        // counts is written or on its way in the workflow's publication.
+        // An older run's check counts bids the API may still be writing (a
+        // bidder outbid the moment they bid asks for it before their bid is
+        // written), so it waits a moment for them; past that it goes on with
+        // what is written (it never holds the close up, which waits for a
+        // check on its way) and says so: the workflow checks again later.
         let bids_unwritten = !self.bids_written(check).await?;
         let batch = check.batch.clamp(1, ALERT_BATCH);
         let due = watchlist::due(&self.db, check, i64::from(batch))
@@ -73,9 +74,15 @@ impl Alerts {
         })
     }
 
-    /// Whether the bids `check` counts are rows, waiting briefly for them.
+    /// Whether the bids `check` counts are rows, waiting briefly for them
+    /// when they may still be on their way from the API.
     async fn bids_written(&self, check: &AlertCheck) -> Result<bool, ActivityError> {
-        for wait_ms in BIDS_WRITTEN_WAITS_MS {
+        let waits = if check.counts_written {
+            &BIDS_WRITTEN_WAITS_MS[..1]
+        } else {
+            &BIDS_WRITTEN_WAITS_MS[..]
+        };
+        for &wait_ms in waits {
             tokio::time::sleep(Duration::from_millis(wait_ms)).await;
             if watchlist::bids_written(&self.db, check)
                 .await

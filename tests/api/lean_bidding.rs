@@ -364,10 +364,10 @@ async fn the_apis_write_and_a_publication_of_the_same_rows_never_deadlock() {
     );
 }
 
-/// A check that finds a bid it counts not yet written goes on without it
-/// (and asks for another shortly), so the close, which waits for a check on
-/// its way, is not held up by a write that only the workflow's backstop or
-/// its close will make.
+/// A bid whose write no API confirms is left out of the alert check (which
+/// asks for another a period later), so the close, which waits for a check
+/// on its way, is not held up by a write that only the workflow's backstop
+/// or its close will make.
 #[tokio::test]
 async fn an_unwritten_bid_holds_up_neither_the_alert_check_nor_the_close() {
     let app = spawn_app_with_settlement(settlement_args()).await;

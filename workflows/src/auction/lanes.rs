@@ -219,7 +219,9 @@ impl<'a> Mailer<'a> {
         let ends_at = ctx.state(|s| s.book.ends_at);
         let gate = self
             .last_batch
-            .filter(|_| ctx.state(|s| s.outbid_gather) && at + UNGATHERED_BEFORE_END < ends_at)
+            .filter(|_| {
+                ctx.state(|s| s.patches.outbid_gather) && at + UNGATHERED_BEFORE_END < ends_at
+            })
             .map(|last| last + OUTBID_GATHER);
         if let Some(gate) = gate
             && at < gate
@@ -231,7 +233,7 @@ impl<'a> Mailer<'a> {
             self.window.arm(ctx, at, wake);
             return;
         }
-        let batch = if ctx.state(|s| s.lean) {
+        let batch = if ctx.state(|s| s.patches.lean) {
             let (due, next) = ctx.state_mut(|s| s.take_due_outbid(at, OUTBID_WINDOW, OUTBID_BATCH));
             if let Some(next) = next
                 && !self.window.is_armed()
@@ -246,7 +248,7 @@ impl<'a> Mailer<'a> {
             ctx.state_mut(|s| take_outbid_batch(&mut s.unsent_emails))
         };
         let mut options = external_options();
-        if ctx.state(|s| s.lean) {
+        if ctx.state(|s| s.patches.lean) {
             // At the close the auction stops waiting for it (see
             // [`Mailer::leave`]); the batch still goes out.
             options.cancellation_type = ActivityCancellationType::Abandon;

@@ -53,8 +53,8 @@ pub(crate) async fn take_bids_until_closed(
     let mut mailer = Mailer::default();
     let mut backstop = Backstop::default();
     let mut alerter = Alerter::default();
-    let lean = ctx.state(|s| s.lean);
-    let alerts = ctx.state(|s| s.alerts);
+    let lean = ctx.state(|s| s.patches.lean);
+    let alerts = ctx.state(|s| s.patches.alerts);
     ctx.state_mut(|s| s.coalesce_outbid = true);
     loop {
         if ctx.state(|s| s.book.phase != Phase::Open) {

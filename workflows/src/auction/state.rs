@@ -39,7 +39,8 @@ const RECHECK_AFTER_BIDS: chrono::Duration = chrono::Duration::seconds(30);
 const CHECK_GAP: chrono::Duration = chrono::Duration::seconds(1);
 /// A check that failed (after its retries) is tried again this much later.
 const RETRY_FAILED_CHECK: chrono::Duration = chrono::Duration::seconds(60);
-/// A check that found bids not yet written is made again this much later,
+/// A check that found bids not yet written is made again this much later
+/// (in runs before patch `alert-counts-written`; after it, a period later),
 /// at most [`UNWRITTEN_RECHECKS`] times in a row (the workflow's backstop
 /// writes a lost batch within about 15 s).
 const RECHECK_UNWRITTEN: chrono::Duration = chrono::Duration::seconds(5);
@@ -81,24 +82,38 @@ pub struct AuctionWorkflow {
     /// When each bidder was last sent an outbid notice in this run (a lean
     /// run sends each at most once per window).
     pub(crate) outbid_sent: BTreeMap<Uuid, DateTime<Utc>>,
-    /// This run bids leanly (patch `lean-bidding`): a batch of bids costs its
+    /// Which patched behaviours this run follows.
+    pub(crate) patches: RunPatches,
+    /// Batches whose read-model write no API replica has confirmed yet,
+    /// oldest first; the backstop publishes those it finds still here.
+    pub(super) unconfirmed: Vec<Unconfirmed>,
+    /// The bid count after the latest bid that outbid someone (this run):
+    /// a check that does not count it asks for another.
+    pub(super) outbid_at_count: u64,
+    /// When the next alert check is due, and what the last one found.
+    pub(crate) alert_plan: AlertPlan,
+}
+
+/// Which patched behaviours a run follows, each decided once at its start
+/// from `ctx.patched` (see [`crate::names`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RunPatches {
+    /// The run bids leanly (patch `lean-bidding`): a batch of bids costs its
     /// update and nothing else on the workflow. Search attributes follow
     /// phase changes, the API's own read-model writes are trusted once it
     /// confirms them, and outbid notices go out at most once per window.
     pub(crate) lean: bool,
-    /// Batches whose read-model write no API replica has confirmed yet,
-    /// oldest first; the backstop publishes those it finds still here.
-    pub(super) unconfirmed: Vec<Unconfirmed>,
-    /// This run sends "ending soon" alerts (patch `ending-soon-alerts`).
+    /// It sends "ending soon" alerts (patch `ending-soon-alerts`).
     pub(crate) alerts: bool,
-    /// Its outbid notices are gathered: one batch per period at most
-    /// (patch `outbid-gather`).
-    pub(crate) outbid_gather: bool,
     /// Its checks say how many bids their leader accounts for (patch
     /// `alert-bids-seen`).
     pub(crate) alerts_bids_seen: bool,
-    /// When the next alert check is due, and what the last one found.
-    pub(crate) alert_plan: AlertPlan,
+    /// Its checks count only bids confirmed written (patch
+    /// `alert-counts-written`).
+    pub(crate) alerts_count_written: bool,
+    /// Its outbid notices are gathered: one batch per period at most
+    /// (patch `outbid-gather`).
+    pub(crate) outbid_gather: bool,
 }
 
 /// What one batch of bids changed, kept until an API replica confirms it
@@ -108,6 +123,9 @@ pub(crate) struct Unconfirmed {
     pub(crate) revision: u64,
     /// When the batch was taken (workflow time).
     pub(crate) at: DateTime<Utc>,
+    /// The auction's bid count and leader before it.
+    bids_before: u64,
+    leader_before: Option<Uuid>,
     bids: Vec<BidRecord>,
     events: Vec<AuctionEvent>,
 }
@@ -131,6 +149,39 @@ pub fn bid_id(auction_id: Uuid, seq: u64) -> Uuid {
 }
 
 impl AuctionWorkflow {
+    /// The run's state from its input (what an earlier run carried, if any).
+    pub(crate) fn from_input(input: AuctionInput) -> Self {
+        let mut carried = input.carried.unwrap_or_default();
+        let unpublished_bids = std::mem::take(&mut carried.unpublished_bids);
+        let unpublished_events = std::mem::take(&mut carried.unpublished_events);
+        let unsent_emails = std::mem::take(&mut carried.unsent_emails);
+        let alert_plan = carried.alerts.take().unwrap_or_default();
+        Self {
+            auction_id: input.auction_id,
+            listing: input.listing,
+            settings: input.settings,
+            book: input.book,
+            outcome: None,
+            carried,
+            messages_this_run: 0,
+            run_started_at: None,
+            changes: 0,
+            run_bids: unpublished_bids.clone(),
+            unpublished_bids,
+            unpublished_events,
+            snapshot_dirty: true,
+            indexed: None,
+            unsent_emails,
+            coalesce_outbid: false,
+            settlement: Settlement::default(),
+            patches: RunPatches::default(),
+            unconfirmed: Vec::new(),
+            outbid_at_count: 0,
+            outbid_sent: std::collections::BTreeMap::new(),
+            alert_plan,
+        }
+    }
+
     /// Whether this run has taken its share of bids and may continue as
     /// new at `at`: once it has lived `min_run_ms`, or at once past the
     /// ceiling of bids.
@@ -289,6 +340,7 @@ impl AuctionWorkflow {
     /// plan's, so a check runs soon (once per [`RECHECK_AFTER_BIDS`] at
     /// most); never while the end is further away than any lead.
     fn someone_outbid(&mut self, at: DateTime<Utc>) {
+        self.outbid_at_count = self.book.bid_count;
         if at < self.book.ends_at - chrono::Duration::seconds(LEAD_MAX_SECS) {
             return;
         }
@@ -312,18 +364,42 @@ impl AuctionWorkflow {
         next_check(&self.alert_plan, self.book.ends_at)
     }
 
-    /// The check to run now.
+    /// The check to run now. A run with patch `alert-counts-written` counts
+    /// the bids before the oldest batch no API replica has confirmed writing
+    /// (with the leader after them): those are rows, or on their way in the
+    /// workflow's own publication, so the activity need not wait for a write.
+    /// An outbid it leaves out is counted by a check one period later.
     pub(crate) fn take_alert_check(&mut self, at: DateTime<Utc>) -> AlertCheck {
         self.alert_plan.checked_at = Some(at);
         self.alert_plan.recheck_at = None;
+        let counts_written = self.patches.alerts_count_written;
+        let (bids_seen, leader) = if counts_written {
+            self.written_so_far()
+        } else {
+            (self.book.bid_count, self.book.leader)
+        };
+        if counts_written && self.outbid_at_count > bids_seen {
+            self.check_alerts_by(at + RECHECK_AFTER_BIDS);
+        }
         AlertCheck {
             auction_id: self.auction_id,
             ends_at: self.book.ends_at,
             now: at,
-            leader: self.book.leader,
-            bids_seen: self.alerts_bids_seen.then_some(self.book.bid_count),
+            leader,
+            bids_seen: self.patches.alerts_bids_seen.then_some(bids_seen),
+            counts_written,
             batch: ALERT_BATCH,
         }
+    }
+
+    /// The bid count and leader before the oldest batch still unconfirmed
+    /// (the whole book when every batch is confirmed or handed over).
+    fn written_so_far(&self) -> (u64, Option<Uuid>) {
+        self.unconfirmed
+            .first()
+            .map_or((self.book.bid_count, self.book.leader), |oldest| {
+                (oldest.bids_before, oldest.leader_before)
+            })
     }
 
     /// What a check found (`None`: it failed after its retries).
@@ -340,8 +416,16 @@ impl AuctionWorkflow {
                 } else if self.alert_plan.unwritten_rechecks < UNWRITTEN_RECHECKS
                     && let Some(checked) = checked
                 {
+                    // Counting only confirmed batches, a bid not yet a row is
+                    // rare (a signal bid, a lost write the backstop has just
+                    // handed over): it waits for the next period.
+                    let after = if self.patches.alerts_count_written {
+                        RECHECK_AFTER_BIDS
+                    } else {
+                        RECHECK_UNWRITTEN
+                    };
                     self.alert_plan.unwritten_rechecks += 1;
-                    self.check_alerts_by(checked + RECHECK_UNWRITTEN);
+                    self.check_alerts_by(checked + after);
                 }
             }
             None => {
@@ -408,20 +492,23 @@ impl AuctionWorkflow {
         self.outcome = Some(outcome);
     }
 
-    /// Keeps what the batch whose bids and events start at these indexes
-    /// changed as unconfirmed, out of the durable publication's way.
+    /// Keeps what the batch whose unpublished bids and events start at
+    /// these indexes changed as unconfirmed, out of the durable
+    /// publication's way, with the bid count and leader before it.
     pub(super) fn hold_unconfirmed(
         &mut self,
         revision: u64,
         at: DateTime<Utc>,
-        bids_from: usize,
-        events_from: usize,
+        (bids_before, leader_before): (u64, Option<Uuid>),
+        (bids_from, events_from): (usize, usize),
     ) {
         let bids = self.unpublished_bids.split_off(bids_from);
         let events = self.unpublished_events.split_off(events_from);
         self.unconfirmed.push(Unconfirmed {
             revision,
             at,
+            bids_before,
+            leader_before,
             bids,
             events,
         });
@@ -524,7 +611,7 @@ impl AuctionWorkflow {
         carried.unpublished_bids = std::mem::take(&mut self.unpublished_bids);
         carried.unpublished_events = std::mem::take(&mut self.unpublished_events);
         carried.unsent_emails = std::mem::take(&mut self.unsent_emails);
-        carried.alerts = self.alerts.then_some(self.alert_plan);
+        carried.alerts = self.patches.alerts.then_some(self.alert_plan);
         AuctionInput {
             auction_id: self.auction_id,
             listing: self.listing.clone(),
@@ -543,6 +630,98 @@ mod tests {
 
     fn at(secs: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    const ADA: Uuid = Uuid::from_u128(2);
+    const BOB: Uuid = Uuid::from_u128(3);
+
+    /// An open lot ending at `at(3_600)`, in a run with today's patches.
+    fn lot() -> AuctionWorkflow {
+        let mut book = crate::rules::Book::new(crate::rules::Terms {
+            seller_id: Uuid::from_u128(1),
+            currency: crate::rules::Currency::Ngn,
+            starting_price: 10_000,
+            reserve_price: None,
+            buy_now_price: None,
+            min_increment: Some(500),
+            starts_at: at(0),
+            ends_at: at(3_600),
+            anti_sniping: crate::rules::AntiSniping::default(),
+            hard_close_at: None,
+            second_chance_offers: true,
+        });
+        book.phase = Phase::Open;
+        let mut lot = AuctionWorkflow::from_input(AuctionInput {
+            auction_id: Uuid::from_u128(9),
+            listing: Listing {
+                title: "Stool".into(),
+                description: String::new(),
+            },
+            book,
+            settings: AuctionSettings::default(),
+            carried: None,
+        });
+        lot.patches = RunPatches {
+            lean: true,
+            alerts: true,
+            alerts_bids_seen: true,
+            alerts_count_written: true,
+            outbid_gather: true,
+        };
+        lot
+    }
+
+    /// One bid in a batch of its own, held until an API confirms it (as
+    /// `place_bids` does in a lean run); the batch's revision.
+    fn batch(lot: &mut AuctionWorkflow, bidder: Uuid, amount: i64, max: i64, secs: i64) -> u64 {
+        let written_before = (lot.book.bid_count, lot.book.leader);
+        let from = (lot.unpublished_bids.len(), lot.unpublished_events.len());
+        let bid = PlaceBid {
+            bidder_id: bidder,
+            amount,
+            max_amount: Some(max),
+            currency: None,
+            idempotency_key: format!("{bidder}:{amount}"),
+        };
+        lot.accept(&bid, at(secs)).unwrap();
+        lot.carried.revision += 1;
+        let revision = lot.carried.revision;
+        lot.hold_unconfirmed(revision, at(secs), written_before, from);
+        revision
+    }
+
+    #[test]
+    fn a_check_counts_the_confirmed_batches_and_a_later_one_the_outbid_it_left_out() {
+        let mut lot = lot();
+        let first = batch(&mut lot, ADA, 10_000, 20_000, 3_000);
+        lot.confirm(&[first]);
+        // Bob is outbid by Ada's maximum in the batch that answers him,
+        // which no API has confirmed writing yet.
+        let second = batch(&mut lot, BOB, 10_500, 10_500, 3_001);
+        assert_eq!(lot.book.leader, Some(ADA));
+        let check = lot.take_alert_check(at(3_001));
+        assert_eq!(check.bids_seen, Some(1), "Ada's bid only");
+        assert_eq!(check.leader, Some(ADA));
+        assert!(check.counts_written);
+        assert_eq!(lot.alert_plan.recheck_at, Some(at(3_031)), "a period later");
+
+        lot.confirm(&[second]);
+        let check = lot.take_alert_check(at(3_031));
+        assert_eq!(check.bids_seen, Some(lot.book.bid_count), "Bob's batch too");
+        assert_eq!(check.leader, Some(ADA));
+        assert_eq!(lot.alert_plan.recheck_at, None, "nothing left out");
+    }
+
+    #[test]
+    fn a_run_before_the_patch_counts_every_bid_decided() {
+        let mut lot = lot();
+        lot.patches.alerts_count_written = false;
+        batch(&mut lot, ADA, 10_000, 20_000, 3_000);
+        batch(&mut lot, BOB, 10_500, 10_500, 3_001);
+        let check = lot.take_alert_check(at(3_001));
+        assert_eq!(check.bids_seen, Some(lot.book.bid_count));
+        assert!(!check.counts_written);
+        assert_eq!(lot.alert_plan.recheck_at, None);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{
     open_phase::{take_bids_until_closed, wait_for_opening},
     publishing::{index, publish_pending},
-    state::AuctionWorkflow,
+    state::{AuctionWorkflow, RunPatches},
 };
 use crate::{
     contract::{
@@ -46,51 +46,21 @@ use crate::{
 impl AuctionWorkflow {
     #[init]
     pub fn new(_ctx: &WorkflowContextView, input: AuctionInput) -> Self {
-        let mut carried = input.carried.unwrap_or_default();
-        let unpublished_bids = std::mem::take(&mut carried.unpublished_bids);
-        let unpublished_events = std::mem::take(&mut carried.unpublished_events);
-        let unsent_emails = std::mem::take(&mut carried.unsent_emails);
-        let alert_plan = carried.alerts.take().unwrap_or_default();
-        Self {
-            auction_id: input.auction_id,
-            listing: input.listing,
-            settings: input.settings,
-            book: input.book,
-            outcome: None,
-            carried,
-            messages_this_run: 0,
-            run_started_at: None,
-            changes: 0,
-            run_bids: unpublished_bids.clone(),
-            unpublished_bids,
-            unpublished_events,
-            snapshot_dirty: true,
-            indexed: None,
-            unsent_emails,
-            coalesce_outbid: false,
-            settlement: Settlement::default(),
-            lean: false,
-            unconfirmed: Vec::new(),
-            outbid_sent: std::collections::BTreeMap::new(),
-            alerts: false,
-            alerts_bids_seen: false,
-            outbid_gather: false,
-            alert_plan,
-        }
+        Self::from_input(input)
     }
 
     #[run(name = "auction")]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<Outcome> {
-        let lean = ctx.patched(names::PATCH_LEAN_BIDDING);
-        let alerts = ctx.patched(names::PATCH_ENDING_SOON);
-        let alerts_bids_seen = ctx.patched(names::PATCH_ALERT_BIDS_SEEN);
-        let outbid_gather = ctx.patched(names::PATCH_OUTBID_GATHER);
+        let patches = RunPatches {
+            lean: ctx.patched(names::PATCH_LEAN_BIDDING),
+            alerts: ctx.patched(names::PATCH_ENDING_SOON),
+            alerts_bids_seen: ctx.patched(names::PATCH_ALERT_BIDS_SEEN),
+            outbid_gather: ctx.patched(names::PATCH_OUTBID_GATHER),
+            alerts_count_written: ctx.patched(names::PATCH_ALERT_COUNTS_WRITTEN),
+        };
         let started = now(ctx)?;
         ctx.state_mut(|s| {
-            s.lean = lean;
-            s.alerts = alerts;
-            s.alerts_bids_seen = alerts_bids_seen;
-            s.outbid_gather = outbid_gather;
+            s.patches = patches;
             s.run_started_at = Some(started);
         });
         index(ctx);
@@ -193,6 +163,7 @@ impl AuctionWorkflow {
         let (bids_before, events_before) =
             (self.unpublished_bids.len(), self.unpublished_events.len());
         let dirty_before = self.snapshot_dirty;
+        let written_before = (self.book.bid_count, self.book.leader);
         let outcomes: Vec<BidOutcome> = bids
             .iter()
             .map(|bid| match self.accept(bid, at) {
@@ -202,7 +173,7 @@ impl AuctionWorkflow {
             .collect();
         self.carried.revision += 1;
         let mut records = self.unpublished_bids[bids_before..].to_vec();
-        if self.lean {
+        if self.patches.lean {
             // A key accepted earlier in this run is answered with its record,
             // which the API writes again if its first write was lost.
             for outcome in &outcomes {
@@ -221,10 +192,15 @@ impl AuctionWorkflow {
             events: self.unpublished_events[events_before..].to_vec(),
             rules: self.book.rules,
         };
-        if self.lean {
+        if self.patches.lean {
             // The API writes this batch itself and says so with a later
             // batch; the backstop publishes it if nobody does.
-            self.hold_unconfirmed(self.carried.revision, at, bids_before, events_before);
+            self.hold_unconfirmed(
+                self.carried.revision,
+                at,
+                written_before,
+                (bids_before, events_before),
+            );
             self.snapshot_dirty = dirty_before;
             self.confirm(batch.written());
         } else {
@@ -496,7 +472,7 @@ impl SettlementHost for AuctionWorkflow {
     }
 
     fn lean(&self) -> bool {
-        self.lean
+        self.patches.lean
     }
 
     async fn publish_status(

@@ -39,6 +39,12 @@ pub struct AlertCheck {
     /// `None` from runs before [`crate::names::PATCH_ALERT_BIDS_SEEN`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bids_seen: Option<u64>,
+    /// Every bid counted is one an API replica confirmed writing, or one the
+    /// workflow handed to its own publication: the activity looks once
+    /// whether they are rows rather than waiting for writes on their way.
+    /// `false` from runs before [`crate::names::PATCH_ALERT_COUNTS_WRITTEN`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub counts_written: bool,
     /// Most alerts to send in this call.
     pub batch: u32,
 }
@@ -55,7 +61,7 @@ pub struct AlertsSent {
     pub next_lead_secs: Option<i64>,
     /// Some of the bids the check counts were not rows yet (the API writes
     /// a batch after the workflow answered it): those bidders were left out,
-    /// so the workflow checks again shortly.
+    /// so the workflow checks again later.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub bids_unwritten: bool,
 }
