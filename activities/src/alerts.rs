@@ -24,9 +24,8 @@ use crate::{
     settlement::{database, heartbeating, mail},
 };
 
-/// How long a check from a run before patch `alert-counts-written` waits
-/// before each look at whether the bids it counts are written (the first
-/// look at once), before it goes on without them.
+/// How long a check waits before each look at whether the bids it counts
+/// are written (the first look at once), before it goes on without them.
 const BIDS_WRITTEN_WAITS_MS: [u64; 4] = [0, 50, 100, 200];
 
 /// The ending-soon activity, over the watchlist tables and the mailer.
@@ -41,14 +40,15 @@ impl Alerts {
     }
 
     async fn check(&self, check: &AlertCheck) -> Result<AlertsSent, ActivityError> {
-        // Whether every bid the check counts is a row. A check that counts
-        // only confirmed batches (`counts_written`) looks once: what it
-        // counts is written or on its way in the workflow's publication.
-        // An older run's check counts bids the API may still be writing (a
-        // bidder outbid the moment they bid asks for it before their bid is
-        // written), so it waits a moment for them; past that it goes on with
-        // what is written (it never holds the close up, which waits for a
-        // check on its way) and says so: the workflow checks again later.
+        // A check can run before the bids it counts are rows. A run from
+        // before patch `alert-counts-written` counts bids the API may still be
+        // writing (a bidder outbid the moment they bid asks for a check before
+        // their bid is written); a later run counts only batches the API
+        // confirmed writing and those the workflow has just handed to its
+        // own publication, which lands a moment later. So the check waits a
+        // moment; past that it goes on with what is written (it never holds
+        // the close up, which waits for a check on its way) and says so: the
+        // workflow checks again later.
         let bids_unwritten = !self.bids_written(check).await?;
         let batch = check.batch.clamp(1, ALERT_BATCH);
         let due = watchlist::due(&self.db, check, i64::from(batch))
@@ -74,15 +74,9 @@ impl Alerts {
         })
     }
 
-    /// Whether the bids `check` counts are rows, waiting briefly for them
-    /// when they may still be on their way from the API.
+    /// Whether the bids `check` counts are rows, waiting briefly for them.
     async fn bids_written(&self, check: &AlertCheck) -> Result<bool, ActivityError> {
-        let waits = if check.counts_written {
-            &BIDS_WRITTEN_WAITS_MS[..1]
-        } else {
-            &BIDS_WRITTEN_WAITS_MS[..]
-        };
-        for &wait_ms in waits {
+        for wait_ms in BIDS_WRITTEN_WAITS_MS {
             tokio::time::sleep(Duration::from_millis(wait_ms)).await;
             if watchlist::bids_written(&self.db, check)
                 .await

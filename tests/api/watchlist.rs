@@ -596,10 +596,10 @@ async fn an_alert_check_counts_only_the_bids_its_leader_accounts_for() {
 
 /// A bidder outbid the moment they bid (by the leader's proxy) asks for a
 /// check in the very workflow task that answers their bid, before the API
-/// has written (and confirmed) it. That check leaves their batch out and
-/// asks for another a period later, which counts it: they are told; the
-/// leader is not. Four lots, since a race with the API's write went the
-/// wrong way in most tries, not all.
+/// has written (and confirmed) it. The check waits until that batch is
+/// written (it hands it to the workflow's publication), so they are told;
+/// the leader is not. Four lots, since a race
+/// with the API's write went the wrong way in most tries, not all.
 #[tokio::test]
 async fn a_bidder_outbid_the_moment_they_bid_is_alerted() {
     let (_server, app) = skipping_scene().await;
@@ -618,9 +618,9 @@ async fn a_bidder_outbid_the_moment_they_bid_is_alerted() {
         let verdict = app.bid_ok(&bob, id, 1_500, None).await;
         assert_eq!(verdict.status, Standing::Outbid);
     }
-    // The check a period later (the backstop has handed each lot's last
-    // batch, which no later batch confirms, to its publication by then).
-    app.skip_time(31).await;
+    // The check waits for the bid to be written: no later batch confirms
+    // each lot's last one, so the check hands it to the workflow's own
+    // publication and goes once that lands (no time has to pass).
     let told = ("ending_soon".to_owned(), bob.email.clone());
     for id in &ids {
         wait_until(|| async { optional_notices(&app, id).await.contains(&told) }).await;
@@ -631,4 +631,57 @@ async fn a_bidder_outbid_the_moment_they_bid_is_alerted() {
         );
     }
     record_history(&app.auction_handle(&ids[0]), "auction_alert_counts_written").await;
+}
+
+/// A check counts what is written, and waits for the bids decided before it
+/// fell due (handing those no API has confirmed to the workflow's
+/// publication). So a bidder who retook the lead in a batch not yet
+/// confirmed is not told as a bidder not leading, and a bidder outbid in
+/// the last 30 s is told before the close (the check their outbid asked for
+/// counts their bid, rather than leaving it to a check after the end).
+#[tokio::test]
+async fn a_check_waits_for_the_bids_decided_before_it() {
+    let (_server, app) = skipping_scene().await;
+    let seller = app.user("seller").await;
+    let (cleo, dayo, eze) = (
+        app.user("bidder").await,
+        app.user("bidder").await,
+        app.user("bidder").await,
+    );
+    for person in [&cleo, &dayo] {
+        set_lead(&app, person, 60).await;
+    }
+    let mut body = auction_body(600);
+    body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
+    let auction = app.create_auction(&seller, &body).await;
+    let id = auction.id.to_string();
+    app.bid_ok(&cleo, &id, 1_000, None).await;
+    app.bid_ok(&dayo, &id, 1_500, Some(5_000)).await;
+    // Nobody's 60 s lead has come round yet.
+    app.skip_time(20).await;
+
+    // About 70 s before the end Cleo retakes the lead in the lot's last
+    // batch, which no API confirms: the check counts it all the same, so
+    // at 60 s before the end Dayo is told and Cleo, leading, is not.
+    app.skip_time(507).await;
+    let retake = app.bid_ok(&cleo, &id, 6_000, Some(20_000)).await;
+    assert_eq!(retake.status, Standing::Leading);
+    app.skip_time(20).await;
+    let dayo_told = ("ending_soon".to_owned(), dayo.email.clone());
+    wait_until(|| async { optional_notices(&app, &id).await.contains(&dayo_told) }).await;
+    let cleo_told = ("ending_soon".to_owned(), cleo.email.clone());
+    assert!(
+        !optional_notices(&app, &id).await.contains(&cleo_told),
+        "Cleo leads"
+    );
+
+    // Eze is outbid by Cleo's maximum about 30 s before the end: told (the
+    // lot's checks stop at its close, so a check a period later, at the
+    // end, would never go).
+    app.skip_time(20).await;
+    let late = app.bid_ok(&eze, &id, 7_000, None).await;
+    assert_eq!(late.status, Standing::Outbid);
+    app.skip_time(16).await;
+    let eze_told = ("ending_soon".to_owned(), eze.email.clone());
+    wait_until(|| async { optional_notices(&app, &id).await.contains(&eze_told) }).await;
 }

@@ -75,12 +75,13 @@ pub const PATCH_OUTBID_GATHER: &str = "outbid-gather";
 /// follow; the invoice and its pay link are on `/me` at once). Runs from
 /// before it do that work on the auction's queue.
 pub const PATCH_SETTLEMENT_QUEUE: &str = "settlement-queue";
-/// An ending-soon check counts only the bids an API replica has confirmed
-/// writing (or the workflow has handed to its own publication), with the
-/// leader as of the last of them, so the activity never waits for a write
-/// on its way; a bidder outbid in a batch not yet confirmed is counted by a
-/// check 30 s later. Runs from before it count every bid decided, and check
-/// again 5 s later when some were not rows yet.
+/// An ending-soon check counts only the bids written (confirmed by an API
+/// replica, or published by the workflow), with the leader after them; a
+/// due check is held until every bid decided when it fell due is written,
+/// handing the batches no API has confirmed to the workflow's publication
+/// at once, and an outbid decided meanwhile is counted by a check 30 s
+/// later. Runs from before it count every bid decided, and check again 5 s
+/// later when some were not rows yet.
 pub const PATCH_ALERT_COUNTS_WRITTEN: &str = "alert-counts-written";
 
 /// The task queue of the work that follows a close off its critical path

@@ -133,11 +133,12 @@ impl<'a> Publisher<'a> {
 
     /// Waits for the write in flight to land (a failure stops the run), or
     /// for the throttle to let the next one go.
-    pub(crate) async fn landed(&mut self) -> WorkflowResult<()> {
+    pub(crate) async fn landed(&mut self, ctx: &'a Ctx) -> WorkflowResult<()> {
         if let Some(write) = &mut self.in_flight {
             let written = write.await;
             self.in_flight = None;
             written?;
+            ctx.state_mut(|s| s.publication_landed());
         } else {
             self.throttle.rung().await;
         }
@@ -305,27 +306,41 @@ pub(crate) struct Alerter<'a> {
 }
 
 impl<'a> Alerter<'a> {
-    /// Starts the check when it is due, else arms the alarm for it (or
-    /// disarms it when nobody waits).
-    pub(crate) fn plan(&mut self, ctx: &'a Ctx, at: DateTime<Utc>) {
+    /// Starts the check when it is due (and the bids it must count are
+    /// written), else arms the alarm for it (or disarms it when nobody
+    /// waits). Says whether it is held for batches it handed to the
+    /// publication (which the phase then starts).
+    pub(crate) fn plan(&mut self, ctx: &'a Ctx, at: DateTime<Utc>) -> bool {
         if self.checking.is_some() {
-            return;
+            return false;
         }
-        let Some(due) = ctx.state(|s| s.next_alert_check()) else {
+        let due = ctx.state(|s| s.next_alert_check());
+        if due.is_none_or(|due| due > at) {
+            // A check held earlier is no longer due: the next one waits for
+            // the bids decided when it falls due.
+            ctx.state_mut(|s| s.check_waits_for = None);
+        }
+        let Some(due) = due else {
             self.alarm.cancel();
-            return;
+            return false;
         };
         if due > at {
             self.alarm.arm(ctx, at, due);
-            return;
+            return false;
         }
         self.alarm.cancel();
+        // Held until the bids it must count are written: a confirmation
+        // (an update) or the publication landing brings the loop back here.
+        if !ctx.state_mut(|s| s.alert_check_ready()) {
+            return true;
+        }
         let check = ctx.state_mut(|s| s.take_alert_check(at));
         self.checking = Some(Box::pin(ctx.execute_activity(
             AlertActivities::send_ending_soon,
             check,
             alert_options(),
         )));
+        false
     }
 
     /// Waits for the check on its way (and takes in what it found), or for

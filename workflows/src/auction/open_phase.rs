@@ -88,14 +88,16 @@ pub(crate) async fn take_bids_until_closed(
         if lean {
             backstop.watch(ctx, at);
         }
-        if alerts {
-            alerter.plan(ctx, at);
+        // A held check hands its batches over: they go out now (only runs
+        // with patch `alert-counts-written` hold one).
+        if alerts && alerter.plan(ctx, at) {
+            publisher.publish(ctx, at);
         }
 
         let seen = ctx.state(|s| s.changes);
         select! {
             _ = close.rung().fuse() => {}
-            landed = publisher.landed().fuse() => landed?,
+            landed = publisher.landed(ctx).fuse() => landed?,
             _ = mailer.sent().fuse() => {}
             _ = backstop.rung(ctx).fuse() => {}
             _ = alerter.done(ctx).fuse() => {}

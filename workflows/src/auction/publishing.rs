@@ -64,6 +64,9 @@ pub(crate) async fn publish_pending(ctx: &WorkflowContext<AuctionWorkflow>) -> W
             )
             .await
         };
+        if published.is_ok() {
+            ctx.state_mut(|s| s.publication_landed());
+        }
         if let Err(err) = published {
             let summary = failure_summary(&err);
             if !summary.starts_with(BAD_DATA_PREFIX) {

@@ -90,6 +90,8 @@ pub struct AuctionWorkflow {
     /// The bid count after the latest bid that outbid someone (this run):
     /// a check that does not count it asks for another.
     pub(super) outbid_at_count: u64,
+    /// A due alert check held until this many bids are written.
+    pub(super) check_waits_for: Option<u64>,
     /// When the next alert check is due, and what the last one found.
     pub(crate) alert_plan: AlertPlan,
 }
@@ -126,8 +128,22 @@ pub(crate) struct Unconfirmed {
     /// The auction's bid count and leader before it.
     bids_before: u64,
     leader_before: Option<Uuid>,
+    /// Handed to the durable publication, and whether that publication is
+    /// on its way: it is written once that lands (or an API confirms it).
+    handed: Handed,
     bids: Vec<BidRecord>,
     events: Vec<AuctionEvent>,
+}
+
+/// Where an unconfirmed batch is on the workflow's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Handed {
+    /// Not handed over: the backstop watches it.
+    No,
+    /// Waiting for the next publication.
+    Waiting,
+    /// In the publication on its way.
+    InPublication,
 }
 
 /// When `plan`'s next check is due for an auction ending at `ends_at`.
@@ -177,6 +193,7 @@ impl AuctionWorkflow {
             patches: RunPatches::default(),
             unconfirmed: Vec::new(),
             outbid_at_count: 0,
+            check_waits_for: None,
             outbid_sent: std::collections::BTreeMap::new(),
             alert_plan,
         }
@@ -364,11 +381,31 @@ impl AuctionWorkflow {
         next_check(&self.alert_plan, self.book.ends_at)
     }
 
+    /// Whether a due check may start now. A run with patch
+    /// `alert-counts-written` holds it until every bid decided when it fell
+    /// due is written: confirmed by an API replica (with its next batch) or
+    /// published by the workflow, to which it hands the batches still
+    /// unconfirmed at once (so a quiet lot's check is not held until the
+    /// backstop's). Older runs start it at once and count bids the API may
+    /// still be writing.
+    pub(crate) fn alert_check_ready(&mut self) -> bool {
+        if !self.patches.alerts_count_written {
+            return true;
+        }
+        let wanted = *self.check_waits_for.get_or_insert(self.book.bid_count);
+        if self.written_so_far().0 < wanted {
+            self.publish_unconfirmed(DateTime::<Utc>::MAX_UTC);
+            return false;
+        }
+        self.check_waits_for = None;
+        true
+    }
+
     /// The check to run now. A run with patch `alert-counts-written` counts
-    /// the bids before the oldest batch no API replica has confirmed writing
-    /// (with the leader after them): those are rows, or on their way in the
-    /// workflow's own publication, so the activity need not wait for a write.
-    /// An outbid it leaves out is counted by a check one period later.
+    /// the bids before the oldest batch no API replica has confirmed writing,
+    /// with the leader after them (at least every bid decided when the check
+    /// fell due, see [`Self::alert_check_ready`]). An outbid decided since,
+    /// which it leaves out, is counted by a check one period later.
     pub(crate) fn take_alert_check(&mut self, at: DateTime<Utc>) -> AlertCheck {
         self.alert_plan.checked_at = Some(at);
         self.alert_plan.recheck_at = None;
@@ -392,8 +429,8 @@ impl AuctionWorkflow {
         }
     }
 
-    /// The bid count and leader before the oldest batch still unconfirmed
-    /// (the whole book when every batch is confirmed or handed over).
+    /// The bid count and leader before the oldest batch not yet written (the
+    /// whole book when every batch is confirmed or published).
     fn written_so_far(&self) -> (u64, Option<Uuid>) {
         self.unconfirmed
             .first()
@@ -509,6 +546,7 @@ impl AuctionWorkflow {
             at,
             bids_before,
             leader_before,
+            handed: Handed::No,
             bids,
             events,
         });
@@ -527,27 +565,39 @@ impl AuctionWorkflow {
         }
     }
 
-    /// When the oldest batch nobody has confirmed yet was taken.
+    /// When the oldest batch nobody has confirmed or handed over yet was
+    /// taken.
     pub(crate) fn oldest_unconfirmed(&self) -> Option<DateTime<Utc>> {
-        self.unconfirmed.first().map(|u| u.at)
+        self.unconfirmed
+            .iter()
+            .find(|u| u.handed == Handed::No)
+            .map(|u| u.at)
     }
 
     /// Hands the unconfirmed batches taken at or before `taken_by` to the
     /// durable publication (their read-model write may have been lost).
+    /// Each is kept, as handed over, until that publication lands.
     pub(crate) fn publish_unconfirmed(&mut self, taken_by: DateTime<Utc>) {
-        let (due, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.unconfirmed)
-            .into_iter()
-            .partition(|u| u.at <= taken_by);
-        self.unconfirmed = kept;
-        if due.is_empty() {
-            return;
+        let mut handed = false;
+        for batch in &mut self.unconfirmed {
+            if batch.handed == Handed::No && batch.at <= taken_by {
+                batch.handed = Handed::Waiting;
+                self.unpublished_bids.append(&mut batch.bids);
+                self.unpublished_events.append(&mut batch.events);
+                handed = true;
+            }
         }
-        for batch in due {
-            self.unpublished_bids.extend(batch.bids);
-            self.unpublished_events.extend(batch.events);
+        if handed {
+            self.unpublished_events.sort_by_key(|e| e.seq);
+            self.snapshot_dirty = true;
         }
-        self.unpublished_events.sort_by_key(|e| e.seq);
-        self.snapshot_dirty = true;
+    }
+
+    /// The durable publication taken last has landed: the batches handed
+    /// to it are written.
+    pub(crate) fn publication_landed(&mut self) {
+        self.unconfirmed
+            .retain(|batch| batch.handed != Handed::InPublication);
     }
 
     pub(crate) fn has_unpublished(&self) -> bool {
@@ -560,6 +610,11 @@ impl AuctionWorkflow {
     pub(crate) fn take_publication(&mut self) -> Publication {
         self.carried.revision += 1;
         self.snapshot_dirty = false;
+        for batch in &mut self.unconfirmed {
+            if batch.handed == Handed::Waiting {
+                batch.handed = Handed::InPublication;
+            }
+        }
         Publication {
             snapshot: AuctionSnapshot {
                 auction_id: self.auction_id,
@@ -634,6 +689,7 @@ mod tests {
 
     const ADA: Uuid = Uuid::from_u128(2);
     const BOB: Uuid = Uuid::from_u128(3);
+    const CAROL: Uuid = Uuid::from_u128(4);
 
     /// An open lot ending at `at(3_600)`, in a run with today's patches.
     fn lot() -> AuctionWorkflow {
@@ -691,25 +747,62 @@ mod tests {
     }
 
     #[test]
-    fn a_check_counts_the_confirmed_batches_and_a_later_one_the_outbid_it_left_out() {
+    fn a_due_check_waits_for_the_bids_decided_before_it_and_a_later_one_counts_the_rest() {
         let mut lot = lot();
         let first = batch(&mut lot, ADA, 10_000, 20_000, 3_000);
         lot.confirm(&[first]);
         // Bob is outbid by Ada's maximum in the batch that answers him,
-        // which no API has confirmed writing yet.
+        // which no API has confirmed writing yet: the check waits for it.
         let second = batch(&mut lot, BOB, 10_500, 10_500, 3_001);
         assert_eq!(lot.book.leader, Some(ADA));
-        let check = lot.take_alert_check(at(3_001));
-        assert_eq!(check.bids_seen, Some(1), "Ada's bid only");
+        let counted = lot.book.bid_count;
+        assert!(!lot.alert_check_ready(), "Bob's bid is not written yet");
+
+        // Carol's batch confirms Bob's and is itself unconfirmed: the check
+        // goes, counting Bob but not Carol, who was outbid after it fell due.
+        let mut third = batch(&mut lot, CAROL, 11_500, 11_500, 3_002);
+        lot.confirm(&[second]);
+        assert!(lot.alert_check_ready());
+        let check = lot.take_alert_check(at(3_002));
+        assert_eq!(check.bids_seen, Some(counted), "Ada's and Bob's bids");
         assert_eq!(check.leader, Some(ADA));
         assert!(check.counts_written);
-        assert_eq!(lot.alert_plan.recheck_at, Some(at(3_031)), "a period later");
+        assert_eq!(
+            lot.alert_plan.recheck_at,
+            Some(at(3_032)),
+            "Carol a period later"
+        );
 
-        lot.confirm(&[second]);
-        let check = lot.take_alert_check(at(3_031));
-        assert_eq!(check.bids_seen, Some(lot.book.bid_count), "Bob's batch too");
+        // Nothing left out: no recheck.
+        lot.confirm(&[third]);
+        third = lot.book.bid_count;
+        assert!(lot.alert_check_ready());
+        let check = lot.take_alert_check(at(3_032));
+        assert_eq!(check.bids_seen, Some(third));
+        assert_eq!(lot.alert_plan.recheck_at, None);
+    }
+
+    #[test]
+    fn a_held_check_hands_its_batches_to_the_publication_and_goes_once_it_lands() {
+        let mut lot = lot();
+        batch(&mut lot, ADA, 10_000, 20_000, 3_000);
+        batch(&mut lot, BOB, 10_500, 10_500, 3_001);
+        assert!(!lot.alert_check_ready());
+        assert!(lot.has_unpublished(), "handed over at once");
+        assert_eq!(
+            lot.oldest_unconfirmed(),
+            None,
+            "nothing left for the backstop"
+        );
+        let publication = lot.take_publication();
+        assert_eq!(publication.bids.len(), 2);
+        assert!(!lot.alert_check_ready(), "on its way, not written yet");
+        lot.publication_landed();
+        assert!(lot.alert_check_ready());
+        let check = lot.take_alert_check(at(3_002));
+        assert_eq!(check.bids_seen, Some(lot.book.bid_count));
         assert_eq!(check.leader, Some(ADA));
-        assert_eq!(lot.alert_plan.recheck_at, None, "nothing left out");
+        assert_eq!(lot.alert_plan.recheck_at, None);
     }
 
     #[test]
@@ -718,6 +811,7 @@ mod tests {
         lot.patches.alerts_count_written = false;
         batch(&mut lot, ADA, 10_000, 20_000, 3_000);
         batch(&mut lot, BOB, 10_500, 10_500, 3_001);
+        assert!(lot.alert_check_ready(), "older runs never hold a check");
         let check = lot.take_alert_check(at(3_001));
         assert_eq!(check.bids_seen, Some(lot.book.bid_count));
         assert!(!check.counts_written);

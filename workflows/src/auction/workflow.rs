@@ -51,6 +51,8 @@ impl AuctionWorkflow {
 
     #[run(name = "auction")]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<Outcome> {
+        // Each `patched` call records its marker: the fields are evaluated
+        // in the order written here, which recorded runs hold to.
         let patches = RunPatches {
             lean: ctx.patched(names::PATCH_LEAN_BIDDING),
             alerts: ctx.patched(names::PATCH_ENDING_SOON),

@@ -40,9 +40,9 @@ pub struct AlertCheck {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bids_seen: Option<u64>,
     /// Every bid counted is one an API replica confirmed writing, or one the
-    /// workflow handed to its own publication: the activity looks once
-    /// whether they are rows rather than waiting for writes on their way.
-    /// `false` from runs before [`crate::names::PATCH_ALERT_COUNTS_WRITTEN`].
+    /// workflow handed to its own publication (then written a moment
+    /// later), and `leader` is the leader after them. `false` from runs
+    /// before [`crate::names::PATCH_ALERT_COUNTS_WRITTEN`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub counts_written: bool,
     /// Most alerts to send in this call.
