@@ -636,9 +636,9 @@ async fn a_bidder_outbid_the_moment_they_bid_is_alerted() {
 /// A check counts what is written, and waits for the bids decided before it
 /// fell due (handing those no API has confirmed to the workflow's
 /// publication). So a bidder who retook the lead in a batch not yet
-/// confirmed is not told as a bidder not leading, and a bidder outbid in
-/// the last 30 s is told before the close (the check their outbid asked for
-/// counts their bid, rather than leaving it to a check after the end).
+/// confirmed is not told as a bidder not leading, and a bidder outbid the
+/// moment they bid near the end is told (the check their outbid asked for
+/// counts their bid, rather than leaving it to a later one).
 #[tokio::test]
 async fn a_check_waits_for_the_bids_decided_before_it() {
     let (_server, app) = skipping_scene().await;
@@ -675,13 +675,45 @@ async fn a_check_waits_for_the_bids_decided_before_it() {
         "Cleo leads"
     );
 
-    // Eze is outbid by Cleo's maximum about 30 s before the end: told (the
-    // lot's checks stop at its close, so a check a period later, at the
-    // end, would never go).
+    // Eze is outbid by Cleo's maximum about 30 s before the end: told.
     app.skip_time(20).await;
     let late = app.bid_ok(&eze, &id, 7_000, None).await;
     assert_eq!(late.status, Standing::Outbid);
     app.skip_time(16).await;
     let eze_told = ("ending_soon".to_owned(), eze.email.clone());
     wait_until(|| async { optional_notices(&app, &id).await.contains(&eze_told) }).await;
+}
+
+/// Checks are at least 30 s apart, but one asked for after the end (the
+/// lot's checks stop at its close) comes 5 s before it: a bidder outbid in
+/// the last seconds, soon after a check, is still told before the close.
+#[tokio::test]
+async fn a_bidder_outbid_soon_after_a_check_near_the_end_is_told_before_the_close() {
+    let (app, _brevo) = with_brevo().await;
+    let seller = app.user("seller").await;
+    let (ada, bola, chidi) = (
+        app.user("bidder").await,
+        app.user("bidder").await,
+        app.user("bidder").await,
+    );
+    let mut body = auction_body(40);
+    body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
+    let auction = app.create_auction(&seller, &body).await;
+    let id = auction.id.to_string();
+    app.bid_ok(&ada, &id, 1_000, Some(100_000)).await;
+    // Bola is outbid 25 s before the end: a check at once tells her.
+    sleep_until(auction.ends_at - chrono::Duration::seconds(25)).await;
+    app.bid_ok(&bola, &id, 1_500, None).await;
+    let bola_told = ("ending_soon".to_owned(), bola.email.clone());
+    wait_until(|| async { optional_notices(&app, &id).await.contains(&bola_told) }).await;
+    // Chidi is outbid 15 s before it: the next check would fall after the end.
+    sleep_until(auction.ends_at - chrono::Duration::seconds(15)).await;
+    app.bid_ok(&chidi, &id, 2_000, None).await;
+    app.wait_for_status(&id, "awaiting_payment", 30).await;
+    let checks = alert_checks(&app, &id).await;
+    let chidi_told = ("ending_soon".to_owned(), chidi.email.clone());
+    assert!(
+        optional_notices(&app, &id).await.contains(&chidi_told),
+        "{checks:?}"
+    );
 }

@@ -1,8 +1,9 @@
 //! The lanes of the open phase, each a small piece of state with its one
 //! future: the close [`Alarm`], the read-model [`Publisher`], the outbid
 //! [`Mailer`], the [`Backstop`] and the ending-soon [`Alerter`]. The phase
-//! arms them in that order (the order their commands reach the history),
-//! then waits on all of them and on news at once.
+//! arms them in that order (the order their commands reach the history;
+//! the publisher goes again after the alerter when a held check handed it
+//! batches), then waits on all of them and on news at once.
 
 use std::pin::Pin;
 

@@ -37,6 +37,10 @@ const RECHECK_AFTER_BIDS: chrono::Duration = chrono::Duration::seconds(30);
 /// Checks are at least this far apart, so a plan the database sees a little
 /// differently from the workflow cannot make the workflow spin.
 const CHECK_GAP: chrono::Duration = chrono::Duration::seconds(1);
+/// A check asked for (patch `alert-counts-written`) comes at the latest this
+/// long before the end, so it can wait for its bids and start while the lot
+/// is open: the lot's checks stop at its close.
+const LAST_CHECK_BEFORE_END: chrono::Duration = chrono::Duration::seconds(5);
 /// A check that failed (after its retries) is tried again this much later.
 const RETRY_FAILED_CHECK: chrono::Duration = chrono::Duration::seconds(60);
 /// A check that found bids not yet written is made again this much later
@@ -85,13 +89,16 @@ pub struct AuctionWorkflow {
     /// Which patched behaviours this run follows.
     pub(crate) patches: RunPatches,
     /// Batches whose read-model write no API replica has confirmed yet,
-    /// oldest first; the backstop publishes those it finds still here.
+    /// oldest first; the backstop publishes those it finds still here. One
+    /// handed to the publication stays, marked, until that lands.
     pub(super) unconfirmed: Vec<Unconfirmed>,
     /// The bid count after the latest bid that outbid someone (this run):
     /// a check that does not count it asks for another.
     pub(super) outbid_at_count: u64,
     /// A due alert check held until this many bids are written.
     pub(super) check_waits_for: Option<u64>,
+    /// The first bid of the publication on its way, written once it lands.
+    publishing_from: Option<u64>,
     /// When the next alert check is due, and what the last one found.
     pub(crate) alert_plan: AlertPlan,
 }
@@ -119,7 +126,8 @@ pub(crate) struct RunPatches {
 }
 
 /// What one batch of bids changed, kept until an API replica confirms it
-/// wrote it to the read model.
+/// wrote it to the read model, or until the workflow's own publication of
+/// it lands.
 #[derive(Debug, Clone)]
 pub(crate) struct Unconfirmed {
     pub(crate) revision: u64,
@@ -194,6 +202,7 @@ impl AuctionWorkflow {
             unconfirmed: Vec::new(),
             outbid_at_count: 0,
             check_waits_for: None,
+            publishing_from: None,
             outbid_sent: std::collections::BTreeMap::new(),
             alert_plan,
         }
@@ -368,8 +377,16 @@ impl AuctionWorkflow {
         self.check_alerts_by(soon);
     }
 
-    /// The API saw someone whose alert falls before the planned check.
+    /// Someone's alert may fall before the planned check (the API saw a
+    /// watcher, a bidder was outbid, a check left someone out). A run with
+    /// patch `alert-counts-written` never asks for it after the end, when
+    /// the lot's checks have stopped: at the latest a moment before it.
     pub(super) fn check_alerts_by(&mut self, by: DateTime<Utc>) {
+        let by = if self.patches.alerts_count_written {
+            by.min(self.book.ends_at - LAST_CHECK_BEFORE_END)
+        } else {
+            by
+        };
         let plan = &mut self.alert_plan;
         plan.recheck_at = Some(plan.recheck_at.map_or(by, |r| r.min(by)));
     }
@@ -393,8 +410,8 @@ impl AuctionWorkflow {
             return true;
         }
         let wanted = *self.check_waits_for.get_or_insert(self.book.bid_count);
-        if self.written_so_far().0 < wanted {
-            self.publish_unconfirmed(DateTime::<Utc>::MAX_UTC);
+        if self.written_through() < wanted {
+            self.hand_over(|batch| batch.bids_before < wanted);
             return false;
         }
         self.check_waits_for = None;
@@ -429,8 +446,24 @@ impl AuctionWorkflow {
         }
     }
 
+    /// How many bids are written: those before the first that is in a batch
+    /// not yet confirmed or published, waiting for the publication (a
+    /// signal bid, a run's carried bids), or in the publication on its way.
+    fn written_through(&self) -> u64 {
+        [
+            self.unconfirmed.first().map(|u| u.bids_before + 1),
+            self.unpublished_bids.iter().map(|r| r.bid.seq).min(),
+            self.publishing_from,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map_or(self.book.bid_count, |first_unwritten| first_unwritten - 1)
+    }
+
     /// The bid count and leader before the oldest batch not yet written (the
-    /// whole book when every batch is confirmed or published).
+    /// whole book when every batch is confirmed or published; bids written
+    /// by the publication alone, rare, are waited for by the activity).
     fn written_so_far(&self) -> (u64, Option<Uuid>) {
         self.unconfirmed
             .first()
@@ -576,11 +609,16 @@ impl AuctionWorkflow {
 
     /// Hands the unconfirmed batches taken at or before `taken_by` to the
     /// durable publication (their read-model write may have been lost).
-    /// Each is kept, as handed over, until that publication lands.
     pub(crate) fn publish_unconfirmed(&mut self, taken_by: DateTime<Utc>) {
+        self.hand_over(|batch| batch.at <= taken_by);
+    }
+
+    /// Hands the unconfirmed batches `pick` chooses to the durable
+    /// publication; each is kept, as handed over, until that lands.
+    fn hand_over(&mut self, pick: impl Fn(&Unconfirmed) -> bool) {
         let mut handed = false;
         for batch in &mut self.unconfirmed {
-            if batch.handed == Handed::No && batch.at <= taken_by {
+            if batch.handed == Handed::No && pick(batch) {
                 batch.handed = Handed::Waiting;
                 self.unpublished_bids.append(&mut batch.bids);
                 self.unpublished_events.append(&mut batch.events);
@@ -598,6 +636,7 @@ impl AuctionWorkflow {
     pub(crate) fn publication_landed(&mut self) {
         self.unconfirmed
             .retain(|batch| batch.handed != Handed::InPublication);
+        self.publishing_from = None;
     }
 
     pub(crate) fn has_unpublished(&self) -> bool {
@@ -615,6 +654,7 @@ impl AuctionWorkflow {
                 batch.handed = Handed::InPublication;
             }
         }
+        self.publishing_from = self.unpublished_bids.iter().map(|r| r.bid.seq).min();
         Publication {
             snapshot: AuctionSnapshot {
                 auction_id: self.auction_id,
@@ -748,6 +788,7 @@ mod tests {
 
     #[test]
     fn a_due_check_waits_for_the_bids_decided_before_it_and_a_later_one_counts_the_rest() {
+        // Bob's outbid asks for the check; it hands his batch over.
         let mut lot = lot();
         let first = batch(&mut lot, ADA, 10_000, 20_000, 3_000);
         lot.confirm(&[first]);
@@ -758,10 +799,15 @@ mod tests {
         let counted = lot.book.bid_count;
         assert!(!lot.alert_check_ready(), "Bob's bid is not written yet");
 
-        // Carol's batch confirms Bob's and is itself unconfirmed: the check
-        // goes, counting Bob but not Carol, who was outbid after it fell due.
+        // Carol's batch, decided after the check fell due, is not handed
+        // over with Bob's; the check goes once Bob's publication lands,
+        // counting Bob but not Carol, who was outbid meanwhile.
         let mut third = batch(&mut lot, CAROL, 11_500, 11_500, 3_002);
         lot.confirm(&[second]);
+        assert!(!lot.alert_check_ready());
+        assert_eq!(lot.oldest_unconfirmed(), Some(at(3_002)), "Carol's");
+        assert_eq!(lot.take_publication().bids.len(), 1, "Bob's bid");
+        lot.publication_landed();
         assert!(lot.alert_check_ready());
         let check = lot.take_alert_check(at(3_002));
         assert_eq!(check.bids_seen, Some(counted), "Ada's and Bob's bids");
@@ -803,6 +849,44 @@ mod tests {
         assert_eq!(check.bids_seen, Some(lot.book.bid_count));
         assert_eq!(check.leader, Some(ADA));
         assert_eq!(lot.alert_plan.recheck_at, None);
+    }
+
+    #[test]
+    fn a_check_asked_for_after_the_end_comes_a_moment_before_it() {
+        let mut lot = lot();
+        lot.book.terms.anti_sniping = crate::rules::AntiSniping {
+            window_secs: 0,
+            extension_secs: 1,
+        };
+        assert!(lot.alert_check_ready());
+        lot.take_alert_check(at(3_580));
+        let first = batch(&mut lot, ADA, 10_000, 20_000, 3_585);
+        lot.confirm(&[first]);
+        // Outbid 10 s before the end, 10 s after the last check: the next
+        // would fall 10 s after the end, when the lot's checks have stopped.
+        batch(&mut lot, BOB, 10_500, 10_500, 3_590);
+        assert_eq!(lot.alert_plan.recheck_at, Some(at(3_595)));
+    }
+
+    #[test]
+    fn bids_only_the_publication_writes_hold_a_check_until_it_lands() {
+        let mut lot = lot();
+        // A signal bid (or a bid carried from the run before) is written by
+        // the workflow's publication alone.
+        let bid = PlaceBid {
+            bidder_id: ADA,
+            amount: 10_000,
+            max_amount: None,
+            currency: None,
+            idempotency_key: "signal".into(),
+        };
+        lot.accept(&bid, at(3_000)).unwrap();
+        assert!(!lot.alert_check_ready());
+        let publication = lot.take_publication();
+        assert_eq!(publication.bids.len(), 1);
+        assert!(!lot.alert_check_ready(), "on its way");
+        lot.publication_landed();
+        assert!(lot.alert_check_ready());
     }
 
     #[test]

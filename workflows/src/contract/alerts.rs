@@ -41,8 +41,9 @@ pub struct AlertCheck {
     pub bids_seen: Option<u64>,
     /// Every bid counted is one an API replica confirmed writing, or one the
     /// workflow handed to its own publication (then written a moment
-    /// later), and `leader` is the leader after them. `false` from runs
-    /// before [`crate::names::PATCH_ALERT_COUNTS_WRITTEN`].
+    /// later), and `leader` is the leader after them. Said for whoever reads
+    /// the history: the activity checks the rows the same way either way.
+    /// `false` from runs before [`crate::names::PATCH_ALERT_COUNTS_WRITTEN`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub counts_written: bool,
     /// Most alerts to send in this call.
