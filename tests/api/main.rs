@@ -14,6 +14,7 @@ mod cards;
 mod cli;
 mod commission;
 mod email_looks;
+mod ending_soon;
 mod errors;
 mod faults;
 mod fuzzing;
