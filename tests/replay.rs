@@ -201,7 +201,7 @@ async fn a_changed_amount_or_recipient_fails_the_input_check() {
 
     // The same for an activity Temporal schedules (an email), and for a
     // history from before local activities (its invoice scheduled).
-    let mut before = history("before-lean-bidding/settlement_offer_accepted.json");
+    let mut before = history("v0.1.0/settlement_offer_accepted.json");
     let invoice = scheduled_mut(&mut before, "create_invoice");
     let payload = &mut invoice.input.as_mut().unwrap().payloads[0];
     let mut request: Value = serde_json::from_slice(&payload.data).unwrap();

@@ -40,12 +40,10 @@ impl Alerts {
     }
 
     async fn check(&self, check: &AlertCheck) -> Result<AlertsSent, ActivityError> {
-        // A check can run before the bids it counts are rows. A run from
-        // before patch `alert-counts-written` counts bids the API may still be
-        // writing (a bidder outbid the moment they bid asks for a check before
-        // their bid is written); a later run counts only batches the API
-        // confirmed writing and those the workflow has just handed to its
-        // own publication, which lands a moment later. So the check waits a
+        // A check can run before the bids it counts are rows: it counts
+        // batches the API confirmed writing and those the workflow has just
+        // handed to its own publication, which lands a moment later (and a
+        // signal bid, which only that publication writes). So the check waits a
         // moment; past that it goes on with what is written (it never holds
         // the close up, which waits for a check on its way) and says so: the
         // workflow checks again later.

@@ -40,49 +40,28 @@ pub fn search_attributes() -> [(&'static str, IndexedValueType); 4] {
 
 // Patch ids.
 //
-/// A paid sale goes on as its own `SaleWorkflow` (shipping, receipt, claims,
-/// payout): the auction's workflow starts it as a child after the receipt
-/// emails. Runs that paid before it end there, as in 0.1.0.
-pub const PATCH_SALE_JOURNEY: &str = "sale-journey";
-/// A batch of bids costs its update and nothing else while the auction is
-/// open: search attributes follow phase changes only, read-model writes the
-/// API confirms are not published again (a backstop publishes the rest),
-/// and outbid notices go out at most once per window. Runs from before it
-/// index every price and publish every batch.
-pub const PATCH_LEAN_BIDDING: &str = "lean-bidding";
-/// Watchers and bidders who are not leading get an "ending soon" email a
-/// chosen time before the end: a timer at `ends_at - the longest lead still
-/// waiting`, re-armed as the end moves, and the `send_ending_soon` activity
-/// when it rings. Runs from before it send no such alerts.
-pub const PATCH_ENDING_SOON: &str = "ending-soon-alerts";
-/// An ending-soon check names how many bids its leader accounts for
-/// ([`crate::contract::alerts::AlertCheck::bids_seen`]), so a bidder whose
-/// first bid the API wrote after the check was asked for, and who leads, is
-/// not told as a bidder not leading. Runs from before it count every bid.
-pub const PATCH_ALERT_BIDS_SEEN: &str = "alert-bids-seen";
-/// Outbid notices are gathered: an auction sends at most one batch of them
-/// every 10 seconds (each bidder still at most one per 30 s, the latest
-/// price), so a lot bid on every few seconds costs one `send_emails`
-/// activity per period rather than one per change of leader. A lone outbid
-/// in a quiet lot still goes at once. Runs from before it send a batch as
-/// soon as one is due.
-pub const PATCH_OUTBID_GATHER: &str = "outbid-gather";
-/// After the close, the settlement's emails and the sale's own workflow run
-/// on the settlement task queue ([`settlement_task_queue`]), which every
-/// worker polls with few slots: when many lots end together, their closes
-/// and payments are not queued behind the emails and journeys of those that
-/// ended first (the letters, the winner's with its pay link among them,
-/// follow; the invoice and its pay link are on `/me` at once). Runs from
-/// before it do that work on the auction's queue.
-pub const PATCH_SETTLEMENT_QUEUE: &str = "settlement-queue";
-/// An ending-soon check counts only the bids written (confirmed by an API
-/// replica, or published by the workflow), with the leader after them; a
-/// due check is held until every bid decided when it fell due is written,
-/// handing the batches no API has confirmed to the workflow's publication
-/// at once, and an outbid decided meanwhile is counted by a check 30 s
-/// later. Runs from before it count every bid decided, and check again 5 s
-/// later when some were not rows yet.
-pub const PATCH_ALERT_COUNTS_WRITTEN: &str = "alert-counts-written";
+/// Everything an auction's workflow does differently since release 0.1.0,
+/// decided once at the start of each run (one marker, so a lot's first
+/// workflow task records one marker and one `TemporalChangeVersion` upsert,
+/// not one of each per change; the SDK adds the upsert beside every marker):
+///
+/// - lean bidding: a batch of bids costs its update and nothing else while
+///   the auction is open (search attributes follow phase changes, read-model
+///   writes the API confirms are not published again, a backstop publishes
+///   the rest, outbid notices gathered into at most one batch per 10 s and
+///   one per bidder per 30 s);
+/// - "ending soon" alerts: a timer at `ends_at - the longest lead still
+///   waiting`, re-armed as the end moves; each check counts only the bids
+///   written, held until every bid decided when it fell due is;
+/// - after the close, the settlement's emails and the sale's journey run on
+///   the settlement task queue ([`settlement_task_queue`]);
+/// - a paid sale goes on as its own `SaleWorkflow` (shipping, receipt,
+///   claims, payout), started as a child after the receipt emails.
+///
+/// Runs from 0.1.0 do none of it. The changes were separate patches while
+/// unreleased and were folded into this one before release (see
+/// docs/operations.md).
+pub const PATCH_AUCTION_0_2: &str = "auction-0.2";
 
 /// The task queue of the work that follows a close off its critical path
 /// (emails, the sale's journey), beside the auctions' `task_queue`.

@@ -15,17 +15,15 @@ const RECHECK_AFTER_BIDS: chrono::Duration = chrono::Duration::seconds(30);
 /// Checks are at least this far apart, so a plan the database sees a little
 /// differently from the workflow cannot make the workflow spin.
 const CHECK_GAP: chrono::Duration = chrono::Duration::seconds(1);
-/// A check asked for (patch `alert-counts-written`) comes at the latest this
-/// long before the end, so it can wait for its bids and start while the lot
-/// is open: the lot's checks stop at its close.
+/// A check asked for comes at the latest this long before the end, so it
+/// can wait for its bids and start while the lot is open: the lot's checks
+/// stop at its close.
 const LAST_CHECK_BEFORE_END: chrono::Duration = chrono::Duration::seconds(5);
 /// A check that failed (after its retries) is tried again this much later.
 const RETRY_FAILED_CHECK: chrono::Duration = chrono::Duration::seconds(60);
-/// A check that found bids not yet written is made again this much later
-/// (in runs before patch `alert-counts-written`; after it, a period later),
-/// at most [`UNWRITTEN_RECHECKS`] times in a row (the workflow's backstop
-/// writes a lost batch within about 15 s).
-const RECHECK_UNWRITTEN: chrono::Duration = chrono::Duration::seconds(5);
+/// A check that found bids not yet written is made again a period later,
+/// at most this many times in a row (the workflow's backstop writes a lost
+/// batch within about 15 s).
 const UNWRITTEN_RECHECKS: u8 = 4;
 
 /// When `plan`'s next check is due for an auction ending at `ends_at`.
@@ -57,15 +55,11 @@ impl AuctionWorkflow {
     }
 
     /// Someone's alert may fall before the planned check (the API saw a
-    /// watcher, a bidder was outbid, a check left someone out). A run with
-    /// patch `alert-counts-written` never asks for it after the end, when
-    /// the lot's checks have stopped: at the latest a moment before it.
+    /// watcher, a bidder was outbid, a check left someone out). Never after
+    /// the end, when the lot's checks have stopped: at the latest a moment
+    /// before it.
     pub(super) fn check_alerts_by(&mut self, by: DateTime<Utc>) {
-        let by = if self.patches.alerts_count_written {
-            by.min(self.book.ends_at - LAST_CHECK_BEFORE_END)
-        } else {
-            by
-        };
+        let by = by.min(self.book.ends_at - LAST_CHECK_BEFORE_END);
         let plan = &mut self.alert_plan;
         plan.recheck_at = Some(plan.recheck_at.map_or(by, |r| r.min(by)));
     }
@@ -77,17 +71,12 @@ impl AuctionWorkflow {
         next_check(&self.alert_plan, self.book.ends_at)
     }
 
-    /// Whether a due check may start now. A run with patch
-    /// `alert-counts-written` holds it until every bid decided when it fell
-    /// due is written: confirmed by an API replica (with its next batch) or
-    /// published by the workflow, to which it hands the batches still
-    /// unconfirmed at once (so a quiet lot's check is not held until the
-    /// backstop's). Older runs start it at once and count bids the API may
-    /// still be writing.
+    /// Whether a due check may start now. It is held until every bid
+    /// decided when it fell due is written: confirmed by an API replica
+    /// (with its next batch) or published by the workflow, to which it hands
+    /// the batches still unconfirmed at once (so a quiet lot's check is not
+    /// held until the backstop's).
     pub(crate) fn alert_check_ready(&mut self) -> bool {
-        if !self.patches.alerts_count_written {
-            return true;
-        }
         let wanted = *self.check_waits_for.get_or_insert(self.book.bid_count);
         if self.written_through() < wanted {
             self.hand_over(|batch| batch.bids_before < wanted);
@@ -97,21 +86,16 @@ impl AuctionWorkflow {
         true
     }
 
-    /// The check to run now. A run with patch `alert-counts-written` counts
-    /// the bids before the oldest batch no API replica has confirmed writing,
-    /// with the leader after them (at least every bid decided when the check
-    /// fell due, see [`Self::alert_check_ready`]). An outbid decided since,
-    /// which it leaves out, is counted by a check one period later.
+    /// The check to run now. It counts the bids before the oldest batch no
+    /// API replica has confirmed writing, with the leader after them (at
+    /// least every bid decided when the check fell due, see
+    /// [`Self::alert_check_ready`]). An outbid decided since, which it leaves
+    /// out, is counted by a check one period later.
     pub(crate) fn take_alert_check(&mut self, at: DateTime<Utc>) -> AlertCheck {
         self.alert_plan.checked_at = Some(at);
         self.alert_plan.recheck_at = None;
-        let counts_written = self.patches.alerts_count_written;
-        let (bids_seen, leader) = if counts_written {
-            self.written_so_far()
-        } else {
-            (self.book.bid_count, self.book.leader)
-        };
-        if counts_written && self.outbid_at_count > bids_seen {
+        let (bids_seen, leader) = self.written_so_far();
+        if self.outbid_at_count > bids_seen {
             self.check_alerts_by(at + RECHECK_AFTER_BIDS);
         }
         AlertCheck {
@@ -119,8 +103,8 @@ impl AuctionWorkflow {
             ends_at: self.book.ends_at,
             now: at,
             leader,
-            bids_seen: self.patches.alerts_bids_seen.then_some(bids_seen),
-            counts_written,
+            bids_seen: Some(bids_seen),
+            counts_written: true,
             batch: ALERT_BATCH,
         }
     }
@@ -168,13 +152,8 @@ impl AuctionWorkflow {
                     // Counting only confirmed batches, a bid not yet a row is
                     // rare (a signal bid, a lost write the backstop has just
                     // handed over): it waits for the next period.
-                    let after = if self.patches.alerts_count_written {
-                        RECHECK_AFTER_BIDS
-                    } else {
-                        RECHECK_UNWRITTEN
-                    };
                     self.alert_plan.unwritten_rechecks += 1;
-                    self.check_alerts_by(checked + after);
+                    self.check_alerts_by(checked + RECHECK_AFTER_BIDS);
                 }
             }
             None => {
@@ -192,7 +171,6 @@ mod tests {
 
     use super::*;
     use crate::{
-        auction::state::RunPatches,
         contract::{
             auction::{AuctionInput, AuctionSettings, PlaceBid},
             view::Listing,
@@ -208,7 +186,7 @@ mod tests {
     const BOB: Uuid = Uuid::from_u128(3);
     const CAROL: Uuid = Uuid::from_u128(4);
 
-    /// An open lot ending at `at(3_600)`, in a run with today's patches.
+    /// An open lot ending at `at(3_600)`, in a run of release 0.2.
     fn lot() -> AuctionWorkflow {
         let mut book = crate::rules::Book::new(crate::rules::Terms {
             seller_id: Uuid::from_u128(1),
@@ -234,13 +212,7 @@ mod tests {
             settings: AuctionSettings::default(),
             carried: None,
         });
-        lot.patches = RunPatches {
-            lean: true,
-            alerts: true,
-            alerts_bids_seen: true,
-            alerts_count_written: true,
-            outbid_gather: true,
-        };
+        lot.release_0_2 = true;
         lot
     }
 
@@ -364,19 +336,6 @@ mod tests {
         assert!(!lot.alert_check_ready(), "on its way");
         lot.publication_landed();
         assert!(lot.alert_check_ready());
-    }
-
-    #[test]
-    fn a_run_before_the_patch_counts_every_bid_decided() {
-        let mut lot = lot();
-        lot.patches.alerts_count_written = false;
-        batch(&mut lot, ADA, 10_000, 20_000, 3_000);
-        batch(&mut lot, BOB, 10_500, 10_500, 3_001);
-        assert!(lot.alert_check_ready(), "older runs never hold a check");
-        let check = lot.take_alert_check(at(3_001));
-        assert_eq!(check.bids_seen, Some(lot.book.bid_count));
-        assert!(!check.counts_written);
-        assert_eq!(lot.alert_plan.recheck_at, None);
     }
 
     #[test]

@@ -193,12 +193,11 @@ impl<'a> Backstop<'a> {
 }
 
 /// Outbid notices: one `send_emails` activity at a time, each a batch of
-/// at most [`OUTBID_BATCH`] recipients. A lean run emails each bidder at
-/// most once per [`OUTBID_WINDOW`] (the first at once, then the latest price
-/// when the window has passed), so a bidding war costs one email per outbid
-/// bidder per window rather than one per change of leader; a run with
-/// gathered notices (patch `outbid-gather`) also sends at most one batch per
-/// [`OUTBID_GATHER`].
+/// at most [`OUTBID_BATCH`] recipients. A lean run (release 0.2) emails
+/// each bidder at most once per [`OUTBID_WINDOW`] (the first at once, then
+/// the latest price when the window has passed), so a bidding war costs one
+/// email per outbid bidder per window rather than one per change of leader,
+/// and sends at most one batch per [`OUTBID_GATHER`].
 #[derive(Default)]
 pub(crate) struct Mailer<'a> {
     sending: Option<Sending<'a>>,
@@ -221,9 +220,7 @@ impl<'a> Mailer<'a> {
         let ends_at = ctx.state(|s| s.book.ends_at);
         let gate = self
             .last_batch
-            .filter(|_| {
-                ctx.state(|s| s.patches.outbid_gather) && at + UNGATHERED_BEFORE_END < ends_at
-            })
+            .filter(|_| ctx.state(|s| s.release_0_2) && at + UNGATHERED_BEFORE_END < ends_at)
             .map(|last| last + OUTBID_GATHER);
         if let Some(gate) = gate
             && at < gate
@@ -235,7 +232,7 @@ impl<'a> Mailer<'a> {
             self.window.arm(ctx, at, wake);
             return;
         }
-        let batch = if ctx.state(|s| s.patches.lean) {
+        let batch = if ctx.state(|s| s.release_0_2) {
             let (due, next) = ctx.state_mut(|s| s.take_due_outbid(at, OUTBID_WINDOW, OUTBID_BATCH));
             if let Some(next) = next
                 && !self.window.is_armed()
@@ -250,7 +247,7 @@ impl<'a> Mailer<'a> {
             ctx.state_mut(|s| take_outbid_batch(&mut s.unsent_emails))
         };
         let mut options = external_options();
-        if ctx.state(|s| s.patches.lean) {
+        if ctx.state(|s| s.release_0_2) {
             // At the close the auction stops waiting for it (see
             // [`Mailer::leave`]); the batch still goes out.
             options.cancellation_type = ActivityCancellationType::Abandon;

@@ -53,8 +53,7 @@ pub(crate) async fn take_bids_until_closed(
     let mut mailer = Mailer::default();
     let mut backstop = Backstop::default();
     let mut alerter = Alerter::default();
-    let lean = ctx.state(|s| s.patches.lean);
-    let alerts = ctx.state(|s| s.patches.alerts);
+    let release_0_2 = ctx.state(|s| s.release_0_2);
     ctx.state_mut(|s| s.coalesce_outbid = true);
     loop {
         if ctx.state(|s| s.book.phase != Phase::Open) {
@@ -85,12 +84,11 @@ pub(crate) async fn take_bids_until_closed(
         close.arm(ctx, at, ends_at);
         publisher.publish(ctx, at);
         mailer.mail(ctx, at);
-        if lean {
+        if release_0_2 {
             backstop.watch(ctx, at);
         }
-        // A held check hands its batches over: they go out now (only runs
-        // with patch `alert-counts-written` hold one).
-        if alerts && alerter.plan(ctx, at) {
+        // A held check hands its batches over: they go out now.
+        if release_0_2 && alerter.plan(ctx, at) {
             publisher.publish(ctx, at);
         }
 
@@ -109,7 +107,7 @@ pub(crate) async fn take_bids_until_closed(
     // Nobody needs to hear that a lot ends soon once it has ended.
     alerter.stop(ctx).await;
     publisher.stop().await?;
-    if lean {
+    if release_0_2 {
         mailer.leave().await;
     } else {
         mailer.stop().await;

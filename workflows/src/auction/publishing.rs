@@ -26,7 +26,7 @@ pub(crate) fn index(ctx: &WorkflowContext<AuctionWorkflow>) {
     let (current, updates) = ctx.state(|s| {
         let status = status_of(&s.book, s.outcome.as_ref(), s.settlement.status());
         let current = (status, s.book.ends_at, s.book.price);
-        let stale = if s.patches.lean {
+        let stale = if s.release_0_2 {
             s.indexed.map(|(indexed, _, _)| indexed) != Some(status)
         } else {
             s.indexed != Some(current)
@@ -49,7 +49,7 @@ pub(crate) async fn publish_pending(ctx: &WorkflowContext<AuctionWorkflow>) -> W
         let publication = ctx.state_mut(|s| s.take_publication());
         // A lean run writes its own database in the workflow task that
         // needs it: no task-queue trip, no extra task.
-        let published = if ctx.state(|s| s.patches.lean) {
+        let published = if ctx.state(|s| s.release_0_2) {
             ctx.execute_local_activity(
                 ReadModelActivities::publish_auction,
                 publication,

@@ -68,8 +68,11 @@ pub struct AuctionWorkflow {
     /// When each bidder was last sent an outbid notice in this run (a lean
     /// run sends each at most once per window).
     pub(crate) outbid_sent: BTreeMap<Uuid, DateTime<Utc>>,
-    /// Which patched behaviours this run follows.
-    pub(crate) patches: RunPatches,
+    /// The run follows release 0.2's commands (patch
+    /// [`crate::names::PATCH_AUCTION_0_2`], decided once at its start): lean
+    /// bidding, ending-soon alerts, the settlement queue and the sale's
+    /// journey. Runs from 0.1.0 follow none of them.
+    pub(crate) release_0_2: bool,
     /// Batches whose read-model write no API replica has confirmed yet,
     /// oldest first; the backstop publishes those it finds still here. One
     /// handed to the publication stays, marked, until that lands.
@@ -83,28 +86,6 @@ pub struct AuctionWorkflow {
     pub(super) publishing_from: Option<u64>,
     /// When the next alert check is due, and what the last one found.
     pub(crate) alert_plan: AlertPlan,
-}
-
-/// Which patched behaviours a run follows, each decided once at its start
-/// from `ctx.patched` (see [`crate::names`]).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct RunPatches {
-    /// The run bids leanly (patch `lean-bidding`): a batch of bids costs its
-    /// update and nothing else on the workflow. Search attributes follow
-    /// phase changes, the API's own read-model writes are trusted once it
-    /// confirms them, and outbid notices go out at most once per window.
-    pub(crate) lean: bool,
-    /// It sends "ending soon" alerts (patch `ending-soon-alerts`).
-    pub(crate) alerts: bool,
-    /// Its checks say how many bids their leader accounts for (patch
-    /// `alert-bids-seen`).
-    pub(crate) alerts_bids_seen: bool,
-    /// Its checks count only bids confirmed written (patch
-    /// `alert-counts-written`).
-    pub(crate) alerts_count_written: bool,
-    /// Its outbid notices are gathered: one batch per period at most
-    /// (patch `outbid-gather`).
-    pub(crate) outbid_gather: bool,
 }
 
 /// What one batch of bids changed, kept until an API replica confirms it
@@ -145,11 +126,19 @@ pub fn bid_id(auction_id: Uuid, seq: u64) -> Uuid {
 impl AuctionWorkflow {
     /// The run's state from its input (what an earlier run carried, if any).
     pub(crate) fn from_input(input: AuctionInput) -> Self {
+        // A new auction has nobody to alert yet: the API signals when
+        // someone watches it, and an outbid asks for a check. A run that
+        // carries no plan (it continued a 0.1.0 run, which had none) checks
+        // once at its start for whoever watched meanwhile.
+        let alerts_from = match &input.carried {
+            None => AlertPlan::nobody_waits(),
+            Some(_) => AlertPlan::default(),
+        };
         let mut carried = input.carried.unwrap_or_default();
         let unpublished_bids = std::mem::take(&mut carried.unpublished_bids);
         let unpublished_events = std::mem::take(&mut carried.unpublished_events);
         let unsent_emails = std::mem::take(&mut carried.unsent_emails);
-        let alert_plan = carried.alerts.take().unwrap_or_default();
+        let alert_plan = carried.alerts.take().unwrap_or(alerts_from);
         Self {
             auction_id: input.auction_id,
             listing: input.listing,
@@ -168,7 +157,7 @@ impl AuctionWorkflow {
             unsent_emails,
             coalesce_outbid: false,
             settlement: Settlement::default(),
-            patches: RunPatches::default(),
+            release_0_2: false,
             unconfirmed: Vec::new(),
             outbid_at_count: 0,
             check_waits_for: None,
@@ -537,7 +526,7 @@ impl AuctionWorkflow {
         carried.unpublished_bids = std::mem::take(&mut self.unpublished_bids);
         carried.unpublished_events = std::mem::take(&mut self.unpublished_events);
         carried.unsent_emails = std::mem::take(&mut self.unsent_emails);
-        carried.alerts = self.patches.alerts.then_some(self.alert_plan);
+        carried.alerts = self.release_0_2.then_some(self.alert_plan);
         AuctionInput {
             auction_id: self.auction_id,
             listing: self.listing.clone(),

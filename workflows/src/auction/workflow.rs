@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{
     open_phase::{take_bids_until_closed, wait_for_opening},
     publishing::{index, publish_pending},
-    state::{AuctionWorkflow, RunPatches},
+    state::AuctionWorkflow,
 };
 use crate::{
     contract::{
@@ -51,18 +51,10 @@ impl AuctionWorkflow {
 
     #[run(name = "auction")]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<Outcome> {
-        // Each `patched` call records its marker: the fields are evaluated
-        // in the order written here, which recorded runs hold to.
-        let patches = RunPatches {
-            lean: ctx.patched(names::PATCH_LEAN_BIDDING),
-            alerts: ctx.patched(names::PATCH_ENDING_SOON),
-            alerts_bids_seen: ctx.patched(names::PATCH_ALERT_BIDS_SEEN),
-            outbid_gather: ctx.patched(names::PATCH_OUTBID_GATHER),
-            alerts_count_written: ctx.patched(names::PATCH_ALERT_COUNTS_WRITTEN),
-        };
+        let release_0_2 = ctx.patched(names::PATCH_AUCTION_0_2);
         let started = now(ctx)?;
         ctx.state_mut(|s| {
-            s.patches = patches;
+            s.release_0_2 = release_0_2;
             s.run_started_at = Some(started);
         });
         index(ctx);
@@ -175,7 +167,7 @@ impl AuctionWorkflow {
             .collect();
         self.carried.revision += 1;
         let mut records = self.unpublished_bids[bids_before..].to_vec();
-        if self.patches.lean {
+        if self.release_0_2 {
             // A key accepted earlier in this run is answered with its record,
             // which the API writes again if its first write was lost.
             for outcome in &outcomes {
@@ -194,7 +186,7 @@ impl AuctionWorkflow {
             events: self.unpublished_events[events_before..].to_vec(),
             rules: self.book.rules,
         };
-        if self.patches.lean {
+        if self.release_0_2 {
             // The API writes this batch itself and says so with a later
             // batch; the backstop publishes it if nobody does.
             self.hold_unconfirmed(
@@ -473,8 +465,8 @@ impl SettlementHost for AuctionWorkflow {
         AuctionWorkflow::refuse(self, message, reason, at);
     }
 
-    fn lean(&self) -> bool {
-        self.patches.lean
+    fn release_0_2(&self) -> bool {
+        self.release_0_2
     }
 
     async fn publish_status(

@@ -36,14 +36,15 @@ pub struct AlertCheck {
     /// How many bids the workflow had decided when it asked: `leader` is
     /// the leader after them, so bids written since are not counted (their
     /// bidder may lead now; one outbid later brings a check of its own).
-    /// `None` from runs before [`crate::names::PATCH_ALERT_BIDS_SEEN`].
+    /// Always set by release 0.2; `None` from development builds before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bids_seen: Option<u64>,
     /// Every bid counted is one an API replica confirmed writing, or one the
     /// workflow handed to its own publication (then written a moment
     /// later), and `leader` is the leader after them. Said for whoever reads
     /// the history: the activity checks the rows the same way either way.
-    /// `false` from runs before [`crate::names::PATCH_ALERT_COUNTS_WRITTEN`].
+    /// Always `true` from release 0.2; `false` from development builds
+    /// before it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub counts_written: bool,
     /// Most alerts to send in this call.
@@ -84,6 +85,16 @@ pub struct AlertPlan {
     /// plan stops asking for early rechecks (a row that never comes).
     #[serde(default)]
     pub unwritten_rechecks: u8,
+}
+
+impl AlertPlan {
+    /// The plan of an auction nobody waits on (no check until someone does).
+    pub fn nobody_waits() -> Self {
+        Self {
+            next_lead_secs: None,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for AlertPlan {

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::state::{Sale, SettlementHost, note_problem};
 use crate::{
     contract::settlement::{BidderEmail, EmailJob, EmailKind, InvoiceRef, SettlementActivities},
-    names::{PATCH_SETTLEMENT_QUEUE, settlement_task_queue},
+    names::settlement_task_queue,
     steps::{bulk_options, external_options, failure_summary},
 };
 
@@ -61,9 +61,9 @@ pub(super) fn receipts(
 
 /// The settlement queue (few slots on every worker, so closes, invoices and
 /// charges go first when many lots end together), or `None` for runs from
-/// before it. The one place that asks for [`PATCH_SETTLEMENT_QUEUE`].
+/// before release 0.2.
 fn settlement_queue<H: SettlementHost>(ctx: &WorkflowContext<H>) -> Option<String> {
-    ctx.patched(PATCH_SETTLEMENT_QUEUE)
+    ctx.state(|s| s.release_0_2())
         .then(|| settlement_task_queue(ctx.task_queue()))
 }
 

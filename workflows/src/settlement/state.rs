@@ -100,10 +100,12 @@ pub trait SettlementHost: Sized {
         round: u32,
         at: DateTime<Utc>,
     ) -> impl Future<Output = WorkflowResult<()>>;
-    /// The run settles leanly (patch `lean-bidding`): steps that touch only
-    /// Gavel's own database run as local activities, and the emails of a
-    /// sale paid at once go out together.
-    fn lean(&self) -> bool {
+    /// The run settles as release 0.2 does (patch
+    /// [`crate::names::PATCH_AUCTION_0_2`]): steps that touch only Gavel's
+    /// own database run as local activities, the emails of a sale paid at
+    /// once go out together, work off the close's critical path runs on the
+    /// settlement queue, and a paid sale goes on as its own workflow.
+    fn release_0_2(&self) -> bool {
         false
     }
 }

@@ -36,7 +36,6 @@ use crate::{
         },
         view::AuctionStatus,
     },
-    names::PATCH_SALE_JOURNEY,
     sale::{SaleWorkflow, sale_workflow_id},
     steps::{db_local_options, db_options, now, payment_options, until},
 };
@@ -96,7 +95,7 @@ impl<H: SettlementHost> Saga<H> {
             let accepted = round == 1 || self.await_consent(&invoice, offer).await?;
             if accepted {
                 let paid_at_once = self.start_payment(&invoice, offer).await;
-                if paid_at_once && self.ctx.state(|s| s.lean()) {
+                if paid_at_once && self.ctx.state(|s| s.release_0_2()) {
                     // One batch of letters (the seller's sale, the buyer's
                     // receipt, the seller's completed sale) beside the
                     // other bidders' news, all at once.
@@ -167,7 +166,7 @@ impl<H: SettlementHost> Saga<H> {
             due_at,
             offer: is_offer,
         };
-        let invoice = if self.ctx.state(|s| s.lean()) {
+        let invoice = if self.ctx.state(|s| s.release_0_2()) {
             self.ctx
                 .execute_local_activity(
                     SettlementActivities::create_invoice,
@@ -226,7 +225,7 @@ impl<H: SettlementHost> Saga<H> {
                         invoice_id: invoice.invoice_id,
                         due_at,
                     };
-                    if self.ctx.state(|s| s.lean()) {
+                    if self.ctx.state(|s| s.release_0_2()) {
                         self.ctx
                             .execute_local_activity(
                                 SettlementActivities::accept_offer,
@@ -321,7 +320,7 @@ impl<H: SettlementHost> Saga<H> {
     async fn complete(&self, invoice: &InvoiceRef, offer: Offer) {
         let [receipt, completed] = receipts(&self.sale, invoice, offer.buyer, offer.round);
         futures::join!(send(&self.ctx, receipt), send(&self.ctx, completed));
-        if self.ctx.patched(PATCH_SALE_JOURNEY) {
+        if self.ctx.state(|s| s.release_0_2()) {
             self.start_journey(invoice, offer).await;
         }
     }
