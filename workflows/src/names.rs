@@ -62,6 +62,11 @@ pub fn search_attributes() -> [(&'static str, IndexedValueType); 4] {
 /// unreleased and were folded into this one before release (see
 /// docs/operations.md).
 pub const PATCH_AUCTION_0_2: &str = "auction-0.2";
+/// A run that started on 0.1.0 and is paid after the upgrade goes on as
+/// its sale's `SaleWorkflow` too, so its seller is paid out by Gavel. Asked
+/// only by such runs, when they are paid (0.2's runs have it in
+/// [`PATCH_AUCTION_0_2`]).
+pub const PATCH_SALE_JOURNEY_FOR_0_1: &str = "sale-journey-0.1";
 
 /// The task queue of the work that follows a close off its critical path
 /// (emails, the sale's journey), beside the auctions' `task_queue`.

@@ -37,7 +37,9 @@ pub async fn watch(state: &AppState, user: Uuid, auction: Uuid) -> Result<bool, 
         store::Watch::Already => false,
         store::Watch::Full => return Err(WatchError::Full),
     };
-    if new && lot.status == AuctionStatus::Open {
+    // A scheduled lot's workflow takes the signal too, and checks at its
+    // opening: it plans no check before someone waits.
+    if new && matches!(lot.status, AuctionStatus::Scheduled | AuctionStatus::Open) {
         tell_workflow_if_sooner(state, user, auction).await?;
     }
     Ok(new)
@@ -67,8 +69,9 @@ pub async fn is_watching(state: &AppState, user: Uuid, auction: Uuid) -> Result<
 /// Signals the auction's workflow when `user`'s alert falls before the
 /// planned check (the rules are
 /// [`alerts_to_bring_forward`](store::alerts_to_bring_forward)'s). A failed
-/// signal is logged: the watch stands, and the workflow's next check (bids,
-/// other watchers) still finds the person.
+/// signal is logged: the watch stands, and the workflow's next check (for
+/// a bidder outbid, another watcher) finds the person; on a lot nobody
+/// else waits on there is none, and no alert goes.
 pub async fn tell_workflow_if_sooner(
     state: &AppState,
     user: Uuid,

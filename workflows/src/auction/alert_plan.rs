@@ -41,16 +41,15 @@ fn next_check(plan: &AlertPlan, ends_at: DateTime<Utc>) -> Option<DateTime<Utc>>
 impl AuctionWorkflow {
     /// A bidder is no longer leading: their alert may be due before the
     /// plan's, so a check runs soon (once per [`RECHECK_AFTER_BIDS`] at
-    /// most); never while the end is further away than any lead.
+    /// most), and while the end is further away than any lead, when the
+    /// longest lead falls due (a new lot plans no check of its own).
     pub(super) fn someone_outbid(&mut self, at: DateTime<Utc>) {
         self.outbid_at_count = self.book.bid_count;
-        if at < self.book.ends_at - chrono::Duration::seconds(LEAD_MAX_SECS) {
-            return;
-        }
         let soon = self
             .alert_plan
             .checked_at
-            .map_or(at, |checked| (checked + RECHECK_AFTER_BIDS).max(at));
+            .map_or(at, |checked| (checked + RECHECK_AFTER_BIDS).max(at))
+            .max(self.book.ends_at - chrono::Duration::seconds(LEAD_MAX_SECS));
         self.check_alerts_by(soon);
     }
 
@@ -339,6 +338,37 @@ mod tests {
     }
 
     #[test]
+    fn a_new_lot_plans_no_check_and_a_continued_0_1_run_checks_once() {
+        let mut new = lot();
+        assert_eq!(new.next_alert_check(), None, "nobody waits on a new lot");
+        let mut input = new.continue_as_new_input();
+        input.carried.as_mut().unwrap().alerts = None;
+        let continued = AuctionWorkflow::from_input(input);
+        assert_eq!(
+            continued.next_alert_check(),
+            Some(at(3_600) - chrono::Duration::seconds(LEAD_MAX_SECS)),
+            "a run from 0.1.0 kept no plan: it checks for whoever watched"
+        );
+    }
+
+    #[test]
+    fn an_outbid_long_before_the_end_plans_a_check_when_the_longest_lead_falls_due() {
+        let mut lot = lot();
+        let ends_at = at(LEAD_MAX_SECS * 3);
+        lot.book.ends_at = ends_at;
+        lot.someone_outbid(at(100));
+        assert_eq!(
+            lot.next_alert_check(),
+            Some(ends_at - chrono::Duration::seconds(LEAD_MAX_SECS))
+        );
+        // Near the end, within 30 s of the last check.
+        let mut near = self::lot();
+        near.alert_plan.checked_at = Some(at(3_000));
+        near.someone_outbid(at(3_010));
+        assert_eq!(near.next_alert_check(), Some(at(3_030)));
+    }
+
+    #[test]
     fn the_check_moves_with_the_end_and_comes_sooner_when_asked() {
         let plan = AlertPlan {
             next_lead_secs: Some(60),
@@ -376,7 +406,8 @@ mod tests {
             ..idle
         };
         assert_eq!(next_check(&asked, at(100)), Some(at(20)));
-        // A run's first check: 7 days before the end, or at once.
+        // The first check of a run that continued a 0.1.0 run (no plan
+        // carried): 7 days before the end, or at once.
         assert_eq!(
             next_check(&AlertPlan::default(), at(LEAD_MAX_SECS + 50)),
             Some(at(50))

@@ -217,7 +217,12 @@ impl AuctionWorkflow {
         match (news.into_result(), at) {
             (Ok(_), Some(at)) => {
                 self.check_alerts_by(at);
-                self.changes += 1;
+                // A run of 0.1.0 sends no alerts (an API of 0.2 may still
+                // signal it): the signal must not wake its loop, which
+                // 0.1.0's code, without this handler, never did.
+                if self.release_0_2 {
+                    self.changes += 1;
+                }
             }
             (Ok(_), None) => {
                 self.refuse_logged(ctx, "alerts_changed", "workflow time is unknown".into(), at)

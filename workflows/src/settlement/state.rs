@@ -105,7 +105,5 @@ pub trait SettlementHost: Sized {
     /// own database run as local activities, the emails of a sale paid at
     /// once go out together, work off the close's critical path runs on the
     /// settlement queue, and a paid sale goes on as its own workflow.
-    fn release_0_2(&self) -> bool {
-        false
-    }
+    fn release_0_2(&self) -> bool;
 }
