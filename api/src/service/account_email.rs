@@ -255,12 +255,15 @@ pub async fn verify_email(state: &AppState, token: &str) -> Result<(), AccountEr
     tx.commit().await?;
     state.verified.remember(user);
     tracing::info!(user_id = %user, "email address verified");
-    // Lots watched (or bid on) before the address was verified planned no
-    // alert for this person: their workflows hear of it now. The address
-    // is verified either way.
-    if let Err(err) = super::watchlist::tell_workflows_if_sooner(state, user).await {
-        tracing::warn!(user_id = %user, error = %err, "could not tell watched lots of a verified address");
-    }
+    // Lots watched before the address was verified planned no alert for
+    // this person: their workflows hear of it now, after the answer (up to
+    // 400 signals; the link is used up, so its page must not wait on them).
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(err) = super::watchlist::tell_workflows_if_sooner(&state, user).await {
+            tracing::warn!(user_id = %user, error = %err, "could not tell watched lots of a verified address");
+        }
+    });
     Ok(())
 }
 

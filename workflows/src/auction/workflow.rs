@@ -218,9 +218,14 @@ impl AuctionWorkflow {
             (Ok(_), Some(at)) => {
                 self.check_alerts_by(at);
                 // A run of 0.1.0 sends no alerts (an API of 0.2 may still
-                // signal it): the signal must not wake its loop, which
-                // 0.1.0's code, without this handler, never did.
-                if self.release_0_2 {
+                // signal it, each watch): the signal does not wake its
+                // loop, which 0.1.0's code, without this handler, never
+                // did, unless its history has grown long enough that
+                // Temporal suggests continuing as new (the next run is
+                // 0.2's). In a run's first activation this runs before
+                // `run` has read the patch: the loop has not started, and
+                // it reads the plan set here when it does.
+                if self.release_0_2 || ctx.continue_as_new_suggested() {
                     self.changes += 1;
                 }
             }

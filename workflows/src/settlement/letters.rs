@@ -67,12 +67,6 @@ fn settlement_queue<H: SettlementHost>(ctx: &WorkflowContext<H>) -> Option<Strin
         .then(|| settlement_task_queue(ctx.task_queue()))
 }
 
-/// The queue of work off the close's critical path: the settlement queue,
-/// or the auction's own queue for runs from before it.
-pub(super) fn off_path_queue<H: SettlementHost>(ctx: &WorkflowContext<H>) -> String {
-    settlement_queue(ctx).unwrap_or_else(|| ctx.task_queue().to_owned())
-}
-
 /// `options` for an email: on the off-path queue (see [`off_path_queue`]).
 /// Runs from before the settlement queue keep the queue unnamed, as they
 /// were recorded (naming the auction's queue would change their commands).

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::{
     desk::InvoicePhase,
-    letters::{email, email_about, email_bidders, off_path_queue, receipts, send, send_all},
+    letters::{email, email_about, email_bidders, receipts, send, send_all},
     state::{Sale, SettlementHost, note_problem},
 };
 use crate::{
@@ -36,7 +36,7 @@ use crate::{
         },
         view::AuctionStatus,
     },
-    names::PATCH_SALE_JOURNEY_FOR_0_1,
+    names::{PATCH_SALE_JOURNEY_FOR_0_1, settlement_task_queue},
     sale::{SaleWorkflow, sale_workflow_id},
     steps::{db_local_options, db_options, now, payment_options, until},
 };
@@ -363,8 +363,9 @@ impl<H: SettlementHost> Saga<H> {
         };
         let options = ChildWorkflowOptions::builder()
             .workflow_id(sale_workflow_id(invoice.invoice_id))
-            // Named, not left empty: not every server defaults it to ours.
-            .task_queue(off_path_queue(&self.ctx))
+            // The settlement queue, also for a 0.1.0 run paid after the
+            // upgrade (a journey lasts weeks: off the auctions' queue).
+            .task_queue(settlement_task_queue(self.ctx.task_queue()))
             .parent_close_policy(ParentClosePolicy::Abandon)
             .build();
         if let Err(err) = self
