@@ -326,8 +326,10 @@ async fn continue_as_new_carries_every_bid_and_verdict() {
     // The last continue-as-new follows the bids, once the run's work in
     // flight has landed (a publication, an outbid email, an ending-soon
     // check: each waited for, and retried if it fails, so under a loaded
-    // machine this can take a while; the check is bounded to two minutes).
-    let deadline = std::time::Instant::now() + Duration::from_secs(150);
+    // machine this can take a while). The outbids ask for checks at once
+    // (a new lot has had none), so both continues may wait for one, each
+    // bounded to two minutes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
     let view = loop {
         let view = app
             .auction_handle(id)
@@ -343,6 +345,19 @@ async fn continue_as_new_carries_every_bid_and_verdict() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    if view.runs_before < 2 {
+        // What the run is waiting for, for whoever reads the failure.
+        for event in app
+            .auction_handle(id)
+            .fetch_history(Default::default())
+            .into_events()
+            .await
+            .unwrap()
+        {
+            let attributes = format!("{:?}", event.attributes);
+            eprintln!("{}", attributes.chars().take(200).collect::<String>());
+        }
+    }
     assert!(
         view.runs_before >= 2,
         "continued {} times",
