@@ -6,7 +6,7 @@
 use gavel_api::routes::auth::{AccountEmailResponse, AccountEmailStatus, AuthResponse, MeResponse};
 use reqwest::{StatusCode, header};
 use secrecy::ExposeSecret;
-use serde_json::{Value, json};
+use serde_json::json;
 use wiremock::MockServer;
 
 use crate::{
@@ -60,13 +60,9 @@ pub(crate) async fn brevo_tokens(
     to: &str,
     page: &str,
 ) -> Vec<String> {
-    brevo
-        .received_requests()
+    crate::helpers::brevo_sent(brevo, kind, to)
         .await
-        .unwrap()
         .iter()
-        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
-        .filter(|b| b["tags"][0] == format!("gavel-{kind}") && b["to"][0]["email"] == to)
         .map(|b| token_in(b["textContent"].as_str().unwrap(), page).expect("a link"))
         .collect()
 }

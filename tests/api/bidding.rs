@@ -347,13 +347,7 @@ async fn continue_as_new_carries_every_bid_and_verdict() {
     };
     if view.runs_before < 2 {
         // What the run is waiting for, for whoever reads the failure.
-        for event in app
-            .auction_handle(id)
-            .fetch_history(Default::default())
-            .into_events()
-            .await
-            .unwrap()
-        {
+        for event in app.auction_history(id).await {
             let attributes = format!("{:?}", event.attributes);
             eprintln!("{}", attributes.chars().take(200).collect::<String>());
         }

@@ -16,10 +16,10 @@ use wiremock::MockServer;
 
 use crate::{
     accounts_email::with_brevo,
-    helpers::optional_notices,
     helpers::{
         TestApp, TestUser, auction_body, eventually, expect_json, record_history, spawn_app,
     },
+    helpers::{brevo_sent, optional_notices},
     sessions::Jar,
     stand_ins::{skipping_scene, wait_until},
 };
@@ -31,7 +31,6 @@ async fn sleep_until(at: DateTime<Utc>) {
     }
 }
 
-/// Sets `user`'s "ending soon" lead.
 /// Whether `user` was sent lot `id`'s "ending soon" alert.
 async fn told(app: &TestApp, id: &str, user: &TestUser) -> bool {
     let alert = ("ending_soon".to_owned(), user.email.clone());
@@ -45,6 +44,7 @@ async fn lot_no_bid_moves(app: &TestApp, seller: &TestUser, secs: i64) -> Auctio
     app.create_auction(seller, &body).await
 }
 
+/// Sets `user`'s "ending soon" lead.
 async fn set_lead(app: &TestApp, user: &TestUser, secs: i32) {
     let choices = Preferences {
         ending_soon_lead_secs: secs,
@@ -57,14 +57,7 @@ async fn set_lead(app: &TestApp, user: &TestUser, secs: i32) {
 
 /// The ending-soon emails Brevo received for `user`.
 async fn alerts_at_brevo(brevo: &MockServer, user: &TestUser) -> Vec<Value> {
-    brevo
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
-        .filter(|b| b["tags"][0] == "gavel-ending_soon" && b["to"][0]["email"] == user.email)
-        .collect()
+    brevo_sent(brevo, "ending_soon", &user.email).await
 }
 
 /// When each ending-soon email to `user` was stored.
@@ -389,11 +382,8 @@ async fn a_longer_lead_chosen_on_the_preferences_brings_a_watched_lots_alert_for
 /// How many `alerts_changed` signals the auction's workflow has taken.
 async fn alert_signals(app: &TestApp, id: &str) -> usize {
     use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
-    app.auction_handle(id)
-        .fetch_history(Default::default())
-        .into_events()
+    app.auction_history(id)
         .await
-        .unwrap()
         .iter()
         .filter(|event| {
             matches!(&event.attributes,

@@ -99,14 +99,7 @@ async fn preferences_default_to_every_notice_and_are_replaced_whole() {
 
 /// The Brevo requests for `kind` emails to `to`, oldest first.
 async fn sent_to(brevo: &MockServer, kind: &str, to: &str) -> Vec<Value> {
-    brevo
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
-        .filter(|b| b["tags"][0] == format!("gavel-{kind}") && b["to"][0]["email"] == to)
-        .collect()
+    crate::helpers::brevo_sent(brevo, kind, to).await
 }
 
 /// The status of the `kind` email to `user` about `auction`, once stored.

@@ -75,6 +75,19 @@ pub async fn sale_emails_at_brevo(brevo: &wiremock::MockServer) -> usize {
         .count()
 }
 
+/// The Brevo stand-in's requests for `kind` emails to `to`, oldest first,
+/// as their JSON bodies.
+pub async fn brevo_sent(brevo: &wiremock::MockServer, kind: &str, to: &str) -> Vec<Value> {
+    brevo
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+        .filter(|b| b["tags"][0] == format!("gavel-{kind}") && b["to"][0]["email"] == to)
+        .collect()
+}
+
 /// Waits up to `secs` for the emails `read` finds (in any order) to be
 /// `expected` (sorted): each is written once sent, and under load the last
 /// may lag.

@@ -178,6 +178,18 @@ impl TestApp {
     }
 
     /// The auction's workflow handle (latest run).
+    /// Every event of the auction's current run, oldest first.
+    pub async fn auction_history(
+        &self,
+        auction_id: &str,
+    ) -> Vec<temporalio_common::protos::temporal::api::history::v1::HistoryEvent> {
+        self.auction_handle(auction_id)
+            .fetch_history(Default::default())
+            .into_events()
+            .await
+            .unwrap()
+    }
+
     pub fn auction_handle(
         &self,
         auction_id: &str,
