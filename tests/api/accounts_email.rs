@@ -86,7 +86,7 @@ pub(crate) async fn wait_for_tokens(
     .await
 }
 
-async fn verify(app: &TestApp, token: &str) -> reqwest::Response {
+pub(crate) async fn verify(app: &TestApp, token: &str) -> reqwest::Response {
     app.post_json(
         "/api/v1/auth/verify-email",
         &json!({ "token": token }),

@@ -331,13 +331,7 @@ async fn a_watch_made_before_the_address_was_verified_is_alerted_once_it_is() {
     )
     .await
     .remove(0);
-    let verified = app
-        .post_json(
-            "/api/v1/auth/verify-email",
-            &json!({ "token": token }),
-            None,
-        )
-        .await;
+    let verified = crate::accounts_email::verify(&app, &token).await;
     assert!(verified.status().is_success(), "{}", verified.status());
     wait_for_alert(&brevo, &bola, 30).await;
 }
