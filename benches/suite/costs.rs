@@ -2,6 +2,8 @@
 //! (read from Temporal, every run of a continue-as-new chain), the API's bid
 //! batch sizes (its `/metrics`), and emails sent (the Brevo stand-in's log).
 
+use std::collections::BTreeMap;
+
 use temporalio_client::{Client, WorkflowExecutionInfo};
 use temporalio_common::protos::temporal::api::{
     enums::v1::EventType, history::v1::history_event::Attributes,
@@ -9,9 +11,17 @@ use temporalio_common::protos::temporal::api::{
 
 use crate::stack::Stack;
 
+/// History events of each kind, summed over workflows.
+pub type Kinds = BTreeMap<String, usize>;
+
 /// Events and completed workflow tasks of a workflow id, summed over all its
-/// runs, and how many runs there were.
-pub async fn history(client: &Client, workflow_id: &str) -> (usize, usize, usize) {
+/// runs, and how many runs there were; each event's kind is counted in
+/// `kinds`.
+pub async fn history(
+    client: &Client,
+    workflow_id: &str,
+    kinds: &mut Kinds,
+) -> (usize, usize, usize) {
     let (mut events, mut tasks, mut runs) = (0, 0, 0);
     // The latest run first; each run's first event names the run it
     // continued (empty on the first).
@@ -32,6 +42,10 @@ pub async fn history(client: &Client, workflow_id: &str) -> (usize, usize, usize
         };
         runs += 1;
         events += history.len();
+        for event in &history {
+            let kind = format!("{:?}", event.event_type());
+            *kinds.entry(kind).or_default() += 1;
+        }
         tasks += history
             .iter()
             .filter(|e| e.event_type() == EventType::WorkflowTaskCompleted)
@@ -50,14 +64,16 @@ pub async fn history(client: &Client, workflow_id: &str) -> (usize, usize, usize
     (events, tasks, runs)
 }
 
-/// Events, workflow tasks and runs over several workflows.
-pub async fn histories(client: &Client, workflow_ids: &[String]) -> (usize, usize, usize) {
+/// Events, workflow tasks and runs over several workflows, and the events
+/// by kind.
+pub async fn histories(client: &Client, workflow_ids: &[String]) -> ((usize, usize, usize), Kinds) {
     let mut total = (0, 0, 0);
+    let mut kinds = Kinds::new();
     for id in workflow_ids {
-        let (e, t, r) = history(client, id).await;
+        let (e, t, r) = history(client, id, &mut kinds).await;
         total = (total.0 + e, total.1 + t, total.2 + r);
     }
-    total
+    (total, kinds)
 }
 
 /// What the counters read at one moment.

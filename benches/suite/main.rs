@@ -13,11 +13,14 @@
 //!
 //! Scenarios (`BENCH_ONLY`): `hot` (one hot auction, with its 60 s run),
 //! `spread`, `sse`, `wave` (Gavel's closing wave and the trivial timer wave),
-//! `memory`. Each bidding figure is the median (and min–max) of rounds that
-//! alternate between the systems, each round a warm-up then a fixed time.
-//! Writes `target/bench/suite.json` and the charts `docs/bench/latency.svg`
-//! and `docs/bench/p99-over-time.svg` (`BENCH_CHART_DIR` to put them
-//! elsewhere).
+//! `memory`. `BENCH_HOT_CLIENTS=1,32,long` (a comma list) runs the hot
+//! rounds at those concurrencies only, and its long run only if the list
+//! holds `long`: a quicker look while working on the bid path. Each bidding
+//! figure is the median (and min–max) of rounds that alternate between the
+//! systems, each round a warm-up then a fixed time. Writes
+//! `target/bench/suite.json` and the charts `docs/bench/latency.svg` (not
+//! from a run with `BENCH_HOT_CLIENTS`, whose rows are partial) and
+//! `docs/bench/p99-over-time.svg` (`BENCH_CHART_DIR` to put them elsewhere).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -130,7 +133,17 @@ impl Turns {
     async fn row(self, stack: &Stack, scenario: &str, system: &str, clients: usize) -> Row {
         let mut costs = Costs::default();
         if !self.workflows.is_empty() && self.sent > 0 {
-            let (events, tasks, runs) = costs::histories(&stack.temporal, &self.workflows).await;
+            let ((events, tasks, runs), kinds) =
+                costs::histories(&stack.temporal, &self.workflows).await;
+            // Where the events go, for whoever works on the path (stderr).
+            let per_bid: Vec<String> = kinds
+                .iter()
+                .map(|(kind, n)| format!("{kind} {:.2}", *n as f64 / self.sent as f64))
+                .collect();
+            eprintln!(
+                "{scenario} / {system} / {clients}: events per bid: {}",
+                per_bid.join(", ")
+            );
             costs.history_events_per_bid = Some(events as f64 / self.sent as f64);
             costs.workflow_tasks_per_bid = Some(tasks as f64 / self.sent as f64);
             costs.runs = Some(runs);
@@ -147,8 +160,19 @@ fn auction_ids(auctions: &[Uuid]) -> Vec<String> {
     auctions.iter().map(|a| format!("auction-{a}")).collect()
 }
 
+/// The hot concurrencies to run, and whether to make the long run.
+fn hot_plan(sizes: &Sizes) -> (Vec<usize>, bool) {
+    let Ok(list) = std::env::var("BENCH_HOT_CLIENTS") else {
+        return (sizes.hot_concurrency.to_vec(), true);
+    };
+    let items: Vec<&str> = list.split(',').map(str::trim).collect();
+    let clients = items.iter().filter_map(|i| i.parse().ok()).collect();
+    (clients, items.contains(&"long"))
+}
+
 async fn hot(stack: &Arc<Stack>, sizes: &Sizes, report: &mut Report) {
-    for &c in sizes.hot_concurrency {
+    let (concurrency, long) = hot_plan(sizes);
+    for c in concurrency {
         let (mut api, mut raw, mut bare, mut pg, mut axum) =
             <(Turns, Turns, Turns, Turns, Turns)>::default();
         // The systems take turns, in rounds, so a drift in the machine's
@@ -199,6 +223,9 @@ async fn hot(stack: &Arc<Stack>, sizes: &Sizes, report: &mut Report) {
         }
     }
 
+    if !long {
+        return;
+    }
     // One long run, so stalls (continue-as-new, publishes, email bursts)
     // show in the windows they fall in.
     eprintln!("hot, 32 bidders, long run");
@@ -306,9 +333,11 @@ async fn main() {
         std::env::var("BENCH_CHART_DIR").map_or_else(|_| root.join("docs/bench"), Into::into);
     if runs("hot") {
         std::fs::create_dir_all(&charts).unwrap();
-        let latency = charts.join("latency.svg");
-        chart::latency(&report.rows, &latency).unwrap();
-        println!("Wrote {}", latency.display());
+        if std::env::var_os("BENCH_HOT_CLIENTS").is_none() {
+            let latency = charts.join("latency.svg");
+            chart::latency(&report.rows, &latency).unwrap();
+            println!("Wrote {}", latency.display());
+        }
         if let Some(long) = &report.long {
             let over_time = charts.join("p99-over-time.svg");
             chart::over_time(long, &over_time).unwrap();
