@@ -191,6 +191,7 @@ pub fn api_config(http: &HttpArgs, settlement: &SettlementArgs, task_queue: &str
         stream_limits: l.streams,
         bid_rate: l.bid_rate,
         bids_queued_per_bidder: l.bids_queued_per_bidder,
+        bid_gather: Duration::from_millis(l.bid_gather_ms),
         trusted_proxies: TrustedProxies::new(l.trusted_proxies.clone()),
         cookie_secure: settlement.public_url.starts_with("https://"),
         public_url: settlement.public_url.clone(),

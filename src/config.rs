@@ -155,6 +155,14 @@ pub struct LimitArgs {
     #[arg(long, env = "GAVEL_BIDS_QUEUED_PER_BIDDER", default_value_t = 4,
         value_parser = clap::value_parser!(u32).range(1..=1_024))]
     pub bids_queued_per_bidder: u32,
+    /// How long a contended lot's next batch of bids may wait, once the last
+    /// batch is written, for that batch's bidders to bid again: they then
+    /// travel in one batch rather than in two taking turns (like
+    /// PostgreSQL's `commit_delay`). It ends as soon as they have; 0 sends at
+    /// once.
+    #[arg(long, env = "GAVEL_BID_GATHER_MS", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(0..=1_000))]
+    pub bid_gather_ms: u64,
     // One bidder's bid rate (`GAVEL_BIDS_PER_SEC`, `GAVEL_BIDS_BURST`).
     #[command(flatten)]
     pub bid_rate: gavel_api::limits::bidders::BidRate,

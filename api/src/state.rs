@@ -43,6 +43,9 @@ pub struct ApiConfig {
     pub bid_rate: BidRate,
     /// One bidder's bids waiting for one auction at a time.
     pub bids_queued_per_bidder: u32,
+    /// How long a contended lot's next batch waits for the last batch's
+    /// bidders to bid again.
+    pub bid_gather: std::time::Duration,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
     /// The bearer token `/metrics` requires; `None`: not served on this
@@ -136,6 +139,7 @@ impl AppState {
                 temporal.clone(),
                 ReadModel::new(db.clone()),
                 config.bids_queued_per_bidder,
+                config.bid_gather,
             )),
             login_limiter: LoginLimiter::new(
                 config.login_limits,

@@ -1,6 +1,7 @@
 //! Group commit: concurrent bids on one auction travel together in
 //! `place_bids` updates, applied in arrival order, each keeping its own
-//! idempotency key; hopeless bids are refused without Temporal.
+//! idempotency key; bidders who bid again at once stay in one batch;
+//! hopeless bids are refused without Temporal.
 
 use std::collections::HashMap;
 
@@ -12,7 +13,10 @@ use temporalio_common::protos::temporal::api::history::v1::history_event::Attrib
 
 use gavel_api::auctions::view::BidResponse;
 
-use crate::helpers::{BidAnswer, TestUser, auction_body, expect_error, expect_json, spawn_app};
+use crate::helpers::{
+    BidAnswer, TestUser, auction_body, expect_error, expect_json, http_args, spawn_app,
+    spawn_app_with,
+};
 
 #[tokio::test]
 async fn concurrent_bids_share_updates_and_every_verdict_is_the_rules_in_arrival_order() {
@@ -171,6 +175,76 @@ async fn concurrent_bids_share_updates_and_every_verdict_is_the_rules_in_arrival
         .await;
     let error = expect_error(other, StatusCode::CONFLICT, "idempotency_key_reused").await;
     assert_eq!(error.error.details.unwrap()["amount"], first.amount);
+}
+
+/// Bidders who bid again the moment they hear back, on a contended lot, go
+/// in one batch per round: the next batch waits (`GAVEL_BID_GATHER_MS`) for
+/// the last one's bidders. Sent at once, they can split into two batches
+/// that take turns.
+#[tokio::test]
+async fn bidders_who_bid_again_at_once_travel_in_one_batch() {
+    let mut http = http_args();
+    // Long enough that a loaded machine cannot split them; the wait ends as
+    // soon as they have all bid again.
+    http.limits.bid_gather_ms = 1_000;
+    let app = spawn_app_with(http).await;
+    let seller = app.user("seller").await;
+    let mut bidders: Vec<TestUser> = Vec::new();
+    for _ in 0..6 {
+        bidders.push(app.user("bidder").await);
+    }
+    let mut body = auction_body(30);
+    body["anti_sniping"] = json!({ "window_secs": 0, "extension_secs": 1 });
+    let auction = app.create_auction(&seller, &body).await;
+    let id = &auction.id.to_string();
+
+    const ROUNDS: usize = 8;
+    // Each bidder bids, waits for the answer, and bids again at once. Half
+    // of them start a moment later, while the first half's batch is on its
+    // way: two cohorts. Every bid is a step up a ladder taken as it is sent
+    // (steps above the increment), so each batch raises the price and is an
+    // accepted update in the history (a batch whose bids were all refused
+    // would leave no trace there).
+    let ladder = std::sync::atomic::AtomicI64::new(1_000);
+    let loops = bidders.iter().enumerate().map(|(i, bidder)| {
+        let (app, ladder) = (&app, &ladder);
+        async move {
+            if i % 2 == 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            for round in 0..ROUNDS {
+                let amount = ladder.fetch_add(1_000, std::sync::atomic::Ordering::SeqCst);
+                let response = app.bid(bidder, id, amount, None, None).await;
+                let status = response.status();
+                assert!(
+                    status == StatusCode::CREATED || status == StatusCode::CONFLICT,
+                    "round {round}, bidder {i}: {status}"
+                );
+            }
+        }
+    });
+    join_all(loops).await;
+
+    let updates = app
+        .auction_history(id)
+        .await
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.attributes,
+                Some(Attributes::WorkflowExecutionUpdateAcceptedEventAttributes(
+                    _
+                ))
+            )
+        })
+        .count();
+    // One per round, and up to two more while the late half joins; taking
+    // turns, the two cohorts need about two per round.
+    assert!(
+        updates <= ROUNDS + 2,
+        "{updates} updates for {ROUNDS} rounds of {} bidders",
+        bidders.len()
+    );
 }
 
 #[tokio::test]

@@ -2,23 +2,31 @@
 //! update is in flight at a time; bids that arrive meanwhile queue and go
 //! together in the next one, applied by the workflow in arrival order. A hot
 //! auction's throughput is then bids per batch over one update round trip,
-//! not one bid per round trip.
+//! not one bid per round trip. On a contended lot (several bids in a batch,
+//! or some waiting behind it) the next batch waits a few milliseconds, once
+//! the last one is written, for that batch's bidders to bid again
+//! (`GAVEL_BID_GATHER_MS`, like PostgreSQL's `commit_delay`): bidders who
+//! bid flat out then travel in one batch, where sending at once would split
+//! them into two batches taking turns. When most do not come (people bid
+//! again slower than that), the lane stops waiting for a few batches.
 //!
 //! Each batch's answer is written to the read model (and announced to live
 //! streams) here, before any bidder of the batch hears back; the next batch
 //! tells the workflow which revisions were written, so it publishes only
-//! what no replica confirmed. The write is pipelined: the next batch goes to
-//! the workflow while the last one is written, and writes land in revision
-//! order (each after the one before). The answer also
+//! what no replica confirmed. Writes land in revision order (each after the
+//! one before) and are pipelined (the next batch goes to the workflow while
+//! the last one is written), except that a gather starts once the write it
+//! waits on has landed. The answer also
 //! keeps a floor: the lowest amount the auction can still accept. Prices never
 //! fall, so a bid below it is refused at once, without Temporal.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU8, Ordering},
     },
+    time::Duration,
 };
 
 use gavel_store::read_model::ReadModel;
@@ -42,6 +50,9 @@ use super::gateway::{self, CallError};
 pub const QUEUE_MAX: usize = 1_024;
 /// Lanes kept for auctions with nothing queued, before idle ones are dropped.
 const IDLE_LANES: usize = 1_024;
+/// Contended batches a lane sends at once after a gather most of whose
+/// bidders did not come, before it waits again.
+const GATHER_SKIPS: u8 = 8;
 /// Keys of unanswered batches one lane remembers.
 const UNCERTAIN_KEYS: usize = 256;
 
@@ -102,6 +113,11 @@ struct Lane {
     last_write: Mutex<Option<oneshot::Receiver<()>>>,
     /// Keys of bids whose batch got no answer (see [`Lane::uncertain`]).
     uncertain_keys: Mutex<VecDeque<String>>,
+    /// Woken when a bid is queued.
+    arrived: tokio::sync::Notify,
+    /// Contended batches to send at once, after a gather most of whose
+    /// bidders did not come.
+    skips: AtomicU8,
 }
 
 impl Lane {
@@ -207,6 +223,28 @@ impl Lane {
         queue.drain(..count).collect()
     }
 
+    fn queued(&self) -> usize {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Waits until `more` bids beyond `from` are queued (or a full batch),
+    /// for at most `longest`; whether most of them came (a full batch
+    /// counts as all).
+    async fn gather(&self, from: usize, more: usize, longest: Duration) -> bool {
+        let want = (from + more).min(MAX_BATCH);
+        let deadline = tokio::time::Instant::now() + longest;
+        loop {
+            let arrived = self.arrived.notified();
+            if self.queued() >= want {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                let came = self.queued().saturating_sub(from);
+                return self.queued() >= want || came * 2 >= more;
+            }
+        }
+    }
+
     fn is_idle(&self) -> bool {
         !self.draining.load(Ordering::Acquire)
             && self
@@ -224,15 +262,19 @@ pub struct BidBatcher {
     read_model: ReadModel,
     /// One bidder's bids waiting for one auction at most.
     per_bidder: u32,
+    /// How long a contended lot's next batch waits for the bidders of the
+    /// last one to bid again (it goes as soon as they have).
+    gather: Duration,
 }
 
 impl BidBatcher {
-    pub fn new(temporal: Client, read_model: ReadModel, per_bidder: u32) -> Self {
+    pub fn new(temporal: Client, read_model: ReadModel, per_bidder: u32, gather: Duration) -> Self {
         Self {
             lanes: Mutex::default(),
             temporal,
             read_model,
             per_bidder: per_bidder.max(1),
+            gather,
         }
     }
 
@@ -272,6 +314,7 @@ impl BidBatcher {
             }
             queue.push_back(Queued { bid, reply });
         }
+        lane.arrived.notify_one();
         if !lane.draining.swap(true, Ordering::AcqRel) {
             tokio::spawn(self.clone().drain(auction_id, lane));
         }
@@ -282,11 +325,32 @@ impl BidBatcher {
 
     /// Sends the lane's bids in batches until none wait.
     async fn drain(self: Arc<Self>, auction_id: Uuid, lane: Arc<Lane>) {
-        // Read-model writes of answered batches, oldest first: the next
-        // batch goes to the workflow while the last one is written, never
-        // more than two behind.
-        let mut writes: VecDeque<JoinHandle<()>> = VecDeque::new();
+        // Read-model writes of answered batches, oldest first, each giving
+        // how many bids were queued as it answered its bidders. Unless a
+        // gather waits for it, the next batch goes to the workflow while the
+        // last one is written, never more than two behind.
+        let mut writes: VecDeque<JoinHandle<usize>> = VecDeque::new();
+        // The bidders of the last batch, if the lot was contended then.
+        let mut contended: Option<usize> = None;
         loop {
+            if let Some(bidders) = contended.take() {
+                let skips = lane.skips.load(Ordering::Acquire);
+                if skips > 0 {
+                    lane.skips.store(skips - 1, Ordering::Release);
+                } else if let Some(write) = writes.pop_back() {
+                    // The last batch's bidders hear back once it is written,
+                    // and bidders who bid flat out bid again at once. Waiting
+                    // for them (a few ms) sends one batch with everyone in it,
+                    // where sending at once splits them into two batches that
+                    // take turns, each bidder waiting two round trips.
+                    let queued = write.await.unwrap_or_else(|_| lane.queued());
+                    if !lane.gather(queued, bidders, self.gather).await {
+                        // Most do not (people, not programs): stop paying
+                        // for the wait a while.
+                        lane.skips.store(GATHER_SKIPS, Ordering::Release);
+                    }
+                }
+            }
             let batch = lane.take(MAX_BATCH);
             if batch.is_empty() {
                 lane.draining.store(false, Ordering::Release);
@@ -330,6 +394,15 @@ impl BidBatcher {
                 }
             };
             lane.learn(&receipt.live);
+            // Contended: several bids in this batch, or some waiting behind
+            // it; its bidders may bid again while the lot is open.
+            if !self.gather.is_zero()
+                && receipt.live.view.status.is_live()
+                && batch.len() + lane.queued() >= 2
+            {
+                let bidders: HashSet<Uuid> = batch.iter().map(|q| q.bid.bidder_id).collect();
+                contended = Some(bidders.len());
+            }
             let (done, after) = lane.next_write();
             let (this, lane) = (self.clone(), lane.clone());
             let write = tokio::spawn(async move {
@@ -361,7 +434,10 @@ impl BidBatcher {
                     })
                     .collect();
                 let _ = done.send(());
+                // Bids queued before this batch's bidders hear back.
+                let queued = lane.queued();
                 answer(&lane, batch, answers);
+                queued
             });
             writes.push_back(write);
         }
@@ -483,6 +559,59 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Queues `n` bids on `lane` as `place` does.
+    fn queue(lane: &Lane, n: usize) {
+        for i in 0..n {
+            let (reply, _) = oneshot::channel();
+            let bid = PlaceBid {
+                bidder_id: Uuid::from_u128(2),
+                amount: 1_000,
+                max_amount: None,
+                currency: None,
+                idempotency_key: format!("k{i}"),
+            };
+            lane.queue.lock().unwrap().push_back(Queued { bid, reply });
+            lane.arrived.notify_one();
+        }
+    }
+
+    #[tokio::test]
+    async fn the_gather_ends_as_soon_as_the_last_batchs_bidders_are_back() {
+        let lane = Arc::new(Lane::default());
+        queue(&lane, 1);
+        let back = lane.clone();
+        tokio::spawn(async move {
+            for _ in 0..3 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                queue(&back, 1);
+            }
+        });
+        let started = std::time::Instant::now();
+        assert!(lane.gather(lane.queued(), 3, Duration::from_secs(30)).await);
+        assert_eq!(lane.queued(), 4);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_gather_waits_at_most_its_setting_for_bidders_who_do_not_come() {
+        let lane = Lane::default();
+        queue(&lane, 2);
+        let started = std::time::Instant::now();
+        assert!(
+            !lane
+                .gather(lane.queued(), 5, Duration::from_millis(50))
+                .await
+        );
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(50), "{waited:?}");
+        assert!(waited < Duration::from_secs(10), "{waited:?}");
+        assert_eq!(lane.queued(), 2);
     }
 
     #[test]
