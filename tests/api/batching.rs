@@ -14,7 +14,7 @@ use temporalio_common::protos::temporal::api::history::v1::history_event::Attrib
 use gavel_api::auctions::view::BidResponse;
 
 use crate::helpers::{
-    BidAnswer, TestUser, auction_body, expect_error, expect_json, http_args, spawn_app,
+    BidAnswer, TestApp, TestUser, auction_body, expect_error, expect_json, http_args, spawn_app,
     spawn_app_with,
 };
 
@@ -128,23 +128,7 @@ async fn concurrent_bids_share_updates_and_every_verdict_is_the_rules_in_arrival
     }
 
     // Fewer updates than bids decided: they went in batches.
-    let events = app
-        .auction_handle(id)
-        .fetch_history(Default::default())
-        .into_events()
-        .await
-        .unwrap();
-    let updates = events
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.attributes,
-                Some(Attributes::WorkflowExecutionUpdateAcceptedEventAttributes(
-                    _
-                ))
-            )
-        })
-        .count();
+    let updates = accepted_updates(&app, id).await;
     assert!(
         updates < answers.len() / 2,
         "{updates} updates for {} bids",
@@ -225,19 +209,7 @@ async fn bidders_who_bid_again_at_once_travel_in_one_batch() {
     });
     join_all(loops).await;
 
-    let updates = app
-        .auction_history(id)
-        .await
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.attributes,
-                Some(Attributes::WorkflowExecutionUpdateAcceptedEventAttributes(
-                    _
-                ))
-            )
-        })
-        .count();
+    let updates = accepted_updates(&app, id).await;
     // One per round, and up to two more while the late half joins; taking
     // turns, the two cohorts need about two per round.
     assert!(
@@ -335,4 +307,21 @@ async fn bids_racing_the_close_are_accepted_before_it_or_refused_after_it() {
         ))
         .await;
     assert_eq!(closed.bid_count, u64::try_from(stored).unwrap());
+}
+
+/// The `place_bids` updates the auction's workflow accepted: one per batch
+/// that reached it with a bid the rules could take.
+async fn accepted_updates(app: &TestApp, id: &str) -> usize {
+    app.auction_history(id)
+        .await
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.attributes,
+                Some(Attributes::WorkflowExecutionUpdateAcceptedEventAttributes(
+                    _
+                ))
+            )
+        })
+        .count()
 }
