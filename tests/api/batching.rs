@@ -225,23 +225,7 @@ async fn a_hopeless_bid_is_refused_without_reaching_the_workflow() {
     let (_seller, [ada, bola], auction) = app.scene(&auction_body(60)).await;
     let id = &auction.id.to_string();
     app.bid_ok(&ada, id, 5_000, None).await;
-    let updates = || async {
-        app.auction_handle(id)
-            .fetch_history(Default::default())
-            .into_events()
-            .await
-            .unwrap()
-            .iter()
-            .filter(|e| {
-                matches!(
-                    e.attributes,
-                    Some(Attributes::WorkflowExecutionUpdateAcceptedEventAttributes(
-                        _
-                    ))
-                )
-            })
-            .count()
-    };
+    let updates = || accepted_updates(&app, id);
     let before = updates().await;
     // 5,000 plus the 250 increment of that band.
     for amount in [1_000, 4_000, 5_200] {

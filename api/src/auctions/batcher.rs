@@ -246,12 +246,7 @@ impl Lane {
     }
 
     fn is_idle(&self) -> bool {
-        !self.draining.load(Ordering::Acquire)
-            && self
-                .queue
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_empty()
+        !self.draining.load(Ordering::Acquire) && self.queued() == 0
     }
 }
 
@@ -355,11 +350,7 @@ impl BidBatcher {
             if batch.is_empty() {
                 lane.draining.store(false, Ordering::Release);
                 // A bid queued just now may have seen us draining: take it.
-                let more = !lane
-                    .queue
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .is_empty();
+                let more = lane.queued() > 0;
                 if more && !lane.draining.swap(true, Ordering::AcqRel) {
                     continue;
                 }
